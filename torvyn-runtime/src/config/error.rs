@@ -1,0 +1,83 @@
+//! Diagnostics about `Torvyn.toml`, pointing at the offending line.
+
+use std::path::{Path, PathBuf};
+
+use miette::{NamedSource, SourceSpan};
+
+/// What is wrong with a manifest.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read `{path}`")]
+    #[diagnostic(code(torvyn::manifest::read))]
+    Read {
+        /// The manifest.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something at a place in the file.
+    #[error("{message}")]
+    #[diagnostic(code(torvyn::manifest::invalid))]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// The manifest text.
+        #[source_code]
+        source_code: NamedSource<String>,
+        /// Where.
+        #[label("here")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: Option<String>,
+    },
+    /// The named flow does not exist.
+    #[error("`{path}` has no flow `{flow}`")]
+    #[diagnostic(code(torvyn::manifest::no_such_flow), help("flows: {known}"))]
+    NoSuchFlow {
+        /// The manifest.
+        path: PathBuf,
+        /// The flow asked for.
+        flow: String,
+        /// The flows there are.
+        known: String,
+    },
+    /// No flow was named and there are several.
+    #[error("`{path}` has several flows; name the one to run")]
+    #[diagnostic(code(torvyn::manifest::which_flow), help("flows: {known}"))]
+    WhichFlow {
+        /// The manifest.
+        path: PathBuf,
+        /// The flows there are.
+        known: String,
+    },
+    /// There is no flow at all.
+    #[error("`{path}` declares no flow")]
+    #[diagnostic(
+        code(torvyn::manifest::no_flows),
+        help("add a `[flows.main]` table with `nodes` and `edges`")
+    )]
+    NoFlows {
+        /// The manifest.
+        path: PathBuf,
+    },
+}
+
+impl ManifestError {
+    pub(crate) fn at(
+        path: &Path,
+        text: &str,
+        span: std::ops::Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> Self {
+        ManifestError::Invalid {
+            message,
+            source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
+            span: span.into(),
+            help,
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The wasmtime side of the host: one `Engine` and `Linker` for every flow, a compile
+//! cache keyed by content hash, pre-instantiated components, and the host implementation
+//! of the contract's imports (one file per interface under `host/`).
+
+mod bindings;
+mod cache;
+mod host;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use crate::contracts::{self, ContractError, Role};
+pub(crate) use bindings::exports;
+pub(crate) use bindings::torvyn::streaming::types::{
+    BackpressureSignal, ElementMeta, OutputElement, ProcessError, ProcessResult, StreamElement,
+};
+pub(crate) use state::{FlowIdentity, StageState};
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    /// The file could not be read.
+    #[error("cannot read component `{path}`")]
+    #[diagnostic(code(torvyn::engine::read), help("check the `path` of this component in Torvyn.toml, or run `cargo torvyn build`"))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a component that honours the contract.
+    #[error("`{path}` is not a usable Torvyn component")]
+    #[diagnostic(code(torvyn::engine::contract))]
+    Contract {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        #[diagnostic_source]
+        source: ContractError,
+    },
+    /// wasmtime refused the component.
+    #[error("cannot compile or link component `{path}`: {message}")]
+    #[diagnostic(code(torvyn::engine::compile))]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation, with its causes.
+        message: String,
+    },
+    /// The engine could not be configured.
+    #[error("cannot configure the WebAssembly engine: {0}")]
+    #[diagnostic(code(torvyn::engine::config))]
+    Config(String),
+}
+
+/// A component compiled, linked and ready to instantiate.
+#[derive(Clone)]
+pub struct LoadedComponent {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
+    path: PathBuf,
+    role: Role,
+    lifecycle: bool,
+    pre: InstancePre<StageState>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("path", &self.inner.path)
+            .field("role", &self.inner.role)
+            .field("lifecycle", &self.inner.lifecycle)
+            .finish()
+    }
+}
+
+impl LoadedComponent {
+    /// The role the component's exports give it.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
+    /// The file the component came from.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn has_lifecycle(&self) -> bool {
+        self.inner.lifecycle
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<StageState> {
+        &self.inner.pre
+    }
+}
+
+/// The WebAssembly engine shared by every flow of a host.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<StageState>,
+    cache: Option<cache::CompileCache>,
+}
+
+impl Engine {
+    /// An engine that caches compiled components under `cache_dir`, if given.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine =
+            wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let cache = cache_dir.map(|dir| cache::CompileCache::new(dir, &engine));
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+        })
+    }
+
+    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Reads, checks, compiles (or loads from the cache) and links the component at `path`.
+    pub fn load(&self, path: &Path) -> Result<LoadedComponent, EngineError> {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let contract = |source| EngineError::Contract {
+            path: path.to_owned(),
+            source,
+        };
+        let exports = contracts::decode_exports(&bytes).map_err(contract)?;
+        let role = Role::from_exports(&exports).map_err(contract)?;
+        let lifecycle = exports.iter().any(|name| name == contracts::LIFECYCLE);
+        let compile = |e: wasmtime::Error| EngineError::Compile {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let component = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &bytes).map_err(compile)?,
+            None => Component::new(&self.engine, &bytes).map_err(compile)?,
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(compile)?;
+        Ok(LoadedComponent {
+            inner: Arc::new(Loaded {
+                path: path.to_owned(),
+                role,
+                lifecycle,
+                pre,
+            }),
+        })
+    }
+}

@@ -1,0 +1,39 @@
+//! What each component's store holds: its stage index, the flow's buffer table while a
+//! call is in progress, and its WASI context.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::resources::BufferTable;
+use crate::security::Grants;
+
+/// Names a flow for `flow-context`.
+#[derive(Debug)]
+pub(crate) struct FlowIdentity {
+    pub(crate) flow_id: String,
+}
+
+/// The data of one component's store.
+///
+/// The flow's [`BufferTable`] is shared by every stage, but only one stage runs at a time,
+/// so the driver moves the table into the store of the stage it is about to call and takes
+/// it back afterwards: no lock and no reference counting on the hot path.
+pub(crate) struct StageState {
+    pub(crate) stage: usize,
+    pub(crate) buffers: BufferTable,
+    pub(crate) flow: Arc<FlowIdentity>,
+    pub(crate) grants: Grants,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) resources: ResourceTable,
+}
+
+impl WasiView for StageState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.resources,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! A bounded queue of elements between two stages.
+
+use std::collections::VecDeque;
+
+/// An element waiting between two stages: its metadata and the handle of its payload.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) sequence: u64,
+    pub(crate) timestamp_ns: u64,
+    pub(crate) content_type: String,
+    pub(crate) buffer: u32,
+}
+
+/// A queue that never holds more than its capacity; its storage is allocated once.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    items: VecDeque<Queued>,
+    capacity: usize,
+    max_depth: usize,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            items: VecDeque::with_capacity(capacity),
+            capacity,
+            max_depth: 0,
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.items.len() >= self.capacity
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Adds an element; the scheduler only pushes into a queue that has room.
+    pub(crate) fn push(&mut self, element: Queued) {
+        debug_assert!(!self.is_full());
+        self.items.push_back(element);
+        self.max_depth = self.max_depth.max(self.items.len());
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Queued> {
+        self.items.pop_front()
+    }
+}

@@ -1,0 +1,494 @@
+//! The per-flow buffer table: every payload buffer of a flow, its state, and who holds it.
+
+use super::{CopyLedger, CopyStats, PoolStats, TieredPool};
+
+/// Who holds an immutable buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    // The host: the buffer waits in a queue between stages.
+    Host,
+    // The stage at this index in the flow.
+    Stage(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pooled,
+    Writable { owner: usize },
+    Frozen { owner: usize },
+    Owned(Holder),
+    Borrowed { by: usize },
+}
+
+#[derive(Debug)]
+struct Slot {
+    bytes: Vec<u8>,
+    capacity: usize,
+    content_type: String,
+    state: State,
+}
+
+/// Why a buffer operation failed. The first three are reported to the component as a
+/// WIT `buffer-error`; [`BufferError::Misuse`] traps the component that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BufferError {
+    /// The write would grow the buffer past its capacity (a frozen buffer has none).
+    #[error("capacity exceeded")]
+    CapacityExceeded,
+    /// The offset lies outside the buffer.
+    #[error("offset out of bounds")]
+    OutOfBounds,
+    /// The buffer could not be allocated.
+    #[error("allocation failed: {0}")]
+    AllocationFailed(String),
+    /// The component used a handle in a way the ownership rules forbid.
+    #[error("buffer misuse: {0}")]
+    Misuse(&'static str),
+}
+
+/// The share of buffer memory and handles one stage may hold at once.
+#[derive(Debug, Clone, Copy)]
+pub struct StageBudget {
+    /// Bytes of buffer capacity the stage may hold.
+    pub max_bytes: u64,
+    /// Buffer handles (writable, frozen or owned) the stage may hold.
+    pub max_handles: u32,
+}
+
+impl Default for StageBudget {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 << 20,
+            max_handles: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    bytes: u64,
+    handles: u32,
+}
+
+/// All payload buffers of one flow.
+///
+/// Handles given to components are indexes into this table (the `rep` of a wasmtime
+/// resource), so one buffer can be lent to every stage of the flow in turn without copying.
+#[derive(Debug, Default)]
+pub struct BufferTable {
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    pool: TieredPool,
+    ledger: CopyLedger,
+    budget: StageBudget,
+    held: Vec<Held>,
+}
+
+impl BufferTable {
+    /// A table for a flow of `stages` stages, each limited by `budget`.
+    pub fn new(stages: usize, budget: StageBudget) -> Self {
+        Self {
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            pool: TieredPool::default(),
+            ledger: CopyLedger::new(stages),
+            budget,
+            held: vec![Held::default(); stages],
+        }
+    }
+
+    fn slot(&self, rep: u32) -> Result<&Slot, BufferError> {
+        match self.slots.get(rep as usize) {
+            Some(slot) if slot.state != State::Pooled => Ok(slot),
+            _ => Err(BufferError::Misuse("unknown buffer handle")),
+        }
+    }
+
+    fn slot_mut(&mut self, rep: u32) -> Result<&mut Slot, BufferError> {
+        match self.slots.get_mut(rep as usize) {
+            Some(slot) if slot.state != State::Pooled => Ok(slot),
+            _ => Err(BufferError::Misuse("unknown buffer handle")),
+        }
+    }
+
+    fn insert(&mut self, bytes: Vec<u8>, capacity: usize, state: State) -> u32 {
+        match self.free_slots.pop() {
+            Some(rep) => {
+                let slot = &mut self.slots[rep as usize];
+                slot.bytes = bytes;
+                slot.capacity = capacity;
+                slot.content_type.clear();
+                slot.state = state;
+                rep
+            }
+            None => {
+                self.slots.push(Slot {
+                    bytes,
+                    capacity,
+                    content_type: String::new(),
+                    state,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Returns the slot's memory to the pool and the slot to the free list.
+    fn recycle(&mut self, rep: u32) {
+        let slot = &mut self.slots[rep as usize];
+        let bytes = std::mem::take(&mut slot.bytes);
+        let capacity = std::mem::replace(&mut slot.capacity, 0);
+        slot.state = State::Pooled;
+        if capacity > 0 {
+            self.pool.give(bytes, capacity);
+        }
+        self.free_slots.push(rep);
+    }
+
+    fn charge(&mut self, stage: usize, bytes: usize) -> Result<(), BufferError> {
+        let budget = self.budget;
+        let held = &mut self.held[stage];
+        if held.handles >= budget.max_handles {
+            return Err(BufferError::AllocationFailed(format!(
+                "stage holds {} buffer handles, its limit",
+                held.handles
+            )));
+        }
+        if held.bytes + bytes as u64 > budget.max_bytes {
+            return Err(BufferError::AllocationFailed(format!(
+                "stage would hold {} bytes of buffers, over its budget of {}",
+                held.bytes + bytes as u64,
+                budget.max_bytes
+            )));
+        }
+        held.handles += 1;
+        held.bytes += bytes as u64;
+        Ok(())
+    }
+
+    fn refund(&mut self, stage: usize, bytes: usize) {
+        let held = &mut self.held[stage];
+        held.handles -= 1;
+        held.bytes -= bytes as u64;
+    }
+
+    /// `buffer-allocator.allocate`: a writable buffer for `stage`.
+    pub fn allocate(&mut self, stage: usize, capacity_hint: u64) -> Result<u32, BufferError> {
+        let hint = usize::try_from(capacity_hint)
+            .map_err(|_| BufferError::AllocationFailed("capacity hint too large".into()))?;
+        self.charge(stage, TieredPool::capacity_for(hint))?;
+        let (bytes, capacity) = self.pool.take(hint);
+        Ok(self.insert(bytes, capacity, State::Writable { owner: stage }))
+    }
+
+    /// `buffer-allocator.clone-into-mutable`: a writable copy of a readable buffer.
+    pub fn clone_into_mutable(&mut self, stage: usize, source: u32) -> Result<u32, BufferError> {
+        self.readable(stage, source)?;
+        let size = self.slots[source as usize].bytes.len();
+        let rep = self.allocate(stage, size as u64)?;
+        let (src, dst) = two_slots(&mut self.slots, source, rep);
+        self.ledger.copy(stage, &mut dst.bytes, 0, &src.bytes);
+        dst.content_type.push_str(&src.content_type);
+        Ok(rep)
+    }
+
+    fn writable(&mut self, stage: usize, rep: u32) -> Result<&mut Slot, BufferError> {
+        let slot = self.slot_mut(rep)?;
+        match slot.state {
+            State::Writable { owner } | State::Frozen { owner } if owner == stage => Ok(slot),
+            _ => Err(BufferError::Misuse("mutable buffer not held by this component")),
+        }
+    }
+
+    /// `mutable-buffer.write`: overwrites or extends the content at `offset`.
+    pub fn write(
+        &mut self,
+        stage: usize,
+        rep: u32,
+        offset: u64,
+        src: &[u8],
+    ) -> Result<(), BufferError> {
+        let slot = self.writable(stage, rep)?;
+        let offset = usize::try_from(offset).map_err(|_| BufferError::OutOfBounds)?;
+        if offset > slot.bytes.len() {
+            return Err(BufferError::OutOfBounds);
+        }
+        if offset + src.len() > slot.capacity {
+            return Err(BufferError::CapacityExceeded);
+        }
+        let (slots, ledger) = (&mut self.slots, &mut self.ledger);
+        ledger.copy(stage, &mut slots[rep as usize].bytes, offset, src);
+        Ok(())
+    }
+
+    /// `mutable-buffer.append`: adds bytes at the end of the content.
+    pub fn append(&mut self, stage: usize, rep: u32, src: &[u8]) -> Result<(), BufferError> {
+        let end = self.writable(stage, rep)?.bytes.len() as u64;
+        self.write(stage, rep, end, src)
+    }
+
+    /// `mutable-buffer.set-content-type`; ignored once the buffer is frozen.
+    pub fn set_content_type(
+        &mut self,
+        stage: usize,
+        rep: u32,
+        content_type: &str,
+    ) -> Result<(), BufferError> {
+        let slot = self.writable(stage, rep)?;
+        if matches!(slot.state, State::Writable { .. }) {
+            slot.content_type.clear();
+            slot.content_type.push_str(content_type);
+        }
+        Ok(())
+    }
+
+    /// Size of the content of any live buffer the stage may see.
+    pub fn size(&self, rep: u32) -> Result<u64, BufferError> {
+        Ok(self.slot(rep)?.bytes.len() as u64)
+    }
+
+    /// Capacity of a buffer: 0 once frozen.
+    pub fn capacity(&self, rep: u32) -> Result<u64, BufferError> {
+        Ok(self.slot(rep)?.capacity as u64)
+    }
+
+    /// Content type of a buffer.
+    pub fn content_type(&self, rep: u32) -> Result<&str, BufferError> {
+        Ok(&self.slot(rep)?.content_type)
+    }
+
+    /// `mutable-buffer.freeze`: moves the content into a new immutable buffer owned by
+    /// the stage; the mutable buffer stays behind, empty and refusing writes.
+    pub fn freeze(&mut self, stage: usize, rep: u32) -> Result<u32, BufferError> {
+        let slot = self.writable(stage, rep)?;
+        if !matches!(slot.state, State::Writable { .. }) {
+            return Err(BufferError::Misuse("mutable buffer frozen twice"));
+        }
+        slot.state = State::Frozen { owner: stage };
+        let bytes = std::mem::take(&mut slot.bytes);
+        let capacity = std::mem::replace(&mut slot.capacity, 0);
+        let content_type = std::mem::take(&mut slot.content_type);
+        // The husk keeps its handle charge; the frozen buffer takes a new one with the bytes.
+        self.held[stage].bytes -= capacity as u64;
+        self.charge(stage, capacity)?;
+        let frozen = self.insert(bytes, capacity, State::Owned(Holder::Stage(stage)));
+        // Swap the strings so neither side allocates: the husk gets the new slot's empty one.
+        let husk_type = std::mem::replace(&mut self.slots[frozen as usize].content_type, content_type);
+        self.slots[rep as usize].content_type = husk_type;
+        Ok(frozen)
+    }
+
+    /// The component dropped its `mutable-buffer` handle.
+    pub fn drop_mutable(&mut self, stage: usize, rep: u32) -> Result<(), BufferError> {
+        let capacity = self.writable(stage, rep)?.capacity;
+        self.refund(stage, capacity);
+        self.recycle(rep);
+        Ok(())
+    }
+
+    /// The component dropped an owned `buffer` handle it never handed over.
+    pub fn drop_buffer(&mut self, stage: usize, rep: u32) -> Result<(), BufferError> {
+        let slot = self.slot(rep)?;
+        if slot.state != State::Owned(Holder::Stage(stage)) {
+            return Err(BufferError::Misuse("buffer not owned by this component"));
+        }
+        let capacity = slot.capacity;
+        self.refund(stage, capacity);
+        self.recycle(rep);
+        Ok(())
+    }
+
+    fn readable(&self, stage: usize, rep: u32) -> Result<&Slot, BufferError> {
+        let slot = self.slot(rep)?;
+        match slot.state {
+            State::Owned(Holder::Stage(owner)) if owner == stage => Ok(slot),
+            State::Borrowed { by } if by == stage => Ok(slot),
+            _ => Err(BufferError::Misuse("buffer not readable by this component")),
+        }
+    }
+
+    /// `buffer.read` / `buffer.read-all`: copies up to `len` bytes from `offset` out of the
+    /// buffer, for the component to receive.
+    pub fn read(
+        &mut self,
+        stage: usize,
+        rep: u32,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BufferError> {
+        let content = &self.readable(stage, rep)?.bytes;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(content.len());
+        let end = start + usize::try_from(len).unwrap_or(usize::MAX).min(content.len() - start);
+        let mut out = Vec::with_capacity(end - start);
+        let (slots, ledger) = (&self.slots, &mut self.ledger);
+        ledger.copy(stage, &mut out, 0, &slots[rep as usize].bytes[start..end]);
+        Ok(out)
+    }
+
+    /// The stage returned the buffer in an `output-element`: the host owns it now.
+    pub fn take_output(&mut self, stage: usize, rep: u32) -> Result<(), BufferError> {
+        let slot = self.slot_mut(rep)?;
+        if slot.state != State::Owned(Holder::Stage(stage)) {
+            return Err(BufferError::Misuse("returned a buffer this component does not own"));
+        }
+        slot.state = State::Owned(Holder::Host);
+        let capacity = slot.capacity;
+        self.refund(stage, capacity);
+        Ok(())
+    }
+
+    /// Lends a host-owned buffer to `stage` for one call.
+    pub fn lend(&mut self, rep: u32, stage: usize) {
+        let slot = &mut self.slots[rep as usize];
+        debug_assert_eq!(slot.state, State::Owned(Holder::Host));
+        slot.state = State::Borrowed { by: stage };
+    }
+
+    /// The call that borrowed the buffer returned.
+    pub fn give_back(&mut self, rep: u32) {
+        let slot = &mut self.slots[rep as usize];
+        debug_assert!(matches!(slot.state, State::Borrowed { .. }));
+        slot.state = State::Owned(Holder::Host);
+    }
+
+    /// The host is done with a buffer it owns: back to the pool.
+    pub fn release(&mut self, rep: u32) {
+        debug_assert_eq!(self.slots[rep as usize].state, State::Owned(Holder::Host));
+        self.recycle(rep);
+    }
+
+    /// Buffers not back in the pool.
+    pub fn live(&self) -> usize {
+        self.slots.len() - self.free_slots.len()
+    }
+
+    /// Slots the table ever needed at once: its high-water mark.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Copies counted for the whole flow.
+    pub fn copies(&self) -> CopyStats {
+        self.ledger.total()
+    }
+
+    /// Copies counted for each stage.
+    pub fn copies_per_stage(&self) -> &[CopyStats] {
+        self.ledger.per_stage()
+    }
+
+    /// Pool reuse figures.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+}
+
+/// Two distinct slots, the first shared and the second writable.
+fn two_slots(slots: &mut [Slot], a: u32, b: u32) -> (&Slot, &mut Slot) {
+    let (a, b) = (a as usize, b as usize);
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = slots.split_at_mut(b);
+        (&left[a], &mut right[0])
+    } else {
+        let (left, right) = slots.split_at_mut(a);
+        (&right[0], &mut left[b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> BufferTable {
+        BufferTable::new(2, StageBudget::default())
+    }
+
+    #[test]
+    fn a_buffer_travels_from_stage_to_host_to_stage_and_back_to_the_pool() {
+        let mut table = table();
+        let mutable = table.allocate(0, 5).unwrap();
+        table.append(0, mutable, b"hello").unwrap();
+        table.set_content_type(0, mutable, "text/plain").unwrap();
+        let frozen = table.freeze(0, mutable).unwrap();
+        table.drop_mutable(0, mutable).unwrap();
+        table.take_output(0, frozen).unwrap();
+        table.lend(frozen, 1);
+        assert_eq!(table.read(1, frozen, 0, u64::MAX).unwrap(), b"hello");
+        assert_eq!(table.content_type(frozen).unwrap(), "text/plain");
+        table.give_back(frozen);
+        table.release(frozen);
+        assert_eq!(table.live(), 0);
+        assert_eq!(table.copies(), CopyStats { copies: 2, bytes: 10 });
+        assert_eq!(table.pool_stats().returns, 1);
+    }
+
+    #[test]
+    fn a_frozen_mutable_buffer_refuses_writes() {
+        let mut table = table();
+        let mutable = table.allocate(0, 4).unwrap();
+        table.freeze(0, mutable).unwrap();
+        assert_eq!(table.append(0, mutable, b"x"), Err(BufferError::CapacityExceeded));
+        assert_eq!(table.capacity(mutable).unwrap(), 0);
+        assert!(matches!(table.freeze(0, mutable), Err(BufferError::Misuse(_))));
+    }
+
+    #[test]
+    fn writes_are_bounded_by_capacity_and_offset() {
+        let mut table = table();
+        let mutable = table.allocate(0, 0).unwrap();
+        assert_eq!(table.capacity(mutable).unwrap(), 256);
+        assert_eq!(table.write(0, mutable, 1, b"x"), Err(BufferError::OutOfBounds));
+        assert_eq!(
+            table.append(0, mutable, &[0; 257]),
+            Err(BufferError::CapacityExceeded)
+        );
+        table.append(0, mutable, b"abc").unwrap();
+        table.write(0, mutable, 1, b"ZZZ").unwrap();
+        let frozen = table.freeze(0, mutable).unwrap();
+        assert_eq!(table.read(0, frozen, 2, 10).unwrap(), b"ZZ");
+        assert_eq!(table.read(0, frozen, 10, 10).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_stage_cannot_touch_another_stages_buffers() {
+        let mut table = table();
+        let mutable = table.allocate(0, 4).unwrap();
+        assert!(matches!(table.append(1, mutable, b"x"), Err(BufferError::Misuse(_))));
+        let frozen = table.freeze(0, mutable).unwrap();
+        assert!(matches!(table.read(1, frozen, 0, 1), Err(BufferError::Misuse(_))));
+        assert!(matches!(table.take_output(1, frozen), Err(BufferError::Misuse(_))));
+        assert!(matches!(table.size(999), Err(BufferError::Misuse(_))));
+    }
+
+    #[test]
+    fn the_budget_limits_what_a_stage_holds() {
+        let mut table = BufferTable::new(
+            1,
+            StageBudget {
+                max_bytes: 4096,
+                max_handles: 3,
+            },
+        );
+        let first = table.allocate(0, 4000).unwrap();
+        assert!(matches!(table.allocate(0, 1), Err(BufferError::AllocationFailed(_))));
+        table.drop_mutable(0, first).unwrap();
+        for _ in 0..3 {
+            table.allocate(0, 1).unwrap();
+        }
+        assert!(matches!(table.allocate(0, 1), Err(BufferError::AllocationFailed(_))));
+    }
+
+    #[test]
+    fn clone_into_mutable_copies_once() {
+        let mut table = table();
+        let mutable = table.allocate(0, 3).unwrap();
+        table.append(0, mutable, b"abc").unwrap();
+        let frozen = table.freeze(0, mutable).unwrap();
+        let copy = table.clone_into_mutable(0, frozen).unwrap();
+        assert_eq!(table.size(copy).unwrap(), 3);
+        assert_eq!(table.copies().copies, 2);
+    }
+}
