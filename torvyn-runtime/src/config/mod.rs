@@ -237,7 +237,10 @@ impl ProjectManifest {
                         declared(),
                     ));
                 }
-                if decl.nodes[..i].iter().any(|n| n.get_ref() == node.get_ref()) {
+                if decl.nodes[..i]
+                    .iter()
+                    .any(|n| n.get_ref() == node.get_ref())
+                {
                     return Err(self.error_at(
                         node.span(),
                         format!("node `{}` appears twice in flow `{flow}`", node.get_ref()),

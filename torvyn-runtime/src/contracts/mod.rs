@@ -74,7 +74,11 @@ impl Role {
                 },
             }),
             several => Err(ContractError::SeveralRoles {
-                roles: several.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
+                roles: several
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -107,7 +111,9 @@ pub enum ContractError {
     #[error("this is a core WebAssembly module, not a component")]
     #[diagnostic(
         code(torvyn::contract::core_module),
-        help("build it for the `wasm32-wasip2` target (`cargo torvyn build`), which produces a component")
+        help(
+            "build it for the `wasm32-wasip2` target (`cargo torvyn build`), which produces a component"
+        )
     )]
     CoreModule,
     /// The binary is malformed.
@@ -118,7 +124,9 @@ pub enum ContractError {
     #[error("exports no Torvyn role interface (it exports {exports})")]
     #[diagnostic(
         code(torvyn::contract::no_role),
-        help("a component must export one of torvyn:streaming/source, processor or sink, torvyn:filtering/filter or router, or torvyn:aggregation/aggregator at version 0.1.0")
+        help(
+            "a component must export one of torvyn:streaming/source, processor or sink, torvyn:filtering/filter or router, or torvyn:aggregation/aggregator at version 0.1.0"
+        )
     )]
     NoRole {
         /// What it exports instead.
@@ -213,9 +221,15 @@ mod tests {
 
     #[test]
     fn non_components_are_recognised() {
-        assert!(matches!(decode_exports(b"hello"), Err(ContractError::NotWasm)));
+        assert!(matches!(
+            decode_exports(b"hello"),
+            Err(ContractError::NotWasm)
+        ));
         let core = b"\0asm\x01\0\0\0";
-        assert!(matches!(decode_exports(core), Err(ContractError::CoreModule)));
+        assert!(matches!(
+            decode_exports(core),
+            Err(ContractError::CoreModule)
+        ));
         let truncated = b"\0asm\x0d\0\x01\0\x07";
         assert!(matches!(
             decode_exports(truncated),

@@ -22,4 +22,5 @@ wasmtime::component::bindgen!({
     ",
     world: "torvyn:runtime/host",
     imports: { default: trappable },
+    exports: { default: async },
 });

@@ -24,7 +24,10 @@ pub(crate) use state::{FlowIdentity, StageState};
 pub enum EngineError {
     /// The file could not be read.
     #[error("cannot read component `{path}`")]
-    #[diagnostic(code(torvyn::engine::read), help("check the `path` of this component in Torvyn.toml, or run `cargo torvyn build`"))]
+    #[diagnostic(
+        code(torvyn::engine::read),
+        help("check the `path` of this component in Torvyn.toml, or run `cargo torvyn build`")
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -147,7 +150,9 @@ impl Engine {
             message: format!("{e:#}"),
         };
         let component = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &bytes).map_err(compile)?,
+            Some(cache) => cache
+                .load_or_compile(&self.engine, &bytes)
+                .map_err(compile)?,
             None => Component::new(&self.engine, &bytes).map_err(compile)?,
         };
         let pre = self.linker.instantiate_pre(&component).map_err(compile)?;

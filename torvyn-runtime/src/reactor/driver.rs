@@ -146,9 +146,9 @@ impl Driver {
     }
 
     /// Pulls one element from the source into the first queue.
-    fn pull(&mut self) -> Result<(), FlowError> {
+    async fn pull(&mut self) -> Result<(), FlowError> {
         let sequence = self.source_emitted();
-        match self.stages[0].pull(&mut self.table) {
+        match self.stages[0].pull(&mut self.table).await {
             Ok(Some(output)) => {
                 self.queues[0].push(Queued {
                     sequence,
@@ -157,7 +157,7 @@ impl Driver {
                     buffer: output.payload.rep(),
                 });
                 if self.queues[0].is_full() {
-                    self.signal_source(BackpressureSignal::Pause)?;
+                    self.signal_source(BackpressureSignal::Pause).await?;
                 }
                 Ok(())
             }
@@ -169,24 +169,24 @@ impl Driver {
         }
     }
 
-    fn signal_source(&mut self, signal: BackpressureSignal) -> Result<(), FlowError> {
+    async fn signal_source(&mut self, signal: BackpressureSignal) -> Result<(), FlowError> {
         self.source_paused = signal == BackpressureSignal::Pause;
         if self.source_paused {
             self.source_pauses += 1;
         }
-        self.stages[0]
-            .notify(&mut self.table, signal)
-            .map_err(|error| self.fail(0, None, error))
+        let result = self.stages[0].notify(&mut self.table, signal).await;
+        result.map_err(|error| self.fail(0, None, error))
     }
 
     /// Runs stage `index` on the head of its input queue.
-    fn step(&mut self, index: usize) -> Result<(), FlowError> {
+    async fn step(&mut self, index: usize) -> Result<(), FlowError> {
         let Some(element) = self.queues[index - 1].pop() else {
             return Ok(());
         };
         let sequence = element.sequence;
         let handled = self.stages[index]
             .handle(&mut self.table, element)
+            .await
             .map_err(|error| self.fail(index, Some(sequence), error))?;
         match handled {
             Handled::Forward(output) => self.queues[index].push(output),
@@ -214,7 +214,7 @@ impl Driver {
     }
 
     /// Does one unit of work; `false` when nothing could run right now.
-    fn turn(&mut self) -> Result<bool, FlowError> {
+    async fn turn(&mut self) -> Result<bool, FlowError> {
         let sink = self.stages.len() - 1;
         for index in (1..=sink).rev() {
             if self.queues[index - 1].is_empty() {
@@ -226,7 +226,7 @@ impl Driver {
                 !self.queues[index].is_full()
             };
             if can_run {
-                self.step(index)?;
+                self.step(index).await?;
                 return Ok(true);
             }
         }
@@ -235,10 +235,10 @@ impl Driver {
         }
         let first = &self.queues[0];
         if self.source_paused && first.len() <= first.capacity() / 2 {
-            self.signal_source(BackpressureSignal::Ready)?;
+            self.signal_source(BackpressureSignal::Ready).await?;
         }
         if !self.source_paused && !self.queues[0].is_full() {
-            self.pull()?;
+            self.pull().await?;
             return Ok(true);
         }
         Ok(false)
@@ -299,10 +299,10 @@ impl Driver {
     }
 
     /// Best-effort teardown of every stage but `failed`, after a failure.
-    fn teardown_after_failure(&mut self, failed: &str) {
+    async fn teardown_after_failure(&mut self, failed: &str) {
         for stage in &mut self.stages {
             if stage.name != failed {
-                let _ = stage.teardown(&mut self.table);
+                let _ = stage.teardown(&mut self.table).await;
             }
         }
     }
@@ -332,8 +332,9 @@ pub(crate) async fn run_flow(
             &stage.component,
             identity.clone(),
         )
+        .await
         .map_err(|e| failed(FlowErrorKind::Instantiate(format!("{e:?}"))))?;
-        instance.init(&stage.config).map_err(|error| {
+        instance.init(&stage.config).await.map_err(|error| {
             failed(FlowErrorKind::Init(match error {
                 CallError::Process(error) => describe_process_error(&error),
                 CallError::Trap(trap) => format!("{trap:?}"),
@@ -359,18 +360,16 @@ pub(crate) async fn run_flow(
     let deadline = options.timeout.map(|t| started + t);
     let result = drive(&mut driver, &options, deadline).await;
     if let Err(error) = result {
-        driver.teardown_after_failure(&error.stage);
+        driver.teardown_after_failure(&error.stage).await;
         return Err(error);
     }
     let sink = driver.stages.len() - 1;
-    driver.stages[sink]
-        .complete(&mut driver.table)
-        .map_err(|error| driver.fail(sink, None, error))?;
+    let completed = driver.stages[sink].complete(&mut driver.table).await;
+    completed.map_err(|error| driver.fail(sink, None, error))?;
     let duration = started.elapsed();
     for index in 0..driver.stages.len() {
-        driver.stages[index]
-            .teardown(&mut driver.table)
-            .map_err(|error| driver.fail(index, None, error))?;
+        let torn_down = driver.stages[index].teardown(&mut driver.table).await;
+        torn_down.map_err(|error| driver.fail(index, None, error))?;
     }
     Ok(driver.report(duration))
 }
@@ -386,10 +385,13 @@ async fn drive(
         if options.cancel.is_cancelled() {
             driver.stop_source(Outcome::Cancelled);
         }
-        if options.limit.is_some_and(|limit| driver.source_emitted() >= limit) {
+        if options
+            .limit
+            .is_some_and(|limit| driver.source_emitted() >= limit)
+        {
             driver.stop_source(Outcome::LimitReached);
         }
-        if driver.turn()? {
+        if driver.turn().await? {
             since_yield += 1;
             if since_yield >= YIELD_EVERY || last_yield.elapsed() >= YIELD_AFTER {
                 tokio::task::yield_now().await;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use wasmtime::Store;
-use wasmtime::component::{ResourceTable, Resource};
+use wasmtime::component::{Resource, ResourceTable};
 
 use crate::contracts::Role;
 use crate::engine::exports::torvyn::filtering::filter;
@@ -55,7 +55,7 @@ pub(crate) struct Stage {
 
 impl Stage {
     /// Instantiates `component` as stage `index` of a flow.
-    pub(crate) fn instantiate(
+    pub(crate) async fn instantiate(
         engine: &wasmtime::Engine,
         index: usize,
         name: String,
@@ -73,14 +73,18 @@ impl Stage {
         };
         let mut store = Store::new(engine, state);
         let pre = component.instance_pre();
-        let instance = pre.instantiate(&mut store)?;
+        let instance = pre.instantiate_async(&mut store).await?;
         let role = component.role();
         let calls = match role {
-            Role::Source => Calls::Source(source::GuestIndices::new(pre)?.load(&mut store, &instance)?),
+            Role::Source => {
+                Calls::Source(source::GuestIndices::new(pre)?.load(&mut store, &instance)?)
+            }
             Role::Processor => {
                 Calls::Processor(processor::GuestIndices::new(pre)?.load(&mut store, &instance)?)
             }
-            Role::Filter => Calls::Filter(filter::GuestIndices::new(pre)?.load(&mut store, &instance)?),
+            Role::Filter => {
+                Calls::Filter(filter::GuestIndices::new(pre)?.load(&mut store, &instance)?)
+            }
             Role::Sink => Calls::Sink(sink::GuestIndices::new(pre)?.load(&mut store, &instance)?),
             Role::Router | Role::Aggregator => {
                 // Topology planning admits neither into a chain.
@@ -104,70 +108,82 @@ impl Stage {
         })
     }
 
-    /// Runs `call` with the flow's buffer table moved into this stage's store.
-    fn with_table<R>(
-        &mut self,
-        table: &mut BufferTable,
-        call: impl FnOnce(&mut Store<StageState>, &Calls) -> R,
-    ) -> R {
+    /// Moves the flow's buffer table into this stage's store for a call, or back out of it.
+    fn swap_table(&mut self, table: &mut BufferTable) {
         std::mem::swap(table, &mut self.store.data_mut().buffers);
-        let result = call(&mut self.store, &self.calls);
-        std::mem::swap(table, &mut self.store.data_mut().buffers);
-        result
     }
 
-    pub(crate) fn init(&mut self, config: &str) -> CallResult<()> {
+    pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
-                .call_init(&mut self.store, config)?
+                .call_init(&mut self.store, config)
+                .await?
                 .map_err(CallError::Process),
             None => Ok(()),
         }
     }
 
-    pub(crate) fn teardown(&mut self, table: &mut BufferTable) -> CallResult<()> {
-        let Some(lifecycle) = &self.lifecycle else {
+    pub(crate) async fn teardown(&mut self, table: &mut BufferTable) -> CallResult<()> {
+        let Some(lifecycle) = self.lifecycle.clone() else {
             return Ok(());
         };
-        let lifecycle = lifecycle.clone();
-        self.with_table(table, |store, _| lifecycle.call_teardown(store))?;
-        Ok(())
+        self.swap_table(table);
+        let result = lifecycle.call_teardown(&mut self.store).await;
+        self.swap_table(table);
+        Ok(result?)
     }
 
     /// Pulls the next element from a source; `None` at the end of the stream.
-    pub(crate) fn pull(&mut self, table: &mut BufferTable) -> CallResult<Option<OutputElement>> {
-        let index = self.store.data().stage;
-        let output = self.with_table(table, |store, calls| match calls {
-            Calls::Source(source) => source.call_pull(store),
-            _ => unreachable!("pull on a stage that is not a source"),
-        })?
-        .map_err(CallError::Process)?;
+    pub(crate) async fn pull(
+        &mut self,
+        table: &mut BufferTable,
+    ) -> CallResult<Option<OutputElement>> {
+        let Calls::Source(source) = &self.calls else {
+            unreachable!("pull on a stage that is not a source")
+        };
+        let source = source.clone();
+        self.swap_table(table);
+        let result = source.call_pull(&mut self.store).await;
+        self.swap_table(table);
+        let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
-            table.take_output(index, output.payload.rep()).map_err(misuse)?;
+            let index = self.store.data().stage;
+            table
+                .take_output(index, output.payload.rep())
+                .map_err(misuse)?;
             self.emitted += 1;
         }
         Ok(output)
     }
 
-    pub(crate) fn notify(&mut self, table: &mut BufferTable, signal: BackpressureSignal) -> CallResult<()> {
-        self.with_table(table, |store, calls| match calls {
-            Calls::Source(source) => source.call_notify_backpressure(store, signal),
-            _ => unreachable!("notify-backpressure on a stage that is not a source"),
-        })?;
-        Ok(())
+    pub(crate) async fn notify(
+        &mut self,
+        table: &mut BufferTable,
+        signal: BackpressureSignal,
+    ) -> CallResult<()> {
+        let Calls::Source(source) = &self.calls else {
+            unreachable!("notify-backpressure on a stage that is not a source")
+        };
+        let source = source.clone();
+        self.swap_table(table);
+        let result = source
+            .call_notify_backpressure(&mut self.store, signal)
+            .await;
+        self.swap_table(table);
+        Ok(result?)
     }
 
     /// Hands `element` to a processor, filter or sink. Returns what goes downstream, if
-    /// anything, and the sink's signal. The input buffer is released here.
-    pub(crate) fn handle(
+    /// anything, or the sink's signal. The input buffer is released here unless it goes on.
+    pub(crate) async fn handle(
         &mut self,
         table: &mut BufferTable,
         element: Queued,
     ) -> CallResult<Handled> {
         let index = self.store.data().stage;
         self.received += 1;
-        table.lend(element.buffer, index);
         let buffer = element.buffer;
+        table.lend(buffer, index);
         let input = StreamElement {
             meta: ElementMeta {
                 sequence: element.sequence,
@@ -177,41 +193,9 @@ impl Stage {
             payload: Resource::new_borrow(buffer),
             context: Resource::new_borrow(FLOW_CONTEXT),
         };
-        let outcome = self.with_table(table, |store, calls| -> CallResult<Handled> {
-            Ok(match calls {
-                Calls::Processor(processor) => match processor.call_process(store, &input)? {
-                    Ok(ProcessResult::Emit(output)) => Handled::Forward(Queued {
-                        sequence: input.meta.sequence,
-                        timestamp_ns: input.meta.timestamp_ns,
-                        content_type: output.meta.content_type,
-                        buffer: output.payload.rep(),
-                    }),
-                    Ok(ProcessResult::Drop) => Handled::Consumed,
-                    Err(error) => return Err(CallError::Process(error)),
-                },
-                Calls::Filter(filter) => {
-                    if filter
-                        .call_evaluate(store, &input)?
-                        .map_err(CallError::Process)?
-                    {
-                        let meta = input.meta;
-                        Handled::Forward(Queued {
-                            sequence: meta.sequence,
-                            timestamp_ns: meta.timestamp_ns,
-                            content_type: meta.content_type,
-                            buffer,
-                        })
-                    } else {
-                        Handled::Consumed
-                    }
-                }
-                Calls::Sink(sink) => match sink.call_push(store, &input)? {
-                    Ok(signal) => Handled::Delivered(signal),
-                    Err(error) => return Err(CallError::Process(error)),
-                },
-                Calls::Source(_) => unreachable!("a source has no input"),
-            })
-        });
+        self.swap_table(table);
+        let outcome = self.call(input, buffer).await;
+        self.swap_table(table);
         table.give_back(buffer);
         let outcome = outcome?;
         match &outcome {
@@ -230,13 +214,55 @@ impl Stage {
         Ok(outcome)
     }
 
+    /// The call of [`Stage::handle`], made while the store holds the buffer table.
+    async fn call(&mut self, input: StreamElement, buffer: u32) -> CallResult<Handled> {
+        let store = &mut self.store;
+        Ok(match &self.calls {
+            Calls::Processor(processor) => match processor.call_process(store, &input).await? {
+                Ok(ProcessResult::Emit(output)) => Handled::Forward(Queued {
+                    sequence: input.meta.sequence,
+                    timestamp_ns: input.meta.timestamp_ns,
+                    content_type: output.meta.content_type,
+                    buffer: output.payload.rep(),
+                }),
+                Ok(ProcessResult::Drop) => Handled::Consumed,
+                Err(error) => return Err(CallError::Process(error)),
+            },
+            Calls::Filter(filter) => {
+                if filter
+                    .call_evaluate(store, &input)
+                    .await?
+                    .map_err(CallError::Process)?
+                {
+                    let meta = input.meta;
+                    Handled::Forward(Queued {
+                        sequence: meta.sequence,
+                        timestamp_ns: meta.timestamp_ns,
+                        content_type: meta.content_type,
+                        buffer,
+                    })
+                } else {
+                    Handled::Consumed
+                }
+            }
+            Calls::Sink(sink) => match sink.call_push(store, &input).await? {
+                Ok(signal) => Handled::Delivered(signal),
+                Err(error) => return Err(CallError::Process(error)),
+            },
+            Calls::Source(_) => unreachable!("a source has no input"),
+        })
+    }
+
     /// Tells a sink the stream has ended.
-    pub(crate) fn complete(&mut self, table: &mut BufferTable) -> CallResult<()> {
-        self.with_table(table, |store, calls| match calls {
-            Calls::Sink(sink) => sink.call_complete(store),
-            _ => unreachable!("complete on a stage that is not a sink"),
-        })?
-        .map_err(CallError::Process)
+    pub(crate) async fn complete(&mut self, table: &mut BufferTable) -> CallResult<()> {
+        let Calls::Sink(sink) = &self.calls else {
+            unreachable!("complete on a stage that is not a sink")
+        };
+        let sink = sink.clone();
+        self.swap_table(table);
+        let result = sink.call_complete(&mut self.store).await;
+        self.swap_table(table);
+        result?.map_err(CallError::Process)
     }
 }
 

@@ -70,8 +70,20 @@ mod tests {
         ledger.copy(1, &mut dst, 0, b"abc");
         ledger.copy(1, &mut dst, 1, b"XYZ");
         assert_eq!(dst, b"aXYZ");
-        assert_eq!(ledger.total(), CopyStats { copies: 2, bytes: 6 });
+        assert_eq!(
+            ledger.total(),
+            CopyStats {
+                copies: 2,
+                bytes: 6
+            }
+        );
         assert_eq!(ledger.per_stage()[0], CopyStats::default());
-        assert_eq!(ledger.per_stage()[1], CopyStats { copies: 2, bytes: 6 });
+        assert_eq!(
+            ledger.per_stage()[1],
+            CopyStats {
+                copies: 2,
+                bytes: 6
+            }
+        );
     }
 }

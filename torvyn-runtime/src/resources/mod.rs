@@ -26,5 +26,5 @@ mod pool;
 mod table;
 
 pub use ledger::{CopyLedger, CopyStats};
-pub use pool::{PoolStats, TieredPool, TIERS};
+pub use pool::{PoolStats, TIERS, TieredPool};
 pub use table::{BufferError, BufferTable, StageBudget};

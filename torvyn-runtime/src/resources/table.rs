@@ -196,7 +196,9 @@ impl BufferTable {
         let slot = self.slot_mut(rep)?;
         match slot.state {
             State::Writable { owner } | State::Frozen { owner } if owner == stage => Ok(slot),
-            _ => Err(BufferError::Misuse("mutable buffer not held by this component")),
+            _ => Err(BufferError::Misuse(
+                "mutable buffer not held by this component",
+            )),
         }
     }
 
@@ -273,7 +275,8 @@ impl BufferTable {
         self.charge(stage, capacity)?;
         let frozen = self.insert(bytes, capacity, State::Owned(Holder::Stage(stage)));
         // Swap the strings so neither side allocates: the husk gets the new slot's empty one.
-        let husk_type = std::mem::replace(&mut self.slots[frozen as usize].content_type, content_type);
+        let husk_type =
+            std::mem::replace(&mut self.slots[frozen as usize].content_type, content_type);
         self.slots[rep as usize].content_type = husk_type;
         Ok(frozen)
     }
@@ -320,7 +323,10 @@ impl BufferTable {
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(content.len());
-        let end = start + usize::try_from(len).unwrap_or(usize::MAX).min(content.len() - start);
+        let end = start
+            + usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .min(content.len() - start);
         let mut out = Vec::with_capacity(end - start);
         let (slots, ledger) = (&self.slots, &mut self.ledger);
         ledger.copy(stage, &mut out, 0, &slots[rep as usize].bytes[start..end]);
@@ -331,7 +337,9 @@ impl BufferTable {
     pub fn take_output(&mut self, stage: usize, rep: u32) -> Result<(), BufferError> {
         let slot = self.slot_mut(rep)?;
         if slot.state != State::Owned(Holder::Stage(stage)) {
-            return Err(BufferError::Misuse("returned a buffer this component does not own"));
+            return Err(BufferError::Misuse(
+                "returned a buffer this component does not own",
+            ));
         }
         slot.state = State::Owned(Holder::Host);
         let capacity = slot.capacity;
@@ -421,7 +429,13 @@ mod tests {
         table.give_back(frozen);
         table.release(frozen);
         assert_eq!(table.live(), 0);
-        assert_eq!(table.copies(), CopyStats { copies: 2, bytes: 10 });
+        assert_eq!(
+            table.copies(),
+            CopyStats {
+                copies: 2,
+                bytes: 10
+            }
+        );
         assert_eq!(table.pool_stats().returns, 1);
     }
 
@@ -430,9 +444,15 @@ mod tests {
         let mut table = table();
         let mutable = table.allocate(0, 4).unwrap();
         table.freeze(0, mutable).unwrap();
-        assert_eq!(table.append(0, mutable, b"x"), Err(BufferError::CapacityExceeded));
+        assert_eq!(
+            table.append(0, mutable, b"x"),
+            Err(BufferError::CapacityExceeded)
+        );
         assert_eq!(table.capacity(mutable).unwrap(), 0);
-        assert!(matches!(table.freeze(0, mutable), Err(BufferError::Misuse(_))));
+        assert!(matches!(
+            table.freeze(0, mutable),
+            Err(BufferError::Misuse(_))
+        ));
     }
 
     #[test]
@@ -440,7 +460,10 @@ mod tests {
         let mut table = table();
         let mutable = table.allocate(0, 0).unwrap();
         assert_eq!(table.capacity(mutable).unwrap(), 256);
-        assert_eq!(table.write(0, mutable, 1, b"x"), Err(BufferError::OutOfBounds));
+        assert_eq!(
+            table.write(0, mutable, 1, b"x"),
+            Err(BufferError::OutOfBounds)
+        );
         assert_eq!(
             table.append(0, mutable, &[0; 257]),
             Err(BufferError::CapacityExceeded)
@@ -456,10 +479,19 @@ mod tests {
     fn a_stage_cannot_touch_another_stages_buffers() {
         let mut table = table();
         let mutable = table.allocate(0, 4).unwrap();
-        assert!(matches!(table.append(1, mutable, b"x"), Err(BufferError::Misuse(_))));
+        assert!(matches!(
+            table.append(1, mutable, b"x"),
+            Err(BufferError::Misuse(_))
+        ));
         let frozen = table.freeze(0, mutable).unwrap();
-        assert!(matches!(table.read(1, frozen, 0, 1), Err(BufferError::Misuse(_))));
-        assert!(matches!(table.take_output(1, frozen), Err(BufferError::Misuse(_))));
+        assert!(matches!(
+            table.read(1, frozen, 0, 1),
+            Err(BufferError::Misuse(_))
+        ));
+        assert!(matches!(
+            table.take_output(1, frozen),
+            Err(BufferError::Misuse(_))
+        ));
         assert!(matches!(table.size(999), Err(BufferError::Misuse(_))));
     }
 
@@ -473,12 +505,18 @@ mod tests {
             },
         );
         let first = table.allocate(0, 4000).unwrap();
-        assert!(matches!(table.allocate(0, 1), Err(BufferError::AllocationFailed(_))));
+        assert!(matches!(
+            table.allocate(0, 1),
+            Err(BufferError::AllocationFailed(_))
+        ));
         table.drop_mutable(0, first).unwrap();
         for _ in 0..3 {
             table.allocate(0, 1).unwrap();
         }
-        assert!(matches!(table.allocate(0, 1), Err(BufferError::AllocationFailed(_))));
+        assert!(matches!(
+            table.allocate(0, 1),
+            Err(BufferError::AllocationFailed(_))
+        ));
     }
 
     #[test]

@@ -42,7 +42,10 @@ pub fn plan_chain(
     for edge in &decl.edges {
         let (from, to) = (&edge.get_ref().from, &edge.get_ref().to);
         // References were resolved when the manifest was loaded.
-        let (f, t) = (index(from.get_ref()).unwrap_or(0), index(to.get_ref()).unwrap_or(0));
+        let (f, t) = (
+            index(from.get_ref()).unwrap_or(0),
+            index(to.get_ref()).unwrap_or(0),
+        );
         if f == t {
             return Err(project.error_at(
                 edge.span(),
@@ -78,7 +81,10 @@ pub fn plan_chain(
         if order.contains(&n) {
             return Err(project.error_at(
                 nodes[n].span(),
-                format!("the edges of flow `{flow}` form a cycle through `{}`", nodes[n].get_ref()),
+                format!(
+                    "the edges of flow `{flow}` form a cycle through `{}`",
+                    nodes[n].get_ref()
+                ),
                 None,
             ));
         }
@@ -166,7 +172,11 @@ fn wanted_interface(position: usize, last: usize) -> String {
         p if p == last => Role::Sink,
         _ => Role::Processor,
     };
-    format!("{}@{}", role.interface(), crate::contracts::CONTRACT_VERSION)
+    format!(
+        "{}@{}",
+        role.interface(),
+        crate::contracts::CONTRACT_VERSION
+    )
 }
 
 #[cfg(test)]
@@ -192,8 +202,7 @@ mod tests {
     fn plan(flow: &str) -> Result<ChainPlan, String> {
         let project = project(flow);
         let (name, decl) = project.select_flow(None).unwrap();
-        plan_chain(&project, name, decl, roles)
-            .map_err(|e| e.to_string())
+        plan_chain(&project, name, decl, roles).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -209,7 +218,8 @@ mod tests {
 
     #[test]
     fn roles_must_fit_their_place() {
-        let error = plan("nodes = [\"c\", \"a\"]\nedges = [{ from = \"c\", to = \"a\" }]").unwrap_err();
+        let error =
+            plan("nodes = [\"c\", \"a\"]\nedges = [{ from = \"c\", to = \"a\" }]").unwrap_err();
         assert!(
             error.contains("node `c` is first in flow `main`, so it must be a source, but its component is a sink"),
             "{error}"
@@ -218,9 +228,13 @@ mod tests {
 
     #[test]
     fn cycles_branches_and_strays_are_refused() {
-        let cycle = plan("nodes = [\"a\", \"b\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"a\" }]");
+        let cycle = plan(
+            "nodes = [\"a\", \"b\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"a\" }]",
+        );
         assert!(cycle.unwrap_err().contains("cycle"));
-        let fan_out = plan("nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"a\", to = \"c\" }]");
+        let fan_out = plan(
+            "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"a\", to = \"c\" }]",
+        );
         assert!(fan_out.unwrap_err().contains("more than one outgoing edge"));
         let stray = plan("nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }]");
         assert!(stray.unwrap_err().contains("node `b` is not connected"));

@@ -11,15 +11,13 @@ use super::state::StageState;
 use crate::resources::BufferError;
 
 pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
     bindings::Host_::add_to_linker::<_, HasSelf<StageState>>(linker, |state| state)
 }
 
 /// Splits a buffer-table failure into what the component sees (a WIT `buffer-error`) and
 /// what traps it (misuse of a handle).
-fn to_wit(
-    error: BufferError,
-) -> wasmtime::Result<bindings::torvyn::streaming::types::BufferError> {
+fn to_wit(error: BufferError) -> wasmtime::Result<bindings::torvyn::streaming::types::BufferError> {
     use bindings::torvyn::streaming::types::BufferError as Wit;
     match error {
         BufferError::CapacityExceeded => Ok(Wit::CapacityExceeded),

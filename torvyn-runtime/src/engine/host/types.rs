@@ -17,7 +17,11 @@ impl HostBuffer for StageState {
     }
 
     fn content_type(&mut self, this: Resource<Buffer>) -> wasmtime::Result<String> {
-        Ok(self.buffers.content_type(this.rep()).map_err(trap)?.to_owned())
+        Ok(self
+            .buffers
+            .content_type(this.rep())
+            .map_err(trap)?
+            .to_owned())
     }
 
     fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
@@ -82,10 +86,7 @@ impl HostMutableBuffer for StageState {
     }
 
     fn freeze(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<Resource<Buffer>> {
-        let rep = self
-            .buffers
-            .freeze(self.stage, this.rep())
-            .map_err(trap)?;
+        let rep = self.buffers.freeze(self.stage, this.rep()).map_err(trap)?;
         Ok(Resource::new_own(rep))
     }
 
