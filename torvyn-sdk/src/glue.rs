@@ -1,0 +1,166 @@
+//! Generic glue between the WIT exports generated in the author's crate and the role traits.
+//!
+//! The export macros generate one `Guest` impl per exported interface; each method is a
+//! one-line call into this module. Not part of the public API.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+use crate::bindings::types::{
+    BackpressureSignal, OutputElement, ProcessError, ProcessResult, StreamElement,
+};
+use crate::{Aggregator, Backpressure, Element, Error, Filter, Processor, Router, Sink, Source};
+
+/// The slot holding a component's single instance, a `thread_local!` in the author's crate
+/// (a generic function cannot own a static of its own).
+pub type Instance<T> = LocalKey<RefCell<Option<T>>>;
+
+/// Runs `f` on the instance, creating it with `Default` on first use. Calls never nest
+/// (the component model forbids re-entering an instance), so the borrow cannot fail.
+fn with<T: Default, R>(instance: &'static Instance<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    instance.with(|slot| f(slot.borrow_mut().get_or_insert_with(T::default)))
+}
+
+/// `lifecycle.init`: creates the instance and hands it the configuration.
+pub fn init<T: Default>(
+    instance: &'static Instance<T>,
+    config: String,
+    init: fn(&mut T, &str) -> Result<(), Error>,
+) -> Result<(), ProcessError> {
+    with(instance, |component| init(component, &config)).map_err(ProcessError::from)
+}
+
+/// `lifecycle.teardown`: runs the hook, then drops the instance.
+pub fn teardown<T: Default>(instance: &'static Instance<T>, teardown: fn(&mut T)) {
+    if let Some(mut component) = instance.with(|slot| slot.borrow_mut().take()) {
+        teardown(&mut component);
+    }
+}
+
+/// Glue for the `source` interface.
+pub mod source {
+    use super::*;
+
+    /// `source.pull`.
+    pub fn pull<T: Source>(
+        instance: &'static Instance<T>,
+    ) -> Result<Option<OutputElement>, ProcessError> {
+        let output = with(instance, T::pull)?;
+        Ok(output.map(|output| output.into_element(0, 0)))
+    }
+
+    /// `source.notify-backpressure`.
+    pub fn notify_backpressure<T: Source>(
+        instance: &'static Instance<T>,
+        signal: BackpressureSignal,
+    ) {
+        let signal = match signal {
+            BackpressureSignal::Ready => Backpressure::Ready,
+            BackpressureSignal::Pause => Backpressure::Pause,
+        };
+        with(instance, |component| component.on_backpressure(signal));
+    }
+}
+
+/// Glue for the `processor` interface.
+pub mod processor {
+    use super::*;
+
+    /// `processor.process`.
+    pub fn process<T: Processor>(
+        instance: &'static Instance<T>,
+        input: StreamElement<'_>,
+    ) -> Result<ProcessResult, ProcessError> {
+        let output = with(instance, |component| {
+            component.process(&Element::new(&input))
+        })?;
+        Ok(match output {
+            Some(output) => ProcessResult::Emit(
+                output.into_element(input.meta.sequence, input.meta.timestamp_ns),
+            ),
+            None => ProcessResult::Drop,
+        })
+    }
+}
+
+/// Glue for the `sink` interface.
+pub mod sink {
+    use super::*;
+
+    /// `sink.push`.
+    pub fn push<T: Sink>(
+        instance: &'static Instance<T>,
+        element: StreamElement<'_>,
+    ) -> Result<BackpressureSignal, ProcessError> {
+        let signal = with(instance, |component| {
+            component.push(&Element::new(&element))
+        })?;
+        Ok(match signal {
+            Backpressure::Ready => BackpressureSignal::Ready,
+            Backpressure::Pause => BackpressureSignal::Pause,
+        })
+    }
+
+    /// `sink.complete`.
+    pub fn complete<T: Sink>(instance: &'static Instance<T>) -> Result<(), ProcessError> {
+        Ok(with(instance, T::complete)?)
+    }
+}
+
+/// Glue for the `filter` interface.
+pub mod filter {
+    use super::*;
+
+    /// `filter.evaluate`.
+    pub fn evaluate<T: Filter>(
+        instance: &'static Instance<T>,
+        element: StreamElement<'_>,
+    ) -> Result<bool, ProcessError> {
+        Ok(with(instance, |component| {
+            component.evaluate(&Element::new(&element))
+        })?)
+    }
+}
+
+/// Glue for the `router` interface.
+pub mod router {
+    use super::*;
+
+    /// `router.route`.
+    pub fn route<T: Router>(
+        instance: &'static Instance<T>,
+        element: StreamElement<'_>,
+    ) -> Result<Vec<String>, ProcessError> {
+        Ok(with(instance, |component| {
+            component.route(&Element::new(&element))
+        })?)
+    }
+}
+
+/// Glue for the `aggregator` interface.
+pub mod aggregator {
+    use super::*;
+
+    /// `aggregator.ingest`.
+    pub fn ingest<T: Aggregator>(
+        instance: &'static Instance<T>,
+        element: StreamElement<'_>,
+    ) -> Result<Option<OutputElement>, ProcessError> {
+        let output = with(instance, |component| {
+            component.ingest(&Element::new(&element))
+        })?;
+        Ok(output
+            .map(|output| output.into_element(element.meta.sequence, element.meta.timestamp_ns)))
+    }
+
+    /// `aggregator.flush`.
+    pub fn flush<T: Aggregator>(
+        instance: &'static Instance<T>,
+    ) -> Result<Vec<OutputElement>, ProcessError> {
+        let outputs = with(instance, T::flush)?;
+        Ok(outputs
+            .into_iter()
+            .map(|output| output.into_element(0, 0))
+            .collect())
+    }
+}

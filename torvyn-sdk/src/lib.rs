@@ -1,0 +1,68 @@
+//! Write Torvyn streaming components in Rust.
+//!
+//! A component plays one role. Implement that role's trait on a `Default` type and export
+//! it with the matching macro:
+//!
+//! | role | trait | macro | WIT world |
+//! | --- | --- | --- | --- |
+//! | produce elements | [`Source`] | [`export_source!`] | `torvyn:streaming/data-source` |
+//! | transform elements | [`Processor`] | [`export_processor!`] | `torvyn:streaming/managed-transform` |
+//! | consume elements | [`Sink`] | [`export_sink!`] | `torvyn:streaming/data-sink` |
+//! | keep or drop | [`Filter`] | [`export_filter!`] | `torvyn:filtering/content-filter` |
+//! | route to ports | [`Router`] | [`export_router!`] | `torvyn:filtering/content-router` |
+//! | aggregate | [`Aggregator`] | [`export_aggregator!`] | `torvyn:aggregation/stream-aggregator` |
+//!
+//! ```no_run
+//! use torvyn_sdk::{Element, Error, Output, Processor};
+//!
+//! /// Upper-cases text.
+//! #[derive(Default)]
+//! struct Upper;
+//!
+//! impl Processor for Upper {
+//!     fn process(&mut self, input: &Element<'_>) -> Result<Option<Output>, Error> {
+//!         let text = input.bytes().to_ascii_uppercase();
+//!         let output = Output::bytes(&text)?.with_content_type(input.content_type());
+//!         Ok(Some(output))
+//!     }
+//! }
+//!
+//! torvyn_sdk::export_processor!(Upper);
+//! # fn main() {}
+//! ```
+//!
+//! Build with `cargo build --target wasm32-wasip2` in a `cdylib` crate; the result is a
+//! component. Payloads live in host memory: an [`Element`] reads them on demand and an
+//! [`Output`] is written into a buffer from [`allocate`].
+//!
+//! The export macros expect this crate under its own name, `torvyn_sdk`, in the
+//! component's dependencies (do not rename it). Invoke one of them, once, at module level
+//! (usually at the end of `lib.rs`).
+
+#![warn(missing_docs)]
+
+mod bindings;
+mod element;
+mod error;
+mod export;
+mod glue;
+mod output;
+mod roles;
+
+pub use element::Element;
+pub use error::Error;
+pub use output::{Output, OutputBuffer, allocate};
+pub use roles::{Aggregator, Backpressure, Filter, Processor, Router, Sink, Source};
+
+/// Returns `true` when the host granted the named capability to this component.
+pub fn has_capability(name: &str) -> bool {
+    bindings::capability_query::has_capability(name)
+}
+
+/// Used by the export macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::{buffer_allocator, types};
+    pub use crate::glue::*;
+    pub use wit_bindgen;
+}

@@ -1,0 +1,134 @@
+//! Elements a component produces, and the host-owned buffers they are written into.
+
+use crate::Error;
+use crate::bindings::buffer_allocator;
+use crate::bindings::types::{Buffer, ElementMeta, MutableBuffer, OutputElement};
+
+/// Asks the host for an empty writable buffer able to hold at least `capacity` bytes.
+pub fn allocate(capacity: u64) -> Result<OutputBuffer, Error> {
+    let raw = buffer_allocator::allocate(capacity)?;
+    Ok(OutputBuffer {
+        raw,
+        content_type: String::new(),
+    })
+}
+
+/// A writable buffer in host memory; [`freeze`](OutputBuffer::freeze) turns it into an
+/// [`Output`].
+pub struct OutputBuffer {
+    raw: MutableBuffer,
+    content_type: String,
+}
+
+impl OutputBuffer {
+    /// Adds `bytes` at the end of the content.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        Ok(self.raw.append(bytes)?)
+    }
+
+    /// Overwrites bytes at `offset`; the buffer grows up to its capacity when the write ends
+    /// past the current size.
+    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        Ok(self.raw.write(offset, bytes)?)
+    }
+
+    /// Sets the MIME type carried with the content and with the element made from it.
+    pub fn set_content_type(&mut self, content_type: &str) {
+        self.raw.set_content_type(content_type);
+        self.content_type = content_type.to_owned();
+    }
+
+    /// Length of the content written so far in bytes.
+    pub fn size(&self) -> u64 {
+        self.raw.size()
+    }
+
+    /// Largest size this buffer can reach.
+    pub fn capacity(&self) -> u64 {
+        self.raw.capacity()
+    }
+
+    /// Makes the content immutable and wraps it as an element ready to be returned.
+    pub fn freeze(self) -> Output {
+        // The mutable handle is dropped here, which lets the host reclaim it.
+        Output {
+            payload: self.raw.freeze(),
+            content_type: self.content_type,
+        }
+    }
+}
+
+impl std::fmt::Debug for OutputBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputBuffer")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An element a component produces. Its payload already lives in host memory.
+///
+/// The host assigns the sequence number and timestamp of every element, so an `Output`
+/// carries only its payload and content type.
+pub struct Output {
+    payload: Buffer,
+    content_type: String,
+}
+
+impl Output {
+    /// Copies `bytes` into a new host buffer.
+    pub fn bytes(bytes: &[u8]) -> Result<Output, Error> {
+        let mut buffer = allocate(bytes.len() as u64)?;
+        buffer.append(bytes)?;
+        Ok(buffer.freeze())
+    }
+
+    /// Copies `text` into a new host buffer with content type `text/plain`.
+    pub fn text(text: &str) -> Result<Output, Error> {
+        let mut buffer = allocate(text.len() as u64)?;
+        buffer.set_content_type("text/plain");
+        buffer.append(text.as_bytes())?;
+        Ok(buffer.freeze())
+    }
+
+    /// Wraps a filled buffer; the same as [`OutputBuffer::freeze`].
+    pub fn from_buffer(buffer: OutputBuffer) -> Output {
+        buffer.freeze()
+    }
+
+    /// Sets the content type of the element (the frozen payload keeps the one it had).
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Output {
+        self.content_type = content_type.into();
+        self
+    }
+
+    /// MIME type of the element, or an empty string.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// Length of the payload in bytes.
+    pub fn size(&self) -> u64 {
+        self.payload.size()
+    }
+
+    /// Builds the WIT record; the host overwrites `sequence` and `timestamp_ns` anyway.
+    pub(crate) fn into_element(self, sequence: u64, timestamp_ns: u64) -> OutputElement {
+        OutputElement {
+            meta: ElementMeta {
+                sequence,
+                timestamp_ns,
+                content_type: self.content_type,
+            },
+            payload: self.payload,
+        }
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
