@@ -1,0 +1,92 @@
+//! The clap model of the command line and the flags shared between commands.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::{BuildCommand, NewCommand, RunCommand};
+
+/// Build and run streaming pipelines of WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "cargo torvyn", bin_name = "cargo torvyn", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    New(NewCommand),
+    Build(BuildCommand),
+    Run(RunCommand),
+}
+
+impl Command {
+    pub(crate) fn exec(self) -> miette::Result<()> {
+        match self {
+            Command::New(command) => command.exec(),
+            Command::Build(command) => command.exec(),
+            Command::Run(command) => command.exec(),
+        }
+    }
+}
+
+/// Cargo runs `cargo-torvyn torvyn ARGS`; a direct call is `cargo-torvyn ARGS` or
+/// `torvyn ARGS`. Both reach clap as `cargo-torvyn ARGS`.
+pub(crate) fn normalise_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|arg| arg == "torvyn") {
+        args.remove(1);
+    }
+    args
+}
+
+/// Where the project is.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ManifestArgs {
+    /// Path to the project's `Torvyn.toml` or `Cargo.toml`, or its folder [default: found
+    /// from the current folder upwards]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) manifest_path: Option<PathBuf>,
+}
+
+/// How to build component crates.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BuildArgs {
+    /// Build components with the release profile
+    #[arg(long)]
+    pub(crate) release: bool,
+}
+
+/// How to report.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct OutputArgs {
+    /// Human text on stderr, or also JSON lines on stdout
+    #[arg(long, value_enum, value_name = "FMT", default_value_t = MessageFormat::Human)]
+    pub(crate) message_format: MessageFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_and_direct_calls_parse_alike() {
+        let via_cargo = normalise_args(["cargo-torvyn", "torvyn", "build"].map(OsString::from));
+        let direct = normalise_args(["cargo-torvyn", "build"].map(OsString::from));
+        assert_eq!(via_cargo, direct);
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

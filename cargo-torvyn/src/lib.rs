@@ -1,0 +1,54 @@
+//! The Torvyn command line. `main.rs` and `bin/torvyn.rs` only call [`main`]; each
+//! subcommand lives in `commands/<name>.rs` as a clap struct with one `exec`.
+//!
+//! Human output goes to stderr; machine output (`--message-format json`) to stdout, one
+//! JSON object per line.
+//!
+//! | exit code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | the command failed (bad input, a build error, a flow that failed) |
+//! | 2 | the command line itself is wrong |
+//! | 130 | interrupted twice (Ctrl-C) |
+
+mod cargo;
+mod cli;
+mod commands;
+mod output;
+mod project;
+mod templates;
+
+use clap::Parser;
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// The command failed.
+pub const EXIT_FAILURE: i32 = 1;
+/// The command line is wrong (clap's own code).
+pub const EXIT_USAGE: i32 = 2;
+/// Interrupted twice.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Parses the command line, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    let args = cli::normalise_args(std::env::args_os());
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_OK
+            };
+            let _ = error.print();
+            return code;
+        }
+    };
+    match cli.command.exec() {
+        Ok(()) => EXIT_OK,
+        Err(report) => {
+            eprintln!("{report:?}");
+            EXIT_FAILURE
+        }
+    }
+}

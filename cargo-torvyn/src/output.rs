@@ -1,0 +1,28 @@
+//! Status lines in Cargo's style on stderr, and JSON lines on stdout.
+
+use std::io::Write;
+
+use crate::cli::MessageFormat;
+
+/// Prints `verb` right-aligned in 12 columns, then `message`, like Cargo does.
+pub(crate) fn status(verb: &str, message: impl std::fmt::Display) {
+    eprintln!("{verb:>12} {message}");
+}
+
+/// Writes one JSON message to stdout when machine output was asked for. A closed pipe
+/// ends the program quietly, as a reader that stopped listening is not an error.
+pub(crate) fn json(format: MessageFormat, message: &serde_json::Value) {
+    if format != MessageFormat::Json {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = serde_json::to_writer(&mut stdout, message)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(stdout))
+        .and_then(|()| stdout.flush());
+    if let Err(error) = written
+        && error.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(crate::EXIT_OK);
+    }
+}

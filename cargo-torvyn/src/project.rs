@@ -1,0 +1,115 @@
+//! Finding the project a command works on, and turning its components into `.wasm` files
+//! (building the crate ones).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use miette::{IntoDiagnostic, bail};
+use torvyn_runtime::{ComponentSource, MANIFEST_FILE, ProjectManifest, find_manifest};
+
+use crate::cargo::{self, ComponentCrate};
+
+/// What a command works on.
+pub(crate) enum Project {
+    /// A folder with a `Torvyn.toml`.
+    Torvyn(ProjectManifest),
+    /// A Cargo workspace without one: its component crates.
+    Cargo(PathBuf),
+}
+
+/// Finds the project from `--manifest-path` (a `Torvyn.toml`, a `Cargo.toml` or a folder)
+/// or from the current folder upwards. A `Torvyn.toml` beside a `Cargo.toml` wins.
+pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let start = match manifest_path {
+        Some(path) if path.is_dir() => path.to_owned(),
+        Some(path) if path.file_name().is_some_and(|n| n == MANIFEST_FILE) => {
+            return Ok(Project::Torvyn(ProjectManifest::load(path)?));
+        }
+        Some(path) if path.is_file() => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            return Ok(match dir.join(MANIFEST_FILE) {
+                torvyn if torvyn.is_file() => Project::Torvyn(ProjectManifest::load(&torvyn)?),
+                _ => Project::Cargo(path.to_owned()),
+            });
+        }
+        Some(path) => bail!("`{}` does not exist", path.display()),
+        None => cwd,
+    };
+    if let Some(torvyn) = find_manifest(&start) {
+        return Ok(Project::Torvyn(ProjectManifest::load(&torvyn)?));
+    }
+    match start
+        .ancestors()
+        .map(|d| d.join("Cargo.toml"))
+        .find(|p| p.is_file())
+    {
+        Some(cargo) => Ok(Project::Cargo(cargo)),
+        None => bail!(
+            help = "create a project with `cargo torvyn new NAME`",
+            "no {MANIFEST_FILE} or Cargo.toml in `{}` or any folder above it",
+            start.display()
+        ),
+    }
+}
+
+/// The named components of a project, split by where they come from.
+pub(crate) struct Sources {
+    /// Ready `.wasm` files, by component name.
+    pub(crate) wasm: BTreeMap<String, PathBuf>,
+    /// Crates to build, by component name.
+    pub(crate) crates: Vec<(String, ComponentCrate)>,
+}
+
+/// Resolves the named components of `project`; a missing file or crate is an error that
+/// points at the component's `path` in the manifest.
+pub(crate) fn sources<'a>(
+    project: &ProjectManifest,
+    names: impl IntoIterator<Item = &'a str>,
+) -> miette::Result<Sources> {
+    let components = &project.manifest().components;
+    let mut sources = Sources {
+        wasm: BTreeMap::new(),
+        crates: Vec::new(),
+    };
+    for name in names {
+        let Some(decl) = components.get(name) else {
+            continue;
+        };
+        let not_found = |why: String| project.error_at(decl.path.span(), why, None);
+        match project.source_of(decl) {
+            ComponentSource::Wasm(path) if !path.is_file() => {
+                let why = format!("component `{name}`: `{}` does not exist", path.display());
+                return Err(not_found(why).into());
+            }
+            ComponentSource::Wasm(path) => {
+                sources.wasm.insert(name.to_owned(), path);
+            }
+            ComponentSource::Crate(dir) => {
+                let role = decl.role.as_ref().map(|r| *r.get_ref());
+                let component = cargo::crate_in(&dir, role)
+                    .map_err(|error| not_found(format!("component `{name}`: {error}")))?;
+                sources.crates.push((name.to_owned(), component));
+            }
+        }
+    }
+    Ok(sources)
+}
+
+/// The `.wasm` file of each named component of `project`, building crate components
+/// first (Cargo rebuilds only what is stale).
+pub(crate) fn component_files<'a>(
+    project: &ProjectManifest,
+    names: impl IntoIterator<Item = &'a str>,
+    release: bool,
+) -> miette::Result<BTreeMap<String, PathBuf>> {
+    let Sources { mut wasm, crates } = sources(project, names)?;
+    let to_build: Vec<ComponentCrate> = crates.iter().map(|(_, c)| c.clone()).collect();
+    let built = cargo::build(&to_build, release)?;
+    for (name, component) in crates {
+        if let Some(done) = built.iter().find(|b| b.package == component.package) {
+            wasm.insert(name, done.wasm.clone());
+        }
+    }
+    Ok(wasm)
+}
