@@ -1,0 +1,136 @@
+//! Bad input: a clear diagnostic and exit code 1, never a panic.
+
+use crate::support::{Guest, TestProject};
+
+#[test]
+fn a_missing_wasm_is_named() {
+    let run = TestProject::new()
+        .component_at("src", "missing.wasm", "")
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .failure();
+    assert!(run.stderr.contains("component `src`"), "{}", run.stderr);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(run.stderr.contains("Torvyn.toml:5:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_file_that_is_not_webassembly_is_refused() {
+    let project = TestProject::new();
+    std::fs::write(project.dir().join("junk.wasm"), "hello, not wasm").unwrap();
+    let run = project
+        .component_at("src", "junk.wasm", "")
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .failure();
+    assert!(
+        run.stderr.contains("not a WebAssembly file"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("junk.wasm"), "{}", run.stderr);
+}
+
+#[test]
+fn a_component_without_a_role_is_refused() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, "")
+        .component("out", Guest::NotAStage, "")
+        .run(&[])
+        .failure();
+    assert!(
+        run.stderr.contains("exports no Torvyn role interface"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("wasi:cli/run"), "{}", run.stderr);
+}
+
+#[test]
+fn a_component_in_the_wrong_place_is_refused() {
+    let run = TestProject::new()
+        .component("out", Guest::Sink, "")
+        .component("src", Guest::Source, "")
+        .run(&[])
+        .failure();
+    assert!(
+        run.stderr
+            .contains("node `out` is first in flow `main`, so it must be a source"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unknown_manifest_key_names_key_file_and_line() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, "")
+        .component("out", Guest::Sink, "");
+    let text = project
+        .manifest_text()
+        .replace("[flows.main]", "[flows.main]\nqueue-size = 3");
+    let run = project.manifest(&text).run(&[]).failure();
+    assert!(
+        run.stderr.contains("unknown field `queue-size`"),
+        "{}",
+        run.stderr
+    );
+    let line = text.lines().position(|l| l == "queue-size = 3").unwrap() + 1;
+    assert!(
+        run.stderr.contains(&format!("Torvyn.toml:{line}:1")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_dangling_edge_is_named() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, "")
+        .component("out", Guest::Sink, "");
+    let text = project
+        .manifest_text()
+        .replace("to = \"out\"", "to = \"nowhere\"");
+    let run = project.manifest(&text).run(&[]).failure();
+    assert!(
+        run.stderr
+            .contains("edge end `nowhere` is not a node of flow `main`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_trap_names_flow_stage_and_sequence() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 20}"#)
+        .component("up", Guest::Upper, r#"{"trap_at": 5}"#)
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .failure();
+    assert!(
+        run.stderr
+            .contains("flow `main`: stage `up` trapped on element 5"),
+        "{}",
+        run.stderr
+    );
+    // What reached the sink before the trap was delivered, in order.
+    let sequences: Vec<u64> = run.delivered().iter().map(|(s, _)| *s).collect();
+    assert_eq!(sequences, [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_process_error_names_flow_stage_and_sequence() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 20}"#)
+        .component("up", Guest::Upper, r#"{"fail_at": 3}"#)
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .failure();
+    assert!(
+        run.stderr
+            .contains("flow `main`: stage `up` returned an error on element 3: internal error"),
+        "{}",
+        run.stderr
+    );
+}

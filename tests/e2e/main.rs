@@ -1,0 +1,8 @@
+//! End-to-end tests: they drive the real `cargo-torvyn` binary on real components, built
+//! from the crates in `tests/components` (and from templates) while the tests run.
+
+mod support;
+
+mod bad_input;
+mod pipelines;
+mod templates;

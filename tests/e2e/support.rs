@@ -1,0 +1,246 @@
+//! The vocabulary of the end-to-end tests: guest components built once per test run, a
+//! throw-away project folder with a `Torvyn.toml`, and the CLI run on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The target folder of every Cargo call the tests make, apart from the one running them,
+/// so that the two never wait on each other's lock.
+pub fn guest_target_dir() -> PathBuf {
+    workspace().join("target").join("e2e")
+}
+
+/// A command for the CLI under test, with its caches kept inside the test target folder.
+pub fn torvyn() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-torvyn"));
+    command
+        .env("CARGO_TARGET_DIR", guest_target_dir())
+        .env("TORVYN_CACHE_DIR", guest_target_dir().join("compiled"))
+        .env_remove("RUSTFLAGS");
+    command
+}
+
+/// The test guests, by crate name.
+#[derive(Debug, Clone, Copy)]
+pub enum Guest {
+    Source,
+    Upper,
+    Sink,
+    Filter,
+    RawUpper,
+    NotAStage,
+}
+
+impl Guest {
+    fn package(self) -> &'static str {
+        match self {
+            Guest::Source => "test-source",
+            Guest::Upper => "test-upper",
+            Guest::Sink => "test-sink",
+            Guest::Filter => "test-filter",
+            Guest::RawUpper => "raw-upper",
+            Guest::NotAStage => "not-a-stage",
+        }
+    }
+
+    /// The built `.wasm`, building every guest on first use.
+    pub fn wasm(self) -> PathBuf {
+        static BUILT: OnceLock<()> = OnceLock::new();
+        BUILT.get_or_init(build_guests);
+        // Cargo names a library's output after its crate name, a binary's after the package.
+        let file = match self {
+            Guest::NotAStage => self.package().to_owned(),
+            _ => self.package().replace('-', "_"),
+        };
+        guest_target_dir()
+            .join("wasm32-wasip2")
+            .join("debug")
+            .join(format!("{file}.wasm"))
+    }
+}
+
+/// Builds the test guests with plain Cargo, as any toolchain would.
+fn build_guests() {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(workspace())
+        .args(["build", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", guest_target_dir())
+        .env_remove("RUSTFLAGS");
+    for guest in [
+        Guest::Source,
+        Guest::Upper,
+        Guest::Sink,
+        Guest::Filter,
+        Guest::RawUpper,
+        Guest::NotAStage,
+    ] {
+        command.args(["-p", guest.package()]);
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "building the test guests failed");
+}
+
+/// A project folder with a `Torvyn.toml` made of test guests.
+pub struct TestProject {
+    dir: tempfile::TempDir,
+    components: Vec<(String, String, String)>,
+    flow: Vec<String>,
+    capacity: Option<u32>,
+    manifest: Option<String>,
+}
+
+impl TestProject {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            components: Vec::new(),
+            flow: Vec::new(),
+            capacity: None,
+            manifest: None,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds a component node named `name`, made of `guest`, with `config`.
+    pub fn component(self, name: &str, guest: Guest, config: &str) -> Self {
+        let path = guest.wasm().display().to_string();
+        self.component_at(name, &path, config)
+    }
+
+    /// Adds a component node whose `path` is given as is.
+    pub fn component_at(mut self, name: &str, path: &str, config: &str) -> Self {
+        self.components
+            .push((name.to_owned(), path.to_owned(), config.to_owned()));
+        self.flow.push(name.to_owned());
+        self
+    }
+
+    /// Sets the default queue capacity of the flow.
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Uses this manifest text instead of the generated one.
+    pub fn manifest(mut self, text: &str) -> Self {
+        self.manifest = Some(text.to_owned());
+        self
+    }
+
+    /// The generated manifest: the components in order, chained by edges in one flow `main`.
+    pub fn manifest_text(&self) -> String {
+        let mut text = String::from("[project]\nname = \"e2e\"\n");
+        for (name, path, config) in &self.components {
+            text += &format!("\n[components.{name}]\npath = {path:?}\nconfig = {config:?}\n");
+        }
+        let nodes: Vec<String> = self.flow.iter().map(|n| format!("{n:?}")).collect();
+        let edges: Vec<String> = self
+            .flow
+            .windows(2)
+            .map(|pair| format!("{{ from = {:?}, to = {:?} }}", pair[0], pair[1]))
+            .collect();
+        text += &format!(
+            "\n[flows.main]\nnodes = [{}]\nedges = [{}]\n",
+            nodes.join(", "),
+            edges.join(", ")
+        );
+        if let Some(capacity) = self.capacity {
+            text += &format!("queue-capacity = {capacity}\n");
+        }
+        text
+    }
+
+    /// Writes the manifest and runs `cargo torvyn run` with `args` on it.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let manifest = self.dir().join("Torvyn.toml");
+        let text = self
+            .manifest
+            .clone()
+            .unwrap_or_else(|| self.manifest_text());
+        std::fs::write(&manifest, text).expect("write manifest");
+        let output = torvyn()
+            .args([
+                "torvyn",
+                "run",
+                "--message-format",
+                "json",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .args(args)
+            .output()
+            .expect("cargo-torvyn runs");
+        Run::from(output)
+    }
+}
+
+/// What a CLI run printed.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Panics with everything printed unless the run succeeded.
+    pub fn success(self) -> Self {
+        assert_eq!(self.code, Some(0), "run failed:\n{}", self.stderr);
+        self
+    }
+
+    /// Panics unless the run failed with exit code 1 and without a panic.
+    pub fn failure(self) -> Self {
+        assert_eq!(
+            self.code,
+            Some(1),
+            "expected failure:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+
+    /// The `flow-finished` report.
+    pub fn report(&self) -> serde_json::Value {
+        self.stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|message| message["reason"] == "flow-finished")
+            .map(|message| message["report"].clone())
+            .unwrap_or_else(|| panic!("no report in:\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    /// The lines `test-sink` printed: `(sequence, payload)`.
+    pub fn delivered(&self) -> Vec<(u64, String)> {
+        self.stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("seq="))
+            .map(|rest| {
+                let (sequence, rest) = rest.split_once(' ').expect("seq=N len=L payload");
+                let payload = rest.split_once(' ').map_or("", |(_, p)| p);
+                (sequence.parse().expect("sequence"), payload.to_owned())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,95 @@
+//! `cargo torvyn new` and what it scaffolds, built and run where a user would: outside
+//! this repository.
+
+use crate::support::torvyn;
+
+#[test]
+fn a_new_pipeline_runs_out_of_the_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = torvyn()
+        .current_dir(dir.path())
+        .args(["torvyn", "new", "demo", "--template", "pipeline"])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let project = dir.path().join("demo");
+    assert!(project.join("Torvyn.toml").is_file());
+    let run = torvyn()
+        .current_dir(&project)
+        .args(["torvyn", "run"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    // The template's source says hello, its processor upper-cases, its sink prints.
+    assert!(stdout.contains("HELLO 0"), "{stdout}");
+    assert!(stdout.contains("HELLO 4"), "{stdout}");
+    assert!(
+        stderr.contains("Finished flow `main` completed: 5 elements delivered"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Copies"), "{stderr}");
+}
+
+#[test]
+fn every_component_template_builds_to_a_component_of_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    for (template, role) in [
+        ("source", "source"),
+        ("processor", "processor"),
+        ("sink", "sink"),
+        ("filter", "filter"),
+    ] {
+        let name = format!("my-{template}");
+        let created = torvyn()
+            .current_dir(dir.path())
+            .args(["torvyn", "new", &name, "--template", template])
+            .output()
+            .unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let built = torvyn()
+            .current_dir(dir.path().join(&name))
+            .args(["torvyn", "build", "--message-format", "json"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&built.stdout);
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let message: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(message["reason"], "component-built");
+        assert_eq!(message["role"], role);
+        assert!(std::path::Path::new(message["wasm"].as_str().unwrap()).is_file());
+    }
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_an_existing_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = torvyn()
+        .current_dir(dir.path())
+        .args(["torvyn", "new", "1bad"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid crate name"));
+    std::fs::create_dir(dir.path().join("taken")).unwrap();
+    let taken = torvyn()
+        .current_dir(dir.path())
+        .args(["torvyn", "new", "taken"])
+        .output()
+        .unwrap();
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already exists"));
+}
