@@ -4,5 +4,7 @@
 mod support;
 
 mod bad_input;
+mod boundaries;
+mod lifecycle;
 mod pipelines;
 mod templates;

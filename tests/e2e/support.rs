@@ -208,7 +208,8 @@ impl Run {
         self
     }
 
-    /// Panics unless the run failed with exit code 1 and without a panic.
+    /// Panics unless the run failed with exit code 1: a diagnostic, not a panic (which
+    /// exits with 101). A guest's own panic message may appear on stderr.
     pub fn failure(self) -> Self {
         assert_eq!(
             self.code,
@@ -217,7 +218,6 @@ impl Run {
             self.stdout,
             self.stderr
         );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
         self
     }
 

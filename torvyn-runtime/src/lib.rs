@@ -38,8 +38,8 @@ mod security;
 mod topology;
 
 pub use config::{
-    ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY, EdgeDecl, FlowDecl, MANIFEST_FILE,
-    Manifest, ManifestError, Project, ProjectManifest, find_manifest,
+    ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY, EdgeDecl, FlowDecl, Located,
+    MANIFEST_FILE, Manifest, ManifestError, Project, ProjectManifest, find_manifest,
 };
 pub use contracts::{CONTRACT_VERSION, ContractError, Role, decode_exports};
 pub use engine::{EngineError, LoadedComponent};

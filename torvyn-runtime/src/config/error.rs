@@ -18,21 +18,9 @@ pub enum ManifestError {
         source: std::io::Error,
     },
     /// Something at a place in the file.
-    #[error("{message}")]
-    #[diagnostic(code(torvyn::manifest::invalid))]
-    Invalid {
-        /// What is wrong.
-        message: String,
-        /// The manifest text.
-        #[source_code]
-        source_code: NamedSource<String>,
-        /// Where.
-        #[label("here")]
-        span: SourceSpan,
-        /// How to fix it.
-        #[help]
-        help: Option<String>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(Box<Located>),
     /// The named flow does not exist.
     #[error("`{path}` has no flow `{flow}`")]
     #[diagnostic(code(torvyn::manifest::no_such_flow), help("flows: {known}"))]
@@ -65,6 +53,24 @@ pub enum ManifestError {
     },
 }
 
+/// A problem at a place in a manifest.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(torvyn::manifest::invalid))]
+pub struct Located {
+    /// What is wrong.
+    message: String,
+    /// The manifest text.
+    #[source_code]
+    source_code: NamedSource<String>,
+    /// Where.
+    #[label("here")]
+    span: SourceSpan,
+    /// How to fix it.
+    #[help]
+    help: Option<String>,
+}
+
 impl ManifestError {
     pub(crate) fn at(
         path: &Path,
@@ -73,11 +79,11 @@ impl ManifestError {
         message: String,
         help: Option<String>,
     ) -> Self {
-        ManifestError::Invalid {
+        ManifestError::Invalid(Box::new(Located {
             message,
             source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
             span: span.into(),
             help,
-        }
+        }))
     }
 }

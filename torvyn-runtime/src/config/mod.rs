@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use error::ManifestError;
+pub use error::{Located, ManifestError};
 
 use crate::contracts::Role;
 

@@ -1,0 +1,142 @@
+//! How a run ends: Ctrl-C and `--timeout` drain what is in flight; the compile cache is
+//! written, reused and survives corruption; the examples run.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::support::{Guest, Run, TestProject, torvyn, workspace};
+
+/// Asserts a stopped run delivered everything it emitted, in order, and returns how many.
+fn assert_drained(run: &Run, outcome: &str) -> u64 {
+    let report = run.report();
+    assert_eq!(report["outcome"], outcome, "{report}");
+    let delivered = report["delivered"].as_u64().unwrap();
+    assert!(delivered > 0, "{report}");
+    assert_eq!(report["emitted"], delivered, "{report}");
+    let sequences: Vec<u64> = run.delivered().iter().map(|(s, _)| *s).collect();
+    assert_eq!(sequences, (0..delivered).collect::<Vec<_>>());
+    delivered
+}
+
+#[test]
+fn ctrl_c_stops_the_source_and_drains_what_is_in_flight() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 100000000}"#)
+        .component("up", Guest::Upper, "")
+        .component("out", Guest::Sink, "");
+    let manifest = project.dir().join("Torvyn.toml");
+    std::fs::write(&manifest, project.manifest_text()).unwrap();
+    let mut child = torvyn()
+        .args([
+            "torvyn",
+            "run",
+            "--message-format",
+            "json",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref().take(100) {
+        stdout += &(line.unwrap() + "\n");
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    for line in lines {
+        stdout += &(line.unwrap() + "\n");
+    }
+    let output = child.wait_with_output().unwrap();
+    let run = Run {
+        code: output.status.code(),
+        stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+    .success();
+    assert!(run.stderr.contains("stopped by Ctrl-C"), "{}", run.stderr);
+    assert!(assert_drained(&run, "cancelled") < 100_000_000);
+}
+
+#[test]
+fn timeout_stops_the_source_and_drains_what_is_in_flight() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 100000000}"#)
+        .component("out", Guest::Sink, "")
+        .run(&["--timeout", "300ms"])
+        .success();
+    assert!(assert_drained(&run, "timed-out") < 100_000_000);
+}
+
+#[test]
+fn compiled_components_are_cached_and_a_corrupt_cache_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component("out", Guest::Sink, "");
+    let manifest = project.dir().join("Torvyn.toml");
+    std::fs::write(&manifest, project.manifest_text()).unwrap();
+    let run = || {
+        let output = torvyn()
+            .env("TORVYN_CACHE_DIR", cache.path())
+            .args(["torvyn", "run", "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        Run::from(output).success()
+    };
+    let cached = || -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for engine in std::fs::read_dir(cache.path()).unwrap() {
+            for file in std::fs::read_dir(engine.unwrap().path()).unwrap() {
+                files.push(file.unwrap().path());
+            }
+        }
+        files
+    };
+    run();
+    let files = cached();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| f.extension().unwrap() == "cwasm"));
+    for file in &files {
+        std::fs::write(file, b"not machine code").unwrap();
+    }
+    // Unreadable entries cost a recompile, never a failure, and are written anew.
+    assert_eq!(run().delivered().len(), 3);
+    assert!(
+        cached()
+            .iter()
+            .all(|f| std::fs::read(f).unwrap().len() > 100)
+    );
+}
+
+#[test]
+fn the_examples_run() {
+    let example = |name: &str| {
+        let output = torvyn()
+            .args(["torvyn", "run", "--manifest-path"])
+            .arg(workspace().join("examples").join(name))
+            .output()
+            .unwrap();
+        Run::from(output).success()
+    };
+    let hello = example("hello-world");
+    assert!(hello.stdout.contains("hello, world 4"), "{}", hello.stdout);
+    let transform = example("stream-transform");
+    let people: Vec<serde_json::Value> = transform
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(people.len(), 5);
+    for (id, person) in people.iter().enumerate() {
+        assert_eq!(person["id"], id);
+        assert!(person["user"].is_string(), "{person}");
+        assert!(person.get("name").is_none(), "{person}");
+    }
+}
