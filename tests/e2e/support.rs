@@ -65,26 +65,31 @@ impl Guest {
     }
 }
 
-/// Builds the test guests with plain Cargo, as any toolchain would.
+/// Builds the test guests: the SDK ones through `cargo torvyn build` (which installs the
+/// `wasm32-wasip2` target when it is missing), the stand-ins for other toolchains with
+/// plain Cargo.
 fn build_guests() {
-    let mut command = Command::new(env!("CARGO"));
-    command
+    let mut sdk_guests = torvyn();
+    sdk_guests
+        .args(["torvyn", "build", "--manifest-path"])
+        .arg(workspace().join("Cargo.toml"));
+    for guest in [Guest::Source, Guest::Upper, Guest::Sink, Guest::Filter] {
+        sdk_guests.args(["-p", guest.package()]);
+    }
+    let status = sdk_guests.status().expect("cargo-torvyn runs");
+    assert!(status.success(), "building the SDK test guests failed");
+
+    let mut plain = Command::new(env!("CARGO"));
+    plain
         .current_dir(workspace())
         .args(["build", "--target", "wasm32-wasip2"])
         .env("CARGO_TARGET_DIR", guest_target_dir())
         .env_remove("RUSTFLAGS");
-    for guest in [
-        Guest::Source,
-        Guest::Upper,
-        Guest::Sink,
-        Guest::Filter,
-        Guest::RawUpper,
-        Guest::NotAStage,
-    ] {
-        command.args(["-p", guest.package()]);
+    for guest in [Guest::RawUpper, Guest::NotAStage] {
+        plain.args(["-p", guest.package()]);
     }
-    let status = command.status().expect("cargo runs");
-    assert!(status.success(), "building the test guests failed");
+    let status = plain.status().expect("cargo runs");
+    assert!(status.success(), "building the plain test guests failed");
 }
 
 /// A project folder with a `Torvyn.toml` made of test guests.

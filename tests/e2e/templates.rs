@@ -77,19 +77,16 @@ fn every_component_template_builds_to_a_component_of_its_role() {
 #[test]
 fn new_refuses_a_bad_name_and_an_existing_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = torvyn()
-        .current_dir(dir.path())
-        .args(["torvyn", "new", "1bad"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid crate name"));
+    let new = |name: &str| {
+        let output = torvyn()
+            .current_dir(dir.path())
+            .args(["torvyn", "new", name])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(new("1bad").contains("not a valid crate name"));
     std::fs::create_dir(dir.path().join("taken")).unwrap();
-    let taken = torvyn()
-        .current_dir(dir.path())
-        .args(["torvyn", "new", "taken"])
-        .output()
-        .unwrap();
-    assert_eq!(taken.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&taken.stderr).contains("already exists"));
+    assert!(new("taken").contains("already exists"));
 }

@@ -167,7 +167,7 @@ impl ProjectManifest {
         ManifestError::at(&self.path, &self.text, span, message.into(), help)
     }
 
-    /// Where the component called `name` comes from.
+    /// Where a component comes from: a `.wasm` path, or else a crate folder.
     pub fn source_of(&self, decl: &ComponentDecl) -> ComponentSource {
         let path = self.dir().join(decl.path.get_ref());
         if path.extension().is_some_and(|ext| ext == "wasm") {
