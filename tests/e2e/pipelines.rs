@@ -88,7 +88,7 @@ fn buffers_return_to_their_pools() {
     let report = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 100000, "size": 64}"#)
         .component("up", Guest::Upper, "")
-        .component("out", Guest::Sink, "")
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
         .capacity(8)
         .run(&[])
         .success()
