@@ -134,3 +134,20 @@ fn a_process_error_names_flow_stage_and_sequence() {
         run.stderr
     );
 }
+
+#[test]
+fn a_declared_role_must_match_the_exports() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, "")
+        .component("out", Guest::Upper, "");
+    let text = project
+        .manifest_text()
+        .replace("[components.out]", "[components.out]\nrole = \"sink\"");
+    let run = project.manifest(&text).run(&[]).failure();
+    assert!(
+        run.stderr
+            .contains("component `out` is declared a sink, but it exports the processor interface"),
+        "{}",
+        run.stderr
+    );
+}

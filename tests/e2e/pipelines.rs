@@ -73,7 +73,16 @@ fn a_slow_sink_fills_the_queues_and_pauses_the_source() {
         .success();
     let report = run.report();
     assert_eq!(report["sink_pauses"], 200);
-    assert!(report["source_pauses"].as_u64().unwrap() > 0, "{report}");
+    let pauses = report["source_pauses"].as_u64().unwrap();
+    assert!(pauses > 0, "{report}");
+    // The source itself heard every pause, and a resume after each.
+    assert!(
+        run.stderr.contains(&format!(
+            "test-source: paused {pauses} times, resumed {pauses} times"
+        )),
+        "{}",
+        run.stderr
+    );
     for edge in report["edges"].as_array().unwrap() {
         assert_eq!(edge["capacity"], 4);
         // Never more than the capacity, and the pause really filled the queues.

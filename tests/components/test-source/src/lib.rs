@@ -1,6 +1,7 @@
 //! Test source: emits `count` elements, either `"{text} {i}"` or `size` bytes each.
 //!
 //! Config (JSON, every field optional): `{"count": 10, "size": 0, "text": "item"}`.
+//! At teardown it reports on stderr the backpressure signals it received, if any.
 
 use serde_json::Value;
 use torvyn_sdk::{Backpressure, Error, Output, Source};
@@ -11,6 +12,7 @@ struct TestSource {
     text: String,
     next: u64,
     pauses: u64,
+    resumes: u64,
 }
 
 impl Default for TestSource {
@@ -21,6 +23,7 @@ impl Default for TestSource {
             text: "item".to_owned(),
             next: 0,
             pauses: 0,
+            resumes: 0,
         }
     }
 }
@@ -58,8 +61,18 @@ impl Source for TestSource {
 
     fn on_backpressure(&mut self, signal: Backpressure) {
         // Counted, not acted on: the host decides when to call `pull`.
-        if signal == Backpressure::Pause {
-            self.pauses += 1;
+        match signal {
+            Backpressure::Pause => self.pauses += 1,
+            Backpressure::Ready => self.resumes += 1,
+        }
+    }
+
+    fn teardown(&mut self) {
+        if self.pauses > 0 {
+            eprintln!(
+                "test-source: paused {} times, resumed {} times",
+                self.pauses, self.resumes
+            );
         }
     }
 }
