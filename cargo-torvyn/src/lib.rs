@@ -31,6 +31,12 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> i32 {
+    // Diagnostics wrap to fit a terminal; written to a file or a pipe, a message stays on
+    // one line so that logs can be searched.
+    let wrap = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(wrap).build())
+    }));
     let args = cli::normalise_args(std::env::args_os());
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,

@@ -151,3 +151,19 @@ fn a_declared_role_must_match_the_exports() {
         run.stderr
     );
 }
+
+#[test]
+fn a_config_the_component_rejects_fails_init_with_its_reason() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"cuont": 3}"#)
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .failure();
+    assert!(
+        run.stderr.contains(
+            "flow `main`: stage `src` failed in init: invalid input: config: unknown field `cuont`"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -54,6 +54,30 @@ pub use error::Error;
 pub use output::{Output, OutputBuffer, allocate};
 pub use roles::{Aggregator, Backpressure, Filter, Processor, Router, Sink, Source};
 
+/// Parses a component's configuration, JSON by convention, into `T`. An empty
+/// configuration gives `T::default()`; malformed JSON, or JSON that does not fit `T`, is an
+/// [`Error::InvalidInput`] naming the problem, which the host reports as a failed `init`.
+///
+/// ```
+/// #[derive(Default, serde::Deserialize)]
+/// #[serde(default, deny_unknown_fields)]
+/// struct Config {
+///     count: u64,
+/// }
+///
+/// let config: Config = torvyn_sdk::json_config(r#"{"count": 3}"#).unwrap();
+/// assert_eq!(config.count, 3);
+/// assert_eq!(torvyn_sdk::json_config::<Config>("").unwrap().count, 0);
+/// assert!(torvyn_sdk::json_config::<Config>(r#"{"cuont": 3}"#).is_err());
+/// ```
+#[cfg(feature = "json")]
+pub fn json_config<T: serde::de::DeserializeOwned + Default>(config: &str) -> Result<T, Error> {
+    if config.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(config).map_err(|error| Error::InvalidInput(format!("config: {error}")))
+}
+
 /// Returns `true` when the host granted the named capability to this component.
 pub fn has_capability(name: &str) -> bool {
     bindings::capability_query::has_capability(name)

@@ -3,27 +3,31 @@
 //! Config (JSON, every field optional): `{"pause_every": 0}` returns `pause` on every Nth
 //! push (0 = never); `{"quiet": true}` reads each payload but prints nothing.
 
-use serde_json::Value;
+use serde::Deserialize;
 use torvyn_sdk::{Backpressure, Element, Error, Sink};
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
+    pause_every: u64,
+    quiet: bool,
+}
 
 #[derive(Default)]
 struct TestSink {
-    pause_every: u64,
-    quiet: bool,
+    config: Config,
     pushed: u64,
 }
 
 impl Sink for TestSink {
     fn init(&mut self, config: &str) -> Result<(), Error> {
-        let config = parse_config(config)?;
-        self.pause_every = config["pause_every"].as_u64().unwrap_or(0);
-        self.quiet = config["quiet"].as_bool().unwrap_or(false);
+        self.config = torvyn_sdk::json_config(config)?;
         Ok(())
     }
 
     fn push(&mut self, element: &Element<'_>) -> Result<Backpressure, Error> {
         let payload = element.bytes();
-        if !self.quiet {
+        if !self.config.quiet {
             println!(
                 "seq={} len={} {}",
                 element.sequence(),
@@ -32,21 +36,13 @@ impl Sink for TestSink {
             );
         }
         self.pushed += 1;
-        if self.pause_every > 0 && self.pushed.is_multiple_of(self.pause_every) {
+        let every = self.config.pause_every;
+        if every > 0 && self.pushed.is_multiple_of(every) {
             Ok(Backpressure::Pause)
         } else {
             Ok(Backpressure::Ready)
         }
     }
-}
-
-/// An empty config means "all defaults".
-fn parse_config(config: &str) -> Result<Value, Error> {
-    if config.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_str(config)
-        .map_err(|error| Error::InvalidInput(format!("bad config: {error}")))
 }
 
 torvyn_sdk::export_sink!(TestSink);

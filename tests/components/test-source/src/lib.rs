@@ -3,56 +3,51 @@
 //! Config (JSON, every field optional): `{"count": 10, "size": 0, "text": "item"}`.
 //! At teardown it reports on stderr the backpressure signals it received, if any.
 
-use serde_json::Value;
+use serde::Deserialize;
 use torvyn_sdk::{Backpressure, Error, Output, Source};
 
-struct TestSource {
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
     count: u64,
-    size: u64,
+    size: usize,
     text: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            count: 10,
+            size: 0,
+            text: "item".to_owned(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct TestSource {
+    config: Config,
     next: u64,
     pauses: u64,
     resumes: u64,
 }
 
-impl Default for TestSource {
-    fn default() -> Self {
-        TestSource {
-            count: 10,
-            size: 0,
-            text: "item".to_owned(),
-            next: 0,
-            pauses: 0,
-            resumes: 0,
-        }
-    }
-}
-
 impl Source for TestSource {
     fn init(&mut self, config: &str) -> Result<(), Error> {
-        let config = parse_config(config)?;
-        if let Some(count) = config["count"].as_u64() {
-            self.count = count;
-        }
-        if let Some(size) = config["size"].as_u64() {
-            self.size = size;
-        }
-        if let Some(text) = config["text"].as_str() {
-            self.text = text.to_owned();
-        }
+        self.config = torvyn_sdk::json_config(config)?;
         Ok(())
     }
 
     fn pull(&mut self) -> Result<Option<Output>, Error> {
-        if self.next >= self.count {
+        if self.next >= self.config.count {
             return Ok(None);
         }
         let i = self.next;
         self.next += 1;
-        let payload = if self.size > 0 {
-            vec![b'x'; self.size as usize]
+        let payload = if self.config.size > 0 {
+            vec![b'x'; self.config.size]
         } else {
-            format!("{} {i}", self.text).into_bytes()
+            format!("{} {i}", self.config.text).into_bytes()
         };
         Ok(Some(
             Output::bytes(&payload)?.with_content_type("text/plain"),
@@ -75,15 +70,6 @@ impl Source for TestSource {
             );
         }
     }
-}
-
-/// An empty config means "all defaults".
-fn parse_config(config: &str) -> Result<Value, Error> {
-    if config.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_str(config)
-        .map_err(|error| Error::InvalidInput(format!("bad config: {error}")))
 }
 
 torvyn_sdk::export_source!(TestSource);

@@ -1,32 +1,34 @@
 //! Emits `hello, world {i}` for `i` in `0..count`; config `{"count": 5}`.
 
+use serde::Deserialize;
 use torvyn_sdk::{Error, Output, Source};
 
-struct Greeter {
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
     count: u64,
-    next: u64,
 }
 
-impl Default for Greeter {
+impl Default for Config {
     fn default() -> Self {
-        Greeter { count: 5, next: 0 }
+        Config { count: 5 }
     }
+}
+
+#[derive(Default)]
+struct Greeter {
+    config: Config,
+    next: u64,
 }
 
 impl Source for Greeter {
     fn init(&mut self, config: &str) -> Result<(), Error> {
-        if !config.trim().is_empty() {
-            let config: serde_json::Value = serde_json::from_str(config)
-                .map_err(|error| Error::InvalidInput(format!("bad config: {error}")))?;
-            if let Some(count) = config["count"].as_u64() {
-                self.count = count;
-            }
-        }
+        self.config = torvyn_sdk::json_config(config)?;
         Ok(())
     }
 
     fn pull(&mut self) -> Result<Option<Output>, Error> {
-        if self.next == self.count {
+        if self.next == self.config.count {
             return Ok(None);
         }
         let greeting = format!("hello, world {}", self.next);

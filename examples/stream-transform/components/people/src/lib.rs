@@ -1,34 +1,36 @@
 //! Emits people as JSON lines, `{"id":0,"name":"Ada"}`, …; config `{"count": 5}`.
 
+use serde::Deserialize;
 use torvyn_sdk::{Error, Output, Source};
 
 const NAMES: [&str; 5] = ["Ada", "Grace", "Linus", "Barbara", "Ken"];
 
-struct People {
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
     count: u64,
-    next: u64,
 }
 
-impl Default for People {
+impl Default for Config {
     fn default() -> Self {
-        People { count: 5, next: 0 }
+        Config { count: 5 }
     }
+}
+
+#[derive(Default)]
+struct People {
+    config: Config,
+    next: u64,
 }
 
 impl Source for People {
     fn init(&mut self, config: &str) -> Result<(), Error> {
-        if !config.trim().is_empty() {
-            let config: serde_json::Value = serde_json::from_str(config)
-                .map_err(|error| Error::InvalidInput(format!("bad config: {error}")))?;
-            if let Some(count) = config["count"].as_u64() {
-                self.count = count;
-            }
-        }
+        self.config = torvyn_sdk::json_config(config)?;
         Ok(())
     }
 
     fn pull(&mut self) -> Result<Option<Output>, Error> {
-        if self.next == self.count {
+        if self.next == self.config.count {
             return Ok(None);
         }
         let id = self.next;

@@ -1,34 +1,33 @@
 //! Renames one field of each JSON object; config `{"from": "name", "to": "user"}`.
 
+use serde::Deserialize;
 use serde_json::Value;
 use torvyn_sdk::{Element, Error, Output, Processor};
 
-struct Rename {
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
     from: String,
     to: String,
 }
 
-impl Default for Rename {
+impl Default for Config {
     fn default() -> Self {
-        Rename {
+        Config {
             from: "name".to_owned(),
             to: "user".to_owned(),
         }
     }
 }
 
+#[derive(Default)]
+struct Rename {
+    config: Config,
+}
+
 impl Processor for Rename {
     fn init(&mut self, config: &str) -> Result<(), Error> {
-        if !config.trim().is_empty() {
-            let config: Value = serde_json::from_str(config)
-                .map_err(|error| Error::InvalidInput(format!("bad config: {error}")))?;
-            if let Some(from) = config["from"].as_str() {
-                self.from = from.to_owned();
-            }
-            if let Some(to) = config["to"].as_str() {
-                self.to = to.to_owned();
-            }
-        }
+        self.config = torvyn_sdk::json_config(config)?;
         Ok(())
     }
 
@@ -38,8 +37,8 @@ impl Processor for Rename {
         let object = value
             .as_object_mut()
             .ok_or_else(|| Error::InvalidInput("payload is not a JSON object".to_owned()))?;
-        if let Some(field) = object.remove(&self.from) {
-            object.insert(self.to.clone(), field);
+        if let Some(field) = object.remove(&self.config.from) {
+            object.insert(self.config.to.clone(), field);
         }
         let json = serde_json::to_vec(&value)
             .map_err(|error| Error::Internal(format!("cannot serialise JSON: {error}")))?;
