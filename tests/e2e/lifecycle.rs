@@ -24,17 +24,8 @@ fn ctrl_c_stops_the_source_and_drains_what_is_in_flight() {
         .component("src", Guest::Source, r#"{"count": 100000000}"#)
         .component("up", Guest::Upper, "")
         .component("out", Guest::Sink, "");
-    let manifest = project.dir().join("Torvyn.toml");
-    std::fs::write(&manifest, project.manifest_text()).unwrap();
-    let mut child = torvyn()
-        .args([
-            "torvyn",
-            "run",
-            "--message-format",
-            "json",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
+    let mut child = project
+        .run_command(&[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,8 +70,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_is_recompiled() {
     let project = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 3}"#)
         .component("out", Guest::Sink, "");
-    let manifest = project.dir().join("Torvyn.toml");
-    std::fs::write(&manifest, project.manifest_text()).unwrap();
+    let manifest = project.write_manifest();
     let run = || {
         let output = torvyn()
             .env("TORVYN_CACHE_DIR", cache.path())

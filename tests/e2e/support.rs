@@ -165,15 +165,21 @@ impl TestProject {
         text
     }
 
-    /// Writes the manifest and runs `cargo torvyn run` with `args` on it.
-    pub fn run(&self, args: &[&str]) -> Run {
+    /// Writes the manifest and returns its path.
+    pub fn write_manifest(&self) -> PathBuf {
         let manifest = self.dir().join("Torvyn.toml");
         let text = self
             .manifest
             .clone()
             .unwrap_or_else(|| self.manifest_text());
         std::fs::write(&manifest, text).expect("write manifest");
-        let output = torvyn()
+        manifest
+    }
+
+    /// `cargo torvyn run --message-format json` on the written manifest, with `args`.
+    pub fn run_command(&self, args: &[&str]) -> Command {
+        let mut command = torvyn();
+        command
             .args([
                 "torvyn",
                 "run",
@@ -181,11 +187,14 @@ impl TestProject {
                 "json",
                 "--manifest-path",
             ])
-            .arg(&manifest)
-            .args(args)
-            .output()
-            .expect("cargo-torvyn runs");
-        Run::from(output)
+            .arg(self.write_manifest())
+            .args(args);
+        command
+    }
+
+    /// Runs `cargo torvyn run` with `args` to its end.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.run_command(args).output().expect("cargo-torvyn runs"))
     }
 }
 
