@@ -1,22 +1,25 @@
 //! `cargo torvyn new` and what it scaffolds, built and run where a user would: outside
 //! this repository.
 
-use crate::support::torvyn;
+use std::path::{Path, PathBuf};
+
+use crate::support::{Run, torvyn};
+
+/// `cargo torvyn new NAME --template TEMPLATE` in `dir`; returns the new project's folder.
+fn new_project(dir: &Path, name: &str, template: &str) -> PathBuf {
+    let output = torvyn()
+        .current_dir(dir)
+        .args(["torvyn", "new", name, "--template", template])
+        .output()
+        .unwrap();
+    Run::from(output).success();
+    dir.join(name)
+}
 
 #[test]
 fn a_new_pipeline_runs_out_of_the_box() {
     let dir = tempfile::tempdir().unwrap();
-    let created = torvyn()
-        .current_dir(dir.path())
-        .args(["torvyn", "new", "demo", "--template", "pipeline"])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let project = dir.path().join("demo");
+    let project = new_project(dir.path(), "demo", "pipeline");
     assert!(project.join("Torvyn.toml").is_file());
     let run = torvyn()
         .current_dir(&project)
@@ -45,19 +48,9 @@ fn every_component_template_builds_to_a_component_of_its_role() {
         ("sink", "sink"),
         ("filter", "filter"),
     ] {
-        let name = format!("my-{template}");
-        let created = torvyn()
-            .current_dir(dir.path())
-            .args(["torvyn", "new", &name, "--template", template])
-            .output()
-            .unwrap();
-        assert!(
-            created.status.success(),
-            "{}",
-            String::from_utf8_lossy(&created.stderr)
-        );
+        let project = new_project(dir.path(), &format!("my-{template}"), template);
         let built = torvyn()
-            .current_dir(dir.path().join(&name))
+            .current_dir(project)
             .args(["torvyn", "build", "--message-format", "json"])
             .output()
             .unwrap();

@@ -1,26 +1,19 @@
-//! Emits people as JSON lines, `{"id":0,"name":"Ada"}`, …; config `{"count": 5}`.
+//! Emits one JSON record per configured name, `{"id":0,"name":"Ada"}`, …; config
+//! `{"names": ["Ada", "Grace"]}`.
 
 use serde::Deserialize;
 use torvyn_sdk::{Error, Output, Source};
 
-const NAMES: [&str; 5] = ["Ada", "Grace", "Linus", "Barbara", "Ken"];
-
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
-    count: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { count: 5 }
-    }
+    names: Vec<String>,
 }
 
 #[derive(Default)]
 struct People {
     config: Config,
-    next: u64,
+    next: usize,
 }
 
 impl Source for People {
@@ -30,12 +23,11 @@ impl Source for People {
     }
 
     fn pull(&mut self) -> Result<Option<Output>, Error> {
-        if self.next == self.config.count {
+        let Some(name) = self.config.names.get(self.next) else {
             return Ok(None);
-        }
+        };
         let id = self.next;
         self.next += 1;
-        let name = NAMES[(id % NAMES.len() as u64) as usize];
         let person = serde_json::json!({ "id": id, "name": name }).to_string();
         Ok(Some(
             Output::bytes(person.as_bytes())?.with_content_type("application/json"),
