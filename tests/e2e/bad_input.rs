@@ -117,6 +117,12 @@ fn a_trap_names_flow_stage_and_sequence() {
     // What reached the sink before the trap was delivered, in order.
     let sequences: Vec<u64> = run.delivered().iter().map(|(s, _)| *s).collect();
     assert_eq!(sequences, [0, 1, 2, 3, 4]);
+    // A trapped instance is not called again, not even for its teardown.
+    assert!(
+        !run.stderr.contains("test-upper: teardown"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -130,6 +136,12 @@ fn a_process_error_names_flow_stage_and_sequence() {
     assert!(
         run.stderr
             .contains("flow `main`: stage `up` returned an error on element 3: internal error"),
+        "{}",
+        run.stderr
+    );
+    // A component that failed cleanly still gets its teardown.
+    assert!(
+        run.stderr.contains("test-upper: teardown after 3 elements"),
         "{}",
         run.stderr
     );

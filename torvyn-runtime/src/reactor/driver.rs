@@ -298,10 +298,20 @@ impl Driver {
         }
     }
 
-    /// Best-effort teardown of every stage but `failed`, after a failure.
-    async fn teardown_after_failure(&mut self, failed: &str) {
+    /// Tells the sink the stream has ended.
+    async fn complete(&mut self) -> Result<(), FlowError> {
+        let sink = self.stages.len() - 1;
+        let completed = self.stages[sink].complete(&mut self.table).await;
+        completed.map_err(|error| self.fail(sink, None, error))
+    }
+
+    /// Best-effort teardown of every started stage after a failure, except one that
+    /// trapped (a trapped instance must not be entered again). The flow's error is what
+    /// matters, so errors from teardown are ignored.
+    async fn teardown_after_failure(&mut self, error: &FlowError) {
+        let trapped = matches!(error.kind, FlowErrorKind::Trap(_)).then_some(&error.stage);
         for stage in &mut self.stages {
-            if stage.name != failed {
+            if trapped != Some(&stage.name) {
                 let _ = stage.teardown(&mut self.table).await;
             }
         }
@@ -317,36 +327,11 @@ pub(crate) async fn run_flow(
     let identity = Arc::new(FlowIdentity {
         flow_id: spec.name.clone(),
     });
-    let mut stages = Vec::with_capacity(spec.stages.len());
-    for (index, stage) in spec.stages.iter().enumerate() {
-        let failed = |kind| FlowError {
-            flow: spec.name.clone(),
-            stage: stage.name.clone(),
-            sequence: None,
-            kind,
-        };
-        let mut instance = Stage::instantiate(
-            engine,
-            index,
-            stage.name.clone(),
-            &stage.component,
-            identity.clone(),
-        )
-        .await
-        .map_err(|e| failed(FlowErrorKind::Instantiate(format!("{e:?}"))))?;
-        instance.init(&stage.config).await.map_err(|error| {
-            failed(FlowErrorKind::Init(match error {
-                CallError::Process(error) => describe_process_error(&error),
-                CallError::Trap(trap) => format!("{trap:?}"),
-            }))
-        })?;
-        stages.push(instance);
-    }
     let mut driver = Driver {
         flow: spec.name.clone(),
+        stages: Vec::with_capacity(spec.stages.len()),
         queues: spec.capacities.iter().map(|&c| Queue::new(c)).collect(),
-        table: BufferTable::new(stages.len(), spec.budget),
-        stages,
+        table: BufferTable::new(spec.stages.len(), spec.budget),
         sink_pause: spec.sink_pause,
         sink_resume_at: None,
         source_paused: false,
@@ -356,22 +341,70 @@ pub(crate) async fn run_flow(
         sink_pauses: 0,
         delivered: 0,
     };
+    for (index, stage) in spec.stages.iter().enumerate() {
+        let started = start_stage(engine, index, stage, identity.clone()).await;
+        match started {
+            Ok(instance) => driver.stages.push(instance),
+            Err(kind) => {
+                // Stages already started get their teardown; this one never started.
+                let error = FlowError {
+                    flow: spec.name.clone(),
+                    stage: stage.name.clone(),
+                    sequence: None,
+                    kind,
+                };
+                driver.teardown_after_failure(&error).await;
+                return Err(error);
+            }
+        }
+    }
     let started = Instant::now();
     let deadline = options.timeout.map(|t| started + t);
-    let result = drive(&mut driver, &options, deadline).await;
+    let mut result = drive(&mut driver, &options, deadline).await;
+    if result.is_ok() {
+        result = driver.complete().await;
+    }
     if let Err(error) = result {
-        driver.teardown_after_failure(&error.stage).await;
+        driver.teardown_after_failure(&error).await;
         return Err(error);
     }
-    let sink = driver.stages.len() - 1;
-    let completed = driver.stages[sink].complete(&mut driver.table).await;
-    completed.map_err(|error| driver.fail(sink, None, error))?;
     let duration = started.elapsed();
+    let mut first_failure = None;
     for index in 0..driver.stages.len() {
         let torn_down = driver.stages[index].teardown(&mut driver.table).await;
-        torn_down.map_err(|error| driver.fail(index, None, error))?;
+        if let Err(error) = torn_down {
+            first_failure.get_or_insert(driver.fail(index, None, error));
+        }
     }
-    Ok(driver.report(duration))
+    match first_failure {
+        Some(error) => Err(error),
+        None => Ok(driver.report(duration)),
+    }
+}
+
+/// Instantiates a stage and calls its `init`.
+async fn start_stage(
+    engine: &wasmtime::Engine,
+    index: usize,
+    stage: &StageSpec,
+    identity: Arc<FlowIdentity>,
+) -> Result<Stage, FlowErrorKind> {
+    let mut instance = Stage::instantiate(
+        engine,
+        index,
+        stage.name.clone(),
+        &stage.component,
+        identity,
+    )
+    .await
+    .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
+    instance.init(&stage.config).await.map_err(|error| {
+        FlowErrorKind::Init(match error {
+            CallError::Process(error) => describe_process_error(&error),
+            CallError::Trap(trap) => format!("{trap:?}"),
+        })
+    })?;
+    Ok(instance)
 }
 
 async fn drive(

@@ -1,6 +1,7 @@
 //! Test processor: upper-cases payloads; traps or fails at a chosen sequence number.
 //!
-//! Config (JSON, every field optional): `{"trap_at": 3, "fail_at": 5}`.
+//! Config (JSON, every field optional): `{"trap_at": 3, "fail_at": 5}`. At teardown it
+//! says so on stderr, with the number of elements it handled.
 
 use serde::Deserialize;
 use torvyn_sdk::{Element, Error, Output, Processor};
@@ -15,6 +16,7 @@ struct Config {
 #[derive(Default)]
 struct TestUpper {
     config: Config,
+    handled: u64,
 }
 
 impl Processor for TestUpper {
@@ -33,10 +35,15 @@ impl Processor for TestUpper {
                 "failure requested at sequence {sequence}"
             )));
         }
+        self.handled += 1;
         let text = input.bytes().to_ascii_uppercase();
         Ok(Some(
             Output::bytes(&text)?.with_content_type(input.content_type()),
         ))
+    }
+
+    fn teardown(&mut self) {
+        eprintln!("test-upper: teardown after {} elements", self.handled);
     }
 }
 
