@@ -22,7 +22,8 @@
 //! 7. At the end, call the sink's `complete`, then every stage's `teardown`, source first.
 //!
 //! A trap or a `process-error` ends the flow with an error naming the flow, the stage and
-//! the sequence number of the element.
+//! the sequence number of the element. Every stage that started still gets its `teardown`,
+//! except one that trapped: a trapped instance must not be entered again.
 
 mod driver;
 mod queue;
