@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod boundaries;
+mod hostile;
 mod lifecycle;
 mod pipelines;
 mod templates;
