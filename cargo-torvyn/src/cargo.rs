@@ -14,7 +14,7 @@ use torvyn_runtime::Role;
 use crate::output::status;
 
 /// The target components are built for.
-pub(crate) const WASM_TARGET: &str = "wasm32-wasip2";
+const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// A component crate to build, and what it must turn out to be.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ fn cargo() -> PathBuf {
     std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
 }
 
-pub(crate) fn metadata(manifest: &Path) -> miette::Result<Metadata> {
+fn metadata(manifest: &Path) -> miette::Result<Metadata> {
     MetadataCommand::new()
         .cargo_path(cargo())
         .manifest_path(manifest)
@@ -124,7 +124,7 @@ pub(crate) fn workspace_components(manifest: &Path) -> miette::Result<Vec<Compon
 }
 
 /// Installs the `wasm32-wasip2` target with rustup when the toolchain lacks it.
-pub(crate) fn ensure_wasm_target() -> miette::Result<()> {
+fn ensure_wasm_target() -> miette::Result<()> {
     let libdir = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", WASM_TARGET])
         .output()
@@ -146,7 +146,7 @@ pub(crate) fn ensure_wasm_target() -> miette::Result<()> {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => bail!("`rustup target add {WASM_TARGET}` failed ({status})"),
         Err(error) => bail!(
-            help = format!("install the target for your toolchain, then try again"),
+            help = "install the target for your toolchain, then try again",
             "the {WASM_TARGET} target is missing and rustup could not be run: {error}"
         ),
     }
@@ -249,7 +249,7 @@ fn cargo_build(
 }
 
 /// Checks that `wasm` is a component exporting a role, and the expected one if given.
-pub(crate) fn check_component(wasm: &Path, expected: Option<Role>) -> miette::Result<Role> {
+fn check_component(wasm: &Path, expected: Option<Role>) -> miette::Result<Role> {
     let bytes = std::fs::read(wasm)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read `{}`", wasm.display()))?;
@@ -271,7 +271,7 @@ pub(crate) fn check_component(wasm: &Path, expected: Option<Role>) -> miette::Re
 }
 
 /// `path` relative to the current folder when it lies below it.
-pub(crate) fn relative(path: &Path) -> &Path {
+fn relative(path: &Path) -> &Path {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok())
