@@ -133,6 +133,12 @@ fn a_filter_drops_what_it_rejects() {
     assert_eq!(sequences, [0, 2, 4, 6, 8]);
     let report = run.report();
     assert_eq!(report["stages"][1]["dropped"], 5);
+    assert!(
+        run.stderr
+            .contains("Dropped 5 of 10 elements at `even` (filter)"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(report["delivered"], 5);
 }
 

@@ -193,6 +193,15 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
             report.copies.bytes
         ),
     );
+    for stage in report.stages.iter().filter(|s| s.dropped > 0) {
+        status(
+            "Dropped",
+            format!(
+                "{} of {} elements at `{}` ({})",
+                stage.dropped, stage.received, stage.name, stage.role
+            ),
+        );
+    }
     if report.source_pauses > 0 || report.sink_pauses > 0 {
         status(
             "Backpressure",
