@@ -89,4 +89,28 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    /// The help users read, one snapshot per command; re-bless with
+    /// `INSTA_UPDATE=always cargo test -p cargo-torvyn`.
+    #[test]
+    fn help_texts() {
+        use clap::CommandFactory;
+        for name in ["", "new", "build", "run"] {
+            let args = ["cargo-torvyn", name, "--help"]
+                .into_iter()
+                .filter(|a| !a.is_empty());
+            let help = Cli::command()
+                .term_width(100)
+                .try_get_matches_from(args)
+                .unwrap_err()
+                .render()
+                .to_string();
+            let snapshot = if name.is_empty() {
+                "help".to_owned()
+            } else {
+                format!("help_{name}")
+            };
+            insta::assert_snapshot!(snapshot, help);
+        }
+    }
 }

@@ -297,7 +297,7 @@ pub fn find_manifest(start: &Path) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const GOOD: &str = r#"
@@ -321,8 +321,16 @@ edges = [{ from = "numbers", to = "printer" }]
     }
 
     fn message(text: &str) -> String {
-        let error = parse(text).unwrap_err();
-        let rendered = format!("{:?}", miette::Report::new(error));
+        render(&parse(text).unwrap_err())
+    }
+
+    /// A diagnostic as a user reads it, without colours, at a fixed width.
+    pub(crate) fn render(diagnostic: &dyn miette::Diagnostic) -> String {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
+        let mut rendered = String::new();
+        handler.render_report(&mut rendered, diagnostic).unwrap();
         rendered
     }
 
@@ -350,19 +358,16 @@ edges = [{ from = "numbers", to = "printer" }]
     fn an_unknown_key_names_the_key_and_the_line() {
         let text = GOOD.replace("config =", "confg =");
         let rendered = message(&text);
-        assert!(rendered.contains("unknown field `confg`"), "{rendered}");
         assert!(rendered.contains("Torvyn.toml:7:1"), "{rendered}");
+        insta::assert_snapshot!(rendered);
     }
 
     #[test]
     fn a_dangling_edge_is_pointed_at() {
         let text = GOOD.replace("to = \"printer\"", "to = \"printr\"");
         let rendered = message(&text);
-        assert!(
-            rendered.contains("edge end `printr` is not a node of flow `main`"),
-            "{rendered}"
-        );
         assert!(rendered.contains("Torvyn.toml:14:"), "{rendered}");
+        insta::assert_snapshot!(rendered);
     }
 
     #[test]

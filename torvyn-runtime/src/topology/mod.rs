@@ -133,10 +133,7 @@ pub fn plan_chain(
                 format!(
                     "node `{name}` is {place} in flow `{flow}`, so it must be {wanted}, but its component is a {role}"
                 ),
-                Some(format!(
-                    "a {wanted} component exports `{}`",
-                    wanted_interface(position, last)
-                )),
+                Some(exports_needed(position, last)),
             ));
         }
         plan.push(NodePlan {
@@ -166,17 +163,24 @@ pub fn plan_chain(
     })
 }
 
-fn wanted_interface(position: usize, last: usize) -> String {
-    let role = match position {
-        0 => Role::Source,
-        p if p == last => Role::Sink,
-        _ => Role::Processor,
+/// What a component must export to hold `position` in a chain whose last index is `last`.
+fn exports_needed(position: usize, last: usize) -> String {
+    let export = |role: Role| {
+        format!(
+            "`{}@{}`",
+            role.interface(),
+            crate::contracts::CONTRACT_VERSION
+        )
     };
-    format!(
-        "{}@{}",
-        role.interface(),
-        crate::contracts::CONTRACT_VERSION
-    )
+    match position {
+        0 => format!("a source exports {}", export(Role::Source)),
+        p if p == last => format!("a sink exports {}", export(Role::Sink)),
+        _ => format!(
+            "a processor exports {}; a filter exports {}",
+            export(Role::Processor),
+            export(Role::Filter)
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +218,14 @@ mod tests {
         let names: Vec<_> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(plan.capacities, [8, 3]);
+    }
+
+    #[test]
+    fn a_misplaced_role_is_explained() {
+        let project = project("nodes = [\"c\", \"a\"]\nedges = [{ from = \"c\", to = \"a\" }]");
+        let (name, decl) = project.select_flow(None).unwrap();
+        let error = plan_chain(&project, name, decl, roles).unwrap_err();
+        insta::assert_snapshot!(crate::config::tests::render(&error));
     }
 
     #[test]
