@@ -18,8 +18,9 @@
 //! 6. back to **pooled** when the host has no further use for it (the last stage consumed
 //!    it) or the component dropped its handle.
 //!
-//! Every byte that crosses between a component's memory and a host buffer goes through
-//! [`CopyLedger::copy`], so copy counts are measured, not claimed.
+//! Every copy the host makes between a component and a host buffer goes through
+//! [`CopyLedger::copy`], so copy counts are measured, not claimed. (wasmtime's typed
+//! bindings still stage each `list<u8>` in a `Vec`: see `docs/decisions/002`.)
 
 mod ledger;
 mod pool;
