@@ -108,11 +108,6 @@ impl Stage {
         })
     }
 
-    /// Moves the flow's buffer table into this stage's store for a call, or back out of it.
-    fn swap_table(&mut self, table: &mut BufferTable) {
-        std::mem::swap(table, &mut self.store.data_mut().buffers);
-    }
-
     pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
@@ -124,12 +119,13 @@ impl Stage {
     }
 
     pub(crate) async fn teardown(&mut self, table: &mut BufferTable) -> CallResult<()> {
-        let Some(lifecycle) = self.lifecycle.clone() else {
+        let Some(lifecycle) = &self.lifecycle else {
             return Ok(());
         };
-        self.swap_table(table);
-        let result = lifecycle.call_teardown(&mut self.store).await;
-        self.swap_table(table);
+        let store = &mut self.store;
+        swap_table(store, table);
+        let result = lifecycle.call_teardown(&mut *store).await;
+        swap_table(store, table);
         Ok(result?)
     }
 
@@ -141,10 +137,10 @@ impl Stage {
         let Calls::Source(source) = &self.calls else {
             unreachable!("pull on a stage that is not a source")
         };
-        let source = source.clone();
-        self.swap_table(table);
-        let result = source.call_pull(&mut self.store).await;
-        self.swap_table(table);
+        let store = &mut self.store;
+        swap_table(store, table);
+        let result = source.call_pull(&mut *store).await;
+        swap_table(store, table);
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
             let index = self.store.data().stage;
@@ -164,12 +160,10 @@ impl Stage {
         let Calls::Source(source) = &self.calls else {
             unreachable!("notify-backpressure on a stage that is not a source")
         };
-        let source = source.clone();
-        self.swap_table(table);
-        let result = source
-            .call_notify_backpressure(&mut self.store, signal)
-            .await;
-        self.swap_table(table);
+        let store = &mut self.store;
+        swap_table(store, table);
+        let result = source.call_notify_backpressure(&mut *store, signal).await;
+        swap_table(store, table);
         Ok(result?)
     }
 
@@ -193,9 +187,9 @@ impl Stage {
             payload: Resource::new_borrow(buffer),
             context: Resource::new_borrow(FLOW_CONTEXT),
         };
-        self.swap_table(table);
+        swap_table(&mut self.store, table);
         let outcome = self.call(input, buffer).await;
-        self.swap_table(table);
+        swap_table(&mut self.store, table);
         table.give_back(buffer);
         let outcome = outcome?;
         match &outcome {
@@ -258,12 +252,17 @@ impl Stage {
         let Calls::Sink(sink) = &self.calls else {
             unreachable!("complete on a stage that is not a sink")
         };
-        let sink = sink.clone();
-        self.swap_table(table);
-        let result = sink.call_complete(&mut self.store).await;
-        self.swap_table(table);
+        let store = &mut self.store;
+        swap_table(store, table);
+        let result = sink.call_complete(&mut *store).await;
+        swap_table(store, table);
         result?.map_err(CallError::Process)
     }
+}
+
+/// Moves the flow's buffer table into a stage's store for a call, or back out of it.
+fn swap_table(store: &mut Store<StageState>, table: &mut BufferTable) {
+    std::mem::swap(table, &mut store.data_mut().buffers);
 }
 
 /// What became of an element a stage handled.
