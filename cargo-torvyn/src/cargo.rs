@@ -73,29 +73,55 @@ fn declared_role(package: &Package) -> miette::Result<Option<Role>> {
         .map(Some)
 }
 
-/// The crate whose folder is `dir`, as a component to build.
-pub(crate) fn crate_in(dir: &Path, role: Option<Role>) -> miette::Result<ComponentCrate> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        bail!(
-            help = "a component's `path` is a crate folder (with a Cargo.toml) or a `.wasm` file",
-            "no Cargo.toml in `{}`",
-            dir.display()
-        );
+/// Cargo workspaces read so far, so that several component crates of one workspace cost
+/// one `cargo metadata` call, not one each.
+#[derive(Default)]
+pub(crate) struct Workspaces {
+    read: Vec<Metadata>,
+}
+
+impl Workspaces {
+    /// The crate whose folder is `dir`, as a component to build.
+    pub(crate) fn crate_in(
+        &mut self,
+        dir: &Path,
+        role: Option<Role>,
+    ) -> miette::Result<ComponentCrate> {
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            bail!(
+                help =
+                    "a component's `path` is a crate folder (with a Cargo.toml) or a `.wasm` file",
+                "no Cargo.toml in `{}`",
+                dir.display()
+            );
+        }
+        let wanted = manifest.canonicalize().into_diagnostic()?;
+        let find = |metadata: &Metadata| {
+            metadata
+                .packages
+                .iter()
+                .find(|p| p.manifest_path.canonicalize().ok().as_deref() == Some(wanted.as_path()))
+                .map(|package| (package.clone(), metadata.workspace_root.join("Cargo.toml")))
+        };
+        let found = match self.read.iter().find_map(find) {
+            Some(found) => Some(found),
+            None => {
+                let metadata = metadata(&manifest)?;
+                let found = find(&metadata);
+                self.read.push(metadata);
+                found
+            }
+        };
+        let (package, workspace_manifest) = found
+            .ok_or_else(|| miette!("`{}` is not a package of its workspace", manifest.display()))?;
+        Ok(ComponentCrate {
+            package: package.name.to_string(),
+            id: package.id.clone(),
+            workspace_manifest: workspace_manifest.into(),
+            role: role.or(declared_role(&package)?),
+        })
     }
-    let metadata = metadata(&manifest)?;
-    let wanted = manifest.canonicalize().into_diagnostic()?;
-    let package = metadata
-        .packages
-        .iter()
-        .find(|p| p.manifest_path.canonicalize().ok().as_deref() == Some(wanted.as_path()))
-        .ok_or_else(|| miette!("`{}` is not a package of its workspace", manifest.display()))?;
-    Ok(ComponentCrate {
-        package: package.name.to_string(),
-        id: package.id.clone(),
-        workspace_manifest: metadata.workspace_root.join("Cargo.toml").into(),
-        role: role.or(declared_role(package)?),
-    })
 }
 
 /// The component crates of the Cargo workspace of `manifest`: members that declare a

@@ -72,6 +72,7 @@ pub(crate) fn sources<'a>(
         wasm: BTreeMap::new(),
         crates: Vec::new(),
     };
+    let mut workspaces = cargo::Workspaces::default();
     for name in names {
         let Some(decl) = components.get(name) else {
             continue;
@@ -87,7 +88,8 @@ pub(crate) fn sources<'a>(
             }
             ComponentSource::Crate(dir) => {
                 let role = decl.role.as_ref().map(|r| *r.get_ref());
-                let component = cargo::crate_in(&dir, role)
+                let component = workspaces
+                    .crate_in(&dir, role)
                     .map_err(|error| not_found(format!("component `{name}`: {error}")))?;
                 sources.crates.push((name.to_owned(), component));
             }
