@@ -1,7 +1,11 @@
 //! Test sink: prints `seq={sequence} len={size} {payload}` for each element to stdout.
 //!
-//! Config (JSON, every field optional): `{"pause_every": 0}` returns `pause` on every Nth
-//! push (0 = never); `{"quiet": true}` reads each payload but prints nothing.
+//! Config (JSON, every field optional):
+//!
+//! - `pause_every: 3` returns `pause` on every 3rd push (0, the default, never);
+//! - `quiet: true` reads each payload but prints nothing;
+//! - `label: "a"` starts each line with `a `: `a seq=3 len=6 item 3`;
+//! - `show_content_type: true` ends each line with ` ct={content_type}`.
 
 use serde::Deserialize;
 use torvyn_sdk::{Backpressure, Element, Error, Sink};
@@ -11,6 +15,8 @@ use torvyn_sdk::{Backpressure, Element, Error, Sink};
 struct Config {
     pause_every: u64,
     quiet: bool,
+    label: String,
+    show_content_type: bool,
 }
 
 #[derive(Default)]
@@ -28,12 +34,20 @@ impl Sink for TestSink {
     fn push(&mut self, element: &Element<'_>) -> Result<Backpressure, Error> {
         let payload = element.bytes();
         if !self.config.quiet {
-            println!(
+            let mut line = String::new();
+            if !self.config.label.is_empty() {
+                line = format!("{} ", self.config.label);
+            }
+            line += &format!(
                 "seq={} len={} {}",
                 element.sequence(),
                 element.size(),
                 String::from_utf8_lossy(&payload)
             );
+            if self.config.show_content_type {
+                line += &format!(" ct={}", element.content_type());
+            }
+            println!("{line}");
         }
         self.pushed += 1;
         let every = self.config.pause_every;
