@@ -55,7 +55,7 @@ fn a_component_in_the_wrong_place_is_refused() {
         .failure();
     assert!(
         run.stderr
-            .contains("node `out` is first in flow `main`, so it must be a source"),
+            .contains("node `out` is a sink, but it has an edge to `src`"),
         "{}",
         run.stderr
     );
@@ -110,7 +110,7 @@ fn a_trap_names_flow_stage_and_sequence() {
         .failure();
     assert!(
         run.stderr
-            .contains("flow `main`: stage `up` trapped on element 5"),
+            .contains("flow `main`: node `up` trapped on element 5"),
         "{}",
         run.stderr
     );
@@ -135,7 +135,7 @@ fn a_process_error_names_flow_stage_and_sequence() {
         .failure();
     assert!(
         run.stderr
-            .contains("flow `main`: stage `up` returned an error on element 3: internal error"),
+            .contains("flow `main`: node `up` returned an error on element 3: internal error"),
         "{}",
         run.stderr
     );
@@ -173,9 +173,68 @@ fn a_config_the_component_rejects_fails_init_with_its_reason() {
         .failure();
     assert!(
         run.stderr.contains(
-            "flow `main`: stage `src` failed in init: invalid input: config: unknown field `cuont`"
+            "flow `main`: node `src` failed in init: invalid input: config: unknown field `cuont`"
         ),
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn bad_topologies_name_the_nodes_and_the_line() {
+    let project = || {
+        TestProject::new()
+            .component("src", Guest::Source, "")
+            .component("split", Guest::Router, "")
+            .component("up", Guest::Upper, "")
+            .component("out", Guest::Sink, "")
+    };
+    let cases = [
+        (
+            r#"nodes = ["src", "up", "split", "out"]
+edges = [
+    { from = "src", to = "up" },
+    { from = "up", to = "split" },
+    { from = "split", port = "again", to = "up" },
+    { from = "split", port = "done", to = "out" },
+]"#,
+            "the edges of flow `main` form a cycle through `up`, `split`",
+            "Torvyn.toml:24:",
+        ),
+        (
+            r#"nodes = ["src", "up", "out"]
+edges = [{ from = "src", port = "left", to = "up" }, { from = "up", to = "out" }]"#,
+            "edge from `src` names port `left`, but `src` is a source, not a router",
+            "Torvyn.toml:22:",
+        ),
+        (
+            r#"nodes = ["src", "split", "out"]
+edges = [{ from = "src", to = "split" }, { from = "split", to = "out" }]"#,
+            "edge from router `split` to `out` names no port",
+            "Torvyn.toml:22:",
+        ),
+        (
+            r#"nodes = ["src", "out"]
+edges = [{ from = "src", to = "sink" }]"#,
+            "edge end `sink` is not a node of flow `main`",
+            "Torvyn.toml:22:",
+        ),
+        (
+            r#"nodes = ["src", "out", "up"]
+edges = [{ from = "src", to = "out" }, { from = "out", to = "up" }]"#,
+            "node `out` is a sink, but it has an edge to `up`",
+            "Torvyn.toml:22:",
+        ),
+        (
+            r#"nodes = ["src", "up", "out"]
+edges = [{ from = "src", to = "out" }]"#,
+            "node `up` of flow `main` is fed by no edge",
+            "Torvyn.toml:21:",
+        ),
+    ];
+    for (flow, message, line) in cases {
+        let run = project().flow(flow).run(&[]).failure();
+        assert!(run.stderr.contains(message), "{flow}\n{}", run.stderr);
+        assert!(run.stderr.contains(line), "{flow}\n{}", run.stderr);
+    }
 }

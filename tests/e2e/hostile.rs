@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use torvyn_runtime::{Host, HostOptions, ProjectManifest};
+use torvyn_runtime::{Host, HostOptions, ProjectManifest, Role, plan_flow};
 
 use crate::support::{Guest, TestProject};
 
@@ -56,10 +56,29 @@ fn truncated_and_mutated_components_are_errors_not_panics() {
 fn mutated_manifests_are_errors_not_panics() {
     let text = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component("split", Guest::Router, "")
+        .component("up", Guest::Upper, "")
         .component("out", Guest::Sink, "")
-        .capacity(4)
+        .component("dlq", Guest::Sink, "")
+        .flow(
+            r#"nodes = ["src", "split", "up", "out", "dlq"]
+queue-capacity = 4
+edges = [
+    { from = "src", to = "split", capacity = 8, overflow = "drop-oldest", low-watermark = 2 },
+    { from = "split", port = "a", to = "up" },
+    { from = "split", port = "b", to = "out" },
+    { from = "up", to = "out" },
+]
+on-error = { up = { retry = 2, backoff = "1ms", then = { dead-letter = "dlq" } }, split = "skip" }"#,
+        )
         .manifest_text()
         .into_bytes();
+    let role = |name: &str| match name {
+        "src" => Role::Source,
+        "split" => Role::Router,
+        "out" | "dlq" => Role::Sink,
+        _ => Role::Processor,
+    };
     let mut random = Xorshift(0x2545_f491_4f6c_dd1d);
     let path = Path::new("Torvyn.toml");
     for _ in 0..2000 {
@@ -77,8 +96,12 @@ fn mutated_manifests_are_errors_not_panics() {
             }
         }
         let damaged = String::from_utf8_lossy(&damaged).into_owned();
-        if let Ok(project) = ProjectManifest::parse(path, damaged) {
-            let _ = project.select_flow(None);
+        if let Ok(project) = ProjectManifest::parse(path, damaged)
+            && let Ok(flows) = project.select_flows(&[])
+        {
+            for (flow, decl) in flows {
+                let _ = plan_flow(&project, flow, decl, role);
+            }
         }
     }
 }

@@ -18,10 +18,11 @@ fn assert_drained(run: &Run, outcome: &str) -> u64 {
     delivered
 }
 
-#[test]
-fn ctrl_c_stops_the_source_and_drains_what_is_in_flight() {
+/// Runs source → upper → sink over `count` elements and sends `signal` once 100 elements
+/// have arrived; the run must drain and exit 0.
+fn stop_with_signal(signal: &str, count: u64) {
     let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 100000000}"#)
+        .component("src", Guest::Source, &format!(r#"{{"count": {count}}}"#))
         .component("up", Guest::Upper, "")
         .component("out", Guest::Sink, "");
     let mut child = project
@@ -35,11 +36,11 @@ fn ctrl_c_stops_the_source_and_drains_what_is_in_flight() {
     for line in lines.by_ref().take(100) {
         stdout += &(line.unwrap() + "\n");
     }
-    let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let signalled = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(interrupted.success());
+    assert!(signalled.success());
     for line in lines {
         stdout += &(line.unwrap() + "\n");
     }
@@ -50,8 +51,25 @@ fn ctrl_c_stops_the_source_and_drains_what_is_in_flight() {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
     .success();
-    assert!(run.stderr.contains("stopped by Ctrl-C"), "{}", run.stderr);
-    assert!(assert_drained(&run, "cancelled") < 100_000_000);
+    assert!(run.stderr.contains("stopped by a signal"), "{}", run.stderr);
+    assert!(run.stderr.contains("Accounted"), "{}", run.stderr);
+    assert!(assert_drained(&run, "cancelled") < count);
+    // Every stage was torn down after the drain.
+    assert!(
+        run.stderr.contains("test-upper: teardown"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_source_and_drains_what_is_in_flight() {
+    stop_with_signal("INT", 100_000_000);
+}
+
+#[test]
+fn sigterm_during_a_million_elements_loses_nothing() {
+    stop_with_signal("TERM", 1_000_000);
 }
 
 #[test]
@@ -129,4 +147,49 @@ fn the_examples_run() {
         assert!(person["user"].is_string(), "{person}");
         assert!(person.get("name").is_none(), "{person}");
     }
+
+    let graph = example("fan-out-fan-in");
+    let lines: Vec<&str> = graph.stdout.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", graph.stdout);
+    for unit in ["fahrenheit", "kelvin"] {
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(unit)).count(),
+            4,
+            "{unit}"
+        );
+    }
+    assert!(
+        graph
+            .stdout
+            .contains(r#"{"count":4,"min_celsius":18.0,"max_celsius":23.5,"mean_celsius":20.5}"#)
+    );
+    assert!(
+        graph.stderr.contains("Accounted 4 emitted + 8 fanned out + 1 aggregated = 9 delivered + 4 absorbed by aggregators"),
+        "{}",
+        graph.stderr
+    );
+
+    let routed = example("router-dead-letter");
+    let starting = |prefix: &str| {
+        routed
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    };
+    assert_eq!(starting("urgent: "), 2, "{}", routed.stdout);
+    assert_eq!(starting("normal: "), 2, "{}", routed.stdout);
+    assert_eq!(starting("dead letter: "), 3, "{}", routed.stdout);
+    assert!(
+        routed.stdout.contains(r#"dead letter: {"id":4,"item":"bolt","quantity":0} [application/json; torvyn-error="validate: invalid input: order 4: quantity is 0"]"#),
+        "{}",
+        routed.stdout
+    );
+    assert!(
+        routed
+            .stderr
+            .contains("Accounted 7 emitted = 4 delivered + 3 dead-lettered"),
+        "{}",
+        routed.stderr
+    );
 }

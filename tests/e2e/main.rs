@@ -5,6 +5,8 @@ mod support;
 
 mod bad_input;
 mod boundaries;
+mod flows;
+mod host_api;
 mod hostile;
 mod lifecycle;
 mod pipelines;

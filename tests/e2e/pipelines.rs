@@ -40,7 +40,7 @@ fn source_processor_sink_copies_each_payload_four_times() {
     assert_eq!(report["copies"]["copies"], 4 * 500);
     assert_eq!(report["copies"]["bytes"], 4 * 500 * 100);
     // One copy in and one out of each stage that touches the payload.
-    let per_stage: Vec<_> = report["stages"]
+    let per_stage: Vec<_> = report["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -132,10 +132,10 @@ fn a_filter_drops_what_it_rejects() {
     let sequences: Vec<u64> = run.delivered().iter().map(|(s, _)| *s).collect();
     assert_eq!(sequences, [0, 2, 4, 6, 8]);
     let report = run.report();
-    assert_eq!(report["stages"][1]["dropped"], 5);
+    assert_eq!(report["nodes"][1]["filtered"], 5);
+    assert_eq!(report["accounting"]["filtered"], 5);
     assert!(
-        run.stderr
-            .contains("Dropped 5 of 10 elements at `even` (filter)"),
+        run.stderr.contains("Node `even` (filter): 5 filtered"),
         "{}",
         run.stderr
     );

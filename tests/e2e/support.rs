@@ -33,6 +33,8 @@ pub enum Guest {
     Upper,
     Sink,
     Filter,
+    Router,
+    Aggregator,
     RawUpper,
     NotAStage,
 }
@@ -44,6 +46,8 @@ impl Guest {
             Guest::Upper => "test-upper",
             Guest::Sink => "test-sink",
             Guest::Filter => "test-filter",
+            Guest::Router => "test-router",
+            Guest::Aggregator => "test-aggregator",
             Guest::RawUpper => "raw-upper",
             Guest::NotAStage => "not-a-stage",
         }
@@ -73,7 +77,14 @@ fn build_guests() {
     sdk_guests
         .args(["torvyn", "build", "--manifest-path"])
         .arg(workspace().join("Cargo.toml"));
-    for guest in [Guest::Source, Guest::Upper, Guest::Sink, Guest::Filter] {
+    for guest in [
+        Guest::Source,
+        Guest::Upper,
+        Guest::Sink,
+        Guest::Filter,
+        Guest::Router,
+        Guest::Aggregator,
+    ] {
         sdk_guests.args(["-p", guest.package()]);
     }
     let status = sdk_guests.status().expect("cargo-torvyn runs");
@@ -98,6 +109,7 @@ pub struct TestProject {
     components: Vec<(String, String, String)>,
     flow: Vec<String>,
     capacity: Option<u32>,
+    flow_text: Option<String>,
     manifest: Option<String>,
 }
 
@@ -108,6 +120,7 @@ impl TestProject {
             components: Vec::new(),
             flow: Vec::new(),
             capacity: None,
+            flow_text: None,
             manifest: None,
         }
     }
@@ -136,6 +149,12 @@ impl TestProject {
         self
     }
 
+    /// Uses this body for the flow `main` instead of chaining the components in order.
+    pub fn flow(mut self, text: &str) -> Self {
+        self.flow_text = Some(text.to_owned());
+        self
+    }
+
     /// Uses this manifest text instead of the generated one.
     pub fn manifest(mut self, text: &str) -> Self {
         self.manifest = Some(text.to_owned());
@@ -147,6 +166,9 @@ impl TestProject {
         let mut text = String::from("[project]\nname = \"e2e\"\n");
         for (name, path, config) in &self.components {
             text += &format!("\n[components.{name}]\npath = {path:?}\nconfig = {config:?}\n");
+        }
+        if let Some(flow) = &self.flow_text {
+            return text + &format!("\n[flows.main]\n{flow}\n");
         }
         let nodes: Vec<String> = self.flow.iter().map(|n| format!("{n:?}")).collect();
         let edges: Vec<String> = self
@@ -235,21 +257,55 @@ impl Run {
         self
     }
 
-    /// The `flow-finished` report.
-    pub fn report(&self) -> serde_json::Value {
-        self.stdout
+    /// The reports of every flow that ended, finished or failed, each checked to account
+    /// for every element.
+    pub fn reports(&self) -> Vec<serde_json::Value> {
+        let reports: Vec<serde_json::Value> = self
+            .stdout
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|message| message["reason"] == "flow-finished")
+            .filter(|message| {
+                matches!(
+                    message["reason"].as_str(),
+                    Some("flow-finished" | "flow-failed")
+                )
+            })
             .map(|message| message["report"].clone())
-            .unwrap_or_else(|| panic!("no report in:\n{}\n{}", self.stdout, self.stderr))
+            .collect();
+        for report in &reports {
+            assert_balanced(report);
+        }
+        reports
     }
 
-    /// The lines `test-sink` printed: `(sequence, payload)`.
+    /// The report of the one flow that ran.
+    pub fn report(&self) -> serde_json::Value {
+        let mut reports = self.reports();
+        assert_eq!(
+            reports.len(),
+            1,
+            "one report in:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        reports.remove(0)
+    }
+
+    /// The lines `test-sink` printed without a label: `(sequence, payload)`.
     pub fn delivered(&self) -> Vec<(u64, String)> {
+        self.delivered_to("")
+    }
+
+    /// The lines the `test-sink` labelled `label` printed: `(sequence, payload)`.
+    pub fn delivered_to(&self, label: &str) -> Vec<(u64, String)> {
+        let prefix = if label.is_empty() {
+            "seq=".to_owned()
+        } else {
+            format!("{label} seq=")
+        };
         self.stdout
             .lines()
-            .filter_map(|line| line.strip_prefix("seq="))
+            .filter_map(|line| line.strip_prefix(prefix.as_str()))
             .map(|rest| {
                 let (sequence, rest) = rest.split_once(' ').expect("seq=N len=L payload");
                 let payload = rest.split_once(' ').map_or("", |(_, p)| p);
@@ -257,4 +313,29 @@ impl Run {
             })
             .collect()
     }
+}
+
+/// Panics unless the report's accounting identity holds: every element that entered the
+/// flow or one of its branches reached a named end.
+pub fn assert_balanced(report: &serde_json::Value) {
+    let a = &report["accounting"];
+    let count = |key: &str| {
+        a[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no `{key}` in {a}"))
+    };
+    let arrived = count("emitted") + count("fanned_out") + count("produced");
+    let ended = [
+        "delivered",
+        "filtered",
+        "dropped",
+        "dead_lettered",
+        "failed",
+        "absorbed",
+        "abandoned",
+    ]
+    .map(count)
+    .iter()
+    .sum::<u64>();
+    assert_eq!(arrived, ended, "unbalanced accounting: {a}");
 }

@@ -2,24 +2,30 @@
 //!
 //! A [`Host`] loads components (checking them against the `torvyn:streaming@0.1.0`
 //! contract, compiling them once and caching the result), and runs each flow as a tokio
-//! task that moves elements from a source through bounded queues to a sink. The host owns
-//! every payload buffer and counts every copy. The runtime never prints: it returns
-//! reports and typed errors, and the embedding program decides what to show.
+//! task that moves elements from its sources through bounded queues to its sinks, along
+//! any acyclic graph the flow's `Torvyn.toml` describes. The host owns every payload
+//! buffer, counts every copy and accounts for every element. The runtime never prints: it
+//! returns reports and typed errors, and the embedding program decides what to show.
 //!
 //! ```no_run
 //! # async fn demo() -> miette::Result<()> {
-//! use torvyn_runtime::{FlowSpec, Host, HostOptions, RunOptions, StageSpec};
+//! use torvyn_runtime::{ComponentSource, FlowSpec, Host, HostOptions, ProjectManifest, RunOptions};
 //!
+//! let project = ProjectManifest::load("Torvyn.toml".as_ref())?;
+//! let (flow, decl) = project.select_flows(&["main".into()])?[0];
 //! let host = Host::new(HostOptions::default())?;
-//! let stage = |name: &str, path: &str| -> miette::Result<StageSpec> {
-//!     Ok(StageSpec {
-//!         name: name.into(),
-//!         component: host.load(path.as_ref())?,
-//!         config: String::new(),
-//!     })
-//! };
-//! let flow = FlowSpec::new("main", vec![stage("src", "source.wasm")?, stage("out", "sink.wasm")?], vec![64]);
-//! let report = host.run(flow, RunOptions::default()).await?;
+//! let mut loaded = std::collections::BTreeMap::new();
+//! for node in &decl.nodes {
+//!     let name = node.get_ref();
+//!     // Here every component is a ready `.wasm` file; `cargo torvyn` also builds crates.
+//!     if let ComponentSource::Wasm(path) = project.source_of(&project.manifest().components[name]) {
+//!         loaded.insert(name.clone(), host.load(&path)?);
+//!     }
+//! }
+//! let spec = FlowSpec::from_manifest(&project, flow, decl, &loaded)?;
+//! let handle = host.start(spec, RunOptions::default());
+//! let report = handle.join().await?;
+//! assert!(report.accounting.balanced());
 //! println!("{} elements delivered", report.delivered);
 //! # Ok(())
 //! # }
@@ -38,14 +44,17 @@ mod security;
 mod topology;
 
 pub use config::{
-    ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY, EdgeDecl, FlowDecl, Located,
-    MANIFEST_FILE, Manifest, ManifestError, Project, ProjectManifest, find_manifest,
+    ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY, DeadLetterDecl, EdgeDecl,
+    ErrorPolicyDecl, FallbackDecl, FlowDecl, Located, MANIFEST_FILE, Manifest, ManifestError,
+    Overflow, Project, ProjectManifest, RetryDecl, SimplePolicy, find_manifest,
 };
 pub use contracts::{CONTRACT_VERSION, ContractError, Role, decode_exports};
 pub use engine::{EngineError, LoadedComponent};
-pub use host::{DEFAULT_SINK_PAUSE, Host, HostOptions};
-pub use observability::{BufferReport, EdgeReport, FlowReport, Outcome, StageReport};
-pub use reactor::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
+pub use host::{DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, Progress};
+pub use observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
+pub use reactor::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec, YIELD_EVERY};
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
 pub use security::Grants;
-pub use topology::{ChainPlan, NodePlan, plan_chain};
+pub use topology::{
+    DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, Retry, plan_flow,
+};

@@ -6,29 +6,33 @@ use std::time::Duration;
 use clap::Args;
 use miette::{Context, IntoDiagnostic, bail};
 use serde_json::json;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use torvyn_runtime::{
-    FlowReport, FlowSpec, Host, HostOptions, Outcome, RunOptions, StageSpec, plan_chain,
+    Accounting, FlowError, FlowReport, FlowSpec, Host, HostOptions, Outcome, RunOptions,
 };
 
 use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs};
 use crate::output::{self, status};
 use crate::project::{self, Project};
 
-/// Build what is stale, then run a flow of the project until its source ends
+/// Build what is stale, then run flows of the project until their sources end
 ///
-/// The sink's output appears on stdout; progress and the closing summary on stderr.
-/// Ctrl-C stops the source and drains the elements in flight; a second Ctrl-C aborts.
+/// The flows run side by side, each in its own task. The sinks' output appears on stdout;
+/// progress and a closing summary per flow on stderr, which accounts for every element.
+/// Ctrl-C or SIGTERM stops the sources and drains the elements in flight through to the
+/// sinks; a second signal aborts.
 #[derive(Debug, Args)]
 pub(crate) struct RunCommand {
-    /// The flow to run [default: the only flow of the project]
-    flow: Option<String>,
+    /// The flows to run [default: every flow of the project]
+    #[arg(value_name = "FLOW")]
+    flows: Vec<String>,
 
-    /// Stop the source after this many elements
+    /// Stop each flow's sources after this many elements
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
 
-    /// Stop the source after this long (e.g. `500ms`, `10s`, `2m`)
+    /// Stop the sources after this long (e.g. `500ms`, `10s`, `2m`)
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
 
@@ -58,8 +62,10 @@ impl RunCommand {
                 "no Torvyn.toml found: `run` needs a project with flows"
             );
         };
-        let (flow, decl) = project.select_flow(self.flow.as_deref())?;
-        let names = decl.nodes.iter().map(|n| n.get_ref().as_str());
+        let flows = project.select_flows(&self.flows)?;
+        let names = flows
+            .iter()
+            .flat_map(|(_, decl)| decl.nodes.iter().map(|n| n.get_ref().as_str()));
         let files = project::component_files(&project, names, self.build.release)?;
 
         let host = Host::new(HostOptions {
@@ -89,21 +95,19 @@ impl RunCommand {
             }
             loaded.insert(name.clone(), component);
         }
-        let plan = plan_chain(&project, flow, decl, |name| loaded[name].role())?;
-        let stages = plan
-            .nodes
-            .iter()
-            .map(|node| StageSpec {
-                name: node.name.clone(),
-                component: loaded[&node.name].clone(),
-                config: components[&node.name].config.clone(),
-            })
-            .collect();
-        let spec = FlowSpec::new(flow, stages, plan.capacities);
+        let specs = (flows.iter())
+            .map(|(flow, decl)| FlowSpec::from_manifest(&project, flow, decl, &loaded))
+            .collect::<Result<Vec<_>, _>>()?;
 
+        let listed: Vec<String> = flows.iter().map(|(name, _)| format!("`{name}`")).collect();
+        let noun = if listed.len() == 1 { "flow" } else { "flows" };
         status(
             "Running",
-            format!("flow `{flow}` of {}", project.path().display()),
+            format!(
+                "{noun} {} of {}",
+                listed.join(", "),
+                project.path().display()
+            ),
         );
         let cancel = CancellationToken::new();
         let options = RunOptions {
@@ -114,46 +118,89 @@ impl RunCommand {
         let runtime = tokio::runtime::Runtime::new()
             .into_diagnostic()
             .wrap_err("cannot start the async runtime")?;
-        let result = runtime.block_on(async {
-            tokio::spawn(stop_on_interrupt(cancel));
-            host.run(spec, options).await
-        });
         let format = self.output.message_format;
-        match result {
-            Ok(report) => {
-                summarise(&report, format);
-                Ok(())
+        let mut failures = runtime.block_on(async {
+            tokio::spawn(stop_on_signal(cancel));
+            let mut running = JoinSet::new();
+            for spec in specs {
+                running.spawn(host.start(spec, options.clone()).join());
             }
-            Err(error) => {
-                output::json(
-                    format,
-                    &json!({
-                        "reason": "flow-failed",
-                        "flow": error.flow,
-                        "stage": error.stage,
-                        "sequence": error.sequence,
-                        "message": error.to_string(),
-                    }),
-                );
-                Err(error.into())
+            let mut failures = Vec::new();
+            while let Some(ended) = running.join_next().await {
+                match ended {
+                    Ok(Ok(report)) => summarise(&report, format),
+                    Ok(Err(error)) => {
+                        report_failure(&error, format);
+                        failures.push(error);
+                    }
+                    Err(join) => std::panic::resume_unwind(join.into_panic()),
+                }
+            }
+            failures
+        });
+        match failures.len() {
+            0 => Ok(()),
+            1 => Err(failures.remove(0).into()),
+            n => {
+                let first = failures.remove(0);
+                Err(miette::Report::new(first).wrap_err(format!("{n} flows failed")))
             }
         }
     }
 }
 
-/// First Ctrl-C: stop the source and drain. Second: exit at once.
-async fn stop_on_interrupt(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
+/// First Ctrl-C or SIGTERM: stop the sources and drain. Second: exit at once.
+async fn stop_on_signal(cancel: CancellationToken) {
+    let Some(signal) = next_signal().await else {
         return;
-    }
+    };
     status(
         "Stopping",
-        "draining elements in flight (Ctrl-C again to abort)",
+        format!("{signal}: draining elements in flight (signal again to abort)"),
     );
     cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
+    if next_signal().await.is_some() {
         std::process::exit(crate::EXIT_INTERRUPTED);
     }
+}
+
+/// Waits for Ctrl-C or SIGTERM and names it; `None` when signals cannot be watched.
+#[cfg(unix)]
+async fn next_signal() -> Option<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).ok()?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.ok().map(|()| "interrupted"),
+        _ = terminate.recv() => Some("terminated"),
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> Option<&'static str> {
+    tokio::signal::ctrl_c().await.ok().map(|()| "interrupted")
+}
+
+fn report_failure(error: &FlowError, format: MessageFormat) {
+    let report = &error.report;
+    status(
+        "Failed",
+        format!(
+            "flow `{}` stopped after {} elements: {error}",
+            report.flow, report.emitted
+        ),
+    );
+    account(report);
+    output::json(
+        format,
+        &json!({
+            "reason": "flow-failed",
+            "flow": error.flow,
+            "stage": error.stage,
+            "sequence": error.sequence,
+            "message": error.to_string(),
+            "report": report,
+        }),
+    );
 }
 
 fn summarise(report: &FlowReport, format: MessageFormat) {
@@ -167,7 +214,8 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
         Outcome::Completed => "completed".to_owned(),
         Outcome::LimitReached => format!("stopped after {} elements (--limit)", report.emitted),
         Outcome::TimedOut => "stopped at its time limit (--timeout)".to_owned(),
-        Outcome::Cancelled => "stopped by Ctrl-C".to_owned(),
+        Outcome::Cancelled => "stopped by a signal".to_owned(),
+        Outcome::Failed => "failed".to_owned(),
     };
     status(
         "Finished",
@@ -176,6 +224,7 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
             report.flow, report.delivered, report.duration
         ),
     );
+    account(report);
     let per_element = |total: u64| {
         if report.emitted == 0 {
             0.0
@@ -193,20 +242,11 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
             report.copies.bytes
         ),
     );
-    for stage in report.stages.iter().filter(|s| s.dropped > 0) {
-        status(
-            "Dropped",
-            format!(
-                "{} of {} elements at `{}` ({})",
-                stage.dropped, stage.received, stage.name, stage.role
-            ),
-        );
-    }
     if report.source_pauses > 0 || report.sink_pauses > 0 {
         status(
             "Backpressure",
             format!(
-                "source paused {} times, sink asked to pause {} times",
+                "sources paused {} times, sinks asked to pause {} times",
                 report.source_pauses, report.sink_pauses
             ),
         );
@@ -215,4 +255,87 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
         format,
         &json!({ "reason": "flow-finished", "report": report }),
     );
+}
+
+/// Where every element went: the accounting identity, then the places that are not
+/// plain delivery, by node and edge.
+fn account(report: &FlowReport) {
+    status("Accounted", identity(&report.accounting));
+    for edge in report.edges.iter().filter(|e| e.dropped > 0) {
+        status(
+            "Dropped",
+            format!(
+                "{} elements on the edge from `{}` to `{}` ({})",
+                edge.dropped, edge.from, edge.to, edge.overflow
+            ),
+        );
+    }
+    for node in &report.nodes {
+        let mut what = Vec::new();
+        let mut say = |count: u64, text: &str| {
+            if count > 0 {
+                what.push(format!("{count} {text}"));
+            }
+        };
+        say(node.filtered, "filtered");
+        say(node.absorbed, "aggregated");
+        say(node.errors, "errors");
+        say(node.retries, "retried");
+        say(node.failed, "skipped");
+        say(node.dead_lettered, "dead-lettered");
+        say(node.restarts, "restarts");
+        if let Some(port) = &node.first_unknown_port {
+            what.push(format!(
+                "{} routed to unknown ports (first `{port}`)",
+                node.unknown_ports
+            ));
+        }
+        if !what.is_empty() {
+            status(
+                "Node",
+                format!("`{}` ({}): {}", node.name, node.role, what.join(", ")),
+            );
+        }
+    }
+}
+
+/// `A emitted (+ …) = B delivered + …`, with the terms that are not zero.
+fn identity(a: &Accounting) -> String {
+    let terms = |pairs: &[(u64, &str)]| {
+        pairs
+            .iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, name)| format!("{count} {name}"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let arrived = terms(&[
+        (a.emitted, "emitted"),
+        (a.fanned_out, "fanned out"),
+        (a.produced, "aggregated"),
+    ]);
+    let ended = terms(&[
+        (a.delivered, "delivered"),
+        (a.filtered, "filtered"),
+        (a.dropped, "dropped"),
+        (a.dead_lettered, "dead-lettered"),
+        (a.failed, "failed"),
+        (a.absorbed, "absorbed by aggregators"),
+        (a.abandoned, "abandoned in queues"),
+    ]);
+    let arrived = if arrived.is_empty() {
+        "0 emitted".to_owned()
+    } else {
+        arrived
+    };
+    let ended = if ended.is_empty() {
+        "0 delivered".to_owned()
+    } else {
+        ended
+    };
+    if a.balanced() {
+        format!("{arrived} = {ended}")
+    } else {
+        format!("{arrived} ≠ {ended}: elements are unaccounted for; please report this")
+    }
 }

@@ -32,14 +32,17 @@ pub enum ManifestError {
         /// The flows there are.
         known: String,
     },
-    /// No flow was named and there are several.
-    #[error("`{path}` has several flows; name the one to run")]
-    #[diagnostic(code(torvyn::manifest::which_flow), help("flows: {known}"))]
-    WhichFlow {
+    /// A flow has no nodes.
+    #[error("flow `{flow}` of `{path}` has no nodes")]
+    #[diagnostic(
+        code(torvyn::manifest::no_nodes),
+        help("list its components in `nodes` and join them with `edges`")
+    )]
+    NoNodes {
         /// The manifest.
         path: PathBuf,
-        /// The flows there are.
-        known: String,
+        /// The flow.
+        flow: String,
     },
     /// There is no flow at all.
     #[error("`{path}` declares no flow")]

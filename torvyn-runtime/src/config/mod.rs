@@ -17,6 +17,13 @@
 //! edges = [{ from = "numbers", to = "printer" }]
 //! queue-capacity = 64           # optional, the default of every edge
 //! ```
+//!
+//! A flow is any acyclic graph of its nodes. Each edge may set its own `capacity`, its
+//! `overflow` policy (`block`, `drop-oldest`, `drop-newest`, `error`) and, on an edge out of
+//! a source, the `high-watermark` / `low-watermark` at which the source is paused and
+//! resumed. Edges out of a router name the router's `port`. `[flows.NAME.on-error]` gives a
+//! node's error policy: `"fail-flow"` (the default), `"skip"`,
+//! `{ retry = 3, backoff = "10ms", then = "skip" }` or `{ dead-letter = "SINK" }`.
 
 mod error;
 
@@ -82,6 +89,96 @@ pub struct FlowDecl {
     pub edges: Vec<Spanned<EdgeDecl>>,
     /// Capacity of every edge that does not set its own.
     pub queue_capacity: Option<Spanned<u32>>,
+    /// What happens when a node fails on an element, by node; `fail-flow` when not set.
+    #[serde(default)]
+    pub on_error: BTreeMap<Spanned<String>, Spanned<ErrorPolicyDecl>>,
+    /// The time each call into a component is given, shown to it as `deadline-ns`
+    /// (e.g. `"50ms"`); no deadline when not set.
+    pub invocation_deadline: Option<Spanned<String>>,
+}
+
+/// What a queue does with an element that finds it full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// The upstream node waits for room: backpressure, up to the source.
+    #[default]
+    Block,
+    /// The oldest queued element is dropped to make room.
+    DropOldest,
+    /// The arriving element is dropped.
+    DropNewest,
+    /// The flow fails.
+    Error,
+}
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Overflow::Block => "block",
+            Overflow::DropOldest => "drop-oldest",
+            Overflow::DropNewest => "drop-newest",
+            Overflow::Error => "error",
+        })
+    }
+}
+
+/// A node's error policy as written in `[flows.NAME.on-error]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an error policy: \"fail-flow\", \"skip\", { retry = N, backoff = \"10ms\", then = \"skip\" } or { dead-letter = \"SINK\" }"
+)]
+pub enum ErrorPolicyDecl {
+    /// `"fail-flow"` or `"skip"`.
+    Simple(SimplePolicy),
+    /// `{ retry = N, backoff = "10ms", then = ... }`.
+    Retry(RetryDecl),
+    /// `{ dead-letter = "SINK" }`.
+    DeadLetter(DeadLetterDecl),
+}
+
+/// The policies that need no parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimplePolicy {
+    /// The flow fails.
+    FailFlow,
+    /// The element is counted as failed and the flow goes on.
+    Skip,
+}
+
+/// `{ retry = N, backoff = "10ms", then = ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RetryDecl {
+    /// Further attempts after the first, for `unavailable` errors.
+    pub retry: u32,
+    /// Wait before the first retry, doubled before each next one (default 10ms).
+    pub backoff: Option<String>,
+    /// What happens when the attempts are used up or the error is not `unavailable`.
+    pub then: Option<FallbackDecl>,
+}
+
+/// The policy after retries: anything but another retry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a policy after retries: \"fail-flow\", \"skip\" or { dead-letter = \"SINK\" }"
+)]
+pub enum FallbackDecl {
+    /// `"fail-flow"` or `"skip"`.
+    Simple(SimplePolicy),
+    /// `{ dead-letter = "SINK" }`.
+    DeadLetter(DeadLetterDecl),
+}
+
+/// `{ dead-letter = "SINK" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeadLetterDecl {
+    /// The sink node that receives failed elements.
+    pub dead_letter: String,
 }
 
 /// One edge of a flow.
@@ -92,8 +189,43 @@ pub struct EdgeDecl {
     pub from: Spanned<String>,
     /// The downstream node.
     pub to: Spanned<String>,
+    /// The router port this edge leaves from; only for edges out of a router.
+    pub port: Option<Spanned<String>>,
     /// Capacity of this edge's queue.
     pub capacity: Option<Spanned<u32>>,
+    /// What the queue does when full.
+    #[serde(default)]
+    pub overflow: Overflow,
+    /// Queue length at which a source feeding this edge is paused (default: capacity).
+    pub high_watermark: Option<Spanned<u32>>,
+    /// Queue length at which a paused source is resumed (default: half the capacity).
+    pub low_watermark: Option<Spanned<u32>>,
+}
+
+impl EdgeDecl {
+    /// The queue's capacity: its own, else the flow's, else [`DEFAULT_QUEUE_CAPACITY`].
+    pub fn capacity(&self, flow: &FlowDecl) -> u32 {
+        let flow_default = flow.queue_capacity.as_ref().map(|c| *c.get_ref());
+        self.capacity
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .or(flow_default)
+            .unwrap_or(DEFAULT_QUEUE_CAPACITY)
+    }
+
+    /// The `(high, low)` watermarks: as set, else the capacity and half of it.
+    pub fn watermarks(&self, flow: &FlowDecl) -> (u32, u32) {
+        let capacity = self.capacity(flow);
+        let high = self
+            .high_watermark
+            .as_ref()
+            .map_or(capacity, |h| *h.get_ref());
+        let low = self
+            .low_watermark
+            .as_ref()
+            .map_or(high / 2, |l| *l.get_ref());
+        (high, low)
+    }
 }
 
 /// Where a component comes from.
@@ -177,33 +309,30 @@ impl ProjectManifest {
         }
     }
 
-    /// The flow to run: `name` if given, else the only flow there is.
-    pub fn select_flow(&self, name: Option<&str>) -> Result<(&str, &FlowDecl), ManifestError> {
+    /// The flows to run: those named, in the order given, or every flow when none is.
+    pub fn select_flows(&self, names: &[String]) -> Result<Vec<(&str, &FlowDecl)>, ManifestError> {
         let flows = &self.manifest.flows;
-        let names = || flows.keys().cloned().collect::<Vec<_>>().join(", ");
-        match name {
-            Some(name) => flows
-                .get_key_value(name)
-                .map(|(k, v)| (k.as_str(), v))
-                .ok_or_else(|| ManifestError::NoSuchFlow {
-                    path: self.path.clone(),
-                    flow: name.to_owned(),
-                    known: names(),
-                }),
-            None => {
-                let mut all = flows.iter();
-                match (all.next(), all.next()) {
-                    (Some((k, v)), None) => Ok((k.as_str(), v)),
-                    (None, _) => Err(ManifestError::NoFlows {
-                        path: self.path.clone(),
-                    }),
-                    (Some(_), Some(_)) => Err(ManifestError::WhichFlow {
-                        path: self.path.clone(),
-                        known: names(),
-                    }),
-                }
-            }
+        if flows.is_empty() {
+            return Err(ManifestError::NoFlows {
+                path: self.path.clone(),
+            });
         }
+        if names.is_empty() {
+            return Ok(flows.iter().map(|(k, v)| (k.as_str(), v)).collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                flows
+                    .get_key_value(name)
+                    .map(|(k, v)| (k.as_str(), v))
+                    .ok_or_else(|| ManifestError::NoSuchFlow {
+                        path: self.path.clone(),
+                        flow: name.clone(),
+                        known: flows.keys().cloned().collect::<Vec<_>>().join(", "),
+                    })
+            })
+            .collect()
     }
 
     /// Checks that need the whole manifest: every reference resolves.
@@ -271,9 +400,87 @@ impl ProjectManifest {
                 if let Some(capacity) = &edge.capacity {
                     self.check_capacity(capacity)?;
                 }
+                self.check_watermarks(decl, edge)?;
+            }
+            let is_node = |name: &str| decl.nodes.iter().any(|n| n.get_ref() == name);
+            for (node, policy) in &decl.on_error {
+                if !is_node(node.get_ref()) {
+                    return Err(self.error_at(
+                        node.span(),
+                        format!(
+                            "`on-error` names `{}`, which is not a node of flow `{flow}`",
+                            node.get_ref()
+                        ),
+                        None,
+                    ));
+                }
+                let (retry, dead_letter) = match policy.get_ref() {
+                    ErrorPolicyDecl::Simple(_) => (None, None),
+                    ErrorPolicyDecl::DeadLetter(d) => (None, Some(d)),
+                    ErrorPolicyDecl::Retry(retry) => match &retry.then {
+                        Some(FallbackDecl::DeadLetter(d)) => (Some(retry), Some(d)),
+                        _ => (Some(retry), None),
+                    },
+                };
+                if let Some(backoff) = retry.and_then(|r| r.backoff.as_deref()) {
+                    self.duration(backoff, policy.span())?;
+                }
+                if let Some(target) = dead_letter.map(|d| &d.dead_letter)
+                    && !is_node(target)
+                {
+                    return Err(self.error_at(
+                        policy.span(),
+                        format!("dead-letter node `{target}` is not a node of flow `{flow}`"),
+                        Some(format!(
+                            "add a sink `{target}` to `nodes` of flow `{flow}`, or fix the name"
+                        )),
+                    ));
+                }
+            }
+            if let Some(deadline) = &decl.invocation_deadline {
+                self.duration(deadline.get_ref(), deadline.span())?;
             }
         }
         Ok(())
+    }
+
+    /// Parses a duration such as `10ms` written at `span`.
+    pub fn duration(
+        &self,
+        text: &str,
+        span: std::ops::Range<usize>,
+    ) -> Result<std::time::Duration, ManifestError> {
+        humantime::parse_duration(text).map_err(|error| {
+            self.error_at(
+                span,
+                format!("`{text}` is not a duration: {error}"),
+                Some("write a number and a unit, such as `10ms`, `2s` or `1m`".into()),
+            )
+        })
+    }
+
+    fn check_watermarks(&self, decl: &FlowDecl, edge: &EdgeDecl) -> Result<(), ManifestError> {
+        let capacity = edge.capacity(decl);
+        let (high, low) = edge.watermarks(decl);
+        let problem = if high > capacity {
+            Some(format!(
+                "the high watermark {high} is above the edge's capacity {capacity}"
+            ))
+        } else if low >= high {
+            Some(format!(
+                "the low watermark {low} must be below the high watermark {high}"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                let at = edge.high_watermark.as_ref().or(edge.low_watermark.as_ref());
+                let span = at.map_or_else(|| edge.from.span(), Spanned::span);
+                Err(self.error_at(span, message, None))
+            }
+            None => Ok(()),
+        }
     }
 
     fn check_capacity(&self, capacity: &Spanned<u32>) -> Result<(), ManifestError> {
@@ -349,7 +556,7 @@ edges = [{ from = "numbers", to = "printer" }]
             project.source_of(&manifest.components["printer"]),
             ComponentSource::Wasm(PathBuf::from("/p/printer.wasm"))
         );
-        let (name, flow) = project.select_flow(None).unwrap();
+        let (name, flow) = project.select_flows(&[]).unwrap()[0];
         assert_eq!(name, "main");
         assert_eq!(flow.edges.len(), 1);
     }
@@ -385,17 +592,68 @@ edges = [{ from = "numbers", to = "printer" }]
     }
 
     #[test]
-    fn the_flow_to_run_must_be_clear() {
+    fn flows_are_selected_by_name_or_all_together() {
         let project = parse(GOOD).unwrap();
         assert!(matches!(
-            project.select_flow(Some("other")),
+            project.select_flows(&["other".into()]),
             Err(ManifestError::NoSuchFlow { .. })
         ));
         let two = format!("{GOOD}\n[flows.second]\nnodes = [\"numbers\"]\n");
         let project = parse(&two).unwrap();
-        assert!(matches!(
-            project.select_flow(None),
-            Err(ManifestError::WhichFlow { .. })
-        ));
+        let all: Vec<_> = project
+            .select_flows(&[])
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(all, ["main", "second"]);
+        let named = project.select_flows(&["second".into()]).unwrap();
+        assert_eq!(named[0].0, "second");
+    }
+
+    #[test]
+    fn policies_and_edge_options_are_checked() {
+        let edge = "edges = [{ from = \"numbers\", to = \"printer\" }]";
+        let cases = [
+            (
+                edge.replace(" }]", ", capacity = 4, high-watermark = 5 }]"),
+                "the high watermark 5 is above the edge's capacity 4",
+            ),
+            (
+                edge.replace(" }]", ", low-watermark = 64 }]"),
+                "the low watermark 64 must be below the high watermark 64",
+            ),
+            (
+                edge.replace(" }]", ", overflow = \"spill\" }]"),
+                "unknown variant `spill`",
+            ),
+            (
+                format!("{edge}\n[flows.main.on-error]\nprinter = \"ignore\""),
+                "an error policy: \"fail-flow\", \"skip\"",
+            ),
+            (
+                format!("{edge}\n[flows.main.on-error]\nprintr = \"skip\""),
+                "`on-error` names `printr`, which is not a node of flow `main`",
+            ),
+            (
+                format!(
+                    "{edge}\n[flows.main.on-error]\nnumbers = {{ retry = 2, backoff = \"soon\" }}"
+                ),
+                "`soon` is not a duration",
+            ),
+            (
+                format!("{edge}\n[flows.main.on-error]\nnumbers = {{ dead-letter = \"nobody\" }}"),
+                "dead-letter node `nobody` is not a node of flow `main`",
+            ),
+            (
+                format!("{edge}\ninvocation-deadline = \"fast\""),
+                "`fast` is not a duration",
+            ),
+        ];
+        for (flow, expected) in cases {
+            let text = GOOD.replace(edge, &flow);
+            let rendered = message(&text);
+            assert!(rendered.contains(expected), "{flow}\n{rendered}");
+        }
     }
 }

@@ -24,6 +24,9 @@ pub(crate) struct StageState {
     pub(crate) stage: usize,
     pub(crate) buffers: BufferTable,
     pub(crate) flow: Arc<FlowIdentity>,
+    /// When the current call should be done, in nanoseconds since the Unix epoch; 0 for
+    /// no deadline. Shown to the component as `flow-context.deadline-ns`.
+    pub(crate) deadline_ns: u64,
     pub(crate) grants: Grants,
     pub(crate) wasi: WasiCtx,
     pub(crate) resources: ResourceTable,

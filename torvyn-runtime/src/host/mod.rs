@@ -1,12 +1,18 @@
-//! The `Host`: one engine shared by every flow, each flow run as its own tokio task.
+//! The `Host`: one engine shared by every flow, each flow run as its own tokio task and
+//! controlled through its [`FlowHandle`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::config::{FlowDecl, ManifestError, ProjectManifest};
 use crate::engine::{Engine, EngineError, LoadedComponent};
 use crate::observability::FlowReport;
-use crate::reactor::{self, FlowError, FlowSpec, RunOptions, StageSpec};
+use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 use crate::resources::StageBudget;
+use crate::topology::{FlowPlan, plan_flow};
 
 /// How long the host holds off a sink that answered `pause`, unless a flow says otherwise.
 pub const DEFAULT_SINK_PAUSE: Duration = Duration::from_millis(1);
@@ -43,11 +49,83 @@ impl Host {
         self.engine.load(path)
     }
 
-    /// Runs a flow to its end in a task of its own and reports what it counted.
-    pub async fn run(&self, spec: FlowSpec, options: RunOptions) -> Result<FlowReport, FlowError> {
+    /// Starts a flow in a tokio task of its own; it runs until its sources end, it is
+    /// stopped or it fails. Must be called within a tokio runtime.
+    pub fn start(&self, spec: FlowSpec, options: RunOptions) -> FlowHandle {
         let engine = self.engine.wasmtime().clone();
-        let task = tokio::spawn(async move { reactor::run_flow(&engine, spec, options).await });
-        match task.await {
+        let name = spec.plan.flow.clone();
+        let control = Arc::new(Control::new(options.cancel.child_token()));
+        let shared = control.clone();
+        let task =
+            tokio::spawn(async move { reactor::run_flow(&engine, spec, options, &shared).await });
+        FlowHandle {
+            name,
+            control,
+            task,
+        }
+    }
+
+    /// Runs a flow to its end and reports what it counted.
+    pub async fn run(&self, spec: FlowSpec, options: RunOptions) -> Result<FlowReport, FlowError> {
+        self.start(spec, options).join().await
+    }
+}
+
+/// A running flow.
+#[derive(Debug)]
+pub struct FlowHandle {
+    name: String,
+    control: Arc<Control>,
+    task: tokio::task::JoinHandle<Result<FlowReport, FlowError>>,
+}
+
+/// How far a running flow has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Elements that left its sources.
+    pub emitted: u64,
+    /// Elements its sinks accepted, dead letters apart.
+    pub delivered: u64,
+}
+
+impl FlowHandle {
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops the flow between two elements until [`FlowHandle::resume`].
+    pub fn pause(&self) {
+        self.control.pause();
+    }
+
+    /// Lets a paused flow go on.
+    pub fn resume(&self) {
+        self.control.resume();
+    }
+
+    /// Stops the sources; what is in flight is delivered, then the flow ends with the
+    /// outcome `cancelled`.
+    pub fn cancel(&self) {
+        self.control.cancel.cancel();
+    }
+
+    /// Counts so far, read without stopping the flow.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            emitted: self.control.emitted.load(Ordering::Relaxed),
+            delivered: self.control.delivered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the flow has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits for the flow's end and its report.
+    pub async fn join(self) -> Result<FlowReport, FlowError> {
+        match self.task.await {
             Ok(result) => result,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
@@ -55,13 +133,35 @@ impl Host {
 }
 
 impl FlowSpec {
-    /// A flow of `stages` (source first) joined by queues of `capacities`, with the
+    /// Plans flow `flow` of `project` (see [`plan_flow`]) with the components in `loaded`,
+    /// by component name, which must hold every node of the flow; each stage gets its
+    /// component's `config` from the manifest.
+    pub fn from_manifest(
+        project: &ProjectManifest,
+        flow: &str,
+        decl: &FlowDecl,
+        loaded: &BTreeMap<String, LoadedComponent>,
+    ) -> Result<Self, ManifestError> {
+        let plan = plan_flow(project, flow, decl, |name| loaded[name].role())?;
+        let components = &project.manifest().components;
+        let stages = plan
+            .nodes
+            .iter()
+            .map(|node| StageSpec {
+                name: node.name.clone(),
+                component: loaded[&node.name].clone(),
+                config: components[&node.name].config.clone(),
+            })
+            .collect();
+        Ok(Self::new(plan, stages))
+    }
+
+    /// A flow of `plan`'s shape, with `stages` one per node in the plan's order, and the
     /// default sink pause and buffer budget.
-    pub fn new(name: impl Into<String>, stages: Vec<StageSpec>, capacities: Vec<usize>) -> Self {
+    pub fn new(plan: FlowPlan, stages: Vec<StageSpec>) -> Self {
         Self {
-            name: name.into(),
+            plan,
             stages,
-            capacities,
             sink_pause: DEFAULT_SINK_PAUSE,
             budget: StageBudget::default(),
         }

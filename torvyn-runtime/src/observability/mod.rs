@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::resources::{CopyStats, PoolStats};
 
@@ -10,29 +11,50 @@ use crate::resources::{CopyStats, PoolStats};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The source ended its stream and every element was delivered.
+    /// The sources ended their streams and every element reached an end.
     Completed,
-    /// The source was stopped after the requested number of elements.
+    /// The sources were stopped after the requested number of elements.
     LimitReached,
     /// The run's time limit passed; in-flight elements were drained.
     TimedOut,
-    /// The run was cancelled (Ctrl-C); in-flight elements were drained.
+    /// The run was cancelled (a signal, or its handle); in-flight elements were drained.
     Cancelled,
+    /// A node failed and the flow stopped; what was in its queues is counted abandoned.
+    Failed,
 }
 
-/// Counts of one stage.
+/// Counts of one node.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StageReport {
+pub struct NodeReport {
     /// The node's name.
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// Elements it received (pulled, for a source).
+    /// Elements it was handed (none for a source).
     pub received: u64,
-    /// Elements it passed on.
+    /// Elements it sent on: pulled by a source, produced by a processor or aggregator,
+    /// kept by a filter, routed by a router (once per element, whatever the fan-out).
     pub emitted: u64,
-    /// Elements it consumed without output (dropped by a processor, rejected by a filter).
-    pub dropped: u64,
+    /// Elements a sink accepted (dead letters included).
+    pub delivered: u64,
+    /// Elements a processor dropped, a filter rejected or a router sent to no port.
+    pub filtered: u64,
+    /// Elements an aggregator took in.
+    pub absorbed: u64,
+    /// Errors and traps, retried or not.
+    pub errors: u64,
+    /// Elements given up on under `skip` (or under `dead-letter`, by a dead-letter sink).
+    pub failed: u64,
+    /// Elements sent to its dead-letter sink.
+    pub dead_lettered: u64,
+    /// Calls made again under `retry`.
+    pub retries: u64,
+    /// Times its component was re-instantiated after a trap.
+    pub restarts: u64,
+    /// Port names a router returned that no edge leaves from.
+    pub unknown_ports: u64,
+    /// The first unknown port name, if any.
+    pub first_unknown_port: Option<String>,
     /// Payload copies made by its calls.
     pub copies: CopyStats,
 }
@@ -44,10 +66,72 @@ pub struct EdgeReport {
     pub from: String,
     /// Downstream node.
     pub to: String,
+    /// The router port it leaves from.
+    pub port: Option<String>,
+    /// Whether it carries failed elements to a dead-letter sink.
+    pub dead_letter: bool,
     /// The queue's capacity.
     pub capacity: usize,
+    /// What it does when full.
+    pub overflow: Overflow,
     /// The most elements it held at once.
     pub max_depth: usize,
+    /// Elements its overflow policy dropped.
+    pub dropped: u64,
+}
+
+/// Where every element went. Each side counts element arrivals: an element sent down
+/// three edges is one emitted plus two fanned out, and arrives three times.
+///
+/// `emitted + fanned_out + produced == delivered + filtered + dropped + dead_lettered +
+/// failed + absorbed + abandoned` holds for every flow that ran, whether it completed,
+/// was stopped or failed: see [`Accounting::balanced`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Accounting {
+    /// Elements that left sources.
+    pub emitted: u64,
+    /// Extra arrivals from fan-out: an element sent down `k` edges adds `k - 1`.
+    pub fanned_out: u64,
+    /// New elements aggregators emitted.
+    pub produced: u64,
+    /// Accepted by sinks, dead letters apart.
+    pub delivered: u64,
+    /// Dropped by processors, rejected by filters, sent to no port by routers.
+    pub filtered: u64,
+    /// Dropped by queue overflow policies.
+    pub dropped: u64,
+    /// Accepted by dead-letter sinks.
+    pub dead_lettered: u64,
+    /// Given up on after an error (`skip`), sent to an unknown router port, or the one
+    /// element that failed the flow.
+    pub failed: u64,
+    /// Taken in by aggregators.
+    pub absorbed: u64,
+    /// In queues when the flow failed.
+    pub abandoned: u64,
+}
+
+impl Accounting {
+    /// Arrivals: elements that entered the flow or one of its branches.
+    pub fn arrived(&self) -> u64 {
+        self.emitted + self.fanned_out + self.produced
+    }
+
+    /// Elements that reached an end, named.
+    pub fn accounted(&self) -> u64 {
+        self.delivered
+            + self.filtered
+            + self.dropped
+            + self.dead_lettered
+            + self.failed
+            + self.absorbed
+            + self.abandoned
+    }
+
+    /// Whether every element is accounted for.
+    pub fn balanced(&self) -> bool {
+        self.arrived() == self.accounted()
+    }
 }
 
 /// Buffer figures at the end of a flow.
@@ -68,22 +152,24 @@ pub struct FlowReport {
     pub flow: String,
     /// Why it stopped.
     pub outcome: Outcome,
-    /// Elements that left the source.
+    /// Elements that left the sources.
     pub emitted: u64,
-    /// Elements the sink accepted.
+    /// Elements the sinks accepted, dead letters apart.
     pub delivered: u64,
-    /// Time from the first pull to the sink's `complete`.
+    /// Where every element went.
+    pub accounting: Accounting,
+    /// Time from the first pull to the last sink's `complete`.
     #[serde(serialize_with = "as_secs_f64")]
     pub duration: Duration,
     /// Payload copies of the whole flow.
     pub copies: CopyStats,
-    /// Times the source was told to pause because its queue was full.
+    /// Times a source was told to pause because a queue it feeds was full.
     pub source_pauses: u64,
-    /// Times the sink asked the host to slow down.
+    /// Times a sink asked the host to slow down.
     pub sink_pauses: u64,
-    /// Per stage, in flow order.
-    pub stages: Vec<StageReport>,
-    /// Per queue, in flow order.
+    /// Per node, in the manifest's order.
+    pub nodes: Vec<NodeReport>,
+    /// Per queue, in the manifest's order, then the dead-letter queues.
     pub edges: Vec<EdgeReport>,
     /// Buffer figures.
     pub buffers: BufferReport,

@@ -1,22 +1,31 @@
 //! The flow driver: the loop described in the module docs, and the report it leaves.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::control::Control;
 use super::queue::{Queue, Queued};
 use super::stage::{CallError, Handled, Stage};
-use crate::engine::{BackpressureSignal, FlowIdentity, LoadedComponent, ProcessError};
-use crate::observability::{BufferReport, EdgeReport, FlowReport, Outcome, StageReport};
+use crate::config::Overflow;
+use crate::contracts::Role;
+use crate::engine::{
+    BackpressureSignal, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
+};
+use crate::observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
 use crate::resources::{BufferTable, StageBudget};
+use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
 
-/// Elements a flow handles between two yields to tokio.
-const YIELD_EVERY: u32 = 32;
+/// Elements a flow handles between two yields to tokio: the most a busy flow runs while
+/// another flow on the same thread waits.
+pub const YIELD_EVERY: u32 = 32;
 /// Longest a flow runs between two yields to tokio.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
 
-/// A component in its place in a flow.
+/// The component of a node, and its configuration.
 #[derive(Debug, Clone)]
 pub struct StageSpec {
     /// The node's name.
@@ -27,15 +36,13 @@ pub struct StageSpec {
     pub config: String,
 }
 
-/// A linear flow ready to run: stages source first, and a queue between each pair.
+/// A flow ready to run: its checked plan and a component for each of its nodes.
 #[derive(Debug, Clone)]
 pub struct FlowSpec {
-    /// The flow's name.
-    pub name: String,
-    /// The stages, source first, sink last.
+    /// The flow's shape.
+    pub plan: FlowPlan,
+    /// One per node of the plan, in the same order.
     pub stages: Vec<StageSpec>,
-    /// Capacity of the queue after each stage but the last.
-    pub capacities: Vec<usize>,
     /// How long the host holds off a sink that answered `pause`.
     pub sink_pause: Duration,
     /// What each stage may hold in buffers.
@@ -45,11 +52,11 @@ pub struct FlowSpec {
 /// Bounds on one run of a flow.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Stop the source after this many elements.
+    /// Stop the sources after this many elements in all.
     pub limit: Option<u64>,
-    /// Stop the source after this long.
+    /// Stop the sources after this long.
     pub timeout: Option<Duration>,
-    /// Stop the source when cancelled; what is in flight is still delivered.
+    /// Stop the sources when cancelled; what is in flight is still delivered.
     pub cancel: CancellationToken,
 }
 
@@ -64,11 +71,18 @@ pub enum FlowErrorKind {
     Process(String),
     /// The component trapped (or misused a buffer, which traps it).
     Trap(String),
+    /// A queue with `overflow = "error"` was full.
+    Overflow {
+        /// The node the queue feeds.
+        to: String,
+        /// Its capacity.
+        capacity: usize,
+    },
 }
 
-/// A flow that ended in failure, naming where.
+/// A flow that ended in failure, naming where, with what it counted until then.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
-#[error("flow `{flow}`: stage `{stage}` {what}", what = self.describe())]
+#[error("flow `{flow}`: node `{stage}` {what}", what = self.describe())]
 #[diagnostic(code(torvyn::flow::failed))]
 pub struct FlowError {
     /// The flow.
@@ -79,6 +93,8 @@ pub struct FlowError {
     pub sequence: Option<u64>,
     /// What happened.
     pub kind: FlowErrorKind,
+    /// The flow's counts when it stopped; its outcome is [`Outcome::Failed`].
+    pub report: Box<FlowReport>,
 }
 
 impl FlowError {
@@ -92,8 +108,18 @@ impl FlowError {
             FlowErrorKind::Init(why) => format!("failed in init: {why}"),
             FlowErrorKind::Process(why) => format!("returned an error{at}: {why}"),
             FlowErrorKind::Trap(why) => format!("trapped{at}: {why}"),
+            FlowErrorKind::Overflow { to, capacity } => format!(
+                "overflowed its queue to `{to}`{at}: all {capacity} places were taken and the edge says `overflow = \"error\"`"
+            ),
         }
     }
+}
+
+/// Where a flow failed, before the report is attached.
+struct Failure {
+    node: usize,
+    sequence: Option<u64>,
+    kind: FlowErrorKind,
 }
 
 fn describe_process_error(error: &ProcessError) -> String {
@@ -106,107 +132,192 @@ fn describe_process_error(error: &ProcessError) -> String {
     }
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+fn describe_call_error(error: &CallError) -> String {
+    match error {
+        CallError::Process(error) => describe_process_error(error),
+        CallError::Trap(trap) => format!("{trap:?}"),
+    }
 }
 
-struct Driver {
-    flow: String,
+/// What the driver does after an error, per the node's policy.
+enum Recovery {
+    Retry,
+    Skip,
+    DeadLetter(String),
+}
+
+/// Counts of one node while the flow runs.
+#[derive(Debug, Default)]
+struct Counts {
+    received: u64,
+    emitted: u64,
+    delivered: u64,
+    filtered: u64,
+    absorbed: u64,
+    errors: u64,
+    failed: u64,
+    dead_lettered: u64,
+    retries: u64,
+    restarts: u64,
+    unknown_ports: u64,
+    first_unknown_port: Option<String>,
+}
+
+/// A node's place in the flow and its running state; its instance is in `Driver::stages`.
+struct Node {
+    plan: NodePlan,
+    counts: Counts,
+    /// Which input edge to look at first, for fair fan-in.
+    next_input: usize,
+    /// Nothing more will happen here: a source ended or was stopped, or every input ended
+    /// and the node passed on all it had.
+    finished: bool,
+    /// A source told to pause.
+    paused: bool,
+    /// A sink that asked to pause gets nothing before this.
+    resume_at: Option<Instant>,
+    /// An aggregator's flushed elements waiting for room downstream.
+    flushed: Option<VecDeque<Queued>>,
+    /// Trapped and not restarted: must not be entered again.
+    poisoned: bool,
+}
+
+struct Edge {
+    plan: EdgePlan,
+    queue: Queue,
+    dropped: u64,
+}
+
+struct Driver<'a> {
+    engine: &'a wasmtime::Engine,
+    spec: &'a FlowSpec,
+    identity: Arc<FlowIdentity>,
+    control: &'a Control,
     stages: Vec<Stage>,
-    queues: Vec<Queue>,
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    sources: Vec<usize>,
+    next_source: usize,
     table: BufferTable,
-    sink_pause: Duration,
-    sink_resume_at: Option<Instant>,
-    source_paused: bool,
-    source_done: bool,
+    next_sequence: u64,
     outcome: Outcome,
+    accounting: Accounting,
     source_pauses: u64,
     sink_pauses: u64,
-    delivered: u64,
 }
 
-impl Driver {
-    fn fail(&self, stage: usize, sequence: Option<u64>, error: CallError) -> FlowError {
+impl Driver<'_> {
+    fn failure(&mut self, node: usize, sequence: Option<u64>, error: CallError) -> Failure {
         let kind = match error {
             CallError::Process(error) => FlowErrorKind::Process(describe_process_error(&error)),
-            CallError::Trap(trap) => FlowErrorKind::Trap(format!("{trap:?}")),
+            CallError::Trap(trap) => {
+                self.nodes[node].poisoned = true;
+                FlowErrorKind::Trap(format!("{trap:?}"))
+            }
         };
-        FlowError {
-            flow: self.flow.clone(),
-            stage: self.stages[stage].name.clone(),
+        Failure {
+            node,
             sequence,
             kind,
         }
     }
 
-    fn source_emitted(&self) -> u64 {
-        self.stages[0].emitted
+    /// Applies node `n`'s policy to an error on its `attempt`-th try (0 for the first).
+    async fn recover(
+        &mut self,
+        n: usize,
+        error: CallError,
+        attempt: u32,
+        sequence: Option<u64>,
+    ) -> Result<Recovery, Failure> {
+        let policy = self.nodes[n].plan.on_error;
+        self.nodes[n].counts.errors += 1;
+        if policy.then == Fallback::FailFlow && policy.retry.is_none() {
+            return Err(self.failure(n, sequence, error));
+        }
+        if matches!(error, CallError::Trap(_)) {
+            // The instance is unusable; a fresh one takes its place before anything else.
+            self.restart(n).await?;
+        }
+        if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
+            (policy.retry, &error)
+            && attempt < retry.attempts
+        {
+            self.nodes[n].counts.retries += 1;
+            tokio::time::sleep(retry.backoff.saturating_mul(1 << attempt.min(16))).await;
+            return Ok(Recovery::Retry);
+        }
+        match policy.then {
+            Fallback::FailFlow => Err(self.failure(n, sequence, error)),
+            Fallback::Skip => Ok(Recovery::Skip),
+            Fallback::DeadLetter => Ok(Recovery::DeadLetter(describe_call_error(&error))),
+        }
     }
 
-    /// Pulls one element from the source into the first queue.
-    async fn pull(&mut self) -> Result<(), FlowError> {
-        let sequence = self.source_emitted();
-        match self.stages[0].pull(&mut self.table).await {
-            Ok(Some(output)) => {
-                self.queues[0].push(Queued {
-                    sequence,
-                    timestamp_ns: now_ns(),
-                    content_type: output.meta.content_type,
-                    buffer: output.payload.rep(),
-                });
-                if self.queues[0].is_full() {
-                    self.signal_source(BackpressureSignal::Pause).await?;
-                }
+    /// Replaces node `n`'s trapped instance with a fresh one, `init` included.
+    async fn restart(&mut self, n: usize) -> Result<(), Failure> {
+        self.table.reclaim(n);
+        let spec = &self.spec.stages[n];
+        let deadline = self.spec.plan.invocation_deadline;
+        match start_stage(self.engine, n, spec, self.identity.clone(), deadline).await {
+            Ok(stage) => {
+                self.stages[n] = stage;
+                self.nodes[n].counts.restarts += 1;
                 Ok(())
             }
-            Ok(None) => {
-                self.source_done = true;
-                Ok(())
-            }
-            Err(error) => Err(self.fail(0, Some(sequence), error)),
-        }
-    }
-
-    async fn signal_source(&mut self, signal: BackpressureSignal) -> Result<(), FlowError> {
-        self.source_paused = signal == BackpressureSignal::Pause;
-        if self.source_paused {
-            self.source_pauses += 1;
-        }
-        let result = self.stages[0].notify(&mut self.table, signal).await;
-        result.map_err(|error| self.fail(0, None, error))
-    }
-
-    /// Runs stage `index` on the head of its input queue.
-    async fn step(&mut self, index: usize) -> Result<(), FlowError> {
-        let Some(element) = self.queues[index - 1].pop() else {
-            return Ok(());
-        };
-        let sequence = element.sequence;
-        let handled = self.stages[index]
-            .handle(&mut self.table, element)
-            .await
-            .map_err(|error| self.fail(index, Some(sequence), error))?;
-        match handled {
-            Handled::Forward(output) => self.queues[index].push(output),
-            Handled::Consumed => {}
-            Handled::Delivered(signal) => {
-                self.delivered += 1;
-                if signal == BackpressureSignal::Pause {
-                    self.sink_pauses += 1;
-                    self.sink_resume_at = Some(Instant::now() + self.sink_pause);
-                }
+            Err(kind) => {
+                self.nodes[n].poisoned = true;
+                Err(Failure {
+                    node: n,
+                    sequence: None,
+                    kind,
+                })
             }
         }
-        Ok(())
     }
 
-    fn sink_ready(&mut self) -> bool {
-        match self.sink_resume_at {
+    fn total_emitted(&self) -> u64 {
+        self.accounting.emitted
+    }
+
+    /// Whether every block edge out of `n` (and its dead-letter edge) has room.
+    fn room_downstream(&self, n: usize) -> bool {
+        let node = &self.nodes[n].plan;
+        node.outputs
+            .iter()
+            .chain(&node.dead_letter)
+            .map(|&e| &self.edges[e])
+            .all(|edge| edge.plan.overflow != Overflow::Block || !edge.queue.is_full())
+    }
+
+    /// The next input edge of `n` with an element waiting, taking turns between inputs.
+    fn next_input(&mut self, n: usize) -> Option<usize> {
+        let node = &mut self.nodes[n];
+        let inputs = &node.plan.inputs;
+        for k in 0..inputs.len() {
+            let i = (node.next_input + k) % inputs.len();
+            if !self.edges[inputs[i]].queue.is_empty() {
+                node.next_input = (i + 1) % inputs.len();
+                return Some(inputs[i]);
+            }
+        }
+        None
+    }
+
+    /// Whether every input of `n` is empty and its upstream finished.
+    fn inputs_ended(&self, n: usize) -> bool {
+        self.nodes[n].plan.inputs.iter().all(|&e| {
+            let edge = &self.edges[e];
+            edge.queue.is_empty() && self.nodes[edge.plan.from].finished
+        })
+    }
+
+    fn sink_ready(&mut self, n: usize) -> bool {
+        let node = &mut self.nodes[n];
+        match node.resume_at {
             Some(at) if Instant::now() < at => false,
             Some(_) => {
-                self.sink_resume_at = None;
+                node.resume_at = None;
                 true
             }
             None => true,
@@ -214,80 +325,452 @@ impl Driver {
     }
 
     /// Does one unit of work; `false` when nothing could run right now.
-    async fn turn(&mut self) -> Result<bool, FlowError> {
-        let sink = self.stages.len() - 1;
-        for index in (1..=sink).rev() {
-            if self.queues[index - 1].is_empty() {
+    async fn turn(&mut self) -> Result<bool, Failure> {
+        // Downstream first: elements already in the flow go on before new ones come in.
+        for i in (0..self.spec.plan.order.len()).rev() {
+            let n = self.spec.plan.order[i];
+            let node = &self.nodes[n];
+            if node.finished || node.plan.role == Role::Source {
                 continue;
             }
-            let can_run = if index == sink {
-                self.sink_ready()
-            } else {
-                !self.queues[index].is_full()
+            let ready = match node.plan.role {
+                Role::Sink => self.sink_ready(n),
+                _ => self.room_downstream(n),
             };
-            if can_run {
-                self.step(index).await?;
+            if !ready {
+                continue;
+            }
+            if let Some(e) = self.next_input(n) {
+                self.step(n, e).await?;
+                return Ok(true);
+            }
+            if self.inputs_ended(n) {
+                self.wind_down(n).await?;
                 return Ok(true);
             }
         }
-        if self.source_done {
-            return Ok(false);
-        }
-        let first = &self.queues[0];
-        if self.source_paused && first.len() <= first.capacity() / 2 {
-            self.signal_source(BackpressureSignal::Ready).await?;
-        }
-        if !self.source_paused && !self.queues[0].is_full() {
-            self.pull().await?;
-            return Ok(true);
+        // Then the sources, taking turns.
+        for k in 0..self.sources.len() {
+            let i = (self.next_source + k) % self.sources.len();
+            let s = self.sources[i];
+            if self.nodes[s].finished {
+                continue;
+            }
+            if self.nodes[s].paused {
+                if !self.below_low_watermarks(s) {
+                    continue;
+                }
+                self.signal(s, BackpressureSignal::Ready).await?;
+            }
+            if self.room_downstream(s) {
+                self.next_source = (i + 1) % self.sources.len();
+                self.pull(s).await?;
+                return Ok(true);
+            }
         }
         Ok(false)
     }
 
-    fn drained(&self) -> bool {
-        self.source_done && self.queues.iter().all(Queue::is_empty)
+    fn below_low_watermarks(&self, s: usize) -> bool {
+        self.nodes[s].plan.outputs.iter().all(|&e| {
+            let edge = &self.edges[e];
+            edge.plan.overflow != Overflow::Block || edge.queue.len() <= edge.plan.low_watermark
+        })
     }
 
-    fn stop_source(&mut self, outcome: Outcome) {
-        if !self.source_done {
-            self.source_done = true;
+    fn above_high_watermark(&self, s: usize) -> bool {
+        self.nodes[s].plan.outputs.iter().any(|&e| {
+            let edge = &self.edges[e];
+            edge.plan.overflow == Overflow::Block && edge.queue.len() >= edge.plan.high_watermark
+        })
+    }
+
+    async fn signal(&mut self, s: usize, signal: BackpressureSignal) -> Result<(), Failure> {
+        let pause = signal == BackpressureSignal::Pause;
+        self.nodes[s].paused = pause;
+        if pause {
+            self.source_pauses += 1;
+        }
+        let result = self.stages[s].notify(&mut self.table, signal).await;
+        result.map_err(|error| self.failure(s, None, error))
+    }
+
+    /// Pulls one element from source `s` and sends it on.
+    async fn pull(&mut self, s: usize) -> Result<(), Failure> {
+        let mut attempt = 0;
+        let output = loop {
+            match self.stages[s].pull(&mut self.table).await {
+                Ok(output) => break output,
+                Err(error) => match self.recover(s, error, attempt, None).await? {
+                    Recovery::Retry => attempt += 1,
+                    // Topology planning refuses dead letters for sources.
+                    Recovery::Skip | Recovery::DeadLetter(_) => return Ok(()),
+                },
+            }
+        };
+        let Some(output) = output else {
+            self.nodes[s].finished = true;
+            return Ok(());
+        };
+        let element = self.admit(output);
+        self.accounting.emitted += 1;
+        self.control
+            .emitted
+            .store(self.accounting.emitted, Ordering::Relaxed);
+        self.nodes[s].counts.emitted += 1;
+        self.send(s, element)?;
+        if self.above_high_watermark(s) {
+            self.signal(s, BackpressureSignal::Pause).await?;
+        }
+        Ok(())
+    }
+
+    /// A new element enters the flow: the host stamps its sequence number and time.
+    fn admit(&mut self, output: OutputElement) -> Queued {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        Queued {
+            sequence,
+            timestamp_ns: super::now_ns(),
+            content_type: output.meta.content_type,
+            buffer: output.payload.rep(),
+        }
+    }
+
+    /// Hands node `n` the head of input edge `e`, applying its error policy.
+    async fn step(&mut self, n: usize, e: usize) -> Result<(), Failure> {
+        let Some(mut element) = self.edges[e].queue.pop() else {
+            return Ok(());
+        };
+        let dead_letter = self.edges[e].plan.dead_letter;
+        self.nodes[n].counts.received += 1;
+        let mut attempt = 0;
+        loop {
+            let result = self.stages[n].handle(&mut self.table, &mut element).await;
+            let error = match result {
+                Ok(handled) => return self.dispatch(n, element, handled, dead_letter),
+                Err(error) => error,
+            };
+            match self
+                .recover(n, error, attempt, Some(element.sequence))
+                .await
+            {
+                Ok(Recovery::Retry) => attempt += 1,
+                Ok(Recovery::Skip) => {
+                    self.table.release(element.buffer);
+                    self.nodes[n].counts.failed += 1;
+                    self.accounting.failed += 1;
+                    return Ok(());
+                }
+                Ok(Recovery::DeadLetter(why)) => {
+                    let node = &mut self.nodes[n];
+                    node.counts.dead_lettered += 1;
+                    mark_dead_letter(&mut element.content_type, &node.plan.name, &why);
+                    let edge = node
+                        .plan
+                        .dead_letter
+                        .expect("planned with its dead-letter edge");
+                    return self.offer(edge, element);
+                }
+                Err(failure) => {
+                    self.table.release(element.buffer);
+                    self.accounting.failed += 1;
+                    return Err(failure);
+                }
+            }
+        }
+    }
+
+    /// Sends on what node `n` made of `element`.
+    fn dispatch(
+        &mut self,
+        n: usize,
+        element: Queued,
+        handled: Handled,
+        dead_letter: bool,
+    ) -> Result<(), Failure> {
+        let aggregator = self.nodes[n].plan.role == Role::Aggregator;
+        match handled {
+            Handled::Emit(output) => {
+                self.table.release(element.buffer);
+                let next = if aggregator {
+                    self.nodes[n].counts.absorbed += 1;
+                    self.accounting.absorbed += 1;
+                    self.accounting.produced += 1;
+                    self.admit(output)
+                } else {
+                    Queued {
+                        content_type: output.meta.content_type,
+                        buffer: output.payload.rep(),
+                        ..element
+                    }
+                };
+                self.nodes[n].counts.emitted += 1;
+                self.send(n, next)
+            }
+            Handled::Keep => {
+                self.nodes[n].counts.emitted += 1;
+                self.send(n, element)
+            }
+            Handled::Consumed => {
+                self.table.release(element.buffer);
+                if aggregator {
+                    self.nodes[n].counts.absorbed += 1;
+                    self.accounting.absorbed += 1;
+                } else {
+                    self.nodes[n].counts.filtered += 1;
+                    self.accounting.filtered += 1;
+                }
+                Ok(())
+            }
+            Handled::Route(ports) => self.route(n, element, &ports),
+            Handled::Delivered(signal) => {
+                self.table.release(element.buffer);
+                self.nodes[n].counts.delivered += 1;
+                if dead_letter {
+                    self.accounting.dead_lettered += 1;
+                } else {
+                    self.accounting.delivered += 1;
+                    let delivered = self.accounting.delivered;
+                    self.control.delivered.store(delivered, Ordering::Relaxed);
+                }
+                if signal == BackpressureSignal::Pause {
+                    self.sink_pauses += 1;
+                    self.nodes[n].resume_at = Some(Instant::now() + self.spec.sink_pause);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `element` down every data edge of node `n`, sharing its buffer.
+    fn send(&mut self, n: usize, element: Queued) -> Result<(), Failure> {
+        let outputs = self.nodes[n].plan.outputs.len();
+        self.fan_out(n, element, outputs, |node, i| node.outputs[i])
+    }
+
+    /// Sends `element` down `count` edges of node `n`, the `i`th given by `edge`.
+    fn fan_out(
+        &mut self,
+        n: usize,
+        element: Queued,
+        count: usize,
+        edge: impl Fn(&NodePlan, usize) -> usize,
+    ) -> Result<(), Failure> {
+        if count == 0 {
+            self.table.release(element.buffer);
+            return Ok(());
+        }
+        let extra = count - 1;
+        self.accounting.fanned_out += extra as u64;
+        self.table.share(element.buffer, extra as u32);
+        for i in 0..extra {
+            let e = edge(&self.nodes[n].plan, i);
+            self.offer(e, element.clone())?;
+        }
+        let last = edge(&self.nodes[n].plan, extra);
+        self.offer(last, element)
+    }
+
+    /// Sends `element` to the ports router `n` named; unknown names are counted as failed.
+    fn route(&mut self, n: usize, element: Queued, names: &[String]) -> Result<(), Failure> {
+        let mut edges: Vec<usize> = Vec::new();
+        let mut unknown = 0u64;
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                continue;
+            }
+            let node = &mut self.nodes[n];
+            match node.plan.ports.iter().find(|p| &p.name == name) {
+                Some(port) => edges.extend(&port.edges),
+                None => {
+                    unknown += 1;
+                    node.counts.unknown_ports += 1;
+                    node.counts
+                        .first_unknown_port
+                        .get_or_insert_with(|| name.clone());
+                }
+            }
+        }
+        let node = &mut self.nodes[n];
+        if edges.is_empty() && unknown == 0 {
+            node.counts.filtered += 1;
+            self.accounting.filtered += 1;
+            self.table.release(element.buffer);
+            return Ok(());
+        }
+        node.counts.emitted += 1;
+        // Each unknown port is a branch that ends here, as a failure.
+        self.accounting.fanned_out += unknown;
+        self.accounting.failed += unknown;
+        if edges.is_empty() {
+            self.accounting.fanned_out -= 1;
+            self.table.release(element.buffer);
+            return Ok(());
+        }
+        self.fan_out(n, element, edges.len(), |_, i| edges[i])
+    }
+
+    /// Puts `element` on edge `e`, applying its overflow policy when it is full.
+    fn offer(&mut self, e: usize, element: Queued) -> Result<(), Failure> {
+        let edge = &mut self.edges[e];
+        if !edge.queue.is_full() {
+            edge.queue.push(element);
+            return Ok(());
+        }
+        match edge.plan.overflow {
+            // The scheduler runs a node only when its block edges have room.
+            Overflow::Block => unreachable!("a block edge overflowed"),
+            Overflow::DropOldest => {
+                let oldest = edge.queue.pop().expect("a full queue has a head");
+                edge.queue.push(element);
+                edge.dropped += 1;
+                self.accounting.dropped += 1;
+                self.table.release(oldest.buffer);
+                Ok(())
+            }
+            Overflow::DropNewest => {
+                edge.dropped += 1;
+                self.accounting.dropped += 1;
+                self.table.release(element.buffer);
+                Ok(())
+            }
+            Overflow::Error => {
+                let (from, to, capacity) = (edge.plan.from, edge.plan.to, edge.plan.capacity);
+                self.accounting.failed += 1;
+                self.table.release(element.buffer);
+                Err(Failure {
+                    node: from,
+                    sequence: Some(element.sequence),
+                    kind: FlowErrorKind::Overflow {
+                        to: self.nodes[to].plan.name.clone(),
+                        capacity,
+                    },
+                })
+            }
+        }
+    }
+
+    /// Node `n`'s inputs have all ended: a sink completes, an aggregator flushes and then
+    /// passes on what it flushed, and every node is finished once it has nothing left.
+    async fn wind_down(&mut self, n: usize) -> Result<(), Failure> {
+        match self.nodes[n].plan.role {
+            Role::Sink => {
+                let completed = self.stages[n].complete(&mut self.table).await;
+                completed.map_err(|error| self.failure(n, None, error))?;
+            }
+            Role::Aggregator => {
+                if self.nodes[n].flushed.is_none() {
+                    let flushed = self.flush(n).await?;
+                    self.nodes[n].flushed = Some(flushed);
+                    return Ok(());
+                }
+                let next = self.nodes[n].flushed.as_mut().and_then(VecDeque::pop_front);
+                if let Some(element) = next {
+                    self.nodes[n].counts.emitted += 1;
+                    return self.send(n, element);
+                }
+            }
+            _ => {}
+        }
+        self.nodes[n].finished = true;
+        Ok(())
+    }
+
+    async fn flush(&mut self, n: usize) -> Result<VecDeque<Queued>, Failure> {
+        let outputs = match self.stages[n].flush(&mut self.table).await {
+            Ok(outputs) => outputs,
+            Err(error) => {
+                // Under any policy but `fail-flow`, the flow goes on without what the
+                // aggregator held: those elements stay counted as absorbed. A flush is
+                // not retried, since it has no element to retry with.
+                self.recover(n, error, u32::MAX, None).await?;
+                Vec::new()
+            }
+        };
+        self.accounting.produced += outputs.len() as u64;
+        Ok(outputs.into_iter().map(|o| self.admit(o)).collect())
+    }
+
+    fn finished(&self) -> bool {
+        self.nodes.iter().all(|n| n.finished)
+    }
+
+    fn stop_sources(&mut self, outcome: Outcome) {
+        let mut stopped = false;
+        for &s in &self.sources {
+            let node = &mut self.nodes[s];
+            stopped |= !node.finished;
+            node.finished = true;
+        }
+        if stopped {
             self.outcome = outcome;
         }
     }
 
-    fn report(&self, duration: Duration) -> FlowReport {
+    /// When the next sink on hold may take elements again.
+    fn next_wake(&self) -> Option<Instant> {
+        self.nodes.iter().filter_map(|n| n.resume_at).min()
+    }
+
+    fn report(&mut self, duration: Duration) -> FlowReport {
         let per_stage = self.table.copies_per_stage();
+        let nodes = self
+            .nodes
+            .iter_mut()
+            .zip(per_stage)
+            .map(|(node, copies)| {
+                let counts = std::mem::take(&mut node.counts);
+                NodeReport {
+                    name: node.plan.name.clone(),
+                    role: node.plan.role,
+                    received: counts.received,
+                    emitted: counts.emitted,
+                    delivered: counts.delivered,
+                    filtered: counts.filtered,
+                    absorbed: counts.absorbed,
+                    errors: counts.errors,
+                    failed: counts.failed,
+                    dead_lettered: counts.dead_lettered,
+                    retries: counts.retries,
+                    restarts: counts.restarts,
+                    unknown_ports: counts.unknown_ports,
+                    first_unknown_port: counts.first_unknown_port,
+                    copies: *copies,
+                }
+            })
+            .collect();
+        let mut accounting = self.accounting;
+        accounting.abandoned = self.edges.iter().map(|e| e.queue.len() as u64).sum::<u64>()
+            + self
+                .nodes
+                .iter()
+                .filter_map(|n| n.flushed.as_ref())
+                .map(|f| f.len() as u64)
+                .sum::<u64>();
         FlowReport {
-            flow: self.flow.clone(),
+            flow: self.spec.plan.flow.clone(),
             outcome: self.outcome,
-            emitted: self.source_emitted(),
-            delivered: self.delivered,
+            emitted: accounting.emitted,
+            delivered: accounting.delivered,
+            accounting,
             duration,
             copies: self.table.copies(),
             source_pauses: self.source_pauses,
             sink_pauses: self.sink_pauses,
-            stages: self
-                .stages
-                .iter()
-                .zip(per_stage)
-                .map(|(stage, copies)| StageReport {
-                    name: stage.name.clone(),
-                    role: stage.role,
-                    received: stage.received,
-                    emitted: stage.emitted,
-                    dropped: stage.dropped,
-                    copies: *copies,
-                })
-                .collect(),
+            nodes,
             edges: self
-                .queues
+                .edges
                 .iter()
-                .enumerate()
-                .map(|(i, queue)| EdgeReport {
-                    from: self.stages[i].name.clone(),
-                    to: self.stages[i + 1].name.clone(),
-                    capacity: queue.capacity(),
-                    max_depth: queue.max_depth(),
+                .map(|edge| EdgeReport {
+                    from: self.nodes[edge.plan.from].plan.name.clone(),
+                    to: self.nodes[edge.plan.to].plan.name.clone(),
+                    port: edge.plan.port.clone(),
+                    dead_letter: edge.plan.dead_letter,
+                    capacity: edge.plan.capacity,
+                    overflow: edge.plan.overflow,
+                    max_depth: edge.queue.max_depth(),
+                    dropped: edge.dropped,
                 })
                 .collect(),
             buffers: BufferReport {
@@ -298,24 +781,60 @@ impl Driver {
         }
     }
 
-    /// Tells the sink the stream has ended.
-    async fn complete(&mut self) -> Result<(), FlowError> {
-        let sink = self.stages.len() - 1;
-        let completed = self.stages[sink].complete(&mut self.table).await;
-        completed.map_err(|error| self.fail(sink, None, error))
-    }
-
-    /// Best-effort teardown of every started stage after a failure, except one that
+    /// Best-effort teardown of every started stage after a failure, except those that
     /// trapped (a trapped instance must not be entered again). The flow's error is what
     /// matters, so errors from teardown are ignored.
-    async fn teardown_after_failure(&mut self, error: &FlowError) {
-        let trapped = matches!(error.kind, FlowErrorKind::Trap(_)).then_some(&error.stage);
-        for stage in &mut self.stages {
-            if trapped != Some(&stage.name) {
+    async fn teardown_after_failure(&mut self) {
+        for (stage, node) in self.stages.iter_mut().zip(&self.nodes) {
+            if !node.poisoned {
                 let _ = stage.teardown(&mut self.table).await;
             }
         }
     }
+
+    /// Tears every stage down in flow order; the first error is the flow's.
+    async fn teardown(&mut self) -> Result<(), Failure> {
+        let mut first_failure = None;
+        for &n in &self.spec.plan.order {
+            if let Err(error) = self.stages[n].teardown(&mut self.table).await {
+                first_failure.get_or_insert(Failure {
+                    node: n,
+                    sequence: None,
+                    kind: FlowErrorKind::Trap(describe_call_error(&error)),
+                });
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    fn into_error(mut self, failure: Failure, duration: Duration) -> FlowError {
+        self.outcome = Outcome::Failed;
+        FlowError {
+            flow: self.spec.plan.flow.clone(),
+            stage: self.nodes[failure.node].plan.name.clone(),
+            sequence: failure.sequence,
+            kind: failure.kind,
+            report: Box::new(self.report(duration)),
+        }
+    }
+}
+
+/// Appends the failure to a dead letter's content type as a MIME parameter.
+fn mark_dead_letter(content_type: &mut String, node: &str, why: &str) {
+    let quoted: String = format!("{node}: {why}")
+        .chars()
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            '\n' | '\r' => vec![' '],
+            c => vec![c],
+        })
+        .collect();
+    if content_type.is_empty() {
+        content_type.push_str("application/octet-stream");
+    }
+    content_type.push_str("; torvyn-error=\"");
+    content_type.push_str(&quoted);
+    content_type.push('"');
 }
 
 /// Instantiates every stage, calls `init`, runs the flow to its end and tears it down.
@@ -323,38 +842,71 @@ pub(crate) async fn run_flow(
     engine: &wasmtime::Engine,
     spec: FlowSpec,
     options: RunOptions,
+    control: &Control,
 ) -> Result<FlowReport, FlowError> {
+    let plan = &spec.plan;
     let identity = Arc::new(FlowIdentity {
-        flow_id: spec.name.clone(),
+        flow_id: plan.flow.clone(),
     });
     let mut driver = Driver {
-        flow: spec.name.clone(),
-        stages: Vec::with_capacity(spec.stages.len()),
-        queues: spec.capacities.iter().map(|&c| Queue::new(c)).collect(),
-        table: BufferTable::new(spec.stages.len(), spec.budget),
-        sink_pause: spec.sink_pause,
-        sink_resume_at: None,
-        source_paused: false,
-        source_done: false,
+        engine,
+        spec: &spec,
+        identity: identity.clone(),
+        control,
+        stages: Vec::with_capacity(plan.nodes.len()),
+        nodes: plan
+            .nodes
+            .iter()
+            .map(|plan| Node {
+                plan: plan.clone(),
+                counts: Counts::default(),
+                next_input: 0,
+                finished: false,
+                paused: false,
+                resume_at: None,
+                flushed: None,
+                poisoned: false,
+            })
+            .collect(),
+        edges: plan
+            .edges
+            .iter()
+            .map(|plan| Edge {
+                plan: plan.clone(),
+                queue: Queue::new(plan.capacity),
+                dropped: 0,
+            })
+            .collect(),
+        sources: (plan.order.iter().copied())
+            .filter(|&n| plan.nodes[n].role == Role::Source)
+            .collect(),
+        next_source: 0,
+        table: BufferTable::new(plan.nodes.len(), spec.budget),
+        next_sequence: 0,
         outcome: Outcome::Completed,
+        accounting: Accounting::default(),
         source_pauses: 0,
         sink_pauses: 0,
-        delivered: 0,
     };
     for (index, stage) in spec.stages.iter().enumerate() {
-        let started = start_stage(engine, index, stage, identity.clone()).await;
-        match started {
+        let started = start_stage(
+            engine,
+            index,
+            stage,
+            identity.clone(),
+            plan.invocation_deadline,
+        );
+        match started.await {
             Ok(instance) => driver.stages.push(instance),
             Err(kind) => {
                 // Stages already started get their teardown; this one never started.
-                let error = FlowError {
-                    flow: spec.name.clone(),
-                    stage: stage.name.clone(),
+                driver.teardown_after_failure().await;
+                let failure = Failure {
+                    node: index,
                     sequence: None,
                     kind,
                 };
-                driver.teardown_after_failure(&error).await;
-                return Err(error);
+                return Err(driver.into_error(failure, Duration::ZERO));
             }
         }
     }
@@ -362,23 +914,14 @@ pub(crate) async fn run_flow(
     let deadline = options.timeout.map(|t| started + t);
     let mut result = drive(&mut driver, &options, deadline).await;
     if result.is_ok() {
-        result = driver.complete().await;
-    }
-    if let Err(error) = result {
-        driver.teardown_after_failure(&error).await;
-        return Err(error);
+        result = driver.teardown().await;
+    } else {
+        driver.teardown_after_failure().await;
     }
     let duration = started.elapsed();
-    let mut first_failure = None;
-    for index in 0..driver.stages.len() {
-        let torn_down = driver.stages[index].teardown(&mut driver.table).await;
-        if let Err(error) = torn_down {
-            first_failure.get_or_insert(driver.fail(index, None, error));
-        }
-    }
-    match first_failure {
-        Some(error) => Err(error),
-        None => Ok(driver.report(duration)),
+    match result {
+        Ok(()) => Ok(driver.report(duration)),
+        Err(failure) => Err(driver.into_error(failure, duration)),
     }
 }
 
@@ -388,41 +931,39 @@ async fn start_stage(
     index: usize,
     stage: &StageSpec,
     identity: Arc<FlowIdentity>,
+    deadline: Option<Duration>,
 ) -> Result<Stage, FlowErrorKind> {
-    let mut instance = Stage::instantiate(
-        engine,
-        index,
-        stage.name.clone(),
-        &stage.component,
-        identity,
-    )
-    .await
-    .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
-    instance.init(&stage.config).await.map_err(|error| {
-        FlowErrorKind::Init(match error {
-            CallError::Process(error) => describe_process_error(&error),
-            CallError::Trap(trap) => format!("{trap:?}"),
-        })
-    })?;
+    let mut instance = Stage::instantiate(engine, index, &stage.component, identity, deadline)
+        .await
+        .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
+    instance
+        .init(&stage.config)
+        .await
+        .map_err(|error| FlowErrorKind::Init(describe_call_error(&error)))?;
     Ok(instance)
 }
 
 async fn drive(
-    driver: &mut Driver,
+    driver: &mut Driver<'_>,
     options: &RunOptions,
     deadline: Option<Instant>,
-) -> Result<(), FlowError> {
+) -> Result<(), Failure> {
+    let control = driver.control;
     let mut since_yield = 0u32;
     let mut last_yield = Instant::now();
     loop {
-        if options.cancel.is_cancelled() {
-            driver.stop_source(Outcome::Cancelled);
+        if control.cancel.is_cancelled() {
+            driver.stop_sources(Outcome::Cancelled);
         }
         if options
             .limit
-            .is_some_and(|limit| driver.source_emitted() >= limit)
+            .is_some_and(|limit| driver.total_emitted() >= limit)
         {
-            driver.stop_source(Outcome::LimitReached);
+            driver.stop_sources(Outcome::LimitReached);
+        }
+        if control.is_paused() {
+            control.wait_while_paused().await;
+            last_yield = Instant::now();
         }
         if driver.turn().await? {
             since_yield += 1;
@@ -431,25 +972,27 @@ async fn drive(
                 since_yield = 0;
                 last_yield = Instant::now();
                 if deadline.is_some_and(|at| last_yield >= at) {
-                    driver.stop_source(Outcome::TimedOut);
+                    driver.stop_sources(Outcome::TimedOut);
                 }
             }
             continue;
         }
-        if driver.drained() {
+        if driver.finished() {
             return Ok(());
         }
-        // Nothing can run: the sink asked to pause and every queue before it is full
-        // (or the source is paused waiting for them to drain).
-        let wake = driver.sink_resume_at.unwrap_or_else(Instant::now);
+        // Nothing can run: a sink asked to pause and the queues before it are full (or
+        // the sources are paused waiting for them to drain).
+        let wake = driver.next_wake().unwrap_or_else(Instant::now);
+        let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
         tokio::select! {
             () = tokio::time::sleep_until(wake.into()) => {}
-            () = options.cancel.cancelled(), if !driver.source_done => {}
+            () = control.cancel.cancelled(), if sources_running => {}
+            () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => {}
         }
         since_yield = 0;
         last_yield = Instant::now();
         if deadline.is_some_and(|at| last_yield >= at) {
-            driver.stop_source(Outcome::TimedOut);
+            driver.stop_sources(Outcome::TimedOut);
         }
     }
 }

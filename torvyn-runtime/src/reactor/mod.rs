@@ -1,33 +1,55 @@
-//! Flow drivers: each flow runs as one tokio task that moves elements from its source,
-//! through bounded queues, to its sink.
+//! Flow drivers: each flow runs as one tokio task that moves elements from its sources,
+//! through bounded queues, to its sinks.
 //!
 //! # Scheduling and backpressure
 //!
-//! The driver loops over these steps until the stream has ended and every queue is empty:
+//! The driver loops over these steps until every node has finished:
 //!
-//! 1. Stop the source (treat its stream as ended) when the run is cancelled, the element
-//!    limit is reached or the time limit has passed.
-//! 2. Run the most downstream stage that has an input element and room in its output
-//!    queue (the sink needs no room, but is skipped while it asked to pause). Working from
-//!    the sink backwards keeps queues short and latency low.
-//! 3. Otherwise pull the source, if its queue has room and it is not paused. The host
-//!    stamps the element with the next sequence number and the current time.
-//! 4. When the source's queue fills, call `notify-backpressure(pause)` on the source and
-//!    stop pulling; when it drains to half its capacity, call `notify-backpressure(ready)`
-//!    and pull again. A full queue anywhere downstream stops the stage feeding it, so a
-//!    slow stage fills the queues upstream of it one after the other, up to the source.
-//! 5. When the sink answers `pause`, push nothing to it for the flow's sink pause time;
-//!    meanwhile upstream stages run until their queues are full.
-//! 6. After 32 elements or 100 µs, yield to tokio so flows sharing a thread progress.
-//! 7. At the end, call the sink's `complete`, then every stage's `teardown`, source first.
+//! 1. Stop the sources (treat their streams as ended) when the run is cancelled, the
+//!    element limit is reached or the time limit has passed. While the flow is paused
+//!    through its handle, wait.
+//! 2. Walk the nodes from the sinks back to the sources (reverse topological order) and
+//!    run the first that has an element waiting and may run: a sink that is not on hold,
+//!    or any other node whose `block` edges all have room. A node with several inputs
+//!    takes from them in turn. Working from the sinks backwards keeps queues short.
+//! 3. A node whose inputs have all ended winds down: a sink gets `complete`, an
+//!    aggregator `flush` (its outputs go on like any others), and the node is finished.
+//! 4. Otherwise pull the next source in turn that is not paused. The host stamps each new
+//!    element (from a source or an aggregator) with the flow's next sequence number.
+//! 5. An element goes down every data edge of its node (a router's: the edges of the
+//!    ports it named), sharing one buffer. A full edge applies its overflow policy:
+//!    `block` never overflows because its upstream waits, `drop-oldest` and `drop-newest`
+//!    drop and count, `error` fails the flow.
+//! 6. When a `block` edge out of a source reaches its high watermark, call
+//!    `notify-backpressure(pause)` on the source; when all are at their low watermark,
+//!    `notify-backpressure(ready)`. A sink that answers `pause` gets nothing for the
+//!    flow's sink pause time; meanwhile upstream runs until its queues are full.
+//! 7. After 32 elements or 100 µs, yield to tokio so flows sharing a thread progress.
+//! 8. At the end, every stage's `teardown`, in topological order.
 //!
-//! A trap or a `process-error` ends the flow with an error naming the flow, the stage and
-//! the sequence number of the element. Every stage that started still gets its `teardown`,
-//! except one that trapped: a trapped instance must not be entered again.
+//! # Errors
+//!
+//! A `process-error` or a trap goes through the node's policy: `fail-flow` ends the flow
+//! with an error naming the flow, the node and the sequence number; `retry` calls again
+//! after a backoff, for `unavailable`; `skip` counts the element as failed;
+//! `dead-letter` sends it to the node's dead-letter sink with the error in its content
+//! type. A trapped instance is never entered again: unless the flow fails, a fresh
+//! instance (new store, `init` again) takes its place before the next call. Every stage
+//! still running gets its `teardown`, even when the flow fails.
 
+mod control;
 mod driver;
 mod queue;
 mod stage;
 
+pub(crate) use control::Control;
+pub use driver::YIELD_EVERY;
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

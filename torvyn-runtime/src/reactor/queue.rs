@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 /// An element waiting between two stages: its metadata and the handle of its payload.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Queued {
     pub(crate) sequence: u64,
     pub(crate) timestamp_ns: u64,
@@ -38,10 +38,6 @@ impl Queue {
 
     pub(crate) fn len(&self) -> usize {
         self.items.len()
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
     }
 
     pub(crate) fn max_depth(&self) -> usize {

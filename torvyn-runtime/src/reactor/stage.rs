@@ -1,12 +1,14 @@
 //! One instantiated component of a running flow, and the typed calls into it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::contracts::Role;
-use crate::engine::exports::torvyn::filtering::filter;
+use crate::engine::exports::torvyn::aggregation::aggregator;
+use crate::engine::exports::torvyn::filtering::{filter, router};
 use crate::engine::exports::torvyn::streaming::{lifecycle, processor, sink, source};
 use crate::engine::{
     BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
@@ -18,10 +20,12 @@ use crate::security::Grants;
 use super::queue::Queued;
 
 /// The export a stage is called through, by role.
-pub(crate) enum Calls {
+enum Calls {
     Source(source::Guest),
     Processor(processor::Guest),
     Filter(filter::Guest),
+    Router(router::Guest),
+    Aggregator(aggregator::Guest),
     Sink(sink::Guest),
 }
 
@@ -43,30 +47,28 @@ type CallResult<T> = Result<T, CallError>;
 const FLOW_CONTEXT: u32 = 0;
 
 pub(crate) struct Stage {
-    pub(crate) name: String,
-    pub(crate) role: Role,
+    index: usize,
     store: Store<StageState>,
     calls: Calls,
     lifecycle: Option<lifecycle::Guest>,
-    pub(crate) received: u64,
-    pub(crate) emitted: u64,
-    pub(crate) dropped: u64,
+    deadline: Option<Duration>,
 }
 
 impl Stage {
-    /// Instantiates `component` as stage `index` of a flow.
+    /// Instantiates `component` as node `index` of a flow.
     pub(crate) async fn instantiate(
         engine: &wasmtime::Engine,
         index: usize,
-        name: String,
         component: &LoadedComponent,
         flow: Arc<FlowIdentity>,
+        deadline: Option<Duration>,
     ) -> wasmtime::Result<Self> {
         let grants = Grants::default();
         let state = StageState {
             stage: index,
             buffers: BufferTable::default(),
             flow,
+            deadline_ns: 0,
             grants,
             wasi: grants.wasi_ctx(),
             resources: ResourceTable::new(),
@@ -74,8 +76,7 @@ impl Stage {
         let mut store = Store::new(engine, state);
         let pre = component.instance_pre();
         let instance = pre.instantiate_async(&mut store).await?;
-        let role = component.role();
-        let calls = match role {
+        let calls = match component.role() {
             Role::Source => {
                 Calls::Source(source::GuestIndices::new(pre)?.load(&mut store, &instance)?)
             }
@@ -85,11 +86,13 @@ impl Stage {
             Role::Filter => {
                 Calls::Filter(filter::GuestIndices::new(pre)?.load(&mut store, &instance)?)
             }
-            Role::Sink => Calls::Sink(sink::GuestIndices::new(pre)?.load(&mut store, &instance)?),
-            Role::Router | Role::Aggregator => {
-                // Topology planning admits neither into a chain.
-                wasmtime::bail!("{role} components cannot run in a linear flow")
+            Role::Router => {
+                Calls::Router(router::GuestIndices::new(pre)?.load(&mut store, &instance)?)
             }
+            Role::Aggregator => {
+                Calls::Aggregator(aggregator::GuestIndices::new(pre)?.load(&mut store, &instance)?)
+            }
+            Role::Sink => Calls::Sink(sink::GuestIndices::new(pre)?.load(&mut store, &instance)?),
         };
         let lifecycle = if component.has_lifecycle() {
             Some(lifecycle::GuestIndices::new(pre)?.load(&mut store, &instance)?)
@@ -97,14 +100,11 @@ impl Stage {
             None
         };
         Ok(Self {
-            name,
-            role,
+            index,
             store,
             calls,
             lifecycle,
-            received: 0,
-            emitted: 0,
-            dropped: 0,
+            deadline,
         })
     }
 
@@ -122,14 +122,14 @@ impl Stage {
         let Some(lifecycle) = &self.lifecycle else {
             return Ok(());
         };
-        let store = &mut self.store;
-        swap_table(store, table);
-        let result = lifecycle.call_teardown(&mut *store).await;
-        swap_table(store, table);
+        enter(&mut self.store, self.deadline, table);
+        let result = lifecycle.call_teardown(&mut self.store).await;
+        leave(&mut self.store, table);
         Ok(result?)
     }
 
-    /// Pulls the next element from a source; `None` at the end of the stream.
+    /// Pulls the next element from a source; `None` at the end of the stream. The
+    /// element's buffer belongs to the host on return.
     pub(crate) async fn pull(
         &mut self,
         table: &mut BufferTable,
@@ -137,17 +137,12 @@ impl Stage {
         let Calls::Source(source) = &self.calls else {
             unreachable!("pull on a stage that is not a source")
         };
-        let store = &mut self.store;
-        swap_table(store, table);
-        let result = source.call_pull(&mut *store).await;
-        swap_table(store, table);
+        enter(&mut self.store, self.deadline, table);
+        let result = source.call_pull(&mut self.store).await;
+        leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
-            let index = self.store.data().stage;
-            table
-                .take_output(index, output.payload.rep())
-                .map_err(misuse)?;
-            self.emitted += 1;
+            self.take_output(table, output)?;
         }
         Ok(output)
     }
@@ -160,91 +155,96 @@ impl Stage {
         let Calls::Source(source) = &self.calls else {
             unreachable!("notify-backpressure on a stage that is not a source")
         };
-        let store = &mut self.store;
-        swap_table(store, table);
-        let result = source.call_notify_backpressure(&mut *store, signal).await;
-        swap_table(store, table);
+        enter(&mut self.store, self.deadline, table);
+        let result = source
+            .call_notify_backpressure(&mut self.store, signal)
+            .await;
+        leave(&mut self.store, table);
         Ok(result?)
     }
 
-    /// Hands `element` to a processor, filter or sink. Returns what goes downstream, if
-    /// anything, or the sink's signal. The input buffer is released here unless it goes on.
+    /// Lends `element` to a processor, filter, router, aggregator or sink for one call.
+    /// The element stays the host's whatever happens; what the call produced is returned.
     pub(crate) async fn handle(
         &mut self,
         table: &mut BufferTable,
-        element: Queued,
+        element: &mut Queued,
     ) -> CallResult<Handled> {
-        let index = self.store.data().stage;
-        self.received += 1;
         let buffer = element.buffer;
-        table.lend(buffer, index);
+        table.lend(buffer, self.index);
         let input = StreamElement {
             meta: ElementMeta {
                 sequence: element.sequence,
                 timestamp_ns: element.timestamp_ns,
-                content_type: element.content_type,
+                // Moved in for the call and back out after it: no allocation.
+                content_type: std::mem::take(&mut element.content_type),
             },
             payload: Resource::new_borrow(buffer),
             context: Resource::new_borrow(FLOW_CONTEXT),
         };
-        swap_table(&mut self.store, table);
-        let outcome = self.call(input, buffer).await;
-        swap_table(&mut self.store, table);
+        enter(&mut self.store, self.deadline, table);
+        let result = self.call(&input).await;
+        leave(&mut self.store, table);
         table.give_back(buffer);
-        let outcome = outcome?;
-        match &outcome {
-            Handled::Forward(output) if output.buffer == buffer => self.emitted += 1,
-            Handled::Forward(output) => {
-                table.take_output(index, output.buffer).map_err(misuse)?;
-                table.release(buffer);
-                self.emitted += 1;
-            }
-            Handled::Consumed => {
-                table.release(buffer);
-                self.dropped += 1;
-            }
-            Handled::Delivered(_) => table.release(buffer),
+        element.content_type = input.meta.content_type;
+        let handled = result?;
+        if let Handled::Emit(output) = &handled {
+            self.take_output(table, output)?;
         }
-        Ok(outcome)
+        Ok(handled)
     }
 
     /// The call of [`Stage::handle`], made while the store holds the buffer table.
-    async fn call(&mut self, input: StreamElement, buffer: u32) -> CallResult<Handled> {
+    async fn call(&mut self, input: &StreamElement) -> CallResult<Handled> {
         let store = &mut self.store;
-        Ok(match &self.calls {
-            Calls::Processor(processor) => match processor.call_process(store, &input).await? {
-                Ok(ProcessResult::Emit(output)) => Handled::Forward(Queued {
-                    sequence: input.meta.sequence,
-                    timestamp_ns: input.meta.timestamp_ns,
-                    content_type: output.meta.content_type,
-                    buffer: output.payload.rep(),
-                }),
+        let handled = match &self.calls {
+            Calls::Processor(processor) => match processor.call_process(store, input).await? {
+                Ok(ProcessResult::Emit(output)) => Handled::Emit(output),
                 Ok(ProcessResult::Drop) => Handled::Consumed,
                 Err(error) => return Err(CallError::Process(error)),
             },
-            Calls::Filter(filter) => {
-                if filter
-                    .call_evaluate(store, &input)
-                    .await?
-                    .map_err(CallError::Process)?
-                {
-                    let meta = input.meta;
-                    Handled::Forward(Queued {
-                        sequence: meta.sequence,
-                        timestamp_ns: meta.timestamp_ns,
-                        content_type: meta.content_type,
-                        buffer,
-                    })
-                } else {
-                    Handled::Consumed
-                }
-            }
-            Calls::Sink(sink) => match sink.call_push(store, &input).await? {
-                Ok(signal) => Handled::Delivered(signal),
+            Calls::Filter(filter) => match filter.call_evaluate(store, input).await? {
+                Ok(true) => Handled::Keep,
+                Ok(false) => Handled::Consumed,
                 Err(error) => return Err(CallError::Process(error)),
             },
+            Calls::Router(router) => Handled::Route(
+                router
+                    .call_route(store, input)
+                    .await?
+                    .map_err(CallError::Process)?,
+            ),
+            Calls::Aggregator(aggregator) => match aggregator.call_ingest(store, input).await? {
+                Ok(Some(output)) => Handled::Emit(output),
+                Ok(None) => Handled::Consumed,
+                Err(error) => return Err(CallError::Process(error)),
+            },
+            Calls::Sink(sink) => Handled::Delivered(
+                sink.call_push(store, input)
+                    .await?
+                    .map_err(CallError::Process)?,
+            ),
             Calls::Source(_) => unreachable!("a source has no input"),
-        })
+        };
+        Ok(handled)
+    }
+
+    /// Asks an aggregator for what it still holds, at the end of its input.
+    pub(crate) async fn flush(
+        &mut self,
+        table: &mut BufferTable,
+    ) -> CallResult<Vec<OutputElement>> {
+        let Calls::Aggregator(aggregator) = &self.calls else {
+            unreachable!("flush on a stage that is not an aggregator")
+        };
+        enter(&mut self.store, self.deadline, table);
+        let result = aggregator.call_flush(&mut self.store).await;
+        leave(&mut self.store, table);
+        let outputs = result?.map_err(CallError::Process)?;
+        for output in &outputs {
+            self.take_output(table, output)?;
+        }
+        Ok(outputs)
     }
 
     /// Tells a sink the stream has ended.
@@ -252,30 +252,44 @@ impl Stage {
         let Calls::Sink(sink) = &self.calls else {
             unreachable!("complete on a stage that is not a sink")
         };
-        let store = &mut self.store;
-        swap_table(store, table);
-        let result = sink.call_complete(&mut *store).await;
-        swap_table(store, table);
+        enter(&mut self.store, self.deadline, table);
+        let result = sink.call_complete(&mut self.store).await;
+        leave(&mut self.store, table);
         result?.map_err(CallError::Process)
+    }
+
+    /// The stage handed `output` over: the host owns its buffer now.
+    fn take_output(&self, table: &mut BufferTable, output: &OutputElement) -> CallResult<()> {
+        table
+            .take_output(self.index, output.payload.rep())
+            .map_err(|error| CallError::Trap(wasmtime::Error::msg(error.to_string())))
     }
 }
 
-/// Moves the flow's buffer table into a stage's store for a call, or back out of it.
-fn swap_table(store: &mut Store<StageState>, table: &mut BufferTable) {
+/// Moves the flow's buffer table into a stage's store for a call and stamps the call's
+/// deadline; [`leave`] moves the table back.
+fn enter(store: &mut Store<StageState>, deadline: Option<Duration>, table: &mut BufferTable) {
+    let state = store.data_mut();
+    std::mem::swap(table, &mut state.buffers);
+    if let Some(deadline) = deadline {
+        state.deadline_ns = super::now_ns().saturating_add(deadline.as_nanos() as u64);
+    }
+}
+
+fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {
     std::mem::swap(table, &mut store.data_mut().buffers);
 }
 
-/// What became of an element a stage handled.
+/// What a stage did with an element it was lent.
 pub(crate) enum Handled {
-    /// The element goes on downstream: a processor's output (its input was released) or
-    /// the input itself, kept by a filter.
-    Forward(Queued),
-    /// A processor dropped it or a filter rejected it.
+    /// A new element: a processor's output, or an aggregator's.
+    Emit(OutputElement),
+    /// A filter kept the element: it goes on as it is.
+    Keep,
+    /// A processor dropped it, a filter rejected it or an aggregator absorbed it.
     Consumed,
+    /// A router named these ports.
+    Route(Vec<String>),
     /// The sink took it and answered with this signal.
     Delivered(BackpressureSignal),
-}
-
-fn misuse(error: crate::resources::BufferError) -> CallError {
-    CallError::Trap(wasmtime::Error::msg(error.to_string()))
 }

@@ -26,6 +26,8 @@ struct Slot {
     capacity: usize,
     content_type: String,
     state: State,
+    // Holders besides the first of a host-owned buffer sent down several edges.
+    shares: u32,
 }
 
 /// Why a buffer operation failed. The first three are reported to the component as a
@@ -119,6 +121,7 @@ impl BufferTable {
                 slot.capacity = capacity;
                 slot.content_type.clear();
                 slot.state = state;
+                slot.shares = 0;
                 rep
             }
             None => {
@@ -127,6 +130,7 @@ impl BufferTable {
                     capacity,
                     content_type: String::new(),
                     state,
+                    shares: 0,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -361,10 +365,39 @@ impl BufferTable {
         slot.state = State::Owned(Holder::Host);
     }
 
-    /// The host is done with a buffer it owns: back to the pool.
+    /// The host sends a buffer it owns down `extra` more edges: it stays alive until each
+    /// holder has released it. Nothing is copied.
+    pub fn share(&mut self, rep: u32, extra: u32) {
+        let slot = &mut self.slots[rep as usize];
+        debug_assert_eq!(slot.state, State::Owned(Holder::Host));
+        slot.shares += extra;
+    }
+
+    /// One holder is done with a buffer the host owns; the last one returns it to the pool.
     pub fn release(&mut self, rep: u32) {
-        debug_assert_eq!(self.slots[rep as usize].state, State::Owned(Holder::Host));
-        self.recycle(rep);
+        let slot = &mut self.slots[rep as usize];
+        debug_assert_eq!(slot.state, State::Owned(Holder::Host));
+        if slot.shares > 0 {
+            slot.shares -= 1;
+        } else {
+            self.recycle(rep);
+        }
+    }
+
+    /// A stage's instance is gone (it trapped and is being replaced): everything it held
+    /// goes back to the pool, and its budget starts afresh.
+    pub fn reclaim(&mut self, stage: usize) {
+        for rep in 0..self.slots.len() as u32 {
+            let held = match self.slots[rep as usize].state {
+                State::Writable { owner } | State::Frozen { owner } => owner == stage,
+                State::Owned(Holder::Stage(owner)) => owner == stage,
+                _ => false,
+            };
+            if held {
+                self.recycle(rep);
+            }
+        }
+        self.held[stage] = Held::default();
     }
 
     /// Buffers not back in the pool.
@@ -517,6 +550,33 @@ mod tests {
             table.allocate(0, 1),
             Err(BufferError::AllocationFailed(_))
         ));
+    }
+
+    #[test]
+    fn a_shared_buffer_lives_until_its_last_holder_releases_it() {
+        let mut table = table();
+        let mutable = table.allocate(0, 1).unwrap();
+        let frozen = table.freeze(0, mutable).unwrap();
+        table.take_output(0, frozen).unwrap();
+        table.share(frozen, 2);
+        table.release(frozen);
+        table.release(frozen);
+        assert_eq!(table.live(), 2, "the husk and the shared buffer");
+        table.release(frozen);
+        assert_eq!(table.live(), 1);
+    }
+
+    #[test]
+    fn reclaiming_a_stage_frees_what_it_held() {
+        let mut table = table();
+        let kept = table.allocate(1, 10).unwrap();
+        let frozen = table.freeze(1, kept).unwrap();
+        table.allocate(1, 10).unwrap();
+        let other = table.allocate(0, 10).unwrap();
+        table.reclaim(1);
+        assert_eq!(table.live(), 1);
+        assert!(table.size(frozen).is_err());
+        assert!(table.size(other).is_ok());
     }
 
     #[test]

@@ -1,186 +1,524 @@
-//! The shape of a flow: from the manifest's nodes and edges to an ordered plan of stages,
-//! with every role checked against the position the node holds.
+//! The shape of a flow: from the manifest's nodes, edges and error policies to a checked
+//! plan of nodes and queues, with every role checked against the place the node holds.
 //!
-//! Flows are linear chains for now: one source, any number of processors and filters,
-//! one sink.
+//! A flow is a directed acyclic graph. A node with several outgoing edges sends each
+//! element down every one of them (fan-out); a node with several incoming edges takes from
+//! each in turn (fan-in). Edges out of a router name one of its ports. A node whose error
+//! policy is `dead-letter` gets one more queue, to its dead-letter sink.
 
-use crate::config::{DEFAULT_QUEUE_CAPACITY, FlowDecl, ManifestError, ProjectManifest};
-use crate::contracts::Role;
+use std::ops::Range;
+use std::time::Duration;
 
-/// One node of a planned chain.
+use toml::Spanned;
+
+use crate::config::{
+    DeadLetterDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, ManifestError, Overflow,
+    ProjectManifest, SimplePolicy,
+};
+use crate::contracts::{CONTRACT_VERSION, Role};
+
+/// Wait before the first retry when a policy does not set one.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// What the driver does with an element a node failed on, once any retries are used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// The flow fails.
+    FailFlow,
+    /// The element is counted as failed and the flow goes on.
+    Skip,
+    /// The element goes, unchanged, to this node's dead-letter edge.
+    DeadLetter,
+}
+
+/// Retries of `unavailable` errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first.
+    pub attempts: u32,
+    /// Wait before the first retry; doubled before each next one.
+    pub backoff: Duration,
+}
+
+/// A node's error policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorPolicy {
+    /// Retries, for `unavailable` errors only.
+    pub retry: Option<Retry>,
+    /// What happens then. A trap restarts the component unless this is `FailFlow`.
+    pub then: Fallback,
+}
+
+impl ErrorPolicy {
+    /// The default: the first error fails the flow.
+    pub const FAIL_FLOW: ErrorPolicy = ErrorPolicy {
+        retry: None,
+        then: Fallback::FailFlow,
+    };
+}
+
+/// One named output of a router and the edges leaving from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// The name `route` returns.
+    pub name: String,
+    /// Indexes into [`FlowPlan::edges`].
+    pub edges: Vec<usize>,
+}
+
+/// One node of a planned flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodePlan {
     /// The node's name (the component's name in the manifest).
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// What happens when it fails on an element.
+    pub on_error: ErrorPolicy,
+    /// Edges feeding it, as indexes into [`FlowPlan::edges`].
+    pub inputs: Vec<usize>,
+    /// Edges it feeds (every data edge, ports included).
+    pub outputs: Vec<usize>,
+    /// A router's ports; empty for other roles.
+    pub ports: Vec<Port>,
+    /// The edge to its dead-letter sink, when its policy has one.
+    pub dead_letter: Option<usize>,
 }
 
-/// A flow laid out as a chain, source first.
+/// One queue of a planned flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainPlan {
+pub struct EdgePlan {
+    /// Upstream node, as an index into [`FlowPlan::nodes`].
+    pub from: usize,
+    /// Downstream node.
+    pub to: usize,
+    /// The router port it leaves from.
+    pub port: Option<String>,
+    /// Most elements it holds.
+    pub capacity: usize,
+    /// What it does when full.
+    pub overflow: Overflow,
+    /// Length at which a source feeding it is paused.
+    pub high_watermark: usize,
+    /// Length at which that source is resumed.
+    pub low_watermark: usize,
+    /// Whether it carries failed elements to a dead-letter sink.
+    pub dead_letter: bool,
+}
+
+/// A flow checked and laid out for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowPlan {
     /// The flow's name.
     pub flow: String,
-    /// The nodes in flow order.
+    /// Its nodes, in the order of the manifest's `nodes`.
     pub nodes: Vec<NodePlan>,
-    /// Capacity of the queue after each node but the last.
-    pub capacities: Vec<usize>,
+    /// Its queues: the manifest's edges in order, then the dead-letter edges.
+    pub edges: Vec<EdgePlan>,
+    /// Node indexes in topological order: every edge goes from earlier to later.
+    pub order: Vec<usize>,
+    /// The time each call into a component is given.
+    pub invocation_deadline: Option<Duration>,
 }
 
-/// Lays out flow `flow` as a chain, asking `role_of` for the role of each node's
-/// component. Every error points at the manifest.
-pub fn plan_chain(
+/// Checks flow `flow` and lays it out, asking `role_of` for the role of each node's
+/// component. Every error names the nodes involved and points at the manifest.
+pub fn plan_flow(
     project: &ProjectManifest,
     flow: &str,
     decl: &FlowDecl,
     mut role_of: impl FnMut(&str) -> Role,
-) -> Result<ChainPlan, ManifestError> {
-    let nodes = &decl.nodes;
-    let index = |name: &str| nodes.iter().position(|n| n.get_ref() == name);
-    let mut next = vec![None; nodes.len()];
-    let mut prev = vec![None; nodes.len()];
-    for edge in &decl.edges {
-        let (from, to) = (&edge.get_ref().from, &edge.get_ref().to);
-        // References were resolved when the manifest was loaded.
-        let (f, t) = (
-            index(from.get_ref()).unwrap_or(0),
-            index(to.get_ref()).unwrap_or(0),
-        );
-        if f == t {
-            return Err(project.error_at(
-                edge.span(),
-                format!("edge from `{}` to itself", from.get_ref()),
-                None,
-            ));
-        }
-        let not_linear = |name: &str, what: &str| {
-            project.error_at(
-                edge.span(),
-                format!("node `{name}` of flow `{flow}` has more than one {what} edge"),
-                Some("flows are linear chains: each node feeds at most one other".into()),
-            )
-        };
-        if next[f].replace(t).is_some() {
-            return Err(not_linear(from.get_ref(), "outgoing"));
-        }
-        if prev[t].replace(f).is_some() {
-            return Err(not_linear(to.get_ref(), "incoming"));
-        }
-    }
-    let heads: Vec<usize> = (0..nodes.len()).filter(|&i| prev[i].is_none()).collect();
-    let Some(&head) = heads.first() else {
-        let first = &nodes[0];
-        return Err(project.error_at(
-            first.span(),
-            format!("the edges of flow `{flow}` form a cycle"),
-            Some("a flow starts at a source that no edge feeds".into()),
-        ));
+) -> Result<FlowPlan, ManifestError> {
+    let planner = Planner {
+        project,
+        flow,
+        decl,
     };
-    let mut order = vec![head];
-    while let Some(n) = next[*order.last().unwrap_or(&head)] {
-        if order.contains(&n) {
-            return Err(project.error_at(
-                nodes[n].span(),
-                format!(
-                    "the edges of flow `{flow}` form a cycle through `{}`",
-                    nodes[n].get_ref()
-                ),
-                None,
-            ));
-        }
-        order.push(n);
-    }
-    if order.len() != nodes.len() {
-        let stray = (0..nodes.len()).find(|i| !order.contains(i)).unwrap_or(0);
-        return Err(project.error_at(
-            nodes[stray].span(),
-            format!(
-                "node `{}` is not connected to the chain that starts at `{}`",
-                nodes[stray].get_ref(),
-                nodes[head].get_ref()
-            ),
-            Some("add an edge to or from it, or remove it from `nodes`".into()),
-        ));
-    }
-    if order.len() < 2 {
-        return Err(project.error_at(
-            nodes[head].span(),
-            format!("flow `{flow}` needs at least a source and a sink"),
-            None,
-        ));
-    }
-    let last = order.len() - 1;
-    let mut plan = Vec::with_capacity(order.len());
-    for (position, &n) in order.iter().enumerate() {
-        let name = nodes[n].get_ref();
-        let role = role_of(name);
-        let (fits, wanted) = match position {
-            0 => (role == Role::Source, "a source"),
-            p if p == last => (role == Role::Sink, "a sink"),
-            _ => (
-                matches!(role, Role::Processor | Role::Filter),
-                "a processor or a filter",
-            ),
-        };
-        if !fits {
-            let place = match position {
-                0 => "first".to_owned(),
-                p if p == last => "last".to_owned(),
-                p => format!("at position {}", p + 1),
-            };
-            return Err(project.error_at(
-                nodes[n].span(),
-                format!(
-                    "node `{name}` is {place} in flow `{flow}`, so it must be {wanted}, but its component is a {role}"
-                ),
-                Some(exports_needed(position, last)),
-            ));
-        }
-        plan.push(NodePlan {
-            name: name.clone(),
-            role,
+    if decl.nodes.is_empty() {
+        return Err(ManifestError::NoNodes {
+            path: project.path().to_owned(),
+            flow: flow.to_owned(),
         });
     }
-    let default = decl
-        .queue_capacity
-        .as_ref()
-        .map_or(DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref());
-    let capacities = order
-        .windows(2)
-        .map(|pair| {
-            decl.edges
-                .iter()
-                .map(|e| e.get_ref())
-                .find(|e| index(e.from.get_ref()) == Some(pair[0]))
-                .and_then(|e| e.capacity.as_ref().map(|c| *c.get_ref()))
-                .unwrap_or(default) as usize
+    let mut nodes: Vec<NodePlan> = decl
+        .nodes
+        .iter()
+        .map(|name| NodePlan {
+            name: name.get_ref().clone(),
+            role: role_of(name.get_ref()),
+            on_error: ErrorPolicy::FAIL_FLOW,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            ports: Vec::new(),
+            dead_letter: None,
         })
         .collect();
-    Ok(ChainPlan {
+    let mut edges = Vec::with_capacity(decl.edges.len());
+    for (e, spanned) in decl.edges.iter().enumerate() {
+        let edge = planner.edge(&nodes, spanned)?;
+        if decl.edges[..e]
+            .iter()
+            .any(|other| same_edge(other.get_ref(), spanned.get_ref()))
+        {
+            return Err(planner.at(
+                spanned.span(),
+                format!(
+                    "edge from `{}` to `{}` is declared twice",
+                    nodes[edge.from].name, nodes[edge.to].name
+                ),
+                None,
+            ));
+        }
+        nodes[edge.from].outputs.push(e);
+        nodes[edge.to].inputs.push(e);
+        if let Some(port) = &edge.port {
+            let ports = &mut nodes[edge.from].ports;
+            match ports.iter_mut().find(|p| &p.name == port) {
+                Some(existing) => existing.edges.push(e),
+                None => ports.push(Port {
+                    name: port.clone(),
+                    edges: vec![e],
+                }),
+            }
+        }
+        edges.push(edge);
+    }
+    for (name, policy) in &decl.on_error {
+        let n = planner.index(name.get_ref());
+        nodes[n].on_error = planner.policy(&nodes, n, policy)?;
+        if let Some(target) = dead_letter_target(policy.get_ref()) {
+            let t = planner.index(&target.dead_letter);
+            nodes[n].dead_letter = Some(edges.len());
+            nodes[t].inputs.push(edges.len());
+            let capacity = decl
+                .queue_capacity
+                .as_ref()
+                .map_or(crate::config::DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref())
+                as usize;
+            edges.push(EdgePlan {
+                from: n,
+                to: t,
+                port: None,
+                capacity,
+                overflow: Overflow::Block,
+                high_watermark: capacity,
+                low_watermark: capacity / 2,
+                dead_letter: true,
+            });
+        }
+    }
+    for node in &nodes {
+        planner.check_role(&nodes, &edges, node)?;
+    }
+    for (n, node) in nodes.iter().enumerate() {
+        planner.check_connected(n, node)?;
+    }
+    let order = planner.order(&nodes, &edges)?;
+    let invocation_deadline = decl
+        .invocation_deadline
+        .as_ref()
+        .map(|d| project.duration(d.get_ref(), d.span()))
+        .transpose()?;
+    Ok(FlowPlan {
         flow: flow.to_owned(),
-        nodes: plan,
-        capacities,
+        nodes,
+        edges,
+        order,
+        invocation_deadline,
     })
 }
 
-/// What a component must export to hold `position` in a chain whose last index is `last`.
-fn exports_needed(position: usize, last: usize) -> String {
-    let export = |role: Role| {
-        format!(
-            "`{}@{}`",
-            role.interface(),
-            crate::contracts::CONTRACT_VERSION
-        )
-    };
-    match position {
-        0 => format!("a source exports {}", export(Role::Source)),
-        p if p == last => format!("a sink exports {}", export(Role::Sink)),
-        _ => format!(
-            "a processor exports {}; a filter exports {}",
-            export(Role::Processor),
-            export(Role::Filter)
-        ),
+fn same_edge(a: &EdgeDecl, b: &EdgeDecl) -> bool {
+    a.from.get_ref() == b.from.get_ref()
+        && a.to.get_ref() == b.to.get_ref()
+        && a.port.as_ref().map(Spanned::get_ref) == b.port.as_ref().map(Spanned::get_ref)
+}
+
+fn dead_letter_target(policy: &ErrorPolicyDecl) -> Option<&DeadLetterDecl> {
+    match policy {
+        ErrorPolicyDecl::DeadLetter(target) => Some(target),
+        ErrorPolicyDecl::Retry(retry) => match &retry.then {
+            Some(FallbackDecl::DeadLetter(target)) => Some(target),
+            _ => None,
+        },
+        ErrorPolicyDecl::Simple(_) => None,
     }
+}
+
+struct Planner<'a> {
+    project: &'a ProjectManifest,
+    flow: &'a str,
+    decl: &'a FlowDecl,
+}
+
+impl Planner<'_> {
+    fn at(&self, span: Range<usize>, message: String, help: Option<String>) -> ManifestError {
+        self.project.error_at(span, message, help)
+    }
+
+    /// The index of a node; references were resolved when the manifest was loaded.
+    fn index(&self, name: &str) -> usize {
+        let nodes = &self.decl.nodes;
+        nodes.iter().position(|n| n.get_ref() == name).unwrap_or(0)
+    }
+
+    fn node_span(&self, n: usize) -> Range<usize> {
+        self.decl.nodes[n].span()
+    }
+
+    fn edge(
+        &self,
+        nodes: &[NodePlan],
+        spanned: &Spanned<EdgeDecl>,
+    ) -> Result<EdgePlan, ManifestError> {
+        let edge = spanned.get_ref();
+        let (from, to) = (
+            self.index(edge.from.get_ref()),
+            self.index(edge.to.get_ref()),
+        );
+        let (source, target) = (&nodes[from], &nodes[to]);
+        if from == to {
+            return Err(self.at(
+                spanned.span(),
+                format!("edge from `{}` to itself", source.name),
+                None,
+            ));
+        }
+        match (&edge.port, source.role) {
+            (None, Role::Router) => {
+                return Err(self.at(
+                    spanned.span(),
+                    format!(
+                        "edge from router `{}` to `{}` names no port",
+                        source.name, target.name
+                    ),
+                    Some("add `port = \"NAME\"`, a name the router returns from `route`".into()),
+                ));
+            }
+            (Some(port), role) if role != Role::Router => {
+                return Err(self.at(
+                    port.span(),
+                    format!(
+                        "edge from `{}` names port `{}`, but `{}` is a {role}, not a router",
+                        source.name,
+                        port.get_ref(),
+                        source.name
+                    ),
+                    Some("only routers have ports; remove `port`".into()),
+                ));
+            }
+            (Some(port), _) if port.get_ref().trim().is_empty() => {
+                return Err(self.at(port.span(), "the port name is empty".into(), None));
+            }
+            _ => {}
+        }
+        let capacity = edge.capacity(self.decl) as usize;
+        let (high, low) = edge.watermarks(self.decl);
+        Ok(EdgePlan {
+            from,
+            to,
+            port: edge.port.as_ref().map(|p| p.get_ref().clone()),
+            capacity,
+            overflow: edge.overflow,
+            high_watermark: high as usize,
+            low_watermark: low as usize,
+            dead_letter: false,
+        })
+    }
+
+    fn policy(
+        &self,
+        nodes: &[NodePlan],
+        n: usize,
+        spanned: &Spanned<ErrorPolicyDecl>,
+    ) -> Result<ErrorPolicy, ManifestError> {
+        let node = &nodes[n];
+        let (retry, then) = match spanned.get_ref() {
+            ErrorPolicyDecl::Simple(simple) => (None, Some(FallbackDecl::Simple(*simple))),
+            ErrorPolicyDecl::DeadLetter(d) => (None, Some(FallbackDecl::DeadLetter(d.clone()))),
+            ErrorPolicyDecl::Retry(retry) => {
+                let backoff = match &retry.backoff {
+                    Some(text) => self.project.duration(text, spanned.span())?,
+                    None => DEFAULT_BACKOFF,
+                };
+                let retry_plan = Retry {
+                    attempts: retry.retry,
+                    backoff,
+                };
+                (Some(retry_plan), retry.then.clone())
+            }
+        };
+        let then = match then {
+            None | Some(FallbackDecl::Simple(SimplePolicy::FailFlow)) => Fallback::FailFlow,
+            Some(FallbackDecl::Simple(SimplePolicy::Skip)) => Fallback::Skip,
+            Some(FallbackDecl::DeadLetter(target)) => {
+                let t = self.index(&target.dead_letter);
+                let problem = if t == n {
+                    Some(format!(
+                        "node `{}` cannot be its own dead-letter sink",
+                        node.name
+                    ))
+                } else if node.role == Role::Source {
+                    Some(format!(
+                        "source `{}` cannot dead-letter: a failed `pull` has no element to send",
+                        node.name
+                    ))
+                } else if nodes[t].role != Role::Sink {
+                    Some(format!(
+                        "dead-letter node `{}` must be a sink, but its component is a {}",
+                        nodes[t].name, nodes[t].role
+                    ))
+                } else if self.decl.on_error.iter().any(|(k, p)| {
+                    k.get_ref() == &nodes[t].name && dead_letter_target(p.get_ref()).is_some()
+                }) {
+                    Some(format!(
+                        "dead-letter sink `{}` sends its own failures to a dead-letter sink",
+                        nodes[t].name
+                    ))
+                } else {
+                    None
+                };
+                if let Some(message) = problem {
+                    return Err(self.at(spanned.span(), message, None));
+                }
+                Fallback::DeadLetter
+            }
+        };
+        Ok(ErrorPolicy { retry, then })
+    }
+
+    /// A source has no inputs and a sink no outputs.
+    fn check_role(
+        &self,
+        nodes: &[NodePlan],
+        edges: &[EdgePlan],
+        node: &NodePlan,
+    ) -> Result<(), ManifestError> {
+        let name = &node.name;
+        let role = node.role;
+        let first_data_input = node.inputs.iter().find(|&&e| !edges[e].dead_letter);
+        if let (Role::Source, Some(&e)) = (role, first_data_input) {
+            return Err(self.at(
+                self.decl.edges[e].span(),
+                format!(
+                    "node `{name}` is a source, but the edge from `{}` feeds it",
+                    nodes[edges[e].from].name
+                ),
+                Some("a source has no inputs; remove this edge".into()),
+            ));
+        }
+        if let (Role::Sink, Some(&e)) = (role, node.outputs.first()) {
+            return Err(self.at(
+                self.decl.edges[e].span(),
+                format!(
+                    "node `{name}` is a sink, but it has an edge to `{}`",
+                    nodes[edges[e].to].name
+                ),
+                Some("a sink has no outputs; remove this edge".into()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every node but a source is fed, and every node but a sink feeds something.
+    fn check_connected(&self, n: usize, node: &NodePlan) -> Result<(), ManifestError> {
+        let (name, role) = (&node.name, node.role);
+        if role != Role::Source && node.inputs.is_empty() {
+            return Err(self.at(
+                self.node_span(n),
+                format!("node `{name}` of flow `{}` is fed by no edge", self.flow),
+                Some(format!(
+                    "it is a {role}: add an edge to it, or remove it from `nodes`"
+                )),
+            ));
+        }
+        if role != Role::Sink && node.outputs.is_empty() {
+            return Err(self.at(
+                self.node_span(n),
+                format!(
+                    "node `{name}` of flow `{}` feeds no edge, so its output would be lost",
+                    self.flow
+                ),
+                Some(format!(
+                    "it is a {role}: add an edge from it, or remove it from `nodes`; {}",
+                    exports_of(Role::Sink)
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Kahn's algorithm: a topological order, or the nodes on a cycle.
+    fn order(&self, nodes: &[NodePlan], edges: &[EdgePlan]) -> Result<Vec<usize>, ManifestError> {
+        let mut pending: Vec<usize> = nodes.iter().map(|n| n.inputs.len()).collect();
+        let mut order: Vec<usize> = (0..nodes.len()).filter(|&n| pending[n] == 0).collect();
+        let mut next = 0;
+        while let Some(&n) = order.get(next) {
+            next += 1;
+            let out = nodes[n].outputs.iter().chain(&nodes[n].dead_letter);
+            for &e in out {
+                let to = edges[e].to;
+                pending[to] -= 1;
+                if pending[to] == 0 {
+                    order.push(to);
+                }
+            }
+        }
+        if order.len() == nodes.len() {
+            return Ok(order);
+        }
+        // What is left is on a cycle or downstream of one; peel off the downstream part.
+        let mut stuck: Vec<usize> = (0..nodes.len()).filter(|&n| pending[n] > 0).collect();
+        loop {
+            let before = stuck.len();
+            let feeds_stuck = |n: usize, stuck: &[usize]| {
+                nodes[n]
+                    .outputs
+                    .iter()
+                    .chain(&nodes[n].dead_letter)
+                    .any(|&e| stuck.contains(&edges[e].to))
+            };
+            let kept: Vec<usize> = stuck
+                .iter()
+                .copied()
+                .filter(|&n| feeds_stuck(n, &stuck))
+                .collect();
+            stuck = kept;
+            if stuck.len() == before {
+                break;
+            }
+        }
+        let names: Vec<String> = stuck
+            .iter()
+            .map(|&n| format!("`{}`", nodes[n].name))
+            .collect();
+        let span = self
+            .decl
+            .edges
+            .iter()
+            .find(|e| {
+                let (f, t) = (
+                    self.index(e.get_ref().from.get_ref()),
+                    self.index(e.get_ref().to.get_ref()),
+                );
+                stuck.contains(&f) && stuck.contains(&t)
+            })
+            .map_or_else(|| self.node_span(stuck[0]), Spanned::span);
+        Err(self.at(
+            span,
+            format!(
+                "the edges of flow `{}` form a cycle through {}",
+                self.flow,
+                names.join(", ")
+            ),
+            Some("a flow is acyclic: elements run from sources to sinks".into()),
+        ))
+    }
+}
+
+/// The interface a component must export to hold `role`.
+fn exports_of(role: Role) -> String {
+    format!("a {role} exports `{}@{CONTRACT_VERSION}`", role.interface())
 }
 
 #[cfg(test)]
@@ -189,24 +527,27 @@ mod tests {
     use std::path::Path;
 
     fn project(flow: &str) -> ProjectManifest {
-        let text = format!(
-            "[project]\nname = \"t\"\n[components.a]\npath = \"a.wasm\"\n[components.b]\npath = \"b.wasm\"\n[components.c]\npath = \"c.wasm\"\n[flows.main]\n{flow}\n"
-        );
+        let components: String = ["a", "b", "c", "d", "r", "s", "t"]
+            .iter()
+            .map(|n| format!("[components.{n}]\npath = \"{n}.wasm\"\n"))
+            .collect();
+        let text = format!("[project]\nname = \"t\"\n{components}[flows.main]\n{flow}\n");
         ProjectManifest::parse(Path::new("Torvyn.toml"), text).unwrap()
     }
 
     fn roles(name: &str) -> Role {
         match name {
-            "a" => Role::Source,
+            "a" | "d" => Role::Source,
             "b" => Role::Processor,
+            "r" => Role::Router,
             _ => Role::Sink,
         }
     }
 
-    fn plan(flow: &str) -> Result<ChainPlan, String> {
+    fn plan(flow: &str) -> Result<FlowPlan, String> {
         let project = project(flow);
-        let (name, decl) = project.select_flow(None).unwrap();
-        plan_chain(&project, name, decl, roles).map_err(|e| e.to_string())
+        let (name, decl) = project.select_flows(&[]).unwrap()[0];
+        plan_flow(&project, name, decl, roles).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -215,40 +556,123 @@ mod tests {
             "nodes = [\"c\", \"a\", \"b\"]\nedges = [{ from = \"b\", to = \"c\", capacity = 3 }, { from = \"a\", to = \"b\" }]\nqueue-capacity = 8",
         )
         .unwrap();
-        let names: Vec<_> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        let names: Vec<_> = plan
+            .order
+            .iter()
+            .map(|&n| plan.nodes[n].name.as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
-        assert_eq!(plan.capacities, [8, 3]);
+        let capacities: Vec<_> = plan.edges.iter().map(|e| e.capacity).collect();
+        assert_eq!(capacities, [3, 8]);
+    }
+
+    #[test]
+    fn fan_out_fan_in_and_ports_are_planned() {
+        let plan = plan(
+            "nodes = [\"a\", \"d\", \"r\", \"b\", \"c\", \"s\"]\nedges = [\
+             { from = \"a\", to = \"r\" }, { from = \"d\", to = \"r\" },\
+             { from = \"r\", port = \"x\", to = \"b\" }, { from = \"r\", port = \"x\", to = \"c\" },\
+             { from = \"r\", port = \"y\", to = \"s\" }, { from = \"b\", to = \"s\" }]\n\
+             [flows.main.on-error]\nb = { retry = 2, backoff = \"5ms\", then = { dead-letter = \"c\" } }",
+        )
+        .unwrap();
+        let r = &plan.nodes[2];
+        assert_eq!(r.inputs, [0, 1]);
+        assert_eq!(r.ports.len(), 2);
+        assert_eq!(r.ports[0].edges, [2, 3]);
+        let b = &plan.nodes[3];
+        assert_eq!(
+            b.on_error,
+            ErrorPolicy {
+                retry: Some(Retry {
+                    attempts: 2,
+                    backoff: Duration::from_millis(5)
+                }),
+                then: Fallback::DeadLetter
+            }
+        );
+        let dead_letter = &plan.edges[b.dead_letter.unwrap()];
+        assert!(dead_letter.dead_letter);
+        assert_eq!(plan.nodes[dead_letter.to].name, "c");
+        let place = |name: &str| plan.order.iter().position(|&n| plan.nodes[n].name == name);
+        assert!(place("b") < place("s") && place("b") < place("c"));
+        assert!(place("r") < place("b"));
     }
 
     #[test]
     fn a_misplaced_role_is_explained() {
         let project = project("nodes = [\"c\", \"a\"]\nedges = [{ from = \"c\", to = \"a\" }]");
-        let (name, decl) = project.select_flow(None).unwrap();
-        let error = plan_chain(&project, name, decl, roles).unwrap_err();
+        let (name, decl) = project.select_flows(&[]).unwrap()[0];
+        let error = plan_flow(&project, name, decl, roles).unwrap_err();
         insta::assert_snapshot!(crate::config::tests::render(&error));
     }
 
     #[test]
-    fn roles_must_fit_their_place() {
-        let error =
-            plan("nodes = [\"c\", \"a\"]\nedges = [{ from = \"c\", to = \"a\" }]").unwrap_err();
-        assert!(
-            error.contains("node `c` is first in flow `main`, so it must be a source, but its component is a sink"),
-            "{error}"
-        );
+    fn bad_shapes_are_refused_naming_the_nodes() {
+        let cases = [
+            (
+                "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"c\" }, { from = \"c\", to = \"b\" }]",
+                "node `c` is a sink, but it has an edge to `b`",
+            ),
+            (
+                "nodes = [\"a\", \"b\", \"t\"]\nedges = [{ from = \"a\", to = \"t\" }]",
+                "node `b` of flow `main` is fed by no edge",
+            ),
+            (
+                "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }, { from = \"c\", to = \"b\" }]",
+                "node `c` is a sink, but it has an edge to `b`",
+            ),
+            (
+                "nodes = [\"a\", \"b\"]\nedges = [{ from = \"a\", to = \"b\" }]",
+                "node `b` of flow `main` feeds no edge",
+            ),
+            (
+                "nodes = [\"a\", \"r\", \"c\"]\nedges = [{ from = \"a\", to = \"r\" }, { from = \"r\", to = \"c\" }]",
+                "edge from router `r` to `c` names no port",
+            ),
+            (
+                "nodes = [\"a\", \"c\"]\nedges = [{ from = \"a\", port = \"x\", to = \"c\" }]",
+                "but `a` is a source, not a router",
+            ),
+            (
+                "nodes = [\"a\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }, { from = \"a\", to = \"c\" }]",
+                "edge from `a` to `c` is declared twice",
+            ),
+            (
+                "nodes = [\"a\", \"c\", \"d\"]\nedges = [{ from = \"a\", to = \"c\" }, { from = \"a\", to = \"d\" }]",
+                "node `d` is a source, but the edge from `a` feeds it",
+            ),
+            (
+                "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }, { from = \"b\", to = \"b\" }]",
+                "edge from `b` to itself",
+            ),
+            (
+                "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }]\n[flows.main.on-error]\nb = { dead-letter = \"c\" }",
+                "node `b` of flow `main` is fed by no edge",
+            ),
+            (
+                "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"c\" }]\n[flows.main.on-error]\nb = { dead-letter = \"a\" }",
+                "dead-letter node `a` must be a sink, but its component is a source",
+            ),
+        ];
+        for (flow, expected) in cases {
+            let error = plan(flow).unwrap_err();
+            assert!(error.contains(expected), "{flow}\n{error}");
+        }
     }
 
     #[test]
-    fn cycles_branches_and_strays_are_refused() {
-        let cycle = plan(
-            "nodes = [\"a\", \"b\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"a\" }]",
+    fn a_cycle_names_its_nodes() {
+        let project = project(
+            "nodes = [\"a\", \"b\", \"r\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"r\" }, { from = \"r\", port = \"back\", to = \"b\" }, { from = \"r\", port = \"out\", to = \"c\" }]",
         );
-        assert!(cycle.unwrap_err().contains("cycle"));
-        let fan_out = plan(
-            "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"a\", to = \"c\" }]",
+        let (name, decl) = project.select_flows(&[]).unwrap()[0];
+        let error = plan_flow(&project, name, decl, roles).unwrap_err();
+        let rendered = crate::config::tests::render(&error);
+        assert!(
+            rendered.contains("form a cycle through `b`, `r`"),
+            "{rendered}"
         );
-        assert!(fan_out.unwrap_err().contains("more than one outgoing edge"));
-        let stray = plan("nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }]");
-        assert!(stray.unwrap_err().contains("node `b` is not connected"));
+        insta::assert_snapshot!(rendered);
     }
 }

@@ -107,7 +107,7 @@ impl HostFlowContext for StageState {
     }
 
     fn deadline_ns(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<u64> {
-        Ok(0)
+        Ok(self.deadline_ns)
     }
 
     fn flow_id(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<String> {

@@ -1,0 +1,56 @@
+//! What the rest of the host may do to a running flow, and what it may read of it, without
+//! a lock on the driver's path.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Shared between a flow's driver and its [`crate::FlowHandle`].
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    paused: AtomicBool,
+    resumed: Notify,
+    pub(crate) cancel: CancellationToken,
+    /// Elements that left the sources so far.
+    pub(crate) emitted: AtomicU64,
+    /// Elements the sinks accepted so far, dead letters apart.
+    pub(crate) delivered: AtomicU64,
+}
+
+impl Control {
+    pub(crate) fn new(cancel: CancellationToken) -> Self {
+        Self {
+            cancel,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
+        self.resumed.notify_waiters();
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Returns once the flow is resumed or cancelled (a cancelled flow drains even when
+    /// paused, so that stopping it never hangs).
+    pub(crate) async fn wait_while_paused(&self) {
+        loop {
+            let resumed = self.resumed.notified();
+            if !self.is_paused() || self.cancel.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                () = resumed => {}
+                () = self.cancel.cancelled() => {}
+            }
+        }
+    }
+}
