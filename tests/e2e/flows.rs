@@ -192,6 +192,52 @@ fn block_overflow_holds_the_source_back_and_loses_nothing() {
 }
 
 #[test]
+fn watermarks_set_where_the_source_pauses_and_resumes() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 100}"#)
+        .component("out", Guest::Sink, r#"{"pause_every": 1}"#)
+        .flow(
+            r#"nodes = ["src", "out"]
+edges = [{ from = "src", to = "out", capacity = 8, high-watermark = 3, low-watermark = 1 }]"#,
+        )
+        .run(&[])
+        .success();
+    assert_eq!(sequences(&run.delivered()), (0..100).collect::<Vec<_>>());
+    let report = run.report();
+    // Paused at 3 queued, never more, though the queue has room for 8.
+    assert_eq!(report["edges"][0]["max_depth"], 3);
+    assert!(report["source_pauses"].as_u64().unwrap() > 10, "{report}");
+}
+
+#[test]
+fn each_call_sees_the_flows_invocation_deadline() {
+    let deadline = |flow_options: &str| {
+        let run = TestProject::new()
+            .component("src", Guest::Source, r#"{"count": 3}"#)
+            .component("out", Guest::Sink, r#"{"show_deadline": true}"#)
+            .flow(&format!(
+                "nodes = [\"src\", \"out\"]\nedges = [{{ from = \"src\", to = \"out\" }}]\n{flow_options}"
+            ))
+            .run(&[])
+            .success();
+        let line = run.delivered()[2].1.clone();
+        let value = line.rsplit_once("deadline=").unwrap().1;
+        value.parse::<u64>().unwrap()
+    };
+    assert_eq!(deadline(""), 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let hour = 3_600_000_000_000;
+    let set = deadline(r#"invocation-deadline = "1h""#);
+    assert!(
+        set > now + hour / 2 && set < now + 2 * hour,
+        "{set} vs {now}"
+    );
+}
+
+#[test]
 fn drop_policies_drop_the_oldest_or_the_newest_and_count_them() {
     for (policy, kept) in [("drop-oldest", 199), ("drop-newest", 0)] {
         let run = slow_sink(policy).success();

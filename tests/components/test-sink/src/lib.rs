@@ -5,7 +5,9 @@
 //! - `pause_every: 3` returns `pause` on every 3rd push (0, the default, never);
 //! - `quiet: true` reads each payload but prints nothing;
 //! - `label: "a"` starts each line with `a `: `a seq=3 len=6 item 3`;
-//! - `show_content_type: true` ends each line with ` ct={content_type}`.
+//! - `show_content_type: true` ends each line with ` ct={content_type}`;
+//! - `show_deadline: true` ends each line with ` deadline={deadline_ns}`, the time by
+//!   which the host wants the call done (0 for none).
 
 use serde::Deserialize;
 use torvyn_sdk::{Backpressure, Element, Error, Sink};
@@ -17,6 +19,7 @@ struct Config {
     quiet: bool,
     label: String,
     show_content_type: bool,
+    show_deadline: bool,
 }
 
 #[derive(Default)]
@@ -46,6 +49,9 @@ impl Sink for TestSink {
             );
             if self.config.show_content_type {
                 line += &format!(" ct={}", element.content_type());
+            }
+            if self.config.show_deadline {
+                line += &format!(" deadline={}", element.deadline_ns());
             }
             println!("{line}");
         }
