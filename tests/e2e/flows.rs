@@ -274,6 +274,30 @@ fn error_overflow_fails_the_flow_naming_the_edge() {
     assert_eq!(count(&report, "abandoned"), 4);
 }
 
+#[test]
+fn an_overflow_error_on_one_branch_of_a_fan_out_accounts_for_the_others() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 200}"#)
+        .component(
+            "slow",
+            Guest::Sink,
+            r#"{"pause_every": 1, "label": "slow"}"#,
+        )
+        .component("fast", Guest::Sink, r#"{"label": "fast"}"#)
+        .flow(
+            r#"nodes = ["src", "slow", "fast"]
+edges = [
+    { from = "src", to = "slow", capacity = 2, overflow = "error" },
+    { from = "src", to = "fast", overflow = "drop-newest" },
+]"#,
+        )
+        .run(&[])
+        .failure();
+    let report = run.report();
+    // The element that overflowed `slow` never went down `fast`: both branches failed.
+    assert_eq!(count(&report, "failed"), 2);
+}
+
 /// 100 elements through `test-upper` with `upper` config and `policy`, into sink `out`
 /// and, when the policy has dead letters, sink `dlq`.
 fn flaky(upper: &str, policy: &str) -> Run {

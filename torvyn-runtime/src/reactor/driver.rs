@@ -198,6 +198,8 @@ struct Driver<'a> {
     edges: Vec<Edge>,
     sources: Vec<usize>,
     next_source: usize,
+    /// The edges a router's element goes down, kept to save an allocation per element.
+    routed: Vec<usize>,
     table: BufferTable,
     next_sequence: u64,
     outcome: Outcome,
@@ -232,13 +234,7 @@ impl Driver<'_> {
     ) -> Result<Recovery, Failure> {
         let policy = self.nodes[n].plan.on_error;
         self.nodes[n].counts.errors += 1;
-        if policy.then == Fallback::FailFlow && policy.retry.is_none() {
-            return Err(self.failure(n, sequence, error));
-        }
-        if matches!(error, CallError::Trap(_)) {
-            // The instance is unusable; a fresh one takes its place before anything else.
-            self.restart(n).await?;
-        }
+        // Only `unavailable` is worth another try; a trap never is.
         if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
             (policy.retry, &error)
             && attempt < retry.attempts
@@ -247,11 +243,16 @@ impl Driver<'_> {
             tokio::time::sleep(retry.backoff.saturating_mul(1 << attempt.min(16))).await;
             return Ok(Recovery::Retry);
         }
-        match policy.then {
-            Fallback::FailFlow => Err(self.failure(n, sequence, error)),
-            Fallback::Skip => Ok(Recovery::Skip),
-            Fallback::DeadLetter => Ok(Recovery::DeadLetter(describe_call_error(&error))),
+        let recovery = match policy.then {
+            Fallback::FailFlow => return Err(self.failure(n, sequence, error)),
+            Fallback::Skip => Recovery::Skip,
+            Fallback::DeadLetter => Recovery::DeadLetter(describe_call_error(&error)),
+        };
+        if matches!(error, CallError::Trap(_)) {
+            // The instance is unusable; a fresh one takes its place before anything else.
+            self.restart(n).await?;
         }
+        Ok(recovery)
     }
 
     /// Replaces node `n`'s trapped instance with a fresh one, `init` included.
@@ -549,7 +550,8 @@ impl Driver<'_> {
         self.fan_out(n, element, outputs, |node, i| node.outputs[i])
     }
 
-    /// Sends `element` down `count` edges of node `n`, the `i`th given by `edge`.
+    /// Sends `element` down `count` edges of node `n`, the `i`th given by `edge`. When an
+    /// edge fails the flow, the branches not sent yet are counted failed with it.
     fn fan_out(
         &mut self,
         n: usize,
@@ -557,24 +559,42 @@ impl Driver<'_> {
         count: usize,
         edge: impl Fn(&NodePlan, usize) -> usize,
     ) -> Result<(), Failure> {
+        let buffer = element.buffer;
         if count == 0 {
-            self.table.release(element.buffer);
+            self.table.release(buffer);
             return Ok(());
         }
-        let extra = count - 1;
-        self.accounting.fanned_out += extra as u64;
-        self.table.share(element.buffer, extra as u32);
-        for i in 0..extra {
+        self.accounting.fanned_out += count as u64 - 1;
+        self.table.share(buffer, count as u32 - 1);
+        let mut element = Some(element);
+        for i in 0..count {
             let e = edge(&self.nodes[n].plan, i);
-            self.offer(e, element.clone())?;
+            let branch = match element.take() {
+                Some(last) if i + 1 == count => last,
+                Some(shared) => {
+                    let branch = shared.clone();
+                    element = Some(shared);
+                    branch
+                }
+                None => unreachable!("every branch but the last leaves the element"),
+            };
+            if let Err(failure) = self.offer(e, branch) {
+                let unsent = count - i - 1;
+                self.accounting.failed += unsent as u64;
+                for _ in 0..unsent {
+                    self.table.release(buffer);
+                }
+                return Err(failure);
+            }
         }
-        let last = edge(&self.nodes[n].plan, extra);
-        self.offer(last, element)
+        Ok(())
     }
 
     /// Sends `element` to the ports router `n` named; unknown names are counted as failed.
     fn route(&mut self, n: usize, element: Queued, names: &[String]) -> Result<(), Failure> {
-        let mut edges: Vec<usize> = Vec::new();
+        // Reused from element to element: no allocation once it has grown.
+        let mut edges = std::mem::take(&mut self.routed);
+        edges.clear();
         let mut unknown = 0u64;
         for (i, name) in names.iter().enumerate() {
             if names[..i].contains(name) {
@@ -597,6 +617,7 @@ impl Driver<'_> {
             node.counts.filtered += 1;
             self.accounting.filtered += 1;
             self.table.release(element.buffer);
+            self.routed = edges;
             return Ok(());
         }
         node.counts.emitted += 1;
@@ -606,9 +627,12 @@ impl Driver<'_> {
         if edges.is_empty() {
             self.accounting.fanned_out -= 1;
             self.table.release(element.buffer);
+            self.routed = edges;
             return Ok(());
         }
-        self.fan_out(n, element, edges.len(), |_, i| edges[i])
+        let sent = self.fan_out(n, element, edges.len(), |_, i| edges[i]);
+        self.routed = edges;
+        sent
     }
 
     /// Puts `element` on edge `e`, applying its overflow policy when it is full.
@@ -881,6 +905,7 @@ pub(crate) async fn run_flow(
             .filter(|&n| plan.nodes[n].role == Role::Source)
             .collect(),
         next_source: 0,
+        routed: Vec::new(),
         table: BufferTable::new(plan.nodes.len(), spec.budget),
         next_sequence: 0,
         outcome: Outcome::Completed,
