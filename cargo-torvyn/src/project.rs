@@ -106,7 +106,13 @@ pub(crate) fn component_files<'a>(
     release: bool,
 ) -> miette::Result<BTreeMap<String, PathBuf>> {
     let Sources { mut wasm, crates } = sources(project, names)?;
-    let to_build: Vec<ComponentCrate> = crates.iter().map(|(_, c)| c.clone()).collect();
+    // A crate serving several components (or a component in several flows) is built once.
+    let mut to_build: Vec<ComponentCrate> = Vec::with_capacity(crates.len());
+    for (_, component) in &crates {
+        if !to_build.iter().any(|c| c.id == component.id) {
+            to_build.push(component.clone());
+        }
+    }
     let built = cargo::build(&to_build, release)?;
     for (name, component) in crates {
         if let Some(done) = built.iter().find(|b| b.package == component.package) {
