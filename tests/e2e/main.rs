@@ -9,5 +9,6 @@ mod flows;
 mod host_api;
 mod hostile;
 mod lifecycle;
+mod limits;
 mod pipelines;
 mod templates;

@@ -35,6 +35,7 @@ pub enum Guest {
     Filter,
     Router,
     Aggregator,
+    Hostile,
     RawUpper,
     NotAStage,
 }
@@ -48,6 +49,7 @@ impl Guest {
             Guest::Filter => "test-filter",
             Guest::Router => "test-router",
             Guest::Aggregator => "test-aggregator",
+            Guest::Hostile => "test-hostile",
             Guest::RawUpper => "raw-upper",
             Guest::NotAStage => "not-a-stage",
         }
@@ -84,6 +86,7 @@ fn build_guests() {
         Guest::Filter,
         Guest::Router,
         Guest::Aggregator,
+        Guest::Hostile,
     ] {
         sdk_guests.args(["-p", guest.package()]);
     }
@@ -107,6 +110,7 @@ fn build_guests() {
 pub struct TestProject {
     dir: tempfile::TempDir,
     components: Vec<(String, String, String)>,
+    limits: Vec<(String, String)>,
     flow: Vec<String>,
     capacity: Option<u32>,
     flow_text: Option<String>,
@@ -118,6 +122,7 @@ impl TestProject {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
             components: Vec::new(),
+            limits: Vec::new(),
             flow: Vec::new(),
             capacity: None,
             flow_text: None,
@@ -140,6 +145,12 @@ impl TestProject {
         self.components
             .push((name.to_owned(), path.to_owned(), config.to_owned()));
         self.flow.push(name.to_owned());
+        self
+    }
+
+    /// Sets the `limits` of component `name`, an inline TOML table.
+    pub fn limits(mut self, name: &str, table: &str) -> Self {
+        self.limits.push((name.to_owned(), table.to_owned()));
         self
     }
 
@@ -166,6 +177,9 @@ impl TestProject {
         let mut text = String::from("[project]\nname = \"e2e\"\n");
         for (name, path, config) in &self.components {
             text += &format!("\n[components.{name}]\npath = {path:?}\nconfig = {config:?}\n");
+            for (_, table) in self.limits.iter().filter(|(n, _)| n == name) {
+                text += &format!("limits = {table}\n");
+            }
         }
         if let Some(flow) = &self.flow_text {
             return text + &format!("\n[flows.main]\n{flow}\n");

@@ -76,6 +76,27 @@ pub struct ComponentDecl {
     pub config: String,
     /// The role the component must have; checked against its exports when set.
     pub role: Option<Spanned<Role>>,
+    /// What each instance of the component may use; defaults when not set.
+    #[serde(default)]
+    pub limits: LimitsDecl,
+}
+
+/// A `[components.NAME.limits]` table. Sizes are bytes or strings such as `"64 MiB"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsDecl {
+    /// Largest size of each linear memory.
+    pub memory: Option<bytesize::ByteSize>,
+    /// Most elements of each table.
+    pub table_elements: Option<u32>,
+    /// Most core instances, tables and memories the component may create.
+    pub instances: Option<u32>,
+    /// Longest one call into the component may run (e.g. `"100ms"`); it traps after that.
+    pub invocation_time: Option<Spanned<String>>,
+    /// Bytes of host buffers the component may hold at once.
+    pub buffer_memory: Option<bytesize::ByteSize>,
+    /// Host buffer handles the component may hold at once.
+    pub buffer_handles: Option<u32>,
 }
 
 /// A `[flows.NAME]` table.
@@ -352,6 +373,9 @@ impl ProjectManifest {
         for decl in manifest.components.values() {
             if decl.path.get_ref().trim().is_empty() {
                 return Err(self.error_at(decl.path.span(), "the component path is empty", None));
+            }
+            if let Some(time) = &decl.limits.invocation_time {
+                self.duration(time.get_ref(), time.span())?;
             }
         }
         for (flow, decl) in &manifest.flows {

@@ -9,10 +9,12 @@ mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::component::{Component, InstancePre, Linker};
 
 use crate::contracts::{self, ContractError, Role};
+use crate::security::EPOCH_TICK;
 pub(crate) use bindings::exports;
 pub(crate) use bindings::torvyn::streaming::types::{
     BackpressureSignal, ElementMeta, OutputElement, ProcessError, ProcessResult, StreamElement,
@@ -109,6 +111,7 @@ pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<StageState>,
     cache: Option<cache::CompileCache>,
+    _ticker: EpochTicker,
 }
 
 impl Engine {
@@ -116,15 +119,20 @@ impl Engine {
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        // Long calls are interrupted once per epoch tick: to yield to other flows, and to
+        // trap when they pass their time limit.
+        config.epoch_interruption(true);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let cache = cache_dir.map(|dir| cache::CompileCache::new(dir, &engine));
+        let ticker = EpochTicker::start(&engine).map_err(|e| EngineError::Config(e.to_string()))?;
         Ok(Self {
             engine,
             linker,
             cache,
+            _ticker: ticker,
         })
     }
 
@@ -164,5 +172,32 @@ impl Engine {
                 pre,
             }),
         })
+    }
+}
+
+/// A thread that advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &wasmtime::Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, stopped) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("torvyn-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }

@@ -2,12 +2,13 @@
 //! call is in progress, and its WASI context.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::resources::BufferTable;
-use crate::security::Grants;
+use crate::security::{Grants, Limiter};
 
 /// Names a flow for `flow-context`.
 #[derive(Debug)]
@@ -27,6 +28,10 @@ pub(crate) struct StageState {
     /// When the current call should be done, in nanoseconds since the Unix epoch; 0 for
     /// no deadline. Shown to the component as `flow-context.deadline-ns`.
     pub(crate) deadline_ns: u64,
+    /// When the current call (or instantiation) began, and how long it may run.
+    pub(crate) call_started: Instant,
+    pub(crate) time_limit: Option<Duration>,
+    pub(crate) limiter: Limiter,
     pub(crate) grants: Grants,
     pub(crate) wasi: WasiCtx,
     pub(crate) resources: ResourceTable,

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::config::{FlowDecl, ManifestError, ProjectManifest};
+use crate::config::{FlowDecl, LimitsDecl, ManifestError, ProjectManifest};
 use crate::engine::{Engine, EngineError, LoadedComponent};
 use crate::observability::FlowReport;
 use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 use crate::resources::StageBudget;
+use crate::security::Limits;
 use crate::topology::{FlowPlan, plan_flow};
 
 /// How long the host holds off a sink that answered `pause`, unless a flow says otherwise.
@@ -144,26 +145,46 @@ impl FlowSpec {
     ) -> Result<Self, ManifestError> {
         let plan = plan_flow(project, flow, decl, |name| loaded[name].role())?;
         let components = &project.manifest().components;
-        let stages = plan
-            .nodes
-            .iter()
-            .map(|node| StageSpec {
-                name: node.name.clone(),
-                component: loaded[&node.name].clone(),
-                config: components[&node.name].config.clone(),
+        let stages = (plan.nodes.iter())
+            .map(|node| {
+                let component = &components[&node.name];
+                Ok(StageSpec {
+                    name: node.name.clone(),
+                    component: loaded[&node.name].clone(),
+                    config: component.config.clone(),
+                    limits: limits(project, &component.limits)?,
+                })
             })
-            .collect();
+            .collect::<Result<_, ManifestError>>()?;
         Ok(Self::new(plan, stages))
     }
 
     /// A flow of `plan`'s shape, with `stages` one per node in the plan's order, and the
-    /// default sink pause and buffer budget.
+    /// default sink pause.
     pub fn new(plan: FlowPlan, stages: Vec<StageSpec>) -> Self {
         Self {
             plan,
             stages,
             sink_pause: DEFAULT_SINK_PAUSE,
-            budget: StageBudget::default(),
         }
     }
+}
+
+/// A component's `[limits]`, each unset one at its default.
+fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, ManifestError> {
+    let default = Limits::default();
+    let invocation_time = match &decl.invocation_time {
+        Some(time) => Some(project.duration(time.get_ref(), time.span())?),
+        None => default.invocation_time,
+    };
+    Ok(Limits {
+        memory: decl.memory.map_or(default.memory, |m| m.as_u64()),
+        table_elements: decl.table_elements.unwrap_or(default.table_elements),
+        instances: decl.instances.unwrap_or(default.instances),
+        invocation_time,
+        budget: StageBudget {
+            max_bytes: (decl.buffer_memory).map_or(default.budget.max_bytes, |b| b.as_u64()),
+            max_handles: decl.buffer_handles.unwrap_or(default.budget.max_handles),
+        },
+    })
 }

@@ -16,7 +16,8 @@ use crate::engine::{
     BackpressureSignal, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
 };
 use crate::observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
-use crate::resources::{BufferTable, StageBudget};
+use crate::resources::BufferTable;
+use crate::security::Limits;
 use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
 
 /// Elements a flow handles between two yields to tokio: the most a busy flow runs while
@@ -34,6 +35,8 @@ pub struct StageSpec {
     pub component: LoadedComponent,
     /// Handed to the component's `init`.
     pub config: String,
+    /// What each instance of it may use.
+    pub limits: Limits,
 }
 
 /// A flow ready to run: its checked plan and a component for each of its nodes.
@@ -45,8 +48,6 @@ pub struct FlowSpec {
     pub stages: Vec<StageSpec>,
     /// How long the host holds off a sink that answered `pause`.
     pub sink_pause: Duration,
-    /// What each stage may hold in buffers.
-    pub budget: StageBudget,
 }
 
 /// Bounds on one run of a flow.
@@ -906,7 +907,7 @@ pub(crate) async fn run_flow(
             .collect(),
         next_source: 0,
         routed: Vec::new(),
-        table: BufferTable::new(plan.nodes.len(), spec.budget),
+        table: BufferTable::new(spec.stages.iter().map(|s| s.limits.budget).collect()),
         next_sequence: 0,
         outcome: Outcome::Completed,
         accounting: Accounting::default(),
@@ -958,9 +959,11 @@ async fn start_stage(
     identity: Arc<FlowIdentity>,
     deadline: Option<Duration>,
 ) -> Result<Stage, FlowErrorKind> {
-    let mut instance = Stage::instantiate(engine, index, &stage.component, identity, deadline)
-        .await
-        .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
+    let component = &stage.component;
+    let mut instance =
+        Stage::instantiate(engine, index, component, identity, deadline, &stage.limits)
+            .await
+            .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
     instance
         .init(&stage.config)
         .await

@@ -1,10 +1,10 @@
 //! One instantiated component of a running flow, and the typed calls into it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::contracts::Role;
 use crate::engine::exports::torvyn::aggregation::aggregator;
@@ -15,7 +15,7 @@ use crate::engine::{
     ProcessResult, StageState, StreamElement,
 };
 use crate::resources::BufferTable;
-use crate::security::Grants;
+use crate::security::{Grants, Limiter, Limits};
 
 use super::queue::Queued;
 
@@ -55,13 +55,15 @@ pub(crate) struct Stage {
 }
 
 impl Stage {
-    /// Instantiates `component` as node `index` of a flow.
+    /// Instantiates `component` as node `index` of a flow, within `limits`. Each call is
+    /// shown a deadline of `deadline` or the time limit, whichever is sooner.
     pub(crate) async fn instantiate(
         engine: &wasmtime::Engine,
         index: usize,
         component: &LoadedComponent,
         flow: Arc<FlowIdentity>,
         deadline: Option<Duration>,
+        limits: &Limits,
     ) -> wasmtime::Result<Self> {
         let grants = Grants::default();
         let state = StageState {
@@ -69,11 +71,33 @@ impl Stage {
             buffers: BufferTable::default(),
             flow,
             deadline_ns: 0,
+            call_started: Instant::now(),
+            time_limit: limits.invocation_time,
+            limiter: Limiter::new(*limits),
             grants,
             wasi: grants.wasi_ctx(),
             resources: ResourceTable::new(),
         };
         let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|store| {
+            let state = store.data();
+            match state.time_limit {
+                Some(limit) if state.call_started.elapsed() > limit => {
+                    Err(wasmtime::Error::msg(format!(
+                        "invocation time limit exceeded: the call ran longer than {}",
+                        humantime::format_duration(limit)
+                    )))
+                }
+                // Let other flows run, then carry on.
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
+        });
+        store.set_epoch_deadline(1);
+        let deadline = match (deadline, limits.invocation_time) {
+            (Some(shown), Some(limit)) => Some(shown.min(limit)),
+            (shown, limit) => shown.or(limit),
+        };
         let pre = component.instance_pre();
         let instance = pre.instantiate_async(&mut store).await?;
         let calls = match component.role() {
@@ -109,6 +133,7 @@ impl Stage {
     }
 
     pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
+        start_clock(&mut self.store, self.deadline);
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
                 .call_init(&mut self.store, config)
@@ -266,11 +291,19 @@ impl Stage {
     }
 }
 
-/// Moves the flow's buffer table into a stage's store for a call and stamps the call's
-/// deadline; [`leave`] moves the table back.
+/// Moves the flow's buffer table into a stage's store for a call and starts the call's
+/// clock; [`leave`] moves the table back.
 fn enter(store: &mut Store<StageState>, deadline: Option<Duration>, table: &mut BufferTable) {
+    std::mem::swap(table, &mut store.data_mut().buffers);
+    start_clock(store, deadline);
+}
+
+/// A call begins: its time limit counts from now, the next epoch tick interrupts it, and
+/// it is shown its deadline.
+fn start_clock(store: &mut Store<StageState>, deadline: Option<Duration>) {
+    store.set_epoch_deadline(1);
     let state = store.data_mut();
-    std::mem::swap(table, &mut state.buffers);
+    state.call_started = Instant::now();
     if let Some(deadline) = deadline {
         state.deadline_ns = super::now_ns().saturating_add(deadline.as_nanos() as u64);
     }

@@ -49,7 +49,7 @@ pub enum BufferError {
 }
 
 /// The share of buffer memory and handles one stage may hold at once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageBudget {
     /// Bytes of buffer capacity the stage may hold.
     pub max_bytes: u64,
@@ -82,20 +82,20 @@ pub struct BufferTable {
     free_slots: Vec<u32>,
     pool: TieredPool,
     ledger: CopyLedger,
-    budget: StageBudget,
+    budgets: Vec<StageBudget>,
     held: Vec<Held>,
 }
 
 impl BufferTable {
-    /// A table for a flow of `stages` stages, each limited by `budget`.
-    pub fn new(stages: usize, budget: StageBudget) -> Self {
+    /// A table for a flow with one stage per budget, each limited by its own.
+    pub fn new(budgets: Vec<StageBudget>) -> Self {
         Self {
             slots: Vec::new(),
             free_slots: Vec::new(),
             pool: TieredPool::default(),
-            ledger: CopyLedger::new(stages),
-            budget,
-            held: vec![Held::default(); stages],
+            ledger: CopyLedger::new(budgets.len()),
+            held: vec![Held::default(); budgets.len()],
+            budgets,
         }
     }
 
@@ -150,7 +150,7 @@ impl BufferTable {
     }
 
     fn charge(&mut self, stage: usize, bytes: usize) -> Result<(), BufferError> {
-        let budget = self.budget;
+        let budget = self.budgets[stage];
         let held = &mut self.held[stage];
         if held.handles >= budget.max_handles {
             return Err(BufferError::AllocationFailed(format!(
@@ -444,7 +444,7 @@ mod tests {
     use super::*;
 
     fn table() -> BufferTable {
-        BufferTable::new(2, StageBudget::default())
+        BufferTable::new(vec![StageBudget::default(); 2])
     }
 
     #[test]
@@ -530,13 +530,10 @@ mod tests {
 
     #[test]
     fn the_budget_limits_what_a_stage_holds() {
-        let mut table = BufferTable::new(
-            1,
-            StageBudget {
-                max_bytes: 4096,
-                max_handles: 3,
-            },
-        );
+        let mut table = BufferTable::new(vec![StageBudget {
+            max_bytes: 4096,
+            max_handles: 3,
+        }]);
         let first = table.allocate(0, 4000).unwrap();
         assert!(matches!(
             table.allocate(0, 1),

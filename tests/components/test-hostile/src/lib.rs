@@ -1,0 +1,81 @@
+//! Test processor that misbehaves on purpose once it reaches element `at` (default 0);
+//! before that, and in mode `pass`, it passes elements through unchanged.
+//!
+//! Config (JSON): `{"mode": "loop" | "grow" | "leak" | "trap" | "read" | "pass", "at": 0,
+//! "path": ""}`:
+//!
+//! - `loop` spins forever inside `process`;
+//! - `trap` aborts, which traps without a panic message;
+//! - `grow` allocates memory, a MiB at a time, until something stops it;
+//! - `leak` allocates a host buffer for every element and never lets go of it;
+//! - `read` emits the contents of the file `path`, or fails with the reason it cannot.
+
+use serde::Deserialize;
+use torvyn_sdk::{Element, Error, Output, Processor};
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mode {
+    #[default]
+    Pass,
+    Loop,
+    Grow,
+    Leak,
+    Trap,
+    Read,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
+    mode: Mode,
+    at: u64,
+    path: String,
+}
+
+#[derive(Default)]
+struct TestHostile {
+    config: Config,
+    hoard: Vec<Vec<u8>>,
+}
+
+impl Processor for TestHostile {
+    fn init(&mut self, config: &str) -> Result<(), Error> {
+        self.config = torvyn_sdk::json_config(config)?;
+        Ok(())
+    }
+
+    fn process(&mut self, input: &Element<'_>) -> Result<Option<Output>, Error> {
+        let pass = || Output::bytes(&input.bytes()).map(Some);
+        if input.sequence() < self.config.at {
+            return pass();
+        }
+        match self.config.mode {
+            Mode::Pass => pass(),
+            Mode::Loop => {
+                let mut spins = 0u64;
+                loop {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            }
+            Mode::Grow => loop {
+                self.hoard.push(vec![1; 1 << 20]);
+            },
+            Mode::Leak => {
+                // Never dropped, so the handle stays held by this component.
+                std::mem::forget(torvyn_sdk::allocate(16)?);
+                pass()
+            }
+            Mode::Trap => std::process::abort(),
+            Mode::Read => match std::fs::read(&self.config.path) {
+                Ok(bytes) => Output::bytes(&bytes).map(Some),
+                Err(error) => Err(Error::Unavailable(format!(
+                    "cannot read `{}`: {error}",
+                    self.config.path
+                ))),
+            },
+        }
+    }
+}
+
+torvyn_sdk::export_processor!(TestHostile);

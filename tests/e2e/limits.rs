@@ -1,0 +1,112 @@
+//! Hostile components: each is stopped by a limit, the error names it, and another flow on
+//! the same host finishes unaffected.
+
+use crate::support::{Guest, Run, TestProject};
+
+/// Flow `main` runs five elements through `test-hostile` (`bad`, with `config`, `limits`
+/// and error `policy`); flow `good` runs beside it on the same host.
+fn hostile(config: &str, limits: &str, policy: &str) -> Run {
+    TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 5}"#)
+        .component("bad", Guest::Hostile, config)
+        .component("out", Guest::Sink, r#"{"label": "main"}"#)
+        .component("other", Guest::Source, r#"{"count": 200, "text": "other"}"#)
+        .component("good", Guest::Sink, r#"{"label": "good"}"#)
+        .limits("bad", limits)
+        .flow(&format!(
+            r#"nodes = ["src", "bad", "out"]
+edges = [{{ from = "src", to = "bad" }}, {{ from = "bad", to = "out" }}]
+on-error = {{ bad = {policy} }}
+
+[flows.good]
+nodes = ["other", "good"]
+edges = [{{ from = "other", to = "good" }}]"#
+        ))
+        .run(&[])
+}
+
+/// Checks that flow `good` delivered all it had, whatever happened to `main`.
+fn good_flow_finished(run: &Run) {
+    let delivered = run.delivered_to("good");
+    assert_eq!(delivered.len(), 200, "{}", run.stderr);
+    let reports = run.reports();
+    let good = reports.iter().find(|r| r["flow"] == "good").unwrap();
+    assert_eq!(good["outcome"], "completed");
+}
+
+fn assert_stderr(run: &Run, text: &str) {
+    assert!(run.stderr.contains(text), "no `{text}` in:\n{}", run.stderr);
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_its_time_limit() {
+    let run = hostile(
+        r#"{"mode": "loop", "at": 2}"#,
+        r#"{ invocation-time = "200ms" }"#,
+        r#""fail-flow""#,
+    )
+    .failure();
+    assert_stderr(&run, "flow `main`: node `bad` trapped on element 2");
+    assert_stderr(
+        &run,
+        "invocation time limit exceeded: the call ran longer than 200ms",
+    );
+    assert_eq!(run.delivered_to("main").len(), 2);
+    good_flow_finished(&run);
+}
+
+#[test]
+fn a_looping_call_is_trapped_alone_and_skip_goes_on_with_a_fresh_instance() {
+    let run = hostile(
+        r#"{"mode": "loop", "at": 3}"#,
+        r#"{ invocation-time = "50ms" }"#,
+        r#""skip""#,
+    )
+    .success();
+    let report = run
+        .reports()
+        .into_iter()
+        .find(|r| r["flow"] == "main")
+        .unwrap();
+    let bad = &report["nodes"][1];
+    assert_eq!(bad["restarts"], 2);
+    assert_eq!(bad["failed"], 2);
+    assert_eq!(report["accounting"]["delivered"], 3);
+    good_flow_finished(&run);
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_its_memory_limit() {
+    let run = hostile(
+        r#"{"mode": "grow"}"#,
+        r#"{ memory = "16 MiB" }"#,
+        r#""fail-flow""#,
+    )
+    .failure();
+    assert_stderr(&run, "flow `main`: node `bad` trapped on element 0");
+    assert_stderr(&run, "memory limit exceeded: a linear memory would grow to");
+    assert_stderr(&run, "over the limit of 16.0 MiB");
+    good_flow_finished(&run);
+}
+
+#[test]
+fn a_component_that_keeps_its_buffers_is_held_to_its_budget() {
+    let run = hostile(
+        r#"{"mode": "leak"}"#,
+        "{ buffer-handles = 3 }",
+        r#""fail-flow""#,
+    )
+    .failure();
+    // Its second element needs a fourth handle: the call fails there.
+    assert_stderr(&run, "flow `main`: node `bad` trapped on element 1");
+    assert_stderr(&run, "stage holds 3 buffer handles, its limit");
+    assert_eq!(run.delivered_to("main").len(), 1);
+    good_flow_finished(&run);
+}
+
+#[test]
+fn a_trap_without_a_panic_names_the_component() {
+    let run = hostile(r#"{"mode": "trap", "at": 1}"#, "{}", r#""fail-flow""#).failure();
+    assert_stderr(&run, "flow `main`: node `bad` trapped on element 1");
+    good_flow_finished(&run);
+}
