@@ -12,7 +12,7 @@ fn hostile(config: &str, limits: &str, policy: &str) -> Run {
         .component("out", Guest::Sink, r#"{"label": "main"}"#)
         .component("other", Guest::Source, r#"{"count": 200, "text": "other"}"#)
         .component("good", Guest::Sink, r#"{"label": "good"}"#)
-        .limits("bad", limits)
+        .set("bad", "limits", limits)
         .flow(&format!(
             r#"nodes = ["src", "bad", "out"]
 edges = [{{ from = "src", to = "bad" }}, {{ from = "bad", to = "out" }}]

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod boundaries;
+mod capabilities;
 mod flows;
 mod host_api;
 mod hostile;

@@ -110,7 +110,7 @@ fn build_guests() {
 pub struct TestProject {
     dir: tempfile::TempDir,
     components: Vec<(String, String, String)>,
-    limits: Vec<(String, String)>,
+    settings: Vec<(String, String)>,
     flow: Vec<String>,
     capacity: Option<u32>,
     flow_text: Option<String>,
@@ -122,7 +122,7 @@ impl TestProject {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
             components: Vec::new(),
-            limits: Vec::new(),
+            settings: Vec::new(),
             flow: Vec::new(),
             capacity: None,
             flow_text: None,
@@ -148,9 +148,10 @@ impl TestProject {
         self
     }
 
-    /// Sets the `limits` of component `name`, an inline TOML table.
-    pub fn limits(mut self, name: &str, table: &str) -> Self {
-        self.limits.push((name.to_owned(), table.to_owned()));
+    /// Sets `key = value` (TOML) in the table of component `name`, e.g. its `limits`.
+    pub fn set(mut self, name: &str, key: &str, value: &str) -> Self {
+        self.settings
+            .push((name.to_owned(), format!("{key} = {value}")));
         self
     }
 
@@ -177,8 +178,8 @@ impl TestProject {
         let mut text = String::from("[project]\nname = \"e2e\"\n");
         for (name, path, config) in &self.components {
             text += &format!("\n[components.{name}]\npath = {path:?}\nconfig = {config:?}\n");
-            for (_, table) in self.limits.iter().filter(|(n, _)| n == name) {
-                text += &format!("limits = {table}\n");
+            for (_, setting) in self.settings.iter().filter(|(n, _)| n == name) {
+                text += &format!("{setting}\n");
             }
         }
         if let Some(flow) = &self.flow_text {

@@ -44,9 +44,10 @@ mod security;
 mod topology;
 
 pub use config::{
-    ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY, DeadLetterDecl, EdgeDecl,
-    ErrorPolicyDecl, FallbackDecl, FlowDecl, LimitsDecl, Located, MANIFEST_FILE, Manifest,
-    ManifestError, Overflow, Project, ProjectManifest, RetryDecl, SimplePolicy, find_manifest,
+    Access, CapabilitiesDecl, ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY,
+    DeadLetterDecl, DirDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, LimitsDecl,
+    Located, MANIFEST_FILE, Manifest, ManifestError, Overflow, Project, ProjectManifest, RetryDecl,
+    SimplePolicy, find_manifest,
 };
 pub use contracts::{CONTRACT_VERSION, ContractError, Role, decode_exports};
 pub use engine::{EngineError, LoadedComponent};
@@ -54,7 +55,7 @@ pub use host::{DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, Progress};
 pub use observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
 pub use reactor::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec, YIELD_EVERY};
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
-pub use security::{DEFAULT_INVOCATION_TIME, EPOCH_TICK, Grants, Limits};
+pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
 pub use topology::{
     DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, Retry, plan_flow,
 };

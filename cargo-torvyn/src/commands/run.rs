@@ -261,6 +261,15 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
 /// plain delivery, by node and edge.
 fn account(report: &FlowReport) {
     status("Accounted", identity(&report.accounting));
+    for event in &report.audit {
+        status(
+            "Denied",
+            format!(
+                "`{}` has no `{}` grant: {}",
+                event.node, event.capability, event.detail
+            ),
+        );
+    }
     for edge in report.edges.iter().filter(|e| e.dropped > 0) {
         status(
             "Dropped",
@@ -295,6 +304,9 @@ fn account(report: &FlowReport) {
                 "Node",
                 format!("`{}` ({}): {}", node.name, node.role, what.join(", ")),
             );
+        }
+        if let Some(error) = &node.first_error {
+            status("Error", format!("`{}` first failed {error}", node.name));
         }
     }
 }

@@ -79,6 +79,50 @@ pub struct ComponentDecl {
     /// What each instance of the component may use; defaults when not set.
     #[serde(default)]
     pub limits: LimitsDecl,
+    /// What the component may reach outside its sandbox.
+    #[serde(default)]
+    pub capabilities: CapabilitiesDecl,
+}
+
+/// A `[components.NAME.capabilities]` table: everything not listed is denied.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CapabilitiesDecl {
+    /// May write to standard output (default: yes).
+    pub stdout: Option<bool>,
+    /// May write to standard error (default: yes).
+    pub stderr: Option<bool>,
+    /// Environment variables it sees, by name, with the host's values.
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+    /// Directories it may open.
+    #[serde(default)]
+    pub filesystem: Vec<Spanned<DirDecl>>,
+    /// `host:port` addresses it may open TCP connections to.
+    #[serde(default)]
+    pub network: Vec<Spanned<String>>,
+}
+
+/// One directory grant: `{ path = "data", access = "read", guest = "/data" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DirDecl {
+    /// The host directory, relative to the manifest.
+    pub path: String,
+    /// `read` or `read-write`.
+    pub access: Access,
+    /// Where the component sees it (default: `/` and the last part of `path`).
+    pub guest: Option<String>,
+}
+
+/// What a component may do in a granted directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Read files and list directories.
+    Read,
+    /// Also create, change and remove them.
+    ReadWrite,
 }
 
 /// A `[components.NAME.limits]` table. Sizes are bytes or strings such as `"64 MiB"`.

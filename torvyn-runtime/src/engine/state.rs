@@ -32,7 +32,7 @@ pub(crate) struct StageState {
     pub(crate) call_started: Instant,
     pub(crate) time_limit: Option<Duration>,
     pub(crate) limiter: Limiter,
-    pub(crate) grants: Grants,
+    pub(crate) grants: Arc<Grants>,
     pub(crate) wasi: WasiCtx,
     pub(crate) resources: ResourceTable,
 }

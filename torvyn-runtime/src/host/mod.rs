@@ -2,17 +2,20 @@
 //! controlled through its [`FlowHandle`].
 
 use std::collections::BTreeMap;
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::config::{FlowDecl, LimitsDecl, ManifestError, ProjectManifest};
+use crate::config::{
+    Access, CapabilitiesDecl, DirDecl, FlowDecl, LimitsDecl, ManifestError, ProjectManifest,
+};
 use crate::engine::{Engine, EngineError, LoadedComponent};
 use crate::observability::FlowReport;
 use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 use crate::resources::StageBudget;
-use crate::security::Limits;
+use crate::security::{DirGrant, Grants, Limits};
 use crate::topology::{FlowPlan, plan_flow};
 
 /// How long the host holds off a sink that answered `pause`, unless a flow says otherwise.
@@ -153,6 +156,7 @@ impl FlowSpec {
                     component: loaded[&node.name].clone(),
                     config: component.config.clone(),
                     limits: limits(project, &component.limits)?,
+                    grants: Arc::new(grants(project, &component.capabilities)?),
                 })
             })
             .collect::<Result<_, ManifestError>>()?;
@@ -187,4 +191,48 @@ fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, Manife
             max_handles: decl.buffer_handles.unwrap_or(default.budget.max_handles),
         },
     })
+}
+
+/// A component's `[capabilities]`: each directory must exist and each address resolve.
+fn grants(project: &ProjectManifest, decl: &CapabilitiesDecl) -> Result<Grants, ManifestError> {
+    let mut grants = Grants {
+        stdout: decl.stdout.unwrap_or(true),
+        stderr: decl.stderr.unwrap_or(true),
+        env: decl.env.iter().map(|name| name.get_ref().clone()).collect(),
+        ..Grants::default()
+    };
+    for dir in &decl.filesystem {
+        let DirDecl {
+            path,
+            access,
+            guest,
+        } = dir.get_ref();
+        let host = project.dir().join(path);
+        if !host.is_dir() {
+            return Err(project.error_at(
+                dir.span(),
+                format!("granted directory `{}` does not exist", host.display()),
+                Some("create it, or fix `path` (relative to Torvyn.toml)".into()),
+            ));
+        }
+        let name = Path::new(path)
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        grants.dirs.push(DirGrant {
+            host,
+            guest: guest.clone().unwrap_or_else(|| format!("/{name}")),
+            write: *access == Access::ReadWrite,
+        });
+    }
+    for address in &decl.network {
+        let resolved = address.get_ref().to_socket_addrs().map_err(|error| {
+            project.error_at(
+                address.span(),
+                format!("cannot resolve `{}`: {error}", address.get_ref()),
+                Some("write `host:port`, e.g. `127.0.0.1:8080` or `example.com:443`".into()),
+            )
+        })?;
+        grants.network.extend(resolved);
+    }
+    Ok(grants)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::resources::{CopyStats, PoolStats};
+use crate::security::AuditEvent;
 
 /// Why a flow stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +56,8 @@ pub struct NodeReport {
     pub unknown_ports: u64,
     /// The first unknown port name, if any.
     pub first_unknown_port: Option<String>,
+    /// The first error or trap, and the element it happened on, if any.
+    pub first_error: Option<String>,
     /// Payload copies made by its calls.
     pub copies: CopyStats,
 }
@@ -173,6 +176,8 @@ pub struct FlowReport {
     pub edges: Vec<EdgeReport>,
     /// Buffer figures.
     pub buffers: BufferReport,
+    /// Uses of capabilities the host refused, in order.
+    pub audit: Vec<AuditEvent>,
 }
 
 fn as_secs_f64<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {

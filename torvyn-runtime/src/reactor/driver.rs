@@ -17,7 +17,7 @@ use crate::engine::{
 };
 use crate::observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
 use crate::resources::BufferTable;
-use crate::security::Limits;
+use crate::security::{AuditLog, Grants, Limits};
 use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
 
 /// Elements a flow handles between two yields to tokio: the most a busy flow runs while
@@ -37,6 +37,8 @@ pub struct StageSpec {
     pub config: String,
     /// What each instance of it may use.
     pub limits: Limits,
+    /// What it may reach outside its sandbox.
+    pub grants: Arc<Grants>,
 }
 
 /// A flow ready to run: its checked plan and a component for each of its nodes.
@@ -162,6 +164,7 @@ struct Counts {
     restarts: u64,
     unknown_ports: u64,
     first_unknown_port: Option<String>,
+    first_error: Option<String>,
 }
 
 /// A node's place in the flow and its running state; its instance is in `Driver::stages`.
@@ -193,6 +196,7 @@ struct Driver<'a> {
     engine: &'a wasmtime::Engine,
     spec: &'a FlowSpec,
     identity: Arc<FlowIdentity>,
+    audit: AuditLog,
     control: &'a Control,
     stages: Vec<Stage>,
     nodes: Vec<Node>,
@@ -234,7 +238,12 @@ impl Driver<'_> {
         sequence: Option<u64>,
     ) -> Result<Recovery, Failure> {
         let policy = self.nodes[n].plan.on_error;
-        self.nodes[n].counts.errors += 1;
+        let counts = &mut self.nodes[n].counts;
+        counts.errors += 1;
+        counts.first_error.get_or_insert_with(|| match sequence {
+            Some(sequence) => format!("on element {sequence}: {}", describe_call_error(&error)),
+            None => describe_call_error(&error),
+        });
         // Only `unavailable` is worth another try; a trap never is.
         if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
             (policy.retry, &error)
@@ -259,9 +268,8 @@ impl Driver<'_> {
     /// Replaces node `n`'s trapped instance with a fresh one, `init` included.
     async fn restart(&mut self, n: usize) -> Result<(), Failure> {
         self.table.reclaim(n);
-        let spec = &self.spec.stages[n];
-        let deadline = self.spec.plan.invocation_deadline;
-        match start_stage(self.engine, n, spec, self.identity.clone(), deadline).await {
+        let audit = self.audit.clone();
+        match start_stage(self.engine, self.spec, n, self.identity.clone(), &audit).await {
             Ok(stage) => {
                 self.stages[n] = stage;
                 self.nodes[n].counts.restarts += 1;
@@ -761,6 +769,7 @@ impl Driver<'_> {
                     restarts: counts.restarts,
                     unknown_ports: counts.unknown_ports,
                     first_unknown_port: counts.first_unknown_port,
+                    first_error: counts.first_error,
                     copies: *copies,
                 }
             })
@@ -803,6 +812,7 @@ impl Driver<'_> {
                 high_water: self.table.slots(),
                 pool: self.table.pool_stats(),
             },
+            audit: self.audit.events(),
         }
     }
 
@@ -876,7 +886,8 @@ pub(crate) async fn run_flow(
     let mut driver = Driver {
         engine,
         spec: &spec,
-        identity: identity.clone(),
+        identity,
+        audit: AuditLog::default(),
         control,
         stages: Vec::with_capacity(plan.nodes.len()),
         nodes: plan
@@ -914,15 +925,9 @@ pub(crate) async fn run_flow(
         source_pauses: 0,
         sink_pauses: 0,
     };
-    for (index, stage) in spec.stages.iter().enumerate() {
-        let started = start_stage(
-            engine,
-            index,
-            stage,
-            identity.clone(),
-            plan.invocation_deadline,
-        );
-        match started.await {
+    for index in 0..spec.stages.len() {
+        let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
+        match start_stage(engine, &spec, index, identity, &audit).await {
             Ok(instance) => driver.stages.push(instance),
             Err(kind) => {
                 // Stages already started get their teardown; this one never started.
@@ -951,19 +956,19 @@ pub(crate) async fn run_flow(
     }
 }
 
-/// Instantiates a stage and calls its `init`.
+/// Instantiates node `n`'s component and calls its `init`.
 async fn start_stage(
     engine: &wasmtime::Engine,
-    index: usize,
-    stage: &StageSpec,
+    spec: &FlowSpec,
+    n: usize,
     identity: Arc<FlowIdentity>,
-    deadline: Option<Duration>,
+    audit: &AuditLog,
 ) -> Result<Stage, FlowErrorKind> {
-    let component = &stage.component;
-    let mut instance =
-        Stage::instantiate(engine, index, component, identity, deadline, &stage.limits)
-            .await
-            .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
+    let stage = &spec.stages[n];
+    let deadline = spec.plan.invocation_deadline;
+    let mut instance = Stage::instantiate(engine, n, identity, deadline, stage, audit)
+        .await
+        .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
     instance
         .init(&stage.config)
         .await

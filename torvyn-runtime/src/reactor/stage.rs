@@ -11,12 +11,13 @@ use crate::engine::exports::torvyn::aggregation::aggregator;
 use crate::engine::exports::torvyn::filtering::{filter, router};
 use crate::engine::exports::torvyn::streaming::{lifecycle, processor, sink, source};
 use crate::engine::{
-    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
-    ProcessResult, StageState, StreamElement,
+    BackpressureSignal, ElementMeta, FlowIdentity, OutputElement, ProcessError, ProcessResult,
+    StageState, StreamElement,
 };
 use crate::resources::BufferTable;
-use crate::security::{Grants, Limiter, Limits};
+use crate::security::{AuditLog, Limiter};
 
+use super::StageSpec;
 use super::queue::Queued;
 
 /// The export a stage is called through, by role.
@@ -55,17 +56,19 @@ pub(crate) struct Stage {
 }
 
 impl Stage {
-    /// Instantiates `component` as node `index` of a flow, within `limits`. Each call is
-    /// shown a deadline of `deadline` or the time limit, whichever is sooner.
+    /// Instantiates the component of `spec` as node `index` of a flow, within its limits
+    /// and grants; denied uses are recorded in `audit`. Each call is shown a deadline of
+    /// `deadline` or the time limit, whichever is sooner.
     pub(crate) async fn instantiate(
         engine: &wasmtime::Engine,
         index: usize,
-        component: &LoadedComponent,
         flow: Arc<FlowIdentity>,
         deadline: Option<Duration>,
-        limits: &Limits,
+        spec: &StageSpec,
+        audit: &AuditLog,
     ) -> wasmtime::Result<Self> {
-        let grants = Grants::default();
+        let (limits, grants) = (&spec.limits, spec.grants.clone());
+        let wasi = grants.wasi_ctx(&spec.name, audit)?;
         let state = StageState {
             stage: index,
             buffers: BufferTable::default(),
@@ -75,7 +78,7 @@ impl Stage {
             time_limit: limits.invocation_time,
             limiter: Limiter::new(*limits),
             grants,
-            wasi: grants.wasi_ctx(),
+            wasi,
             resources: ResourceTable::new(),
         };
         let mut store = Store::new(engine, state);
@@ -98,6 +101,7 @@ impl Stage {
             (Some(shown), Some(limit)) => Some(shown.min(limit)),
             (shown, limit) => shown.or(limit),
         };
+        let component = &spec.component;
         let pre = component.instance_pre();
         let instance = pre.instantiate_async(&mut store).await?;
         let calls = match component.role() {

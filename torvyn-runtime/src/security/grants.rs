@@ -1,15 +1,39 @@
 //! Capabilities: what a component may reach outside its sandbox. Everything is denied
-//! unless granted; the defaults grant only stdout and stderr.
+//! unless granted in `[components.NAME.capabilities]`, except the console: stdout and
+//! stderr are granted unless a component's grants say otherwise.
 
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+/// A host directory a component may open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the component finds it, e.g. `/data`.
+    pub guest: String,
+    /// Whether it may create, change and remove files there.
+    pub write: bool,
+}
 
 /// The capabilities granted to one component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
     /// May write to the host's standard output.
     pub stdout: bool,
     /// May write to the host's standard error.
     pub stderr: bool,
+    /// Environment variables it sees, by name, with the host's values.
+    pub env: Vec<String>,
+    /// Directories it may open.
+    pub dirs: Vec<DirGrant>,
+    /// Addresses it may open TCP connections to.
+    pub network: Vec<SocketAddr>,
 }
 
 impl Default for Grants {
@@ -17,23 +41,77 @@ impl Default for Grants {
         Self {
             stdout: true,
             stderr: true,
+            env: Vec::new(),
+            dirs: Vec::new(),
+            network: Vec::new(),
         }
     }
 }
 
+/// A use of a capability that the host refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEvent {
+    /// The node whose component tried.
+    pub node: String,
+    /// The capability it lacked, as `capability-query` names it.
+    pub capability: String,
+    /// What it tried to do.
+    pub detail: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+}
+
+/// The audit events of one flow, shared by its stages' WASI contexts (a cold path: it is
+/// written only when something is denied).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditLog(Arc<Mutex<Vec<AuditEvent>>>);
+
+impl AuditLog {
+    pub(crate) fn record(&self, node: &str, capability: String, detail: String) {
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let event = AuditEvent {
+            node: node.to_owned(),
+            capability,
+            detail,
+            at_unix_ms,
+        };
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+    }
+
+    pub(crate) fn events(&self) -> Vec<AuditEvent> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 impl Grants {
-    /// Whether the capability called `name` is granted, as `capability-query` answers it.
+    /// Whether the capability called `name` is granted, as `capability-query` answers it:
+    /// `stdout`, `stderr`, `env:NAME`, `filesystem:read`, `filesystem:write`, `network`,
+    /// or `network:ADDRESS:PORT`.
     pub fn allows(&self, name: &str) -> bool {
-        match name {
-            "stdout" => self.stdout,
-            "stderr" => self.stderr,
-            _ => false,
+        match name.split_once(':') {
+            None => match name {
+                "stdout" => self.stdout,
+                "stderr" => self.stderr,
+                "network" => !self.network.is_empty(),
+                _ => false,
+            },
+            Some(("env", var)) => self.env.iter().any(|granted| granted == var),
+            Some(("filesystem", "read")) => !self.dirs.is_empty(),
+            Some(("filesystem", "write")) => self.dirs.iter().any(|d| d.write),
+            Some(("network", address)) => address
+                .parse::<SocketAddr>()
+                .is_ok_and(|address| self.network.contains(&address)),
+            Some(_) => false,
         }
     }
 
-    /// A WASI context that gives the component exactly these grants: no filesystem, no
-    /// environment, no network, no arguments; clocks and randomness as WASI provides them.
-    pub(crate) fn wasi_ctx(&self) -> WasiCtx {
+    /// A WASI context that gives the component exactly these grants: the granted
+    /// environment variables, directories and TCP addresses, the console if granted, no
+    /// arguments, no UDP; clocks and randomness as WASI provides them. A refused TCP
+    /// address is recorded in `audit` under `node`.
+    pub(crate) fn wasi_ctx(&self, node: &str, audit: &AuditLog) -> std::io::Result<WasiCtx> {
         let mut builder = WasiCtxBuilder::new();
         if self.stdout {
             builder.inherit_stdout();
@@ -41,11 +119,36 @@ impl Grants {
         if self.stderr {
             builder.inherit_stderr();
         }
+        for name in &self.env {
+            if let Ok(value) = std::env::var(name) {
+                builder.env(name, value);
+            }
+        }
+        for dir in &self.dirs {
+            let perms = if dir.write {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| std::io::Error::other(format!("{}: {e:#}", dir.host.display())))?;
+        }
+        let (allowed, audit, node) = (self.network.clone(), audit.clone(), node.to_owned());
         builder
-            .allow_tcp(false)
+            .allow_tcp(true)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        builder.build()
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(move |address, used| {
+                // Binding is part of connecting; only where a connection goes is checked.
+                let granted = matches!(used, SocketAddrUse::TcpBind) || allowed.contains(&address);
+                if !granted {
+                    let what = format!("{used:?} to {address}");
+                    audit.record(&node, format!("network:{address}"), what);
+                }
+                Box::pin(async move { granted })
+            });
+        Ok(builder.build())
     }
 }
 
@@ -54,11 +157,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_stdio_is_granted_by_default() {
+    fn only_the_console_is_granted_by_default() {
         let grants = Grants::default();
         assert!(grants.allows("stdout"));
         assert!(grants.allows("stderr"));
         assert!(!grants.allows("filesystem:read"));
         assert!(!grants.allows("network"));
+        assert!(!grants.allows("env:HOME"));
+    }
+
+    #[test]
+    fn grants_answer_by_name() {
+        let grants = Grants {
+            stdout: false,
+            env: vec!["LANG".into()],
+            dirs: vec![DirGrant {
+                host: "data".into(),
+                guest: "/data".into(),
+                write: false,
+            }],
+            network: vec!["127.0.0.1:9000".parse().unwrap()],
+            ..Grants::default()
+        };
+        assert!(!grants.allows("stdout"));
+        assert!(grants.allows("env:LANG"));
+        assert!(grants.allows("filesystem:read"));
+        assert!(!grants.allows("filesystem:write"));
+        assert!(grants.allows("network:127.0.0.1:9000"));
+        assert!(!grants.allows("network:127.0.0.1:9001"));
     }
 }

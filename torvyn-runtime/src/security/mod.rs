@@ -4,6 +4,7 @@
 mod grants;
 mod limits;
 
-pub use grants::Grants;
+pub(crate) use grants::AuditLog;
+pub use grants::{AuditEvent, DirGrant, Grants};
 pub(crate) use limits::Limiter;
 pub use limits::{DEFAULT_INVOCATION_TIME, EPOCH_TICK, Limits};

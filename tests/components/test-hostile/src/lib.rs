@@ -1,14 +1,16 @@
 //! Test processor that misbehaves on purpose once it reaches element `at` (default 0);
 //! before that, and in mode `pass`, it passes elements through unchanged.
 //!
-//! Config (JSON): `{"mode": "loop" | "grow" | "leak" | "trap" | "read" | "pass", "at": 0,
-//! "path": ""}`:
+//! Config (JSON): `{"mode": "loop", "at": 0, "path": ""}`, where the mode is one of:
 //!
 //! - `loop` spins forever inside `process`;
 //! - `trap` aborts, which traps without a panic message;
 //! - `grow` allocates memory, a MiB at a time, until something stops it;
 //! - `leak` allocates a host buffer for every element and never lets go of it;
-//! - `read` emits the contents of the file `path`, or fails with the reason it cannot.
+//! - `read` emits the contents of the file `path`, or fails with the reason it cannot;
+//! - `connect` opens a TCP connection to `path` (`host:port`), or fails with the reason;
+//! - `env` emits the value of the environment variable `path`, or fails;
+//! - `query` emits `{path}=true` or `{path}=false`: whether the host grants capability `path`.
 
 use serde::Deserialize;
 use torvyn_sdk::{Element, Error, Output, Processor};
@@ -23,6 +25,9 @@ enum Mode {
     Leak,
     Trap,
     Read,
+    Connect,
+    Env,
+    Query,
 }
 
 #[derive(Default, Deserialize)]
@@ -67,6 +72,24 @@ impl Processor for TestHostile {
                 pass()
             }
             Mode::Trap => std::process::abort(),
+            Mode::Env => match std::env::var(&self.config.path) {
+                Ok(value) => Output::bytes(value.as_bytes()).map(Some),
+                Err(error) => Err(Error::Unavailable(format!(
+                    "cannot read `{}`: {error}",
+                    self.config.path
+                ))),
+            },
+            Mode::Query => {
+                let answer = torvyn_sdk::has_capability(&self.config.path);
+                Output::bytes(format!("{}={answer}", self.config.path).as_bytes()).map(Some)
+            }
+            Mode::Connect => match std::net::TcpStream::connect(&self.config.path) {
+                Ok(_) => Output::bytes(b"connected").map(Some),
+                Err(error) => Err(Error::Unavailable(format!(
+                    "cannot connect to `{}`: {error}",
+                    self.config.path
+                ))),
+            },
             Mode::Read => match std::fs::read(&self.config.path) {
                 Ok(bytes) => Output::bytes(&bytes).map(Some),
                 Err(error) => Err(Error::Unavailable(format!(

@@ -1,0 +1,141 @@
+//! Capabilities: a component reaches outside its sandbox only where `Torvyn.toml` grants
+//! it; refused network use is audited.
+
+use crate::support::{Guest, Run, TestProject};
+
+/// One element through `test-hostile` in `mode` on `path`, with `capabilities` (an
+/// inline table, or `None`), skipping failures; `project` may add files to the folder.
+/// The host's environment has `TORVYN_TEST_SECRET=s3cret`.
+fn probe(mode: &str, path: &str, capabilities: Option<&str>, project: TestProject) -> Run {
+    let config = format!(r#"{{"mode": "{mode}", "path": "{path}"}}"#);
+    let mut project = project
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("probe", Guest::Hostile, &config)
+        .component("out", Guest::Sink, "");
+    if let Some(capabilities) = capabilities {
+        project = project.set("probe", "capabilities", capabilities);
+    }
+    let project = project.flow(
+        r#"nodes = ["src", "probe", "out"]
+edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
+on-error = { probe = "skip" }"#,
+    );
+    // A variable in the host's environment, for the probe to find or not.
+    let mut command = project.run_command(&[]);
+    command.env("TORVYN_TEST_SECRET", "s3cret");
+    Run::from(command.output().unwrap()).success()
+}
+
+/// What reached the sink, or `None` when the probe failed (and the error it gave).
+fn outcome(run: &Run) -> Result<String, String> {
+    match run.delivered().first() {
+        Some((_, payload)) => Ok(payload.clone()),
+        None => {
+            assert_eq!(run.report()["accounting"]["failed"], 1);
+            Err(run.stderr.clone())
+        }
+    }
+}
+
+#[test]
+fn network_is_denied_and_audited_unless_the_address_is_granted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+
+    let denied = probe("connect", &address, None, TestProject::new());
+    assert!(outcome(&denied).is_err());
+    let report = denied.report();
+    let event = &report["audit"][0];
+    assert_eq!(event["node"], "probe");
+    assert_eq!(event["capability"], format!("network:{address}"));
+    assert!(event["at_unix_ms"].as_u64().unwrap() > 0);
+    assert!(
+        denied
+            .stderr
+            .contains(&format!("Denied `probe` has no `network:{address}` grant")),
+        "{}",
+        denied.stderr
+    );
+
+    let grant = format!(r#"{{ network = ["{address}"] }}"#);
+    let granted = probe("connect", &address, Some(&grant), TestProject::new());
+    assert_eq!(outcome(&granted).unwrap(), "connected");
+    assert_eq!(granted.report()["audit"], serde_json::json!([]));
+}
+
+#[test]
+fn files_are_readable_only_in_granted_directories() {
+    let project = TestProject::new();
+    for (dir, text) in [("data", "granted"), ("secret", "not granted")] {
+        std::fs::create_dir(project.dir().join(dir)).unwrap();
+        std::fs::write(project.dir().join(dir).join("file.txt"), text).unwrap();
+    }
+    let read_only = r#"{ filesystem = [{ path = "data", access = "read" }] }"#;
+    let run = probe("read", "/data/file.txt", Some(read_only), project);
+    assert_eq!(outcome(&run).unwrap(), "granted");
+
+    let project = TestProject::new();
+    std::fs::create_dir(project.dir().join("data")).unwrap();
+    let run = probe("read", "/secret/file.txt", Some(read_only), project);
+    let error = outcome(&run).unwrap_err();
+    assert!(error.contains("cannot read `/secret/file.txt`"), "{error}");
+}
+
+#[test]
+fn a_missing_granted_directory_is_a_manifest_error() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, "")
+        .component("out", Guest::Sink, "")
+        .set(
+            "out",
+            "capabilities",
+            r#"{ filesystem = [{ path = "nowhere", access = "read-write" }] }"#,
+        );
+    let run = project.run(&[]).failure();
+    assert!(
+        run.stderr.contains("granted directory") && run.stderr.contains("does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Torvyn.toml:"), "{}", run.stderr);
+}
+
+#[test]
+fn environment_variables_are_seen_only_when_granted_by_name() {
+    let granted = r#"{ env = ["TORVYN_TEST_SECRET"] }"#;
+    let run = probe(
+        "env",
+        "TORVYN_TEST_SECRET",
+        Some(granted),
+        TestProject::new(),
+    );
+    assert_eq!(outcome(&run).unwrap(), "s3cret");
+    let run = probe("env", "TORVYN_TEST_SECRET", None, TestProject::new());
+    assert!(outcome(&run).is_err());
+}
+
+#[test]
+fn capability_query_answers_from_the_grants() {
+    let ask = |capability: &str, grants: Option<&str>| {
+        outcome(&probe("query", capability, grants, TestProject::new())).unwrap()
+    };
+    assert_eq!(ask("stdout", None), "stdout=true");
+    assert_eq!(ask("env:HOME", None), "env:HOME=false");
+    assert_eq!(
+        ask("env:HOME", Some(r#"{ env = ["HOME"] }"#)),
+        "env:HOME=true"
+    );
+    assert_eq!(ask("stdout", Some("{ stdout = false }")), "stdout=false");
+}
+
+#[test]
+fn a_component_denied_stdout_prints_nothing() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component("out", Guest::Sink, "")
+        .set("out", "capabilities", "{ stdout = false }")
+        .run(&[])
+        .success();
+    assert!(run.delivered().is_empty(), "{}", run.stdout);
+    assert_eq!(run.report()["delivered"], 3);
+}
