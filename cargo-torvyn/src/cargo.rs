@@ -27,6 +27,8 @@ pub(crate) struct ComponentCrate {
     pub(crate) workspace_manifest: PathBuf,
     /// The role the manifest or `[package.metadata.torvyn]` asks for, if any.
     pub(crate) role: Option<Role>,
+    /// What `[package.metadata.torvyn] capabilities` says it needs.
+    pub(crate) capabilities: Vec<String>,
 }
 
 /// A component built and checked.
@@ -71,6 +73,21 @@ fn declared_role(package: &Package) -> miette::Result<Option<Role>> {
             )
         })
         .map(Some)
+}
+
+/// The capabilities `[package.metadata.torvyn] capabilities = […]` declares.
+fn declared_capabilities(package: &Package) -> miette::Result<Vec<String>> {
+    let Some(list) = (package.metadata.get("torvyn")).and_then(|t| t.get("capabilities")) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_value(list.clone())
+        .into_diagnostic()
+        .wrap_err_with(|| {
+            format!(
+                "`[package.metadata.torvyn] capabilities` of `{}` must be a list of names such as \"filesystem:read\"",
+                package.name
+            )
+        })
 }
 
 /// Cargo workspaces read so far, so that several component crates of one workspace cost
@@ -120,6 +137,7 @@ impl Workspaces {
             id: package.id.clone(),
             workspace_manifest: workspace_manifest.into(),
             role: role.or(declared_role(&package)?),
+            capabilities: declared_capabilities(&package)?,
         })
     }
 }
@@ -143,6 +161,7 @@ pub(crate) fn workspace_components(manifest: &Path) -> miette::Result<Vec<Compon
                 id: package.id.clone(),
                 workspace_manifest: workspace_manifest.clone(),
                 role,
+                capabilities: declared_capabilities(package)?,
             });
         }
     }
@@ -206,7 +225,7 @@ pub(crate) fn build(
                     member.package
                 )
             })?;
-            let role = check_component(&wasm, member.role)
+            let role = check_component(&wasm, member)
                 .wrap_err_with(|| format!("component `{}` is not usable", member.package))?;
             status(
                 "Built",
@@ -274,14 +293,15 @@ fn cargo_build(
     Ok(wasm_files)
 }
 
-/// Checks that `wasm` is a component exporting a role, and the expected one if given.
-fn check_component(wasm: &Path, expected: Option<Role>) -> miette::Result<Role> {
+/// Checks that `wasm` is a component exporting a role, and the one `member` expects if
+/// it says; writes the capabilities it declares into the binary.
+fn check_component(wasm: &Path, member: &ComponentCrate) -> miette::Result<Role> {
     let bytes = std::fs::read(wasm)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read `{}`", wasm.display()))?;
-    let exports = torvyn_runtime::decode_exports(&bytes)?;
-    let role = Role::from_exports(&exports)?;
-    if let Some(expected) = expected
+    let info = torvyn_runtime::inspect(&bytes)?;
+    let role = Role::from_exports(&info.exports)?;
+    if let Some(expected) = member.role
         && expected != role
     {
         bail!(
@@ -292,6 +312,15 @@ fn check_component(wasm: &Path, expected: Option<Role>) -> miette::Result<Role> 
             "`{}` is declared a {expected}, but it exports the {role} interface",
             wasm.display()
         );
+    }
+    if info.capabilities != member.capabilities {
+        // Cargo may hard-link this file to its own copy: write a new file, then swap it in.
+        let marked = torvyn_runtime::with_capabilities(&bytes, &member.capabilities)?;
+        let fresh = wasm.with_extension("wasm.torvyn");
+        std::fs::write(&fresh, marked)
+            .and_then(|()| std::fs::rename(&fresh, wasm))
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write `{}`", wasm.display()))?;
     }
     Ok(role)
 }

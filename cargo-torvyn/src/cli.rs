@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{BuildCommand, NewCommand, RunCommand};
+use crate::commands::{BuildCommand, LinkCommand, NewCommand, RunCommand};
 
 /// Build and run streaming pipelines of WebAssembly components.
 #[derive(Debug, Parser)]
@@ -19,6 +19,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     New(NewCommand),
     Build(BuildCommand),
+    Link(LinkCommand),
     Run(RunCommand),
 }
 
@@ -27,6 +28,7 @@ impl Command {
         match self {
             Command::New(command) => command.exec(),
             Command::Build(command) => command.exec(),
+            Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
         }
     }
@@ -95,7 +97,7 @@ mod tests {
     #[test]
     fn help_texts() {
         use clap::CommandFactory;
-        for name in ["", "new", "build", "run"] {
+        for name in ["", "new", "build", "link", "run"] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()
                 .filter(|a| !a.is_empty());

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use torvyn_runtime::{
-    FlowHandle, FlowSpec, Host, HostOptions, Outcome, ProjectManifest, RunOptions, YIELD_EVERY,
+    FlowHandle, Host, HostOptions, Outcome, ProjectManifest, RunOptions, YIELD_EVERY,
 };
 
 use crate::support::{Guest, TestProject, guest_target_dir};
@@ -19,17 +19,19 @@ fn host() -> Host {
 /// Starts the flow of `project` on `host`.
 fn start(host: &Host, project: &TestProject) -> FlowHandle {
     let manifest = ProjectManifest::load(&project.write_manifest()).unwrap();
-    let (flow, decl) = manifest.select_flows(&[]).unwrap()[0];
-    let loaded: BTreeMap<_, _> = (decl.nodes.iter())
+    let flows = manifest.select_flows(&[]).unwrap();
+    let loaded: BTreeMap<_, _> = (flows[0].1.nodes.iter())
         .map(|node| {
             let name = node.get_ref();
             let path = manifest
                 .dir()
                 .join(manifest.manifest().components[name].path.get_ref());
-            (name.clone(), host.load(&path).unwrap())
+            (name.clone(), host.load(&path))
         })
         .collect();
-    let spec = FlowSpec::from_manifest(&manifest, flow, decl, &loaded).unwrap();
+    let spec = torvyn_runtime::link(&manifest, &flows, &loaded)
+        .unwrap()
+        .remove(0);
     host.start(spec, RunOptions::default())
 }
 

@@ -11,5 +11,6 @@ mod host_api;
 mod hostile;
 mod lifecycle;
 mod limits;
+mod link;
 mod pipelines;
 mod templates;

@@ -38,6 +38,7 @@ pub enum Guest {
     Hostile,
     RawUpper,
     NotAStage,
+    Future,
 }
 
 impl Guest {
@@ -52,6 +53,7 @@ impl Guest {
             Guest::Hostile => "test-hostile",
             Guest::RawUpper => "raw-upper",
             Guest::NotAStage => "not-a-stage",
+            Guest::Future => "future-processor",
         }
     }
 
@@ -99,7 +101,7 @@ fn build_guests() {
         .args(["build", "--target", "wasm32-wasip2"])
         .env("CARGO_TARGET_DIR", guest_target_dir())
         .env_remove("RUSTFLAGS");
-    for guest in [Guest::RawUpper, Guest::NotAStage] {
+    for guest in [Guest::RawUpper, Guest::NotAStage, Guest::Future] {
         plain.args(["-p", guest.package()]);
     }
     let status = plain.status().expect("cargo runs");
@@ -227,6 +229,18 @@ impl TestProject {
             .arg(self.write_manifest())
             .args(args);
         command
+    }
+
+    /// Runs `cargo torvyn ARGS --manifest-path` on the written manifest.
+    pub fn command(&self, args: &[&str]) -> Run {
+        let output = torvyn()
+            .arg("torvyn")
+            .args(args)
+            .arg("--manifest-path")
+            .arg(self.write_manifest())
+            .output()
+            .expect("cargo-torvyn runs");
+        Run::from(output)
     }
 
     /// Runs `cargo torvyn run` with `args` to its end.

@@ -49,21 +49,41 @@ fn every_component_template_builds_to_a_component_of_its_role() {
         ("filter", "filter"),
     ] {
         let project = new_project(dir.path(), &format!("my-{template}"), template);
-        let built = torvyn()
-            .current_dir(project)
-            .args(["torvyn", "build", "--message-format", "json"])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&built.stdout);
-        assert!(
-            built.status.success(),
-            "{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
-        let message: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        // The processor says what it needs; the build writes that into the component.
+        let needs = if template == "processor" {
+            let manifest = project.join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).unwrap().replace(
+                "[package.metadata.torvyn]",
+                "[package.metadata.torvyn]\ncapabilities = [\"env:LANG\"]",
+            );
+            std::fs::write(manifest, text).unwrap();
+            vec!["env:LANG".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let build = || {
+            let built = torvyn()
+                .current_dir(&project)
+                .args(["torvyn", "build", "--message-format", "json"])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&built.stdout);
+            assert!(
+                built.status.success(),
+                "{}",
+                String::from_utf8_lossy(&built.stderr)
+            );
+            serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()
+        };
+        let message = build();
         assert_eq!(message["reason"], "component-built");
         assert_eq!(message["role"], role);
-        assert!(std::path::Path::new(message["wasm"].as_str().unwrap()).is_file());
+        let wasm = PathBuf::from(message["wasm"].as_str().unwrap());
+        let bytes = std::fs::read(&wasm).unwrap();
+        assert_eq!(torvyn_runtime::inspect(&bytes).unwrap().capabilities, needs);
+        // Building again leaves the component as it is.
+        build();
+        assert_eq!(std::fs::read(&wasm).unwrap(), bytes, "{template}");
     }
 }
 

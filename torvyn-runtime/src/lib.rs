@@ -9,21 +9,22 @@
 //!
 //! ```no_run
 //! # async fn demo() -> miette::Result<()> {
-//! use torvyn_runtime::{ComponentSource, FlowSpec, Host, HostOptions, ProjectManifest, RunOptions};
+//! use torvyn_runtime::{ComponentSource, Host, HostOptions, ProjectManifest, RunOptions};
 //!
 //! let project = ProjectManifest::load("Torvyn.toml".as_ref())?;
-//! let (flow, decl) = project.select_flows(&["main".into()])?[0];
+//! let flows = project.select_flows(&["main".into()])?;
 //! let host = Host::new(HostOptions::default())?;
 //! let mut loaded = std::collections::BTreeMap::new();
-//! for node in &decl.nodes {
+//! for node in &flows[0].1.nodes {
 //!     let name = node.get_ref();
 //!     // Here every component is a ready `.wasm` file; `cargo torvyn` also builds crates.
 //!     if let ComponentSource::Wasm(path) = project.source_of(&project.manifest().components[name]) {
-//!         loaded.insert(name.clone(), host.load(&path)?);
+//!         loaded.insert(name.clone(), host.load(&path));
 //!     }
 //! }
-//! let spec = FlowSpec::from_manifest(&project, flow, decl, &loaded)?;
-//! let handle = host.start(spec, RunOptions::default());
+//! // Every problem at once: roles, versions, imports, grants, the graph.
+//! let mut specs = torvyn_runtime::link(&project, &flows, &loaded)?;
+//! let handle = host.start(specs.remove(0), RunOptions::default());
 //! let report = handle.join().await?;
 //! assert!(report.accounting.balanced());
 //! println!("{} elements delivered", report.delivered);
@@ -49,9 +50,12 @@ pub use config::{
     Located, MANIFEST_FILE, Manifest, ManifestError, Overflow, Project, ProjectManifest, RetryDecl,
     SimplePolicy, find_manifest,
 };
-pub use contracts::{CONTRACT_VERSION, ContractError, Role, decode_exports};
+pub use contracts::{
+    CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Role, compatible,
+    inspect, with_capabilities,
+};
 pub use engine::{EngineError, LoadedComponent};
-pub use host::{DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, Progress};
+pub use host::{DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link};
 pub use observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
 pub use reactor::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec, YIELD_EVERY};
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};

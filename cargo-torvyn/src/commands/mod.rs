@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 mod build;
+mod link;
 mod new;
 mod run;
 
 pub(crate) use build::BuildCommand;
+pub(crate) use link::LinkCommand;
 pub(crate) use new::NewCommand;
 pub(crate) use run::RunCommand;

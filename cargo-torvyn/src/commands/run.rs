@@ -1,20 +1,16 @@
 //! `cargo torvyn run`: builds what is stale and runs a flow to its end.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use miette::{Context, IntoDiagnostic, bail};
+use miette::{Context, IntoDiagnostic};
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use torvyn_runtime::{
-    Accounting, FlowError, FlowReport, FlowSpec, Host, HostOptions, Outcome, RunOptions,
-};
+use torvyn_runtime::{Accounting, FlowError, FlowReport, Outcome, RunOptions};
 
 use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs};
 use crate::output::{self, status};
-use crate::project::{self, Project};
 
 /// Build what is stale, then run flows of the project until their sources end
 ///
@@ -46,58 +42,11 @@ pub(crate) struct RunCommand {
     output: OutputArgs,
 }
 
-/// Where compiled components are cached: `$TORVYN_CACHE_DIR`, else the user's cache folder.
-fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os("TORVYN_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn").join("compiled")))
-}
-
 impl RunCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let Project::Torvyn(project) = project::locate(self.manifest.manifest_path.as_deref())?
-        else {
-            bail!(
-                help = "create one with `cargo torvyn new NAME --template pipeline`",
-                "no Torvyn.toml found: `run` needs a project with flows"
-            );
-        };
+        let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;
-        let names = flows
-            .iter()
-            .flat_map(|(_, decl)| decl.nodes.iter().map(|n| n.get_ref().as_str()));
-        let files = project::component_files(&project, names, self.build.release)?;
-
-        let host = Host::new(HostOptions {
-            cache_dir: cache_dir(),
-        })?;
-        let components = &project.manifest().components;
-        let mut loaded = std::collections::BTreeMap::new();
-        for (name, wasm) in &files {
-            let component = host
-                .load(wasm)
-                .wrap_err_with(|| format!("cannot load component `{name}`"))?;
-            let decl = &components[name];
-            if let Some(role) = &decl.role
-                && *role.get_ref() != component.role()
-            {
-                return Err(project
-                    .error_at(
-                        role.span(),
-                        format!(
-                            "component `{name}` is declared a {}, but it exports the {} interface",
-                            role.get_ref(),
-                            component.role()
-                        ),
-                        None,
-                    )
-                    .into());
-            }
-            loaded.insert(name.clone(), component);
-        }
-        let specs = (flows.iter())
-            .map(|(flow, decl)| FlowSpec::from_manifest(&project, flow, decl, &loaded))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
 
         let listed: Vec<String> = flows.iter().map(|(name, _)| format!("`{name}`")).collect();
         let noun = if listed.len() == 1 { "flow" } else { "flows" };

@@ -56,7 +56,8 @@ impl Role {
         for export in exports {
             let (interface, version) = export.split_once('@').unwrap_or((export, ""));
             if let Some(role) = Role::ALL.into_iter().find(|r| r.interface() == interface) {
-                if version != CONTRACT_VERSION {
+                // The component provides the role; the host calls it as 0.1.0 does.
+                if !compatible(version, CONTRACT_VERSION) {
                     return Err(ContractError::Version {
                         export: export.clone(),
                     });
@@ -144,41 +145,135 @@ pub enum ContractError {
     },
     /// A role interface of another contract version.
     #[error("exports `{export}`, but this runtime implements contract version 0.1.0")]
-    #[diagnostic(code(torvyn::contract::version))]
+    #[diagnostic(
+        code(torvyn::contract::version),
+        help(
+            "build it against torvyn:streaming@0.1 (torvyn-sdk 0.1), or run it on a host of its version"
+        )
+    )]
     Version {
         /// The export in question.
         export: String,
     },
 }
 
-/// The names of a component's top-level exports.
-pub fn decode_exports(bytes: &[u8]) -> Result<Vec<String>, ContractError> {
+/// Name of the custom section in which a component lists the capabilities it needs, one
+/// per line (`cargo torvyn build` writes it from `[package.metadata.torvyn] capabilities`).
+pub const CAPABILITIES_SECTION: &str = "torvyn:capabilities";
+
+/// What a component binary says about itself at its top level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentInfo {
+    /// Names of its exports, e.g. `torvyn:streaming/processor@0.1.0`.
+    pub exports: Vec<String>,
+    /// Names of its imports, e.g. `wasi:cli/stdout@0.2.6`.
+    pub imports: Vec<String>,
+    /// Capabilities it says it needs (see [`CAPABILITIES_SECTION`]).
+    pub capabilities: Vec<String>,
+}
+
+/// Whether an interface at version `provided` serves a user that asks for `wanted`: the
+/// same major version (the same minor for `0.x`), and no older. Unversioned names match
+/// only each other.
+pub fn compatible(provided: &str, wanted: &str) -> bool {
+    match (
+        semver::Version::parse(provided),
+        semver::Version::parse(wanted),
+    ) {
+        (Ok(provided), Ok(wanted)) => {
+            let line = |v: &semver::Version| {
+                if v.major == 0 {
+                    (0, v.minor)
+                } else {
+                    (v.major, 0)
+                }
+            };
+            line(&provided) == line(&wanted) && provided >= wanted
+        }
+        _ => provided == wanted,
+    }
+}
+
+/// Reads a component's top-level imports, exports and declared capabilities.
+pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ContractError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(ContractError::NotWasm);
     }
     if wasmparser::Parser::is_core_wasm(bytes) {
         return Err(ContractError::CoreModule);
     }
-    let mut exports = Vec::new();
+    let malformed = |e: wasmparser::BinaryReaderError| ContractError::Malformed(e.to_string());
+    let mut info = ComponentInfo::default();
     // Nested modules and components open with a section and close with their own `End`;
-    // only the outermost component's exports count.
+    // only the outermost component counts.
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| ContractError::Malformed(e.to_string()))?;
-        match payload {
+        match payload.map_err(malformed)? {
             wasmparser::Payload::ModuleSection { .. }
             | wasmparser::Payload::ComponentSection { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
             wasmparser::Payload::ComponentExportSection(section) if depth == 0 => {
                 for export in section {
-                    let export = export.map_err(|e| ContractError::Malformed(e.to_string()))?;
-                    exports.push(export.name.name.to_owned());
+                    info.exports
+                        .push(export.map_err(malformed)?.name.name.to_owned());
                 }
+            }
+            wasmparser::Payload::ComponentImportSection(section) if depth == 0 => {
+                for import in section {
+                    info.imports
+                        .push(import.map_err(malformed)?.name.name.to_owned());
+                }
+            }
+            wasmparser::Payload::CustomSection(section)
+                if depth == 0 && section.name() == CAPABILITIES_SECTION =>
+            {
+                let text = std::str::from_utf8(section.data()).map_err(|_| {
+                    ContractError::Malformed(format!("`{CAPABILITIES_SECTION}` is not UTF-8"))
+                })?;
+                info.capabilities = text.lines().map(str::to_owned).collect();
             }
             _ => {}
         }
     }
-    Ok(exports)
+    Ok(info)
+}
+
+/// `bytes` with its capabilities section saying `capabilities` (removed when empty): the
+/// old section, if any, is dropped and the new one appended.
+pub fn with_capabilities(bytes: &[u8], capabilities: &[String]) -> Result<Vec<u8>, ContractError> {
+    let malformed = |e: wasmparser::BinaryReaderError| ContractError::Malformed(e.to_string());
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    let mut copied = 0;
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.map_err(malformed)? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::CustomSection(section)
+                if depth == 0 && section.name() == CAPABILITIES_SECTION =>
+            {
+                // The section's id byte and size come before the range the reader covers.
+                let range = section.range();
+                let mut size = Vec::new();
+                wasm_encoder::Encode::encode(&(range.len() as u32), &mut size);
+                let start = range.start - 1 - size.len();
+                out.extend_from_slice(&bytes[copied..start]);
+                copied = range.end;
+            }
+            _ => {}
+        }
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    if !capabilities.is_empty() {
+        let section = wasm_encoder::CustomSection {
+            name: CAPABILITIES_SECTION.into(),
+            data: capabilities.join("\n").into_bytes().into(),
+        };
+        // A custom section is encoded alike in components and core modules.
+        wasm_encoder::Section::append_to(&section, &mut out);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -221,19 +316,39 @@ mod tests {
 
     #[test]
     fn non_components_are_recognised() {
-        assert!(matches!(
-            decode_exports(b"hello"),
-            Err(ContractError::NotWasm)
-        ));
+        assert!(matches!(inspect(b"hello"), Err(ContractError::NotWasm)));
         let core = b"\0asm\x01\0\0\0";
-        assert!(matches!(
-            decode_exports(core),
-            Err(ContractError::CoreModule)
-        ));
+        assert!(matches!(inspect(core), Err(ContractError::CoreModule)));
         let truncated = b"\0asm\x0d\0\x01\0\x07";
         assert!(matches!(
-            decode_exports(truncated),
+            inspect(truncated),
             Err(ContractError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn versions_are_compatible_within_a_line_and_never_older() {
+        assert!(compatible("0.1.0", "0.1.0"));
+        assert!(compatible("0.1.3", "0.1.0"));
+        assert!(!compatible("0.1.0", "0.1.3"));
+        assert!(!compatible("0.2.0", "0.1.0"));
+        assert!(compatible("1.4.0", "1.2.0"));
+        assert!(!compatible("2.0.0", "1.2.0"));
+        assert!(compatible("", ""));
+        assert!(!compatible("", "0.1.0"));
+    }
+
+    #[test]
+    fn the_capabilities_section_is_written_replaced_and_read() {
+        // The smallest component: the header alone.
+        let empty = b"\0asm\x0d\0\x01\0".to_vec();
+        let one = with_capabilities(&empty, &["env:HOME".into()]).unwrap();
+        assert_eq!(inspect(&one).unwrap().capabilities, ["env:HOME"]);
+        let two = with_capabilities(&one, &["network".into(), "filesystem:read".into()]).unwrap();
+        assert_eq!(
+            inspect(&two).unwrap().capabilities,
+            ["network", "filesystem:read"]
+        );
+        assert_eq!(with_capabilities(&two, &[]).unwrap(), empty);
     }
 }

@@ -57,6 +57,20 @@ pub enum EngineError {
         /// wasmtime's explanation, with its causes.
         message: String,
     },
+    /// The component imports something the host does not provide.
+    #[error("cannot link component `{path}`: {message}")]
+    #[diagnostic(
+        code(torvyn::engine::link),
+        help(
+            "the host provides torvyn:streaming@0.1, torvyn:capabilities@0.1 and WASI 0.2 (up to the version wasmtime-wasi implements); build the component against those"
+        )
+    )]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation: the import it could not satisfy.
+        message: String,
+    },
     /// The engine could not be configured.
     #[error("cannot configure the WebAssembly engine: {0}")]
     #[diagnostic(code(torvyn::engine::config))]
@@ -73,6 +87,7 @@ struct Loaded {
     path: PathBuf,
     role: Role,
     lifecycle: bool,
+    needs: Vec<String>,
     pre: InstancePre<StageState>,
 }
 
@@ -95,6 +110,11 @@ impl LoadedComponent {
     /// The file the component came from.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The capabilities it says it needs (its `torvyn:capabilities` section).
+    pub fn needs(&self) -> &[String] {
+        &self.inner.needs
     }
 
     pub(crate) fn has_lifecycle(&self) -> bool {
@@ -150,9 +170,9 @@ impl Engine {
             path: path.to_owned(),
             source,
         };
-        let exports = contracts::decode_exports(&bytes).map_err(contract)?;
-        let role = Role::from_exports(&exports).map_err(contract)?;
-        let lifecycle = exports.iter().any(|name| name == contracts::LIFECYCLE);
+        let info = contracts::inspect(&bytes).map_err(contract)?;
+        let role = Role::from_exports(&info.exports).map_err(contract)?;
+        let lifecycle = info.exports.iter().any(|name| name == contracts::LIFECYCLE);
         let compile = |e: wasmtime::Error| EngineError::Compile {
             path: path.to_owned(),
             message: format!("{e:#}"),
@@ -163,12 +183,16 @@ impl Engine {
                 .map_err(compile)?,
             None => Component::new(&self.engine, &bytes).map_err(compile)?,
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(compile)?;
+        let pre = (self.linker.instantiate_pre(&component)).map_err(|e| EngineError::Link {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        })?;
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
                 path: path.to_owned(),
                 role,
                 lifecycle,
+                needs: info.capabilities,
                 pre,
             }),
         })

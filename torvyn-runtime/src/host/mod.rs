@@ -1,22 +1,19 @@
 //! The `Host`: one engine shared by every flow, each flow run as its own tokio task and
 //! controlled through its [`FlowHandle`].
 
-use std::collections::BTreeMap;
-use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::config::{
-    Access, CapabilitiesDecl, DirDecl, FlowDecl, LimitsDecl, ManifestError, ProjectManifest,
-};
 use crate::engine::{Engine, EngineError, LoadedComponent};
 use crate::observability::FlowReport;
 use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
-use crate::resources::StageBudget;
-use crate::security::{DirGrant, Grants, Limits};
-use crate::topology::{FlowPlan, plan_flow};
+
+mod link;
+
+use crate::topology::FlowPlan;
+pub use link::{LinkError, link};
 
 /// How long the host holds off a sink that answered `pause`, unless a flow says otherwise.
 pub const DEFAULT_SINK_PAUSE: Duration = Duration::from_millis(1);
@@ -137,32 +134,6 @@ impl FlowHandle {
 }
 
 impl FlowSpec {
-    /// Plans flow `flow` of `project` (see [`plan_flow`]) with the components in `loaded`,
-    /// by component name, which must hold every node of the flow; each stage gets its
-    /// component's `config` from the manifest.
-    pub fn from_manifest(
-        project: &ProjectManifest,
-        flow: &str,
-        decl: &FlowDecl,
-        loaded: &BTreeMap<String, LoadedComponent>,
-    ) -> Result<Self, ManifestError> {
-        let plan = plan_flow(project, flow, decl, |name| loaded[name].role())?;
-        let components = &project.manifest().components;
-        let stages = (plan.nodes.iter())
-            .map(|node| {
-                let component = &components[&node.name];
-                Ok(StageSpec {
-                    name: node.name.clone(),
-                    component: loaded[&node.name].clone(),
-                    config: component.config.clone(),
-                    limits: limits(project, &component.limits)?,
-                    grants: Arc::new(grants(project, &component.capabilities)?),
-                })
-            })
-            .collect::<Result<_, ManifestError>>()?;
-        Ok(Self::new(plan, stages))
-    }
-
     /// A flow of `plan`'s shape, with `stages` one per node in the plan's order, and the
     /// default sink pause.
     pub fn new(plan: FlowPlan, stages: Vec<StageSpec>) -> Self {
@@ -172,67 +143,4 @@ impl FlowSpec {
             sink_pause: DEFAULT_SINK_PAUSE,
         }
     }
-}
-
-/// A component's `[limits]`, each unset one at its default.
-fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, ManifestError> {
-    let default = Limits::default();
-    let invocation_time = match &decl.invocation_time {
-        Some(time) => Some(project.duration(time.get_ref(), time.span())?),
-        None => default.invocation_time,
-    };
-    Ok(Limits {
-        memory: decl.memory.map_or(default.memory, |m| m.as_u64()),
-        table_elements: decl.table_elements.unwrap_or(default.table_elements),
-        instances: decl.instances.unwrap_or(default.instances),
-        invocation_time,
-        budget: StageBudget {
-            max_bytes: (decl.buffer_memory).map_or(default.budget.max_bytes, |b| b.as_u64()),
-            max_handles: decl.buffer_handles.unwrap_or(default.budget.max_handles),
-        },
-    })
-}
-
-/// A component's `[capabilities]`: each directory must exist and each address resolve.
-fn grants(project: &ProjectManifest, decl: &CapabilitiesDecl) -> Result<Grants, ManifestError> {
-    let mut grants = Grants {
-        stdout: decl.stdout.unwrap_or(true),
-        stderr: decl.stderr.unwrap_or(true),
-        env: decl.env.iter().map(|name| name.get_ref().clone()).collect(),
-        ..Grants::default()
-    };
-    for dir in &decl.filesystem {
-        let DirDecl {
-            path,
-            access,
-            guest,
-        } = dir.get_ref();
-        let host = project.dir().join(path);
-        if !host.is_dir() {
-            return Err(project.error_at(
-                dir.span(),
-                format!("granted directory `{}` does not exist", host.display()),
-                Some("create it, or fix `path` (relative to Torvyn.toml)".into()),
-            ));
-        }
-        let name = Path::new(path)
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        grants.dirs.push(DirGrant {
-            host,
-            guest: guest.clone().unwrap_or_else(|| format!("/{name}")),
-            write: *access == Access::ReadWrite,
-        });
-    }
-    for address in &decl.network {
-        let resolved = address.get_ref().to_socket_addrs().map_err(|error| {
-            project.error_at(
-                address.span(),
-                format!("cannot resolve `{}`: {error}", address.get_ref()),
-                Some("write `host:port`, e.g. `127.0.0.1:8080` or `example.com:443`".into()),
-            )
-        })?;
-        grants.network.extend(resolved);
-    }
-    Ok(grants)
 }

@@ -1,0 +1,106 @@
+//! `cargo torvyn link`: checks, before anything runs, that flows will run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use miette::bail;
+use serde_json::json;
+use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, ProjectManifest};
+
+use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
+use crate::output::{self, status};
+use crate::project::{self, Project};
+
+/// Build what is stale, then check that flows link, without running them
+///
+/// Every component must be a component of one role at a compatible contract version,
+/// with every import provided by the host, every capability it needs granted, and the
+/// role its manifest entry declares; every flow must be a valid graph. All problems are
+/// reported at once. `run` makes the same checks first.
+#[derive(Debug, Args)]
+pub(crate) struct LinkCommand {
+    /// The flows to check [default: every flow of the project]
+    #[arg(value_name = "FLOW")]
+    flows: Vec<String>,
+
+    #[command(flatten)]
+    manifest: ManifestArgs,
+
+    #[command(flatten)]
+    build: BuildArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl LinkCommand {
+    pub(crate) fn exec(self) -> miette::Result<()> {
+        let project = torvyn_project(&self.manifest, "link")?;
+        let flows = project.select_flows(&self.flows)?;
+        let (_, specs) = link_flows(&project, &flows, self.build.release)?;
+        for spec in &specs {
+            let plan = &spec.plan;
+            status(
+                "Linked",
+                format!(
+                    "flow `{}`: {} nodes, {} edges",
+                    plan.flow,
+                    plan.nodes.len(),
+                    plan.edges.len()
+                ),
+            );
+            output::json(
+                self.output.message_format,
+                &json!({
+                    "reason": "flow-linked",
+                    "flow": plan.flow,
+                    "nodes": plan.nodes.iter().map(|n| json!({"name": n.name, "role": n.role})).collect::<Vec<_>>(),
+                    "edges": plan.edges.len(),
+                }),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The project's `Torvyn.toml`, which `command` needs.
+pub(crate) fn torvyn_project(
+    args: &ManifestArgs,
+    command: &str,
+) -> miette::Result<ProjectManifest> {
+    match project::locate(args.manifest_path.as_deref())? {
+        Project::Torvyn(project) => Ok(project),
+        Project::Cargo(_) => bail!(
+            help = "create one with `cargo torvyn new NAME --template pipeline`",
+            "no Torvyn.toml found: `{command}` needs a project with flows"
+        ),
+    }
+}
+
+/// Where compiled components are cached: `$TORVYN_CACHE_DIR`, else the user's cache folder.
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("TORVYN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn").join("compiled")))
+}
+
+/// Builds what is stale, loads every component of `flows` and links the flows.
+pub(crate) fn link_flows(
+    project: &ProjectManifest,
+    flows: &[(&str, &FlowDecl)],
+    release: bool,
+) -> miette::Result<(Host, Vec<FlowSpec>)> {
+    let names = flows
+        .iter()
+        .flat_map(|(_, decl)| decl.nodes.iter().map(|n| n.get_ref().as_str()));
+    let files = project::component_files(project, names, release)?;
+    let host = Host::new(HostOptions {
+        cache_dir: cache_dir(),
+    })?;
+    let loaded: BTreeMap<_, _> = (files.iter())
+        .map(|(name, wasm)| (name.clone(), host.load(wasm)))
+        .collect();
+    let specs = torvyn_runtime::link(project, flows, &loaded)?;
+    Ok((host, specs))
+}
