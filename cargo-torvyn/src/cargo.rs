@@ -14,7 +14,7 @@ use torvyn_runtime::Role;
 use crate::output::status;
 
 /// The target components are built for.
-const WASM_TARGET: &str = "wasm32-wasip2";
+pub(crate) const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// A component crate to build, and what it must turn out to be.
 #[derive(Debug, Clone)]
@@ -40,11 +40,11 @@ pub(crate) struct BuiltComponent {
 }
 
 /// The `cargo` that runs us (`$CARGO`), or the one on `PATH`.
-fn cargo() -> PathBuf {
+pub(crate) fn cargo() -> PathBuf {
     std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
 }
 
-fn metadata(manifest: &Path) -> miette::Result<Metadata> {
+pub(crate) fn metadata(manifest: &Path) -> miette::Result<Metadata> {
     MetadataCommand::new()
         .cargo_path(cargo())
         .manifest_path(manifest)
@@ -168,18 +168,19 @@ pub(crate) fn workspace_components(manifest: &Path) -> miette::Result<Vec<Compon
     Ok(found)
 }
 
-/// Installs the `wasm32-wasip2` target with rustup when the toolchain lacks it.
-fn ensure_wasm_target() -> miette::Result<()> {
+/// Whether the toolchain has the `wasm32-wasip2` standard library.
+pub(crate) fn wasm_target_installed() -> miette::Result<bool> {
     let libdir = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", WASM_TARGET])
         .output()
         .into_diagnostic()
         .wrap_err("cannot run `rustc`; is Rust installed?")?;
-    let installed = libdir.status.success()
-        && Path::new(String::from_utf8_lossy(&libdir.stdout).trim()).is_dir();
-    if installed {
-        return Ok(());
-    }
+    Ok(libdir.status.success()
+        && Path::new(String::from_utf8_lossy(&libdir.stdout).trim()).is_dir())
+}
+
+/// Installs the `wasm32-wasip2` target with rustup.
+pub(crate) fn install_wasm_target() -> miette::Result<()> {
     status(
         "Installing",
         format!("the {WASM_TARGET} target with rustup"),
@@ -195,6 +196,14 @@ fn ensure_wasm_target() -> miette::Result<()> {
             "the {WASM_TARGET} target is missing and rustup could not be run: {error}"
         ),
     }
+}
+
+/// Installs the `wasm32-wasip2` target with rustup when the toolchain lacks it.
+fn ensure_wasm_target() -> miette::Result<()> {
+    if wasm_target_installed()? {
+        return Ok(());
+    }
+    install_wasm_target()
 }
 
 /// Builds `crates` for `wasm32-wasip2` (one Cargo call per workspace), and checks every

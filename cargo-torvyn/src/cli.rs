@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{BuildCommand, LinkCommand, NewCommand, RunCommand};
+use crate::commands::{BuildCommand, DoctorCommand, LinkCommand, NewCommand, RunCommand};
 
 /// Build and run streaming pipelines of WebAssembly components.
 #[derive(Debug, Parser)]
@@ -21,6 +21,7 @@ pub(crate) enum Command {
     Build(BuildCommand),
     Link(LinkCommand),
     Run(RunCommand),
+    Doctor(DoctorCommand),
 }
 
 impl Command {
@@ -30,6 +31,7 @@ impl Command {
             Command::Build(command) => command.exec(),
             Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
+            Command::Doctor(command) => command.exec(),
         }
     }
 }
@@ -97,7 +99,7 @@ mod tests {
     #[test]
     fn help_texts() {
         use clap::CommandFactory;
-        for name in ["", "new", "build", "link", "run"] {
+        for name in ["", "new", "build", "link", "run", "doctor"] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()
                 .filter(|a| !a.is_empty());

@@ -79,7 +79,7 @@ pub(crate) fn torvyn_project(
 }
 
 /// Where compiled components are cached: `$TORVYN_CACHE_DIR`, else the user's cache folder.
-fn cache_dir() -> Option<PathBuf> {
+pub(crate) fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("TORVYN_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn").join("compiled")))

@@ -1,11 +1,13 @@
 //! One module per subcommand.
 
 mod build;
+mod doctor;
 mod link;
 mod new;
 mod run;
 
 pub(crate) use build::BuildCommand;
+pub(crate) use doctor::DoctorCommand;
 pub(crate) use link::LinkCommand;
 pub(crate) use new::NewCommand;
 pub(crate) use run::RunCommand;
