@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{BuildCommand, DoctorCommand, LinkCommand, NewCommand, RunCommand};
+use crate::commands::{
+    BuildCommand, CheckCommand, DoctorCommand, LinkCommand, NewCommand, RunCommand,
+};
 
 /// Build and run streaming pipelines of WebAssembly components.
 #[derive(Debug, Parser)]
@@ -19,6 +21,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     New(NewCommand),
     Build(BuildCommand),
+    Check(CheckCommand),
     Link(LinkCommand),
     Run(RunCommand),
     Doctor(DoctorCommand),
@@ -29,6 +32,7 @@ impl Command {
         match self {
             Command::New(command) => command.exec(),
             Command::Build(command) => command.exec(),
+            Command::Check(command) => command.exec(),
             Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
             Command::Doctor(command) => command.exec(),
@@ -99,7 +103,7 @@ mod tests {
     #[test]
     fn help_texts() {
         use clap::CommandFactory;
-        for name in ["", "new", "build", "link", "run", "doctor"] {
+        for name in ["", "new", "build", "check", "link", "run", "doctor"] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()
                 .filter(|a| !a.is_empty());

@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod boundaries;
 mod capabilities;
+mod check;
 mod doctor;
 mod flows;
 mod host_api;

@@ -1,12 +1,14 @@
 //! One module per subcommand.
 
 mod build;
+mod check;
 mod doctor;
 mod link;
 mod new;
 mod run;
 
 pub(crate) use build::BuildCommand;
+pub(crate) use check::CheckCommand;
 pub(crate) use doctor::DoctorCommand;
 pub(crate) use link::LinkCommand;
 pub(crate) use new::NewCommand;

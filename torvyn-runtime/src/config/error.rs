@@ -21,6 +21,14 @@ pub enum ManifestError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(Box<Located>),
+    /// Several problems, each at its place.
+    #[error("{} problems in the manifest", problems.len())]
+    #[diagnostic(code(torvyn::manifest::several))]
+    Several {
+        /// Each problem.
+        #[related]
+        problems: Vec<ManifestError>,
+    },
     /// The named flow does not exist.
     #[error("`{path}` has no flow `{flow}`")]
     #[diagnostic(code(torvyn::manifest::no_such_flow), help("flows: {known}"))]

@@ -400,15 +400,31 @@ impl ProjectManifest {
             .collect()
     }
 
-    /// Checks that need the whole manifest: every reference resolves.
+    /// Checks that need the whole manifest: every reference resolves. Every problem is
+    /// reported, not just the first.
     fn check(&self) -> Result<(), ManifestError> {
+        let mut problems = Vec::new();
+        self.find_problems(&mut problems);
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ManifestError::Several { problems }),
+        }
+    }
+
+    fn find_problems(&self, problems: &mut Vec<ManifestError>) {
+        let mut keep = |result: Result<(), ManifestError>| {
+            if let Err(problem) = result {
+                problems.push(problem);
+            }
+        };
         let manifest = &self.manifest;
         if manifest.project.name.get_ref().trim().is_empty() {
-            return Err(self.error_at(
+            keep(Err(self.error_at(
                 manifest.project.name.span(),
                 "the project name is empty",
                 None,
-            ));
+            )));
         }
         let declared = || {
             let names: Vec<_> = manifest.components.keys().cloned().collect();
@@ -416,43 +432,47 @@ impl ProjectManifest {
         };
         for decl in manifest.components.values() {
             if decl.path.get_ref().trim().is_empty() {
-                return Err(self.error_at(decl.path.span(), "the component path is empty", None));
+                keep(Err(self.error_at(
+                    decl.path.span(),
+                    "the component path is empty",
+                    None,
+                )));
             }
             if let Some(time) = &decl.limits.invocation_time {
-                self.duration(time.get_ref(), time.span())?;
+                keep(self.duration(time.get_ref(), time.span()).map(drop));
             }
         }
         for (flow, decl) in &manifest.flows {
             for (i, node) in decl.nodes.iter().enumerate() {
                 if !manifest.components.contains_key(node.get_ref()) {
-                    return Err(self.error_at(
+                    keep(Err(self.error_at(
                         node.span(),
                         format!(
                             "node `{}` of flow `{flow}` names no component",
                             node.get_ref()
                         ),
                         declared(),
-                    ));
+                    )));
                 }
                 if decl.nodes[..i]
                     .iter()
                     .any(|n| n.get_ref() == node.get_ref())
                 {
-                    return Err(self.error_at(
+                    keep(Err(self.error_at(
                         node.span(),
                         format!("node `{}` appears twice in flow `{flow}`", node.get_ref()),
                         None,
-                    ));
+                    )));
                 }
             }
             if let Some(capacity) = &decl.queue_capacity {
-                self.check_capacity(capacity)?;
+                keep(self.check_capacity(capacity));
             }
             for edge in &decl.edges {
                 let edge = edge.get_ref();
                 for end in [&edge.from, &edge.to] {
                     if !decl.nodes.iter().any(|n| n.get_ref() == end.get_ref()) {
-                        return Err(self.error_at(
+                        keep(Err(self.error_at(
                             end.span(),
                             format!(
                                 "edge end `{}` is not a node of flow `{flow}`",
@@ -462,25 +482,25 @@ impl ProjectManifest {
                                 "add `{}` to `nodes` of flow `{flow}`, or fix the name",
                                 end.get_ref()
                             )),
-                        ));
+                        )));
                     }
                 }
                 if let Some(capacity) = &edge.capacity {
-                    self.check_capacity(capacity)?;
+                    keep(self.check_capacity(capacity));
                 }
-                self.check_watermarks(decl, edge)?;
+                keep(self.check_watermarks(decl, edge));
             }
             let is_node = |name: &str| decl.nodes.iter().any(|n| n.get_ref() == name);
             for (node, policy) in &decl.on_error {
                 if !is_node(node.get_ref()) {
-                    return Err(self.error_at(
+                    keep(Err(self.error_at(
                         node.span(),
                         format!(
                             "`on-error` names `{}`, which is not a node of flow `{flow}`",
                             node.get_ref()
                         ),
                         None,
-                    ));
+                    )));
                 }
                 let (retry, dead_letter) = match policy.get_ref() {
                     ErrorPolicyDecl::Simple(_) => (None, None),
@@ -491,25 +511,24 @@ impl ProjectManifest {
                     },
                 };
                 if let Some(backoff) = retry.and_then(|r| r.backoff.as_deref()) {
-                    self.duration(backoff, policy.span())?;
+                    keep(self.duration(backoff, policy.span()).map(drop));
                 }
                 if let Some(target) = dead_letter.map(|d| &d.dead_letter)
                     && !is_node(target)
                 {
-                    return Err(self.error_at(
+                    keep(Err(self.error_at(
                         policy.span(),
                         format!("dead-letter node `{target}` is not a node of flow `{flow}`"),
                         Some(format!(
                             "add a sink `{target}` to `nodes` of flow `{flow}`, or fix the name"
                         )),
-                    ));
+                    )));
                 }
             }
             if let Some(deadline) = &decl.invocation_deadline {
-                self.duration(deadline.get_ref(), deadline.span())?;
+                keep(self.duration(deadline.get_ref(), deadline.span()).map(drop));
             }
         }
-        Ok(())
     }
 
     /// Parses a duration such as `10ms` written at `span`.
@@ -651,6 +670,25 @@ edges = [{ from = "numbers", to = "printer" }]
         let rendered = message(&text);
         assert!(rendered.contains("node `numbrs` of flow `main` names no component"));
         assert!(rendered.contains("declared components: numbers, printer"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = GOOD
+            .replace(r#"nodes = ["numbers""#, r#"nodes = ["numbrs""#)
+            .replace("to = \"printer\"", "to = \"printr\"");
+        let Err(ManifestError::Several { problems }) = parse(&text) else {
+            panic!("expected several problems");
+        };
+        let messages: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            messages,
+            [
+                "node `numbrs` of flow `main` names no component",
+                "edge end `numbers` is not a node of flow `main`",
+                "edge end `printr` is not a node of flow `main`",
+            ]
+        );
     }
 
     #[test]

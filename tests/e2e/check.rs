@@ -1,0 +1,81 @@
+//! `cargo torvyn check`: the manifest and the project's WIT, every problem at once,
+//! without building anything.
+
+use std::path::Path;
+
+use crate::support::{Run, torvyn};
+
+fn check(dir: &Path, json: bool) -> Run {
+    let mut command = torvyn();
+    command.current_dir(dir).args(["torvyn", "check"]);
+    if json {
+        command.args(["--message-format", "json"]);
+    }
+    Run::from(command.output().unwrap())
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const MANIFEST: &str = "[project]\nname = \"w\"\n[components.a]\npath = \"a.wasm\"\n[flows.main]\nnodes = [\"a\", \"b\"]\nedges = [{ from = \"a\", to = \"c\" }]\n";
+
+#[test]
+fn every_problem_in_the_manifest_and_the_wit_is_reported_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Torvyn.toml", MANIFEST);
+    write(
+        dir.path(),
+        "wit/demo.wit",
+        "package acme:demo@0.1.0;\n\ninterface greet {\n    hello: func(name: strin) -> string;\n}\n",
+    );
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "node `b` of flow `main` names no component",
+        "Torvyn.toml:6:15]",
+        "edge end `c` is not a node of flow `main`",
+        "Torvyn.toml:7:29]",
+        "name `strin` does not exist",
+        "demo.wit:4:23]",
+        "3 problem(s) found",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+
+    let json = check(dir.path(), true).failure();
+    let problems: Vec<serde_json::Value> = (json.stdout.lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(problems.len(), 3);
+    assert!(problems.iter().all(|p| p["reason"] == "check-problem"));
+    assert_eq!(
+        problems[2]["message"],
+        "failed to parse package: ./wit: name `strin` does not exist"
+    );
+}
+
+#[test]
+fn a_sound_project_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Torvyn.toml",
+        &MANIFEST
+            .replace("\"b\"]", "\"c\"]")
+            .replace("[flows", "[components.c]\npath = \"c.wasm\"\n[flows"),
+    );
+    write(
+        dir.path(),
+        "wit/demo.wit",
+        "package acme:demo@0.1.0;\n\ninterface greet {\n    hello: func(name: string) -> string;\n}\n",
+    );
+    let run = check(dir.path(), false).success();
+    assert!(
+        run.stderr
+            .contains("Checked the manifest and 1 WIT package(s): no problems"),
+        "{}",
+        run.stderr
+    );
+}
