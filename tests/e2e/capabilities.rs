@@ -79,6 +79,23 @@ fn files_are_readable_only_in_granted_directories() {
     let run = probe("read", "/secret/file.txt", Some(read_only), project);
     let error = outcome(&run).unwrap_err();
     assert!(error.contains("cannot read `/secret/file.txt`"), "{error}");
+    // The refusal is audited: node, capability, what it tried, when.
+    let report = run.report();
+    let event = &report["audit"][0];
+    assert_eq!(event["node"], "probe");
+    assert_eq!(event["capability"], "filesystem:read");
+    assert_eq!(event["detail"], "open `/secret/file.txt`");
+    assert!(
+        run.stderr
+            .contains("Denied `probe` has no `filesystem:read` grant: open `/secret/file.txt`"),
+        "{}",
+        run.stderr
+    );
+
+    // Without any grant, and for writing, alike.
+    let run = probe("write", "/out.txt", None, TestProject::new());
+    assert!(outcome(&run).is_err());
+    assert_eq!(run.report()["audit"][0]["capability"], "filesystem:write");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::component::{Component, InstancePre, Linker};
 
 use crate::contracts::{self, ContractError, Role};
-use crate::security::EPOCH_TICK;
+use crate::security::{DeniedRoot, EPOCH_TICK};
 pub(crate) use bindings::exports;
 pub(crate) use bindings::torvyn::streaming::types::{
     BackpressureSignal, ElementMeta, OutputElement, ProcessError, ProcessResult, StreamElement,
@@ -88,6 +88,7 @@ struct Loaded {
     role: Role,
     lifecycle: bool,
     needs: Vec<String>,
+    denied_root: Arc<DeniedRoot>,
     pre: InstancePre<StageState>,
 }
 
@@ -121,6 +122,10 @@ impl LoadedComponent {
         self.inner.lifecycle
     }
 
+    pub(crate) fn denied_root(&self) -> &Arc<DeniedRoot> {
+        &self.inner.denied_root
+    }
+
     pub(crate) fn instance_pre(&self) -> &InstancePre<StageState> {
         &self.inner.pre
     }
@@ -131,6 +136,7 @@ pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<StageState>,
     cache: Option<cache::CompileCache>,
+    denied_root: Arc<DeniedRoot>,
     _ticker: EpochTicker,
 }
 
@@ -148,10 +154,16 @@ impl Engine {
         host::add_to_linker(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let cache = cache_dir.map(|dir| cache::CompileCache::new(dir, &engine));
         let ticker = EpochTicker::start(&engine).map_err(|e| EngineError::Config(e.to_string()))?;
+        let denied_root = DeniedRoot::create().map_err(|e| {
+            EngineError::Config(format!(
+                "cannot create the empty root folder of components: {e}"
+            ))
+        })?;
         Ok(Self {
             engine,
             linker,
             cache,
+            denied_root: Arc::new(denied_root),
             _ticker: ticker,
         })
     }
@@ -193,6 +205,7 @@ impl Engine {
                 role,
                 lifecycle,
                 needs: info.capabilities,
+                denied_root: self.denied_root.clone(),
                 pre,
             }),
         })

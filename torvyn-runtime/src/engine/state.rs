@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::resources::BufferTable;
-use crate::security::{Grants, Limiter};
+use crate::security::{AuditLog, DeniedRoot, Grants, Limiter};
 
 /// Names a flow for `flow-context`.
 #[derive(Debug)]
@@ -33,6 +33,11 @@ pub(crate) struct StageState {
     pub(crate) time_limit: Option<Duration>,
     pub(crate) limiter: Limiter,
     pub(crate) grants: Arc<Grants>,
+    /// The node's name and the flow's audit log, for refused uses of capabilities.
+    pub(crate) node: String,
+    pub(crate) audit: AuditLog,
+    /// The empty folder preopened as `/`.
+    pub(crate) denied_root: Arc<DeniedRoot>,
     pub(crate) wasi: WasiCtx,
     pub(crate) resources: ResourceTable,
 }

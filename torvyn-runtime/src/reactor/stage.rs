@@ -68,7 +68,8 @@ impl Stage {
         audit: &AuditLog,
     ) -> wasmtime::Result<Self> {
         let (limits, grants) = (&spec.limits, spec.grants.clone());
-        let wasi = grants.wasi_ctx(&spec.name, audit)?;
+        let root = spec.component.denied_root().clone();
+        let wasi = grants.wasi_ctx(&spec.name, audit, &root)?;
         let state = StageState {
             stage: index,
             buffers: BufferTable::default(),
@@ -78,6 +79,9 @@ impl Stage {
             time_limit: limits.invocation_time,
             limiter: Limiter::new(*limits),
             grants,
+            node: spec.name.clone(),
+            audit: audit.clone(),
+            denied_root: root,
             wasi,
             resources: ResourceTable::new(),
         };

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
+use super::DeniedRoot;
+
 /// A host directory a component may open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirGrant {
@@ -109,10 +111,19 @@ impl Grants {
 
     /// A WASI context that gives the component exactly these grants: the granted
     /// environment variables, directories and TCP addresses, the console if granted, no
-    /// arguments, no UDP; clocks and randomness as WASI provides them. A refused TCP
+    /// arguments, no UDP; clocks and randomness as WASI provides them. `root` is
+    /// preopened as `/`, so that other paths reach the host to be refused. A refused TCP
     /// address is recorded in `audit` under `node`.
-    pub(crate) fn wasi_ctx(&self, node: &str, audit: &AuditLog) -> std::io::Result<WasiCtx> {
+    pub(crate) fn wasi_ctx(
+        &self,
+        node: &str,
+        audit: &AuditLog,
+        root: &DeniedRoot,
+    ) -> std::io::Result<WasiCtx> {
         let mut builder = WasiCtxBuilder::new();
+        builder
+            .preopened_dir(root.path(), "/", FsPerms::ReadOnly)
+            .map_err(|e| std::io::Error::other(format!("{}: {e:#}", root.path().display())))?;
         if self.stdout {
             builder.inherit_stdout();
         }

@@ -3,8 +3,10 @@
 
 mod grants;
 mod limits;
+mod root;
 
 pub(crate) use grants::AuditLog;
 pub use grants::{AuditEvent, DirGrant, Grants};
 pub(crate) use limits::Limiter;
 pub use limits::{DEFAULT_INVOCATION_TIME, EPOCH_TICK, Limits};
+pub(crate) use root::DeniedRoot;

@@ -8,6 +8,7 @@
 //! - `grow` allocates memory, a MiB at a time, until something stops it;
 //! - `leak` allocates a host buffer for every element and never lets go of it;
 //! - `read` emits the contents of the file `path`, or fails with the reason it cannot;
+//! - `write` writes the element to the file `path` and passes it on, or fails;
 //! - `connect` opens a TCP connection to `path` (`host:port`), or fails with the reason;
 //! - `env` emits the value of the environment variable `path`, or fails;
 //! - `query` emits `{path}=true` or `{path}=false`: whether the host grants capability `path`.
@@ -25,6 +26,7 @@ enum Mode {
     Leak,
     Trap,
     Read,
+    Write,
     Connect,
     Env,
     Query,
@@ -72,6 +74,13 @@ impl Processor for TestHostile {
                 pass()
             }
             Mode::Trap => std::process::abort(),
+            Mode::Write => match std::fs::write(&self.config.path, input.bytes()) {
+                Ok(()) => pass(),
+                Err(error) => Err(Error::Unavailable(format!(
+                    "cannot write `{}`: {error}",
+                    self.config.path
+                ))),
+            },
             Mode::Env => match std::env::var(&self.config.path) {
                 Ok(value) => Output::bytes(value.as_bytes()).map(Some),
                 Err(error) => Err(Error::Unavailable(format!(

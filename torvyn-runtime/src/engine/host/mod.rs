@@ -2,6 +2,7 @@
 
 mod buffer_allocator;
 mod capability_query;
+mod filesystem;
 mod types;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -12,6 +13,7 @@ use crate::resources::BufferError;
 
 pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    filesystem::add_to_linker(linker)?;
     bindings::Host_::add_to_linker::<_, HasSelf<StageState>>(linker, |state| state)
 }
 
