@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    BuildCommand, CheckCommand, DoctorCommand, LinkCommand, NewCommand, RunCommand,
+    BuildCommand, CheckCommand, DoctorCommand, LinkCommand, NewCommand, RunCommand, TestCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
@@ -24,6 +24,7 @@ pub(crate) enum Command {
     Check(CheckCommand),
     Link(LinkCommand),
     Run(RunCommand),
+    Test(TestCommand),
     Doctor(DoctorCommand),
 }
 
@@ -35,6 +36,7 @@ impl Command {
             Command::Check(command) => command.exec(),
             Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
+            Command::Test(command) => command.exec(),
             Command::Doctor(command) => command.exec(),
         }
     }
@@ -103,7 +105,7 @@ mod tests {
     #[test]
     fn help_texts() {
         use clap::CommandFactory;
-        for name in ["", "new", "build", "check", "link", "run", "doctor"] {
+        for name in ["", "new", "build", "check", "link", "run", "test", "doctor"] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()
                 .filter(|a| !a.is_empty());

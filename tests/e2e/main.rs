@@ -16,3 +16,4 @@ mod limits;
 mod link;
 mod pipelines;
 mod templates;
+mod testing;

@@ -37,6 +37,15 @@ fn a_new_pipeline_runs_out_of_the_box() {
         "{stderr}"
     );
     assert!(stderr.contains("Copies"), "{stderr}");
+    // And its test passes.
+    let test = torvyn()
+        .current_dir(&project)
+        .args(["torvyn", "test"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&test.stderr);
+    assert!(test.status.success(), "{stderr}");
+    assert!(stderr.contains("ok test `shout`"), "{stderr}");
 }
 
 #[test]

@@ -48,16 +48,21 @@ pub use config::{
     Access, CapabilitiesDecl, ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY,
     DeadLetterDecl, DirDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, LimitsDecl,
     Located, MANIFEST_FILE, Manifest, ManifestError, Overflow, Project, ProjectManifest, RetryDecl,
-    SimplePolicy, find_manifest,
+    SimplePolicy, TestDecl, find_manifest,
 };
 pub use contracts::{
     CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Role, compatible,
     inspect, with_capabilities,
 };
 pub use engine::{EngineError, LoadedComponent};
-pub use host::{DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link};
+pub use host::{
+    DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link, stage,
+};
 pub use observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
-pub use reactor::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec, YIELD_EVERY};
+pub use reactor::{
+    FlowError, FlowErrorKind, FlowSpec, Recorder, RunOptions, StageBody, StageSpec, TestElement,
+    YIELD_EVERY,
+};
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
 pub use topology::{

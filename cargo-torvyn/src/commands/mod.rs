@@ -6,6 +6,7 @@ mod doctor;
 mod link;
 mod new;
 mod run;
+mod test;
 
 pub(crate) use build::BuildCommand;
 pub(crate) use check::CheckCommand;
@@ -13,3 +14,4 @@ pub(crate) use doctor::DoctorCommand;
 pub(crate) use link::LinkCommand;
 pub(crate) use new::NewCommand;
 pub(crate) use run::RunCommand;
+pub(crate) use test::TestCommand;

@@ -55,6 +55,25 @@ pub struct Manifest {
     /// The `[flows.NAME]` tables.
     #[serde(default)]
     pub flows: BTreeMap<String, FlowDecl>,
+    /// The `[tests.NAME]` tables, run by `cargo torvyn test`.
+    #[serde(default)]
+    pub tests: BTreeMap<String, Spanned<TestDecl>>,
+}
+
+/// A `[tests.NAME]` table: elements fed to one component or a whole flow, and what must
+/// come out. Both files hold one JSON element per line: `{"payload": "…",
+/// "content-type": "…"}` (a bare string is a `text/plain` payload).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestDecl {
+    /// The component under test, fed `input` and recorded.
+    pub component: Option<Spanned<String>>,
+    /// The flow under test: its source is fed `input` (when given), its sinks recorded.
+    pub flow: Option<Spanned<String>>,
+    /// The elements fed in, relative to the manifest.
+    pub input: Option<String>,
+    /// The elements that must come out, in order, relative to the manifest.
+    pub expected: String,
 }
 
 /// The `[project]` table.
@@ -440,6 +459,31 @@ impl ProjectManifest {
             }
             if let Some(time) = &decl.limits.invocation_time {
                 keep(self.duration(time.get_ref(), time.span()).map(drop));
+            }
+        }
+        for (name, test) in &manifest.tests {
+            let decl = test.get_ref();
+            let missing = match (&decl.component, &decl.flow) {
+                (Some(component), None) => (!manifest.components.contains_key(component.get_ref()))
+                    .then(|| {
+                        (
+                            component.span(),
+                            format!("component `{}`", component.get_ref()),
+                        )
+                    }),
+                (None, Some(flow)) => (!manifest.flows.contains_key(flow.get_ref()))
+                    .then(|| (flow.span(), format!("flow `{}`", flow.get_ref()))),
+                _ => Some((
+                    test.span(),
+                    "neither or both of `component` and `flow`".to_owned(),
+                )),
+            };
+            if let Some((span, what)) = missing {
+                keep(Err(self.error_at(
+                    span,
+                    format!("test `{name}` names {what}, which this manifest does not declare"),
+                    Some("a test names one `component` or one `flow` of this manifest".into()),
+                )));
             }
         }
         for (flow, decl) in &manifest.flows {

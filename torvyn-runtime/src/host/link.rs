@@ -14,7 +14,7 @@ use crate::config::{
     ProjectManifest,
 };
 use crate::engine::{EngineError, LoadedComponent};
-use crate::reactor::{FlowSpec, StageSpec};
+use crate::reactor::{FlowSpec, StageBody, StageSpec};
 use crate::resources::StageBudget;
 use crate::security::{DirGrant, Grants, Limits};
 use crate::topology::plan_flow;
@@ -55,7 +55,7 @@ pub fn link(
         if !names().all(|name| stages.contains_key(name)) {
             continue;
         }
-        match plan_flow(project, flow, decl, |name| stages[name].component.role()) {
+        match plan_flow(project, flow, decl, |name| stages[name].body.role()) {
             Ok(plan) => {
                 let nodes = plan.nodes.iter().map(|n| stages[n.name.as_str()].clone());
                 let nodes = nodes.collect();
@@ -71,8 +71,9 @@ pub fn link(
     }
 }
 
-/// Component `name` as a stage of any flow, or the first problem with it.
-fn stage(
+/// Component `name` of `project`, loaded (or not) as `loaded`, as a stage of any flow
+/// with its configuration, limits and grants; or the first problem with it.
+pub fn stage(
     project: &ProjectManifest,
     name: &str,
     decl: &ComponentDecl,
@@ -130,7 +131,7 @@ fn stage(
     }
     Ok(StageSpec {
         name: name.to_owned(),
-        component: component.clone(),
+        body: StageBody::Component(component.clone()),
         config: decl.config.clone(),
         limits: limits(project, &decl.limits)?,
         grants: Arc::new(grants),

@@ -13,7 +13,7 @@ use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 mod link;
 
 use crate::topology::FlowPlan;
-pub use link::{LinkError, link};
+pub use link::{LinkError, link, stage};
 
 /// How long the host holds off a sink that answered `pause`, unless a flow says otherwise.
 pub const DEFAULT_SINK_PAUSE: Duration = Duration::from_millis(1);

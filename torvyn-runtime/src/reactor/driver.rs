@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::control::Control;
+use super::fixture::{Stage, StageBody};
 use super::queue::{Queue, Queued};
-use super::stage::{CallError, Handled, Stage};
+use super::stage::{CallError, Handled};
 use crate::config::Overflow;
 use crate::contracts::Role;
-use crate::engine::{
-    BackpressureSignal, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
-};
+use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement, ProcessError};
 use crate::observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, Grants, Limits};
@@ -26,13 +25,13 @@ pub const YIELD_EVERY: u32 = 32;
 /// Longest a flow runs between two yields to tokio.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
 
-/// The component of a node, and its configuration.
+/// What plays a node, and its configuration.
 #[derive(Debug, Clone)]
 pub struct StageSpec {
     /// The node's name.
     pub name: String,
-    /// The component, loaded.
-    pub component: LoadedComponent,
+    /// What plays the node: its component, or the host when testing.
+    pub body: StageBody,
     /// Handed to the component's `init`.
     pub config: String,
     /// What each instance of it may use.

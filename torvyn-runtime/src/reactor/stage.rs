@@ -11,8 +11,8 @@ use crate::engine::exports::torvyn::aggregation::aggregator;
 use crate::engine::exports::torvyn::filtering::{filter, router};
 use crate::engine::exports::torvyn::streaming::{lifecycle, processor, sink, source};
 use crate::engine::{
-    BackpressureSignal, ElementMeta, FlowIdentity, OutputElement, ProcessError, ProcessResult,
-    StageState, StreamElement,
+    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
+    ProcessResult, StageState, StreamElement,
 };
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, Limiter};
@@ -47,7 +47,8 @@ type CallResult<T> = Result<T, CallError>;
 /// The rep of the one flow context each stage sees; the host never creates another.
 const FLOW_CONTEXT: u32 = 0;
 
-pub(crate) struct Stage {
+/// A component instance in its place in a flow.
+pub(crate) struct Instance {
     index: usize,
     store: Store<StageState>,
     calls: Calls,
@@ -55,8 +56,8 @@ pub(crate) struct Stage {
     deadline: Option<Duration>,
 }
 
-impl Stage {
-    /// Instantiates the component of `spec` as node `index` of a flow, within its limits
+impl Instance {
+    /// Instantiates `component`, the component of `spec`, as node `index` of a flow, within its limits
     /// and grants; denied uses are recorded in `audit`. Each call is shown a deadline of
     /// `deadline` or the time limit, whichever is sooner.
     pub(crate) async fn instantiate(
@@ -65,10 +66,11 @@ impl Stage {
         flow: Arc<FlowIdentity>,
         deadline: Option<Duration>,
         spec: &StageSpec,
+        component: &LoadedComponent,
         audit: &AuditLog,
     ) -> wasmtime::Result<Self> {
         let (limits, grants) = (&spec.limits, spec.grants.clone());
-        let root = spec.component.denied_root().clone();
+        let root = component.denied_root().clone();
         let wasi = grants.wasi_ctx(&spec.name, audit, &root)?;
         let state = StageState {
             stage: index,
@@ -105,7 +107,6 @@ impl Stage {
             (Some(shown), Some(limit)) => Some(shown.min(limit)),
             (shown, limit) => shown.or(limit),
         };
-        let component = &spec.component;
         let pre = component.instance_pre();
         let instance = pre.instantiate_async(&mut store).await?;
         let calls = match component.role() {

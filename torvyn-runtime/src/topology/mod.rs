@@ -121,6 +121,41 @@ pub struct FlowPlan {
     pub invocation_deadline: Option<Duration>,
 }
 
+impl FlowPlan {
+    /// A chain of `nodes` (name and role, in flow order), every edge of `capacity` and
+    /// blocking, every node failing the flow on its first error: the shape of a test.
+    pub fn chain(flow: &str, nodes: &[(String, Role)], capacity: usize) -> Self {
+        let count = nodes.len();
+        let edge = |e: usize| EdgePlan {
+            from: e,
+            to: e + 1,
+            port: None,
+            capacity,
+            overflow: Overflow::Block,
+            high_watermark: capacity,
+            low_watermark: capacity / 2,
+            dead_letter: false,
+        };
+        FlowPlan {
+            flow: flow.to_owned(),
+            nodes: (nodes.iter().enumerate())
+                .map(|(n, (name, role))| NodePlan {
+                    name: name.clone(),
+                    role: *role,
+                    on_error: ErrorPolicy::FAIL_FLOW,
+                    inputs: if n == 0 { Vec::new() } else { vec![n - 1] },
+                    outputs: if n + 1 == count { Vec::new() } else { vec![n] },
+                    ports: Vec::new(),
+                    dead_letter: None,
+                })
+                .collect(),
+            edges: (0..count.saturating_sub(1)).map(edge).collect(),
+            order: (0..count).collect(),
+            invocation_deadline: None,
+        }
+    }
+}
+
 /// Checks flow `flow` and lays it out, asking `role_of` for the role of each node's
 /// component. Every error names the nodes involved and points at the manifest.
 pub fn plan_flow(

@@ -1,0 +1,309 @@
+//! `cargo torvyn test`: runs the `[tests.NAME]` of the project, feeding recorded or
+//! hand-written elements to a component or a flow and comparing what comes out.
+
+use std::path::Path;
+
+use clap::Args;
+use miette::{Context, IntoDiagnostic, bail, miette};
+use serde_json::{Value, json};
+use torvyn_runtime::{
+    FlowPlan, FlowSpec, Host, HostOptions, ProjectManifest, Recorder, Role, RunOptions, StageBody,
+    StageSpec, TestDecl, TestElement,
+};
+
+use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
+use crate::output::{self, status};
+use crate::project;
+
+/// Run the project's tests: feed elements to a component or a flow, compare what comes out
+///
+/// Each `[tests.NAME]` of Torvyn.toml names a `component` or a `flow`, an `input` file and
+/// an `expected` file, both with one JSON element per line (`{"payload": "…",
+/// "content-type": "…"}`, or a bare string for text). A component is fed the input and
+/// what it emits is recorded; a flow has its source fed the input (if given) and its sinks
+/// recorded. A mismatch prints a diff; `--bless` writes what came out as the expected file.
+#[derive(Debug, Args)]
+pub(crate) struct TestCommand {
+    /// The tests to run [default: all]
+    #[arg(value_name = "TEST")]
+    tests: Vec<String>,
+
+    /// Write what came out as each test's expected elements
+    #[arg(long)]
+    bless: bool,
+
+    #[command(flatten)]
+    manifest: ManifestArgs,
+
+    #[command(flatten)]
+    build: BuildArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl TestCommand {
+    pub(crate) fn exec(self) -> miette::Result<()> {
+        let project = super::link::torvyn_project(&self.manifest, "test")?;
+        let all = &project.manifest().tests;
+        if all.is_empty() {
+            bail!(
+                help = "add a `[tests.NAME]` table with `component` (or `flow`), `input` and `expected`",
+                "`{}` declares no test",
+                project.path().display()
+            );
+        }
+        for name in &self.tests {
+            if !all.contains_key(name) {
+                let known: Vec<_> = all.keys().cloned().collect();
+                bail!(
+                    help = format!("tests: {}", known.join(", ")),
+                    "no test `{name}`"
+                );
+            }
+        }
+        let selected: Vec<(&String, &TestDecl)> = (all.iter())
+            .filter(|(name, _)| self.tests.is_empty() || self.tests.contains(name))
+            .map(|(name, test)| (name, test.get_ref()))
+            .collect();
+        let runtime = tokio::runtime::Runtime::new()
+            .into_diagnostic()
+            .wrap_err("cannot start the async runtime")?;
+        let (mut passed, mut failed) = (0, 0);
+        for (name, test) in selected {
+            let outcome = runtime
+                .block_on(self.run_one(&project, test))
+                .wrap_err_with(|| format!("test `{name}` could not run"));
+            let (ok, detail) = match outcome {
+                Ok(actual) => self.compare(&project, test, &actual)?,
+                Err(error) => (false, format!("{error:?}")),
+            };
+            if ok {
+                passed += 1;
+                status("ok", format!("test `{name}`"));
+            } else {
+                failed += 1;
+                status("FAILED", format!("test `{name}`"));
+                eprintln!("{detail}");
+            }
+            output::json(
+                self.output.message_format,
+                &json!({ "reason": "test", "name": name, "ok": ok, "detail": detail }),
+            );
+        }
+        status("Tested", format!("{passed} passed, {failed} failed"));
+        if failed > 0 {
+            bail!("{failed} test(s) failed");
+        }
+        Ok(())
+    }
+
+    /// Runs `test` and returns what came out, one JSON element per line.
+    async fn run_one(
+        &self,
+        project: &ProjectManifest,
+        test: &TestDecl,
+    ) -> miette::Result<Vec<Value>> {
+        let input = match &test.input {
+            Some(file) => read_elements(&project.dir().join(file))?,
+            None => Vec::new(),
+        };
+        let recorder = Recorder::default();
+        let (host, spec) = match (&test.component, &test.flow) {
+            (Some(component), _) => component_flow(
+                project,
+                component.get_ref(),
+                input,
+                &recorder,
+                self.build.release,
+            )?,
+            (None, Some(flow)) => {
+                let flows = project.select_flows(std::slice::from_ref(flow.get_ref()))?;
+                let (host, mut specs) =
+                    super::link::link_flows(project, &flows, self.build.release)?;
+                let mut spec = specs.remove(0);
+                substitute(&mut spec, input, &recorder)?;
+                (host, spec)
+            }
+            (None, None) => bail!("a test names a `component` or a `flow`"),
+        };
+        let flow_test = test.flow.is_some();
+        host.run(spec, RunOptions::default()).await?;
+        Ok((recorder.take().into_iter())
+            .map(|(sink, element)| to_json(&element, flow_test.then_some(sink.as_str())))
+            .collect())
+    }
+
+    /// Compares `actual` with the expected file, or writes it there with `--bless`.
+    fn compare(
+        &self,
+        project: &ProjectManifest,
+        test: &TestDecl,
+        actual: &[Value],
+    ) -> miette::Result<(bool, String)> {
+        let path = project.dir().join(&test.expected);
+        let actual_text: String = actual.iter().map(|v| format!("{v}\n")).collect();
+        if self.bless {
+            std::fs::write(&path, &actual_text)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
+            return Ok((
+                true,
+                format!(
+                    "blessed {} element(s) into {}",
+                    actual.len(),
+                    path.display()
+                ),
+            ));
+        }
+        let expected = read_elements(&path)?;
+        let flow_test = test.flow.is_some();
+        let expected_text: String = (expected.iter())
+            .map(|(sink, element)| {
+                format!("{}\n", to_json(element, flow_test.then_some(sink.as_str())))
+            })
+            .collect();
+        if expected_text == actual_text {
+            return Ok((true, format!("{} element(s) as expected", actual.len())));
+        }
+        let diff = similar::TextDiff::from_lines(&expected_text, &actual_text)
+            .unified_diff()
+            .header(&format!("expected ({})", test.expected), "actual")
+            .to_string();
+        Ok((false, diff))
+    }
+}
+
+/// Reads a file of elements, one JSON value per line: a string (a `text/plain` payload)
+/// or `{"payload": "…", "content-type": "…", "sink": "…"}`.
+fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
+    let text = std::fs::read_to_string(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
+    let mut elements = Vec::new();
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = || format!("{}:{}", path.display(), number + 1);
+        let value: Value = serde_json::from_str(line)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("{}: not a JSON value", at()))?;
+        let element = match &value {
+            Value::String(text) => ("".to_owned(), text_element(text, "text/plain")),
+            Value::Object(fields) => {
+                let payload = fields
+                    .get("payload")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| miette!("{}: an element needs a string `payload`", at()))?;
+                let content_type =
+                    (fields.get("content-type").and_then(Value::as_str)).unwrap_or("text/plain");
+                let sink = fields
+                    .get("sink")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                (sink.to_owned(), text_element(payload, content_type))
+            }
+            _ => bail!(
+                "{}: an element is a string or an object with a `payload`",
+                at()
+            ),
+        };
+        elements.push(element);
+    }
+    Ok(elements)
+}
+
+fn text_element(payload: &str, content_type: &str) -> TestElement {
+    TestElement {
+        payload: payload.as_bytes().to_vec(),
+        content_type: content_type.to_owned(),
+    }
+}
+
+/// An element as a line of a test file.
+fn to_json(element: &TestElement, sink: Option<&str>) -> Value {
+    let mut value = json!({
+        "payload": String::from_utf8_lossy(&element.payload),
+        "content-type": element.content_type,
+    });
+    if let Some(sink) = sink {
+        value["sink"] = json!(sink);
+    }
+    value
+}
+
+/// Component `name` between a feed of `input` and a recorder, as a flow.
+fn component_flow(
+    project: &ProjectManifest,
+    name: &str,
+    input: Vec<(String, TestElement)>,
+    recorder: &Recorder,
+    release: bool,
+) -> miette::Result<(Host, FlowSpec)> {
+    let files = project::component_files(project, [name], release)?;
+    let host = Host::new(HostOptions {
+        cache_dir: super::link::cache_dir(),
+    })?;
+    let loaded = host.load(&files[name]);
+    let stage =
+        torvyn_runtime::stage(project, name, &project.manifest().components[name], &loaded)?;
+    let role = stage.body.role();
+    if role == Role::Router {
+        bail!("test a router within a flow, where its ports lead somewhere");
+    }
+    let fixture = |name: &str, body: StageBody| StageSpec {
+        name: name.to_owned(),
+        body,
+        config: String::new(),
+        limits: Default::default(),
+        grants: Default::default(),
+    };
+    let mut stages = Vec::new();
+    if role != Role::Source {
+        let items = input.into_iter().map(|(_, element)| element).collect();
+        stages.push(fixture("input", StageBody::Feed(items)));
+    }
+    stages.push(stage);
+    if role != Role::Sink {
+        stages.push(fixture("output", StageBody::Record(recorder.clone())));
+    }
+    let nodes: Vec<(String, Role)> = stages
+        .iter()
+        .map(|s| (s.name.clone(), s.body.role()))
+        .collect();
+    let plan = FlowPlan::chain(
+        name,
+        &nodes,
+        torvyn_runtime::DEFAULT_QUEUE_CAPACITY as usize,
+    );
+    Ok((host, FlowSpec::new(plan, stages)))
+}
+
+/// The flow with its source fed `input` (when there is any) and its sinks recorded.
+fn substitute(
+    spec: &mut FlowSpec,
+    input: Vec<(String, TestElement)>,
+    recorder: &Recorder,
+) -> miette::Result<()> {
+    let sources: Vec<usize> = (0..spec.stages.len())
+        .filter(|&n| spec.plan.nodes[n].role == Role::Source)
+        .collect();
+    if !input.is_empty() {
+        let [source] = sources[..] else {
+            bail!(
+                "a flow test with `input` needs a flow of one source; this one has {}",
+                sources.len()
+            );
+        };
+        let items = input.into_iter().map(|(_, element)| element).collect();
+        spec.stages[source].body = StageBody::Feed(items);
+    }
+    for (n, node) in spec.plan.nodes.iter().enumerate() {
+        if node.role == Role::Sink {
+            spec.stages[n].body = StageBody::Record(recorder.clone());
+        }
+    }
+    Ok(())
+}

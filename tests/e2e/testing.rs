@@ -1,0 +1,100 @@
+//! `cargo torvyn test`: components and flows fed fixture elements, their output compared
+//! with what is expected, a diff on mismatch, and `--bless`.
+
+use crate::support::{Guest, Run, TestProject};
+
+/// A project with `test-upper` (`up`) in a flow `main` from `test-source` through a
+/// filter of even sequence numbers into `test-sink`, and `tests` appended to its manifest.
+fn project(tests: &str) -> TestProject {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 4}"#)
+        .component("up", Guest::Upper, "")
+        .component("even", Guest::Filter, "")
+        .component("out", Guest::Sink, "");
+    let manifest = project.manifest_text() + tests;
+    project.manifest(&manifest)
+}
+
+fn write(project: &TestProject, file: &str, text: &str) {
+    std::fs::write(project.dir().join(file), text).unwrap();
+}
+
+const UPPER: &str =
+    "\n[tests.upper]\ncomponent = \"up\"\ninput = \"in.jsonl\"\nexpected = \"out.jsonl\"\n";
+
+#[test]
+fn a_component_is_fed_its_input_and_its_output_compared() {
+    let project = project(UPPER);
+    write(
+        &project,
+        "in.jsonl",
+        "\"abc\"\n{\"payload\": \"x y\", \"content-type\": \"text/x\"}\n",
+    );
+    write(
+        &project,
+        "out.jsonl",
+        "{\"payload\": \"ABC\"}\n{\"content-type\": \"text/x\", \"payload\": \"X Y\"}\n",
+    );
+    let run = project.command(&["test"]).success();
+    assert!(run.stderr.contains("ok test `upper`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Tested 1 passed, 0 failed"),
+        "{}",
+        run.stderr
+    );
+
+    // A wrong expectation fails with a diff.
+    write(
+        &project,
+        "out.jsonl",
+        "\"ABD\"\n{\"content-type\": \"text/x\", \"payload\": \"X Y\"}\n",
+    );
+    let run = project.command(&["test"]).failure();
+    assert!(run.stderr.contains("FAILED test `upper`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("-{\"content-type\":\"text/plain\",\"payload\":\"ABD\"}")
+            && run
+                .stderr
+                .contains("+{\"content-type\":\"text/plain\",\"payload\":\"ABC\"}"),
+        "{}",
+        run.stderr
+    );
+
+    // --bless writes what came out; the test then passes.
+    project.command(&["test", "--bless"]).success();
+    let blessed = std::fs::read_to_string(project.dir().join("out.jsonl")).unwrap();
+    assert_eq!(
+        blessed,
+        "{\"content-type\":\"text/plain\",\"payload\":\"ABC\"}\n{\"content-type\":\"text/x\",\"payload\":\"X Y\"}\n"
+    );
+    project.command(&["test", "upper"]).success();
+}
+
+#[test]
+fn a_flow_has_its_source_fed_and_its_sinks_recorded() {
+    let tests =
+        "\n[tests.whole]\nflow = \"main\"\ninput = \"in.jsonl\"\nexpected = \"out.jsonl\"\n";
+    let project = project(tests);
+    // The flow runs src -> up -> even -> out; the input replaces `src`.
+    write(&project, "in.jsonl", "\"a\"\n\"b\"\n\"c\"\n");
+    write(
+        &project,
+        "out.jsonl",
+        "{\"payload\": \"A\", \"sink\": \"out\"}\n{\"payload\": \"C\", \"sink\": \"out\"}\n",
+    );
+    let run: Run = project.command(&["test"]).success();
+    assert!(run.stderr.contains("ok test `whole`"), "{}", run.stderr);
+}
+
+#[test]
+fn a_test_of_something_undeclared_is_a_manifest_error() {
+    let project = project("\n[tests.lost]\ncomponent = \"nobody\"\nexpected = \"out.jsonl\"\n");
+    let run = project.command(&["test"]).failure();
+    assert!(
+        run.stderr
+            .contains("test `lost` names component `nobody`, which this manifest does not declare"),
+        "{}",
+        run.stderr
+    );
+}

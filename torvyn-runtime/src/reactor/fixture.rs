@@ -1,0 +1,225 @@
+//! Stages the host plays itself, for testing components: a feed that emits given elements
+//! like a source, and a recorder that keeps what reaches it like a sink. They go through
+//! the same buffer table, copies and accounting as components do.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::Resource;
+
+use super::StageSpec;
+use super::queue::Queued;
+use super::stage::{CallError, Handled, Instance};
+use crate::contracts::Role;
+use crate::engine::{
+    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement,
+};
+use crate::resources::{BufferError, BufferTable};
+use crate::security::AuditLog;
+
+/// An element given to, or recorded from, a flow under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestElement {
+    /// The payload's bytes.
+    pub payload: Vec<u8>,
+    /// Its content type.
+    pub content_type: String,
+}
+
+/// Where recording stages keep what reaches them: the node's name and the element, in
+/// arrival order. Clones share the record.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<(String, TestElement)>>>);
+
+impl Recorder {
+    /// Everything recorded so far, taken out.
+    pub fn take(&self) -> Vec<(String, TestElement)> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, node: &str, element: TestElement) {
+        let mut record = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        record.push((node.to_owned(), element));
+    }
+}
+
+/// What plays a node: a component, or the host.
+#[derive(Debug, Clone)]
+pub enum StageBody {
+    /// A loaded component.
+    Component(LoadedComponent),
+    /// The host, emitting these elements in order and then ending its stream (a source).
+    Feed(Vec<TestElement>),
+    /// The host, recording every element that reaches it (a sink).
+    Record(Recorder),
+}
+
+impl StageBody {
+    /// The role the body plays.
+    pub fn role(&self) -> Role {
+        match self {
+            StageBody::Component(component) => component.role(),
+            StageBody::Feed(_) => Role::Source,
+            StageBody::Record(_) => Role::Sink,
+        }
+    }
+}
+
+type CallResult<T> = Result<T, CallError>;
+
+/// A node of a running flow.
+pub(crate) enum Stage {
+    Component(Box<Instance>),
+    Feed {
+        index: usize,
+        items: VecDeque<TestElement>,
+    },
+    Record {
+        index: usize,
+        node: String,
+        recorder: Recorder,
+    },
+}
+
+impl Stage {
+    /// Starts node `index` as `spec` says (without `init`).
+    pub(crate) async fn instantiate(
+        engine: &wasmtime::Engine,
+        index: usize,
+        flow: Arc<FlowIdentity>,
+        deadline: Option<Duration>,
+        spec: &StageSpec,
+        audit: &AuditLog,
+    ) -> wasmtime::Result<Self> {
+        Ok(match &spec.body {
+            StageBody::Component(component) => {
+                let instance =
+                    Instance::instantiate(engine, index, flow, deadline, spec, component, audit)
+                        .await?;
+                Stage::Component(Box::new(instance))
+            }
+            StageBody::Feed(items) => Stage::Feed {
+                index,
+                items: items.iter().cloned().collect(),
+            },
+            StageBody::Record(recorder) => Stage::Record {
+                index,
+                node: spec.name.clone(),
+                recorder: recorder.clone(),
+            },
+        })
+    }
+
+    pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
+        match self {
+            Stage::Component(instance) => instance.init(config).await,
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn teardown(&mut self, table: &mut BufferTable) -> CallResult<()> {
+        match self {
+            Stage::Component(instance) => instance.teardown(table).await,
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn pull(
+        &mut self,
+        table: &mut BufferTable,
+    ) -> CallResult<Option<OutputElement>> {
+        match self {
+            Stage::Component(instance) => instance.pull(table).await,
+            Stage::Feed { index, items } => match items.pop_front() {
+                Some(item) => feed(table, *index, item).map(Some).map_err(misuse),
+                None => Ok(None),
+            },
+            Stage::Record { .. } => unreachable!("pull on a recording stage"),
+        }
+    }
+
+    pub(crate) async fn notify(
+        &mut self,
+        table: &mut BufferTable,
+        signal: BackpressureSignal,
+    ) -> CallResult<()> {
+        match self {
+            Stage::Component(instance) => instance.notify(table, signal).await,
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn handle(
+        &mut self,
+        table: &mut BufferTable,
+        element: &mut Queued,
+    ) -> CallResult<Handled> {
+        match self {
+            Stage::Component(instance) => instance.handle(table, element).await,
+            Stage::Record {
+                index,
+                node,
+                recorder,
+            } => {
+                table.lend(element.buffer, *index);
+                let payload = table.read(*index, element.buffer, 0, u64::MAX);
+                table.give_back(element.buffer);
+                let payload = payload.map_err(misuse)?;
+                let content_type = element.content_type.clone();
+                recorder.push(
+                    node,
+                    TestElement {
+                        payload,
+                        content_type,
+                    },
+                );
+                Ok(Handled::Delivered(BackpressureSignal::Ready))
+            }
+            Stage::Feed { .. } => unreachable!("handle on a feeding stage"),
+        }
+    }
+
+    pub(crate) async fn flush(
+        &mut self,
+        table: &mut BufferTable,
+    ) -> CallResult<Vec<OutputElement>> {
+        match self {
+            Stage::Component(instance) => instance.flush(table).await,
+            _ => unreachable!("flush on a stage that is not an aggregator"),
+        }
+    }
+
+    pub(crate) async fn complete(&mut self, table: &mut BufferTable) -> CallResult<()> {
+        match self {
+            Stage::Component(instance) => instance.complete(table).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Puts `item` in a buffer the host owns, as a source's output would be.
+fn feed(
+    table: &mut BufferTable,
+    index: usize,
+    item: TestElement,
+) -> Result<OutputElement, BufferError> {
+    let mutable = table.allocate(index, item.payload.len() as u64)?;
+    table.append(index, mutable, &item.payload)?;
+    table.set_content_type(index, mutable, &item.content_type)?;
+    let frozen = table.freeze(index, mutable)?;
+    table.drop_mutable(index, mutable)?;
+    table.take_output(index, frozen)?;
+    Ok(OutputElement {
+        meta: ElementMeta {
+            sequence: 0,
+            timestamp_ns: 0,
+            content_type: item.content_type,
+        },
+        payload: Resource::new_own(frozen),
+    })
+}
+
+fn misuse(error: BufferError) -> CallError {
+    CallError::Trap(wasmtime::Error::msg(error.to_string()))
+}
