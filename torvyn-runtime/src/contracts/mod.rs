@@ -194,6 +194,28 @@ pub fn compatible(provided: &str, wanted: &str) -> bool {
     }
 }
 
+fn malformed(error: wasmparser::BinaryReaderError) -> ContractError {
+    ContractError::Malformed(error.to_string())
+}
+
+/// The sections of the outermost component, in order: nested modules and components
+/// (which open with a section and close with their own `End`) are skipped.
+fn top_level(bytes: &[u8]) -> Result<Vec<wasmparser::Payload<'_>>, ContractError> {
+    let mut sections = Vec::new();
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(malformed)?;
+        match payload {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            _ if depth == 0 => sections.push(payload),
+            _ => {}
+        }
+    }
+    Ok(sections)
+}
+
 /// Reads a component's top-level imports, exports and declared capabilities.
 pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ContractError> {
     if !bytes.starts_with(b"\0asm") {
@@ -202,32 +224,23 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ContractError> {
     if wasmparser::Parser::is_core_wasm(bytes) {
         return Err(ContractError::CoreModule);
     }
-    let malformed = |e: wasmparser::BinaryReaderError| ContractError::Malformed(e.to_string());
     let mut info = ComponentInfo::default();
-    // Nested modules and components open with a section and close with their own `End`;
-    // only the outermost component counts.
-    let mut depth = 0usize;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        match payload.map_err(malformed)? {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
-            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
-            wasmparser::Payload::ComponentExportSection(section) if depth == 0 => {
-                for export in section {
+    for section in top_level(bytes)? {
+        match section {
+            wasmparser::Payload::ComponentExportSection(exports) => {
+                for export in exports {
                     info.exports
                         .push(export.map_err(malformed)?.name.name.to_owned());
                 }
             }
-            wasmparser::Payload::ComponentImportSection(section) if depth == 0 => {
-                for import in section {
+            wasmparser::Payload::ComponentImportSection(imports) => {
+                for import in imports {
                     info.imports
                         .push(import.map_err(malformed)?.name.name.to_owned());
                 }
             }
-            wasmparser::Payload::CustomSection(section)
-                if depth == 0 && section.name() == CAPABILITIES_SECTION =>
-            {
-                let text = std::str::from_utf8(section.data()).map_err(|_| {
+            wasmparser::Payload::CustomSection(custom) if custom.name() == CAPABILITIES_SECTION => {
+                let text = std::str::from_utf8(custom.data()).map_err(|_| {
                     ContractError::Malformed(format!("`{CAPABILITIES_SECTION}` is not UTF-8"))
                 })?;
                 info.capabilities = text.lines().map(str::to_owned).collect();
@@ -241,27 +254,19 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ContractError> {
 /// `bytes` with its capabilities section saying `capabilities` (removed when empty): the
 /// old section, if any, is dropped and the new one appended.
 pub fn with_capabilities(bytes: &[u8], capabilities: &[String]) -> Result<Vec<u8>, ContractError> {
-    let malformed = |e: wasmparser::BinaryReaderError| ContractError::Malformed(e.to_string());
     let mut out = Vec::with_capacity(bytes.len() + 64);
     let mut copied = 0;
-    let mut depth = 0usize;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        match payload.map_err(malformed)? {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
-            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
-            wasmparser::Payload::CustomSection(section)
-                if depth == 0 && section.name() == CAPABILITIES_SECTION =>
-            {
-                // The section's id byte and size come before the range the reader covers.
-                let range = section.range();
-                let mut size = Vec::new();
-                wasm_encoder::Encode::encode(&(range.len() as u32), &mut size);
-                let start = range.start - 1 - size.len();
-                out.extend_from_slice(&bytes[copied..start]);
-                copied = range.end;
-            }
-            _ => {}
+    for section in top_level(bytes)? {
+        if let wasmparser::Payload::CustomSection(custom) = section
+            && custom.name() == CAPABILITIES_SECTION
+        {
+            // The section's id byte and size come before the range the reader covers.
+            let range = custom.range();
+            let mut size = Vec::new();
+            wasm_encoder::Encode::encode(&(range.len() as u32), &mut size);
+            let start = range.start - 1 - size.len();
+            out.extend_from_slice(&bytes[copied..start]);
+            copied = range.end;
         }
     }
     out.extend_from_slice(&bytes[copied..]);
