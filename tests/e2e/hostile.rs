@@ -1,5 +1,6 @@
-//! Damaged input never panics: truncated and mutated components, and mutated manifests,
-//! each get an error or (for a mutation that happens to stay valid) load normally.
+//! Damaged input never panics: truncated, mutated and random components, and mutated and
+//! random manifests, each get an error or (for a mutation that happens to stay valid) load
+//! normally.
 
 use std::path::Path;
 
@@ -103,5 +104,26 @@ on-error = { up = { retry = 2, backoff = "1ms", then = { dead-letter = "dlq" } }
                 let _ = plan_flow(&project, flow, decl, role);
             }
         }
+    }
+}
+
+#[test]
+fn random_bytes_are_neither_a_component_nor_a_manifest() {
+    let mut random = Xorshift(0xd1b5_4a32_d192_ed03);
+    let path = Path::new("Torvyn.toml");
+    for _ in 0..2000 {
+        let len = random.below(512);
+        let mut bytes: Vec<u8> = (0..len).map(|_| random.next() as u8).collect();
+        // Half of them start like a component, to get past the first check.
+        if random.below(2) == 0 {
+            bytes.splice(0..0, *b"\0asm\x0d\0\x01\0");
+        }
+        assert!(
+            torvyn_runtime::inspect(&bytes)
+                .map(|i| i.exports.is_empty())
+                .unwrap_or(true)
+        );
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(ProjectManifest::parse(path, text).is_err());
     }
 }
