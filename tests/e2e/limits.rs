@@ -76,6 +76,21 @@ fn a_looping_call_is_trapped_alone_and_skip_goes_on_with_a_fresh_instance() {
 }
 
 #[test]
+fn a_fuel_limit_stops_a_loop_deterministically() {
+    let run = hostile(
+        r#"{"mode": "loop", "at": 1}"#,
+        "{ fuel = 5000000 }",
+        r#""fail-flow""#,
+    )
+    .failure();
+    assert_stderr(&run, "flow `main`: node `bad` trapped on element 1");
+    assert_stderr(&run, "all fuel consumed");
+    // The element before ran within the same limit, refilled for each call.
+    assert_eq!(run.delivered_to("main").len(), 1);
+    good_flow_finished(&run);
+}
+
+#[test]
 fn a_memory_bomb_is_stopped_at_its_memory_limit() {
     let run = hostile(
         r#"{"mode": "grow"}"#,

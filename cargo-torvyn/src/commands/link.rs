@@ -85,6 +85,17 @@ pub(crate) fn cache_dir() -> Option<PathBuf> {
         .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn").join("compiled")))
 }
 
+/// A host for `project`: with the compile cache, and metering fuel when a component of
+/// the project has a fuel limit.
+pub(crate) fn host_for(project: &ProjectManifest) -> miette::Result<Host> {
+    let components = project.manifest().components.values();
+    let fuel = components.into_iter().any(|c| c.limits.fuel.is_some());
+    Ok(Host::new(HostOptions {
+        cache_dir: cache_dir(),
+        fuel,
+    })?)
+}
+
 /// Builds what is stale, loads every component of `flows` and links the flows.
 pub(crate) fn link_flows(
     project: &ProjectManifest,
@@ -95,9 +106,7 @@ pub(crate) fn link_flows(
         .iter()
         .flat_map(|(_, decl)| decl.nodes.iter().map(|n| n.get_ref().as_str()));
     let files = project::component_files(project, names, release)?;
-    let host = Host::new(HostOptions {
-        cache_dir: cache_dir(),
-    })?;
+    let host = host_for(project)?;
     let loaded: BTreeMap<_, _> = (files.iter())
         .map(|(name, wasm)| (name.clone(), host.load(wasm)))
         .collect();

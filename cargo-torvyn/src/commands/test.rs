@@ -7,8 +7,8 @@ use clap::Args;
 use miette::{Context, IntoDiagnostic, bail, miette};
 use serde_json::{Value, json};
 use torvyn_runtime::{
-    FlowPlan, FlowSpec, Host, HostOptions, ProjectManifest, Recorder, Role, RunOptions, StageBody,
-    StageSpec, TestDecl, TestElement,
+    FlowPlan, FlowSpec, Host, ProjectManifest, Recorder, Role, RunOptions, StageBody, StageSpec,
+    TestDecl, TestElement,
 };
 
 use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
@@ -243,9 +243,7 @@ fn component_flow(
     release: bool,
 ) -> miette::Result<(Host, FlowSpec)> {
     let files = project::component_files(project, [name], release)?;
-    let host = Host::new(HostOptions {
-        cache_dir: super::link::cache_dir(),
-    })?;
+    let host = super::link::host_for(project)?;
     let loaded = host.load(&files[name]);
     let stage =
         torvyn_runtime::stage(project, name, &project.manifest().components[name], &loaded)?;

@@ -156,6 +156,9 @@ pub struct LimitsDecl {
     pub instances: Option<u32>,
     /// Longest one call into the component may run (e.g. `"100ms"`); it traps after that.
     pub invocation_time: Option<Spanned<String>>,
+    /// Most fuel (about one unit per WebAssembly instruction) one call may use: a
+    /// deterministic limit, where the host meters fuel.
+    pub fuel: Option<u64>,
     /// Bytes of host buffers the component may hold at once.
     pub buffer_memory: Option<bytesize::ByteSize>,
     /// Host buffer handles the component may hold at once.

@@ -141,10 +141,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine that caches compiled components under `cache_dir`, if given.
-    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
+    /// An engine that caches compiled components under `cache_dir`, if given, and meters
+    /// fuel if `fuel` is set.
+    pub fn new(cache_dir: Option<PathBuf>, fuel: bool) -> Result<Self, EngineError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        config.consume_fuel(fuel);
         // Long calls are interrupted once per epoch tick: to yield to other flows, and to
         // trap when they pass their time limit.
         config.epoch_interruption(true);

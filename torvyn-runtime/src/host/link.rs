@@ -164,6 +164,7 @@ fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, Manife
         table_elements: decl.table_elements.unwrap_or(default.table_elements),
         instances: decl.instances.unwrap_or(default.instances),
         invocation_time,
+        fuel: decl.fuel,
         budget: StageBudget {
             max_bytes: (decl.buffer_memory).map_or(default.budget.max_bytes, |b| b.as_u64()),
             max_handles: decl.buffer_handles.unwrap_or(default.budget.max_handles),

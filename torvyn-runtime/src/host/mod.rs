@@ -23,6 +23,9 @@ pub const DEFAULT_SINK_PAUSE: Duration = Duration::from_millis(1);
 pub struct HostOptions {
     /// Where compiled components are cached; no cache when `None`.
     pub cache_dir: Option<PathBuf>,
+    /// Whether the engine meters fuel, so that components can have a `fuel` limit per
+    /// call. Metering costs every component a little, so it is off unless asked for.
+    pub fuel: bool,
 }
 
 /// Runs flows of components.
@@ -40,7 +43,7 @@ impl Host {
     /// A host with its engine configured and its imports linked.
     pub fn new(options: HostOptions) -> Result<Self, EngineError> {
         Ok(Self {
-            engine: Engine::new(options.cache_dir)?,
+            engine: Engine::new(options.cache_dir, options.fuel)?,
         })
     }
 

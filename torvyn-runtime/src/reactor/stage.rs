@@ -54,6 +54,8 @@ pub(crate) struct Instance {
     calls: Calls,
     lifecycle: Option<lifecycle::Guest>,
     deadline: Option<Duration>,
+    /// The fuel each call starts with, when the engine meters it.
+    fuel: Option<u64>,
 }
 
 impl Instance {
@@ -103,6 +105,14 @@ impl Instance {
             }
         });
         store.set_epoch_deadline(1);
+        // Fuel is metered only when the engine was built for it.
+        let fuel = store
+            .get_fuel()
+            .is_ok()
+            .then(|| limits.fuel.unwrap_or(u64::MAX));
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel)?;
+        }
         let deadline = match (deadline, limits.invocation_time) {
             (Some(shown), Some(limit)) => Some(shown.min(limit)),
             (shown, limit) => shown.or(limit),
@@ -138,11 +148,12 @@ impl Instance {
             calls,
             lifecycle,
             deadline,
+            fuel,
         })
     }
 
     pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
-        start_clock(&mut self.store, self.deadline);
+        start_clock(&mut self.store, self.deadline, self.fuel);
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
                 .call_init(&mut self.store, config)
@@ -156,7 +167,7 @@ impl Instance {
         let Some(lifecycle) = &self.lifecycle else {
             return Ok(());
         };
-        enter(&mut self.store, self.deadline, table);
+        enter(&mut self.store, self.deadline, self.fuel, table);
         let result = lifecycle.call_teardown(&mut self.store).await;
         leave(&mut self.store, table);
         Ok(result?)
@@ -171,7 +182,7 @@ impl Instance {
         let Calls::Source(source) = &self.calls else {
             unreachable!("pull on a stage that is not a source")
         };
-        enter(&mut self.store, self.deadline, table);
+        enter(&mut self.store, self.deadline, self.fuel, table);
         let result = source.call_pull(&mut self.store).await;
         leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
@@ -189,7 +200,7 @@ impl Instance {
         let Calls::Source(source) = &self.calls else {
             unreachable!("notify-backpressure on a stage that is not a source")
         };
-        enter(&mut self.store, self.deadline, table);
+        enter(&mut self.store, self.deadline, self.fuel, table);
         let result = source
             .call_notify_backpressure(&mut self.store, signal)
             .await;
@@ -216,7 +227,7 @@ impl Instance {
             payload: Resource::new_borrow(buffer),
             context: Resource::new_borrow(FLOW_CONTEXT),
         };
-        enter(&mut self.store, self.deadline, table);
+        enter(&mut self.store, self.deadline, self.fuel, table);
         let result = self.call(&input).await;
         leave(&mut self.store, table);
         table.give_back(buffer);
@@ -271,7 +282,7 @@ impl Instance {
         let Calls::Aggregator(aggregator) = &self.calls else {
             unreachable!("flush on a stage that is not an aggregator")
         };
-        enter(&mut self.store, self.deadline, table);
+        enter(&mut self.store, self.deadline, self.fuel, table);
         let result = aggregator.call_flush(&mut self.store).await;
         leave(&mut self.store, table);
         let outputs = result?.map_err(CallError::Process)?;
@@ -286,7 +297,7 @@ impl Instance {
         let Calls::Sink(sink) = &self.calls else {
             unreachable!("complete on a stage that is not a sink")
         };
-        enter(&mut self.store, self.deadline, table);
+        enter(&mut self.store, self.deadline, self.fuel, table);
         let result = sink.call_complete(&mut self.store).await;
         leave(&mut self.store, table);
         result?.map_err(CallError::Process)
@@ -302,15 +313,24 @@ impl Instance {
 
 /// Moves the flow's buffer table into a stage's store for a call and starts the call's
 /// clock; [`leave`] moves the table back.
-fn enter(store: &mut Store<StageState>, deadline: Option<Duration>, table: &mut BufferTable) {
+fn enter(
+    store: &mut Store<StageState>,
+    deadline: Option<Duration>,
+    fuel: Option<u64>,
+    table: &mut BufferTable,
+) {
     std::mem::swap(table, &mut store.data_mut().buffers);
-    start_clock(store, deadline);
+    start_clock(store, deadline, fuel);
 }
 
-/// A call begins: its time limit counts from now, the next epoch tick interrupts it, and
-/// it is shown its deadline.
-fn start_clock(store: &mut Store<StageState>, deadline: Option<Duration>) {
+/// A call begins: its time limit counts from now, the next epoch tick interrupts it, its
+/// fuel is refilled, and it is shown its deadline.
+fn start_clock(store: &mut Store<StageState>, deadline: Option<Duration>, fuel: Option<u64>) {
     store.set_epoch_deadline(1);
+    if let Some(fuel) = fuel {
+        // Metering is on (checked at instantiation), so this cannot fail.
+        let _ = store.set_fuel(fuel);
+    }
     let state = store.data_mut();
     state.call_started = Instant::now();
     if let Some(deadline) = deadline {

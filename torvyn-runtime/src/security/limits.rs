@@ -27,6 +27,8 @@ pub struct Limits {
     pub instances: u32,
     /// Longest one call may run before it traps; `None` for no limit.
     pub invocation_time: Option<Duration>,
+    /// Most fuel one call may use, where the host meters fuel; `None` for no limit.
+    pub fuel: Option<u64>,
     /// Host buffers the component may hold at once.
     pub budget: StageBudget,
 }
@@ -38,6 +40,7 @@ impl Default for Limits {
             table_elements: 100_000,
             instances: 1_000,
             invocation_time: Some(DEFAULT_INVOCATION_TIME),
+            fuel: None,
             budget: StageBudget::default(),
         }
     }
