@@ -206,8 +206,23 @@ fn top_level(bytes: &[u8]) -> Result<Vec<wasmparser::Payload<'_>>, ContractError
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(malformed)?;
         match payload {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::ModuleSection {
+                unchecked_range: range,
+                ..
+            }
+            | wasmparser::Payload::ComponentSection {
+                unchecked_range: range,
+                ..
+            } => {
+                // The parser takes a nested module's size on trust; a size past the end
+                // would make what follows it look nested.
+                if range.end > bytes.len() {
+                    return Err(ContractError::Malformed(
+                        "a nested module or component runs past the end of the file".into(),
+                    ));
+                }
+                depth += 1;
+            }
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
             _ if depth == 0 => sections.push(payload),
             _ => {}
@@ -329,6 +344,17 @@ mod tests {
             inspect(truncated),
             Err(ContractError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_nested_module_that_runs_past_the_end_is_malformed() {
+        // Found by the `component` fuzz target: the parser trusts a nested module's size,
+        // so what followed it looked nested, and a capabilities section written there was
+        // not read back.
+        let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+        bytes.extend_from_slice(&[0x01, 0xff, 0x01]);
+        bytes.extend_from_slice(b"\0asm\x01\0\0\0");
+        assert!(matches!(inspect(&bytes), Err(ContractError::Malformed(_))));
     }
 
     #[test]
