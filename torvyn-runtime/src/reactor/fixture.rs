@@ -132,7 +132,7 @@ impl Stage {
         match self {
             Stage::Component(instance) => instance.pull(table).await,
             Stage::Feed { index, items } => match items.pop_front() {
-                Some(item) => feed(table, *index, item).map(Some).map_err(misuse),
+                Some(item) => Ok(Some(feed(table, *index, item)?)),
                 None => Ok(None),
             },
             Stage::Record { .. } => unreachable!("pull on a recording stage"),
@@ -165,7 +165,7 @@ impl Stage {
                 table.lend(element.buffer, *index);
                 let payload = table.read(*index, element.buffer, 0, u64::MAX);
                 table.give_back(element.buffer);
-                let payload = payload.map_err(misuse)?;
+                let payload = payload?;
                 let content_type = element.content_type.clone();
                 recorder.push(
                     node,
@@ -218,8 +218,4 @@ fn feed(
         },
         payload: Resource::new_own(frozen),
     })
-}
-
-fn misuse(error: BufferError) -> CallError {
-    CallError::Trap(wasmtime::Error::msg(error.to_string()))
 }

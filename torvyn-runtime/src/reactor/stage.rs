@@ -42,6 +42,14 @@ impl From<wasmtime::Error> for CallError {
     }
 }
 
+/// A buffer operation the host makes on a stage's behalf failed: the stage broke the
+/// ownership rules (or its budget), which traps it.
+impl From<crate::resources::BufferError> for CallError {
+    fn from(error: crate::resources::BufferError) -> Self {
+        CallError::Trap(wasmtime::Error::msg(error.to_string()))
+    }
+}
+
 type CallResult<T> = Result<T, CallError>;
 
 /// The rep of the one flow context each stage sees; the host never creates another.
@@ -305,9 +313,7 @@ impl Instance {
 
     /// The stage handed `output` over: the host owns its buffer now.
     fn take_output(&self, table: &mut BufferTable, output: &OutputElement) -> CallResult<()> {
-        table
-            .take_output(self.index, output.payload.rep())
-            .map_err(|error| CallError::Trap(wasmtime::Error::msg(error.to_string())))
+        Ok(table.take_output(self.index, output.payload.rep())?)
     }
 }
 
