@@ -29,6 +29,10 @@ pub(crate) struct ComponentCrate {
     pub(crate) role: Option<Role>,
     /// What `[package.metadata.torvyn] capabilities` says it needs.
     pub(crate) capabilities: Vec<String>,
+    /// The package's version, which `pack` records.
+    pub(crate) version: String,
+    /// The package's `repository`, which `pack` records as the source.
+    pub(crate) repository: Option<String>,
 }
 
 /// A component built and checked.
@@ -138,6 +142,8 @@ impl Workspaces {
             workspace_manifest: workspace_manifest.into(),
             role: role.or(declared_role(&package)?),
             capabilities: declared_capabilities(&package)?,
+            version: package.version.to_string(),
+            repository: package.repository.clone(),
         })
     }
 }
@@ -162,6 +168,8 @@ pub(crate) fn workspace_components(manifest: &Path) -> miette::Result<Vec<Compon
                 workspace_manifest: workspace_manifest.clone(),
                 role,
                 capabilities: declared_capabilities(package)?,
+                version: package.version.to_string(),
+                repository: package.repository.clone(),
             });
         }
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    BuildCommand, CheckCommand, DoctorCommand, LinkCommand, NewCommand, RunCommand, TestCommand,
+    BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand, NewCommand,
+    PackCommand, PublishCommand, RunCommand, TestCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
@@ -25,6 +26,9 @@ pub(crate) enum Command {
     Link(LinkCommand),
     Run(RunCommand),
     Test(TestCommand),
+    Inspect(InspectCommand),
+    Pack(PackCommand),
+    Publish(PublishCommand),
     Doctor(DoctorCommand),
 }
 
@@ -37,6 +41,9 @@ impl Command {
             Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
             Command::Test(command) => command.exec(),
+            Command::Inspect(command) => command.exec(),
+            Command::Pack(command) => command.exec(),
+            Command::Publish(command) => command.exec(),
             Command::Doctor(command) => command.exec(),
         }
     }
@@ -55,8 +62,8 @@ pub(crate) fn normalise_args(args: impl IntoIterator<Item = OsString>) -> Vec<Os
 /// Where the project is.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ManifestArgs {
-    /// Path to the project's `Torvyn.toml` or `Cargo.toml`, or its folder [default: found
-    /// from the current folder upwards]
+    /// Path to the project's `Torvyn.toml` or `Cargo.toml`, or its folder, or an
+    /// `oci://` pipeline reference [default: found from the current folder upwards]
     #[arg(long, value_name = "PATH")]
     pub(crate) manifest_path: Option<PathBuf>,
 }
@@ -105,7 +112,10 @@ mod tests {
     #[test]
     fn help_texts() {
         use clap::CommandFactory;
-        for name in ["", "new", "build", "check", "link", "run", "test", "doctor"] {
+        for name in [
+            "", "new", "build", "check", "link", "run", "test", "inspect", "pack", "publish",
+            "doctor",
+        ] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()
                 .filter(|a| !a.is_empty());

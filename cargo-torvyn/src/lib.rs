@@ -14,6 +14,7 @@
 mod cargo;
 mod cli;
 mod commands;
+mod oci;
 mod output;
 mod project;
 mod templates;

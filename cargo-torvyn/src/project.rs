@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use miette::{IntoDiagnostic, bail};
-use torvyn_runtime::{ComponentSource, MANIFEST_FILE, ProjectManifest, find_manifest};
+use miette::{IntoDiagnostic, WrapErr, bail};
+use torvyn_runtime::{ComponentSource, MANIFEST_FILE, OCI_SCHEME, ProjectManifest, find_manifest};
 
 use crate::cargo::{self, ComponentCrate};
+use crate::oci;
 
 /// What a command works on.
 pub(crate) enum Project {
@@ -17,9 +18,16 @@ pub(crate) enum Project {
     Cargo(PathBuf),
 }
 
-/// Finds the project from `--manifest-path` (a `Torvyn.toml`, a `Cargo.toml` or a folder)
-/// or from the current folder upwards. A `Torvyn.toml` beside a `Cargo.toml` wins.
+/// Finds the project from `--manifest-path` (a `Torvyn.toml`, a `Cargo.toml`, a folder,
+/// or an `oci://` reference to a pipeline, which is pulled) or from the current folder
+/// upwards. A `Torvyn.toml` beside a `Cargo.toml` wins.
 pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
+    let pipeline = (manifest_path.and_then(Path::to_str)).filter(|p| p.starts_with(OCI_SCHEME));
+    if let Some(reference) = pipeline {
+        let pulled = oci::registry::pull(reference, oci::Kind::Pipeline)?;
+        let manifest = pulled.pipeline_manifest()?;
+        return Ok(Project::Torvyn(ProjectManifest::load(&manifest)?));
+    }
     let cwd = std::env::current_dir().into_diagnostic()?;
     let start = match manifest_path {
         Some(path) if path.is_dir() => path.to_owned(),
@@ -86,6 +94,26 @@ pub(crate) fn sources<'a>(
             ComponentSource::Wasm(path) => {
                 sources.wasm.insert(name.to_owned(), path);
             }
+            ComponentSource::Oci(reference) => {
+                let wasm = oci::registry::pull(&reference, oci::Kind::Component)
+                    .and_then(|pulled| pulled.component())
+                    .wrap_err_with(|| format!("cannot get component `{name}`"))?;
+                sources.wasm.insert(name.to_owned(), wasm);
+            }
+            ComponentSource::Digest(digest) => {
+                match oci::cache::Store::open()?.file(&digest)? {
+                    Some(path) => sources.wasm.insert(name.to_owned(), path),
+                    None => {
+                        let why = format!(
+                            "component `{name}`: {digest} is not in the cache of pulled components"
+                        );
+                        let help = "a Torvyn.toml that names components by digest comes from a pipeline: run it with `cargo torvyn run oci://REFERENCE`";
+                        return Err(project
+                            .error_at(decl.path.span(), why, Some(help.into()))
+                            .into());
+                    }
+                };
+            }
             ComponentSource::Crate(dir) => {
                 let role = decl.role.as_ref().map(|r| *r.get_ref());
                 let component = workspaces
@@ -98,14 +126,22 @@ pub(crate) fn sources<'a>(
     Ok(sources)
 }
 
-/// The `.wasm` file of each named component of `project`, building crate components
-/// first (Cargo rebuilds only what is stale).
-pub(crate) fn component_files<'a>(
+/// A component ready to load.
+pub(crate) struct Resolved {
+    /// Its `.wasm` file.
+    pub(crate) wasm: PathBuf,
+    /// The crate it was built from, if it was.
+    pub(crate) from_crate: Option<ComponentCrate>,
+}
+
+/// Each named component of `project`, building crate components first (Cargo rebuilds
+/// only what is stale) and pulling `oci://` ones.
+pub(crate) fn components<'a>(
     project: &ProjectManifest,
     names: impl IntoIterator<Item = &'a str>,
     release: bool,
-) -> miette::Result<BTreeMap<String, PathBuf>> {
-    let Sources { mut wasm, crates } = sources(project, names)?;
+) -> miette::Result<BTreeMap<String, Resolved>> {
+    let Sources { wasm, crates } = sources(project, names)?;
     // A crate serving several components (or a component in several flows) is built once.
     let mut to_build: Vec<ComponentCrate> = Vec::with_capacity(crates.len());
     for (_, component) in &crates {
@@ -114,10 +150,28 @@ pub(crate) fn component_files<'a>(
         }
     }
     let built = cargo::build(&to_build, release)?;
+    let mut resolved: BTreeMap<String, Resolved> = (wasm.into_iter())
+        .map(|(name, wasm)| {
+            let from_crate = None;
+            (name, Resolved { wasm, from_crate })
+        })
+        .collect();
     for (name, component) in crates {
         if let Some(done) = built.iter().find(|b| b.package == component.package) {
-            wasm.insert(name, done.wasm.clone());
+            let wasm = done.wasm.clone();
+            let from_crate = Some(component);
+            resolved.insert(name, Resolved { wasm, from_crate });
         }
     }
-    Ok(wasm)
+    Ok(resolved)
+}
+
+/// The `.wasm` file of each named component of `project`, as [`components`] makes them.
+pub(crate) fn component_files<'a>(
+    project: &ProjectManifest,
+    names: impl IntoIterator<Item = &'a str>,
+    release: bool,
+) -> miette::Result<BTreeMap<String, PathBuf>> {
+    let resolved = components(project, names, release)?;
+    Ok(resolved.into_iter().map(|(n, r)| (n, r.wasm)).collect())
 }

@@ -7,6 +7,7 @@ mod bad_input;
 mod boundaries;
 mod capabilities;
 mod check;
+mod distribution;
 mod doctor;
 mod flows;
 mod host_api;

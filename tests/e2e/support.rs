@@ -21,7 +21,7 @@ pub fn torvyn() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-torvyn"));
     command
         .env("CARGO_TARGET_DIR", guest_target_dir())
-        .env("TORVYN_CACHE_DIR", guest_target_dir().join("compiled"))
+        .env("TORVYN_CACHE_DIR", guest_target_dir().join("cache"))
         .env_remove("RUSTFLAGS");
     command
 }

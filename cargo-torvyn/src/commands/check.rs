@@ -123,7 +123,7 @@ fn crate_dirs(project: &ProjectManifest) -> impl Iterator<Item = PathBuf> + '_ {
     let components = project.manifest().components.values();
     components.filter_map(|decl| match project.source_of(decl) {
         ComponentSource::Crate(dir) => Some(dir),
-        ComponentSource::Wasm(_) => None,
+        _ => None,
     })
 }
 

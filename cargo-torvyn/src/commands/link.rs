@@ -78,11 +78,16 @@ pub(crate) fn torvyn_project(
     }
 }
 
-/// Where compiled components are cached: `$TORVYN_CACHE_DIR`, else the user's cache folder.
-pub(crate) fn cache_dir() -> Option<PathBuf> {
+/// Torvyn's cache: `$TORVYN_CACHE_DIR`, else `torvyn` in the user's cache folder.
+pub(crate) fn cache_root() -> Option<PathBuf> {
     std::env::var_os("TORVYN_CACHE_DIR")
         .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn").join("compiled")))
+        .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn")))
+}
+
+/// Where compiled components are cached.
+pub(crate) fn cache_dir() -> Option<PathBuf> {
+    cache_root().map(|root| root.join("compiled"))
 }
 
 /// A host for `project`: with the compile cache, and metering fuel when a component of

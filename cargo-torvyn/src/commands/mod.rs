@@ -3,15 +3,21 @@
 mod build;
 mod check;
 mod doctor;
+mod inspect;
 mod link;
 mod new;
+mod pack;
+mod publish;
 mod run;
 mod test;
 
 pub(crate) use build::BuildCommand;
 pub(crate) use check::CheckCommand;
 pub(crate) use doctor::DoctorCommand;
-pub(crate) use link::LinkCommand;
+pub(crate) use inspect::InspectCommand;
+pub(crate) use link::{LinkCommand, cache_root};
 pub(crate) use new::NewCommand;
+pub(crate) use pack::PackCommand;
+pub(crate) use publish::PublishCommand;
 pub(crate) use run::RunCommand;
 pub(crate) use test::TestCommand;

@@ -7,7 +7,7 @@ use miette::{Context, IntoDiagnostic};
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use torvyn_runtime::{Accounting, FlowError, FlowReport, Outcome, RunOptions};
+use torvyn_runtime::{Accounting, FlowError, FlowReport, OCI_SCHEME, Outcome, RunOptions};
 
 use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs};
 use crate::output::{self, status};
@@ -20,7 +20,8 @@ use crate::output::{self, status};
 /// sinks; a second signal aborts.
 #[derive(Debug, Args)]
 pub(crate) struct RunCommand {
-    /// The flows to run [default: every flow of the project]
+    /// The flows to run [default: every flow of the project]; first, an
+    /// oci://REFERENCE pulls that pipeline and runs it
     #[arg(value_name = "FLOW")]
     flows: Vec<String>,
 
@@ -43,7 +44,17 @@ pub(crate) struct RunCommand {
 }
 
 impl RunCommand {
-    pub(crate) fn exec(self) -> miette::Result<()> {
+    pub(crate) fn exec(mut self) -> miette::Result<()> {
+        if self
+            .flows
+            .first()
+            .is_some_and(|f| f.starts_with(OCI_SCHEME))
+        {
+            if self.manifest.manifest_path.is_some() {
+                miette::bail!("give a pipeline reference or --manifest-path, not both");
+            }
+            self.manifest.manifest_path = Some(self.flows.remove(0).into());
+        }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;

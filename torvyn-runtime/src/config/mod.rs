@@ -82,13 +82,17 @@ pub struct TestDecl {
 pub struct Project {
     /// The project's name.
     pub name: Spanned<String>,
+    /// The project's version, which `cargo torvyn pack --pipeline` records.
+    pub version: Option<String>,
 }
 
 /// A `[components.NAME]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ComponentDecl {
-    /// A crate folder (built with Cargo) or a `.wasm` file, relative to the manifest.
+    /// A crate folder (built with Cargo) or a `.wasm` file, relative to the manifest; an
+    /// `oci://` reference to pull; or the `sha256:` digest of a component a pulled pipeline
+    /// brought.
     pub path: Spanned<String>,
     /// Handed to the component's `init`; empty when not set.
     #[serde(default)]
@@ -322,7 +326,15 @@ pub enum ComponentSource {
     Crate(PathBuf),
     /// A ready `.wasm` file.
     Wasm(PathBuf),
+    /// A component in an OCI registry: the reference after `oci://`.
+    Oci(String),
+    /// A component known by the digest of its bytes (`sha256:…`), as a packed pipeline
+    /// names its components.
+    Digest(String),
 }
+
+/// The prefix of a component reference to an OCI registry.
+pub const OCI_SCHEME: &str = "oci://";
 
 /// A manifest read from disk, with what is needed to point at its lines.
 #[derive(Debug)]
@@ -386,9 +398,17 @@ impl ProjectManifest {
         ManifestError::at(&self.path, &self.text, span, message.into(), help)
     }
 
-    /// Where a component comes from: a `.wasm` path, or else a crate folder.
+    /// Where a component comes from: an `oci://` reference, a `sha256:` digest, a `.wasm`
+    /// path, or else a crate folder.
     pub fn source_of(&self, decl: &ComponentDecl) -> ComponentSource {
-        let path = self.dir().join(decl.path.get_ref());
+        let text = decl.path.get_ref();
+        if let Some(reference) = text.strip_prefix(OCI_SCHEME) {
+            return ComponentSource::Oci(reference.to_owned());
+        }
+        if text.starts_with("sha256:") {
+            return ComponentSource::Digest(text.clone());
+        }
+        let path = self.dir().join(text);
         if path.extension().is_some_and(|ext| ext == "wasm") {
             ComponentSource::Wasm(path)
         } else {
@@ -689,6 +709,16 @@ edges = [{ from = "numbers", to = "printer" }]
         assert_eq!(
             project.source_of(&manifest.components["printer"]),
             ComponentSource::Wasm(PathBuf::from("/p/printer.wasm"))
+        );
+        let mut printer = parse(&GOOD.replace("printer.wasm", "oci://localhost:5000/p:1")).unwrap();
+        assert_eq!(
+            printer.source_of(&printer.manifest().components["printer"]),
+            ComponentSource::Oci("localhost:5000/p:1".into())
+        );
+        printer = parse(&GOOD.replace("printer.wasm", "sha256:ab")).unwrap();
+        assert_eq!(
+            printer.source_of(&printer.manifest().components["printer"]),
+            ComponentSource::Digest("sha256:ab".into())
         );
         let (name, flow) = project.select_flows(&[]).unwrap()[0];
         assert_eq!(name, "main");

@@ -1,0 +1,645 @@
+//! `pack`, `publish`, `inspect` and `oci://` components against a real OCI registry: the
+//! CNCF distribution registry from Debian's `docker-registry` package, started on a free
+//! loopback port with its storage in a temporary folder.
+//!
+//! Without `docker-registry` on `PATH` these tests say so and pass, unless
+//! `TORVYN_TEST_REQUIRE_REGISTRY` is set, as `.ci/run` sets it.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::OciImageManifest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::support::{Guest, Run, TestProject, torvyn};
+
+const USER: &str = "torvyn";
+const PASSWORD: &str = "s3cret-pass";
+/// `htpasswd -Bbn torvyn s3cret-pass`.
+const HTPASSWD: &str = "torvyn:$2y$05$.Ei4Xsb4uxemm14CAzbp4OdkVQLPzW7ANKUuN63lP7FuL09F/ochC\n";
+
+/// A registry on loopback, stopped when dropped.
+struct Registry {
+    child: Child,
+    address: String,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry, with htpasswd authentication when `auth`; `None` when
+    /// `docker-registry` is not installed and the tests do not require it.
+    fn start(auth: bool) -> Option<Registry> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: torvyn-tests\n",
+            dir.path().join("data").display()
+        );
+        if auth {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, HTPASSWD).unwrap();
+            config += &format!(
+                "auth:\n  htpasswd:\n    realm: torvyn-tests\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let spawned = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                assert!(
+                    std::env::var_os("TORVYN_TEST_REQUIRE_REGISTRY").is_none(),
+                    "docker-registry is not installed (apt-get install docker-registry)"
+                );
+                eprintln!("skipped: docker-registry is not installed");
+                return None;
+            }
+            Err(error) => panic!("docker-registry does not start: {error}"),
+        };
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&address).is_err() {
+            let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("docker-registry exited ({status}):\n{}", log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Registry {
+            child,
+            address,
+            dir,
+        })
+    }
+
+    /// `ADDRESS/REPOSITORY` in this registry.
+    fn at(&self, repository: &str) -> String {
+        format!("{}/{repository}", self.address)
+    }
+
+    /// The manifest and config that `reference` (no `oci://`) names, fetched directly.
+    fn fetch(&self, reference: &str, auth: &RegistryAuth) -> (OciImageManifest, serde_json::Value) {
+        let reference: Reference = reference.parse().unwrap();
+        block_on(async {
+            let client = client();
+            let (manifest, _, config) = client
+                .pull_manifest_and_config(&reference, auth)
+                .await
+                .unwrap();
+            (manifest, serde_json::from_str(&config).unwrap())
+        })
+    }
+
+    /// Pushes an ordinary container-image-like artifact: not a Wasm component.
+    fn push_foreign(&self, reference: &str) {
+        let reference: Reference = reference.parse().unwrap();
+        block_on(async {
+            let layer = ImageLayer::oci_v1(b"not wasm".to_vec(), None);
+            let config = Config::oci_v1(b"{}".to_vec(), None);
+            client()
+                .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
+                .await
+                .unwrap();
+        });
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..ClientConfig::default()
+    })
+}
+
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// The CLI with a cache of its own in `cache`, no registry credentials, and an empty
+/// Docker config (never the user's).
+fn cli(cache: &Path) -> Command {
+    let mut command = torvyn();
+    command
+        .env("TORVYN_CACHE_DIR", cache)
+        .env("DOCKER_CONFIG", cache.join("docker"))
+        .env_remove("TORVYN_REGISTRY_USERNAME")
+        .env_remove("TORVYN_REGISTRY_PASSWORD")
+        .arg("torvyn");
+    command
+}
+
+fn run(command: &mut Command) -> Run {
+    Run::from(command.output().expect("cargo-torvyn runs"))
+}
+
+/// A flow of the test source, the component `processor` (a path or a reference) and the
+/// test sink.
+fn flow_with(processor: &str) -> TestProject {
+    TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 20, "text": "item"}"#)
+        .component_at("shout", processor, "")
+        .component("out", Guest::Sink, "")
+}
+
+/// Runs `project`'s flow with the cache in `cache`.
+fn run_flow(project: &TestProject, cache: &Path) -> Run {
+    let mut command = cli(cache);
+    command
+        .args(["run", "--message-format", "json", "--manifest-path"])
+        .arg(project.write_manifest());
+    run(&mut command)
+}
+
+/// Every file in `dir`, recursively.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_in(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The digest in a `Published …` or `Packed …` line.
+fn digest_in(stderr: &str) -> String {
+    let start = stderr.find("sha256:").expect("a digest");
+    stderr[start..start + 71].to_owned()
+}
+
+#[test]
+fn a_component_goes_from_new_to_a_registry_and_runs_from_there_and_from_the_cache() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    run(cli(&cache)
+        .current_dir(work.path())
+        .args(["new", "shout", "--template", "processor"]))
+    .success();
+    let crate_dir = work.path().join("shout");
+
+    let packed = run(cli(&cache).current_dir(&crate_dir).arg("pack")).success();
+    let layout = crate_dir.join("target/torvyn/oci/shout");
+    assert!(layout.join("oci-layout").is_file(), "{}", packed.stderr);
+    let digest = digest_in(&packed.stderr);
+    // Packing what has not changed again changes nothing.
+    let again = run(cli(&cache).current_dir(&crate_dir).arg("pack")).success();
+    assert_eq!(digest_in(&again.stderr), digest);
+
+    let repository = registry.at("team/shout");
+    let published = run(cli(&cache).current_dir(&crate_dir).args([
+        "publish",
+        &repository,
+        "--message-format",
+        "json",
+    ]))
+    .success();
+    let message: serde_json::Value = serde_json::from_str(published.stdout.trim()).unwrap();
+    assert_eq!(message["reference"], format!("{repository}:0.1.0"));
+    assert_eq!(message["digest"], digest);
+    assert_eq!(message["pushed"], true);
+    let republished = run(cli(&cache)
+        .current_dir(&crate_dir)
+        .args(["publish", &repository]))
+    .success();
+    assert!(
+        republished.stderr.contains("nothing was pushed"),
+        "{}",
+        republished.stderr
+    );
+
+    // What the registry holds is a CNCF Wasm OCI artifact.
+    let (manifest, config) =
+        registry.fetch(&format!("{repository}:0.1.0"), &RegistryAuth::Anonymous);
+    assert_eq!(
+        manifest.media_type.as_deref(),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    assert_eq!(
+        manifest.config.media_type,
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(manifest.layers.len(), 1);
+    assert_eq!(manifest.layers[0].media_type, "application/wasm");
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert_eq!(
+        config["layerDigests"],
+        serde_json::json!([manifest.layers[0].digest])
+    );
+    let exports = config["component"]["exports"].as_array().unwrap();
+    assert!(
+        exports.contains(&"torvyn:streaming/processor@0.1.0".into()),
+        "{config}"
+    );
+    let annotations = manifest.annotations.unwrap();
+    assert_eq!(annotations["org.opencontainers.image.version"], "0.1.0");
+    assert_eq!(annotations["dev.torvyn.role"], "processor");
+    assert_eq!(
+        annotations["dev.torvyn.contract"],
+        "torvyn:streaming/processor@0.1.0"
+    );
+    assert!(annotations.contains_key("org.opencontainers.image.created"));
+    assert!(annotations.contains_key("dev.torvyn.capabilities"));
+
+    // Nothing local is left: the component comes from the registry alone.
+    std::fs::remove_dir_all(&crate_dir).unwrap();
+    let by_tag = flow_with(&format!("oci://{repository}:0.1.0"));
+    let by_digest = flow_with(&format!("oci://{repository}@{digest}"));
+    for project in [&by_tag, &by_digest] {
+        let ran = run_flow(project, &cache).success();
+        let delivered = ran.delivered();
+        assert_eq!(delivered.len(), 20, "{}", ran.stderr);
+        assert_eq!(delivered[7].1, "ITEM 7");
+    }
+    let inspected =
+        run(cli(&cache).args(["inspect", &format!("oci://{repository}:0.1.0")])).success();
+    assert!(
+        inspected.stdout.starts_with("kind: component\n")
+            && inspected.stdout.contains(&format!("digest: {digest}\n"))
+            && inspected.stdout.contains("\nrole: processor\n"),
+        "{}",
+        inspected.stdout
+    );
+
+    // With the registry gone, the cache serves both: the tag as last pulled, the digest
+    // without asking.
+    drop(registry);
+    let ran = run_flow(&by_tag, &cache).success();
+    assert_eq!(ran.delivered().len(), 20);
+    assert!(
+        ran.stderr.contains("is unreachable: using the cached"),
+        "{}",
+        ran.stderr
+    );
+    let ran = run_flow(&by_digest, &cache).success();
+    assert_eq!(ran.delivered().len(), 20);
+    assert!(!ran.stderr.contains("unreachable"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_whole_pipeline_is_published_and_runs_by_reference() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 30}"#)
+        .component("up", Guest::Upper, "")
+        .component("out", Guest::Sink, "");
+    let manifest = project.write_manifest();
+    let cache = project.dir().join("cache");
+    let repository = registry.at("pipelines/shout:1");
+    run(cli(&cache)
+        .args(["publish", &repository, "--pipeline", "--manifest-path"])
+        .arg(&manifest))
+    .success();
+
+    // Another machine: an empty cache, no project.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let reference = format!("oci://{repository}");
+    let ran =
+        run(cli(elsewhere.path()).args(["run", &reference, "--message-format", "json"])).success();
+    let delivered = ran.delivered();
+    assert_eq!(delivered.len(), 30, "{}", ran.stderr);
+    assert_eq!(delivered[3].1, "ITEM 3");
+    assert_eq!(ran.report()["delivered"], 30);
+
+    let inspected =
+        run(cli(elsewhere.path()).args(["inspect", &reference, "--message-format", "json"]))
+            .success();
+    let report: serde_json::Value = serde_json::from_str(inspected.stdout.trim()).unwrap();
+    assert_eq!(report["kind"], "pipeline");
+    assert_eq!(report["flows"], serde_json::json!(["main"]));
+    let components = report["components"].as_object().unwrap();
+    assert_eq!(components.len(), 3);
+
+    // A pipeline is not a component, and the other way round.
+    let as_component = flow_with(&reference);
+    let refused = run_flow(&as_component, elsewhere.path()).failure();
+    assert!(
+        refused.stderr.contains("is a pipeline, not a component"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn credentials_come_from_the_environment_or_the_docker_config() {
+    let Some(registry) = Registry::start(true) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let layout = work.path().join("layout");
+    let upper = Guest::Upper.wasm();
+    let project = flow_with(&upper.display().to_string());
+    run(cli(&cache)
+        .args(["pack", "shout", "--output"])
+        .arg(&layout)
+        .arg("--manifest-path")
+        .arg(project.write_manifest()))
+    .success();
+    let repository = registry.at("private/upper:1");
+    let publish = |command: &mut Command| {
+        command
+            .args(["publish", &repository, "--from"])
+            .arg(&layout);
+        run(command)
+    };
+
+    let anonymous = publish(&mut cli(&cache)).failure();
+    assert!(anonymous.stderr.contains("401"), "{}", anonymous.stderr);
+    assert!(
+        anonymous.stderr.contains("none were given"),
+        "{}",
+        anonymous.stderr
+    );
+    assert!(
+        anonymous.stderr.contains("docker login"),
+        "{}",
+        anonymous.stderr
+    );
+
+    let wrong = publish(
+        cli(&cache)
+            .env("TORVYN_REGISTRY_USERNAME", USER)
+            .env("TORVYN_REGISTRY_PASSWORD", "wrong"),
+    )
+    .failure();
+    assert!(
+        wrong.stderr.contains("refused the credentials"),
+        "{}",
+        wrong.stderr
+    );
+
+    // `docker login` writes this.
+    let docker = cache.join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let config = serde_json::json!({ "auths": { registry.address.clone(): { "auth": auth } } });
+    std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
+    publish(&mut cli(&cache)).success();
+
+    // Pulling needs them too.
+    let reader = work.path().join("reader");
+    let pulled = flow_with(&format!("oci://{repository}"));
+    let refused = run_flow(&pulled, &reader).failure();
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+    let mut command = cli(&reader);
+    command
+        .env("TORVYN_REGISTRY_USERNAME", USER)
+        .env("TORVYN_REGISTRY_PASSWORD", PASSWORD)
+        .args(["run", "--message-format", "json", "--manifest-path"])
+        .arg(pulled.write_manifest());
+    assert_eq!(run(&mut command).success().delivered().len(), 20);
+    let auth = RegistryAuth::Basic(USER.into(), PASSWORD.into());
+    let (manifest, _) = registry.fetch(&repository, &auth);
+    assert_eq!(manifest.layers[0].media_type, "application/wasm");
+}
+
+#[test]
+fn registry_failures_say_what_happened_and_leave_the_cache_clean() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path();
+
+    let missing = run_flow(
+        &flow_with(&format!("oci://{}", registry.at("no/such:1"))),
+        cache,
+    );
+    let missing = missing.failure();
+    assert!(
+        missing.stderr.contains("is not in the registry"),
+        "{}",
+        missing.stderr
+    );
+
+    let foreign = registry.at("images/foreign:1");
+    registry.push_foreign(&foreign);
+    let refused = run_flow(&flow_with(&format!("oci://{foreign}")), cache).failure();
+    assert!(
+        refused.stderr.contains("is not a Torvyn component")
+            && refused
+                .stderr
+                .contains("application/vnd.oci.image.layer.v1.tar"),
+        "{}",
+        refused.stderr
+    );
+
+    let unknown_digest = format!("{}@sha256:{}", registry.at("no/such"), "ab".repeat(32));
+    let missing = run_flow(&flow_with(&format!("oci://{unknown_digest}")), cache).failure();
+    assert!(
+        missing.stderr.contains("is not in the registry"),
+        "{}",
+        missing.stderr
+    );
+
+    let address = registry.address.clone();
+    drop(registry);
+    let unreachable = run_flow(&flow_with(&format!("oci://{address}/gone:1")), cache).failure();
+    assert!(
+        unreachable.stderr.contains("cannot reach the registry")
+            && unreachable.stderr.contains("Connection refused"),
+        "{}",
+        unreachable.stderr
+    );
+    let bad = run_flow(&flow_with("oci://Not A Reference"), cache).failure();
+    assert!(
+        bad.stderr.contains("is not an OCI reference"),
+        "{}",
+        bad.stderr
+    );
+
+    // Nothing of the failed pulls was kept: no blob, no tag, no temporary file.
+    let kept: Vec<PathBuf> = files_in(&cache.join("oci"));
+    assert!(kept.is_empty(), "{kept:?}");
+}
+
+#[test]
+fn a_corrupt_cached_component_is_refused_and_fetched_again() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let cache = project.dir().join("cache");
+    let repository = registry.at("upper:1");
+    run(cli(&cache)
+        .args(["publish", &repository, "shout", "--manifest-path"])
+        .arg(project.write_manifest()))
+    .success();
+    let pulled = flow_with(&format!("oci://{repository}"));
+    run_flow(&pulled, &cache).success();
+    let wasm = std::fs::read(Guest::Upper.wasm()).unwrap();
+    let blobs = cache.join("oci/blobs/sha256");
+    let cached = (files_in(&blobs).into_iter())
+        .find(|p| std::fs::read(p).unwrap() == wasm)
+        .expect("the component is cached");
+    std::fs::write(&cached, b"\0asm tampered").unwrap();
+
+    let ran = run_flow(&pulled, &cache).success();
+    assert!(
+        ran.stderr.contains("Removing corrupt cached blob"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.delivered().len(), 20);
+    assert_eq!(std::fs::read(&cached).unwrap(), wasm, "fetched again");
+}
+
+/// Base64 as `docker login` writes it.
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn inspect_tells_what_a_component_is_and_refuses_what_is_not() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = cli(cache.path());
+    command
+        .args(["inspect", "--message-format", "json"])
+        .arg(Guest::Sink.wasm());
+    let inspected = run(&mut command).success();
+    let report: serde_json::Value = serde_json::from_str(inspected.stdout.trim()).unwrap();
+    assert_eq!(report["kind"], "component");
+    assert_eq!(report["role"], "sink");
+    let wasm = std::fs::read(Guest::Sink.wasm()).unwrap();
+    assert_eq!(report["size"], wasm.len());
+    let exports = report["exports"].as_array().unwrap();
+    assert!(
+        exports.contains(&"torvyn:streaming/sink@0.1.0".into()),
+        "{report}"
+    );
+
+    let mut command = cli(cache.path());
+    command.arg("inspect").arg(support_file("Cargo.toml"));
+    let refused = run(&mut command).failure();
+    assert!(
+        refused.stderr.contains("not a WebAssembly file"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn pack_and_publish_refuse_what_they_cannot_do() {
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let manifest = project.write_manifest();
+    let cache = project.dir().join("cache");
+    let attempt = |args: &[&str]| {
+        let mut command = cli(&cache);
+        command.args(args).arg("--manifest-path").arg(&manifest);
+        run(&mut command)
+    };
+
+    let unknown = attempt(&["pack", "nope"]).failure();
+    assert!(
+        unknown.stderr.contains("no component `nope`"),
+        "{}",
+        unknown.stderr
+    );
+    let several = attempt(&["pack", "--output", "x"]).failure();
+    assert!(
+        several.stderr.contains("--output takes one artifact"),
+        "{}",
+        several.stderr
+    );
+    let several = attempt(&["publish", "localhost:5000/x:1"]).failure();
+    assert!(
+        several.stderr.contains("publish pushes one artifact"),
+        "{}",
+        several.stderr
+    );
+    let digest = format!("localhost:5000/x@sha256:{}", "ab".repeat(32));
+    let pinned = attempt(&["publish", &digest, "shout"]).failure();
+    assert!(
+        pinned.stderr.contains("a publish needs a tag"),
+        "{}",
+        pinned.stderr
+    );
+
+    // A dry run packs and names what it would push, and sends nothing (no registry runs).
+    let dry = attempt(&["publish", "localhost:9/x", "shout", "--dry-run"]).success();
+    assert!(
+        dry.stderr
+            .contains("Would push component `shout` to localhost:9/x:latest"),
+        "{}",
+        dry.stderr
+    );
+    // The pipeline names its components by digest.
+    let layout = project.dir().join("pipeline");
+    let mut command = cli(&cache);
+    command
+        .args(["pack", "--pipeline", "--output"])
+        .arg(&layout)
+        .arg("--manifest-path")
+        .arg(&manifest);
+    run(&mut command).success();
+    let mut command = cli(&cache);
+    command
+        .args(["inspect", "--message-format", "json"])
+        .arg(&layout);
+    let report: serde_json::Value =
+        serde_json::from_str(run(&mut command).success().stdout.trim()).unwrap();
+    let upper = format!(
+        "sha256:{}",
+        sha256_hex(&std::fs::read(Guest::Upper.wasm()).unwrap())
+    );
+    assert_eq!(report["components"]["shout"], upper);
+}
+
+/// A file of the workspace.
+fn support_file(name: &str) -> PathBuf {
+    crate::support::workspace().join(name)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
