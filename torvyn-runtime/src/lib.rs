@@ -58,10 +58,12 @@ pub use engine::{EngineError, LoadedComponent};
 pub use host::{
     DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link, stage,
 };
-pub use observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
+pub use observability::{
+    Accounting, BufferReport, CallStats, EdgeReport, FlowReport, LatencyReport, NodeReport, Outcome,
+};
 pub use reactor::{
-    FlowError, FlowErrorKind, FlowSpec, Recorder, RunOptions, StageBody, StageSpec, TestElement,
-    YIELD_EVERY,
+    FlowError, FlowErrorKind, FlowSpec, Native, NativeFactory, NativeStage, Recorder, RunOptions,
+    StageBody, StageSpec, TestElement, YIELD_EVERY,
 };
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::observability::CallStats;
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, DeniedRoot, Grants, Limiter};
 
@@ -40,6 +41,8 @@ pub(crate) struct StageState {
     pub(crate) denied_root: Arc<DeniedRoot>,
     pub(crate) wasi: WasiCtx,
     pub(crate) resources: ResourceTable,
+    /// The calls into this stage and out of it.
+    pub(crate) stats: CallStats,
 }
 
 impl WasiView for StageState {

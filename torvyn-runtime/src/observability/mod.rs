@@ -60,6 +60,91 @@ pub struct NodeReport {
     pub first_error: Option<String>,
     /// Payload copies made by its calls.
     pub copies: CopyStats,
+    /// Its calls and the time they took, restarts included.
+    pub calls: CallStats,
+}
+
+/// The calls the host made into one node, and what they cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallStats {
+    /// Calls from the host into the node (`pull`, `process`, `push`, …, `init` included).
+    pub calls: u64,
+    /// Calls from the node into the host during them: buffer and WASI functions, and the
+    /// epoch interruptions that let the host check a call's time (one a millisecond at most).
+    pub host_calls: u64,
+    /// Time spent inside the calls, host calls included.
+    #[serde(rename = "busy_ns", serialize_with = "nanos")]
+    pub busy: Duration,
+}
+
+impl CallStats {
+    /// Crossings of the sandbox boundary: into the node and back out of it to the host.
+    pub fn crossings(&self) -> u64 {
+        self.calls + self.host_calls
+    }
+}
+
+impl std::ops::AddAssign for CallStats {
+    fn add_assign(&mut self, other: CallStats) {
+        self.calls += other.calls;
+        self.host_calls += other.host_calls;
+        self.busy += other.busy;
+    }
+}
+
+fn nanos<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(duration.as_nanos() as u64)
+}
+
+/// End-to-end latency of the elements delivered: from a source handing the element over
+/// to the sink's call returning, in nanoseconds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LatencyReport {
+    /// Elements measured.
+    pub count: u64,
+    /// The fastest.
+    pub min: u64,
+    /// The median.
+    pub p50: u64,
+    /// The 90th percentile.
+    pub p90: u64,
+    /// The 99th percentile.
+    pub p99: u64,
+    /// The 99.9th percentile.
+    pub p999: u64,
+    /// The slowest.
+    pub max: u64,
+    /// The mean.
+    pub mean: f64,
+    /// `(percentile, latency)` pairs from 0 to 99.999, for plotting the distribution.
+    pub distribution: Vec<(f64, u64)>,
+}
+
+impl LatencyReport {
+    /// Summarises a histogram of latencies in nanoseconds.
+    pub(crate) fn of(histogram: &hdrhistogram::Histogram<u64>) -> LatencyReport {
+        let at = |q: f64| histogram.value_at_quantile(q);
+        // Finer steps towards the tail, where the interest is.
+        let mut distribution = Vec::new();
+        for nines in 0..=5 {
+            let (low, high) = (1.0 - 10f64.powi(-nines), 1.0 - 10f64.powi(-nines - 1));
+            for step in 0..10 {
+                let q = low + (high - low) * f64::from(step) / 10.0;
+                distribution.push((q * 100.0, at(q)));
+            }
+        }
+        LatencyReport {
+            count: histogram.len(),
+            min: histogram.min(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: histogram.max(),
+            mean: histogram.mean(),
+            distribution,
+        }
+    }
 }
 
 /// Counts of one queue.
@@ -149,7 +234,7 @@ pub struct BufferReport {
 }
 
 /// Everything a flow counted, from its first pull to its teardown.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FlowReport {
     /// The flow's name.
     pub flow: String,
@@ -178,6 +263,10 @@ pub struct FlowReport {
     pub buffers: BufferReport,
     /// Uses of capabilities the host refused, in order.
     pub audit: Vec<AuditEvent>,
+    /// End-to-end latency, when the run measured it ([`RunOptions::latency`]).
+    ///
+    /// [`RunOptions::latency`]: crate::RunOptions::latency
+    pub latency: Option<LatencyReport>,
 }
 
 fn as_secs_f64<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
 use super::control::Control;
@@ -14,7 +15,9 @@ use super::stage::{CallError, Handled};
 use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement, ProcessError};
-use crate::observability::{Accounting, BufferReport, EdgeReport, FlowReport, NodeReport, Outcome};
+use crate::observability::{
+    Accounting, BufferReport, CallStats, EdgeReport, FlowReport, LatencyReport, NodeReport, Outcome,
+};
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, Grants, Limits};
 use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
@@ -60,6 +63,9 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Stop the sources when cancelled; what is in flight is still delivered.
     pub cancel: CancellationToken,
+    /// Measure each delivered element's end-to-end latency into a histogram (allocated
+    /// once, at the start; recording allocates nothing).
+    pub latency: bool,
 }
 
 /// How a flow failed.
@@ -164,6 +170,8 @@ struct Counts {
     unknown_ports: u64,
     first_unknown_port: Option<String>,
     first_error: Option<String>,
+    /// Calls into the instances this node had before its latest restart.
+    earlier_calls: CallStats,
 }
 
 /// A node's place in the flow and its running state; its instance is in `Driver::stages`.
@@ -210,6 +218,8 @@ struct Driver<'a> {
     accounting: Accounting,
     source_pauses: u64,
     sink_pauses: u64,
+    /// End-to-end latencies in nanoseconds, when measured.
+    latency: Option<Histogram<u64>>,
 }
 
 impl Driver<'_> {
@@ -270,7 +280,8 @@ impl Driver<'_> {
         let audit = self.audit.clone();
         match start_stage(self.engine, self.spec, n, self.identity.clone(), &audit).await {
             Ok(stage) => {
-                self.stages[n] = stage;
+                let replaced = std::mem::replace(&mut self.stages[n], stage);
+                self.nodes[n].counts.earlier_calls += replaced.stats();
                 self.nodes[n].counts.restarts += 1;
                 Ok(())
             }
@@ -542,6 +553,10 @@ impl Driver<'_> {
                     self.accounting.delivered += 1;
                     let delivered = self.accounting.delivered;
                     self.control.delivered.store(delivered, Ordering::Relaxed);
+                    if let Some(latency) = &mut self.latency {
+                        let took = super::now_ns().saturating_sub(element.timestamp_ns);
+                        latency.saturating_record(took.max(1));
+                    }
                 }
                 if signal == BackpressureSignal::Pause {
                     self.sink_pauses += 1;
@@ -751,8 +766,12 @@ impl Driver<'_> {
             .nodes
             .iter_mut()
             .zip(per_stage)
-            .map(|(node, copies)| {
+            .enumerate()
+            .map(|(n, (node, copies))| {
                 let counts = std::mem::take(&mut node.counts);
+                let mut calls = counts.earlier_calls;
+                // A node whose stage never started has made no calls.
+                calls += self.stages.get(n).map(Stage::stats).unwrap_or_default();
                 NodeReport {
                     name: node.plan.name.clone(),
                     role: node.plan.role,
@@ -770,6 +789,7 @@ impl Driver<'_> {
                     first_unknown_port: counts.first_unknown_port,
                     first_error: counts.first_error,
                     copies: *copies,
+                    calls,
                 }
             })
             .collect();
@@ -812,6 +832,7 @@ impl Driver<'_> {
                 pool: self.table.pool_stats(),
             },
             audit: self.audit.events(),
+            latency: self.latency.as_ref().map(LatencyReport::of),
         }
     }
 
@@ -923,6 +944,9 @@ pub(crate) async fn run_flow(
         accounting: Accounting::default(),
         source_pauses: 0,
         sink_pauses: 0,
+        // One hour at three significant digits; values beyond are recorded as the maximum.
+        latency: (options.latency)
+            .then(|| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")),
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());

@@ -1,6 +1,7 @@
-//! Stages the host plays itself, for testing components: a feed that emits given elements
-//! like a source, and a recorder that keeps what reaches it like a sink. They go through
-//! the same buffer table, copies and accounting as components do.
+//! Stages the host plays itself: a feed that emits given elements like a source and a
+//! recorder that keeps what reaches it like a sink, for testing components; and plain Rust
+//! stages, for baselines and embedders. They go through the same buffer table, copies,
+//! queues and accounting as components do.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use crate::contracts::Role;
 use crate::engine::{
     BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement,
 };
+use crate::observability::CallStats;
 use crate::resources::{BufferError, BufferTable};
 use crate::security::AuditLog;
 
@@ -44,6 +46,73 @@ impl Recorder {
     }
 }
 
+/// A node played by plain Rust code in the host, outside any sandbox. It sees payloads as
+/// bytes, copied out of and into host buffers as a component's would be (one copy to read
+/// an element, one to write one), so a flow of native stages is the baseline a flow of
+/// components is measured against.
+pub trait NativeStage: Send {
+    /// As a source: writes the next payload into `out` (empty on entry), or says the
+    /// stream has ended.
+    fn pull(&mut self, out: &mut Vec<u8>) -> bool {
+        let _ = out;
+        false
+    }
+
+    /// As a processor: writes the output for `input` into `out` (empty on entry), or
+    /// says the element is dropped.
+    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(input);
+        true
+    }
+
+    /// As a sink: takes `input`.
+    fn push(&mut self, input: &[u8]) {
+        let _ = input;
+    }
+}
+
+/// Makes a fresh [`NativeStage`] each time its node starts (or restarts).
+pub type NativeFactory = Arc<dyn Fn() -> Box<dyn NativeStage> + Send + Sync>;
+
+/// A native node: a source, processor or sink, and how to make it.
+#[derive(Clone)]
+pub struct Native {
+    role: Role,
+    make: NativeFactory,
+}
+
+impl Native {
+    /// A source: [`NativeStage::pull`] is called.
+    pub fn source(make: NativeFactory) -> Native {
+        Native {
+            role: Role::Source,
+            make,
+        }
+    }
+
+    /// A processor: [`NativeStage::process`] is called.
+    pub fn processor(make: NativeFactory) -> Native {
+        Native {
+            role: Role::Processor,
+            make,
+        }
+    }
+
+    /// A sink: [`NativeStage::push`] is called.
+    pub fn sink(make: NativeFactory) -> Native {
+        Native {
+            role: Role::Sink,
+            make,
+        }
+    }
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Native({})", self.role)
+    }
+}
+
 /// What plays a node: a component, or the host.
 #[derive(Debug, Clone)]
 pub enum StageBody {
@@ -53,6 +122,8 @@ pub enum StageBody {
     Feed(Vec<TestElement>),
     /// The host, recording every element that reaches it (a sink).
     Record(Recorder),
+    /// Plain Rust code run by the host.
+    Native(Native),
 }
 
 impl StageBody {
@@ -62,6 +133,7 @@ impl StageBody {
             StageBody::Component(component) => component.role(),
             StageBody::Feed(_) => Role::Source,
             StageBody::Record(_) => Role::Sink,
+            StageBody::Native(native) => native.role,
         }
     }
 }
@@ -79,6 +151,14 @@ pub(crate) enum Stage {
         index: usize,
         node: String,
         recorder: Recorder,
+    },
+    Native {
+        index: usize,
+        role: Role,
+        body: Box<dyn NativeStage>,
+        /// Where outputs are written before they are copied into a buffer, kept to save
+        /// an allocation per element.
+        scratch: Vec<u8>,
     },
 }
 
@@ -108,7 +188,21 @@ impl Stage {
                 node: spec.name.clone(),
                 recorder: recorder.clone(),
             },
+            StageBody::Native(native) => Stage::Native {
+                index,
+                role: native.role,
+                body: (native.make)(),
+                scratch: Vec::new(),
+            },
         })
+    }
+
+    /// The calls made into this stage so far (none for the host's own stages).
+    pub(crate) fn stats(&self) -> CallStats {
+        match self {
+            Stage::Component(instance) => instance.stats(),
+            _ => CallStats::default(),
+        }
     }
 
     pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
@@ -135,6 +229,18 @@ impl Stage {
                 Some(item) => Ok(Some(feed(table, *index, item)?)),
                 None => Ok(None),
             },
+            Stage::Native {
+                index,
+                body,
+                scratch,
+                ..
+            } => {
+                scratch.clear();
+                if !body.pull(scratch) {
+                    return Ok(None);
+                }
+                Ok(Some(output(table, *index, scratch, String::new())?))
+            }
             Stage::Record { .. } => unreachable!("pull on a recording stage"),
         }
     }
@@ -176,6 +282,27 @@ impl Stage {
                 );
                 Ok(Handled::Delivered(BackpressureSignal::Ready))
             }
+            Stage::Native {
+                index,
+                role,
+                body,
+                scratch,
+            } => {
+                table.lend(element.buffer, *index);
+                let input = table.read(*index, element.buffer, 0, u64::MAX);
+                table.give_back(element.buffer);
+                let input = input?;
+                if *role == Role::Sink {
+                    body.push(&input);
+                    return Ok(Handled::Delivered(BackpressureSignal::Ready));
+                }
+                scratch.clear();
+                if !body.process(&input, scratch) {
+                    return Ok(Handled::Consumed);
+                }
+                let content_type = element.content_type.clone();
+                Ok(Handled::Emit(output(table, *index, scratch, content_type)?))
+            }
             Stage::Feed { .. } => unreachable!("handle on a feeding stage"),
         }
     }
@@ -204,9 +331,22 @@ fn feed(
     index: usize,
     item: TestElement,
 ) -> Result<OutputElement, BufferError> {
-    let mutable = table.allocate(index, item.payload.len() as u64)?;
-    table.append(index, mutable, &item.payload)?;
-    table.set_content_type(index, mutable, &item.content_type)?;
+    output(table, index, &item.payload, item.content_type)
+}
+
+/// Copies `payload` into a new buffer of stage `index`, handed over to the host as a
+/// component's output is.
+fn output(
+    table: &mut BufferTable,
+    index: usize,
+    payload: &[u8],
+    content_type: String,
+) -> Result<OutputElement, BufferError> {
+    let mutable = table.allocate(index, payload.len() as u64)?;
+    table.append(index, mutable, payload)?;
+    if !content_type.is_empty() {
+        table.set_content_type(index, mutable, &content_type)?;
+    }
     let frozen = table.freeze(index, mutable)?;
     table.drop_mutable(index, mutable)?;
     table.take_output(index, frozen)?;
@@ -214,7 +354,7 @@ fn feed(
         meta: ElementMeta {
             sequence: 0,
             timestamp_ns: 0,
-            content_type: item.content_type,
+            content_type,
         },
         payload: Resource::new_own(frozen),
     })

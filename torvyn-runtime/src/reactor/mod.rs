@@ -47,7 +47,7 @@ pub(crate) use control::Control;
 pub use driver::YIELD_EVERY;
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
-pub use fixture::{Recorder, StageBody, TestElement};
+pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
 
 /// Nanoseconds since the Unix epoch.
 pub(crate) fn now_ns() -> u64 {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{CallHook, Store, UpdateDeadline};
 
 use crate::contracts::Role;
 use crate::engine::exports::torvyn::aggregation::aggregator;
@@ -14,6 +14,7 @@ use crate::engine::{
     BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
     ProcessResult, StageState, StreamElement,
 };
+use crate::observability::CallStats;
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, Limiter};
 
@@ -96,9 +97,16 @@ impl Instance {
             denied_root: root,
             wasi,
             resources: ResourceTable::new(),
+            stats: CallStats::default(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.call_hook(|mut store, hook| {
+            if let CallHook::CallingHost = hook {
+                store.data_mut().stats.host_calls += 1;
+            }
+            Ok(())
+        });
         store.epoch_deadline_callback(|store| {
             let state = store.data();
             match state.time_limit {
@@ -311,6 +319,11 @@ impl Instance {
         result?.map_err(CallError::Process)
     }
 
+    /// The calls made into this instance so far.
+    pub(crate) fn stats(&self) -> CallStats {
+        self.store.data().stats
+    }
+
     /// The stage handed `output` over: the host owns its buffer now.
     fn take_output(&self, table: &mut BufferTable, output: &OutputElement) -> CallResult<()> {
         Ok(table.take_output(self.index, output.payload.rep())?)
@@ -326,6 +339,7 @@ fn enter(
     table: &mut BufferTable,
 ) {
     std::mem::swap(table, &mut store.data_mut().buffers);
+    store.data_mut().stats.calls += 1;
     start_clock(store, deadline, fuel);
 }
 
@@ -345,7 +359,9 @@ fn start_clock(store: &mut Store<StageState>, deadline: Option<Duration>, fuel: 
 }
 
 fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {
-    std::mem::swap(table, &mut store.data_mut().buffers);
+    let state = store.data_mut();
+    std::mem::swap(table, &mut state.buffers);
+    state.stats.busy += state.call_started.elapsed();
 }
 
 /// What a stage did with an element it was lent.
