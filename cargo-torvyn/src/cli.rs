@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand, NewCommand,
-    PackCommand, PublishCommand, RunCommand, TestCommand,
+    BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand,
+    NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
@@ -26,6 +26,7 @@ pub(crate) enum Command {
     Link(LinkCommand),
     Run(RunCommand),
     Test(TestCommand),
+    Bench(BenchCommand),
     Inspect(InspectCommand),
     Pack(PackCommand),
     Publish(PublishCommand),
@@ -41,6 +42,7 @@ impl Command {
             Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
             Command::Test(command) => command.exec(),
+            Command::Bench(command) => command.exec(),
             Command::Inspect(command) => command.exec(),
             Command::Pack(command) => command.exec(),
             Command::Publish(command) => command.exec(),
@@ -113,8 +115,8 @@ mod tests {
     fn help_texts() {
         use clap::CommandFactory;
         for name in [
-            "", "new", "build", "check", "link", "run", "test", "inspect", "pack", "publish",
-            "doctor",
+            "", "new", "build", "check", "link", "run", "test", "bench", "inspect", "pack",
+            "publish", "doctor",
         ] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod build;
 mod check;
 mod doctor;
@@ -11,6 +12,7 @@ mod publish;
 mod run;
 mod test;
 
+pub(crate) use bench::BenchCommand;
 pub(crate) use build::BuildCommand;
 pub(crate) use check::CheckCommand;
 pub(crate) use doctor::DoctorCommand;

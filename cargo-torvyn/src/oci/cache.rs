@@ -135,7 +135,13 @@ pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> miette::Result<()> {
     std::fs::create_dir_all(dir)
         .into_diagnostic()
         .wrap_err_with(context)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut builder = tempfile::Builder::new();
+    // Readable by all, as files written directly would be (a temporary file is not).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut file = builder
+        .tempfile_in(dir)
         .into_diagnostic()
         .wrap_err_with(context)?;
     std::io::Write::write_all(&mut file, data)

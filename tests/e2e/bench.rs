@@ -1,0 +1,127 @@
+//! `cargo torvyn bench`, and the per-call counts it is built on. Counts are asserted;
+//! times never are.
+
+use crate::support::{Guest, Run, TestProject, torvyn};
+
+fn three_stages(count: u64) -> TestProject {
+    TestProject::new()
+        .component(
+            "src",
+            Guest::Source,
+            &format!(r#"{{"count": {count}, "size": 64}}"#),
+        )
+        .component("up", Guest::Upper, "")
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
+}
+
+/// `(calls, host calls)` of each node of a run's report.
+fn calls(run: &Run) -> Vec<(u64, u64)> {
+    let report = run.report();
+    (report["nodes"].as_array().unwrap().iter())
+        .map(|n| {
+            let calls = &n["calls"];
+            (
+                calls["calls"].as_u64().unwrap(),
+                calls["host_calls"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
+    let small = calls(&three_stages(100).run(&[]).success());
+    let large = calls(&three_stages(300).run(&[]).success());
+    // Over 200 more elements: one call into each stage per element, and the host calls
+    // the test guests make for one: the source allocates, writes and hands over a buffer,
+    // the processor reads, allocates, writes and hands over another, the sink reads. Epoch
+    // interruptions (one a millisecond at most, while a call runs) add a few.
+    let per_element: Vec<(u64, u64)> = (small.iter().zip(&large))
+        .map(|(s, l)| ((l.0 - s.0) / 200, (l.1 - s.1) / 200))
+        .collect();
+    assert_eq!(per_element, [(1, 5), (1, 8), (1, 3)], "{small:?} {large:?}");
+    for (s, l) in small.iter().zip(&large) {
+        assert_eq!(l.0 - s.0, 200, "calls grow by exactly one per element");
+        assert!((l.1 - s.1) % 200 < 100, "{small:?} {large:?}");
+    }
+}
+
+#[test]
+fn bench_prints_figures_saves_a_baseline_and_plots_a_report() {
+    let project = three_stages(1_000_000);
+    let manifest = project.write_manifest();
+    let bench = |extra: &[&str]| {
+        let output = torvyn()
+            .args([
+                "torvyn",
+                "bench",
+                "--dev",
+                "--warmup",
+                "100ms",
+                "--elements",
+                "2000",
+            ])
+            .args(extra)
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        Run::from(output).success()
+    };
+    let run = bench(&["--json", "--save-baseline", "first"]);
+    let figures: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(figures["flow"], "main");
+    assert_eq!(figures["elements"], 2000);
+    assert_eq!(figures["copies_per_element"], 4.0);
+    assert_eq!(figures["bytes_copied_per_element"], 256.0);
+    let crossings = figures["crossings_per_element"].as_f64().unwrap();
+    assert!((19.0..19.1).contains(&crossings), "{crossings}");
+    let latency = &figures["latency_ns"];
+    let (p50, p99, max) = (
+        latency["p50"].as_u64(),
+        latency["p99"].as_u64(),
+        latency["max"].as_u64(),
+    );
+    assert!(p50 > Some(0) && p50 <= p99 && p99 <= max, "{latency}");
+    let stages = figures["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["src", "up", "out"]);
+    let shares: f64 = stages
+        .iter()
+        .map(|s| s["share"].as_f64().unwrap())
+        .sum::<f64>()
+        + figures["host_share"].as_f64().unwrap();
+    assert!(
+        (0.99..=1.01).contains(&shares),
+        "the shares add up: {shares}"
+    );
+
+    let bench_dir = project.dir().join("target/torvyn/bench");
+    assert!(bench_dir.join("baselines/first.json").is_file());
+    let html = std::fs::read_to_string(bench_dir.join("main/report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2, "two plots");
+
+    let compared = bench(&["--baseline", "first"]);
+    for label in ["Throughput", "Latency", "Copies", "Crossings"] {
+        assert!(compared.stderr.contains(label), "{}", compared.stderr);
+    }
+    assert!(compared.stderr.contains("(+0.0 %)"), "{}", compared.stderr);
+    let missing = torvyn()
+        .args([
+            "torvyn",
+            "bench",
+            "--dev",
+            "--baseline",
+            "nope",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let missing = Run::from(missing).failure();
+    assert!(
+        missing.stderr.contains("no baseline `nope`"),
+        "{}",
+        missing.stderr
+    );
+}
