@@ -140,7 +140,7 @@ impl NativeStage for Shout {
     fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
         self.0 += 1;
         out.extend(input.iter().map(u8::to_ascii_uppercase));
-        self.0 % 10 != 0
+        !self.0.is_multiple_of(10)
     }
 }
 
