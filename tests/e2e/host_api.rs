@@ -14,7 +14,7 @@ use crate::support::{Guest, TestProject, guest_target_dir};
 fn host() -> Host {
     Host::new(HostOptions {
         cache_dir: Some(guest_target_dir().join("compiled")),
-        fuel: false,
+        ..HostOptions::default()
     })
     .unwrap()
 }

@@ -98,6 +98,7 @@ pub(crate) fn host_for(project: &ProjectManifest) -> miette::Result<Host> {
     Ok(Host::new(HostOptions {
         cache_dir: cache_dir(),
         fuel,
+        ..HostOptions::default()
     })?)
 }
 

@@ -7,6 +7,7 @@ mod cache;
 mod host;
 mod state;
 
+use crate::host::HostOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,25 +138,28 @@ pub struct Engine {
     linker: Linker<StageState>,
     cache: Option<cache::CompileCache>,
     denied_root: Arc<DeniedRoot>,
-    _ticker: EpochTicker,
+    _ticker: Option<EpochTicker>,
 }
 
 impl Engine {
-    /// An engine that caches compiled components under `cache_dir`, if given, and meters
-    /// fuel if `fuel` is set.
-    pub fn new(cache_dir: Option<PathBuf>, fuel: bool) -> Result<Self, EngineError> {
+    /// An engine as `options` say: with a compile cache, fuel metering and epoch
+    /// interruption, each if asked for.
+    pub fn new(options: &HostOptions) -> Result<Self, EngineError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        config.consume_fuel(fuel);
+        config.consume_fuel(options.fuel);
         // Long calls are interrupted once per epoch tick: to yield to other flows, and to
         // trap when they pass their time limit.
-        config.epoch_interruption(true);
+        config.epoch_interruption(options.epoch_interruption);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
-        let cache = cache_dir.map(|dir| cache::CompileCache::new(dir, &engine));
-        let ticker = EpochTicker::start(&engine).map_err(|e| EngineError::Config(e.to_string()))?;
+        let cache = (options.cache_dir.clone()).map(|dir| cache::CompileCache::new(dir, &engine));
+        let ticker = (options.epoch_interruption)
+            .then(|| EpochTicker::start(&engine))
+            .transpose()
+            .map_err(|e| EngineError::Config(e.to_string()))?;
         let denied_root = DeniedRoot::create().map_err(|e| {
             EngineError::Config(format!(
                 "cannot create the empty root folder of components: {e}"

@@ -19,13 +19,27 @@ pub use link::{LinkError, link, stage};
 pub const DEFAULT_SINK_PAUSE: Duration = Duration::from_millis(1);
 
 /// Settings of a [`Host`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostOptions {
     /// Where compiled components are cached; no cache when `None`.
     pub cache_dir: Option<PathBuf>,
     /// Whether the engine meters fuel, so that components can have a `fuel` limit per
     /// call. Metering costs every component a little, so it is off unless asked for.
     pub fuel: bool,
+    /// Whether long calls are interrupted every [`EPOCH_TICK`](crate::EPOCH_TICK): what
+    /// enforces invocation time limits and keeps one flow from starving the others on its
+    /// thread. On by default; off only to measure what it costs.
+    pub epoch_interruption: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            fuel: false,
+            epoch_interruption: true,
+        }
+    }
 }
 
 /// Runs flows of components.
@@ -43,7 +57,7 @@ impl Host {
     /// A host with its engine configured and its imports linked.
     pub fn new(options: HostOptions) -> Result<Self, EngineError> {
         Ok(Self {
-            engine: Engine::new(options.cache_dir, options.fuel)?,
+            engine: Engine::new(&options)?,
         })
     }
 

@@ -1,0 +1,66 @@
+//! Memory per idle flow, `cargo bench -p torvyn-runtime --bench idle_flows`: starts
+//! `TORVYN_IDLE_FLOWS` (default 10 000) three-stage flows of components, each paused
+//! before its first element, and reports the resident memory they take, per flow.
+
+mod support;
+
+use std::time::Duration;
+
+use torvyn_runtime::{FlowHandle, HostOptions, RunOptions};
+
+use support::{Guests, rss, runtime, wasm_flow};
+
+fn main() {
+    let count: usize = std::env::var("TORVYN_IDLE_FLOWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let runtime = runtime();
+    let host = support::host(HostOptions::default());
+    let guests = Guests::load(&host);
+    // One flow first, so that what every flow shares (code, the engine) is counted apart.
+    let warm = wasm_flow(&guests, true, 64, 1);
+    support::run(&runtime, &host, warm, 1);
+    let Some(before) = rss() else {
+        eprintln!("idle_flows: this platform does not report resident memory");
+        return;
+    };
+    let handles: Vec<FlowHandle> = runtime.block_on(async {
+        let mut handles = Vec::with_capacity(count);
+        for _ in 0..count {
+            let handle = host.start(
+                wasm_flow(&guests, true, 64, u64::MAX),
+                RunOptions::default(),
+            );
+            handle.pause();
+            handles.push(handle);
+        }
+        // Let every flow instantiate its stages and settle, paused, before measuring.
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = rss().unwrap_or(0);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        handles
+    });
+    let after = rss().unwrap_or(before);
+    let emitted: u64 = handles.iter().map(|h| h.progress().emitted).sum();
+    let per_flow = after.saturating_sub(before) / count as u64;
+    println!(
+        "idle_flows: {count} paused three-stage flows of components take {} MiB resident, \
+         {} KiB per flow ({emitted} elements emitted before pausing)",
+        after.saturating_sub(before) >> 20,
+        per_flow >> 10,
+    );
+    runtime.block_on(async {
+        for handle in handles {
+            handle.cancel();
+            handle.resume();
+            handle.join().await.expect("a cancelled flow ends cleanly");
+        }
+    });
+}

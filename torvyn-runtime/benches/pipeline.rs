@@ -1,0 +1,130 @@
+//! The benchmark suite, `cargo bench -p torvyn-runtime --bench pipeline`: flows of real
+//! components at four payload sizes; the same flows of native stages over the same
+//! queues and buffers (the baseline); `memcpy` of the same sizes (the physical limit);
+//! compiling, loading and instantiating components; and what preemption costs. Every
+//! figure is for one thread. `docs/performance.md` reads them.
+
+mod support;
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use torvyn_runtime::HostOptions;
+
+use support::{Guests, SIZES, label, native_flow, run, runtime, wasm_flow};
+
+const SHAPES: [(&str, bool); 2] = [("source-sink", false), ("source-processor-sink", true)];
+
+/// Elements per second through each shape, of components and of native stages.
+fn pipelines(c: &mut Criterion) {
+    let runtime = runtime();
+    let host = support::host(HostOptions::default());
+    let guests = Guests::load(&host);
+    for (size, count) in SIZES {
+        let mut group = c.benchmark_group(format!("pipeline/{}", label(size)));
+        group.throughput(Throughput::Elements(count));
+        if size >= 64 * 1024 {
+            group.sample_size(20);
+        }
+        for (shape, processor) in SHAPES {
+            group.bench_function(BenchmarkId::new("wasm", shape), |b| {
+                b.iter(|| {
+                    run(
+                        &runtime,
+                        &host,
+                        wasm_flow(&guests, processor, size, count),
+                        count,
+                    )
+                });
+            });
+            group.bench_function(BenchmarkId::new("native", shape), |b| {
+                b.iter(|| run(&runtime, &host, native_flow(processor, size, count), count));
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Copying the payload once: what no pipeline that copies can beat.
+fn memcpy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("memcpy");
+    for (size, _) in SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let source = vec![b'x'; size];
+        let mut target = vec![0u8; size];
+        group.bench_function(label(size), |b| {
+            b.iter(|| target.copy_from_slice(black_box(&source)));
+        });
+    }
+    group.finish();
+}
+
+/// Compiling a component, loading it compiled from the cache, and a three-stage flow from
+/// instantiation to its first element delivered (and torn down).
+fn instantiation(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("instantiate");
+    group.sample_size(10);
+    let uncached = torvyn_runtime::Host::new(HostOptions::default()).expect("a host starts");
+    let upper = support::guest("test_upper");
+    group.bench_function("compile (cold)", |b| {
+        b.iter(|| uncached.load(&upper).expect("it compiles"));
+    });
+    let host = support::host(HostOptions::default());
+    group.bench_function("load (cached)", |b| {
+        b.iter(|| host.load(&upper).expect("it loads"));
+    });
+    group.sample_size(100);
+    let guests = Guests::load(&host);
+    group.bench_function("three stages to the first element", |b| {
+        b.iter(|| run(&runtime, &host, wasm_flow(&guests, true, 64, 1), 1));
+    });
+    group.bench_function("three native stages to the first element", |b| {
+        b.iter(|| run(&runtime, &host, native_flow(true, 64, 1), 1));
+    });
+    group.finish();
+}
+
+/// The three-stage 64 B flow with epoch interruption (the default), without any
+/// preemption, and with fuel metering as well.
+fn preemption(c: &mut Criterion) {
+    let runtime = runtime();
+    let (size, count) = SIZES[0];
+    let mut group = c.benchmark_group("preemption");
+    group.throughput(Throughput::Elements(count));
+    let settings = [
+        ("epoch", HostOptions::default()),
+        (
+            "none",
+            HostOptions {
+                epoch_interruption: false,
+                ..HostOptions::default()
+            },
+        ),
+        (
+            "epoch and fuel",
+            HostOptions {
+                fuel: true,
+                ..HostOptions::default()
+            },
+        ),
+    ];
+    for (name, options) in settings {
+        let host = support::host(options);
+        let guests = Guests::load(&host);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                run(
+                    &runtime,
+                    &host,
+                    wasm_flow(&guests, true, size, count),
+                    count,
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipelines, memcpy, instantiation, preemption);
+criterion_main!(benches);

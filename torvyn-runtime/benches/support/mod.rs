@@ -1,0 +1,207 @@
+//! What the benchmarks share: the test guests, built in release mode from
+//! `tests/components` when a benchmark starts, and flows of them or of native stages.
+
+// Each benchmark binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use torvyn_runtime::{
+    FlowPlan, FlowSpec, Grants, Host, HostOptions, LoadedComponent, Native, NativeStage, Role,
+    RunOptions, StageBody, StageSpec,
+};
+
+/// Payload sizes measured, with the elements per flow run at each.
+pub const SIZES: [(usize, u64); 4] = [
+    (64, 2_000),
+    (1024, 2_000),
+    (64 * 1024, 200),
+    (1024 * 1024, 20),
+];
+
+/// `64 B`, `1 KiB`, …
+pub fn label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// Where the benchmarks build and cache the guests (not `target/` itself, whose lock the
+/// running `cargo bench` may hold).
+fn guest_dir() -> PathBuf {
+    workspace().join("target").join("bench-guests")
+}
+
+/// The folder of the release-built test guests, building them on first use.
+fn guests_built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace())
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .args(["-p", "test-source", "-p", "test-upper", "-p", "test-sink"])
+            .env("CARGO_TARGET_DIR", guest_dir())
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the benchmark guests failed");
+        guest_dir().join("wasm32-wasip2").join("release")
+    })
+}
+
+/// A host with the guests' compile cache.
+pub fn host(options: HostOptions) -> Host {
+    Host::new(HostOptions {
+        cache_dir: Some(guest_dir().join("compiled")),
+        ..options
+    })
+    .expect("a host starts")
+}
+
+/// The path of a guest's `.wasm`.
+pub fn guest(name: &str) -> PathBuf {
+    guests_built().join(format!("{name}.wasm"))
+}
+
+/// The three guests, loaded on one host.
+pub struct Guests {
+    source: LoadedComponent,
+    upper: LoadedComponent,
+    sink: LoadedComponent,
+}
+
+impl Guests {
+    pub fn load(host: &Host) -> Guests {
+        let load = |name: &str| host.load(&guest(name)).expect("the guest loads");
+        Guests {
+            source: load("test_source"),
+            upper: load("test_upper"),
+            sink: load("test_sink"),
+        }
+    }
+}
+
+fn stage(name: &str, body: StageBody, config: String) -> StageSpec {
+    StageSpec {
+        name: name.to_owned(),
+        body,
+        config,
+        limits: Default::default(),
+        // The guests' console output would be measured too: it is discarded.
+        grants: Arc::new(Grants {
+            stdout: false,
+            stderr: false,
+            ..Grants::default()
+        }),
+    }
+}
+
+fn flow(stages: Vec<StageSpec>) -> FlowSpec {
+    let nodes: Vec<(String, Role)> = (stages.iter())
+        .map(|s| (s.name.clone(), s.body.role()))
+        .collect();
+    FlowSpec::new(
+        FlowPlan::chain(
+            "bench",
+            &nodes,
+            torvyn_runtime::DEFAULT_QUEUE_CAPACITY as usize,
+        ),
+        stages,
+    )
+}
+
+/// Source → (upper-casing processor →) sink, of components: `count` elements of `size`
+/// bytes.
+pub fn wasm_flow(guests: &Guests, processor: bool, size: usize, count: u64) -> FlowSpec {
+    let source = format!(r#"{{"count": {count}, "size": {size}}}"#);
+    let mut stages = vec![stage(
+        "src",
+        StageBody::Component(guests.source.clone()),
+        source,
+    )];
+    if processor {
+        let body = StageBody::Component(guests.upper.clone());
+        stages.push(stage("up", body, String::new()));
+    }
+    let sink = StageBody::Component(guests.sink.clone());
+    stages.push(stage("out", sink, r#"{"quiet": true}"#.into()));
+    flow(stages)
+}
+
+/// The same flow of native stages doing the same work: the baseline.
+pub fn native_flow(processor: bool, size: usize, count: u64) -> FlowSpec {
+    let source = Native::source(Arc::new(move || Box::new(Emit { left: count, size })));
+    let mut stages = vec![stage("src", StageBody::Native(source), String::new())];
+    if processor {
+        let upper = Native::processor(Arc::new(|| Box::new(Upper)));
+        stages.push(stage("up", StageBody::Native(upper), String::new()));
+    }
+    let sink = Native::sink(Arc::new(|| Box::new(Discard)));
+    stages.push(stage("out", StageBody::Native(sink), String::new()));
+    flow(stages)
+}
+
+/// `left` payloads of `size` bytes `x`, as the test source makes them.
+struct Emit {
+    left: u64,
+    size: usize,
+}
+
+impl NativeStage for Emit {
+    fn pull(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        out.resize(self.size, b'x');
+        true
+    }
+}
+
+/// Upper-cases, as the test processor does.
+struct Upper;
+
+impl NativeStage for Upper {
+    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        out.extend(input.iter().map(u8::to_ascii_uppercase));
+        true
+    }
+}
+
+/// Reads and forgets, as the quiet test sink does.
+struct Discard;
+
+impl NativeStage for Discard {}
+
+/// A runtime of one thread: every figure is for one core.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime starts")
+}
+
+/// Runs `spec` to its end; panics unless every element was delivered.
+pub fn run(runtime: &tokio::runtime::Runtime, host: &Host, spec: FlowSpec, count: u64) {
+    let report = runtime
+        .block_on(host.run(spec, RunOptions::default()))
+        .expect("the flow runs");
+    assert_eq!(report.delivered, count);
+}
+
+/// The process's resident memory now (`VmRSS`), in bytes, on Linux.
+pub fn rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
