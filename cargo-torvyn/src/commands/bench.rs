@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr, bail};
 use serde::{Deserialize, Serialize};
-use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, RunOptions};
+use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
 
 use crate::cli::ManifestArgs;
 use crate::oci::cache::write_atomically;
@@ -157,6 +157,17 @@ impl BenchCommand {
         );
         let (report, throughput) = runtime.block_on(self.measure(&host, spec))?;
         let figures = Figures::of(&report, throughput);
+        if report.outcome == Outcome::Completed && figures.elements < 10_000 {
+            status(
+                "Warning",
+                format!(
+                    "the sources ended after {} elements in {}: too few for steady figures; \
+                     configure them to emit more",
+                    figures.elements,
+                    nanos(report.duration.as_nanos() as u64)
+                ),
+            );
+        }
 
         if let Some(name) = &self.save_baseline {
             let path = baseline_path(&bench_dir, name)?;
