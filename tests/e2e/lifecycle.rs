@@ -100,7 +100,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_is_recompiled() {
     };
     let cached = || -> Vec<std::path::PathBuf> {
         let mut files = Vec::new();
-        for engine in std::fs::read_dir(cache.path()).unwrap() {
+        for engine in std::fs::read_dir(cache.path().join("compiled")).unwrap() {
             for file in std::fs::read_dir(engine.unwrap().path()).unwrap() {
                 files.push(file.unwrap().path());
             }
