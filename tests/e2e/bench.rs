@@ -34,15 +34,14 @@ fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
     let large = calls(&three_stages(300).run(&[]).success());
     // Over 200 more elements: one call into each stage per element, and the host calls
     // the test guests make for one: the source allocates, writes and hands over a buffer,
-    // the processor reads, allocates, writes and hands over another, the sink reads. Epoch
-    // interruptions (one a millisecond at most, while a call runs) add a few.
+    // the processor reads, allocates, writes and hands over another, the sink reads.
     let per_element: Vec<(u64, u64)> = (small.iter().zip(&large))
         .map(|(s, l)| ((l.0 - s.0) / 200, (l.1 - s.1) / 200))
         .collect();
     assert_eq!(per_element, [(1, 5), (1, 8), (1, 3)], "{small:?} {large:?}");
     for (s, l) in small.iter().zip(&large) {
         assert_eq!(l.0 - s.0, 200, "calls grow by exactly one per element");
-        assert!((l.1 - s.1) % 200 < 100, "{small:?} {large:?}");
+        assert_eq!((l.1 - s.1) % 200, 0, "{small:?} {large:?}");
     }
 }
 

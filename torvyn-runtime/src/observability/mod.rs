@@ -69,9 +69,12 @@ pub struct NodeReport {
 pub struct CallStats {
     /// Calls from the host into the node (`pull`, `process`, `push`, …, `init` included).
     pub calls: u64,
-    /// Calls from the node into the host during them: buffer and WASI functions, and the
-    /// epoch interruptions that let the host check a call's time (one a millisecond at most).
+    /// Calls from the node into the host during them: buffer and WASI functions (and
+    /// wasmtime's own helpers, such as growing memory).
     pub host_calls: u64,
+    /// Times a call was interrupted for the host to check its time and let other flows
+    /// run (at most once per epoch tick).
+    pub interruptions: u64,
     /// Time spent inside the calls, host calls included.
     #[serde(rename = "busy_ns", serialize_with = "nanos")]
     pub busy: Duration,
@@ -88,6 +91,7 @@ impl std::ops::AddAssign for CallStats {
     fn add_assign(&mut self, other: CallStats) {
         self.calls += other.calls;
         self.host_calls += other.host_calls;
+        self.interruptions += other.interruptions;
         self.busy += other.busy;
     }
 }

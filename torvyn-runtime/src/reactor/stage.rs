@@ -107,7 +107,8 @@ impl Instance {
             }
             Ok(())
         });
-        store.epoch_deadline_callback(|store| {
+        store.epoch_deadline_callback(|mut store| {
+            store.data_mut().stats.interruptions += 1;
             let state = store.data();
             match state.time_limit {
                 Some(limit) if state.call_started.elapsed() > limit => {
@@ -321,7 +322,10 @@ impl Instance {
 
     /// The calls made into this instance so far.
     pub(crate) fn stats(&self) -> CallStats {
-        self.store.data().stats
+        let mut stats = self.store.data().stats;
+        // The call hook sees an interruption as a call into the host: it is not one.
+        stats.host_calls = stats.host_calls.saturating_sub(stats.interruptions);
+        stats
     }
 
     /// The stage handed `output` over: the host owns its buffer now.
