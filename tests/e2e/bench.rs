@@ -14,15 +14,22 @@ fn three_stages(count: u64) -> TestProject {
         .component("out", Guest::Sink, r#"{"quiet": true}"#)
 }
 
-/// `(calls, host calls)` of each node of a run's report.
-fn calls(run: &Run) -> Vec<(u64, u64)> {
-    let report = run.report();
-    (report["nodes"].as_array().unwrap().iter())
-        .map(|n| {
-            let calls = &n["calls"];
+/// `(calls, host calls)` of each node, from `bench --json` over `elements` elements.
+fn calls(elements: u64) -> Vec<(u64, u64)> {
+    let project = three_stages(1_000_000);
+    let output = torvyn()
+        .args(["torvyn", "bench", "--dev", "--json", "--warmup", "0s"])
+        .args(["--elements", &elements.to_string(), "--manifest-path"])
+        .arg(project.write_manifest())
+        .output()
+        .unwrap();
+    let run = Run::from(output).success();
+    let figures: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    (figures["stages"].as_array().unwrap().iter())
+        .map(|s| {
             (
-                calls["calls"].as_u64().unwrap(),
-                calls["host_calls"].as_u64().unwrap(),
+                s["calls"].as_u64().unwrap(),
+                s["host_calls"].as_u64().unwrap(),
             )
         })
         .collect()
@@ -30,8 +37,7 @@ fn calls(run: &Run) -> Vec<(u64, u64)> {
 
 #[test]
 fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
-    let small = calls(&three_stages(100).run(&[]).success());
-    let large = calls(&three_stages(300).run(&[]).success());
+    let (small, large) = (calls(100), calls(300));
     // Over 200 more elements: one call into each stage per element, and the host calls
     // the test guests make for one: the source allocates, writes and hands over a buffer,
     // the processor reads, allocates, writes and hands over another, the sink reads.

@@ -86,7 +86,8 @@ fn instantiation(c: &mut Criterion) {
 }
 
 /// The three-stage 64 B flow with epoch interruption (the default), without any
-/// preemption, and with fuel metering as well.
+/// preemption, with fuel metering as well, and with linear memories reserving 256 MiB
+/// (explicit bounds checks) instead of 4 GiB.
 fn preemption(c: &mut Criterion) {
     let runtime = runtime();
     let (size, count) = SIZES[0];
@@ -105,6 +106,13 @@ fn preemption(c: &mut Criterion) {
             "epoch and fuel",
             HostOptions {
                 fuel: true,
+                ..HostOptions::default()
+            },
+        ),
+        (
+            "epoch, 256 MiB reservations",
+            HostOptions {
+                memory_reservation: Some(256 << 20),
                 ..HostOptions::default()
             },
         ),

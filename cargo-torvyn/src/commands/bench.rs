@@ -108,6 +108,9 @@ struct StageShare {
     /// Time in its calls per element, in nanoseconds.
     ns_per_element: f64,
     crossings_per_element: f64,
+    /// Calls into it, and its calls into the host, in all.
+    calls: u64,
+    host_calls: u64,
 }
 
 impl BenchCommand {
@@ -205,7 +208,7 @@ impl BenchCommand {
         let options = RunOptions {
             limit: self.elements,
             timeout: Some(self.duration),
-            latency: true,
+            measure: true,
             ..RunOptions::default()
         };
         let bar = ProgressBar::new(self.duration.as_millis() as u64).with_style(
@@ -256,6 +259,8 @@ impl Figures {
                 share: n.calls.busy.as_secs_f64() / seconds,
                 ns_per_element: per(n.calls.busy.as_nanos() as f64),
                 crossings_per_element: per(n.calls.crossings() as f64),
+                calls: n.calls.calls,
+                host_calls: n.calls.host_calls.unwrap_or(0),
             })
             .collect();
         Figures {

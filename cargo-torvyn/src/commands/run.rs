@@ -74,7 +74,7 @@ impl RunCommand {
             limit: self.limit,
             timeout: self.timeout,
             cancel: cancel.clone(),
-            latency: false,
+            measure: false,
         };
         let runtime = tokio::runtime::Runtime::new()
             .into_diagnostic()

@@ -151,6 +151,9 @@ impl Engine {
         // Long calls are interrupted once per epoch tick: to yield to other flows, and to
         // trap when they pass their time limit.
         config.epoch_interruption(options.epoch_interruption);
+        if let Some(bytes) = options.memory_reservation {
+            config.memory_reservation(bytes);
+        }
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);

@@ -15,6 +15,9 @@ use crate::security::{AuditLog, DeniedRoot, Grants, Limiter};
 #[derive(Debug)]
 pub(crate) struct FlowIdentity {
     pub(crate) flow_id: String,
+    /// Whether the flow's stages count the calls they make into the host (through a call
+    /// hook, which costs every crossing a little).
+    pub(crate) count_host_calls: bool,
 }
 
 /// The data of one component's store.
@@ -26,9 +29,9 @@ pub(crate) struct StageState {
     pub(crate) stage: usize,
     pub(crate) buffers: BufferTable,
     pub(crate) flow: Arc<FlowIdentity>,
-    /// When the current call should be done, in nanoseconds since the Unix epoch; 0 for
-    /// no deadline. Shown to the component as `flow-context.deadline-ns`.
-    pub(crate) deadline_ns: u64,
+    /// How long each call has: `flow-context.deadline-ns` is the call's start plus this
+    /// (0 for none), worked out only when a component asks.
+    pub(crate) deadline: Option<Duration>,
     /// When the current call (or instantiation) began, and how long it may run.
     pub(crate) call_started: Instant,
     pub(crate) time_limit: Option<Duration>,

@@ -30,6 +30,11 @@ pub struct HostOptions {
     /// enforces invocation time limits and keeps one flow from starving the others on its
     /// thread. On by default; off only to measure what it costs.
     pub epoch_interruption: bool,
+    /// Address space reserved for each component's linear memory. `None` keeps wasmtime's
+    /// 4 GiB, which lets compiled code skip bounds checks but caps a host at roughly 30 000
+    /// instances (128 TiB of address space); a smaller reservation (the memory limit, say)
+    /// lets a host hold many more idle flows, for explicit bounds checks on every access.
+    pub memory_reservation: Option<u64>,
 }
 
 impl Default for HostOptions {
@@ -38,6 +43,7 @@ impl Default for HostOptions {
             cache_dir: None,
             fuel: false,
             epoch_interruption: true,
+            memory_reservation: None,
         }
     }
 }

@@ -70,8 +70,9 @@ pub struct CallStats {
     /// Calls from the host into the node (`pull`, `process`, `push`, …, `init` included).
     pub calls: u64,
     /// Calls from the node into the host during them: buffer and WASI functions (and
-    /// wasmtime's own helpers, such as growing memory).
-    pub host_calls: u64,
+    /// wasmtime's own helpers, such as growing memory); counted only when the run measures
+    /// ([`RunOptions::measure`](crate::RunOptions::measure)).
+    pub host_calls: Option<u64>,
     /// Times a call was interrupted for the host to check its time and let other flows
     /// run (at most once per epoch tick).
     pub interruptions: u64,
@@ -83,14 +84,17 @@ pub struct CallStats {
 impl CallStats {
     /// Crossings of the sandbox boundary: into the node and back out of it to the host.
     pub fn crossings(&self) -> u64 {
-        self.calls + self.host_calls
+        self.calls + self.host_calls.unwrap_or(0)
     }
 }
 
 impl std::ops::AddAssign for CallStats {
     fn add_assign(&mut self, other: CallStats) {
         self.calls += other.calls;
-        self.host_calls += other.host_calls;
+        self.host_calls = match (self.host_calls, other.host_calls) {
+            (Some(mine), Some(theirs)) => Some(mine + theirs),
+            (mine, theirs) => mine.or(theirs),
+        };
         self.interruptions += other.interruptions;
         self.busy += other.busy;
     }
@@ -267,9 +271,9 @@ pub struct FlowReport {
     pub buffers: BufferReport,
     /// Uses of capabilities the host refused, in order.
     pub audit: Vec<AuditEvent>,
-    /// End-to-end latency, when the run measured it ([`RunOptions::latency`]).
+    /// End-to-end latency, when the run measured it ([`RunOptions::measure`]).
     ///
-    /// [`RunOptions::latency`]: crate::RunOptions::latency
+    /// [`RunOptions::measure`]: crate::RunOptions::measure
     pub latency: Option<LatencyReport>,
 }
 

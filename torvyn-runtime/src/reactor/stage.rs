@@ -62,7 +62,6 @@ pub(crate) struct Instance {
     store: Store<StageState>,
     calls: Calls,
     lifecycle: Option<lifecycle::Guest>,
-    deadline: Option<Duration>,
     /// The fuel each call starts with, when the engine meters it.
     fuel: Option<u64>,
 }
@@ -83,11 +82,12 @@ impl Instance {
         let (limits, grants) = (&spec.limits, spec.grants.clone());
         let root = component.denied_root().clone();
         let wasi = grants.wasi_ctx(&spec.name, audit, &root)?;
+        let count_host_calls = flow.count_host_calls;
         let state = StageState {
             stage: index,
             buffers: BufferTable::default(),
             flow,
-            deadline_ns: 0,
+            deadline: None,
             call_started: Instant::now(),
             time_limit: limits.invocation_time,
             limiter: Limiter::new(*limits),
@@ -101,12 +101,17 @@ impl Instance {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.call_hook(|mut store, hook| {
-            if let CallHook::CallingHost = hook {
-                store.data_mut().stats.host_calls += 1;
-            }
-            Ok(())
-        });
+        if count_host_calls {
+            store.data_mut().stats.host_calls = Some(0);
+            store.call_hook(|mut store, hook| {
+                if let (CallHook::CallingHost, Some(calls)) =
+                    (hook, &mut store.data_mut().stats.host_calls)
+                {
+                    *calls += 1;
+                }
+                Ok(())
+            });
+        }
         store.epoch_deadline_callback(|mut store| {
             store.data_mut().stats.interruptions += 1;
             let state = store.data();
@@ -130,7 +135,7 @@ impl Instance {
         if let Some(fuel) = fuel {
             store.set_fuel(fuel)?;
         }
-        let deadline = match (deadline, limits.invocation_time) {
+        store.data_mut().deadline = match (deadline, limits.invocation_time) {
             (Some(shown), Some(limit)) => Some(shown.min(limit)),
             (shown, limit) => shown.or(limit),
         };
@@ -164,13 +169,12 @@ impl Instance {
             store,
             calls,
             lifecycle,
-            deadline,
             fuel,
         })
     }
 
     pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
-        start_clock(&mut self.store, self.deadline, self.fuel);
+        start_clock(&mut self.store, self.fuel);
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
                 .call_init(&mut self.store, config)
@@ -184,7 +188,7 @@ impl Instance {
         let Some(lifecycle) = &self.lifecycle else {
             return Ok(());
         };
-        enter(&mut self.store, self.deadline, self.fuel, table);
+        enter(&mut self.store, self.fuel, table);
         let result = lifecycle.call_teardown(&mut self.store).await;
         leave(&mut self.store, table);
         Ok(result?)
@@ -199,7 +203,7 @@ impl Instance {
         let Calls::Source(source) = &self.calls else {
             unreachable!("pull on a stage that is not a source")
         };
-        enter(&mut self.store, self.deadline, self.fuel, table);
+        enter(&mut self.store, self.fuel, table);
         let result = source.call_pull(&mut self.store).await;
         leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
@@ -217,7 +221,7 @@ impl Instance {
         let Calls::Source(source) = &self.calls else {
             unreachable!("notify-backpressure on a stage that is not a source")
         };
-        enter(&mut self.store, self.deadline, self.fuel, table);
+        enter(&mut self.store, self.fuel, table);
         let result = source
             .call_notify_backpressure(&mut self.store, signal)
             .await;
@@ -244,7 +248,7 @@ impl Instance {
             payload: Resource::new_borrow(buffer),
             context: Resource::new_borrow(FLOW_CONTEXT),
         };
-        enter(&mut self.store, self.deadline, self.fuel, table);
+        enter(&mut self.store, self.fuel, table);
         let result = self.call(&input).await;
         leave(&mut self.store, table);
         table.give_back(buffer);
@@ -299,7 +303,7 @@ impl Instance {
         let Calls::Aggregator(aggregator) = &self.calls else {
             unreachable!("flush on a stage that is not an aggregator")
         };
-        enter(&mut self.store, self.deadline, self.fuel, table);
+        enter(&mut self.store, self.fuel, table);
         let result = aggregator.call_flush(&mut self.store).await;
         leave(&mut self.store, table);
         let outputs = result?.map_err(CallError::Process)?;
@@ -314,7 +318,7 @@ impl Instance {
         let Calls::Sink(sink) = &self.calls else {
             unreachable!("complete on a stage that is not a sink")
         };
-        enter(&mut self.store, self.deadline, self.fuel, table);
+        enter(&mut self.store, self.fuel, table);
         let result = sink.call_complete(&mut self.store).await;
         leave(&mut self.store, table);
         result?.map_err(CallError::Process)
@@ -324,7 +328,8 @@ impl Instance {
     pub(crate) fn stats(&self) -> CallStats {
         let mut stats = self.store.data().stats;
         // The call hook sees an interruption as a call into the host: it is not one.
-        stats.host_calls = stats.host_calls.saturating_sub(stats.interruptions);
+        let interruptions = stats.interruptions;
+        stats.host_calls = stats.host_calls.map(|n| n.saturating_sub(interruptions));
         stats
     }
 
@@ -336,30 +341,21 @@ impl Instance {
 
 /// Moves the flow's buffer table into a stage's store for a call and starts the call's
 /// clock; [`leave`] moves the table back.
-fn enter(
-    store: &mut Store<StageState>,
-    deadline: Option<Duration>,
-    fuel: Option<u64>,
-    table: &mut BufferTable,
-) {
+fn enter(store: &mut Store<StageState>, fuel: Option<u64>, table: &mut BufferTable) {
     std::mem::swap(table, &mut store.data_mut().buffers);
     store.data_mut().stats.calls += 1;
-    start_clock(store, deadline, fuel);
+    start_clock(store, fuel);
 }
 
-/// A call begins: its time limit counts from now, the next epoch tick interrupts it, its
-/// fuel is refilled, and it is shown its deadline.
-fn start_clock(store: &mut Store<StageState>, deadline: Option<Duration>, fuel: Option<u64>) {
+/// A call begins: its time limit and its deadline count from now, the next epoch tick
+/// interrupts it, and its fuel is refilled. One clock read.
+fn start_clock(store: &mut Store<StageState>, fuel: Option<u64>) {
     store.set_epoch_deadline(1);
     if let Some(fuel) = fuel {
         // Metering is on (checked at instantiation), so this cannot fail.
         let _ = store.set_fuel(fuel);
     }
-    let state = store.data_mut();
-    state.call_started = Instant::now();
-    if let Some(deadline) = deadline {
-        state.deadline_ns = super::now_ns().saturating_add(deadline.as_nanos() as u64);
-    }
+    store.data_mut().call_started = Instant::now();
 }
 
 fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {

@@ -107,7 +107,10 @@ impl HostFlowContext for StageState {
     }
 
     fn deadline_ns(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<u64> {
-        Ok(self.deadline_ns)
+        Ok(self.deadline.map_or(0, |deadline| {
+            let left = deadline.saturating_sub(self.call_started.elapsed());
+            crate::reactor::now_ns().saturating_add(left.as_nanos() as u64)
+        }))
     }
 
     fn flow_id(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<String> {
