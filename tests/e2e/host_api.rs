@@ -200,3 +200,42 @@ fn native_stages_run_through_the_same_queues_buffers_and_accounting() {
         ("ITEM 0", "ITEM 998")
     );
 }
+
+#[test]
+fn a_pooled_host_reuses_its_slots_and_refuses_instances_beyond_them() {
+    let pooled = |slots| {
+        Host::new(HostOptions {
+            cache_dir: Some(guest_target_dir().join("compiled")),
+            instance_pool: Some(slots),
+            ..HostOptions::default()
+        })
+        .unwrap()
+    };
+    let runtime = single_thread();
+    // Two slots serve a two-stage flow again and again: each run gives its slots back.
+    let host = pooled(2);
+    for _ in 0..3 {
+        let project = project(100);
+        let report = runtime.block_on(async { start(&host, &project).join().await });
+        let report = report.unwrap();
+        assert_eq!(report.delivered, 100);
+    }
+    // Three stages do not fit in two slots: the third fails to start, with a diagnostic.
+    let three = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 10}"#)
+        .component("up", Guest::Upper, "")
+        .component("out", Guest::Sink, r#"{"quiet": true}"#);
+    let error = runtime.block_on(async { start(&host, &three).join().await });
+    let error = error.unwrap_err();
+    assert_eq!(error.stage, "out", "{error}");
+    assert!(
+        error.to_string().contains("could not be instantiated"),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("limit of 2 for component instances"),
+        "{error}"
+    );
+}

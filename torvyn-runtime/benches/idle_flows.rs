@@ -1,7 +1,8 @@
 //! Memory per idle flow, `cargo bench -p torvyn-runtime --bench idle_flows`: starts
 //! `TORVYN_IDLE_FLOWS` (default 10 000) three-stage flows of components, each paused
 //! before its first element, on a host reserving 256 MiB of address space per linear
-//! memory, and reports the resident memory they take, per flow.
+//! memory (with `TORVYN_IDLE_POOLED` set, from a pool of instance slots), and reports the
+//! resident memory they take, per flow.
 
 mod support;
 
@@ -19,8 +20,10 @@ fn main() {
     let runtime = runtime();
     // Ten thousand flows are thirty thousand linear memories: more 4 GiB reservations than
     // a 47-bit address space holds. Each reserves its 256 MiB limit instead.
+    let pooled = std::env::var_os("TORVYN_IDLE_POOLED").is_some();
     let host = support::host(HostOptions {
         memory_reservation: Some(256 << 20),
+        instance_pool: pooled.then_some(3 * count as u32 + 3),
         ..HostOptions::default()
     });
     let guests = Guests::load(&host);

@@ -82,6 +82,14 @@ fn instantiation(c: &mut Criterion) {
     group.bench_function("three native stages to the first element", |b| {
         b.iter(|| run(&runtime, &host, native_flow(true, 64, 1), 1));
     });
+    let pooled = support::host(HostOptions {
+        instance_pool: Some(64),
+        ..HostOptions::default()
+    });
+    let pooled_guests = Guests::load(&pooled);
+    group.bench_function("three stages to the first element, pooled", |b| {
+        b.iter(|| run(&runtime, &pooled, wasm_flow(&pooled_guests, true, 64, 1), 1));
+    });
     group.finish();
 }
 
@@ -113,6 +121,13 @@ fn preemption(c: &mut Criterion) {
             "epoch, 256 MiB reservations",
             HostOptions {
                 memory_reservation: Some(256 << 20),
+                ..HostOptions::default()
+            },
+        ),
+        (
+            "epoch, pooled instances",
+            HostOptions {
+                instance_pool: Some(64),
                 ..HostOptions::default()
             },
         ),

@@ -154,6 +154,9 @@ impl Engine {
         if let Some(bytes) = options.memory_reservation {
             config.memory_reservation(bytes);
         }
+        if let Some(slots) = options.instance_pool {
+            config.allocation_strategy(pool(slots, options.memory_reservation));
+        }
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
@@ -219,6 +222,27 @@ impl Engine {
             }),
         })
     }
+}
+
+/// A pool of `slots` component instances. A component built by Rust for `wasm32-wasip2`
+/// has a handful of core instances, one linear memory and a few tables; the pool allows
+/// for several times that, and for tables as large as the default limit.
+fn pool(slots: u32, reservation: Option<u64>) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(8))
+        .total_memories(slots.saturating_mul(2))
+        .total_tables(slots.saturating_mul(8))
+        .total_stacks(slots)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(32)
+        .max_tables_per_module(4)
+        .table_elements(crate::security::Limits::default().table_elements as usize);
+    if let Some(bytes) = reservation {
+        pool.max_memory_size(bytes as usize);
+    }
+    pool
 }
 
 /// A thread that advances the engine's epoch every [`EPOCH_TICK`] until dropped.
