@@ -14,7 +14,8 @@ use crate::resources::BufferError;
 pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     filesystem::add_to_linker(linker)?;
-    bindings::Host_::add_to_linker::<_, HasSelf<StageState>>(linker, |state| state)
+    bindings::Host_::add_to_linker::<_, HasSelf<StageState>>(linker, |state| state)?;
+    types::add_to_linker(linker)
 }
 
 /// Splits a buffer-table failure into what the component sees (a WIT `buffer-error`) and

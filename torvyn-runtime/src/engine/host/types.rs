@@ -1,6 +1,7 @@
 //! `torvyn:streaming/types`: the `buffer`, `mutable-buffer` and `flow-context` resources.
 
-use wasmtime::component::Resource;
+use wasmtime::component::{Linker, Resource, WasmList};
+use wasmtime::{AsContext, StoreContextMut};
 
 use super::{to_wit, trap};
 use crate::engine::bindings::torvyn::streaming::types::{
@@ -8,6 +9,7 @@ use crate::engine::bindings::torvyn::streaming::types::{
     MutableBuffer,
 };
 use crate::engine::state::StageState;
+use crate::resources::BufferTable;
 
 impl Host for StageState {}
 
@@ -44,16 +46,15 @@ impl HostBuffer for StageState {
 }
 
 impl HostMutableBuffer for StageState {
+    // `write` and `append` are shadowed in the linker by versions that read the bytes in
+    // place (see `add_to_linker`); these serve only the generated trait.
     fn write(
         &mut self,
         this: Resource<MutableBuffer>,
         offset: u64,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), BufferError>> {
-        match self.buffers.write(self.stage, this.rep(), offset, &bytes) {
-            Ok(()) => Ok(Ok(())),
-            Err(error) => to_wit(error).map(Err),
-        }
+        answer(self.buffers.write(self.stage, this.rep(), offset, &bytes))
     }
 
     fn append(
@@ -61,10 +62,7 @@ impl HostMutableBuffer for StageState {
         this: Resource<MutableBuffer>,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), BufferError>> {
-        match self.buffers.append(self.stage, this.rep(), &bytes) {
-            Ok(()) => Ok(Ok(())),
-            Err(error) => to_wit(error).map(Err),
-        }
+        answer(self.buffers.append(self.stage, this.rep(), &bytes))
     }
 
     fn size(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<u64> {
@@ -120,5 +118,65 @@ impl HostFlowContext for StageState {
     fn drop(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<()> {
         // The host never hands out an owned flow context, only borrows.
         Ok(())
+    }
+}
+
+/// The interface the in-place versions below replace functions of.
+const TYPES: &str = "torvyn:streaming/types@0.1.0";
+
+/// Replaces `mutable-buffer.write` and `.append` with versions that copy the bytes straight
+/// out of the component's memory (a `WasmList<u8>`) into the buffer, rather than into a
+/// `Vec` first as the generated bindings would: one copy of each payload byte instead of
+/// two.
+pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(TYPES)?;
+    types.func_wrap(
+        "[method]mutable-buffer.write",
+        |mut store: StoreContextMut<'_, StageState>,
+         (this, offset, bytes): (Resource<MutableBuffer>, u64, WasmList<u8>)| {
+            let written = in_place(&mut store, &bytes, |table, stage, src| {
+                table.write(stage, this.rep(), offset, src)
+            });
+            Ok((answer(written)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]mutable-buffer.append",
+        |mut store: StoreContextMut<'_, StageState>,
+         (this, bytes): (Resource<MutableBuffer>, WasmList<u8>)| {
+            let appended = in_place(&mut store, &bytes, |table, stage, src| {
+                table.append(stage, this.rep(), src)
+            });
+            Ok((answer(appended)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Runs `op` on the flow's buffer table with the bytes of `list`, read where they lie in
+/// the component's memory. The table is taken out of the store for the call, since the
+/// bytes borrow the store.
+fn in_place(
+    store: &mut StoreContextMut<'_, StageState>,
+    list: &WasmList<u8>,
+    op: impl FnOnce(&mut BufferTable, usize, &[u8]) -> Result<(), crate::resources::BufferError>,
+) -> Result<(), crate::resources::BufferError> {
+    let mut table = std::mem::take(&mut store.data_mut().buffers);
+    let stage = store.data().stage;
+    let result = op(&mut table, stage, list.as_le_slice(store.as_context()));
+    store.data_mut().buffers = table;
+    result
+}
+
+/// What a write answers: nothing, a `buffer-error` for the component, or a trap for a
+/// misused handle.
+fn answer(
+    result: Result<(), crate::resources::BufferError>,
+) -> wasmtime::Result<Result<(), BufferError>> {
+    match result {
+        Ok(()) => Ok(Ok(())),
+        Err(error) => to_wit(error).map(Err),
     }
 }
