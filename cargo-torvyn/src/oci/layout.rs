@@ -103,22 +103,11 @@ pub(crate) fn read(dir: &Path) -> miette::Result<Artifact> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use oci_client::client::{Config, ImageLayer};
-
     use super::*;
-    use crate::oci::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 
     #[test]
     fn a_layout_reads_back_as_written_and_refuses_a_tampered_blob() {
-        let config = Config {
-            data: b"{}".to_vec().into(),
-            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
-            annotations: None,
-        };
-        let layer = ImageLayer::new(b"\0asm".to_vec(), WASM_LAYER_MEDIA_TYPE.into(), None);
-        let artifact = Artifact::new(config, vec![layer], BTreeMap::new());
+        let artifact = crate::oci::sample_artifact();
         let dir = tempfile::tempdir().unwrap();
         let layout = dir.path().join("out");
         write(&layout, &artifact, Some("1.0.0")).unwrap();

@@ -225,6 +225,18 @@ pub(crate) struct PipelineConfig {
     pub(crate) flows: Vec<String>,
 }
 
+/// The smallest component artifact, for tests.
+#[cfg(test)]
+pub(crate) fn sample_artifact() -> Artifact {
+    let config = Config {
+        data: b"{}".to_vec().into(),
+        media_type: WASM_CONFIG_MEDIA_TYPE.into(),
+        annotations: None,
+    };
+    let layer = ImageLayer::new(b"\0asm".to_vec(), WASM_LAYER_MEDIA_TYPE.into(), None);
+    Artifact::new(config, vec![layer], BTreeMap::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,13 +255,7 @@ mod tests {
 
     #[test]
     fn an_assembled_artifact_is_the_one_made() {
-        let config = Config {
-            data: b"{}".to_vec().into(),
-            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
-            annotations: None,
-        };
-        let layer = ImageLayer::new(b"\0asm".to_vec(), WASM_LAYER_MEDIA_TYPE.into(), None);
-        let made = Artifact::new(config, vec![layer], BTreeMap::new());
+        let made = sample_artifact();
         assert_eq!(Kind::of(&made.manifest), Ok(Kind::Component));
         let blobs: BTreeMap<String, Vec<u8>> = (made.blobs())
             .map(|(digest, _, data)| (digest.to_owned(), data.to_vec()))
