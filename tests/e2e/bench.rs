@@ -130,3 +130,17 @@ fn bench_prints_figures_saves_a_baseline_and_plots_a_report() {
         missing.stderr
     );
 }
+
+#[test]
+fn the_copying_processor_of_the_benchmarks_passes_payloads_on_unchanged() {
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 5}"#)
+        .component("up", Guest::Upper, r#"{"copy": true}"#)
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .success();
+    let delivered = run.delivered();
+    assert_eq!(delivered.len(), 5);
+    assert_eq!(delivered[3].1, "item 3");
+    assert_eq!(run.report()["copies"]["copies"], 20);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use torvyn_runtime::{FlowHandle, HostOptions, RunOptions};
 
-use support::{Guests, rss, runtime, wasm_flow};
+use support::{Guests, Work, rss, runtime, wasm_flow};
 
 fn main() {
     let count: usize = std::env::var("TORVYN_IDLE_FLOWS")
@@ -28,7 +28,7 @@ fn main() {
     });
     let guests = Guests::load(&host);
     // One flow first, so that what every flow shares (code, the engine) is counted apart.
-    let warm = wasm_flow(&guests, true, 64, 1);
+    let warm = wasm_flow(&guests, Some(Work::Upper), 64, 1);
     support::run(&runtime, &host, warm, 1);
     let Some(before) = rss() else {
         eprintln!("idle_flows: this platform does not report resident memory");
@@ -38,7 +38,7 @@ fn main() {
         let mut handles = Vec::with_capacity(count);
         for _ in 0..count {
             let handle = host.start(
-                wasm_flow(&guests, true, 64, u64::MAX),
+                wasm_flow(&guests, Some(Work::Upper), 64, u64::MAX),
                 RunOptions::default(),
             );
             handle.pause();

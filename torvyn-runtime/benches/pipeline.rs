@@ -11,9 +11,13 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use torvyn_runtime::HostOptions;
 
-use support::{Guests, SIZES, label, native_flow, run, runtime, wasm_flow};
+use support::{Guests, SIZES, Work, label, native_flow, run, runtime, wasm_flow};
 
-const SHAPES: [(&str, bool); 2] = [("source-sink", false), ("source-processor-sink", true)];
+const SHAPES: [(&str, Option<Work>); 3] = [
+    ("source-sink", None),
+    ("source-processor-sink", Some(Work::Upper)),
+    ("source-copy-sink", Some(Work::Copy)),
+];
 
 /// Elements per second through each shape, of components and of native stages.
 fn pipelines(c: &mut Criterion) {
@@ -77,10 +81,17 @@ fn instantiation(c: &mut Criterion) {
     group.sample_size(100);
     let guests = Guests::load(&host);
     group.bench_function("three stages to the first element", |b| {
-        b.iter(|| run(&runtime, &host, wasm_flow(&guests, true, 64, 1), 1));
+        b.iter(|| {
+            run(
+                &runtime,
+                &host,
+                wasm_flow(&guests, Some(Work::Upper), 64, 1),
+                1,
+            )
+        });
     });
     group.bench_function("three native stages to the first element", |b| {
-        b.iter(|| run(&runtime, &host, native_flow(true, 64, 1), 1));
+        b.iter(|| run(&runtime, &host, native_flow(Some(Work::Upper), 64, 1), 1));
     });
     let pooled = support::host(HostOptions {
         instance_pool: Some(64),
@@ -88,7 +99,14 @@ fn instantiation(c: &mut Criterion) {
     });
     let pooled_guests = Guests::load(&pooled);
     group.bench_function("three stages to the first element, pooled", |b| {
-        b.iter(|| run(&runtime, &pooled, wasm_flow(&pooled_guests, true, 64, 1), 1));
+        b.iter(|| {
+            run(
+                &runtime,
+                &pooled,
+                wasm_flow(&pooled_guests, Some(Work::Upper), 64, 1),
+                1,
+            )
+        });
     });
     group.finish();
 }
@@ -140,7 +158,7 @@ fn preemption(c: &mut Criterion) {
                 run(
                     &runtime,
                     &host,
-                    wasm_flow(&guests, true, size, count),
+                    wasm_flow(&guests, Some(Work::Upper), size, count),
                     count,
                 )
             });

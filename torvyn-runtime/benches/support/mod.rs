@@ -119,18 +119,31 @@ fn flow(stages: Vec<StageSpec>) -> FlowSpec {
     )
 }
 
-/// Source → (upper-casing processor →) sink, of components: `count` elements of `size`
-/// bytes.
-pub fn wasm_flow(guests: &Guests, processor: bool, size: usize, count: u64) -> FlowSpec {
+/// What the processor of a three-stage flow does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Upper-cases every byte.
+    Upper,
+    /// Passes the bytes on: a read and a write, nothing else.
+    Copy,
+}
+
+/// Source → (processor →) sink, of components: `count` elements of `size` bytes.
+pub fn wasm_flow(guests: &Guests, processor: Option<Work>, size: usize, count: u64) -> FlowSpec {
     let source = format!(r#"{{"count": {count}, "size": {size}}}"#);
     let mut stages = vec![stage(
         "src",
         StageBody::Component(guests.source.clone()),
         source,
     )];
-    if processor {
+    if let Some(work) = processor {
         let body = StageBody::Component(guests.upper.clone());
-        stages.push(stage("up", body, String::new()));
+        let config = if work == Work::Copy {
+            r#"{"copy": true}"#
+        } else {
+            ""
+        };
+        stages.push(stage("up", body, config.into()));
     }
     let sink = StageBody::Component(guests.sink.clone());
     stages.push(stage("out", sink, r#"{"quiet": true}"#.into()));
@@ -138,12 +151,15 @@ pub fn wasm_flow(guests: &Guests, processor: bool, size: usize, count: u64) -> F
 }
 
 /// The same flow of native stages doing the same work: the baseline.
-pub fn native_flow(processor: bool, size: usize, count: u64) -> FlowSpec {
+pub fn native_flow(processor: Option<Work>, size: usize, count: u64) -> FlowSpec {
     let source = Native::source(Arc::new(move || Box::new(Emit { left: count, size })));
     let mut stages = vec![stage("src", StageBody::Native(source), String::new())];
-    if processor {
-        let upper = Native::processor(Arc::new(|| Box::new(Upper)));
-        stages.push(stage("up", StageBody::Native(upper), String::new()));
+    if let Some(work) = processor {
+        let native = match work {
+            Work::Upper => Native::processor(Arc::new(|| Box::new(Upper))),
+            Work::Copy => Native::processor(Arc::new(|| Box::new(Pass))),
+        };
+        stages.push(stage("up", StageBody::Native(native), String::new()));
     }
     let sink = Native::sink(Arc::new(|| Box::new(Discard)));
     stages.push(stage("out", StageBody::Native(sink), String::new()));
@@ -176,6 +192,11 @@ impl NativeStage for Upper {
         true
     }
 }
+
+/// Passes the bytes on (`NativeStage::process` does by default).
+struct Pass;
+
+impl NativeStage for Pass {}
 
 /// Reads and forgets, as the quiet test sink does.
 struct Discard;

@@ -12,8 +12,11 @@
 //!   and succeed on the next one, so that a host retry policy can succeed; 0 (the default)
 //!   fails every attempt.
 //!
+//! - `copy: true` passes payloads on unchanged (still read and written again, as any
+//!   processor's output is), so that benchmarks can time the copies without the upper-casing.
+//!
 //! Traps are checked before failures. At teardown it says so on stderr, with the number of
-//! elements it upper-cased.
+//! elements it handled.
 
 use serde::Deserialize;
 use torvyn_sdk::{Element, Error, Output, Processor};
@@ -27,6 +30,7 @@ struct Config {
     fail_every: u64,
     fail_kind: FailKind,
     fail_attempts: u32,
+    copy: bool,
 }
 
 /// The `torvyn_sdk::Error` variant a requested failure returns.
@@ -101,9 +105,12 @@ impl Processor for TestUpper {
             return Err(self.config.fail_kind.error(sequence));
         }
         self.handled += 1;
-        let text = input.bytes().to_ascii_uppercase();
+        let mut bytes = input.bytes();
+        if !self.config.copy {
+            bytes.make_ascii_uppercase();
+        }
         Ok(Some(
-            Output::bytes(&text)?.with_content_type(input.content_type()),
+            Output::bytes(&bytes)?.with_content_type(input.content_type()),
         ))
     }
 
