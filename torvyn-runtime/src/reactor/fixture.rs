@@ -268,10 +268,7 @@ impl Stage {
                 node,
                 recorder,
             } => {
-                table.lend(element.buffer, *index);
-                let payload = table.read(*index, element.buffer, 0, u64::MAX);
-                table.give_back(element.buffer);
-                let payload = payload?;
+                let payload = read_lent(table, *index, element.buffer)?;
                 let content_type = element.content_type.clone();
                 recorder.push(
                     node,
@@ -288,10 +285,7 @@ impl Stage {
                 body,
                 scratch,
             } => {
-                table.lend(element.buffer, *index);
-                let input = table.read(*index, element.buffer, 0, u64::MAX);
-                table.give_back(element.buffer);
-                let input = input?;
+                let input = read_lent(table, *index, element.buffer)?;
                 if *role == Role::Sink {
                     body.push(&input);
                     return Ok(Handled::Delivered(BackpressureSignal::Ready));
@@ -323,6 +317,15 @@ impl Stage {
             _ => Ok(()),
         }
     }
+}
+
+/// Reads the whole of `buffer` as stage `index`, lent to it for the read as a component
+/// would be lent it for a call.
+fn read_lent(table: &mut BufferTable, index: usize, buffer: u32) -> Result<Vec<u8>, BufferError> {
+    table.lend(buffer, index);
+    let bytes = table.read(index, buffer, 0, u64::MAX);
+    table.give_back(buffer);
+    bytes
 }
 
 /// Puts `item` in a buffer the host owns, as a source's output would be.
