@@ -62,8 +62,8 @@ pub use observability::{
     Accounting, BufferReport, CallStats, EdgeReport, FlowReport, LatencyReport, NodeReport, Outcome,
 };
 pub use reactor::{
-    FlowError, FlowErrorKind, FlowSpec, Native, NativeFactory, NativeStage, Recorder, RunOptions,
-    StageBody, StageSpec, TestElement, YIELD_EVERY,
+    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, Native, NativeFactory, NativeStage, Recorder,
+    RunOptions, StageBody, StageSpec, TestElement, YIELD_EVERY,
 };
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};

@@ -6,6 +6,9 @@ use std::fmt;
 /// Version of the contract packages this runtime implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+/// Version of the `torvyn:batching` package this runtime calls.
+pub const BATCHING_VERSION: &str = "0.1.0";
+
 /// Export name of the optional lifecycle interface.
 pub const LIFECYCLE: &str = "torvyn:streaming/lifecycle@0.1.0";
 
@@ -48,6 +51,28 @@ impl Role {
             Role::Router => "torvyn:filtering/router",
             Role::Aggregator => "torvyn:aggregation/aggregator",
         }
+    }
+
+    /// The interface (without version) through which a component of this role may also
+    /// take or hand over elements in batches (package `torvyn:batching`), if the role has one.
+    pub fn batch_interface(self) -> Option<&'static str> {
+        match self {
+            Role::Source => Some("torvyn:batching/batch-source"),
+            Role::Processor => Some("torvyn:batching/batch-processor"),
+            Role::Sink => Some("torvyn:batching/batch-sink"),
+            Role::Filter | Role::Router | Role::Aggregator => None,
+        }
+    }
+
+    /// Whether `exports` holds this role's batch interface at a version this runtime calls.
+    pub fn batched(self, exports: &[String]) -> bool {
+        let Some(wanted) = self.batch_interface() else {
+            return false;
+        };
+        exports.iter().any(|export| {
+            let (interface, version) = export.split_once('@').unwrap_or((export, ""));
+            interface == wanted && compatible(version, BATCHING_VERSION)
+        })
     }
 
     /// The role whose interface a component exports, from the names of its exports.
@@ -313,6 +338,21 @@ mod tests {
         assert_eq!(Role::from_exports(&exports).unwrap(), Role::Processor);
         let exports = names(&["torvyn:filtering/filter@0.1.0"]);
         assert_eq!(Role::from_exports(&exports).unwrap(), Role::Filter);
+    }
+
+    #[test]
+    fn a_batch_interface_counts_only_for_its_own_role_and_version() {
+        let exports = names(&[
+            "torvyn:streaming/processor@0.1.0",
+            "torvyn:batching/batch-processor@0.1.2",
+            "torvyn:batching/batch-sink@0.1.0",
+        ]);
+        assert_eq!(Role::from_exports(&exports).unwrap(), Role::Processor);
+        assert!(Role::Processor.batched(&exports));
+        assert!(!Role::Source.batched(&exports));
+        assert!(!Role::Filter.batched(&exports));
+        let newer = names(&["torvyn:batching/batch-processor@0.2.0"]);
+        assert!(!Role::Processor.batched(&newer));
     }
 
     #[test]

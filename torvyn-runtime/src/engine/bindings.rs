@@ -3,7 +3,13 @@
 //! component targets it.
 
 wasmtime::component::bindgen!({
-    path: ["wit/streaming", "wit/filtering", "wit/aggregation", "wit/capabilities"],
+    path: [
+        "wit/streaming",
+        "wit/filtering",
+        "wit/aggregation",
+        "wit/capabilities",
+        "wit/batching",
+    ],
     inline: "
         package torvyn:runtime;
 
@@ -18,6 +24,9 @@ wasmtime::component::bindgen!({
             export torvyn:filtering/filter@0.1.0;
             export torvyn:filtering/router@0.1.0;
             export torvyn:aggregation/aggregator@0.1.0;
+            export torvyn:batching/batch-source@0.1.0;
+            export torvyn:batching/batch-processor@0.1.0;
+            export torvyn:batching/batch-sink@0.1.0;
         }
     ",
     world: "torvyn:runtime/host",

@@ -88,6 +88,8 @@ struct Loaded {
     path: PathBuf,
     role: Role,
     lifecycle: bool,
+    /// Whether it exports its role's batch interface too.
+    batched: bool,
     needs: Vec<String>,
     denied_root: Arc<DeniedRoot>,
     pre: InstancePre<StageState>,
@@ -99,6 +101,7 @@ impl std::fmt::Debug for LoadedComponent {
             .field("path", &self.inner.path)
             .field("role", &self.inner.role)
             .field("lifecycle", &self.inner.lifecycle)
+            .field("batched", &self.inner.batched)
             .finish()
     }
 }
@@ -121,6 +124,12 @@ impl LoadedComponent {
 
     pub(crate) fn has_lifecycle(&self) -> bool {
         self.inner.lifecycle
+    }
+
+    /// Whether the component also exports its role's batch interface
+    /// ([`Role::batch_interface`]), through which the host then calls it.
+    pub fn is_batched(&self) -> bool {
+        self.inner.batched
     }
 
     pub(crate) fn denied_root(&self) -> &Arc<DeniedRoot> {
@@ -197,6 +206,7 @@ impl Engine {
         let info = contracts::inspect(&bytes).map_err(contract)?;
         let role = Role::from_exports(&info.exports).map_err(contract)?;
         let lifecycle = info.exports.iter().any(|name| name == contracts::LIFECYCLE);
+        let batched = role.batched(&info.exports);
         let compile = |e: wasmtime::Error| EngineError::Compile {
             path: path.to_owned(),
             message: format!("{e:#}"),
@@ -216,6 +226,7 @@ impl Engine {
                 path: path.to_owned(),
                 role,
                 lifecycle,
+                batched,
                 needs: info.capabilities,
                 denied_root: self.denied_root.clone(),
                 pre,

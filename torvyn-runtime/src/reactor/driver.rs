@@ -25,6 +25,8 @@ use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
 /// Elements a flow handles between two yields to tokio: the most a busy flow runs while
 /// another flow on the same thread waits.
 pub const YIELD_EVERY: u32 = 32;
+/// The most elements a stage that exports a batch interface takes or makes in one call.
+pub const MAX_BATCH: usize = 32;
 /// Longest a flow runs between two yields to tokio.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
 
@@ -213,6 +215,10 @@ struct Driver<'a> {
     next_source: usize,
     /// The edges a router's element goes down, kept to save an allocation per element.
     routed: Vec<usize>,
+    /// The elements of a batch call, kept to save an allocation per batch.
+    batch: Vec<Queued>,
+    /// The sources stop once this many elements have entered the flow.
+    limit: Option<u64>,
     table: BufferTable,
     next_sequence: u64,
     outcome: Outcome,
@@ -228,7 +234,9 @@ impl Driver<'_> {
         let kind = match error {
             CallError::Process(error) => FlowErrorKind::Process(describe_process_error(&error)),
             CallError::Trap(trap) => {
+                // The instance is never entered again: what it held is free.
                 self.nodes[node].poisoned = true;
+                self.table.reclaim(node);
                 FlowErrorKind::Trap(format!("{trap:?}"))
             }
         };
@@ -311,6 +319,21 @@ impl Driver<'_> {
             .all(|edge| edge.plan.overflow != Overflow::Block || !edge.queue.is_full())
     }
 
+    /// How many elements node `n` may take or make in one batch call: at most
+    /// [`MAX_BATCH`], and no more than every edge out of it that must not overflow (`block`
+    /// and `error`, and its dead-letter edge) has room for, since each element sends at
+    /// most one down each. Then nothing it sends in a batch can overflow an edge.
+    fn batch_room(&self, n: usize) -> usize {
+        let node = &self.nodes[n].plan;
+        node.outputs
+            .iter()
+            .chain(&node.dead_letter)
+            .map(|&e| &self.edges[e])
+            .filter(|edge| matches!(edge.plan.overflow, Overflow::Block | Overflow::Error))
+            .map(|edge| edge.queue.room())
+            .fold(MAX_BATCH, usize::min)
+    }
+
     /// The next input edge of `n` with an element waiting, taking turns between inputs.
     fn next_input(&mut self, n: usize) -> Option<usize> {
         let node = &mut self.nodes[n];
@@ -362,7 +385,12 @@ impl Driver<'_> {
                 continue;
             }
             if let Some(e) = self.next_input(n) {
-                self.step(n, e).await?;
+                let batch = self.batch_room(n).min(self.edges[e].queue.len());
+                if batch > 1 && self.stages[n].batched() {
+                    self.step_batch(n, e, batch).await?;
+                } else {
+                    self.step(n, e).await?;
+                }
                 return Ok(true);
             }
             if self.inputs_ended(n) {
@@ -385,7 +413,19 @@ impl Driver<'_> {
             }
             if self.room_downstream(s) {
                 self.next_source = (i + 1) % self.sources.len();
-                self.pull(s).await?;
+                let left =
+                    (self.limit).map_or(u64::MAX, |l| l.saturating_sub(self.total_emitted()));
+                let batch = self
+                    .batch_room(s)
+                    .min(left.try_into().unwrap_or(usize::MAX));
+                if batch > 1 && self.stages[s].batched() {
+                    self.pull_batch(s, batch as u32).await?;
+                } else {
+                    self.pull(s).await?;
+                }
+                if self.above_high_watermark(s) {
+                    self.signal(s, BackpressureSignal::Pause).await?;
+                }
                 return Ok(true);
             }
         }
@@ -418,12 +458,44 @@ impl Driver<'_> {
 
     /// Pulls one element from source `s` and sends it on.
     async fn pull(&mut self, s: usize) -> Result<(), Failure> {
+        let result = self.stages[s].pull(&mut self.table).await;
+        self.settle_pull(s, result).await
+    }
+
+    /// Pulls up to `max` elements from batch source `s` in one call, and goes on with each
+    /// result as with that of a single `pull`.
+    async fn pull_batch(&mut self, s: usize, max: u32) -> Result<(), Failure> {
+        let results = match self.stages[s].pull_batch(&mut self.table, max).await {
+            Ok(results) => results,
+            // The call trapped (the errors of single pulls are among the results): the
+            // policy decides, and a retry or a skip are the next turn's pull.
+            Err(error) => return self.recover(s, error, u32::MAX, None).await.map(drop),
+        };
+        // Only the last result may end the stream or be an error (checked by the stage),
+        // and `batch_room` left room for every element: nothing fails before the last.
+        for result in results {
+            self.settle_pull(s, result.map_err(CallError::Process))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Goes on with what source `s` answered to a pull: sends an element on, applies the
+    /// error policy (calling `pull` again for a retry), or marks the end of its stream.
+    async fn settle_pull(
+        &mut self,
+        s: usize,
+        mut result: Result<Option<OutputElement>, CallError>,
+    ) -> Result<(), Failure> {
         let mut attempt = 0;
         let output = loop {
-            match self.stages[s].pull(&mut self.table).await {
+            match result {
                 Ok(output) => break output,
                 Err(error) => match self.recover(s, error, attempt, None).await? {
-                    Recovery::Retry => attempt += 1,
+                    Recovery::Retry => {
+                        attempt += 1;
+                        result = self.stages[s].pull(&mut self.table).await;
+                    }
                     // Topology planning refuses dead letters for sources.
                     Recovery::Skip | Recovery::DeadLetter(_) => return Ok(()),
                 },
@@ -439,11 +511,7 @@ impl Driver<'_> {
             .emitted
             .store(self.accounting.emitted, Ordering::Relaxed);
         self.nodes[s].counts.emitted += 1;
-        self.send(s, element)?;
-        if self.above_high_watermark(s) {
-            self.signal(s, BackpressureSignal::Pause).await?;
-        }
-        Ok(())
+        self.send(s, element)
     }
 
     /// A new element enters the flow: the host stamps its sequence number and time.
@@ -465,9 +533,103 @@ impl Driver<'_> {
         };
         let dead_letter = self.edges[e].plan.dead_letter;
         self.nodes[n].counts.received += 1;
+        let result = self.stages[n].handle(&mut self.table, &mut element).await;
+        self.settle(n, element, result, dead_letter).await
+    }
+
+    /// Hands batch stage `n` the first `count` elements of input edge `e` in one call
+    /// (`batch_room` leaves room for them downstream), and goes on with each result as
+    /// with that of a single call.
+    async fn step_batch(&mut self, n: usize, e: usize, count: usize) -> Result<(), Failure> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let queue = &mut self.edges[e].queue;
+        batch.extend(std::iter::from_fn(|| queue.pop()).take(count));
+        let dead_letter = self.edges[e].plan.dead_letter;
+        self.nodes[n].counts.received += batch.len() as u64;
+        let settled = match self.stages[n]
+            .handle_batch(&mut self.table, &mut batch)
+            .await
+        {
+            Ok(results) => self.settle_batch(n, &mut batch, results, dead_letter).await,
+            Err(error) => self.replay_batch(n, &mut batch, error, dead_letter).await,
+        };
+        batch.clear();
+        self.batch = batch;
+        settled
+    }
+
+    /// Goes on with the result of each element of a batch. Once one fails the flow, the
+    /// rest only go where their results send them: no call is made for them.
+    async fn settle_batch(
+        &mut self,
+        n: usize,
+        batch: &mut Vec<Queued>,
+        results: Vec<Result<Handled, CallError>>,
+        dead_letter: bool,
+    ) -> Result<(), Failure> {
+        let mut failure = None;
+        for (element, result) in batch.drain(..).zip(results) {
+            let settled = match (&failure, result) {
+                (None, result) => self.settle(n, element, result, dead_letter).await,
+                (Some(_), Ok(handled)) => self.dispatch(n, element, handled, dead_letter),
+                (Some(_), Err(_)) => {
+                    self.table.release(element.buffer);
+                    self.nodes[n].counts.failed += 1;
+                    self.accounting.failed += 1;
+                    Ok(())
+                }
+            };
+            if let Err(later) = settled {
+                failure.get_or_insert(later);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// A batch call trapped, and which element it trapped on is unknown. Unless the policy
+    /// fails the flow, a fresh instance takes each element of the batch again in a single
+    /// call, so that the policy applies to the element that traps.
+    async fn replay_batch(
+        &mut self,
+        n: usize,
+        batch: &mut Vec<Queued>,
+        error: CallError,
+        dead_letter: bool,
+    ) -> Result<(), Failure> {
+        if let Err(failure) = self.recover(n, error, u32::MAX, None).await {
+            for element in batch.drain(..) {
+                self.table.release(element.buffer);
+                self.nodes[n].counts.failed += 1;
+                self.accounting.failed += 1;
+            }
+            return Err(failure);
+        }
+        let mut elements = batch.drain(..);
+        while let Some(mut element) = elements.next() {
+            let result = self.stages[n].handle(&mut self.table, &mut element).await;
+            if let Err(failure) = self.settle(n, element, result, dead_letter).await {
+                // What the batch still holds would have waited in the queue.
+                for element in elements {
+                    self.table.release(element.buffer);
+                    self.accounting.abandoned += 1;
+                }
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// Goes on with what node `n` answered for `element`: sends on what it made, or
+    /// applies its error policy (calling it again with the element for a retry).
+    async fn settle(
+        &mut self,
+        n: usize,
+        mut element: Queued,
+        mut result: Result<Handled, CallError>,
+        dead_letter: bool,
+    ) -> Result<(), Failure> {
         let mut attempt = 0;
         loop {
-            let result = self.stages[n].handle(&mut self.table, &mut element).await;
             let error = match result {
                 Ok(handled) => return self.dispatch(n, element, handled, dead_letter),
                 Err(error) => error,
@@ -476,7 +638,10 @@ impl Driver<'_> {
                 .recover(n, error, attempt, Some(element.sequence))
                 .await
             {
-                Ok(Recovery::Retry) => attempt += 1,
+                Ok(Recovery::Retry) => {
+                    attempt += 1;
+                    result = self.stages[n].handle(&mut self.table, &mut element).await;
+                }
                 Ok(Recovery::Skip) => {
                     self.table.release(element.buffer);
                     self.nodes[n].counts.failed += 1;
@@ -795,7 +960,8 @@ impl Driver<'_> {
             })
             .collect();
         let mut accounting = self.accounting;
-        accounting.abandoned = self.edges.iter().map(|e| e.queue.len() as u64).sum::<u64>()
+        // Elements left in a batch when the flow failed are counted already.
+        accounting.abandoned += self.edges.iter().map(|e| e.queue.len() as u64).sum::<u64>()
             + self
                 .nodes
                 .iter()
@@ -940,6 +1106,8 @@ pub(crate) async fn run_flow(
             .collect(),
         next_source: 0,
         routed: Vec::new(),
+        batch: Vec::with_capacity(MAX_BATCH),
+        limit: options.limit,
         table: BufferTable::new(spec.stages.iter().map(|s| s.limits.budget).collect()),
         next_sequence: 0,
         outcome: Outcome::Completed,
@@ -968,7 +1136,7 @@ pub(crate) async fn run_flow(
     }
     let started = Instant::now();
     let deadline = options.timeout.map(|t| started + t);
-    let mut result = drive(&mut driver, &options, deadline).await;
+    let mut result = drive(&mut driver, deadline).await;
     if result.is_ok() {
         result = driver.teardown().await;
     } else {
@@ -1001,11 +1169,7 @@ async fn start_stage(
     Ok(instance)
 }
 
-async fn drive(
-    driver: &mut Driver<'_>,
-    options: &RunOptions,
-    deadline: Option<Instant>,
-) -> Result<(), Failure> {
+async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(), Failure> {
     let control = driver.control;
     let mut since_yield = 0u32;
     let mut last_yield = Instant::now();
@@ -1013,10 +1177,7 @@ async fn drive(
         if control.cancel.is_cancelled() {
             driver.stop_sources(Outcome::Cancelled);
         }
-        if options
-            .limit
-            .is_some_and(|limit| driver.total_emitted() >= limit)
-        {
+        if (driver.limit).is_some_and(|limit| driver.total_emitted() >= limit) {
             driver.stop_sources(Outcome::LimitReached);
         }
         if control.is_paused() {

@@ -14,7 +14,7 @@ use super::queue::Queued;
 use super::stage::{CallError, Handled, Instance};
 use crate::contracts::Role;
 use crate::engine::{
-    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement,
+    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
 };
 use crate::observability::CallStats;
 use crate::resources::{BufferError, BufferTable};
@@ -301,6 +301,34 @@ impl Stage {
         }
     }
 
+    /// Whether the stage takes or makes elements in batches ([`Stage::pull_batch`],
+    /// [`Stage::handle_batch`]).
+    pub(crate) fn batched(&self) -> bool {
+        matches!(self, Stage::Component(instance) if instance.batched())
+    }
+
+    pub(crate) async fn pull_batch(
+        &mut self,
+        table: &mut BufferTable,
+        max: u32,
+    ) -> CallResult<Vec<Result<Option<OutputElement>, ProcessError>>> {
+        match self {
+            Stage::Component(instance) => instance.pull_batch(table, max).await,
+            _ => unreachable!("pull-batch on a stage that is not a batch source"),
+        }
+    }
+
+    pub(crate) async fn handle_batch(
+        &mut self,
+        table: &mut BufferTable,
+        elements: &mut [Queued],
+    ) -> CallResult<Vec<CallResult<Handled>>> {
+        match self {
+            Stage::Component(instance) => instance.handle_batch(table, elements).await,
+            _ => unreachable!("a batch call on a stage that does not take batches"),
+        }
+    }
+
     pub(crate) async fn flush(
         &mut self,
         table: &mut BufferTable,
@@ -321,7 +349,11 @@ impl Stage {
 
 /// Reads the whole of `buffer` as stage `index`, lent to it for the read as a component
 /// would be lent it for a call.
-fn read_lent(table: &mut BufferTable, index: usize, buffer: u32) -> Result<Vec<u8>, BufferError> {
+pub(crate) fn read_lent(
+    table: &mut BufferTable,
+    index: usize,
+    buffer: u32,
+) -> Result<Vec<u8>, BufferError> {
     table.lend(buffer, index);
     let bytes = table.read(index, buffer, 0, u64::MAX);
     table.give_back(buffer);

@@ -24,8 +24,13 @@
 //!    `notify-backpressure(pause)` on the source; when all are at their low watermark,
 //!    `notify-backpressure(ready)`. A sink that answers `pause` gets nothing for the
 //!    flow's sink pause time; meanwhile upstream runs until its queues are full.
-//! 7. After 32 elements or 100 µs, yield to tokio so flows sharing a thread progress.
-//! 8. At the end, every stage's `teardown`, in topological order.
+//! 7. A source, processor or sink that also exports its `torvyn:batching` interface is
+//!    called with up to [`MAX_BATCH`] elements at once: as many as are queued (or, for a
+//!    source, as the element limit allows) and as fit in its `block` and `error` edges.
+//!    Each element's result then goes on as a single call's would. A batch of one is a
+//!    single call.
+//! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress.
+//! 9. At the end, every stage's `teardown`, in topological order.
 //!
 //! # Errors
 //!
@@ -36,6 +41,12 @@
 //! type. A trapped instance is never entered again: unless the flow fails, a fresh
 //! instance (new store, `init` again) takes its place before the next call. Every stage
 //! still running gets its `teardown`, even when the flow fails.
+//!
+//! When a batch call traps, which element it trapped on is unknown: under `fail-flow`
+//! every element of the batch is counted failed; under any other policy a fresh instance
+//! takes the batch's elements again one call each, so that the policy meets the element
+//! that traps (the others are handed to the component a second time). A time limit,
+//! deadline or fuel allowance is per call, so a batch shares one.
 
 mod control;
 mod driver;
@@ -44,9 +55,9 @@ mod queue;
 mod stage;
 
 pub(crate) use control::Control;
-pub use driver::YIELD_EVERY;
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
+pub use driver::{MAX_BATCH, YIELD_EVERY};
 pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
 
 /// Nanoseconds since the Unix epoch.

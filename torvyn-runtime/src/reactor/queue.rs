@@ -40,6 +40,11 @@ impl Queue {
         self.items.len()
     }
 
+    /// How many more elements it takes before it is full.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.items.len())
+    }
+
     pub(crate) fn max_depth(&self) -> usize {
         self.max_depth
     }

@@ -8,6 +8,7 @@ use wasmtime::{CallHook, Store, UpdateDeadline};
 
 use crate::contracts::Role;
 use crate::engine::exports::torvyn::aggregation::aggregator;
+use crate::engine::exports::torvyn::batching::{batch_processor, batch_sink, batch_source};
 use crate::engine::exports::torvyn::filtering::{filter, router};
 use crate::engine::exports::torvyn::streaming::{lifecycle, processor, sink, source};
 use crate::engine::{
@@ -19,6 +20,7 @@ use crate::resources::BufferTable;
 use crate::security::{AuditLog, Limiter};
 
 use super::StageSpec;
+use super::fixture::read_lent;
 use super::queue::Queued;
 
 /// The export a stage is called through, by role.
@@ -29,6 +31,13 @@ enum Calls {
     Router(router::Guest),
     Aggregator(aggregator::Guest),
     Sink(sink::Guest),
+}
+
+/// The batch export a stage is also called through, when it has one.
+enum BatchCalls {
+    Source(batch_source::Guest),
+    Processor(batch_processor::Guest),
+    Sink(batch_sink::Guest),
 }
 
 /// What went wrong in a call: the component's own error, or a trap.
@@ -61,6 +70,7 @@ pub(crate) struct Instance {
     index: usize,
     store: Store<StageState>,
     calls: Calls,
+    batch: Option<BatchCalls>,
     lifecycle: Option<lifecycle::Guest>,
     /// The fuel each call starts with, when the engine meters it.
     fuel: Option<u64>,
@@ -159,6 +169,19 @@ impl Instance {
             }
             Role::Sink => Calls::Sink(sink::GuestIndices::new(pre)?.load(&mut store, &instance)?),
         };
+        let batch = match component.role() {
+            _ if !component.is_batched() => None,
+            Role::Source => Some(BatchCalls::Source(
+                batch_source::GuestIndices::new(pre)?.load(&mut store, &instance)?,
+            )),
+            Role::Processor => Some(BatchCalls::Processor(
+                batch_processor::GuestIndices::new(pre)?.load(&mut store, &instance)?,
+            )),
+            Role::Sink => Some(BatchCalls::Sink(
+                batch_sink::GuestIndices::new(pre)?.load(&mut store, &instance)?,
+            )),
+            Role::Filter | Role::Router | Role::Aggregator => None,
+        };
         let lifecycle = if component.has_lifecycle() {
             Some(lifecycle::GuestIndices::new(pre)?.load(&mut store, &instance)?)
         } else {
@@ -168,6 +191,7 @@ impl Instance {
             index,
             store,
             calls,
+            batch,
             lifecycle,
             fuel,
         })
@@ -238,16 +262,7 @@ impl Instance {
     ) -> CallResult<Handled> {
         let buffer = element.buffer;
         table.lend(buffer, self.index);
-        let input = StreamElement {
-            meta: ElementMeta {
-                sequence: element.sequence,
-                timestamp_ns: element.timestamp_ns,
-                // Moved in for the call and back out after it: no allocation.
-                content_type: std::mem::take(&mut element.content_type),
-            },
-            payload: Resource::new_borrow(buffer),
-            context: Resource::new_borrow(FLOW_CONTEXT),
-        };
+        let input = lent(element);
         enter(&mut self.store, self.fuel, table);
         let result = self.call(&input).await;
         leave(&mut self.store, table);
@@ -260,15 +275,103 @@ impl Instance {
         Ok(handled)
     }
 
+    /// Whether the stage takes or makes elements in batches.
+    pub(crate) fn batched(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    /// Pulls up to `max` elements from a batch source in one call: the results of as many
+    /// `pull` calls, the last of which may be the end of the stream or an error. The
+    /// elements' buffers belong to the host on return.
+    pub(crate) async fn pull_batch(
+        &mut self,
+        table: &mut BufferTable,
+        max: u32,
+    ) -> CallResult<Vec<Result<Option<OutputElement>, ProcessError>>> {
+        let Some(BatchCalls::Source(source)) = &self.batch else {
+            unreachable!("pull-batch on a stage that is not a batch source")
+        };
+        enter(&mut self.store, self.fuel, table);
+        let result = source.call_pull_batch(&mut self.store, max).await;
+        leave(&mut self.store, table);
+        let results = result?;
+        let last = results.len().saturating_sub(1);
+        let early_end = (results.iter().take(last)).position(|r| !matches!(r, Ok(Some(_))));
+        if results.is_empty() || results.len() > max as usize || early_end.is_some() {
+            return Err(contract_broken(format!(
+                "`pull-batch({max})` returned {} results{}; a batch holds 1 to {max}, \
+                 and ends at the first end of stream or error",
+                results.len(),
+                early_end.map_or(String::new(), |i| format!(", going on after result {i}")),
+            )));
+        }
+        for output in results.iter().flatten().flatten() {
+            self.take_output(table, output)?;
+        }
+        Ok(results)
+    }
+
+    /// Hands `elements` to a batch processor or sink in one call, each with a copy of its
+    /// payload: what it made of each, in order. The elements stay the host's.
+    pub(crate) async fn handle_batch(
+        &mut self,
+        table: &mut BufferTable,
+        elements: &mut [Queued],
+    ) -> CallResult<Vec<CallResult<Handled>>> {
+        let mut payloads = Vec::with_capacity(elements.len());
+        for element in elements.iter() {
+            payloads.push(read_lent(table, self.index, element.buffer)?);
+        }
+        let metas = elements.iter_mut().map(|element| ElementMeta {
+            sequence: element.sequence,
+            timestamp_ns: element.timestamp_ns,
+            // Moved in for the call and back out after it, as for a single element.
+            content_type: std::mem::take(&mut element.content_type),
+        });
+        let context = Resource::new_borrow(FLOW_CONTEXT);
+        enter(&mut self.store, self.fuel, table);
+        let store = &mut self.store;
+        let results = match &self.batch {
+            Some(BatchCalls::Processor(processor)) => {
+                let inputs: Vec<_> = (metas.zip(payloads))
+                    .map(|(meta, payload)| batch_processor::BatchElement { meta, payload })
+                    .collect();
+                let results = processor.call_process_batch(store, context, &inputs).await;
+                restore(elements, inputs.into_iter().map(|input| input.meta));
+                results.map(|results| results.into_iter().map(processed).collect::<Vec<_>>())
+            }
+            Some(BatchCalls::Sink(sink)) => {
+                let inputs: Vec<_> = (metas.zip(payloads))
+                    .map(|(meta, payload)| batch_sink::BatchElement { meta, payload })
+                    .collect();
+                let results = sink.call_push_batch(store, context, &inputs).await;
+                restore(elements, inputs.into_iter().map(|input| input.meta));
+                results.map(|results| results.into_iter().map(delivered).collect())
+            }
+            _ => unreachable!("a batch call on a stage that is neither batch processor nor sink"),
+        };
+        leave(&mut self.store, table);
+        let results = results?;
+        if results.len() != elements.len() {
+            return Err(contract_broken(format!(
+                "a batch call returned {} results for {} elements",
+                results.len(),
+                elements.len()
+            )));
+        }
+        for result in &results {
+            if let Ok(Handled::Emit(output)) = result {
+                self.take_output(table, output)?;
+            }
+        }
+        Ok(results)
+    }
+
     /// The call of [`Stage::handle`], made while the store holds the buffer table.
     async fn call(&mut self, input: &StreamElement) -> CallResult<Handled> {
         let store = &mut self.store;
         let handled = match &self.calls {
-            Calls::Processor(processor) => match processor.call_process(store, input).await? {
-                Ok(ProcessResult::Emit(output)) => Handled::Emit(output),
-                Ok(ProcessResult::Drop) => Handled::Consumed,
-                Err(error) => return Err(CallError::Process(error)),
-            },
+            Calls::Processor(processor) => processed(processor.call_process(store, input).await?)?,
             Calls::Filter(filter) => match filter.call_evaluate(store, input).await? {
                 Ok(true) => Handled::Keep,
                 Ok(false) => Handled::Consumed,
@@ -285,11 +388,7 @@ impl Instance {
                 Ok(None) => Handled::Consumed,
                 Err(error) => return Err(CallError::Process(error)),
             },
-            Calls::Sink(sink) => Handled::Delivered(
-                sink.call_push(store, input)
-                    .await?
-                    .map_err(CallError::Process)?,
-            ),
+            Calls::Sink(sink) => delivered(sink.call_push(store, input).await?)?,
             Calls::Source(_) => unreachable!("a source has no input"),
         };
         Ok(handled)
@@ -337,6 +436,48 @@ impl Instance {
     fn take_output(&self, table: &mut BufferTable, output: &OutputElement) -> CallResult<()> {
         Ok(table.take_output(self.index, output.payload.rep())?)
     }
+}
+
+/// What a stage is shown of an element lent to it. The content type is moved in for the
+/// call and back out after it: no allocation.
+fn lent(element: &mut Queued) -> StreamElement {
+    StreamElement {
+        meta: ElementMeta {
+            sequence: element.sequence,
+            timestamp_ns: element.timestamp_ns,
+            content_type: std::mem::take(&mut element.content_type),
+        },
+        payload: Resource::new_borrow(element.buffer),
+        context: Resource::new_borrow(FLOW_CONTEXT),
+    }
+}
+
+/// Gives elements their content types back after a batch call.
+fn restore(elements: &mut [Queued], metas: impl Iterator<Item = ElementMeta>) {
+    for (element, meta) in elements.iter_mut().zip(metas) {
+        element.content_type = meta.content_type;
+    }
+}
+
+/// What a processor's result means to the flow.
+fn processed(result: Result<ProcessResult, ProcessError>) -> CallResult<Handled> {
+    match result {
+        Ok(ProcessResult::Emit(output)) => Ok(Handled::Emit(output)),
+        Ok(ProcessResult::Drop) => Ok(Handled::Consumed),
+        Err(error) => Err(CallError::Process(error)),
+    }
+}
+
+/// What a sink's result means to the flow.
+fn delivered(result: Result<BackpressureSignal, ProcessError>) -> CallResult<Handled> {
+    result.map(Handled::Delivered).map_err(CallError::Process)
+}
+
+/// A batch call broke the batching contract, which traps the stage.
+fn contract_broken(what: String) -> CallError {
+    CallError::Trap(wasmtime::Error::msg(format!(
+        "the component broke the torvyn:batching contract: {what}"
+    )))
 }
 
 /// Moves the flow's buffer table into a stage's store for a call and starts the call's
