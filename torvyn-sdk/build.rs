@@ -11,7 +11,13 @@ use std::fs;
 use std::path::PathBuf;
 
 /// WIT packages in dependency order: later folders use packages from earlier ones.
-const PACKAGES: [&str; 4] = ["streaming", "filtering", "aggregation", "capabilities"];
+const PACKAGES: [&str; 5] = [
+    "streaming",
+    "filtering",
+    "aggregation",
+    "capabilities",
+    "batching",
+];
 
 fn main() {
     let manifest_dir =

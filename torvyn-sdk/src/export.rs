@@ -62,6 +62,11 @@ macro_rules! __export_component {
 /// Exports a [`Source`](crate::Source) as a component of world
 /// `torvyn:streaming/data-source@0.1.0`.
 ///
+/// With `batch`, the component is of world `torvyn:batching/batch-data-source@0.1.0`: it
+/// exports `torvyn:batching/batch-source` as well, and the host then pulls up to 32
+/// elements per call through [`Source::pull_batch`](crate::Source::pull_batch). It still
+/// runs, one element per call, on a host that knows only `torvyn:streaming@0.1.0`.
+///
 /// ```no_run
 /// use torvyn_sdk::{Error, Output, Source};
 ///
@@ -84,24 +89,57 @@ macro_rules! export_source {
             "torvyn:streaming/types@0.1.0": ::torvyn_sdk::__private::types,
             "torvyn:streaming/buffer-allocator@0.1.0": ::torvyn_sdk::__private::buffer_allocator,
         }, {
-            impl exports::torvyn::streaming::source::Guest for Component {
-                fn pull() -> ::core::result::Result<
+            $crate::__impl_source!();
+        });
+    };
+    ($component:ty, batch) => {
+        $crate::__export_component!($component, Source, "torvyn:batching/batch-data-source@0.1.0", {
+            "torvyn:streaming/types@0.1.0": ::torvyn_sdk::__private::types,
+            "torvyn:streaming/buffer-allocator@0.1.0": ::torvyn_sdk::__private::buffer_allocator,
+        }, {
+            $crate::__impl_source!();
+
+            impl exports::torvyn::batching::batch_source::Guest for Component {
+                fn pull_batch(max: u32) -> ::std::vec::Vec<::core::result::Result<
                     ::core::option::Option<$crate::__private::types::OutputElement>,
                     $crate::__private::types::ProcessError,
-                > {
-                    $crate::__private::source::pull(&INSTANCE)
-                }
-
-                fn notify_backpressure(signal: $crate::__private::types::BackpressureSignal) {
-                    $crate::__private::source::notify_backpressure(&INSTANCE, signal)
+                >> {
+                    $crate::__private::source::pull_batch(&INSTANCE, max)
                 }
             }
         });
     };
 }
 
+/// The `source` interface of [`export_source!`], expanded inside its module.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_source {
+    () => {
+        impl exports::torvyn::streaming::source::Guest for Component {
+            fn pull() -> ::core::result::Result<
+                ::core::option::Option<$crate::__private::types::OutputElement>,
+                $crate::__private::types::ProcessError,
+            > {
+                $crate::__private::source::pull(&INSTANCE)
+            }
+
+            fn notify_backpressure(signal: $crate::__private::types::BackpressureSignal) {
+                $crate::__private::source::notify_backpressure(&INSTANCE, signal)
+            }
+        }
+    };
+}
+
 /// Exports a [`Processor`](crate::Processor) as a component of world
 /// `torvyn:streaming/managed-transform@0.1.0`.
+///
+/// With `batch`, the component is of world `torvyn:batching/batch-transform@0.1.0`: it
+/// exports `torvyn:batching/batch-processor` as well, and the host then hands it up to 32
+/// queued elements per call through
+/// [`Processor::process_batch`](crate::Processor::process_batch). It still runs, one
+/// element per call, on a host that knows only `torvyn:streaming@0.1.0`. When a batch call
+/// traps, the host gives each element of the batch to a fresh instance again, one per call.
 ///
 /// ```no_run
 /// use torvyn_sdk::{Element, Error, Output, Processor};
@@ -115,7 +153,7 @@ macro_rules! export_source {
 ///     }
 /// }
 ///
-/// torvyn_sdk::export_processor!(Dropper);
+/// torvyn_sdk::export_processor!(Dropper, batch);
 /// # fn main() {}
 /// ```
 #[macro_export]
@@ -125,22 +163,59 @@ macro_rules! export_processor {
             "torvyn:streaming/types@0.1.0": ::torvyn_sdk::__private::types,
             "torvyn:streaming/buffer-allocator@0.1.0": ::torvyn_sdk::__private::buffer_allocator,
         }, {
-            impl exports::torvyn::streaming::processor::Guest for Component {
-                fn process(
-                    input: $crate::__private::types::StreamElement<'_>,
-                ) -> ::core::result::Result<
+            $crate::__impl_processor!();
+        });
+    };
+    ($component:ty, batch) => {
+        $crate::__export_component!($component, Processor, "torvyn:batching/batch-transform@0.1.0", {
+            "torvyn:streaming/types@0.1.0": ::torvyn_sdk::__private::types,
+            "torvyn:streaming/buffer-allocator@0.1.0": ::torvyn_sdk::__private::buffer_allocator,
+        }, {
+            $crate::__impl_processor!();
+
+            impl exports::torvyn::batching::batch_processor::Guest for Component {
+                fn process_batch(
+                    context: &$crate::__private::types::FlowContext,
+                    inputs: ::std::vec::Vec<exports::torvyn::batching::batch_processor::BatchElement>,
+                ) -> ::std::vec::Vec<::core::result::Result<
                     $crate::__private::types::ProcessResult,
                     $crate::__private::types::ProcessError,
-                > {
-                    $crate::__private::processor::process(&INSTANCE, input)
+                >> {
+                    let inputs = inputs.iter().map(|input| (&input.meta, input.payload.as_slice()));
+                    $crate::__private::processor::process_batch(&INSTANCE, context, inputs)
                 }
             }
         });
     };
 }
 
+/// The `processor` interface of [`export_processor!`], expanded inside its module.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_processor {
+    () => {
+        impl exports::torvyn::streaming::processor::Guest for Component {
+            fn process(
+                input: $crate::__private::types::StreamElement<'_>,
+            ) -> ::core::result::Result<
+                $crate::__private::types::ProcessResult,
+                $crate::__private::types::ProcessError,
+            > {
+                $crate::__private::processor::process(&INSTANCE, input)
+            }
+        }
+    };
+}
+
 /// Exports a [`Sink`](crate::Sink) as a component of world
 /// `torvyn:streaming/data-sink@0.1.0`.
+///
+/// With `batch`, the component is of world `torvyn:batching/batch-data-sink@0.1.0`: it
+/// exports `torvyn:batching/batch-sink` as well, and the host then hands it up to 32
+/// queued elements per call through [`Sink::push_batch`](crate::Sink::push_batch). It
+/// still runs, one element per call, on a host that knows only `torvyn:streaming@0.1.0`.
+/// When a batch call traps, the host gives each element of the batch to a fresh instance
+/// again, one per call: a sink with side effects may see an element twice.
 ///
 /// ```no_run
 /// use torvyn_sdk::{Backpressure, Element, Error, Sink};
@@ -163,21 +238,50 @@ macro_rules! export_sink {
         $crate::__export_component!($component, Sink, "torvyn:streaming/data-sink@0.1.0", {
             "torvyn:streaming/types@0.1.0": ::torvyn_sdk::__private::types,
         }, {
-            impl exports::torvyn::streaming::sink::Guest for Component {
-                fn push(
-                    element: $crate::__private::types::StreamElement<'_>,
-                ) -> ::core::result::Result<
+            $crate::__impl_sink!();
+        });
+    };
+    ($component:ty, batch) => {
+        $crate::__export_component!($component, Sink, "torvyn:batching/batch-data-sink@0.1.0", {
+            "torvyn:streaming/types@0.1.0": ::torvyn_sdk::__private::types,
+        }, {
+            $crate::__impl_sink!();
+
+            impl exports::torvyn::batching::batch_sink::Guest for Component {
+                fn push_batch(
+                    context: &$crate::__private::types::FlowContext,
+                    elements: ::std::vec::Vec<exports::torvyn::batching::batch_sink::BatchElement>,
+                ) -> ::std::vec::Vec<::core::result::Result<
                     $crate::__private::types::BackpressureSignal,
                     $crate::__private::types::ProcessError,
-                > {
-                    $crate::__private::sink::push(&INSTANCE, element)
-                }
-
-                fn complete() -> ::core::result::Result<(), $crate::__private::types::ProcessError> {
-                    $crate::__private::sink::complete(&INSTANCE)
+                >> {
+                    let elements = elements.iter().map(|e| (&e.meta, e.payload.as_slice()));
+                    $crate::__private::sink::push_batch(&INSTANCE, context, elements)
                 }
             }
         });
+    };
+}
+
+/// The `sink` interface of [`export_sink!`], expanded inside its module.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_sink {
+    () => {
+        impl exports::torvyn::streaming::sink::Guest for Component {
+            fn push(
+                element: $crate::__private::types::StreamElement<'_>,
+            ) -> ::core::result::Result<
+                $crate::__private::types::BackpressureSignal,
+                $crate::__private::types::ProcessError,
+            > {
+                $crate::__private::sink::push(&INSTANCE, element)
+            }
+
+            fn complete() -> ::core::result::Result<(), $crate::__private::types::ProcessError> {
+                $crate::__private::sink::complete(&INSTANCE)
+            }
+        }
     };
 }
 

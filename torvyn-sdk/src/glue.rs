@@ -7,9 +7,12 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use crate::bindings::types::{
-    BackpressureSignal, OutputElement, ProcessError, ProcessResult, StreamElement,
+    BackpressureSignal, ElementMeta, FlowContext, OutputElement, ProcessError, ProcessResult,
+    StreamElement,
 };
-use crate::{Aggregator, Backpressure, Element, Error, Filter, Processor, Router, Sink, Source};
+use crate::{
+    Aggregator, Backpressure, Element, Error, Filter, Output, Processor, Router, Sink, Source,
+};
 
 /// The slot holding a component's single instance, a `thread_local!` in the author's crate
 /// (a generic function cannot own a static of its own).
@@ -45,8 +48,22 @@ pub mod source {
     pub fn pull<T: Source>(
         instance: &'static Instance<T>,
     ) -> Result<Option<OutputElement>, ProcessError> {
-        let output = with(instance, T::pull)?;
-        Ok(output.map(|output| output.into_element(0, 0)))
+        pulled(with(instance, T::pull))
+    }
+
+    /// `batch-source.pull-batch`.
+    pub fn pull_batch<T: Source>(
+        instance: &'static Instance<T>,
+        max: u32,
+    ) -> Vec<Result<Option<OutputElement>, ProcessError>> {
+        let results = with(instance, |component| component.pull_batch(max as usize));
+        results.into_iter().map(pulled).collect()
+    }
+
+    fn pulled(
+        result: Result<Option<Output>, Error>,
+    ) -> Result<Option<OutputElement>, ProcessError> {
+        Ok(result?.map(|output| output.into_element(0, 0)))
     }
 
     /// `source.notify-backpressure`.
@@ -71,13 +88,36 @@ pub mod processor {
         instance: &'static Instance<T>,
         input: StreamElement<'_>,
     ) -> Result<ProcessResult, ProcessError> {
-        let output = with(instance, |component| {
-            component.process(&Element::new(&input))
-        })?;
-        Ok(match output {
-            Some(output) => ProcessResult::Emit(
-                output.into_element(input.meta.sequence, input.meta.timestamp_ns),
-            ),
+        let input = Element::new(&input);
+        let output = with(instance, |component| component.process(&input));
+        processed(output, Some(&input))
+    }
+
+    /// `batch-processor.process-batch`, given each input's metadata and payload.
+    pub fn process_batch<'a, T: Processor>(
+        instance: &'static Instance<T>,
+        context: &'a FlowContext,
+        inputs: impl Iterator<Item = (&'a ElementMeta, &'a [u8])>,
+    ) -> Vec<Result<ProcessResult, ProcessError>> {
+        let elements: Vec<Element<'_>> = inputs
+            .map(|(meta, payload)| Element::inline(meta, payload, context))
+            .collect();
+        let outputs = with(instance, |component| component.process_batch(&elements));
+        // A count of results other than the inputs' is the host's to refuse: none is
+        // dropped or made up here.
+        (outputs.into_iter().enumerate())
+            .map(|(i, output)| processed(output, elements.get(i)))
+            .collect()
+    }
+
+    fn processed(
+        output: Result<Option<Output>, Error>,
+        input: Option<&Element<'_>>,
+    ) -> Result<ProcessResult, ProcessError> {
+        let (sequence, timestamp_ns) =
+            input.map_or((0, 0), |input| (input.sequence(), input.timestamp_ns()));
+        Ok(match output? {
+            Some(output) => ProcessResult::Emit(output.into_element(sequence, timestamp_ns)),
             None => ProcessResult::Drop,
         })
     }
@@ -92,10 +132,26 @@ pub mod sink {
         instance: &'static Instance<T>,
         element: StreamElement<'_>,
     ) -> Result<BackpressureSignal, ProcessError> {
-        let signal = with(instance, |component| {
+        signal(with(instance, |component| {
             component.push(&Element::new(&element))
-        })?;
-        Ok(match signal {
+        }))
+    }
+
+    /// `batch-sink.push-batch`, given each element's metadata and payload.
+    pub fn push_batch<'a, T: Sink>(
+        instance: &'static Instance<T>,
+        context: &'a FlowContext,
+        elements: impl Iterator<Item = (&'a ElementMeta, &'a [u8])>,
+    ) -> Vec<Result<BackpressureSignal, ProcessError>> {
+        let elements: Vec<Element<'_>> = elements
+            .map(|(meta, payload)| Element::inline(meta, payload, context))
+            .collect();
+        let signals = with(instance, |component| component.push_batch(&elements));
+        signals.into_iter().map(signal).collect()
+    }
+
+    fn signal(result: Result<Backpressure, Error>) -> Result<BackpressureSignal, ProcessError> {
+        Ok(match result? {
             Backpressure::Ready => BackpressureSignal::Ready,
             Backpressure::Pause => BackpressureSignal::Pause,
         })

@@ -31,6 +31,14 @@
 //! # fn main() {}
 //! ```
 //!
+//! A source, processor or sink can also take or make elements in batches: export it with
+//! `batch` (`export_processor!(Upper, batch)`), and the host calls it with up to 32
+//! elements at once through the `torvyn:batching@0.1.0` interfaces, which saves most of the
+//! cost of a call per element. The batch methods of the traits ([`Processor::process_batch`]
+//! and the like) call the single-element ones by default. Batching is opt-in because a
+//! batch shares one call's time limit and fuel, and a trap in a batch call makes the host
+//! hand every element of the batch to a fresh instance again.
+//!
 //! Build with `cargo build --target wasm32-wasip2` in a `cdylib` crate; the result is a
 //! component. Payloads live in host memory: an [`Element`] reads them on demand and an
 //! [`Output`] is written into a buffer from [`allocate`].

@@ -28,6 +28,24 @@ pub trait Source: Default + 'static {
     /// Produces the next element, or `None` at the end of the stream.
     fn pull(&mut self) -> Result<Option<Output>, Error>;
 
+    /// Produces up to `max` elements (`max` is at least 1) for a source exported with
+    /// `batch` ([`export_source!`](crate::export_source)), as that many calls to
+    /// [`pull`](Source::pull) would: the list ends early after the first `None` or error,
+    /// and holds at least one result. The default calls `pull` until then; override it
+    /// when producing elements together is cheaper.
+    fn pull_batch(&mut self, max: usize) -> Vec<Result<Option<Output>, Error>> {
+        let mut batch = Vec::with_capacity(max);
+        while batch.len() < max.max(1) {
+            let result = self.pull();
+            let last = !matches!(result, Ok(Some(_)));
+            batch.push(result);
+            if last {
+                break;
+            }
+        }
+        batch
+    }
+
     /// The host asks the source to pause or to resume producing.
     fn on_backpressure(&mut self, signal: Backpressure) {
         let _ = signal;
@@ -49,6 +67,13 @@ pub trait Processor: Default + 'static {
     /// Handles one element: `Some` sends an element downstream, `None` drops the input.
     fn process(&mut self, input: &Element<'_>) -> Result<Option<Output>, Error>;
 
+    /// Handles several elements at once for a processor exported with `batch`
+    /// ([`export_processor!`](crate::export_processor)): one result per input, in order, as
+    /// [`process`](Processor::process) would give. The default calls `process` on each.
+    fn process_batch(&mut self, inputs: &[Element<'_>]) -> Vec<Result<Option<Output>, Error>> {
+        inputs.iter().map(|input| self.process(input)).collect()
+    }
+
     /// Called once after the last call.
     fn teardown(&mut self) {}
 }
@@ -63,6 +88,13 @@ pub trait Sink: Default + 'static {
 
     /// Consumes one element; [`Backpressure::Pause`] asks the host to slow the flow down.
     fn push(&mut self, element: &Element<'_>) -> Result<Backpressure, Error>;
+
+    /// Consumes several elements at once for a sink exported with `batch`
+    /// ([`export_sink!`](crate::export_sink)): one result per element, in order, as
+    /// [`push`](Sink::push) would give. The default calls `push` on each.
+    fn push_batch(&mut self, elements: &[Element<'_>]) -> Vec<Result<Backpressure, Error>> {
+        elements.iter().map(|element| self.push(element)).collect()
+    }
 
     /// The stream has ended: flush anything buffered.
     fn complete(&mut self) -> Result<(), Error> {
