@@ -2,24 +2,7 @@
 //! error policies, each proved by sequence numbers and the accounting identity, which
 //! `Run::reports` checks on every report.
 
-use crate::support::{Guest, Run, TestProject};
-
-fn sequences(delivered: &[(u64, String)]) -> Vec<u64> {
-    delivered.iter().map(|(s, _)| *s).collect()
-}
-
-fn count(report: &serde_json::Value, key: &str) -> u64 {
-    report["accounting"][key].as_u64().unwrap()
-}
-
-fn node<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("no node `{name}` in {report}"))
-}
+use crate::support::{Guest, Run, TestProject, count, node, sequences};
 
 #[test]
 fn fan_out_delivers_every_element_to_each_of_three_sinks_sharing_one_buffer() {

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod batching;
 mod bench;
 mod boundaries;
 mod capabilities;

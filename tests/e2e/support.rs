@@ -39,6 +39,10 @@ pub enum Guest {
     RawUpper,
     NotAStage,
     Future,
+    /// `test-source`, `test-upper` and `test-sink` exported with `batch`.
+    BatchSource,
+    BatchUpper,
+    BatchSink,
 }
 
 impl Guest {
@@ -54,6 +58,9 @@ impl Guest {
             Guest::RawUpper => "raw-upper",
             Guest::NotAStage => "not-a-stage",
             Guest::Future => "future-processor",
+            Guest::BatchSource => "batch-source",
+            Guest::BatchUpper => "batch-upper",
+            Guest::BatchSink => "batch-sink",
         }
     }
 
@@ -89,6 +96,9 @@ fn build_guests() {
         Guest::Router,
         Guest::Aggregator,
         Guest::Hostile,
+        Guest::BatchSource,
+        Guest::BatchUpper,
+        Guest::BatchSink,
     ] {
         sdk_guests.args(["-p", guest.package()]);
     }
@@ -367,4 +377,24 @@ pub fn assert_balanced(report: &serde_json::Value) {
     .iter()
     .sum::<u64>();
     assert_eq!(arrived, ended, "unbalanced accounting: {a}");
+}
+
+/// The sequence numbers of delivered elements.
+pub fn sequences(delivered: &[(u64, String)]) -> Vec<u64> {
+    delivered.iter().map(|(s, _)| *s).collect()
+}
+
+/// A count of a report's accounting.
+pub fn count(report: &serde_json::Value, key: &str) -> u64 {
+    report["accounting"][key].as_u64().unwrap()
+}
+
+/// A node's entry in a report.
+pub fn node<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no node `{name}` in {report}"))
 }

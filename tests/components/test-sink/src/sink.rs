@@ -8,6 +8,9 @@
 //! - `show_content_type: true` ends each line with ` ct={content_type}`;
 //! - `show_deadline: true` ends each line with ` deadline={deadline_ns}`, the time by
 //!   which the host wants the call done (0 for none).
+//!
+//! Exported with `batch`, it says at teardown on stderr how many batches it was handed
+//! and how large the largest was.
 
 use serde::Deserialize;
 use torvyn_sdk::{Backpressure, Element, Error, Sink};
@@ -23,9 +26,12 @@ struct Config {
 }
 
 #[derive(Default)]
-struct TestSink {
+pub(crate) struct TestSink {
     config: Config,
     pushed: u64,
+    /// Batch calls and the elements in the largest, when exported with `batch`.
+    batches: u64,
+    largest_batch: usize,
 }
 
 impl Sink for TestSink {
@@ -63,6 +69,19 @@ impl Sink for TestSink {
             Ok(Backpressure::Ready)
         }
     }
-}
 
-torvyn_sdk::export_sink!(TestSink);
+    fn push_batch(&mut self, elements: &[Element<'_>]) -> Vec<Result<Backpressure, Error>> {
+        self.batches += 1;
+        self.largest_batch = self.largest_batch.max(elements.len());
+        elements.iter().map(|element| self.push(element)).collect()
+    }
+
+    fn teardown(&mut self) {
+        if self.batches > 0 {
+            eprintln!(
+                "test-sink: {} elements in {} batches, the largest of {}",
+                self.pushed, self.batches, self.largest_batch
+            );
+        }
+    }
+}

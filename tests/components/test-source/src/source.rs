@@ -25,7 +25,7 @@ impl Default for Config {
 }
 
 #[derive(Default)]
-struct TestSource {
+pub(crate) struct TestSource {
     config: Config,
     next: u64,
     pauses: u64,
@@ -71,5 +71,3 @@ impl Source for TestSource {
         }
     }
 }
-
-torvyn_sdk::export_source!(TestSource);

@@ -15,6 +15,9 @@
 //! - `copy: true` passes payloads on unchanged (still read and written again, as any
 //!   processor's output is), so that benchmarks can time the copies without the upper-casing.
 //!
+//! - `short_batches: true` breaks the batching contract when exported with `batch`: each
+//!   batch call answers for all its elements but the last.
+//!
 //! Traps are checked before failures. At teardown it says so on stderr, with the number of
 //! elements it handled.
 
@@ -31,6 +34,7 @@ struct Config {
     fail_kind: FailKind,
     fail_attempts: u32,
     copy: bool,
+    short_batches: bool,
 }
 
 /// The `torvyn_sdk::Error` variant a requested failure returns.
@@ -64,7 +68,7 @@ fn is_every(sequence: u64, every: u64) -> bool {
 }
 
 #[derive(Default)]
-struct TestUpper {
+pub(crate) struct TestUpper {
     config: Config,
     handled: u64,
     /// The last sequence that failed and how many times in a row, for `fail_attempts`.
@@ -114,9 +118,15 @@ impl Processor for TestUpper {
         ))
     }
 
+    fn process_batch(&mut self, inputs: &[Element<'_>]) -> Vec<Result<Option<Output>, Error>> {
+        let mut results: Vec<_> = inputs.iter().map(|input| self.process(input)).collect();
+        if self.config.short_batches {
+            results.pop();
+        }
+        results
+    }
+
     fn teardown(&mut self) {
         eprintln!("test-upper: teardown after {} elements", self.handled);
     }
 }
-
-torvyn_sdk::export_processor!(TestUpper);
