@@ -1,5 +1,6 @@
 //! The benchmark suite, `cargo bench -p torvyn-runtime --bench pipeline`: flows of real
-//! components at four payload sizes; the same flows of native stages over the same
+//! components at four payload sizes, called one element per call and in batches of up to
+//! 32 (`wasm-batch`); the same flows of native stages over the same
 //! queues and buffers (the baseline); `memcpy` of the same sizes (the physical limit);
 //! compiling, loading and instantiating components; and what preemption costs. Every
 //! figure is for one thread. `docs/performance.md` reads them.
@@ -24,6 +25,7 @@ fn pipelines(c: &mut Criterion) {
     let runtime = runtime();
     let host = support::host(HostOptions::default());
     let guests = Guests::load(&host);
+    let batched = Guests::load_batched(&host);
     for (size, count) in SIZES {
         let mut group = c.benchmark_group(format!("pipeline/{}", label(size)));
         group.throughput(Throughput::Elements(count));
@@ -37,6 +39,16 @@ fn pipelines(c: &mut Criterion) {
                         &runtime,
                         &host,
                         wasm_flow(&guests, processor, size, count),
+                        count,
+                    )
+                });
+            });
+            group.bench_function(BenchmarkId::new("wasm-batch", shape), |b| {
+                b.iter(|| {
+                    run(
+                        &runtime,
+                        &host,
+                        wasm_flow(&batched, processor, size, count),
                         count,
                     )
                 });

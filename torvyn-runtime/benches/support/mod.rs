@@ -49,6 +49,14 @@ fn guests_built() -> &'static Path {
             .current_dir(workspace())
             .args(["build", "--release", "--target", "wasm32-wasip2"])
             .args(["-p", "test-source", "-p", "test-upper", "-p", "test-sink"])
+            .args([
+                "-p",
+                "batch-source",
+                "-p",
+                "batch-upper",
+                "-p",
+                "batch-sink",
+            ])
             .env("CARGO_TARGET_DIR", guest_dir())
             .env_remove("RUSTFLAGS")
             .status()
@@ -80,12 +88,23 @@ pub struct Guests {
 }
 
 impl Guests {
+    /// The guests called one element per call.
     pub fn load(host: &Host) -> Guests {
-        let load = |name: &str| host.load(&guest(name)).expect("the guest loads");
+        Guests::load_named(host, "test")
+    }
+
+    /// The same guests exported with `batch`: called with up to 32 elements per call.
+    pub fn load_batched(host: &Host) -> Guests {
+        Guests::load_named(host, "batch")
+    }
+
+    fn load_named(host: &Host, prefix: &str) -> Guests {
+        let load =
+            |name: &str| (host.load(&guest(&format!("{prefix}_{name}")))).expect("the guest loads");
         Guests {
-            source: load("test_source"),
-            upper: load("test_upper"),
-            sink: load("test_sink"),
+            source: load("source"),
+            upper: load("upper"),
+            sink: load("sink"),
         }
     }
 }
