@@ -42,11 +42,12 @@ fn batch_components_deliver_what_single_calls_deliver_with_a_call_per_batch() {
     let run = batched(100, "", "").run(&[]).success();
     assert_eq!(run.delivered().len(), 100);
     assert_eq!(run.delivered(), single.delivered());
-    // Batches of 32, 32, 32 and 4 (the source's last also ends its stream), and teardown;
-    // the sink's `complete` too.
-    assert_eq!(calls(&run, "src"), 5);
-    assert_eq!(calls(&run, "up"), 5);
-    assert_eq!(calls(&run, "out"), 6);
+    // The source's first batch is of one element, to learn their size, which goes on
+    // alone. Then batches of 32, 32, 32 and 3 (the source's last also ends its stream).
+    // And teardown; the sink's `complete` too.
+    assert_eq!(calls(&run, "src"), 6);
+    assert_eq!(calls(&run, "up"), 6);
+    assert_eq!(calls(&run, "out"), 7);
     assert_eq!(calls(&single, "up"), 101);
     assert!(
         run.stderr
@@ -74,7 +75,7 @@ fn batch_and_single_components_mix_and_a_batch_of_one_is_a_single_call() {
     .run(&[])
     .success();
     assert_eq!(sequences(&run.delivered()), (0..100).collect::<Vec<_>>());
-    assert_eq!(calls(&run, "src"), 5);
+    assert_eq!(calls(&run, "src"), 6);
     assert_eq!(calls(&run, "out"), 102);
     assert!(!run.stderr.contains("batches"), "{}", run.stderr);
 }
@@ -100,7 +101,7 @@ fn each_failed_element_of_a_batch_goes_through_the_policy_alone() {
     let report = run.report();
     assert_eq!(node(&report, "up")["failed"], 10);
     // Skipping calls nothing again.
-    assert_eq!(calls(&run, "up"), 5);
+    assert_eq!(calls(&run, "up"), 6);
 }
 
 #[test]
@@ -111,7 +112,7 @@ fn a_retried_element_of_a_batch_is_called_again_alone_and_keeps_its_place() {
     assert_eq!(sequences(&run.delivered()), (0..100).collect::<Vec<_>>());
     let report = run.report();
     assert_eq!(node(&report, "up")["retries"], 1);
-    assert_eq!(calls(&run, "up"), 5 + 1);
+    assert_eq!(calls(&run, "up"), 6 + 1);
 }
 
 #[test]
@@ -137,8 +138,8 @@ fn a_trap_in_a_batch_call_replays_the_batch_one_element_per_call_under_skip() {
 #[test]
 fn a_trap_in_a_batch_call_under_fail_flow_fails_each_element_of_the_batch() {
     let run = batched(100, r#"{"trap_at": 40}"#, "").run(&[]).failure();
-    // The first batch (0 to 31) went through; the second trapped as a whole.
-    assert_eq!(sequences(&run.delivered()), (0..32).collect::<Vec<_>>());
+    // Element 0 and the first batch (1 to 32) went through; the second trapped as a whole.
+    assert_eq!(sequences(&run.delivered()), (0..33).collect::<Vec<_>>());
     let report = run.report();
     assert_eq!(node(&report, "up")["failed"], 32);
     assert_eq!(report["buffers"]["live"], 0);
@@ -156,5 +157,35 @@ fn a_batch_call_that_answers_for_fewer_elements_breaks_the_contract() {
         "{}",
         run.stderr
     );
-    assert!(run.delivered().is_empty());
+    // Only element 0, which went alone.
+    assert_eq!(sequences(&run.delivered()), [0]);
+}
+
+#[test]
+fn a_batch_holds_at_most_32_kib_of_payload_and_a_larger_element_goes_alone() {
+    let sized = |size: u64| {
+        TestProject::new()
+            .component(
+                "src",
+                Guest::BatchSource,
+                &format!(r#"{{"count": 20, "size": {size}}}"#),
+            )
+            .component("out", Guest::BatchSink, r#"{"quiet": true}"#)
+            .run(&[])
+            .success()
+    };
+    // Three payloads of 10 000 bytes fit in 32 KiB, four do not: after the first element,
+    // which goes alone, 19 go in six batches of 3 and a last single call.
+    let run = sized(10_000);
+    assert!(
+        run.stderr
+            .contains("test-sink: 20 elements in 6 batches, the largest of 3"),
+        "{}",
+        run.stderr
+    );
+    let run = sized(40_000);
+    assert_eq!(calls(&run, "out"), 20 + 2);
+    assert!(!run.stderr.contains("batches"), "{}", run.stderr);
+    // The source is asked for one element per call too, having made one of 40 000 bytes.
+    assert_eq!(calls(&run, "src"), 21 + 1);
 }

@@ -27,6 +27,10 @@
 //! 7. A source, processor or sink that also exports its `torvyn:batching` interface is
 //!    called with up to [`MAX_BATCH`] elements at once: as many as are queued (or, for a
 //!    source, as the element limit allows) and as fit in its `block` and `error` edges.
+//!    A batch handed to a processor or sink holds at most [`MAX_BATCH_BYTES`] of payload,
+//!    since the payloads are copied in with the call: a large element goes alone. A
+//!    source is asked for as many elements as that holds at the size of its latest batch
+//!    (for one element, the first time).
 //!    Each element's result then goes on as a single call's would. A batch of one is a
 //!    single call.
 //! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress.
@@ -57,7 +61,7 @@ mod stage;
 pub(crate) use control::Control;
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
-pub use driver::{MAX_BATCH, YIELD_EVERY};
+pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, YIELD_EVERY};
 pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
 
 /// Nanoseconds since the Unix epoch.

@@ -56,6 +56,11 @@ impl Queue {
         self.max_depth = self.max_depth.max(self.items.len());
     }
 
+    /// The elements, from the head.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Queued> {
+        self.items.iter()
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Queued> {
         self.items.pop_front()
     }
