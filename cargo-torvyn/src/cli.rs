@@ -86,6 +86,30 @@ pub(crate) struct OutputArgs {
     pub(crate) message_format: MessageFormat,
 }
 
+/// What flows record about themselves while they run.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ObservabilityArgs {
+    /// `production` keeps live counters, queue depths, time blocked and latency
+    /// histograms, published every 100 ms; `off` keeps only what the summary needs
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = Level::Production)]
+    pub(crate) observability: Level,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Level {
+    Off,
+    Production,
+}
+
+impl From<Level> for torvyn_runtime::ObservabilityLevel {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Off => torvyn_runtime::ObservabilityLevel::Off,
+            Level::Production => torvyn_runtime::ObservabilityLevel::Production,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum MessageFormat {
     Human,

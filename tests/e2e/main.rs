@@ -17,6 +17,7 @@ mod hostile;
 mod lifecycle;
 mod limits;
 mod link;
+mod observability;
 mod pipelines;
 mod templates;
 mod testing;

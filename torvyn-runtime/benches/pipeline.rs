@@ -10,9 +10,9 @@ mod support;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use torvyn_runtime::HostOptions;
+use torvyn_runtime::{HostOptions, ObservabilityLevel};
 
-use support::{Guests, SIZES, Work, label, native_flow, run, runtime, wasm_flow};
+use support::{Guests, SIZES, Work, label, native_flow, run, run_observed, runtime, wasm_flow};
 
 const SHAPES: [(&str, Option<Work>); 3] = [
     ("source-sink", None),
@@ -179,5 +179,36 @@ fn preemption(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipelines, memcpy, instantiation, preemption);
+/// What observing a flow costs: the same flow at each observability level, long enough
+/// (20 000 elements, about 0.1 s) to publish snapshots while it runs.
+fn observability(c: &mut Criterion) {
+    let runtime = runtime();
+    let count = 20_000;
+    let mut group = c.benchmark_group("observability");
+    group.throughput(Throughput::Elements(count));
+    group.sample_size(30);
+    let host = support::host(HostOptions::default());
+    let guests = Guests::load(&host);
+    for (name, level) in [
+        ("off", ObservabilityLevel::Off),
+        ("production", ObservabilityLevel::Production),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let spec = wasm_flow(&guests, Some(Work::Upper), 64, count);
+                run_observed(&runtime, &host, spec, count, level)
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    pipelines,
+    memcpy,
+    instantiation,
+    preemption,
+    observability
+);
 criterion_main!(benches);

@@ -59,11 +59,13 @@ pub use host::{
     DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link, stage,
 };
 pub use observability::{
-    Accounting, BufferReport, CallStats, EdgeReport, FlowReport, LatencyReport, NodeReport, Outcome,
+    Accounting, BufferReport, CallHistogram, CallStats, EdgeReport, ErrorCounts, ErrorEvent,
+    FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome, PUBLISH_EVERY,
+    RECENT_ERRORS,
 };
 pub use reactor::{
-    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, Native, NativeFactory, NativeStage, Recorder,
-    RunOptions, StageBody, StageSpec, TestElement, YIELD_EVERY,
+    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, Native, NativeFactory,
+    NativeStage, Recorder, RunOptions, StageBody, StageSpec, TestElement, YIELD_EVERY,
 };
 pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};

@@ -10,7 +10,7 @@ use miette::{IntoDiagnostic, WrapErr, bail};
 use serde::{Deserialize, Serialize};
 use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
 
-use crate::cli::ManifestArgs;
+use crate::cli::{ManifestArgs, ObservabilityArgs};
 use crate::oci::cache::write_atomically;
 use crate::output::status;
 
@@ -58,6 +58,9 @@ pub(crate) struct BenchCommand {
     /// Build components with the dev profile instead of release
     #[arg(long)]
     dev: bool,
+
+    #[command(flatten)]
+    observability: ObservabilityArgs,
 
     #[command(flatten)]
     manifest: ManifestArgs,
@@ -201,6 +204,7 @@ impl BenchCommand {
             let options = RunOptions {
                 limit: self.elements,
                 timeout: Some(self.warmup),
+                observability: self.observability.observability.into(),
                 ..RunOptions::default()
             };
             host.run(spec.clone(), options).await?;
@@ -209,6 +213,7 @@ impl BenchCommand {
             limit: self.elements,
             timeout: Some(self.duration),
             measure: true,
+            observability: self.observability.observability.into(),
             ..RunOptions::default()
         };
         let bar = ProgressBar::new(self.duration.as_millis() as u64).with_style(

@@ -1,5 +1,6 @@
 //! `cargo torvyn run`: builds what is stale and runs a flow to its end.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
@@ -9,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use torvyn_runtime::{Accounting, FlowError, FlowReport, OCI_SCHEME, Outcome, RunOptions};
 
-use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs};
+use crate::cli::{BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs};
 use crate::output::{self, status};
 
 /// Build what is stale, then run flows of the project until their sources end
@@ -33,6 +34,14 @@ pub(crate) struct RunCommand {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
 
+    /// Serve Prometheus `/metrics` and the inspection API (`/flows`) on this address
+    /// while the flows run, e.g. `127.0.0.1:9464` (port 0 picks a free one)
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    observability: ObservabilityArgs,
+
     #[command(flatten)]
     manifest: ManifestArgs,
 
@@ -55,6 +64,11 @@ impl RunCommand {
             }
             self.manifest.manifest_path = Some(self.flows.remove(0).into());
         }
+        if self.listen.is_some() && self.observability.observability == Level::Off {
+            miette::bail!(
+                "--listen serves what flows publish, and with --observability off they publish nothing"
+            );
+        }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
@@ -75,12 +89,22 @@ impl RunCommand {
             timeout: self.timeout,
             cancel: cancel.clone(),
             measure: false,
+            observability: self.observability.observability.into(),
         };
         let runtime = tokio::runtime::Runtime::new()
             .into_diagnostic()
             .wrap_err("cannot start the async runtime")?;
         let format = self.output.message_format;
         let mut failures = runtime.block_on(async {
+            if let Some(addr) = self.listen {
+                let bound = (host.serve(addr).await)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("cannot listen on {addr}"))?;
+                status(
+                    "Serving",
+                    format!("http://{bound}/metrics and http://{bound}/flows"),
+                );
+            }
             tokio::spawn(stop_on_signal(cancel));
             let mut running = JoinSet::new();
             for spec in specs {
@@ -97,8 +121,8 @@ impl RunCommand {
                     Err(join) => std::panic::resume_unwind(join.into_panic()),
                 }
             }
-            failures
-        });
+            Ok::<_, miette::Report>(failures)
+        })?;
         match failures.len() {
             0 => Ok(()),
             1 => Err(failures.remove(0).into()),
@@ -175,7 +199,8 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
         Outcome::Completed => "completed".to_owned(),
         Outcome::LimitReached => format!("stopped after {} elements (--limit)", report.emitted),
         Outcome::TimedOut => "stopped at its time limit (--timeout)".to_owned(),
-        Outcome::Cancelled => "stopped by a signal".to_owned(),
+        Outcome::Cancelled => "stopped by a signal or the inspection API".to_owned(),
+        Outcome::Running => "is still running".to_owned(),
         Outcome::Failed => "failed".to_owned(),
     };
     status(

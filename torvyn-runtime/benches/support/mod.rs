@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use torvyn_runtime::{
-    FlowPlan, FlowSpec, Grants, Host, HostOptions, LoadedComponent, Native, NativeStage, Role,
-    RunOptions, StageBody, StageSpec,
+    FlowPlan, FlowSpec, Grants, Host, HostOptions, LoadedComponent, Native, NativeStage,
+    ObservabilityLevel, Role, RunOptions, StageBody, StageSpec,
 };
 
 /// Payload sizes measured, with the elements per flow run at each.
@@ -230,10 +230,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime starts")
 }
 
-/// Runs `spec` to its end; panics unless every element was delivered.
+/// Runs `spec` to its end at the default observability level; panics unless every
+/// element was delivered.
 pub fn run(runtime: &tokio::runtime::Runtime, host: &Host, spec: FlowSpec, count: u64) {
+    run_observed(runtime, host, spec, count, ObservabilityLevel::default());
+}
+
+/// [`run`] at observability `level`.
+pub fn run_observed(
+    runtime: &tokio::runtime::Runtime,
+    host: &Host,
+    spec: FlowSpec,
+    count: u64,
+    level: ObservabilityLevel,
+) {
+    let options = RunOptions {
+        observability: level,
+        ..RunOptions::default()
+    };
     let report = runtime
-        .block_on(host.run(spec, RunOptions::default()))
+        .block_on(host.run(spec, options))
         .expect("the flow runs");
     assert_eq!(report.delivered, count);
 }

@@ -186,6 +186,9 @@ pub struct FlowDecl {
     /// The time each call into a component is given, shown to it as `deadline-ns`
     /// (e.g. `"50ms"`); no deadline when not set.
     pub invocation_deadline: Option<Spanned<String>>,
+    /// How long a sink that answered `pause` gets no element (e.g. `"5ms"`); 1 ms when
+    /// not set.
+    pub sink_pause: Option<Spanned<String>>,
 }
 
 /// What a queue does with an element that finds it full.
@@ -592,8 +595,11 @@ impl ProjectManifest {
                     )));
                 }
             }
-            if let Some(deadline) = &decl.invocation_deadline {
-                keep(self.duration(deadline.get_ref(), deadline.span()).map(drop));
+            for duration in [&decl.invocation_deadline, &decl.sink_pause]
+                .into_iter()
+                .flatten()
+            {
+                keep(self.duration(duration.get_ref(), duration.span()).map(drop));
             }
         }
     }

@@ -18,6 +18,8 @@ pub(crate) struct FlowIdentity {
     /// Whether the flow's stages count the calls they make into the host (through a call
     /// hook, which costs every crossing a little).
     pub(crate) count_host_calls: bool,
+    /// Whether the flow's stages keep a histogram of how long their calls take.
+    pub(crate) time_calls: bool,
 }
 
 /// The data of one component's store.

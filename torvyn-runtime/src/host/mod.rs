@@ -1,15 +1,19 @@
 //! The `Host`: one engine shared by every flow, each flow run as its own tokio task and
 //! controlled through its [`FlowHandle`].
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::engine::{Engine, EngineError, LoadedComponent};
 use crate::observability::FlowReport;
 use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 
+mod api;
 mod link;
 
 use crate::topology::FlowPlan;
@@ -58,6 +62,16 @@ impl Default for HostOptions {
 /// Runs flows of components.
 pub struct Host {
     engine: Engine,
+    /// Every flow started, for the HTTP endpoints.
+    flows: Arc<api::Flows>,
+    /// Stops the HTTP endpoints when the host goes.
+    stop: CancellationToken,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl std::fmt::Debug for Host {
@@ -71,6 +85,8 @@ impl Host {
     pub fn new(options: HostOptions) -> Result<Self, EngineError> {
         Ok(Self {
             engine: Engine::new(&options)?,
+            flows: Arc::default(),
+            stop: CancellationToken::new(),
         })
     }
 
@@ -87,6 +103,7 @@ impl Host {
         let name = spec.plan.flow.clone();
         let control = Arc::new(Control::new(options.cancel.child_token()));
         let shared = control.clone();
+        self.flows.add(name.clone(), control.clone());
         let task =
             tokio::spawn(async move { reactor::run_flow(&engine, spec, options, &shared).await });
         FlowHandle {
@@ -94,6 +111,17 @@ impl Host {
             control,
             task,
         }
+    }
+
+    /// Serves HTTP on `addr` (port 0 picks a free one) until the host is dropped: Prometheus
+    /// `/metrics` and the inspection API (`/flows`, `/flows/{name}` and its `pause`,
+    /// `resume` and `cancel`) for every flow this host starts. Flows publish what these
+    /// serve at [`ObservabilityLevel::Production`](crate::ObservabilityLevel). Returns the
+    /// address bound. Must be called within a tokio runtime.
+    pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let (listener, bound) = api::bind(addr).await?;
+        tokio::spawn(api::serve(listener, self.flows.clone(), self.stop.clone()));
+        Ok(bound)
     }
 
     /// Runs a flow to its end and reports what it counted.
@@ -165,12 +193,12 @@ impl FlowHandle {
 
 impl FlowSpec {
     /// A flow of `plan`'s shape, with `stages` one per node in the plan's order, and the
-    /// default sink pause.
+    /// plan's sink pause (by default [`DEFAULT_SINK_PAUSE`]).
     pub fn new(plan: FlowPlan, stages: Vec<StageSpec>) -> Self {
         Self {
+            sink_pause: plan.sink_pause.unwrap_or(DEFAULT_SINK_PAUSE),
             plan,
             stages,
-            sink_pause: DEFAULT_SINK_PAUSE,
         }
     }
 }

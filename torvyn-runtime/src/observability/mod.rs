@@ -1,17 +1,39 @@
 //! What a flow reports about itself: counts kept on plain per-flow fields while it runs,
-//! gathered into a [`FlowReport`] when it ends.
+//! gathered into a [`FlowReport`] when it ends and, at [`ObservabilityLevel::Production`],
+//! published as a live snapshot every [`PUBLISH_EVERY`] while it runs.
 
 use std::time::Duration;
+
+pub(crate) mod prometheus;
 
 use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::resources::{CopyStats, PoolStats};
 use crate::security::AuditEvent;
 
+/// How much a flow records about itself while it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObservabilityLevel {
+    /// Counts for the report at the end, nothing more: no live snapshot, no latency
+    /// histograms, no time blocked.
+    Off,
+    /// Live snapshots every [`PUBLISH_EVERY`] (what `/metrics` and the inspection API
+    /// serve), a latency histogram of every node's calls, and the time each queue held
+    /// its upstream back.
+    #[default]
+    Production,
+}
+
+/// How often a running flow publishes its snapshot at [`ObservabilityLevel::Production`].
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
 /// Why a flow stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// The flow has not stopped: the report is a live snapshot.
+    Running,
     /// The sources ended their streams and every element reached an end.
     Completed,
     /// The sources were stopped after the requested number of elements.
@@ -44,12 +66,18 @@ pub struct NodeReport {
     pub absorbed: u64,
     /// Errors and traps, retried or not.
     pub errors: u64,
+    /// The same errors, by kind.
+    pub errors_by_kind: ErrorCounts,
     /// Elements given up on under `skip` (or under `dead-letter`, by a dead-letter sink).
     pub failed: u64,
     /// Elements sent to its dead-letter sink.
     pub dead_lettered: u64,
     /// Calls made again under `retry`.
     pub retries: u64,
+    /// A source: times it was told to pause; a sink: times it asked the host to.
+    pub pauses: u64,
+    /// A source: times it was told to go on after a pause.
+    pub resumes: u64,
     /// Times its component was re-instantiated after a trap.
     pub restarts: u64,
     /// Port names a router returned that no edge leaves from.
@@ -79,6 +107,98 @@ pub struct CallStats {
     /// Time spent inside the calls, host calls included.
     #[serde(rename = "busy_ns", serialize_with = "nanos")]
     pub busy: Duration,
+    /// How long the calls took, when the flow records it
+    /// ([`ObservabilityLevel::Production`]).
+    pub latency: Option<CallHistogram>,
+}
+
+/// How many calls took how long: counts in buckets whose upper bounds double from 1 µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallHistogram {
+    /// Calls per bucket; the last counts the calls longer than every bound.
+    counts: [u64; CALL_BUCKETS + 1],
+    /// Time of all the calls, in nanoseconds.
+    sum_ns: u64,
+}
+
+/// Buckets of a [`CallHistogram`] with an upper bound: 1 µs to 2^19 µs (about 0.5 s).
+const CALL_BUCKETS: usize = 20;
+
+impl CallHistogram {
+    /// Counts a call that took `took`.
+    pub(crate) fn record(&mut self, took: Duration) {
+        let micros = (took.as_nanos() as u64).div_ceil(1000);
+        // The first bucket whose bound, 2^i µs, is at least `micros`.
+        let bucket = (u64::BITS - micros.saturating_sub(1).leading_zeros()) as usize;
+        self.counts[bucket.min(CALL_BUCKETS)] += 1;
+        self.sum_ns = self.sum_ns.saturating_add(took.as_nanos() as u64);
+    }
+
+    /// `(upper bound in seconds, calls at most that long)` per bucket, cumulative, ending
+    /// with `f64::INFINITY` and every call: what Prometheus histograms expose.
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        (self.counts.iter().enumerate())
+            .map(|(i, count)| {
+                total += count;
+                let bound = match i {
+                    CALL_BUCKETS => f64::INFINITY,
+                    i => (1u64 << i) as f64 * 1e-6,
+                };
+                (bound, total)
+            })
+            .collect()
+    }
+
+    /// Calls counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Time of all the calls counted.
+    pub fn sum(&self) -> Duration {
+        Duration::from_nanos(self.sum_ns)
+    }
+}
+
+impl std::ops::AddAssign for CallHistogram {
+    fn add_assign(&mut self, other: CallHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
+    }
+}
+
+/// Errors of a node by kind: the `process-error` cases, and traps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorCounts {
+    /// `invalid-input`.
+    pub invalid_input: u64,
+    /// `unavailable`.
+    pub unavailable: u64,
+    /// `internal`.
+    pub internal: u64,
+    /// `deadline-exceeded`.
+    pub deadline_exceeded: u64,
+    /// `fatal`.
+    pub fatal: u64,
+    /// Traps: the component crashed, broke a rule or ran out of time or fuel.
+    pub trap: u64,
+}
+
+impl ErrorCounts {
+    /// `(kind, count)` pairs, kinds named as in the contract.
+    pub fn by_kind(&self) -> [(&'static str, u64); 6] {
+        [
+            ("invalid-input", self.invalid_input),
+            ("unavailable", self.unavailable),
+            ("internal", self.internal),
+            ("deadline-exceeded", self.deadline_exceeded),
+            ("fatal", self.fatal),
+            ("trap", self.trap),
+        ]
+    }
 }
 
 impl CallStats {
@@ -97,6 +217,13 @@ impl std::ops::AddAssign for CallStats {
         };
         self.interruptions += other.interruptions;
         self.busy += other.busy;
+        self.latency = match (self.latency, other.latency) {
+            (Some(mut mine), Some(theirs)) => {
+                mine += theirs;
+                Some(mine)
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
     }
 }
 
@@ -172,8 +299,14 @@ pub struct EdgeReport {
     pub overflow: Overflow,
     /// The most elements it held at once.
     pub max_depth: usize,
+    /// Elements it holds now (at the end of a flow, those abandoned in it).
+    pub depth: usize,
     /// Elements its overflow policy dropped.
     pub dropped: u64,
+    /// Time it was full while its upstream had an element for it: how long it held its
+    /// upstream back ([`ObservabilityLevel::Production`]; zero when off).
+    #[serde(rename = "blocked_ns", serialize_with = "nanos")]
+    pub blocked: Duration,
 }
 
 /// Where every element went. Each side counts element arrivals: an element sent down
@@ -271,12 +404,64 @@ pub struct FlowReport {
     pub buffers: BufferReport,
     /// Uses of capabilities the host refused, in order.
     pub audit: Vec<AuditEvent>,
+    /// The latest errors, oldest first (at most [`RECENT_ERRORS`]).
+    pub recent_errors: Vec<ErrorEvent>,
     /// End-to-end latency, when the run measured it ([`RunOptions::measure`]).
     ///
     /// [`RunOptions::measure`]: crate::RunOptions::measure
     pub latency: Option<LatencyReport>,
 }
 
+/// How many of a flow's latest errors its report keeps.
+pub const RECENT_ERRORS: usize = 16;
+
+/// An error a node met, as the report's `recent_errors` list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorEvent {
+    /// The node.
+    pub node: String,
+    /// The element it met the error on, if any.
+    pub sequence: Option<u64>,
+    /// What happened.
+    pub error: String,
+}
+
 fn as_secs_f64<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_falls_in_the_first_bucket_whose_bound_holds_it() {
+        let mut histogram = CallHistogram::default();
+        for nanos in [0, 1_000, 1_001, 3_000, 4_000, 600_000_000_000] {
+            histogram.record(Duration::from_nanos(nanos));
+        }
+        let buckets = histogram.cumulative();
+        assert_eq!(buckets.len(), CALL_BUCKETS + 1);
+        // ≤ 1 µs: 0 and 1 000 ns; ≤ 2 µs: 1 001 ns; ≤ 4 µs: 3 000 and 4 000 ns.
+        assert_eq!(&buckets[..3], &[(1e-6, 2), (2e-6, 3), (4e-6, 5)]);
+        assert_eq!(buckets[CALL_BUCKETS - 1].1, 5);
+        // Ten minutes is beyond every bound.
+        assert_eq!(buckets[CALL_BUCKETS], (f64::INFINITY, 6));
+        assert_eq!(histogram.count(), 6);
+        assert_eq!(histogram.sum(), Duration::from_nanos(600_000_009_001));
+    }
+
+    #[test]
+    fn histograms_of_a_restarted_node_add_up() {
+        let (mut first, mut second) = (CallStats::default(), CallStats::default());
+        second.latency = Some(CallHistogram::default());
+        first += second;
+        assert!(first.latency.is_some());
+        let mut histogram = CallHistogram::default();
+        histogram.record(Duration::from_micros(3));
+        let mut total = histogram;
+        total += histogram;
+        assert_eq!(total.count(), 2);
+        assert_eq!(total.sum(), Duration::from_micros(6));
+    }
 }

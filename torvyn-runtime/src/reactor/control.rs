@@ -2,8 +2,11 @@
 //! a lock on the driver's path.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+
+use crate::observability::FlowReport;
 use tokio_util::sync::CancellationToken;
 
 /// Shared between a flow's driver and its [`crate::FlowHandle`].
@@ -16,6 +19,9 @@ pub(crate) struct Control {
     pub(crate) emitted: AtomicU64,
     /// Elements the sinks accepted so far, dead letters apart.
     pub(crate) delivered: AtomicU64,
+    /// The flow's latest snapshot (its final report once it ended), when it publishes
+    /// them. Locked once per publication and once per read, never per element.
+    snapshot: Mutex<Option<Arc<FlowReport>>>,
 }
 
 impl Control {
@@ -33,6 +39,18 @@ impl Control {
     pub(crate) fn resume(&self) {
         self.paused.store(false, Ordering::Release);
         self.resumed.notify_waiters();
+    }
+
+    pub(crate) fn publish(&self, report: FlowReport) {
+        let report = Some(Arc::new(report));
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+
+    pub(crate) fn snapshot(&self) -> Option<Arc<FlowReport>> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn is_paused(&self) -> bool {

@@ -16,7 +16,8 @@ use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement, ProcessError};
 use crate::observability::{
-    Accounting, BufferReport, CallStats, EdgeReport, FlowReport, LatencyReport, NodeReport, Outcome,
+    Accounting, BufferReport, CallStats, EdgeReport, ErrorCounts, ErrorEvent, FlowReport,
+    LatencyReport, NodeReport, ObservabilityLevel, Outcome, PUBLISH_EVERY, RECENT_ERRORS,
 };
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, Grants, Limits};
@@ -27,6 +28,11 @@ use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
 pub const YIELD_EVERY: u32 = 32;
 /// The most elements a stage that exports a batch interface takes or makes in one call.
 pub const MAX_BATCH: usize = 32;
+/// The most payload bytes handed to a batch processor or sink in one call (its first
+/// element goes whatever its size). The payloads of a batch are copied into the
+/// component with the call, which pays off for small elements only: a large one goes
+/// alone, as a single call.
+pub const MAX_BATCH_BYTES: u64 = 32 * 1024;
 /// Longest a flow runs between two yields to tokio.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
 
@@ -69,6 +75,8 @@ pub struct RunOptions {
     /// once at the start, and the calls components make into the host, through a call
     /// hook. Both cost a few per cent of throughput, so they are off unless asked for.
     pub measure: bool,
+    /// What the flow records about itself while it runs.
+    pub observability: ObservabilityLevel,
 }
 
 /// How a flow failed.
@@ -166,10 +174,13 @@ struct Counts {
     filtered: u64,
     absorbed: u64,
     errors: u64,
+    errors_by_kind: ErrorCounts,
     failed: u64,
     dead_lettered: u64,
     retries: u64,
     restarts: u64,
+    pauses: u64,
+    resumes: u64,
     unknown_ports: u64,
     first_unknown_port: Option<String>,
     first_error: Option<String>,
@@ -194,12 +205,29 @@ struct Node {
     flushed: Option<VecDeque<Queued>>,
     /// Trapped and not restarted: must not be entered again.
     poisoned: bool,
+    /// A batch source: the payload bytes per element of its latest batch, which bounds the
+    /// next one.
+    batch_element_bytes: Option<u64>,
 }
 
 struct Edge {
     plan: EdgePlan,
     queue: Queue,
     dropped: u64,
+    /// Time it held its upstream back, up to `blocked_since`.
+    blocked: Duration,
+    /// Since when it has been holding its upstream back, if it is.
+    blocked_since: Option<Instant>,
+}
+
+impl Edge {
+    /// Time it has held its upstream back, up to now.
+    fn blocked(&self) -> Duration {
+        self.blocked
+            + self
+                .blocked_since
+                .map_or(Duration::ZERO, |since| since.elapsed())
+    }
 }
 
 struct Driver<'a> {
@@ -225,6 +253,14 @@ struct Driver<'a> {
     accounting: Accounting,
     source_pauses: u64,
     sink_pauses: u64,
+    /// Whether the flow publishes live snapshots and measures blocking
+    /// ([`ObservabilityLevel::Production`]).
+    observed: bool,
+    /// When the flow started running, and when it last published a snapshot.
+    started: Instant,
+    published: Instant,
+    /// The latest errors, oldest first.
+    recent_errors: VecDeque<ErrorEvent>,
     /// End-to-end latencies in nanoseconds, when measured.
     latency: Option<Histogram<u64>>,
 }
@@ -258,6 +294,24 @@ impl Driver<'_> {
         let policy = self.nodes[n].plan.on_error;
         let counts = &mut self.nodes[n].counts;
         counts.errors += 1;
+        let kinds = &mut counts.errors_by_kind;
+        *match &error {
+            CallError::Process(ProcessError::InvalidInput(_)) => &mut kinds.invalid_input,
+            CallError::Process(ProcessError::Unavailable(_)) => &mut kinds.unavailable,
+            CallError::Process(ProcessError::Internal(_)) => &mut kinds.internal,
+            CallError::Process(ProcessError::DeadlineExceeded) => &mut kinds.deadline_exceeded,
+            CallError::Process(ProcessError::Fatal(_)) => &mut kinds.fatal,
+            CallError::Trap(_) => &mut kinds.trap,
+        } += 1;
+        if self.recent_errors.len() == RECENT_ERRORS {
+            self.recent_errors.pop_front();
+        }
+        self.recent_errors.push_back(ErrorEvent {
+            node: self.nodes[n].plan.name.clone(),
+            sequence,
+            error: describe_call_error(&error),
+        });
+        let counts = &mut self.nodes[n].counts;
         counts.first_error.get_or_insert_with(|| match sequence {
             Some(sequence) => format!("on element {sequence}: {}", describe_call_error(&error)),
             None => describe_call_error(&error),
@@ -334,6 +388,17 @@ impl Driver<'_> {
             .fold(MAX_BATCH, usize::min)
     }
 
+    /// How many of the elements waiting on input edge `e` batch stage `n` takes in one
+    /// call: as many as `batch_room` allows and [`MAX_BATCH_BYTES`] holds.
+    fn batch_len(&self, n: usize, e: usize) -> usize {
+        let mut bytes = 0;
+        let fitting = self.edges[e].queue.iter().take_while(|element| {
+            bytes += self.table.size(element.buffer).unwrap_or(0);
+            bytes <= MAX_BATCH_BYTES
+        });
+        fitting.count().max(1).min(self.batch_room(n))
+    }
+
     /// The next input edge of `n` with an element waiting, taking turns between inputs.
     fn next_input(&mut self, n: usize) -> Option<usize> {
         let node = &mut self.nodes[n];
@@ -346,6 +411,35 @@ impl Driver<'_> {
             }
         }
         None
+    }
+
+    /// Whether an element waits on an input of `n`.
+    fn has_input(&self, n: usize) -> bool {
+        let inputs = &self.nodes[n].plan.inputs;
+        inputs.iter().any(|&e| !self.edges[e].queue.is_empty())
+    }
+
+    /// Node `n` has an element to send but a full `block` edge holds it back: the edge's
+    /// time blocked starts, unless it already runs.
+    fn held_back(&mut self, n: usize) {
+        let node = &self.nodes[n].plan;
+        for &e in node.outputs.iter().chain(&node.dead_letter) {
+            let edge = &mut self.edges[e];
+            if edge.plan.overflow == Overflow::Block
+                && edge.queue.is_full()
+                && edge.blocked_since.is_none()
+            {
+                edge.blocked_since = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Elements left edge `e`: if it was holding its upstream back, it no longer is.
+    fn drained(&mut self, e: usize) {
+        let edge = &mut self.edges[e];
+        if let Some(since) = edge.blocked_since.take() {
+            edge.blocked += since.elapsed();
+        }
     }
 
     /// Whether every input of `n` is empty and its upstream finished.
@@ -377,16 +471,23 @@ impl Driver<'_> {
             if node.finished || node.plan.role == Role::Source {
                 continue;
             }
-            let ready = match node.plan.role {
+            let role = node.plan.role;
+            let ready = match role {
                 Role::Sink => self.sink_ready(n),
                 _ => self.room_downstream(n),
             };
             if !ready {
+                if self.observed && role != Role::Sink && self.has_input(n) {
+                    self.held_back(n);
+                }
                 continue;
             }
             if let Some(e) = self.next_input(n) {
-                let batch = self.batch_room(n).min(self.edges[e].queue.len());
-                if batch > 1 && self.stages[n].batched() {
+                let batch = match self.stages[n].batched() {
+                    true => self.batch_len(n, e),
+                    false => 1,
+                };
+                if batch > 1 {
                     self.step_batch(n, e, batch).await?;
                 } else {
                     self.step(n, e).await?;
@@ -411,14 +512,24 @@ impl Driver<'_> {
                 }
                 self.signal(s, BackpressureSignal::Ready).await?;
             }
-            if self.room_downstream(s) {
+            if !self.room_downstream(s) {
+                if self.observed {
+                    self.held_back(s);
+                }
+            } else {
                 self.next_source = (i + 1) % self.sources.len();
                 let left =
                     (self.limit).map_or(u64::MAX, |l| l.saturating_sub(self.total_emitted()));
-                let batch = self
-                    .batch_room(s)
-                    .min(left.try_into().unwrap_or(usize::MAX));
-                if batch > 1 && self.stages[s].batched() {
+                // As many of the elements of its latest batch as `MAX_BATCH_BYTES` holds,
+                // so that a source of large elements does not fill memory in one call;
+                // the first batch is of one element, to learn their size.
+                let batch = match self.nodes[s].batch_element_bytes {
+                    None => 1,
+                    Some(bytes) => (self.batch_room(s))
+                        .min(left.try_into().unwrap_or(usize::MAX))
+                        .min((MAX_BATCH_BYTES / bytes.max(1)).max(1) as usize),
+                };
+                if self.stages[s].batched() {
                     self.pull_batch(s, batch as u32).await?;
                 } else {
                     self.pull(s).await?;
@@ -451,6 +562,9 @@ impl Driver<'_> {
         self.nodes[s].paused = pause;
         if pause {
             self.source_pauses += 1;
+            self.nodes[s].counts.pauses += 1;
+        } else {
+            self.nodes[s].counts.resumes += 1;
         }
         let result = self.stages[s].notify(&mut self.table, signal).await;
         result.map_err(|error| self.failure(s, None, error))
@@ -471,6 +585,14 @@ impl Driver<'_> {
             // policy decides, and a retry or a skip are the next turn's pull.
             Err(error) => return self.recover(s, error, u32::MAX, None).await.map(drop),
         };
+        let (mut elements, mut bytes) = (0, 0);
+        for output in results.iter().flatten().flatten() {
+            elements += 1;
+            bytes += self.table.size(output.payload.rep()).unwrap_or(0);
+        }
+        if let Some(per_element) = bytes.checked_div(elements) {
+            self.nodes[s].batch_element_bytes = Some(per_element);
+        }
         // Only the last result may end the stream or be an error (checked by the stage),
         // and `batch_room` left room for every element: nothing fails before the last.
         for result in results {
@@ -531,6 +653,7 @@ impl Driver<'_> {
         let Some(mut element) = self.edges[e].queue.pop() else {
             return Ok(());
         };
+        self.drained(e);
         let dead_letter = self.edges[e].plan.dead_letter;
         self.nodes[n].counts.received += 1;
         let result = self.stages[n].handle(&mut self.table, &mut element).await;
@@ -544,6 +667,7 @@ impl Driver<'_> {
         let mut batch = std::mem::take(&mut self.batch);
         let queue = &mut self.edges[e].queue;
         batch.extend(std::iter::from_fn(|| queue.pop()).take(count));
+        self.drained(e);
         let dead_letter = self.edges[e].plan.dead_letter;
         self.nodes[n].counts.received += batch.len() as u64;
         let settled = match self.stages[n]
@@ -726,6 +850,7 @@ impl Driver<'_> {
                 }
                 if signal == BackpressureSignal::Pause {
                     self.sink_pauses += 1;
+                    self.nodes[n].counts.pauses += 1;
                     self.nodes[n].resume_at = Some(Instant::now() + self.spec.sink_pause);
                 }
                 Ok(())
@@ -926,15 +1051,16 @@ impl Driver<'_> {
         self.nodes.iter().filter_map(|n| n.resume_at).min()
     }
 
-    fn report(&mut self, duration: Duration) -> FlowReport {
+    /// What the flow counted so far; `outcome` is `Running` for a live snapshot.
+    fn report(&self, duration: Duration, outcome: Outcome) -> FlowReport {
         let per_stage = self.table.copies_per_stage();
         let nodes = self
             .nodes
-            .iter_mut()
+            .iter()
             .zip(per_stage)
             .enumerate()
             .map(|(n, (node, copies))| {
-                let counts = std::mem::take(&mut node.counts);
+                let counts = &node.counts;
                 let mut calls = counts.earlier_calls;
                 // A node whose stage never started has made no calls.
                 calls += self.stages.get(n).map(Stage::stats).unwrap_or_default();
@@ -947,30 +1073,38 @@ impl Driver<'_> {
                     filtered: counts.filtered,
                     absorbed: counts.absorbed,
                     errors: counts.errors,
+                    errors_by_kind: counts.errors_by_kind,
                     failed: counts.failed,
                     dead_lettered: counts.dead_lettered,
                     retries: counts.retries,
+                    pauses: counts.pauses,
+                    resumes: counts.resumes,
                     restarts: counts.restarts,
                     unknown_ports: counts.unknown_ports,
-                    first_unknown_port: counts.first_unknown_port,
-                    first_error: counts.first_error,
+                    first_unknown_port: counts.first_unknown_port.clone(),
+                    first_error: counts.first_error.clone(),
                     copies: *copies,
                     calls,
                 }
             })
             .collect();
         let mut accounting = self.accounting;
-        // Elements left in a batch when the flow failed are counted already.
-        accounting.abandoned += self.edges.iter().map(|e| e.queue.len() as u64).sum::<u64>()
-            + self
-                .nodes
-                .iter()
-                .filter_map(|n| n.flushed.as_ref())
-                .map(|f| f.len() as u64)
-                .sum::<u64>();
+        // Elements left in a batch when the flow failed are counted already. While the
+        // flow runs, what its queues hold is in flight, not abandoned.
+        accounting.abandoned += if outcome == Outcome::Running {
+            0
+        } else {
+            self.edges.iter().map(|e| e.queue.len() as u64).sum::<u64>()
+                + self
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.flushed.as_ref())
+                    .map(|f| f.len() as u64)
+                    .sum::<u64>()
+        };
         FlowReport {
             flow: self.spec.plan.flow.clone(),
-            outcome: self.outcome,
+            outcome,
             emitted: accounting.emitted,
             delivered: accounting.delivered,
             accounting,
@@ -990,7 +1124,9 @@ impl Driver<'_> {
                     capacity: edge.plan.capacity,
                     overflow: edge.plan.overflow,
                     max_depth: edge.queue.max_depth(),
+                    depth: edge.queue.len(),
                     dropped: edge.dropped,
+                    blocked: edge.blocked(),
                 })
                 .collect(),
             buffers: BufferReport {
@@ -999,7 +1135,17 @@ impl Driver<'_> {
                 pool: self.table.pool_stats(),
             },
             audit: self.audit.events(),
+            recent_errors: self.recent_errors.iter().cloned().collect(),
             latency: self.latency.as_ref().map(LatencyReport::of),
+        }
+    }
+
+    /// Publishes a live snapshot when one is due; `now` is the time, read by the caller.
+    fn publish_due(&mut self, now: Instant) {
+        if self.observed && now.duration_since(self.published) >= PUBLISH_EVERY {
+            self.published = now;
+            let snapshot = self.report(now.duration_since(self.started), Outcome::Running);
+            self.control.publish(snapshot);
         }
     }
 
@@ -1029,15 +1175,24 @@ impl Driver<'_> {
         first_failure.map_or(Ok(()), Err)
     }
 
-    fn into_error(mut self, failure: Failure, duration: Duration) -> FlowError {
-        self.outcome = Outcome::Failed;
+    fn into_error(self, failure: Failure, duration: Duration) -> FlowError {
+        let report = self.finish(duration, Outcome::Failed);
         FlowError {
             flow: self.spec.plan.flow.clone(),
             stage: self.nodes[failure.node].plan.name.clone(),
             sequence: failure.sequence,
             kind: failure.kind,
-            report: Box::new(self.report(duration)),
+            report: Box::new(report),
         }
+    }
+
+    /// The flow's final report, also published as its last snapshot when observed.
+    fn finish(&self, duration: Duration, outcome: Outcome) -> FlowReport {
+        let report = self.report(duration, outcome);
+        if self.observed {
+            self.control.publish(report.clone());
+        }
+        report
     }
 }
 
@@ -1070,6 +1225,7 @@ pub(crate) async fn run_flow(
     let identity = Arc::new(FlowIdentity {
         flow_id: plan.flow.clone(),
         count_host_calls: options.measure,
+        time_calls: options.observability == ObservabilityLevel::Production,
     });
     let mut driver = Driver {
         engine,
@@ -1090,6 +1246,7 @@ pub(crate) async fn run_flow(
                 resume_at: None,
                 flushed: None,
                 poisoned: false,
+                batch_element_bytes: None,
             })
             .collect(),
         edges: plan
@@ -1099,6 +1256,8 @@ pub(crate) async fn run_flow(
                 plan: plan.clone(),
                 queue: Queue::new(plan.capacity),
                 dropped: 0,
+                blocked: Duration::ZERO,
+                blocked_since: None,
             })
             .collect(),
         sources: (plan.order.iter().copied())
@@ -1114,6 +1273,10 @@ pub(crate) async fn run_flow(
         accounting: Accounting::default(),
         source_pauses: 0,
         sink_pauses: 0,
+        observed: options.observability == ObservabilityLevel::Production,
+        started: Instant::now(),
+        published: Instant::now(),
+        recent_errors: VecDeque::with_capacity(RECENT_ERRORS),
         // One hour at three significant digits; values beyond are recorded as the maximum.
         latency: (options.measure)
             .then(|| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")),
@@ -1135,6 +1298,10 @@ pub(crate) async fn run_flow(
         }
     }
     let started = Instant::now();
+    driver.started = started;
+    // The first snapshot, all zeros, shows the flow as soon as it runs.
+    driver.published = started - PUBLISH_EVERY;
+    driver.publish_due(started);
     let deadline = options.timeout.map(|t| started + t);
     let mut result = drive(&mut driver, deadline).await;
     if result.is_ok() {
@@ -1144,7 +1311,7 @@ pub(crate) async fn run_flow(
     }
     let duration = started.elapsed();
     match result {
-        Ok(()) => Ok(driver.report(duration)),
+        Ok(()) => Ok(driver.finish(duration, driver.outcome)),
         Err(failure) => Err(driver.into_error(failure, duration)),
     }
 }
@@ -1181,6 +1348,7 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
             driver.stop_sources(Outcome::LimitReached);
         }
         if control.is_paused() {
+            driver.publish_due(Instant::now());
             control.wait_while_paused().await;
             last_yield = Instant::now();
         }
@@ -1190,6 +1358,7 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
                 tokio::task::yield_now().await;
                 since_yield = 0;
                 last_yield = Instant::now();
+                driver.publish_due(last_yield);
                 if deadline.is_some_and(|at| last_yield >= at) {
                     driver.stop_sources(Outcome::TimedOut);
                 }
@@ -1201,7 +1370,11 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
         }
         // Nothing can run: a sink asked to pause and the queues before it are full (or
         // the sources are paused waiting for them to drain).
-        let wake = driver.next_wake().unwrap_or_else(Instant::now);
+        let mut wake = driver.next_wake().unwrap_or_else(Instant::now);
+        if driver.observed {
+            // Wake in time to publish the next snapshot, however long the wait.
+            wake = wake.min(driver.published + PUBLISH_EVERY);
+        }
         let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
         tokio::select! {
             () = tokio::time::sleep_until(wake.into()) => {}
@@ -1210,6 +1383,7 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
         }
         since_yield = 0;
         last_yield = Instant::now();
+        driver.publish_due(last_yield);
         if deadline.is_some_and(|at| last_yield >= at) {
             driver.stop_sources(Outcome::TimedOut);
         }

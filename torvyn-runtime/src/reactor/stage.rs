@@ -92,7 +92,7 @@ impl Instance {
         let (limits, grants) = (&spec.limits, spec.grants.clone());
         let root = component.denied_root().clone();
         let wasi = grants.wasi_ctx(&spec.name, audit, &root)?;
-        let count_host_calls = flow.count_host_calls;
+        let (count_host_calls, time_calls) = (flow.count_host_calls, flow.time_calls);
         let state = StageState {
             stage: index,
             buffers: BufferTable::default(),
@@ -111,6 +111,9 @@ impl Instance {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
+        if time_calls {
+            store.data_mut().stats.latency = Some(Default::default());
+        }
         if count_host_calls {
             store.data_mut().stats.host_calls = Some(0);
             store.call_hook(|mut store, hook| {
@@ -502,7 +505,11 @@ fn start_clock(store: &mut Store<StageState>, fuel: Option<u64>) {
 fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {
     let state = store.data_mut();
     std::mem::swap(table, &mut state.buffers);
-    state.stats.busy += state.call_started.elapsed();
+    let took = state.call_started.elapsed();
+    state.stats.busy += took;
+    if let Some(latency) = &mut state.stats.latency {
+        latency.record(took);
+    }
 }
 
 /// What a stage did with an element it was lent.

@@ -119,6 +119,8 @@ pub struct FlowPlan {
     pub order: Vec<usize>,
     /// The time each call into a component is given.
     pub invocation_deadline: Option<Duration>,
+    /// How long a sink that answered `pause` gets no element, when not the default.
+    pub sink_pause: Option<Duration>,
 }
 
 impl FlowPlan {
@@ -152,6 +154,7 @@ impl FlowPlan {
             edges: (0..count.saturating_sub(1)).map(edge).collect(),
             order: (0..count).collect(),
             invocation_deadline: None,
+            sink_pause: None,
         }
     }
 }
@@ -249,17 +252,18 @@ pub fn plan_flow(
         planner.check_connected(n, node)?;
     }
     let order = planner.order(&nodes, &edges)?;
-    let invocation_deadline = decl
-        .invocation_deadline
-        .as_ref()
-        .map(|d| project.duration(d.get_ref(), d.span()))
-        .transpose()?;
+    let duration = |d: &Option<Spanned<String>>| {
+        (d.as_ref())
+            .map(|d| project.duration(d.get_ref(), d.span()))
+            .transpose()
+    };
     Ok(FlowPlan {
         flow: flow.to_owned(),
         nodes,
         edges,
         order,
-        invocation_deadline,
+        invocation_deadline: duration(&decl.invocation_deadline)?,
+        sink_pause: duration(&decl.sink_pause)?,
     })
 }
 

@@ -1,0 +1,241 @@
+//! Watching a running host: Prometheus `/metrics` (checked by the real `promtool`), the
+//! inspection API, and backpressure named on the edge that causes it.
+//!
+//! The `promtool` check needs Debian's `prometheus` package. Without it the check is
+//! skipped with a message, unless `TORVYN_TEST_REQUIRE_PROMTOOL` is set, as `.ci/run` sets
+//! it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Guest, TestProject};
+
+/// `cargo torvyn run --listen 127.0.0.1:0` in the background, and where it serves.
+struct Served {
+    child: Child,
+    address: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Served {
+    fn start(project: &TestProject) -> Served {
+        let mut child = (project.run_command(&["--listen", "127.0.0.1:0"]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cargo-torvyn runs");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut address = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            stderr.lock().unwrap().push_str(&(line.clone() + "\n"));
+            if let Some(served) = line.trim().strip_prefix("Serving http://") {
+                address = served.split('/').next().map(str::to_owned);
+                break;
+            }
+        }
+        let Some(address) = address else {
+            panic!("no `Serving` line: {}", stderr.lock().unwrap());
+        };
+        // Keep reading, so that the run never blocks on a full pipe.
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Served {
+            child,
+            address,
+            stderr,
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let url = format!("http://{}{path}", self.address);
+        let mut response = ureq::get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        response.body_mut().read_to_string().unwrap()
+    }
+
+    fn json(&self, path: &str) -> Value {
+        serde_json::from_str(&self.get(path)).unwrap()
+    }
+
+    /// The status of a `POST` to `path`.
+    fn post(&self, path: &str) -> u16 {
+        let url = format!("http://{}{path}", self.address);
+        match ureq::post(&url).send_empty() {
+            Ok(response) => response.status().as_u16(),
+            Err(ureq::Error::StatusCode(status)) => status,
+            Err(error) => panic!("{url}: {error}"),
+        }
+    }
+
+    /// `GET /flows/main` until `ready` holds for it.
+    fn wait_for(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let url = format!("http://{}/flows/main", self.address);
+            // The flow publishes its first figures once it runs: a 503 until then.
+            if let Ok(mut response) = ureq::get(&url).call() {
+                let text = response.body_mut().read_to_string().unwrap();
+                let flow: Value = serde_json::from_str(&text).unwrap();
+                if ready(&flow) {
+                    return flow;
+                }
+                assert!(Instant::now() < deadline, "waited for {what}: {flow}");
+            }
+            assert!(Instant::now() < deadline, "waited for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn edge<'a>(flow: &'a Value, from: &str, to: &str) -> &'a Value {
+    (flow["report"]["edges"].as_array().unwrap().iter())
+        .find(|e| e["from"] == from && e["to"] == to)
+        .unwrap_or_else(|| panic!("no edge {from} -> {to} in {flow}"))
+}
+
+/// `(labels, value)` of each sample of `name` in a Prometheus text exposition.
+fn samples<'a>(metrics: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    (metrics.lines())
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
+        .map(|rest| {
+            let (labels, value) = rest.split_once("} ").unwrap();
+            (labels, value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// `promtool check metrics` on `metrics`: it must accept them, lint included.
+fn promtool_accepts(metrics: &str) {
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("TORVYN_TEST_REQUIRE_PROMTOOL").is_none(),
+                "promtool is not installed (apt-get install prometheus)"
+            );
+            eprintln!("skipped the promtool check: promtool is not installed");
+            return;
+        }
+        Err(error) => panic!("promtool does not start: {error}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool refused the metrics:\n{}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_pausing_sinks_input_edge_is_named_blocked_with_its_depth_in_the_api_and_metrics() {
+    // The sink takes one element and asks for a pause that lasts an hour: the queue into it
+    // fills and holds `up` back, while the source is paused by its own full queue.
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1000000}"#)
+        .component("up", Guest::Upper, "")
+        .component("out", Guest::Sink, r#"{"quiet": true, "pause_every": 1}"#)
+        .flow(
+            r#"nodes = ["src", "up", "out"]
+edges = [{ from = "src", to = "up" }, { from = "up", to = "out", capacity = 8 }]
+sink-pause = "1h""#,
+        );
+    let served = Served::start(&project);
+    let flow = served.wait_for("the queue into the sink to hold `up` back", |flow| {
+        let into_sink = edge(flow, "up", "out");
+        into_sink["depth"] == 8 && into_sink["blocked_ns"].as_u64().unwrap() > 0
+    });
+    let report = &flow["report"];
+    assert_eq!(report["outcome"], "running");
+    let from_source = edge(&flow, "src", "up");
+    assert_eq!(from_source["depth"], 64);
+    assert_eq!(from_source["blocked_ns"], 0);
+    let sink = &report["nodes"][2];
+    assert_eq!(sink["name"], "out");
+    assert_eq!(sink["delivered"], 1);
+    assert_eq!(sink["pauses"], 1);
+    assert_eq!(report["nodes"][0]["pauses"], 1);
+
+    let metrics = served.get("/metrics");
+    assert!(
+        metrics.contains(r#"torvyn_edge_queue_depth{flow="main",from="up",to="out"} 8"#),
+        "{metrics}"
+    );
+    let blocked = samples(&metrics, "torvyn_edge_blocked_seconds_total");
+    let (most, seconds) = (blocked.iter()).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    assert_eq!(*most, r#"flow="main",from="up",to="out""#, "{blocked:?}");
+    assert!(*seconds > 0.0);
+    assert!(
+        metrics.contains(r#"torvyn_node_call_duration_seconds_count{flow="main",node="up"}"#),
+        "{metrics}"
+    );
+    promtool_accepts(&metrics);
+}
+
+#[test]
+fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 100000000}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#);
+    let mut served = Served::start(&project);
+    served.wait_for("elements", |flow| {
+        flow["report"]["emitted"].as_u64() > Some(0)
+    });
+    let listed = served.json("/flows");
+    assert_eq!(listed["flows"][0]["name"], "main");
+    assert_eq!(listed["flows"][0]["outcome"], "running");
+
+    assert_eq!(served.post("/flows/main/pause"), 200);
+    served.wait_for("the pause", |flow| flow["paused"] == true);
+    // The flow stops between two elements, having published what it did.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = served.json("/flows/main")["report"]["emitted"].clone();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(served.json("/flows/main")["report"]["emitted"], before);
+
+    assert_eq!(served.post("/flows/main/resume"), 200);
+    served.wait_for("the flow to go on", |flow| {
+        flow["paused"] == false && flow["report"]["emitted"].as_u64() > before.as_u64()
+    });
+    assert_eq!(served.post("/flows/nope/pause"), 404);
+    assert_eq!(served.post("/flows/main/explode"), 404);
+
+    assert_eq!(served.post("/flows/main/cancel"), 200);
+    let status = served.child.wait().unwrap();
+    let stderr = served.stderr.lock().unwrap().clone();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopped by a signal or the inspection API"),
+        "{stderr}"
+    );
+}

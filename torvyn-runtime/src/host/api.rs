@@ -1,0 +1,166 @@
+//! The host's HTTP endpoints, for the flows it runs:
+//!
+//! - `GET /metrics`: every flow's latest snapshot in the Prometheus text format;
+//! - `GET /flows`: the flows, with their state and counts so far;
+//! - `GET /flows/{name}`: one flow's latest snapshot, a [`FlowReport`] as JSON: its
+//!   topology (nodes and edges), live counts, queue depths, time blocked, latency
+//!   histograms and recent errors;
+//! - `POST /flows/{name}/pause`, `/resume`, `/cancel`.
+//!
+//! Handlers read snapshots the flows published; nothing here waits on a flow.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::observability::{FlowReport, prometheus};
+use crate::reactor::Control;
+
+/// The flows a host has started, in order, kept after they end so that their final
+/// figures stay readable.
+#[derive(Debug, Default)]
+pub(crate) struct Flows {
+    flows: Mutex<Vec<(String, Arc<Control>)>>,
+}
+
+impl Flows {
+    pub(crate) fn add(&self, name: String, control: Arc<Control>) {
+        self.lock().push((name, control));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<Control>)>> {
+        self.flows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every flow's latest snapshot, for those that published one.
+    fn snapshots(&self) -> Vec<Arc<FlowReport>> {
+        self.lock()
+            .iter()
+            .filter_map(|(_, c)| c.snapshot())
+            .collect()
+    }
+
+    /// The latest flow of that name.
+    fn find(&self, name: &str) -> Option<Arc<Control>> {
+        let flows = self.lock();
+        flows
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+    }
+}
+
+/// Serves the endpoints on `listener` until `stop` is cancelled.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    flows: Arc<Flows>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let app = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/flows", get(list))
+        .route("/flows/{name}", get(show))
+        .route("/flows/{name}/{action}", post(act))
+        .with_state(flows);
+    // A failing connection ends only itself; `serve` returns when `stop` fires.
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
+}
+
+/// Binds `addr` (port 0 picks a free one) before anything is spawned, so that a busy
+/// port is the caller's error; returns the listener and the address it got.
+pub(crate) async fn bind(
+    addr: SocketAddr,
+) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+async fn metrics(State(flows): State<Arc<Flows>>) -> Response {
+    let text = prometheus::render(flows.snapshots());
+    ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
+}
+
+async fn list(State(flows): State<Arc<Flows>>) -> Json<serde_json::Value> {
+    let listed: Vec<_> = (flows.lock().iter())
+        .map(|(name, control)| {
+            let snapshot = control.snapshot();
+            json!({
+                "name": name,
+                "paused": control.is_paused(),
+                "outcome": snapshot.as_ref().map(|s| s.outcome),
+                "emitted": snapshot.as_ref().map(|s| s.emitted),
+                "delivered": snapshot.as_ref().map(|s| s.delivered),
+            })
+        })
+        .collect();
+    Json(json!({ "flows": listed }))
+}
+
+async fn show(State(flows): State<Arc<Flows>>, Path(name): Path<String>) -> Response {
+    let Some(control) = flows.find(&name) else {
+        return not_found(&name);
+    };
+    match control.snapshot() {
+        Some(report) => Json(json!({
+            "name": name,
+            "paused": control.is_paused(),
+            "report": &*report,
+        }))
+        .into_response(),
+        None => {
+            let error = format!(
+                "flow `{name}` has published no figures yet: it is starting, \
+                 or runs with observability off"
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": error })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn act(
+    State(flows): State<Arc<Flows>>,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let Some(control) = flows.find(&name) else {
+        return not_found(&name);
+    };
+    match action.as_str() {
+        "pause" => control.pause(),
+        "resume" => control.resume(),
+        "cancel" => control.cancel.cancel(),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "error": format!("no action `{action}`: pause, resume or cancel") })),
+            )
+                .into_response();
+        }
+    }
+    (
+        StatusCode::OK,
+        Json(json!({ "name": name, "done": action })),
+    )
+        .into_response()
+}
+
+fn not_found(name: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": format!("no flow `{name}` on this host") })),
+    )
+        .into_response()
+}
