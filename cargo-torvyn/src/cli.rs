@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
     BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand,
-    NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand,
+    NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand, TopCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
@@ -27,6 +27,7 @@ pub(crate) enum Command {
     Run(RunCommand),
     Test(TestCommand),
     Bench(BenchCommand),
+    Top(TopCommand),
     Inspect(InspectCommand),
     Pack(PackCommand),
     Publish(PublishCommand),
@@ -43,6 +44,7 @@ impl Command {
             Command::Run(command) => command.exec(),
             Command::Test(command) => command.exec(),
             Command::Bench(command) => command.exec(),
+            Command::Top(command) => command.exec(),
             Command::Inspect(command) => command.exec(),
             Command::Pack(command) => command.exec(),
             Command::Publish(command) => command.exec(),
@@ -139,7 +141,7 @@ mod tests {
     fn help_texts() {
         use clap::CommandFactory;
         for name in [
-            "", "new", "build", "check", "link", "run", "test", "bench", "inspect", "pack",
+            "", "new", "build", "check", "link", "run", "test", "bench", "top", "inspect", "pack",
             "publish", "doctor",
         ] {
             let args = ["cargo-torvyn", name, "--help"]

@@ -200,6 +200,30 @@ sink-pause = "1h""#,
         "{metrics}"
     );
     promtool_accepts(&metrics);
+
+    // `top` names the same queue, and the sink behind it.
+    let top = crate::support::torvyn()
+        .args([
+            "torvyn",
+            "top",
+            &served.address,
+            "--once",
+            "--interval",
+            "300ms",
+        ])
+        .output()
+        .unwrap();
+    let frame = String::from_utf8_lossy(&top.stdout);
+    assert!(
+        top.status.success(),
+        "{}",
+        String::from_utf8_lossy(&top.stderr)
+    );
+    assert!(frame.contains("flow `main`: running"), "{frame}");
+    assert!(
+        frame.contains("Bottleneck: `out`. Its input queue up → out was full"),
+        "{frame}"
+    );
 }
 
 #[test]

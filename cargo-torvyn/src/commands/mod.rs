@@ -11,6 +11,7 @@ mod pack;
 mod publish;
 mod run;
 mod test;
+mod top;
 
 pub(crate) use bench::BenchCommand;
 pub(crate) use build::BuildCommand;
@@ -23,3 +24,4 @@ pub(crate) use pack::PackCommand;
 pub(crate) use publish::PublishCommand;
 pub(crate) use run::RunCommand;
 pub(crate) use test::TestCommand;
+pub(crate) use top::TopCommand;
