@@ -171,9 +171,13 @@ edges = [{ from = "src", to = "up" }, { from = "up", to = "out", capacity = 8 }]
 sink-pause = "1h""#,
         );
     let served = Served::start(&project);
+    // Then nothing moves: wait for a snapshot of that state (one taken while the source
+    // was still filling its queue would not be).
     let flow = served.wait_for("the queue into the sink to hold `up` back", |flow| {
         let into_sink = edge(flow, "up", "out");
-        into_sink["depth"] == 8 && into_sink["blocked_ns"].as_u64().unwrap() > 0
+        into_sink["depth"] == 8
+            && into_sink["blocked_ns"].as_u64().unwrap() > 0
+            && flow["report"]["nodes"][0]["pauses"] == 1
     });
     let report = &flow["report"];
     assert_eq!(report["outcome"], "running");
