@@ -22,16 +22,27 @@ use serde_json::json;
 use crate::observability::{FlowReport, prometheus};
 use crate::reactor::Control;
 
-/// The flows a host has started, in order, kept after they end so that their final
-/// figures stay readable.
+/// The flows a host has started, in order. The latest [`KEEP_ENDED`] of those that ended
+/// stay, so that their final figures remain readable; older ones go as flows start.
 #[derive(Debug, Default)]
 pub(crate) struct Flows {
     flows: Mutex<Vec<(String, Arc<Control>)>>,
 }
 
+/// How many ended flows a host keeps listing.
+const KEEP_ENDED: usize = 64;
+
 impl Flows {
     pub(crate) fn add(&self, name: String, control: Arc<Control>) {
-        self.lock().push((name, control));
+        let mut flows = self.lock();
+        let ended = flows.iter().filter(|(_, c)| c.has_ended()).count();
+        let mut dropped = ended.saturating_sub(KEEP_ENDED);
+        flows.retain(|(_, control)| {
+            let drop = dropped > 0 && control.has_ended();
+            dropped -= usize::from(drop);
+            !drop
+        });
+        flows.push((name, control));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<Control>)>> {
@@ -163,4 +174,29 @@ fn not_found(name: &str) -> Response {
         Json(json!({ "error": format!("no flow `{name}` on this host") })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_keeps_the_latest_ended_flows_and_every_running_one() {
+        let flows = Flows::default();
+        let running = Arc::new(Control::default());
+        flows.add("running".into(), running);
+        for i in 0..KEEP_ENDED + 10 {
+            let control = Arc::new(Control::default());
+            control
+                .ended
+                .store(true, std::sync::atomic::Ordering::Release);
+            flows.add(format!("ended {i}"), control);
+        }
+        flows.add("last".into(), Arc::new(Control::default()));
+        let names: Vec<String> = flows.lock().iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names.len(), 1 + KEEP_ENDED + 1);
+        assert_eq!(names[0], "running");
+        assert_eq!(names[1], "ended 10");
+        assert_eq!(names.last().unwrap(), "last");
+    }
 }

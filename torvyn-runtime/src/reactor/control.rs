@@ -19,6 +19,8 @@ pub(crate) struct Control {
     pub(crate) emitted: AtomicU64,
     /// Elements the sinks accepted so far, dead letters apart.
     pub(crate) delivered: AtomicU64,
+    /// The flow has ended and made its report.
+    pub(crate) ended: AtomicBool,
     /// The flow's latest snapshot (its final report once it ended), when it publishes
     /// them. Locked once per publication and once per read, never per element.
     snapshot: Mutex<Option<Arc<FlowReport>>>,
@@ -51,6 +53,10 @@ impl Control {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_paused(&self) -> bool {

@@ -388,6 +388,21 @@ impl Driver<'_> {
             .fold(MAX_BATCH, usize::min)
     }
 
+    /// How many elements batch source `s` is asked for: as many as `batch_room` allows,
+    /// the element limit leaves, and `MAX_BATCH_BYTES` holds at the size of its latest
+    /// batch, so that a source of large elements does not fill memory in one call. The
+    /// first batch is of one element, to learn their size.
+    fn source_batch(&self, s: usize) -> u32 {
+        let Some(bytes) = self.nodes[s].batch_element_bytes else {
+            return 1;
+        };
+        let left = (self.limit).map_or(u64::MAX, |l| l.saturating_sub(self.total_emitted()));
+        let fits = (MAX_BATCH_BYTES / bytes.max(1)).max(1);
+        // At least one: a full `error` edge fails the flow on the element, as it would
+        // after a single pull.
+        (self.batch_room(s) as u64).min(left).min(fits).max(1) as u32
+    }
+
     /// How many of the elements waiting on input edge `e` batch stage `n` takes in one
     /// call: as many as `batch_room` allows and [`MAX_BATCH_BYTES`] holds.
     fn batch_len(&self, n: usize, e: usize) -> usize {
@@ -518,19 +533,9 @@ impl Driver<'_> {
                 }
             } else {
                 self.next_source = (i + 1) % self.sources.len();
-                let left =
-                    (self.limit).map_or(u64::MAX, |l| l.saturating_sub(self.total_emitted()));
-                // As many of the elements of its latest batch as `MAX_BATCH_BYTES` holds,
-                // so that a source of large elements does not fill memory in one call;
-                // the first batch is of one element, to learn their size.
-                let batch = match self.nodes[s].batch_element_bytes {
-                    None => 1,
-                    Some(bytes) => (self.batch_room(s))
-                        .min(left.try_into().unwrap_or(usize::MAX))
-                        .min((MAX_BATCH_BYTES / bytes.max(1)).max(1) as usize),
-                };
                 if self.stages[s].batched() {
-                    self.pull_batch(s, batch as u32).await?;
+                    let max = self.source_batch(s);
+                    self.pull_batch(s, max).await?;
                 } else {
                     self.pull(s).await?;
                 }
@@ -1192,6 +1197,7 @@ impl Driver<'_> {
         if self.observed {
             self.control.publish(report.clone());
         }
+        self.control.ended.store(true, Ordering::Release);
         report
     }
 }
