@@ -228,6 +228,25 @@ sink-pause = "1h""#,
         frame.contains("Bottleneck: `out`. Its input queue up → out was full"),
         "{frame}"
     );
+
+    // `inspect` shows the same state as text.
+    let url = format!("http://{}", served.address);
+    let inspect = crate::support::torvyn()
+        .args(["torvyn", "inspect", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert!(text.contains("flow main: running after"), "{text}");
+    assert!(text.contains("queue up -> out: 8/8 held"), "{text}");
+    assert!(
+        text.contains("queue src -> up: 64/64 held, 0.000s blocked"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -8,19 +8,23 @@ use oci_client::manifest::OciImageManifest;
 use serde_json::{Value, json};
 use torvyn_runtime::{OCI_SCHEME, Role};
 
+use super::live;
 use crate::cli::{MessageFormat, OutputArgs};
 use crate::oci::registry::{self, Remote};
 use crate::oci::{self, Kind, PipelineConfig, WasmConfig, layout};
 use crate::output;
 
 /// Show what a component or an OCI artifact is: its role, contract, imports, exports
-/// and the capabilities it asks for
+/// and the capabilities it asks for; or what a running host's flows are doing
 ///
-/// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes), or an
-/// `oci://` reference, of which only the manifest and config are fetched.
+/// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes), an `oci://`
+/// reference, of which only the manifest and config are fetched, or the `http://` address
+/// of a running host (`cargo torvyn run --listen ADDR`), whose flows are shown as they
+/// stand: topology, counts, queue depths, time blocked and recent errors.
 #[derive(Debug, Args)]
 pub(crate) struct InspectCommand {
-    /// A `.wasm` file, an image layout folder, or oci://host/repository[:tag|@digest]
+    /// A `.wasm` file, an image layout folder, oci://host/repository[:tag|@digest], or
+    /// http://HOST:PORT of a running host
     #[arg(value_name = "TARGET")]
     target: String,
 
@@ -34,6 +38,17 @@ pub(crate) struct InspectCommand {
 
 impl InspectCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
+        if self.target.starts_with("http://") {
+            let flows = live::flows(&live::base(&self.target))?;
+            match self.output.message_format {
+                MessageFormat::Json => output::json(
+                    MessageFormat::Json,
+                    &json!({ "reason": "inspected", "kind": "host", "flows": flows }),
+                ),
+                MessageFormat::Human => print_host(&flows),
+            }
+            return Ok(());
+        }
         let report = if self.target.starts_with(OCI_SCHEME) {
             let reference = registry::parse_reference(&self.target)?;
             let (digest, manifest, config) = Remote::new(reference, self.insecure)?.describe()?;
@@ -173,6 +188,63 @@ fn print_human(report: &Value) {
                 }
             }
             other => println!("{label}: {other}"),
+        }
+    }
+}
+
+/// A running host's flows as text on stdout: per flow its state, then a line per node and
+/// per queue, then its latest errors.
+fn print_host(flows: &[Value]) {
+    if flows.is_empty() {
+        println!("no flow has published figures yet");
+    }
+    for flow in flows {
+        let report = &flow["report"];
+        let state = match (report["outcome"].as_str(), flow["paused"].as_bool()) {
+            (Some("running"), Some(true)) => "paused",
+            (outcome, _) => outcome.unwrap_or("unknown"),
+        };
+        println!(
+            "flow {}: {state} after {:.1}s, {} emitted, {} delivered",
+            flow["name"].as_str().unwrap_or_default(),
+            report["duration"].as_f64().unwrap_or_default(),
+            report["emitted"],
+            report["delivered"]
+        );
+        for node in report["nodes"].as_array().into_iter().flatten() {
+            println!(
+                "  node {} ({}): {} received, {} emitted, {} errors, {} restarts, {} calls, {:.3}s busy",
+                node["name"].as_str().unwrap_or_default(),
+                node["role"].as_str().unwrap_or_default(),
+                node["received"],
+                node["emitted"],
+                node["errors"],
+                node["restarts"],
+                node["calls"]["calls"],
+                node["calls"]["busy_ns"].as_f64().unwrap_or_default() / 1e9,
+            );
+        }
+        for edge in report["edges"].as_array().into_iter().flatten() {
+            println!(
+                "  queue {} -> {}: {}/{} held, {:.3}s blocked, {} dropped",
+                edge["from"].as_str().unwrap_or_default(),
+                edge["to"].as_str().unwrap_or_default(),
+                edge["depth"],
+                edge["capacity"],
+                edge["blocked_ns"].as_f64().unwrap_or_default() / 1e9,
+                edge["dropped"]
+            );
+        }
+        for error in report["recent_errors"].as_array().into_iter().flatten() {
+            let at = error["sequence"]
+                .as_u64()
+                .map(|s| format!(" on element {s}"))
+                .unwrap_or_default();
+            println!(
+                "  error at {}{at}: {}",
+                error["node"].as_str().unwrap_or_default(),
+                error["error"].as_str().unwrap_or_default()
+            );
         }
     }
 }

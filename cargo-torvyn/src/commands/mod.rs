@@ -6,6 +6,7 @@ mod check;
 mod doctor;
 mod inspect;
 mod link;
+mod live;
 mod new;
 mod pack;
 mod publish;

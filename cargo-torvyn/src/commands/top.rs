@@ -14,6 +14,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table};
 use serde::Deserialize;
 
+use super::live;
+
 /// Watch the flows of a running host: per node and queue, throughput, call latency, queue
 /// fill, time blocked, drops and errors, refreshed each interval
 ///
@@ -38,10 +40,7 @@ pub(crate) struct TopCommand {
 
 impl TopCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let base = match self.addr.strip_prefix("http://") {
-            Some(rest) => format!("http://{}", rest.trim_end_matches('/')),
-            None => format!("http://{}", self.addr.trim_end_matches('/')),
-        };
+        let base = live::base(&self.addr);
         let mut previous = sample(&base)?;
         if self.once {
             std::thread::sleep(self.interval);
@@ -96,34 +95,13 @@ where
 
 /// Every flow's latest figures.
 fn sample(base: &str) -> miette::Result<Vec<Flow>> {
-    let get = |path: &str| -> miette::Result<String> {
-        let url = format!("{base}{path}");
-        let mut response = ureq::get(&url).call().into_diagnostic().wrap_err_with(|| {
-            format!("cannot read {url}: is `cargo torvyn run --listen` serving there?")
-        })?;
-        response.body_mut().read_to_string().into_diagnostic()
-    };
-    let listed: Listed = serde_json::from_str(&get("/flows")?).into_diagnostic()?;
-    let mut flows = Vec::new();
-    for listed in listed.flows {
-        // A flow that has not published yet is left out until it has.
-        if listed.outcome.is_some() {
-            let text = get(&format!("/flows/{}", listed.name))?;
-            flows.push(serde_json::from_str(&text).into_diagnostic()?);
-        }
-    }
-    Ok(flows)
-}
-
-#[derive(Debug, Deserialize)]
-struct Listed {
-    flows: Vec<ListedFlow>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ListedFlow {
-    name: String,
-    outcome: Option<String>,
+    (live::flows(base)?.into_iter())
+        .map(|flow| {
+            serde_json::from_value(flow)
+                .into_diagnostic()
+                .wrap_err("the host's figures are not what this version of `top` reads")
+        })
+        .collect()
 }
 
 /// What `GET /flows/NAME` answers, as far as `top` reads it.
