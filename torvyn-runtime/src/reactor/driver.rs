@@ -1271,7 +1271,7 @@ pub(crate) async fn run_flow(
             .collect(),
         next_source: 0,
         routed: Vec::new(),
-        batch: Vec::with_capacity(MAX_BATCH),
+        batch: Vec::new(),
         limit: options.limit,
         table: BufferTable::new(spec.stages.iter().map(|s| s.limits.budget).collect()),
         next_sequence: 0,
@@ -1282,7 +1282,7 @@ pub(crate) async fn run_flow(
         observed: options.observability == ObservabilityLevel::Production,
         started: Instant::now(),
         published: Instant::now(),
-        recent_errors: VecDeque::with_capacity(RECENT_ERRORS),
+        recent_errors: VecDeque::new(),
         // One hour at three significant digits; values beyond are recorded as the maximum.
         latency: (options.measure)
             .then(|| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")),
