@@ -122,6 +122,18 @@ fn samples<'a>(metrics: &'a str, name: &str) -> Vec<(&'a str, f64)> {
         .collect()
 }
 
+/// What `cargo torvyn ARGS` printed on stdout; it must succeed.
+fn succeeds(args: &[&str]) -> String {
+    let output = crate::support::torvyn()
+        .arg("torvyn")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// `promtool check metrics` on `metrics`: it must accept them, lint included.
 fn promtool_accepts(metrics: &str) {
     let spawned = Command::new("promtool")
@@ -206,23 +218,7 @@ sink-pause = "1h""#,
     promtool_accepts(&metrics);
 
     // `top` names the same queue, and the sink behind it.
-    let top = crate::support::torvyn()
-        .args([
-            "torvyn",
-            "top",
-            &served.address,
-            "--once",
-            "--interval",
-            "300ms",
-        ])
-        .output()
-        .unwrap();
-    let frame = String::from_utf8_lossy(&top.stdout);
-    assert!(
-        top.status.success(),
-        "{}",
-        String::from_utf8_lossy(&top.stderr)
-    );
+    let frame = succeeds(&["top", &served.address, "--once", "--interval", "300ms"]);
     assert!(frame.contains("flow `main`: running"), "{frame}");
     assert!(
         frame.contains("Bottleneck: `out`. Its input queue up → out was full"),
@@ -230,17 +226,7 @@ sink-pause = "1h""#,
     );
 
     // `inspect` shows the same state as text.
-    let url = format!("http://{}", served.address);
-    let inspect = crate::support::torvyn()
-        .args(["torvyn", "inspect", &url])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&inspect.stdout);
-    assert!(
-        inspect.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspect.stderr)
-    );
+    let text = succeeds(&["inspect", &format!("http://{}", served.address)]);
     assert!(text.contains("flow main: running after"), "{text}");
     assert!(text.contains("queue up -> out: 8/8 held"), "{text}");
     assert!(

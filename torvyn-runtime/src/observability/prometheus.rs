@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::{FlowReport, NodeReport, Outcome};
+use super::{EdgeReport, FlowReport, NodeReport, Outcome};
 
 /// The `Content-Type` of what [`render`] writes.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -32,8 +32,8 @@ struct Flows(Vec<Arc<FlowReport>>);
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
 
-/// A counter's name, its help, and where it comes from in a report.
-type Count<R> = (&'static str, &'static str, fn(&R) -> u64);
+/// A metric's name, its help, and where its value comes from in a report.
+type Count<R, V = u64> = (&'static str, &'static str, fn(&R) -> V);
 
 /// One metric family: its description, then a sample per label set.
 fn family<'a, V: EncodeMetric>(
@@ -81,7 +81,7 @@ impl Flows {
         })
     }
 
-    fn edges(&self) -> impl Iterator<Item = (&super::EdgeReport, Labels<'_>)> {
+    fn edges(&self) -> impl Iterator<Item = (&EdgeReport, Labels<'_>)> {
         self.0.iter().flat_map(|flow| {
             flow.edges.iter().map(|edge| {
                 let mut labels = vec![
@@ -307,29 +307,26 @@ impl Collector for Flows {
             }
         }
 
-        family(
-            e,
-            ("edge_queue_depth", "Elements in the queue", None),
-            self.edges().map(|(q, l)| (l, gauge(q.depth))),
-        )?;
-        family(
-            e,
+        let sizes: [Count<EdgeReport, usize>; 3] = [
+            ("edge_queue_depth", "Elements in the queue", |q| q.depth),
             (
                 "edge_queue_capacity",
                 "Elements the queue holds at most",
-                None,
+                |q| q.capacity,
             ),
-            self.edges().map(|(q, l)| (l, gauge(q.capacity))),
-        )?;
-        family(
-            e,
             (
                 "edge_queue_max_depth",
                 "The most elements the queue has held at once",
-                None,
+                |q| q.max_depth,
             ),
-            self.edges().map(|(q, l)| (l, gauge(q.max_depth))),
-        )?;
+        ];
+        for (name, help, value) in sizes {
+            family(
+                e,
+                (name, help, None),
+                self.edges().map(|(q, l)| (l, gauge(value(q)))),
+            )?;
+        }
         family(
             e,
             (
