@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
     BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand,
-    NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand, TopCommand,
+    NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand, TopCommand, TraceCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
@@ -26,6 +26,7 @@ pub(crate) enum Command {
     Link(LinkCommand),
     Run(RunCommand),
     Test(TestCommand),
+    Trace(TraceCommand),
     Bench(BenchCommand),
     Top(TopCommand),
     Inspect(InspectCommand),
@@ -43,6 +44,7 @@ impl Command {
             Command::Link(command) => command.exec(),
             Command::Run(command) => command.exec(),
             Command::Test(command) => command.exec(),
+            Command::Trace(command) => command.exec(),
             Command::Bench(command) => command.exec(),
             Command::Top(command) => command.exec(),
             Command::Inspect(command) => command.exec(),
@@ -92,7 +94,8 @@ pub(crate) struct OutputArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ObservabilityArgs {
     /// `production` keeps live counters, queue depths, time blocked and latency
-    /// histograms, published every 100 ms; `off` keeps only what the summary needs
+    /// histograms, published every 100 ms, and traces one element in 1024; `diagnostic`
+    /// traces every element; `off` keeps only what the summary needs
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = Level::Production)]
     pub(crate) observability: Level,
 }
@@ -101,6 +104,7 @@ pub(crate) struct ObservabilityArgs {
 pub(crate) enum Level {
     Off,
     Production,
+    Diagnostic,
 }
 
 impl From<Level> for torvyn_runtime::ObservabilityLevel {
@@ -108,6 +112,7 @@ impl From<Level> for torvyn_runtime::ObservabilityLevel {
         match level {
             Level::Off => torvyn_runtime::ObservabilityLevel::Off,
             Level::Production => torvyn_runtime::ObservabilityLevel::Production,
+            Level::Diagnostic => torvyn_runtime::ObservabilityLevel::Diagnostic,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Status lines in Cargo's style on stderr, and JSON lines on stdout.
 
 use std::io::Write;
+use std::time::Duration;
 
 use crate::cli::MessageFormat;
 
@@ -25,4 +26,14 @@ pub(crate) fn json(format: MessageFormat, message: &serde_json::Value) {
     {
         std::process::exit(crate::EXIT_OK);
     }
+}
+
+/// A duration in its two largest units, e.g. `12us 345ns` or `1ms 20us`.
+pub(crate) fn nanos(ns: u64) -> String {
+    humantime::format_duration(Duration::from_nanos(ns))
+        .to_string()
+        .split(' ')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

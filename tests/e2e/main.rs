@@ -21,3 +21,4 @@ mod observability;
 mod pipelines;
 mod templates;
 mod testing;
+mod tracing;

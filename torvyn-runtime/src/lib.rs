@@ -59,9 +59,9 @@ pub use host::{
     DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link, stage,
 };
 pub use observability::{
-    Accounting, BufferReport, CallHistogram, CallStats, EdgeReport, ErrorCounts, ErrorEvent,
-    FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome, PUBLISH_EVERY,
-    RECENT_ERRORS,
+    Accounting, BufferReport, Call, CallHistogram, CallStats, EdgeReport, ErrorCounts, ErrorEvent,
+    Fate, FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome, PRODUCTION_SAMPLING,
+    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
 };
 pub use reactor::{
     FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, Native, NativeFactory,

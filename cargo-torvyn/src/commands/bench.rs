@@ -10,9 +10,9 @@ use miette::{IntoDiagnostic, WrapErr, bail};
 use serde::{Deserialize, Serialize};
 use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
 
-use crate::cli::{ManifestArgs, ObservabilityArgs};
+use crate::cli::{Level, ManifestArgs, ObservabilityArgs};
 use crate::oci::cache::write_atomically;
-use crate::output::status;
+use crate::output::{nanos, status};
 
 /// Measure a flow: throughput, end-to-end latency, copies and sandbox crossings per
 /// element, memory, and where the time goes
@@ -118,18 +118,14 @@ struct StageShare {
 
 impl BenchCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let project = super::link::torvyn_project(&self.manifest, "bench")?;
-        let names: Vec<String> = self.flow.iter().cloned().collect();
-        let flows = project.select_flows(&names)?;
-        if flows.len() > 1 {
-            let listed: Vec<String> = flows.iter().map(|(n, _)| format!("`{n}`")).collect();
+        if self.observability.observability == Level::Diagnostic {
             bail!(
-                help = "name the flow to measure",
-                "this project has {} flows: {}",
-                listed.len(),
-                listed.join(", ")
+                help = "`cargo torvyn trace FLOW` shows where each element's time goes",
+                "`bench` measures at `off` or `production`: tracing every element would be what it measures"
             );
         }
+        let project = super::link::torvyn_project(&self.manifest, "bench")?;
+        let flows = super::link::one_flow(&project, self.flow.as_deref(), "measure")?;
         let (host, specs) = super::link::link_flows(&project, &flows, !self.dev)?;
         let mut spec = specs.into_iter().next().expect("one flow was linked");
         if !self.show_output {
@@ -333,15 +329,6 @@ fn thousands(value: f64) -> String {
         out.push(c);
     }
     out
-}
-
-fn nanos(ns: u64) -> String {
-    humantime::format_duration(Duration::from_nanos(ns))
-        .to_string()
-        .split(' ')
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// ` (+3.1 %)` against the baseline's figure.

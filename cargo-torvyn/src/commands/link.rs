@@ -78,6 +78,27 @@ pub(crate) fn torvyn_project(
     }
 }
 
+/// The flow named `name`, or the project's only flow, for a command that takes one (to
+/// `verb` it).
+pub(crate) fn one_flow<'a>(
+    project: &'a ProjectManifest,
+    name: Option<&str>,
+    verb: &str,
+) -> miette::Result<Vec<(&'a str, &'a FlowDecl)>> {
+    let names: Vec<String> = name.iter().map(|n| n.to_string()).collect();
+    let flows = project.select_flows(&names)?;
+    if flows.len() > 1 {
+        let listed: Vec<String> = flows.iter().map(|(n, _)| format!("`{n}`")).collect();
+        bail!(
+            help = format!("name the flow to {verb}"),
+            "this project has {} flows: {}",
+            listed.len(),
+            listed.join(", ")
+        );
+    }
+    Ok(flows)
+}
+
 /// Torvyn's cache: `$TORVYN_CACHE_DIR`, else `torvyn` in the user's cache folder.
 pub(crate) fn cache_root() -> Option<PathBuf> {
     std::env::var_os("TORVYN_CACHE_DIR")

@@ -13,6 +13,7 @@ mod publish;
 mod run;
 mod test;
 mod top;
+mod trace;
 
 pub(crate) use bench::BenchCommand;
 pub(crate) use build::BuildCommand;
@@ -26,3 +27,4 @@ pub(crate) use publish::PublishCommand;
 pub(crate) use run::RunCommand;
 pub(crate) use test::TestCommand;
 pub(crate) use top::TopCommand;
+pub(crate) use trace::TraceCommand;

@@ -69,6 +69,12 @@ impl RunCommand {
                 "--listen serves what flows publish, and with --observability off they publish nothing"
             );
         }
+        if self.observability.observability == Level::Diagnostic {
+            miette::bail!(
+                help = "`cargo torvyn trace FLOW` runs a flow with every element traced and shows the spans",
+                "--observability diagnostic traces every element, and `run` has nowhere to send the spans"
+            );
+        }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
@@ -90,6 +96,7 @@ impl RunCommand {
             cancel: cancel.clone(),
             measure: false,
             observability: self.observability.observability.into(),
+            spans: None,
         };
         let runtime = tokio::runtime::Runtime::new()
             .into_diagnostic()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::observability::CallStats;
+use crate::observability::{CallStats, SpanId, TraceId};
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, DeniedRoot, Grants, Limiter};
 
@@ -48,6 +48,9 @@ pub(crate) struct StageState {
     pub(crate) resources: ResourceTable,
     /// The calls into this stage and out of it.
     pub(crate) stats: CallStats,
+    /// The trace and span of the call in progress, when its element is traced: what
+    /// `flow-context.trace-id` and `span-id` answer.
+    pub(crate) trace: Option<(TraceId, SpanId)>,
 }
 
 impl WasiView for StageState {

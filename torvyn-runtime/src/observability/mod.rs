@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 pub(crate) mod prometheus;
+mod trace;
+
+pub use trace::{Call, Fate, PRODUCTION_SAMPLING, QueueWait, SpanId, SpanSink, StageSpan, TraceId};
 
 use crate::config::Overflow;
 use crate::contracts::Role;
@@ -23,6 +26,27 @@ pub enum ObservabilityLevel {
     /// its upstream back.
     #[default]
     Production,
+    /// Production, and every element traced: a span per stage per element, with its time
+    /// in the queue and the copies of the call, handed to the run's
+    /// [`SpanSink`](crate::SpanSink). At production, one element in
+    /// [`PRODUCTION_SAMPLING`] is.
+    Diagnostic,
+}
+
+impl ObservabilityLevel {
+    /// Whether the flow publishes snapshots, times calls and measures blocking.
+    pub fn observed(self) -> bool {
+        self != ObservabilityLevel::Off
+    }
+
+    /// One element in how many is traced, when spans are collected.
+    pub(crate) fn sampling(self) -> Option<u64> {
+        match self {
+            ObservabilityLevel::Off => None,
+            ObservabilityLevel::Production => Some(PRODUCTION_SAMPLING),
+            ObservabilityLevel::Diagnostic => Some(1),
+        }
+    }
 }
 
 /// How often a running flow publishes its snapshot at [`ObservabilityLevel::Production`].

@@ -10,16 +10,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::control::Control;
 use super::fixture::{Stage, StageBody};
-use super::queue::{Queue, Queued};
+use super::queue::{Queue, Queued, Traced};
 use super::stage::{CallError, Handled};
 use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement, ProcessError};
 use crate::observability::{
-    Accounting, BufferReport, CallStats, EdgeReport, ErrorCounts, ErrorEvent, FlowReport,
-    LatencyReport, NodeReport, ObservabilityLevel, Outcome, PUBLISH_EVERY, RECENT_ERRORS,
+    Accounting, BufferReport, Call, CallStats, EdgeReport, ErrorCounts, ErrorEvent, Fate,
+    FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome, PUBLISH_EVERY, QueueWait,
+    RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
 };
-use crate::resources::BufferTable;
+use crate::resources::{BufferTable, CopyStats};
 use crate::security::{AuditLog, Grants, Limits};
 use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
 
@@ -77,6 +78,10 @@ pub struct RunOptions {
     pub measure: bool,
     /// What the flow records about itself while it runs.
     pub observability: ObservabilityLevel,
+    /// Where the flow hands the spans of the elements it traces (every element at
+    /// [`ObservabilityLevel::Diagnostic`], a sample at production); without one, nothing
+    /// is traced.
+    pub spans: Option<Arc<dyn SpanSink>>,
 }
 
 /// How a flow failed.
@@ -263,6 +268,32 @@ struct Driver<'a> {
     recent_errors: VecDeque<ErrorEvent>,
     /// End-to-end latencies in nanoseconds, when measured.
     latency: Option<Histogram<u64>>,
+    /// Spans of traced elements, when the run collects them.
+    tracing: Option<Tracing>,
+}
+
+/// What a flow that traces elements keeps.
+struct Tracing {
+    sink: Arc<dyn SpanSink>,
+    /// One element in `every` is traced.
+    every: u64,
+    /// Elements that entered the flow, traced or not.
+    entered: u64,
+    /// Spans finished since they were last handed to the sink.
+    finished: Vec<StageSpan>,
+}
+
+/// A span begun: a stage's call on a traced element, in progress.
+struct OpenSpan {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    call: Call,
+    start_ns: u64,
+    /// The flow's copies when the call began.
+    copies: CopyStats,
+    wait: Option<QueueWait>,
+    batch: usize,
 }
 
 impl Driver<'_> {
@@ -280,6 +311,141 @@ impl Driver<'_> {
             node,
             sequence,
             kind,
+        }
+    }
+
+    /// Whether the next element to enter the flow is traced.
+    fn sampled(&mut self) -> bool {
+        let Some(tracing) = &mut self.tracing else {
+            return false;
+        };
+        let sampled = tracing.entered.is_multiple_of(tracing.every);
+        tracing.entered += 1;
+        sampled
+    }
+
+    /// Begins the span of node `n`'s call on an element of trace `trace_id`, sent on by
+    /// span `parent`: the stage's `flow-context` names the span until it ends.
+    fn open_span(
+        &mut self,
+        n: usize,
+        trace_id: TraceId,
+        parent: Option<SpanId>,
+        wait: Option<QueueWait>,
+        batch: usize,
+    ) -> OpenSpan {
+        let span_id = SpanId::random();
+        self.stages[n].set_trace(Some((trace_id, span_id)));
+        OpenSpan {
+            trace_id,
+            span_id,
+            parent,
+            call: call_of(self.nodes[n].plan.role),
+            start_ns: super::now_ns(),
+            copies: self.table.copies(),
+            wait,
+            batch,
+        }
+    }
+
+    /// Begins the span of node `n`'s call on `element`, when it is traced.
+    fn open_element_span(&mut self, n: usize, element: &Queued, batch: usize) -> Option<OpenSpan> {
+        let traced = element.trace.as_deref()?;
+        let edge = &self.edges[traced.edge];
+        let wait = QueueWait {
+            from: self.nodes[edge.plan.from].plan.name.clone(),
+            wait_ns: super::now_ns().saturating_sub(traced.queued_ns),
+            depth: traced.depth,
+            capacity: edge.plan.capacity,
+        };
+        let (trace_id, parent) = (traced.trace_id, traced.parent);
+        Some(self.open_span(n, trace_id, Some(parent), Some(wait), batch))
+    }
+
+    /// A new trace for an element a call that `began` (time and copies) made, one of
+    /// `batch`, when the element is sampled: a batch source's or a flush's elements.
+    fn begun_span(
+        &mut self,
+        call: Call,
+        began: Option<(u64, CopyStats)>,
+        batch: usize,
+    ) -> Option<OpenSpan> {
+        let (start_ns, copies) = began?;
+        self.sampled().then(|| OpenSpan {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent: None,
+            call,
+            start_ns,
+            copies,
+            wait: None,
+            batch,
+        })
+    }
+
+    /// Ends node `n`'s span on `element`, which goes on (if it does) as its child.
+    fn end_span(
+        &mut self,
+        n: usize,
+        span: Option<OpenSpan>,
+        element: &mut Queued,
+        retries: u32,
+        fate: Fate,
+    ) {
+        let Some(span) = span else {
+            return;
+        };
+        self.stages[n].set_trace(None);
+        let (now, copies) = (super::now_ns(), self.table.copies());
+        let node = self.nodes[n].plan.name.clone();
+        let Some(tracing) = &mut self.tracing else {
+            return;
+        };
+        tracing.finished.push(StageSpan {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            parent: span.parent,
+            node,
+            call: span.call,
+            sequence: element.sequence,
+            start_ns: span.start_ns,
+            duration_ns: now.saturating_sub(span.start_ns),
+            batch: span.batch,
+            wait: span.wait,
+            copies: CopyStats {
+                copies: copies.copies - span.copies.copies,
+                bytes: copies.bytes - span.copies.bytes,
+            },
+            retries,
+            fate,
+        });
+        let trace = element.trace.get_or_insert_with(|| {
+            Box::new(Traced {
+                trace_id: span.trace_id,
+                parent: span.span_id,
+                queued_ns: 0,
+                edge: 0,
+                depth: 0,
+            })
+        });
+        trace.parent = span.span_id;
+    }
+
+    /// A span begun for a call that made no element (an error skipped, the end of a
+    /// stream) is not kept.
+    fn drop_span(&mut self, n: usize, span: Option<OpenSpan>) {
+        if span.is_some() {
+            self.stages[n].set_trace(None);
+        }
+    }
+
+    /// Hands the spans finished since the last time to the run's sink.
+    fn hand_over_spans(&mut self) {
+        if let Some(tracing) = &mut self.tracing
+            && !tracing.finished.is_empty()
+        {
+            let spans = std::mem::take(&mut tracing.finished);
+            tracing.sink.record(&self.spec.plan.flow, spans);
         }
     }
 
@@ -577,13 +743,18 @@ impl Driver<'_> {
 
     /// Pulls one element from source `s` and sends it on.
     async fn pull(&mut self, s: usize) -> Result<(), Failure> {
+        let span = match self.sampled() {
+            true => Some(self.open_span(s, TraceId::random(), None, None, 1)),
+            false => None,
+        };
         let result = self.stages[s].pull(&mut self.table).await;
-        self.settle_pull(s, result).await
+        self.settle_pull(s, result, span).await
     }
 
     /// Pulls up to `max` elements from batch source `s` in one call, and goes on with each
     /// result as with that of a single `pull`.
     async fn pull_batch(&mut self, s: usize, max: u32) -> Result<(), Failure> {
+        let began = (self.tracing.is_some()).then(|| (super::now_ns(), self.table.copies()));
         let results = match self.stages[s].pull_batch(&mut self.table, max).await {
             Ok(results) => results,
             // The call trapped (the errors of single pulls are among the results): the
@@ -600,8 +771,10 @@ impl Driver<'_> {
         }
         // Only the last result may end the stream or be an error (checked by the stage),
         // and `batch_room` left room for every element: nothing fails before the last.
+        let batch = results.len();
         for result in results {
-            self.settle_pull(s, result.map_err(CallError::Process))
+            let span = self.begun_span(Call::Pull, began, batch);
+            self.settle_pull(s, result.map_err(CallError::Process), span)
                 .await?;
         }
         Ok(())
@@ -609,10 +782,12 @@ impl Driver<'_> {
 
     /// Goes on with what source `s` answered to a pull: sends an element on, applies the
     /// error policy (calling `pull` again for a retry), or marks the end of its stream.
+    /// A traced element's trace begins with `span`.
     async fn settle_pull(
         &mut self,
         s: usize,
         mut result: Result<Option<OutputElement>, CallError>,
+        span: Option<OpenSpan>,
     ) -> Result<(), Failure> {
         let mut attempt = 0;
         let output = loop {
@@ -624,15 +799,20 @@ impl Driver<'_> {
                         result = self.stages[s].pull(&mut self.table).await;
                     }
                     // Topology planning refuses dead letters for sources.
-                    Recovery::Skip | Recovery::DeadLetter(_) => return Ok(()),
+                    Recovery::Skip | Recovery::DeadLetter(_) => {
+                        self.drop_span(s, span);
+                        return Ok(());
+                    }
                 },
             }
         };
         let Some(output) = output else {
+            self.drop_span(s, span);
             self.nodes[s].finished = true;
             return Ok(());
         };
-        let element = self.admit(output);
+        let mut element = self.admit(output);
+        self.end_span(s, span, &mut element, attempt, Fate::Sent);
         self.accounting.emitted += 1;
         self.control
             .emitted
@@ -650,6 +830,7 @@ impl Driver<'_> {
             timestamp_ns: super::now_ns(),
             content_type: output.meta.content_type,
             buffer: output.payload.rep(),
+            trace: None,
         }
     }
 
@@ -661,8 +842,9 @@ impl Driver<'_> {
         self.drained(e);
         let dead_letter = self.edges[e].plan.dead_letter;
         self.nodes[n].counts.received += 1;
+        let span = self.open_element_span(n, &element, 1);
         let result = self.stages[n].handle(&mut self.table, &mut element).await;
-        self.settle(n, element, result, dead_letter).await
+        self.settle(n, element, result, dead_letter, span).await
     }
 
     /// Hands batch stage `n` the first `count` elements of input edge `e` in one call
@@ -675,12 +857,18 @@ impl Driver<'_> {
         self.drained(e);
         let dead_letter = self.edges[e].plan.dead_letter;
         self.nodes[n].counts.received += batch.len() as u64;
+        let spans: Vec<_> = match self.tracing {
+            Some(_) => (batch.iter())
+                .map(|element| self.open_element_span(n, element, batch.len()))
+                .collect(),
+            None => Vec::new(),
+        };
         let settled = match self.stages[n]
             .handle_batch(&mut self.table, &mut batch)
             .await
         {
-            Ok(results) => self.settle_batch(n, &mut batch, results, dead_letter).await,
-            Err(error) => self.replay_batch(n, &mut batch, error, dead_letter).await,
+            Ok(results) => (self.settle_batch(n, &mut batch, results, dead_letter, spans)).await,
+            Err(error) => (self.replay_batch(n, &mut batch, error, dead_letter, spans)).await,
         };
         batch.clear();
         self.batch = batch;
@@ -695,11 +883,14 @@ impl Driver<'_> {
         batch: &mut Vec<Queued>,
         results: Vec<Result<Handled, CallError>>,
         dead_letter: bool,
+        spans: Vec<Option<OpenSpan>>,
     ) -> Result<(), Failure> {
         let mut failure = None;
+        let mut spans = spans.into_iter();
         for (element, result) in batch.drain(..).zip(results) {
+            let span = spans.next().flatten();
             let settled = match (&failure, result) {
-                (None, result) => self.settle(n, element, result, dead_letter).await,
+                (None, result) => self.settle(n, element, result, dead_letter, span).await,
                 (Some(_), Ok(handled)) => self.dispatch(n, element, handled, dead_letter),
                 (Some(_), Err(_)) => {
                     self.table.release(element.buffer);
@@ -724,6 +915,7 @@ impl Driver<'_> {
         batch: &mut Vec<Queued>,
         error: CallError,
         dead_letter: bool,
+        spans: Vec<Option<OpenSpan>>,
     ) -> Result<(), Failure> {
         if let Err(failure) = self.recover(n, error, u32::MAX, None).await {
             for element in batch.drain(..) {
@@ -734,9 +926,15 @@ impl Driver<'_> {
             return Err(failure);
         }
         let mut elements = batch.drain(..);
+        let mut spans = spans.into_iter();
         while let Some(mut element) = elements.next() {
+            // The fresh instance's context names the element's span again.
+            let span = spans.next().flatten();
+            if let Some(span) = &span {
+                self.stages[n].set_trace(Some((span.trace_id, span.span_id)));
+            }
             let result = self.stages[n].handle(&mut self.table, &mut element).await;
-            if let Err(failure) = self.settle(n, element, result, dead_letter).await {
+            if let Err(failure) = self.settle(n, element, result, dead_letter, span).await {
                 // What the batch still holds would have waited in the queue.
                 for element in elements {
                     self.table.release(element.buffer);
@@ -749,18 +947,24 @@ impl Driver<'_> {
     }
 
     /// Goes on with what node `n` answered for `element`: sends on what it made, or
-    /// applies its error policy (calling it again with the element for a retry).
+    /// applies its error policy (calling it again with the element for a retry). The
+    /// element's span, if it is traced, ends with what became of it.
     async fn settle(
         &mut self,
         n: usize,
         mut element: Queued,
         mut result: Result<Handled, CallError>,
         dead_letter: bool,
+        span: Option<OpenSpan>,
     ) -> Result<(), Failure> {
         let mut attempt = 0;
         loop {
             let error = match result {
-                Ok(handled) => return self.dispatch(n, element, handled, dead_letter),
+                Ok(handled) => {
+                    let fate = self.fate(n, &handled);
+                    self.end_span(n, span, &mut element, attempt, fate);
+                    return self.dispatch(n, element, handled, dead_letter);
+                }
                 Err(error) => error,
             };
             match self
@@ -772,12 +976,14 @@ impl Driver<'_> {
                     result = self.stages[n].handle(&mut self.table, &mut element).await;
                 }
                 Ok(Recovery::Skip) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::Failed);
                     self.table.release(element.buffer);
                     self.nodes[n].counts.failed += 1;
                     self.accounting.failed += 1;
                     return Ok(());
                 }
                 Ok(Recovery::DeadLetter(why)) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::DeadLettered);
                     let node = &mut self.nodes[n];
                     node.counts.dead_lettered += 1;
                     mark_dead_letter(&mut element.content_type, &node.plan.name, &why);
@@ -788,6 +994,7 @@ impl Driver<'_> {
                     return self.offer(edge, element);
                 }
                 Err(failure) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::Failed);
                     self.table.release(element.buffer);
                     self.accounting.failed += 1;
                     return Err(failure);
@@ -796,11 +1003,24 @@ impl Driver<'_> {
         }
     }
 
+    /// What becomes of an element node `n` handled so.
+    fn fate(&self, n: usize, handled: &Handled) -> Fate {
+        let aggregator = self.nodes[n].plan.role == Role::Aggregator;
+        match handled {
+            Handled::Emit(_) | Handled::Consumed if aggregator => Fate::Absorbed,
+            Handled::Emit(_) | Handled::Keep => Fate::Sent,
+            Handled::Consumed => Fate::Filtered,
+            Handled::Route(ports) if ports.is_empty() => Fate::Filtered,
+            Handled::Route(_) => Fate::Sent,
+            Handled::Delivered(_) => Fate::Delivered,
+        }
+    }
+
     /// Sends on what node `n` made of `element`.
     fn dispatch(
         &mut self,
         n: usize,
-        element: Queued,
+        mut element: Queued,
         handled: Handled,
         dead_letter: bool,
     ) -> Result<(), Failure> {
@@ -812,7 +1032,10 @@ impl Driver<'_> {
                     self.nodes[n].counts.absorbed += 1;
                     self.accounting.absorbed += 1;
                     self.accounting.produced += 1;
-                    self.admit(output)
+                    // The new element goes on in the trace of the one it completed.
+                    let mut made = self.admit(output);
+                    made.trace = element.trace.take();
+                    made
                 } else {
                     Queued {
                         content_type: output.meta.content_type,
@@ -955,8 +1178,13 @@ impl Driver<'_> {
     }
 
     /// Puts `element` on edge `e`, applying its overflow policy when it is full.
-    fn offer(&mut self, e: usize, element: Queued) -> Result<(), Failure> {
+    fn offer(&mut self, e: usize, mut element: Queued) -> Result<(), Failure> {
         let edge = &mut self.edges[e];
+        if let Some(trace) = &mut element.trace {
+            trace.queued_ns = super::now_ns();
+            trace.edge = e;
+            trace.depth = edge.queue.len();
+        }
         if !edge.queue.is_full() {
             edge.queue.push(element);
             return Ok(());
@@ -1021,6 +1249,7 @@ impl Driver<'_> {
     }
 
     async fn flush(&mut self, n: usize) -> Result<VecDeque<Queued>, Failure> {
+        let began = (self.tracing.is_some()).then(|| (super::now_ns(), self.table.copies()));
         let outputs = match self.stages[n].flush(&mut self.table).await {
             Ok(outputs) => outputs,
             Err(error) => {
@@ -1032,7 +1261,14 @@ impl Driver<'_> {
             }
         };
         self.accounting.produced += outputs.len() as u64;
-        Ok(outputs.into_iter().map(|o| self.admit(o)).collect())
+        let batch = outputs.len();
+        let flushed = outputs.into_iter().map(|output| {
+            let mut element = self.admit(output);
+            let span = self.begun_span(Call::Flush, began, batch);
+            self.end_span(n, span, &mut element, 0, Fate::Sent);
+            element
+        });
+        Ok(flushed.collect())
     }
 
     fn finished(&self) -> bool {
@@ -1151,6 +1387,7 @@ impl Driver<'_> {
             self.published = now;
             let snapshot = self.report(now.duration_since(self.started), Outcome::Running);
             self.control.publish(snapshot);
+            self.hand_over_spans();
         }
     }
 
@@ -1180,7 +1417,7 @@ impl Driver<'_> {
         first_failure.map_or(Ok(()), Err)
     }
 
-    fn into_error(self, failure: Failure, duration: Duration) -> FlowError {
+    fn into_error(mut self, failure: Failure, duration: Duration) -> FlowError {
         let report = self.finish(duration, Outcome::Failed);
         FlowError {
             flow: self.spec.plan.flow.clone(),
@@ -1192,13 +1429,26 @@ impl Driver<'_> {
     }
 
     /// The flow's final report, also published as its last snapshot when observed.
-    fn finish(&self, duration: Duration, outcome: Outcome) -> FlowReport {
+    fn finish(&mut self, duration: Duration, outcome: Outcome) -> FlowReport {
+        self.hand_over_spans();
         let report = self.report(duration, outcome);
         if self.observed {
             self.control.publish(report.clone());
         }
         self.control.ended.store(true, Ordering::Release);
         report
+    }
+}
+
+/// The call a node of `role` is traced in.
+fn call_of(role: Role) -> Call {
+    match role {
+        Role::Source => Call::Pull,
+        Role::Processor => Call::Process,
+        Role::Filter => Call::Evaluate,
+        Role::Router => Call::Route,
+        Role::Aggregator => Call::Ingest,
+        Role::Sink => Call::Push,
     }
 }
 
@@ -1231,7 +1481,7 @@ pub(crate) async fn run_flow(
     let identity = Arc::new(FlowIdentity {
         flow_id: plan.flow.clone(),
         count_host_calls: options.measure,
-        time_calls: options.observability == ObservabilityLevel::Production,
+        time_calls: options.observability.observed(),
     });
     let mut driver = Driver {
         engine,
@@ -1279,13 +1529,21 @@ pub(crate) async fn run_flow(
         accounting: Accounting::default(),
         source_pauses: 0,
         sink_pauses: 0,
-        observed: options.observability == ObservabilityLevel::Production,
+        observed: options.observability.observed(),
         started: Instant::now(),
         published: Instant::now(),
         recent_errors: VecDeque::new(),
         // One hour at three significant digits; values beyond are recorded as the maximum.
         latency: (options.measure)
             .then(|| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")),
+        tracing: (options.spans.clone())
+            .zip(options.observability.sampling())
+            .map(|(sink, every)| Tracing {
+                sink,
+                every,
+                entered: 0,
+                finished: Vec::new(),
+            }),
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
@@ -1317,7 +1575,10 @@ pub(crate) async fn run_flow(
     }
     let duration = started.elapsed();
     match result {
-        Ok(()) => Ok(driver.finish(duration, driver.outcome)),
+        Ok(()) => {
+            let outcome = driver.outcome;
+            Ok(driver.finish(duration, outcome))
+        }
         Err(failure) => Err(driver.into_error(failure, duration)),
     }
 }

@@ -16,7 +16,7 @@ use crate::contracts::Role;
 use crate::engine::{
     BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
 };
-use crate::observability::CallStats;
+use crate::observability::{CallStats, SpanId, TraceId};
 use crate::resources::{BufferError, BufferTable};
 use crate::security::AuditLog;
 
@@ -298,6 +298,13 @@ impl Stage {
                 Ok(Handled::Emit(output(table, *index, scratch, content_type)?))
             }
             Stage::Feed { .. } => unreachable!("handle on a feeding stage"),
+        }
+    }
+
+    /// What a component's `flow-context` tells its next calls of their element's trace.
+    pub(crate) fn set_trace(&mut self, trace: Option<(TraceId, SpanId)>) {
+        if let Stage::Component(instance) = self {
+            instance.set_trace(trace);
         }
     }
 

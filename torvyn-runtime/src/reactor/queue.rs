@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 
+use crate::observability::{SpanId, TraceId};
+
 /// An element waiting between two stages: its metadata and the handle of its payload.
 #[derive(Debug, Clone)]
 pub(crate) struct Queued {
@@ -9,6 +11,21 @@ pub(crate) struct Queued {
     pub(crate) timestamp_ns: u64,
     pub(crate) content_type: String,
     pub(crate) buffer: u32,
+    /// Where a traced element is in its trace; `None` for an element not traced.
+    pub(crate) trace: Option<Box<Traced>>,
+}
+
+/// A traced element's place in its trace.
+#[derive(Debug, Clone)]
+pub(crate) struct Traced {
+    pub(crate) trace_id: TraceId,
+    /// The span of the stage that sent it on.
+    pub(crate) parent: SpanId,
+    /// When it joined its queue (nanoseconds since the Unix epoch), which queue, and how
+    /// many elements were ahead of it.
+    pub(crate) queued_ns: u64,
+    pub(crate) edge: usize,
+    pub(crate) depth: usize,
 }
 
 /// A queue that never holds more than its capacity; its storage is allocated once.

@@ -15,7 +15,7 @@ use crate::engine::{
     BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
     ProcessResult, StageState, StreamElement,
 };
-use crate::observability::CallStats;
+use crate::observability::{CallStats, SpanId, TraceId};
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, Limiter};
 
@@ -108,6 +108,7 @@ impl Instance {
             wasi,
             resources: ResourceTable::new(),
             stats: CallStats::default(),
+            trace: None,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -276,6 +277,11 @@ impl Instance {
             self.take_output(table, output)?;
         }
         Ok(handled)
+    }
+
+    /// What `flow-context` tells the calls that follow of their element's trace.
+    pub(crate) fn set_trace(&mut self, trace: Option<(TraceId, SpanId)>) {
+        self.store.data_mut().trace = trace;
     }
 
     /// Whether the stage takes or makes elements in batches.

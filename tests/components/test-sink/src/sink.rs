@@ -7,7 +7,9 @@
 //! - `label: "a"` starts each line with `a `: `a seq=3 len=6 item 3`;
 //! - `show_content_type: true` ends each line with ` ct={content_type}`;
 //! - `show_deadline: true` ends each line with ` deadline={deadline_ns}`, the time by
-//!   which the host wants the call done (0 for none).
+//!   which the host wants the call done (0 for none);
+//! - `show_trace: true` ends each line with ` trace={trace_id} span={span_id}`, the
+//!   element's W3C trace context (empty when it is not traced).
 //!
 //! Exported with `batch`, it says at teardown on stderr how many batches it was handed
 //! and how large the largest was.
@@ -23,6 +25,7 @@ struct Config {
     label: String,
     show_content_type: bool,
     show_deadline: bool,
+    show_trace: bool,
 }
 
 #[derive(Default)]
@@ -58,6 +61,9 @@ impl Sink for TestSink {
             }
             if self.config.show_deadline {
                 line += &format!(" deadline={}", element.deadline_ns());
+            }
+            if self.config.show_trace {
+                line += &format!(" trace={} span={}", element.trace_id(), element.span_id());
             }
             println!("{line}");
         }

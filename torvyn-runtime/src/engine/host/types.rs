@@ -97,11 +97,15 @@ impl HostMutableBuffer for StageState {
 
 impl HostFlowContext for StageState {
     fn trace_id(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(String::new())
+        Ok(self
+            .trace
+            .map_or_else(String::new, |(trace, _)| trace.to_string()))
     }
 
     fn span_id(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(String::new())
+        Ok(self
+            .trace
+            .map_or_else(String::new, |(_, span)| span.to_string()))
     }
 
     fn deadline_ns(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<u64> {
