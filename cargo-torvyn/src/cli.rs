@@ -146,8 +146,8 @@ mod tests {
     fn help_texts() {
         use clap::CommandFactory;
         for name in [
-            "", "new", "build", "check", "link", "run", "test", "bench", "top", "inspect", "pack",
-            "publish", "doctor",
+            "", "new", "build", "check", "link", "run", "test", "trace", "bench", "top", "inspect",
+            "pack", "publish", "doctor",
         ] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()
