@@ -414,6 +414,7 @@ fn dead_letter_sends_the_failed_element_and_its_error_to_a_sink() {
 
 #[test]
 fn a_trapping_component_is_restarted_and_the_flow_goes_on_under_skip() {
+    let events = tempfile::NamedTempFile::new().unwrap();
     let run = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 1000}"#)
         .component("up", Guest::Upper, r#"{"trap_every": 100}"#)
@@ -423,11 +424,48 @@ fn a_trapping_component_is_restarted_and_the_flow_goes_on_under_skip() {
 edges = [{ from = "src", to = "up" }, { from = "up", to = "out" }]
 on-error = { up = "skip" }"#,
         )
-        .run(&[])
+        .run(&["--events", events.path().to_str().unwrap()])
         .success();
     let report = run.report();
     let up = node(&report, "up");
     assert_eq!(up["restarts"], 10);
+    // Each restart is an event, on stderr as it happens and in the events file.
+    assert!(
+        run.stderr
+            .contains("Restarted `up` of flow `main` after a trap (restart 1): "),
+        "{}",
+        run.stderr
+    );
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(events.path())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 12, "{kinds:?}");
+    assert_eq!((kinds[0], kinds[11]), ("started", "ended"));
+    assert!(
+        kinds[1..11].iter().all(|&kind| kind == "restarted"),
+        "{kinds:?}"
+    );
+    assert_eq!(events[0]["nodes"], 3);
+    assert_eq!(events[10]["node"], "up");
+    assert_eq!(events[10]["restarts"], 10);
+    assert!(
+        events[10]["error"].as_str().unwrap().contains("trap"),
+        "{}",
+        events[10]
+    );
+    assert_eq!(events[11]["outcome"], "completed");
+    assert_eq!(events[11]["delivered"], 990);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["flow"] == "main" && e["at_unix_ms"].as_u64() > Some(0))
+    );
     assert_eq!(up["failed"], 10);
     assert_eq!(count(&report, "delivered"), 990);
     // The last instance, started after the trap at 999, is torn down having seen nothing.

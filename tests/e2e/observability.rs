@@ -22,8 +22,9 @@ struct Served {
 }
 
 impl Served {
-    fn start(project: &TestProject) -> Served {
-        let mut child = (project.run_command(&["--listen", "127.0.0.1:0"]))
+    fn start(project: &TestProject, args: &[&str]) -> Served {
+        let args = [&["--listen", "127.0.0.1:0"], args].concat();
+        let mut child = (project.run_command(&args))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -182,7 +183,7 @@ fn a_pausing_sinks_input_edge_is_named_blocked_with_its_depth_in_the_api_and_met
 edges = [{ from = "src", to = "up" }, { from = "up", to = "out", capacity = 8 }]
 sink-pause = "1h""#,
         );
-    let served = Served::start(&project);
+    let served = Served::start(&project, &[]);
     // Then nothing moves: wait for a snapshot of that state (one taken while the source
     // was still filling its queue would not be).
     let flow = served.wait_for("the queue into the sink to hold `up` back", |flow| {
@@ -240,7 +241,8 @@ fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
     let project = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 100000000}"#)
         .component("out", Guest::Sink, r#"{"quiet": true}"#);
-    let mut served = Served::start(&project);
+    let events = tempfile::NamedTempFile::new().unwrap();
+    let mut served = Served::start(&project, &["--events", events.path().to_str().unwrap()]);
     served.wait_for("elements", |flow| {
         flow["report"]["emitted"].as_u64() > Some(0)
     });
@@ -271,4 +273,17 @@ fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
         stderr.contains("stopped by a signal or the inspection API"),
         "{stderr}"
     );
+    assert!(stderr.contains("Paused flow `main`"), "{stderr}");
+    assert!(stderr.contains("Resumed flow `main`"), "{stderr}");
+    // The same events, and the flow's start and end, in the events file.
+    let events: Vec<Value> = (std::fs::read_to_string(events.path()).unwrap().lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["started", "paused", "resumed", "ended"]);
+    assert_eq!(events[3]["outcome"], "cancelled");
+    assert_eq!(events[3]["error"], Value::Null);
 }

@@ -1,6 +1,10 @@
 //! `cargo torvyn run`: builds what is stale and runs a flow to its end.
 
+use std::fs::File;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
@@ -8,7 +12,10 @@ use miette::{Context, IntoDiagnostic};
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use torvyn_runtime::{Accounting, FlowError, FlowReport, OCI_SCHEME, Outcome, RunOptions};
+use torvyn_runtime::{
+    Accounting, EventKind, EventSink, FlowError, FlowEvent, FlowReport, OCI_SCHEME, Outcome,
+    RunOptions,
+};
 
 use crate::cli::{BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs};
 use crate::output::{self, status};
@@ -38,6 +45,11 @@ pub(crate) struct RunCommand {
     /// while the flows run, e.g. `127.0.0.1:9464` (port 0 picks a free one)
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+
+    /// Also write every lifecycle event (flow started, paused, resumed, ended; component
+    /// restarted; capability denied) to this file, as JSON lines
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
 
     #[command(flatten)]
     observability: ObservabilityArgs,
@@ -78,6 +90,7 @@ impl RunCommand {
         let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
+        let events = EventLog::create(self.events.as_deref())?;
 
         let listed: Vec<String> = flows.iter().map(|(name, _)| format!("`{name}`")).collect();
         let noun = if listed.len() == 1 { "flow" } else { "flows" };
@@ -97,6 +110,7 @@ impl RunCommand {
             measure: false,
             observability: self.observability.observability.into(),
             spans: None,
+            events: Some(Arc::new(events)),
         };
         let runtime = tokio::runtime::Runtime::new()
             .into_diagnostic()
@@ -137,6 +151,70 @@ impl RunCommand {
                 let first = failures.remove(0);
                 Err(miette::Report::new(first).wrap_err(format!("{n} flows failed")))
             }
+        }
+    }
+}
+
+/// Shows the events people watching a run want to hear of as they happen, on stderr, and
+/// writes every event to the `--events` file, a JSON line each, as it happens.
+#[derive(Debug)]
+struct EventLog {
+    file: Option<(PathBuf, Mutex<File>)>,
+}
+
+impl EventLog {
+    fn create(path: Option<&Path>) -> miette::Result<Self> {
+        let file = match path {
+            Some(path) => {
+                let file = (File::create(path)).into_diagnostic().wrap_err_with(|| {
+                    format!("cannot create the events file {}", path.display())
+                })?;
+                Some((path.to_owned(), Mutex::new(file)))
+            }
+            None => None,
+        };
+        Ok(Self { file })
+    }
+}
+
+impl EventSink for EventLog {
+    fn record(&self, event: FlowEvent) {
+        let flow = &event.flow;
+        match &event.kind {
+            // `Running` and the summary say as much.
+            EventKind::Started { .. } | EventKind::Ended { .. } => {}
+            EventKind::Paused => status("Paused", format!("flow `{flow}`")),
+            EventKind::Resumed => status("Resumed", format!("flow `{flow}`")),
+            EventKind::Restarted {
+                node,
+                restarts,
+                error,
+            } => status(
+                "Restarted",
+                format!("`{node}` of flow `{flow}` after a trap (restart {restarts}): {error}"),
+            ),
+            EventKind::CapabilityDenied {
+                node,
+                capability,
+                detail,
+            } => status(
+                "Denied",
+                format!("`{node}` has no `{capability}` grant: {detail} (flow `{flow}`)"),
+            ),
+        }
+        let Some((path, file)) = &self.file else {
+            return;
+        };
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        let written = serde_json::to_writer(&mut *file, &event)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(file))
+            .and_then(|()| file.flush());
+        if let Err(error) = written {
+            status(
+                "Warning",
+                format!("cannot write an event to {}: {error}", path.display()),
+            );
         }
     }
 }
@@ -254,15 +332,6 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
 /// plain delivery, by node and edge.
 fn account(report: &FlowReport) {
     status("Accounted", identity(&report.accounting));
-    for event in &report.audit {
-        status(
-            "Denied",
-            format!(
-                "`{}` has no `{}` grant: {}",
-                event.node, event.capability, event.detail
-            ),
-        );
-    }
     for edge in report.edges.iter().filter(|e| e.dropped > 0) {
         status(
             "Dropped",

@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+mod events;
 pub(crate) mod prometheus;
 mod trace;
 
+pub(crate) use events::Events;
+pub use events::{EventKind, EventSink, FlowEvent};
 pub use trace::{Call, Fate, PRODUCTION_SAMPLING, QueueWait, SpanId, SpanSink, StageSpan, TraceId};
 
 use crate::config::Overflow;

@@ -16,9 +16,9 @@ use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement, ProcessError};
 use crate::observability::{
-    Accounting, BufferReport, Call, CallStats, EdgeReport, ErrorCounts, ErrorEvent, Fate,
-    FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome, PUBLISH_EVERY, QueueWait,
-    RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
+    Accounting, BufferReport, Call, CallStats, EdgeReport, ErrorCounts, ErrorEvent, EventKind,
+    EventSink, Events, Fate, FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome,
+    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
 };
 use crate::resources::{BufferTable, CopyStats};
 use crate::security::{AuditLog, Grants, Limits};
@@ -82,6 +82,9 @@ pub struct RunOptions {
     /// [`ObservabilityLevel::Diagnostic`], a sample at production); without one, nothing
     /// is traced.
     pub spans: Option<Arc<dyn SpanSink>>,
+    /// Where the flow reports its lifecycle events: started, paused, resumed, a component
+    /// restarted or refused a capability, ended.
+    pub events: Option<Arc<dyn EventSink>>,
 }
 
 /// How a flow failed.
@@ -270,6 +273,8 @@ struct Driver<'a> {
     latency: Option<Histogram<u64>>,
     /// Spans of traced elements, when the run collects them.
     tracing: Option<Tracing>,
+    /// Where its lifecycle events go, when the run records them.
+    events: Option<Events>,
 }
 
 /// What a flow that traces elements keeps.
@@ -460,6 +465,7 @@ impl Driver<'_> {
         let policy = self.nodes[n].plan.on_error;
         let counts = &mut self.nodes[n].counts;
         counts.errors += 1;
+        let description = describe_call_error(&error);
         let kinds = &mut counts.errors_by_kind;
         *match &error {
             CallError::Process(ProcessError::InvalidInput(_)) => &mut kinds.invalid_input,
@@ -475,12 +481,12 @@ impl Driver<'_> {
         self.recent_errors.push_back(ErrorEvent {
             node: self.nodes[n].plan.name.clone(),
             sequence,
-            error: describe_call_error(&error),
+            error: description.clone(),
         });
         let counts = &mut self.nodes[n].counts;
         counts.first_error.get_or_insert_with(|| match sequence {
-            Some(sequence) => format!("on element {sequence}: {}", describe_call_error(&error)),
-            None => describe_call_error(&error),
+            Some(sequence) => format!("on element {sequence}: {description}"),
+            None => description.clone(),
         });
         // Only `unavailable` is worth another try; a trap never is.
         if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
@@ -494,13 +500,25 @@ impl Driver<'_> {
         let recovery = match policy.then {
             Fallback::FailFlow => return Err(self.failure(n, sequence, error)),
             Fallback::Skip => Recovery::Skip,
-            Fallback::DeadLetter => Recovery::DeadLetter(describe_call_error(&error)),
+            Fallback::DeadLetter => Recovery::DeadLetter(description.clone()),
         };
         if matches!(error, CallError::Trap(_)) {
             // The instance is unusable; a fresh one takes its place before anything else.
             self.restart(n).await?;
+            self.emit(|driver| EventKind::Restarted {
+                node: driver.nodes[n].plan.name.clone(),
+                restarts: driver.nodes[n].counts.restarts,
+                error: description,
+            });
         }
         Ok(recovery)
+    }
+
+    /// Reports a lifecycle event, when the run records them.
+    fn emit(&self, kind: impl FnOnce(&Self) -> EventKind) {
+        if let Some(events) = &self.events {
+            events.emit(kind(self));
+        }
     }
 
     /// Replaces node `n`'s trapped instance with a fresh one, `init` included.
@@ -1470,12 +1488,37 @@ fn mark_dead_letter(content_type: &mut String, node: &str, why: &str) {
     content_type.push('"');
 }
 
-/// Instantiates every stage, calls `init`, runs the flow to its end and tears it down.
+/// Instantiates every stage, calls `init`, runs the flow to its end and tears it down;
+/// reports its end as an event when the run records them.
 pub(crate) async fn run_flow(
     engine: &wasmtime::Engine,
     spec: FlowSpec,
     options: RunOptions,
     control: &Control,
+) -> Result<FlowReport, FlowError> {
+    let events = (options.events.clone()).map(|sink| Events::new(spec.plan.flow.clone(), sink));
+    let ended = run_to_end(engine, spec, options, control, events.clone()).await;
+    if let Some(events) = events {
+        let (report, error) = match &ended {
+            Ok(report) => (report, None),
+            Err(error) => (&*error.report, Some(error.to_string())),
+        };
+        events.emit(EventKind::Ended {
+            outcome: report.outcome,
+            emitted: report.emitted,
+            delivered: report.delivered,
+            error,
+        });
+    }
+    ended
+}
+
+async fn run_to_end(
+    engine: &wasmtime::Engine,
+    spec: FlowSpec,
+    options: RunOptions,
+    control: &Control,
+    events: Option<Events>,
 ) -> Result<FlowReport, FlowError> {
     let plan = &spec.plan;
     let identity = Arc::new(FlowIdentity {
@@ -1487,7 +1530,7 @@ pub(crate) async fn run_flow(
         engine,
         spec: &spec,
         identity,
-        audit: AuditLog::default(),
+        audit: AuditLog::new(events.clone()),
         control,
         stages: Vec::with_capacity(plan.nodes.len()),
         nodes: plan
@@ -1544,6 +1587,7 @@ pub(crate) async fn run_flow(
                 entered: 0,
                 finished: Vec::new(),
             }),
+        events,
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
@@ -1561,6 +1605,10 @@ pub(crate) async fn run_flow(
             }
         }
     }
+    driver.emit(|driver| EventKind::Started {
+        nodes: driver.nodes.len(),
+        edges: driver.edges.len(),
+    });
     let started = Instant::now();
     driver.started = started;
     // The first snapshot, all zeros, shows the flow as soon as it runs.
@@ -1616,7 +1664,9 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
         }
         if control.is_paused() {
             driver.publish_due(Instant::now());
+            driver.emit(|_| EventKind::Paused);
             control.wait_while_paused().await;
+            driver.emit(|_| EventKind::Resumed);
             last_yield = Instant::now();
         }
         if driver.turn().await? {

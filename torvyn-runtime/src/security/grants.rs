@@ -11,6 +11,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::DeniedRoot;
+use crate::observability::{EventKind, Events};
 
 /// A host directory a component may open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,25 +66,45 @@ pub struct AuditEvent {
 
 /// The audit events of one flow, shared by its stages' WASI contexts (a cold path: it is
 /// written only when something is denied).
+///
+/// Each refusal is also a [`FlowEvent`](crate::FlowEvent) when the flow's events are
+/// recorded.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AuditLog(Arc<Mutex<Vec<AuditEvent>>>);
+pub(crate) struct AuditLog {
+    refused: Arc<Mutex<Vec<AuditEvent>>>,
+    events: Option<Events>,
+}
 
 impl AuditLog {
+    pub(crate) fn new(events: Option<Events>) -> Self {
+        Self {
+            refused: Arc::default(),
+            events,
+        }
+    }
+
     pub(crate) fn record(&self, node: &str, capability: String, detail: String) {
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        if let Some(events) = &self.events {
+            events.emit(EventKind::CapabilityDenied {
+                node: node.to_owned(),
+                capability: capability.clone(),
+                detail: detail.clone(),
+            });
+        }
         let event = AuditEvent {
             node: node.to_owned(),
             capability,
             detail,
             at_unix_ms,
         };
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+        (self.refused.lock().unwrap_or_else(|e| e.into_inner())).push(event);
     }
 
     pub(crate) fn events(&self) -> Vec<AuditEvent> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        (self.refused.lock().unwrap_or_else(|e| e.into_inner())).clone()
     }
 }
 
