@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod link;
 mod observability;
+mod otlp;
 mod pipelines;
 mod templates;
 mod testing;

@@ -61,8 +61,8 @@ pub use host::{
 pub use observability::{
     Accounting, BufferReport, Call, CallHistogram, CallStats, EdgeReport, ErrorCounts, ErrorEvent,
     EventKind, EventSink, Fate, FlowEvent, FlowReport, LatencyReport, NodeReport,
-    ObservabilityLevel, Outcome, PRODUCTION_SAMPLING, PUBLISH_EVERY, QueueWait, RECENT_ERRORS,
-    SpanId, SpanSink, StageSpan, TraceId,
+    ObservabilityLevel, OtlpError, OtlpExporter, OtlpSummary, Outcome, PRODUCTION_SAMPLING,
+    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
 };
 pub use reactor::{
     FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, Native, NativeFactory,

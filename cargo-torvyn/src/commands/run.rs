@@ -13,8 +13,8 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use torvyn_runtime::{
-    Accounting, EventKind, EventSink, FlowError, FlowEvent, FlowReport, OCI_SCHEME, Outcome,
-    RunOptions,
+    Accounting, EventKind, EventSink, FlowError, FlowEvent, FlowReport, OCI_SCHEME, OtlpExporter,
+    Outcome, RunOptions,
 };
 
 use crate::cli::{BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs};
@@ -45,6 +45,12 @@ pub(crate) struct RunCommand {
     /// while the flows run, e.g. `127.0.0.1:9464` (port 0 picks a free one)
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+
+    /// Export the flows' metrics and the spans of traced elements (one in 1024, or every
+    /// one at `--observability diagnostic`) to this OpenTelemetry collector, by OTLP over
+    /// gRPC, e.g. `http://127.0.0.1:4317`
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 
     /// Also write every lifecycle event (flow started, paused, resumed, ended; component
     /// restarted; capability denied) to this file, as JSON lines
@@ -81,10 +87,16 @@ impl RunCommand {
                 "--listen serves what flows publish, and with --observability off they publish nothing"
             );
         }
-        if self.observability.observability == Level::Diagnostic {
+        if self.observability.observability == Level::Diagnostic && self.otlp_endpoint.is_none() {
             miette::bail!(
-                help = "`cargo torvyn trace FLOW` runs a flow with every element traced and shows the spans",
+                help = "give --otlp-endpoint URL to export the spans to a collector, or run \
+                        `cargo torvyn trace FLOW` to see them",
                 "--observability diagnostic traces every element, and `run` has nowhere to send the spans"
+            );
+        }
+        if self.otlp_endpoint.is_some() && self.observability.observability == Level::Off {
+            miette::bail!(
+                "--otlp-endpoint exports what flows record, and with --observability off they record nothing"
             );
         }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
@@ -103,7 +115,7 @@ impl RunCommand {
             ),
         );
         let cancel = CancellationToken::new();
-        let options = RunOptions {
+        let mut options = RunOptions {
             limit: self.limit,
             timeout: self.timeout,
             cancel: cancel.clone(),
@@ -126,11 +138,25 @@ impl RunCommand {
                     format!("http://{bound}/metrics and http://{bound}/flows"),
                 );
             }
+            let exporter = match &self.otlp_endpoint {
+                Some(endpoint) => {
+                    let exporter = host.export_otlp(endpoint)?;
+                    options.spans = Some(exporter.spans());
+                    status(
+                        "Exporting",
+                        format!("metrics and spans to {endpoint} (OTLP)"),
+                    );
+                    Some(exporter)
+                }
+                None => None,
+            };
             tokio::spawn(stop_on_signal(cancel));
             let mut running = JoinSet::new();
             for spec in specs {
                 running.spawn(host.start(spec, options.clone()).join());
             }
+            // The flows hold what they need; the exporter's span queue closes with them.
+            drop(options);
             let mut failures = Vec::new();
             while let Some(ended) = running.join_next().await {
                 match ended {
@@ -141,6 +167,9 @@ impl RunCommand {
                     }
                     Err(join) => std::panic::resume_unwind(join.into_panic()),
                 }
+            }
+            if let Some(exporter) = exporter {
+                exported(exporter).await;
             }
             Ok::<_, miette::Report>(failures)
         })?;
@@ -216,6 +245,30 @@ impl EventSink for EventLog {
                 format!("cannot write an event to {}: {error}", path.display()),
             );
         }
+    }
+}
+
+/// Sends what is left to the collector, and says what was sent and what was lost.
+async fn exported(exporter: OtlpExporter) {
+    let endpoint = exporter.endpoint().to_owned();
+    let summary = exporter.shutdown().await;
+    let metrics = match summary.metrics_error {
+        None => " and the flows' metrics",
+        Some(_) => "",
+    };
+    let spans = summary.spans_exported;
+    status("Exported", format!("{spans} spans{metrics} to {endpoint}"));
+    if summary.spans_lost > 0 {
+        let why = (summary.span_error.as_deref())
+            .unwrap_or("the flows made them faster than they could be sent");
+        let lost = summary.spans_lost;
+        status("Warning", format!("{lost} spans were not exported: {why}"));
+    }
+    if let Some(why) = summary.metrics_error {
+        status(
+            "Warning",
+            format!("the flows' metrics were not exported: {why}"),
+        );
     }
 }
 

@@ -50,7 +50,7 @@ impl Flows {
     }
 
     /// Every flow's latest snapshot, for those that published one.
-    fn snapshots(&self) -> Vec<Arc<FlowReport>> {
+    pub(crate) fn snapshots(&self) -> Vec<Arc<FlowReport>> {
         self.lock()
             .iter()
             .filter_map(|(_, c)| c.snapshot())

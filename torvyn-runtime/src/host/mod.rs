@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, EngineError, LoadedComponent};
-use crate::observability::FlowReport;
+use crate::observability::{FlowReport, OtlpError, OtlpExporter};
 use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 
 mod api;
@@ -122,6 +122,16 @@ impl Host {
         let (listener, bound) = api::bind(addr).await?;
         tokio::spawn(api::serve(listener, self.flows.clone(), self.stop.clone()));
         Ok(bound)
+    }
+
+    /// Exports to the OpenTelemetry collector at `endpoint` (OTLP over gRPC, e.g.
+    /// `http://127.0.0.1:4317`): the metrics of every flow this host starts, and the spans
+    /// of the flows given [`OtlpExporter::spans`] in their [`RunOptions::spans`]. Shut it
+    /// down once the flows have ended, to send what is left. Must be called within a tokio
+    /// runtime.
+    pub fn export_otlp(&self, endpoint: &str) -> Result<OtlpExporter, OtlpError> {
+        let flows = self.flows.clone();
+        OtlpExporter::start(endpoint, Arc::new(move || flows.snapshots()))
     }
 
     /// Runs a flow to its end and reports what it counted.

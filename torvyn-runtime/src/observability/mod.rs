@@ -5,11 +5,14 @@
 use std::time::Duration;
 
 mod events;
+mod metrics;
+pub(crate) mod otlp;
 pub(crate) mod prometheus;
 mod trace;
 
 pub(crate) use events::Events;
 pub use events::{EventKind, EventSink, FlowEvent};
+pub use otlp::{OtlpError, OtlpExporter, OtlpSummary};
 pub use trace::{Call, Fate, PRODUCTION_SAMPLING, QueueWait, SpanId, SpanSink, StageSpan, TraceId};
 
 use crate::config::Overflow;
