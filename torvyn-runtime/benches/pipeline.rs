@@ -8,11 +8,14 @@
 mod support;
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use torvyn_runtime::{HostOptions, ObservabilityLevel};
+use torvyn_runtime::{HostOptions, ObservabilityLevel, SpanSink};
 
-use support::{Guests, SIZES, Work, label, native_flow, run, run_observed, runtime, wasm_flow};
+use support::{
+    CountedSpans, Guests, SIZES, Work, label, native_flow, run, run_observed, runtime, wasm_flow,
+};
 
 const SHAPES: [(&str, Option<Work>); 3] = [
     ("source-sink", None),
@@ -189,14 +192,20 @@ fn observability(c: &mut Criterion) {
     group.sample_size(30);
     let host = support::host(HostOptions::default());
     let guests = Guests::load(&host);
-    for (name, level) in [
-        ("off", ObservabilityLevel::Off),
-        ("production", ObservabilityLevel::Production),
+    // Traced: spans collected, as for an OTLP exporter (one element in 1024 at
+    // production, every one at diagnostic).
+    let spans = Arc::new(CountedSpans::default());
+    for (name, level, traced) in [
+        ("off", ObservabilityLevel::Off, false),
+        ("production", ObservabilityLevel::Production, false),
+        ("production-traced", ObservabilityLevel::Production, true),
+        ("diagnostic", ObservabilityLevel::Diagnostic, true),
     ] {
+        let sink = traced.then(|| spans.clone() as Arc<dyn SpanSink>);
         group.bench_function(name, |b| {
             b.iter(|| {
                 let spec = wasm_flow(&guests, Some(Work::Upper), 64, count);
-                run_observed(&runtime, &host, spec, count, level)
+                run_observed(&runtime, &host, spec, count, level, sink.clone())
             });
         });
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use torvyn_runtime::{
     FlowPlan, FlowSpec, Grants, Host, HostOptions, LoadedComponent, Native, NativeStage,
-    ObservabilityLevel, Role, RunOptions, StageBody, StageSpec,
+    ObservabilityLevel, Role, RunOptions, SpanSink, StageBody, StageSpan, StageSpec,
 };
 
 /// Payload sizes measured, with the elements per flow run at each.
@@ -233,7 +233,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Runs `spec` to its end at the default observability level; panics unless every
 /// element was delivered.
 pub fn run(runtime: &tokio::runtime::Runtime, host: &Host, spec: FlowSpec, count: u64) {
-    run_observed(runtime, host, spec, count, ObservabilityLevel::default());
+    run_observed(runtime, host, spec, count, ObservabilityLevel::default(), None);
 }
 
 /// [`run`] at observability `level`.
@@ -243,9 +243,11 @@ pub fn run_observed(
     spec: FlowSpec,
     count: u64,
     level: ObservabilityLevel,
+    spans: Option<Arc<dyn SpanSink>>,
 ) {
     let options = RunOptions {
         observability: level,
+        spans,
         ..RunOptions::default()
     };
     let report = runtime
@@ -260,4 +262,15 @@ pub fn rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Takes the spans of traced elements and counts them, as an exporter's queue would take
+/// them.
+#[derive(Debug, Default)]
+pub struct CountedSpans(pub std::sync::atomic::AtomicU64);
+
+impl SpanSink for CountedSpans {
+    fn record(&self, _flow: &str, spans: Vec<StageSpan>) {
+        (self.0).fetch_add(spans.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
 }
