@@ -216,6 +216,17 @@ sink-pause = "1h""#,
         metrics.contains(r#"torvyn_node_call_duration_seconds_count{flow="main",node="up"}"#),
         "{metrics}"
     );
+    // Buffer reuse by tier: these payloads take the 256-byte tier, and are reused.
+    let hits = samples(&metrics, "torvyn_flow_buffer_pool_hits_total");
+    let tiers: Vec<_> = hits.iter().map(|(labels, _)| *labels).collect();
+    assert_eq!(
+        tiers,
+        ["256", "4096", "65536", "1048576", "larger"].map(|t| format!(r#"flow="main",tier="{t}""#))
+    );
+    assert!(
+        hits[0].1 > 0.0 && hits[1..].iter().all(|(_, n)| *n == 0.0),
+        "{hits:?}"
+    );
     promtool_accepts(&metrics);
 
     // `top` names the same queue, and the sink behind it.

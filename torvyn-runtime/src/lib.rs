@@ -68,7 +68,7 @@ pub use reactor::{
     FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, Native, NativeFactory,
     NativeStage, Recorder, RunOptions, StageBody, StageSpec, TestElement, YIELD_EVERY,
 };
-pub use resources::{CopyStats, PoolStats, StageBudget, TIERS};
+pub use resources::{CopyStats, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
 pub use topology::{
     DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, Retry, plan_flow,

@@ -233,7 +233,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Runs `spec` to its end at the default observability level; panics unless every
 /// element was delivered.
 pub fn run(runtime: &tokio::runtime::Runtime, host: &Host, spec: FlowSpec, count: u64) {
-    run_observed(runtime, host, spec, count, ObservabilityLevel::default(), None);
+    run_observed(
+        runtime,
+        host,
+        spec,
+        count,
+        ObservabilityLevel::default(),
+        None,
+    );
 }
 
 /// [`run`] at observability `level`.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CallHistogram, EdgeReport, FlowReport, NodeReport, Outcome};
+use crate::resources::{TIER_NAMES, TierStats};
 
 /// Label names and values of a sample.
 pub(crate) type Labels<'a> = Vec<(&'static str, &'a str)>;
@@ -131,6 +132,33 @@ pub(crate) fn families(flows: &[Arc<FlowReport>]) -> Vec<Family<'_>> {
         let samples = flow_labels().map(|(f, l)| (l, measure.of(f))).collect();
         families.push(Family::new((name, help, measure.kind()), unit, samples));
     }
+    let pool: [Entry<TierStats>; 2] = [
+        (
+            "flow_buffer_pool_hits",
+            "Buffers handed out from the pool's free lists, by tier",
+            Count(|t| t.hits),
+        ),
+        (
+            "flow_buffer_pool_misses",
+            "Buffers the pool had to allocate, by tier (`larger` ones are never pooled)",
+            Count(|t| t.misses),
+        ),
+    ];
+    for (name, help, measure) in &pool {
+        let samples = flow_labels().flat_map(|(flow, labels)| {
+            let tiers = TIER_NAMES.iter().zip(&flow.buffers.pool.by_tier);
+            tiers.map(move |(tier, stats)| {
+                let mut labels = labels.clone();
+                labels.push(("tier", tier));
+                (labels, measure.of(stats))
+            })
+        });
+        families.push(Family::new(
+            (name, help, measure.kind()),
+            None,
+            samples.collect(),
+        ));
+    }
     for (name, help, measure) in NODE_FAMILIES {
         let unit = (name == "node_busy").then_some(Unit::Seconds);
         let samples = node_labels().map(|(n, l)| (l, measure.of(n))).collect();
@@ -171,7 +199,7 @@ pub(crate) fn families(flows: &[Arc<FlowReport>]) -> Vec<Family<'_>> {
     families
 }
 
-const FLOW_FAMILIES: [Entry<FlowReport>; 13] = [
+const FLOW_FAMILIES: [Entry<FlowReport>; 11] = [
     (
         "flow_running",
         "Whether the flow is running (1) or has ended (0)",
@@ -226,16 +254,6 @@ const FLOW_FAMILIES: [Entry<FlowReport>; 13] = [
         "flow_buffers_live",
         "Payload buffers not back in the pool",
         Gauge(|f| f.buffers.live as i64),
-    ),
-    (
-        "flow_buffer_pool_hits",
-        "Buffers handed out from the pool's free lists",
-        Count(|f| f.buffers.pool.hits),
-    ),
-    (
-        "flow_buffer_pool_misses",
-        "Buffers the pool had to allocate",
-        Count(|f| f.buffers.pool.misses),
     ),
 ];
 

@@ -27,5 +27,5 @@ mod pool;
 mod table;
 
 pub use ledger::{CopyLedger, CopyStats};
-pub use pool::{PoolStats, TIERS, TieredPool};
+pub use pool::{PoolStats, TIER_NAMES, TIERS, TierStats, TieredPool};
 pub use table::{BufferError, BufferTable, StageBudget};

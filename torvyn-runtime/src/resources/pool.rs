@@ -8,6 +8,10 @@ pub const TIERS: [usize; 4] = [256, 4 << 10, 64 << 10, 1 << 20];
 /// the fewer, so an idle pool holds at most about 25 MiB.
 const RETAIN: [usize; 4] = [1024, 1024, 128, 16];
 
+/// What [`PoolStats::by_tier`] names each tier: its size in bytes, then `larger` for the
+/// buffers past the largest tier, which are never pooled.
+pub const TIER_NAMES: [&str; 5] = ["256", "4096", "65536", "1048576", "larger"];
+
 /// Reuse figures of a pool.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStats {
@@ -19,6 +23,17 @@ pub struct PoolStats {
     pub returns: u64,
     /// Buffers given back to the system (oversized, or the free list was full).
     pub freed: u64,
+    /// Hits and misses per tier, as [`TIER_NAMES`] names them.
+    pub by_tier: [TierStats; 5],
+}
+
+/// Reuse figures of one tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TierStats {
+    /// Buffers of this tier handed out from its free list.
+    pub hits: u64,
+    /// Buffers of this tier that had to be allocated.
+    pub misses: u64,
 }
 
 /// Free lists of payload memory, one per tier.
@@ -49,16 +64,19 @@ impl TieredPool {
                 match self.free[tier].pop() {
                     Some(bytes) => {
                         self.stats.hits += 1;
+                        self.stats.by_tier[tier].hits += 1;
                         (bytes, size)
                     }
                     None => {
                         self.stats.misses += 1;
+                        self.stats.by_tier[tier].misses += 1;
                         (Vec::with_capacity(size), size)
                     }
                 }
             }
             None => {
                 self.stats.misses += 1;
+                self.stats.by_tier[TIERS.len()].misses += 1;
                 (Vec::with_capacity(capacity), capacity)
             }
         }
@@ -104,8 +122,11 @@ mod tests {
         pool.give(bytes, capacity);
         let (again, _) = pool.take(10);
         assert_eq!(again.as_ptr(), address);
-        assert_eq!(pool.stats().hits, 1);
-        assert_eq!(pool.stats().misses, 1);
+        let _ = pool.take(5000);
+        let stats = pool.stats();
+        assert_eq!((stats.hits, stats.misses), (1, 2));
+        let by_tier = stats.by_tier.map(|t| (t.hits, t.misses));
+        assert_eq!(by_tier, [(1, 1), (0, 1), (0, 0), (0, 0), (0, 0)]);
     }
 
     #[test]
@@ -116,5 +137,6 @@ mod tests {
         assert_eq!(pool.stats().freed, 1);
         assert_eq!(pool.take(2 << 20).0.capacity(), 2 << 20);
         assert_eq!(pool.stats().misses, 2);
+        assert_eq!(pool.stats().by_tier[4].misses, 2);
     }
 }
