@@ -156,3 +156,54 @@ fn a_component_denied_stdout_prints_nothing() {
     assert!(run.delivered().is_empty(), "{}", run.stdout);
     assert_eq!(run.report()["delivered"], 3);
 }
+
+/// The lines of a `--events` file.
+fn events(file: &tempfile::NamedTempFile) -> Vec<serde_json::Value> {
+    (std::fs::read_to_string(file.path()).unwrap().lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_refused_capability_and_a_failed_flow_are_events() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap();
+    TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component(
+            "probe",
+            Guest::Hostile,
+            r#"{"mode": "read", "path": "/secret/file.txt"}"#,
+        )
+        .component("out", Guest::Sink, "")
+        .flow(
+            r#"nodes = ["src", "probe", "out"]
+edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
+on-error = { probe = "skip" }"#,
+        )
+        .run(&["--events", path])
+        .success();
+    let logged = events(&file);
+    let denied: Vec<_> = (logged.iter())
+        .filter(|e| e["event"] == "capability-denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{logged:?}");
+    assert_eq!(denied[0]["node"], "probe");
+    assert_eq!(denied[0]["capability"], "filesystem:read");
+    assert_eq!(denied[0]["detail"], "open `/secret/file.txt`");
+
+    // Under `fail-flow`, the trap ends the flow, and the event says why.
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 10}"#)
+        .component("up", Guest::Upper, r#"{"trap_every": 3}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
+        .run(&["--events", path])
+        .failure();
+    let logged = events(&file);
+    let ended = logged.last().unwrap();
+    assert_eq!(ended["event"], "ended", "{logged:?}");
+    assert_eq!(ended["outcome"], "failed");
+    let error = ended["error"].as_str().unwrap();
+    assert!(error.contains("node `up` trapped on element 2"), "{error}");
+    assert!(run.stderr.contains(error), "{}", run.stderr);
+}

@@ -216,6 +216,12 @@ sink-pause = "1h""#,
         metrics.contains(r#"torvyn_node_call_duration_seconds_count{flow="main",node="up"}"#),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            r#"torvyn_edge_dropped_total{flow="main",from="up",to="out",overflow="block"} 0"#
+        ),
+        "{metrics}"
+    );
     // Buffer reuse by tier: these payloads take the 256-byte tier, and are reused.
     let hits = samples(&metrics, "torvyn_flow_buffer_pool_hits_total");
     let tiers: Vec<_> = hits.iter().map(|(labels, _)| *labels).collect();

@@ -206,14 +206,21 @@ pub enum Overflow {
     Error,
 }
 
-impl std::fmt::Display for Overflow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Overflow {
+    /// Its name in `Torvyn.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
             Overflow::Block => "block",
             Overflow::DropOldest => "drop-oldest",
             Overflow::DropNewest => "drop-newest",
             Overflow::Error => "error",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -193,7 +193,14 @@ pub(crate) fn families(flows: &[Arc<FlowReport>]) -> Vec<Family<'_>> {
     ));
     for (name, help, measure) in EDGE_FAMILIES {
         let unit = (name == "edge_blocked").then_some(Unit::Seconds);
-        let samples = edge_labels().map(|(q, l)| (l, measure.of(q))).collect();
+        let samples = edge_labels().map(|(queue, mut labels)| {
+            if name == "edge_dropped" {
+                // Drops by policy: only `drop-oldest` and `drop-newest` queues drop.
+                labels.push(("overflow", queue.overflow.name()));
+            }
+            (labels, measure.of(queue))
+        });
+        let samples = samples.collect();
         families.push(Family::new((name, help, measure.kind()), unit, samples));
     }
     families
