@@ -288,7 +288,10 @@ struct Tracing {
     finished: Vec<StageSpan>,
 }
 
-/// A span begun: a stage's call on a traced element, in progress.
+/// A span begun: a stage's call on a traced element, in progress. Boxed where it is
+/// passed along ([`Span`]), so that an untraced element's calls carry a null pointer.
+type Span = Option<Box<OpenSpan>>;
+
 struct OpenSpan {
     trace_id: TraceId,
     span_id: SpanId,
@@ -338,10 +341,10 @@ impl Driver<'_> {
         parent: Option<SpanId>,
         wait: Option<QueueWait>,
         batch: usize,
-    ) -> OpenSpan {
+    ) -> Box<OpenSpan> {
         let span_id = SpanId::random();
         self.stages[n].set_trace(Some((trace_id, span_id)));
-        OpenSpan {
+        Box::new(OpenSpan {
             trace_id,
             span_id,
             parent,
@@ -350,11 +353,11 @@ impl Driver<'_> {
             copies: self.table.copies(),
             wait,
             batch,
-        }
+        })
     }
 
     /// Begins the span of node `n`'s call on `element`, when it is traced.
-    fn open_element_span(&mut self, n: usize, element: &Queued, batch: usize) -> Option<OpenSpan> {
+    fn open_element_span(&mut self, n: usize, element: &Queued, batch: usize) -> Span {
         let traced = element.trace.as_deref()?;
         let edge = &self.edges[traced.edge];
         let wait = QueueWait {
@@ -369,34 +372,24 @@ impl Driver<'_> {
 
     /// A new trace for an element a call that `began` (time and copies) made, one of
     /// `batch`, when the element is sampled: a batch source's or a flush's elements.
-    fn begun_span(
-        &mut self,
-        call: Call,
-        began: Option<(u64, CopyStats)>,
-        batch: usize,
-    ) -> Option<OpenSpan> {
+    fn begun_span(&mut self, call: Call, began: Option<(u64, CopyStats)>, batch: usize) -> Span {
         let (start_ns, copies) = began?;
-        self.sampled().then(|| OpenSpan {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
-            parent: None,
-            call,
-            start_ns,
-            copies,
-            wait: None,
-            batch,
+        self.sampled().then(|| {
+            Box::new(OpenSpan {
+                trace_id: TraceId::random(),
+                span_id: SpanId::random(),
+                parent: None,
+                call,
+                start_ns,
+                copies,
+                wait: None,
+                batch,
+            })
         })
     }
 
     /// Ends node `n`'s span on `element`, which goes on (if it does) as its child.
-    fn end_span(
-        &mut self,
-        n: usize,
-        span: Option<OpenSpan>,
-        element: &mut Queued,
-        retries: u32,
-        fate: Fate,
-    ) {
+    fn end_span(&mut self, n: usize, span: Span, element: &mut Queued, retries: u32, fate: Fate) {
         let Some(span) = span else {
             return;
         };
@@ -438,7 +431,7 @@ impl Driver<'_> {
 
     /// A span begun for a call that made no element (an error skipped, the end of a
     /// stream) is not kept.
-    fn drop_span(&mut self, n: usize, span: Option<OpenSpan>) {
+    fn drop_span(&mut self, n: usize, span: Span) {
         if span.is_some() {
             self.stages[n].set_trace(None);
         }
@@ -805,7 +798,7 @@ impl Driver<'_> {
         &mut self,
         s: usize,
         mut result: Result<Option<OutputElement>, CallError>,
-        span: Option<OpenSpan>,
+        span: Span,
     ) -> Result<(), Failure> {
         let mut attempt = 0;
         let output = loop {
@@ -901,7 +894,7 @@ impl Driver<'_> {
         batch: &mut Vec<Queued>,
         results: Vec<Result<Handled, CallError>>,
         dead_letter: bool,
-        spans: Vec<Option<OpenSpan>>,
+        spans: Vec<Span>,
     ) -> Result<(), Failure> {
         let mut failure = None;
         let mut spans = spans.into_iter();
@@ -933,7 +926,7 @@ impl Driver<'_> {
         batch: &mut Vec<Queued>,
         error: CallError,
         dead_letter: bool,
-        spans: Vec<Option<OpenSpan>>,
+        spans: Vec<Span>,
     ) -> Result<(), Failure> {
         if let Err(failure) = self.recover(n, error, u32::MAX, None).await {
             for element in batch.drain(..) {
@@ -973,14 +966,16 @@ impl Driver<'_> {
         mut element: Queued,
         mut result: Result<Handled, CallError>,
         dead_letter: bool,
-        span: Option<OpenSpan>,
+        span: Span,
     ) -> Result<(), Failure> {
         let mut attempt = 0;
         loop {
             let error = match result {
                 Ok(handled) => {
-                    let fate = self.fate(n, &handled);
-                    self.end_span(n, span, &mut element, attempt, fate);
+                    if span.is_some() {
+                        let fate = self.fate(n, &handled);
+                        self.end_span(n, span, &mut element, attempt, fate);
+                    }
                     return self.dispatch(n, element, handled, dead_letter);
                 }
                 Err(error) => error,
