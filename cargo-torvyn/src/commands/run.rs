@@ -49,7 +49,12 @@ pub(crate) struct RunCommand {
     /// Export the flows' metrics and the spans of traced elements (one in 1024, or every
     /// one at `--observability diagnostic`) to this OpenTelemetry collector, by OTLP over
     /// gRPC, e.g. `http://127.0.0.1:4317`
-    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        hide_env_values = true
+    )]
     otlp_endpoint: Option<String>,
 
     /// Also write every lifecycle event (flow started, paused, resumed, ended; component
@@ -95,9 +100,12 @@ impl RunCommand {
             );
         }
         if self.otlp_endpoint.is_some() && self.observability.observability == Level::Off {
-            miette::bail!(
-                "--otlp-endpoint exports what flows record, and with --observability off they record nothing"
+            // The endpoint may come from the environment, meant for every run: `off` wins.
+            status(
+                "Warning",
+                "not exporting to the OTLP endpoint: with --observability off, flows record nothing to export",
             );
+            self.otlp_endpoint = None;
         }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;

@@ -122,7 +122,7 @@ mod tests {
         pool.give(bytes, capacity);
         let (again, _) = pool.take(10);
         assert_eq!(again.as_ptr(), address);
-        let _ = pool.take(5000);
+        let _ = pool.take(4000);
         let stats = pool.stats();
         assert_eq!((stats.hits, stats.misses), (1, 2));
         let by_tier = stats.by_tier.map(|t| (t.hits, t.misses));
