@@ -157,13 +157,6 @@ fn a_component_denied_stdout_prints_nothing() {
     assert_eq!(run.report()["delivered"], 3);
 }
 
-/// The lines of a `--events` file.
-fn events(file: &tempfile::NamedTempFile) -> Vec<serde_json::Value> {
-    (std::fs::read_to_string(file.path()).unwrap().lines())
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_refused_capability_and_a_failed_flow_are_events() {
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -183,7 +176,7 @@ on-error = { probe = "skip" }"#,
         )
         .run(&["--events", path])
         .success();
-    let logged = events(&file);
+    let (logged, _) = crate::support::events(&file);
     let denied: Vec<_> = (logged.iter())
         .filter(|e| e["event"] == "capability-denied")
         .collect();
@@ -199,7 +192,7 @@ on-error = { probe = "skip" }"#,
         .component("out", Guest::Sink, r#"{"quiet": true}"#)
         .run(&["--events", path])
         .failure();
-    let logged = events(&file);
+    let (logged, _) = crate::support::events(&file);
     let ended = logged.last().unwrap();
     assert_eq!(ended["event"], "ended", "{logged:?}");
     assert_eq!(ended["outcome"], "failed");

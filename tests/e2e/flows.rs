@@ -436,19 +436,11 @@ on-error = { up = "skip" }"#,
         "{}",
         run.stderr
     );
-    let events: Vec<serde_json::Value> = std::fs::read_to_string(events.path())
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let kinds: Vec<_> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let (events, kinds) = crate::support::events(&events);
     assert_eq!(kinds.len(), 12, "{kinds:?}");
-    assert_eq!((kinds[0], kinds[11]), ("started", "ended"));
+    assert_eq!((&*kinds[0], &*kinds[11]), ("started", "ended"));
     assert!(
-        kinds[1..11].iter().all(|&kind| kind == "restarted"),
+        kinds[1..11].iter().all(|kind| kind == "restarted"),
         "{kinds:?}"
     );
     assert_eq!(events[0]["nodes"], 3);

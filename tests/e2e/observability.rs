@@ -293,13 +293,7 @@ fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
     assert!(stderr.contains("Paused flow `main`"), "{stderr}");
     assert!(stderr.contains("Resumed flow `main`"), "{stderr}");
     // The same events, and the flow's start and end, in the events file.
-    let events: Vec<Value> = (std::fs::read_to_string(events.path()).unwrap().lines())
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let kinds: Vec<_> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let (events, kinds) = crate::support::events(&events);
     assert_eq!(kinds, ["started", "paused", "resumed", "ended"]);
     assert_eq!(events[3]["outcome"], "cancelled");
     assert_eq!(events[3]["error"], Value::Null);

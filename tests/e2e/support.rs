@@ -400,3 +400,14 @@ pub fn node<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .find(|n| n["name"] == name)
         .unwrap_or_else(|| panic!("no node `{name}` in {report}"))
 }
+
+/// The events a `--events FILE` run wrote, and their kinds.
+pub fn events(file: &tempfile::NamedTempFile) -> (Vec<serde_json::Value>, Vec<String>) {
+    let events: Vec<serde_json::Value> = (std::fs::read_to_string(file.path()).unwrap().lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let kinds = (events.iter())
+        .map(|event| event["event"].as_str().unwrap().to_owned())
+        .collect();
+    (events, kinds)
+}
