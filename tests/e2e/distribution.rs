@@ -298,7 +298,8 @@ fn a_component_goes_from_new_to_a_registry_and_runs_from_there_and_from_the_cach
     assert!(
         inspected.stdout.starts_with("kind: component\n")
             && inspected.stdout.contains(&format!("digest: {digest}\n"))
-            && inspected.stdout.contains("\nrole: processor\n"),
+            && inspected.stdout.contains("\nrole: processor\n")
+            && (inspected.stdout).contains("\nworld: torvyn:streaming/managed-transform@0.1.0\n"),
         "{}",
         inspected.stdout
     );
@@ -546,6 +547,7 @@ fn inspect_tells_what_a_component_is_and_refuses_what_is_not() {
     let report: serde_json::Value = serde_json::from_str(inspected.stdout.trim()).unwrap();
     assert_eq!(report["kind"], "component");
     assert_eq!(report["role"], "sink");
+    assert_eq!(report["world"], "torvyn:streaming/data-sink@0.1.0");
     let wasm = std::fs::read(Guest::Sink.wasm()).unwrap();
     assert_eq!(report["size"], wasm.len());
     let exports = report["exports"].as_array().unwrap();

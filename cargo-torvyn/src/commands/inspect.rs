@@ -81,6 +81,7 @@ fn describe_component(wasm: &[u8]) -> miette::Result<Value> {
         "digest": oci::digest(wasm),
         "size": wasm.len(),
         "role": role.map(|r| r.to_string()),
+        "world": role.map(|r| r.world(&info.exports)),
         "exports": info.exports,
         "imports": info.imports,
         "capabilities": info.capabilities,
@@ -118,6 +119,8 @@ fn describe_artifact(
             let annotations = manifest.annotations.clone().unwrap_or_default();
             let capabilities = annotations.get(oci::annotation::CAPABILITIES);
             report["role"] = json!(annotations.get(oci::annotation::ROLE));
+            let role = Role::from_exports(&component.exports).ok();
+            report["world"] = json!(role.map(|r| r.world(&component.exports)));
             report["capabilities"] = json!(capabilities.map(|list| {
                 list.split(',')
                     .filter(|c| !c.is_empty())
@@ -137,11 +140,12 @@ fn describe_artifact(
 }
 
 /// The order fields are printed in.
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 15] = [
     "kind",
     "digest",
     "size",
     "role",
+    "world",
     "os",
     "config_media_type",
     "annotations",

@@ -53,6 +53,31 @@ impl Role {
         }
     }
 
+    /// The contract world a component of this role with these exports targets: the
+    /// smallest that holds them all, e.g. `torvyn:streaming/managed-transform@0.1.0` for a
+    /// processor that also exports `lifecycle`, `torvyn:batching/batch-transform@0.1.0`
+    /// for one that also exports `batch-processor`.
+    pub fn world(self, exports: &[String]) -> String {
+        let exports_interface = |name: &str| {
+            (exports.iter()).any(|e| e.split_once('@').map_or(e.as_str(), |(i, _)| i) == name)
+        };
+        let batched = self.batch_interface().is_some_and(exports_interface);
+        let lifecycle = exports_interface("torvyn:streaming/lifecycle");
+        let world = match self {
+            Role::Source if batched => "torvyn:batching/batch-data-source",
+            Role::Processor if batched => "torvyn:batching/batch-transform",
+            Role::Sink if batched => "torvyn:batching/batch-data-sink",
+            Role::Source => "torvyn:streaming/data-source",
+            Role::Processor if lifecycle => "torvyn:streaming/managed-transform",
+            Role::Processor => "torvyn:streaming/transform",
+            Role::Sink => "torvyn:streaming/data-sink",
+            Role::Filter => "torvyn:filtering/content-filter",
+            Role::Router => "torvyn:filtering/content-router",
+            Role::Aggregator => "torvyn:aggregation/stream-aggregator",
+        };
+        format!("{world}@{CONTRACT_VERSION}")
+    }
+
     /// The interface (without version) through which a component of this role may also
     /// take or hand over elements in batches (package `torvyn:batching`), if the role has one.
     pub fn batch_interface(self) -> Option<&'static str> {
@@ -324,6 +349,39 @@ pub fn with_capabilities(bytes: &[u8], capabilities: &[String]) -> Result<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_and_its_exports_name_the_smallest_world_that_holds_them() {
+        let exports = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("{n}@0.1.0"))
+                .collect::<Vec<_>>()
+        };
+        let processor = exports(&["torvyn:streaming/processor"]);
+        assert_eq!(
+            Role::Processor.world(&processor),
+            "torvyn:streaming/transform@0.1.0"
+        );
+        let managed = exports(&["torvyn:streaming/processor", "torvyn:streaming/lifecycle"]);
+        assert_eq!(
+            Role::Processor.world(&managed),
+            "torvyn:streaming/managed-transform@0.1.0"
+        );
+        let batch = exports(&[
+            "torvyn:streaming/sink",
+            "torvyn:streaming/lifecycle",
+            "torvyn:batching/batch-sink",
+        ]);
+        assert_eq!(
+            Role::Sink.world(&batch),
+            "torvyn:batching/batch-data-sink@0.1.0"
+        );
+        assert_eq!(
+            Role::Router.world(&exports(&["torvyn:filtering/router"])),
+            "torvyn:filtering/content-router@0.1.0"
+        );
+    }
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
