@@ -148,17 +148,20 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn project() -> TestProject {
+/// `src → up → out`, the sink configured with `sink`.
+fn project(sink: &str) -> TestProject {
     TestProject::new()
         .component("src", Guest::Source, r#"{"count": 100000}"#)
         .component("up", Guest::Upper, "")
-        .component("out", Guest::Sink, r#"{"show_trace": true}"#)
+        .component("out", Guest::Sink, sink)
 }
+
+const SHOW_TRACE: &str = r#"{"show_trace": true}"#;
 
 #[test]
 fn a_collector_receives_every_elements_spans_linked_stage_to_stage_and_the_metrics() {
     let collector = Collector::start();
-    let run = project()
+    let run = project(SHOW_TRACE)
         .run(&[
             "--limit",
             "5",
@@ -246,7 +249,7 @@ fn a_collector_receives_every_elements_spans_linked_stage_to_stage_and_the_metri
 #[test]
 fn production_traces_one_element_in_1024() {
     let collector = Collector::start();
-    let run = project()
+    let run = project(SHOW_TRACE)
         .run(&["--limit", "2000", "--otlp-endpoint", &collector.endpoint])
         .success();
     assert!(run.stderr.contains("Exported 6 spans"), "{}", run.stderr);
@@ -270,6 +273,38 @@ fn production_traces_one_element_in_1024() {
 }
 
 #[test]
+fn many_spans_go_in_requests_of_at_most_512() {
+    let collector = Collector::start();
+    let run = project(r#"{"quiet": true}"#)
+        .run(&[
+            "--limit",
+            "3000",
+            "--observability",
+            "diagnostic",
+            "--otlp-endpoint",
+            &collector.endpoint,
+        ])
+        .success();
+    assert!(
+        run.stderr
+            .contains("Exported 9000 spans and the flows' metrics to "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(collector.spans().len(), 9000);
+    let requests = collector.received.traces.lock().unwrap();
+    let sizes: Vec<usize> = (requests.iter())
+        .map(|request| {
+            (request.resource_spans.iter())
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum()
+        })
+        .collect();
+    assert!(sizes.iter().all(|&n| n <= 512), "{sizes:?}");
+}
+
+#[test]
 fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
     // A port nothing listens on: bind one, then free it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -278,7 +313,7 @@ fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
         .unwrap()
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let run = project()
+    let run = project(SHOW_TRACE)
         .run(&[
             "--limit",
             "3",
@@ -309,7 +344,7 @@ fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
     // At `off` flows record nothing: the endpoint (perhaps from the environment, meant
     // for every run) is ignored with a warning.
     let collector = Collector::start();
-    let off = project()
+    let off = project(SHOW_TRACE)
         .run(&[
             "--limit",
             "3",

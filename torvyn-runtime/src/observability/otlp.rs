@@ -23,8 +23,9 @@ use tokio::sync::mpsc;
 use super::metrics::{Family, Kind, Unit, Value, families};
 use super::{Fate, FlowReport, SpanSink, StageSpan};
 
-/// Span batches waiting for export; beyond this, new ones are dropped and counted.
-const QUEUED_BATCHES: usize = 1024;
+/// Spans waiting for export; beyond this, the flows' new ones are dropped and counted
+/// lost, so that a slow collector costs at most this much memory (about 10 MiB).
+const QUEUED_SPANS: u64 = 64 * 1024;
 /// The most spans sent in one export request.
 const EXPORT_BATCH: usize = 512;
 /// How long one export request may take, retries included.
@@ -68,13 +69,15 @@ pub struct OtlpExporter {
 /// What flows hand their spans to.
 #[derive(Debug)]
 struct SpanQueue {
-    sender: mpsc::Sender<(String, Vec<StageSpan>)>,
+    sender: mpsc::UnboundedSender<(String, Vec<StageSpan>)>,
     outcome: Arc<Outcome>,
 }
 
 /// Counted by the export task and the flows, read at shutdown.
 #[derive(Debug, Default)]
 struct Outcome {
+    /// Spans handed over and not exported yet: what bounds the queue.
+    queued: AtomicU64,
     exported: AtomicU64,
     lost: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -91,7 +94,10 @@ impl Outcome {
 impl SpanSink for SpanQueue {
     fn record(&self, flow: &str, spans: Vec<StageSpan>) {
         let count = spans.len() as u64;
-        if self.sender.try_send((flow.to_owned(), spans)).is_err() {
+        let queued = &self.outcome.queued;
+        let room = queued.fetch_add(count, Ordering::Relaxed) + count <= QUEUED_SPANS;
+        if !room || self.sender.send((flow.to_owned(), spans)).is_err() {
+            queued.fetch_sub(count, Ordering::Relaxed);
             (self.outcome.lost).fetch_add(count, Ordering::Relaxed);
         }
     }
@@ -130,28 +136,23 @@ impl OtlpExporter {
             .build();
         observe(&meters.meter("torvyn"), snapshots);
 
-        let (sender, mut receiver) = mpsc::channel::<(String, Vec<StageSpan>)>(QUEUED_BATCHES);
+        let (sender, mut receiver) = mpsc::unbounded_channel::<(String, Vec<StageSpan>)>();
         let outcome = Arc::new(Outcome::default());
         let counts = outcome.clone();
         let task = tokio::spawn(async move {
             let scope = InstrumentationScope::builder("torvyn")
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build();
-            let mut batch = Vec::new();
-            while let Some(first) = receiver.recv().await {
-                let mut next = Some(first);
-                // Whatever else is waiting goes in the same request, up to its size.
-                while let Some((flow, spans)) = next {
-                    batch.extend(spans.iter().map(|span| span_data(&flow, span, &scope)));
-                    next = match batch.len() < EXPORT_BATCH {
-                        true => receiver.try_recv().ok(),
-                        false => None,
-                    };
-                }
-                let sent = batch.len() as u64;
-                match exporter.export(std::mem::take(&mut batch)).await {
-                    Ok(()) => _ = counts.exported.fetch_add(sent, Ordering::Relaxed),
-                    Err(error) => counts.failed(sent, error.to_string()),
+            while let Some((flow, spans)) = receiver.recv().await {
+                // Requests of at most `EXPORT_BATCH` spans, whatever a flow handed over.
+                for chunk in spans.chunks(EXPORT_BATCH) {
+                    let batch = chunk.iter().map(|span| span_data(&flow, span, &scope));
+                    let sent = chunk.len() as u64;
+                    match exporter.export(batch.collect()).await {
+                        Ok(()) => _ = counts.exported.fetch_add(sent, Ordering::Relaxed),
+                        Err(error) => counts.failed(sent, error.to_string()),
+                    }
+                    counts.queued.fetch_sub(sent, Ordering::Relaxed);
                 }
             }
             let _ = exporter.shutdown();
