@@ -166,3 +166,26 @@ sink-pause = "2ms""#,
         run.stderr
     );
 }
+
+#[test]
+fn batch_calls_give_each_element_its_own_span_in_its_own_trace() {
+    let project = TestProject::new()
+        .component("src", Guest::BatchSource, r#"{"count": 1000}"#)
+        .component("up", Guest::BatchUpper, "")
+        .component("out", Guest::BatchSink, r#"{"quiet": true}"#);
+    let run = project
+        .command(&["trace", "--limit", "40", "--message-format", "json"])
+        .success();
+    let elements = element_traces(&run);
+    assert_eq!(elements.len(), 40);
+    let mut largest = 0;
+    for element in &elements {
+        assert_eq!(linked_nodes(element), ["src", "up", "out"]);
+        for span in element["spans"].as_array().unwrap() {
+            largest = largest.max(span["batch"].as_u64().unwrap());
+        }
+    }
+    // The source hands over up to 32 elements per call once it knows their size.
+    assert_eq!(largest, 32, "{}", run.stdout);
+    assert!(run.stderr.contains(" · in a batch of 32"), "{}", run.stderr);
+}
