@@ -298,3 +298,25 @@ fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
     assert_eq!(events[3]["outcome"], "cancelled");
     assert_eq!(events[3]["error"], Value::Null);
 }
+
+#[test]
+fn a_flow_stuck_in_a_call_is_shown_inside_it() {
+    // The processor spins in its first call, for up to the 30 s it is allowed.
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 5}"#)
+        .component("spin", Guest::Hostile, r#"{"mode": "loop"}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
+        .set("spin", "limits", r#"{ invocation-time = "30s" }"#);
+    let served = Served::start(&project, &[]);
+    let flow = served.wait_for("the call to run for a second", |flow| {
+        flow["in_call"]["for_ms"].as_u64() >= Some(1000)
+    });
+    assert_eq!(flow["in_call"]["node"], "spin");
+    let frame = succeeds(&["top", &served.address, "--once", "--interval", "200ms"]);
+    assert!(
+        frame.contains("Stuck: `spin` has been inside one call for"),
+        "{frame}"
+    );
+    let text = succeeds(&["inspect", &format!("http://{}", served.address)]);
+    assert!(text.contains("inside a call of node spin for"), "{text}");
+}

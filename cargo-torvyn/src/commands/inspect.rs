@@ -215,6 +215,10 @@ fn print_host(flows: &[Value]) {
             report["emitted"],
             report["delivered"]
         );
+        if let Some(node) = flow["in_call"]["node"].as_str() {
+            let seconds = flow["in_call"]["for_ms"].as_f64().unwrap_or_default() / 1000.0;
+            println!("  inside a call of node {node} for {seconds:.1}s, since these figures");
+        }
         for node in report["nodes"].as_array().into_iter().flatten() {
             println!(
                 "  node {} ({}): {} received, {} emitted, {} errors, {} restarts, {} calls, {:.3}s busy",

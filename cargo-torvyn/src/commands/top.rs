@@ -109,7 +109,16 @@ fn sample(base: &str) -> miette::Result<Vec<Flow>> {
 pub(crate) struct Flow {
     name: String,
     paused: bool,
+    /// The long call the flow is inside of, if any: its figures are as of its start.
+    #[serde(default)]
+    in_call: Option<InCall>,
     report: Report,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct InCall {
+    node: Option<String>,
+    for_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,7 +275,16 @@ impl FlowView {
             .collect::<Vec<_>>();
 
         let node_index = |name: &str| report.nodes.iter().position(|n| n.name == name);
+        let in_call = (flow.in_call.as_ref()).and_then(|c| Some((c.node.as_deref()?, c.for_ms)));
         let (bottleneck, verdict) = match (most_blocked, busiest) {
+            // A call that has run for a second holds the whole flow: nothing else moves.
+            _ if let Some((node, for_ms)) = in_call.filter(|(_, ms)| *ms >= 1000) => (
+                node_index(node).map(|n| (n, None)),
+                format!(
+                    "Stuck: `{node}` has been inside one call for {:.1} s; these figures are from before it.",
+                    for_ms as f64 / 1000.0
+                ),
+            ),
             (Some((e, share)), _) => {
                 let edge = &report.edges[e];
                 (
@@ -512,6 +530,21 @@ mod tests {
             "{frame}"
         );
         assert!(frame.contains("1000 elements/s delivered"), "{frame}");
+    }
+
+    #[test]
+    fn a_flow_inside_a_long_call_is_named_stuck_there() {
+        let before = flow(1.0, 0, [0, 0, 0], [10, 10, 10]);
+        let mut after = before.clone();
+        after.in_call = Some(InCall {
+            node: Some("up".into()),
+            for_ms: 2_500,
+        });
+        let frame = render(&before, &after);
+        assert!(
+            frame.contains("Stuck: `up` has been inside one call for 2.5 s"),
+            "{frame}"
+        );
     }
 
     #[test]

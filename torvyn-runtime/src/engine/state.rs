@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::observability::{CallStats, SpanId, TraceId};
+use crate::reactor::CallWatch;
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, DeniedRoot, Grants, Limiter};
 
@@ -20,6 +21,8 @@ pub(crate) struct FlowIdentity {
     pub(crate) count_host_calls: bool,
     /// Whether the flow's stages keep a histogram of how long their calls take.
     pub(crate) time_calls: bool,
+    /// Where a stage says it is inside a long call, when the flow is observed.
+    pub(crate) watch: Option<Arc<CallWatch>>,
 }
 
 /// The data of one component's store.
@@ -51,6 +54,30 @@ pub(crate) struct StageState {
     /// The trace and span of the call in progress, when its element is traced: what
     /// `flow-context.trace-id` and `span-id` answer.
     pub(crate) trace: Option<(TraceId, SpanId)>,
+    /// The call in progress has run past an epoch tick and is in the flow's watch.
+    pub(crate) watched: bool,
+}
+
+impl StageState {
+    /// The call in progress has run past an epoch tick: the flow's watch shows it.
+    pub(crate) fn watch(&mut self) {
+        if let (false, Some(watch)) = (self.watched, &self.flow.watch) {
+            let ran = self.call_started.elapsed().as_millis() as u64;
+            let now = crate::reactor::now_ns() / 1_000_000;
+            watch.enter(self.stage, now.saturating_sub(ran));
+            self.watched = true;
+        }
+    }
+
+    /// The call returned: if the watch showed it, it no longer does.
+    pub(crate) fn unwatch(&mut self) {
+        if self.watched {
+            if let Some(watch) = &self.flow.watch {
+                watch.leave();
+            }
+            self.watched = false;
+        }
+    }
 }
 
 impl WasiView for StageState {

@@ -122,12 +122,24 @@ async fn show(State(flows): State<Arc<Flows>>, Path(name): Path<String>) -> Resp
         return not_found(&name);
     };
     match control.snapshot() {
-        Some(report) => Json(json!({
-            "name": name,
-            "paused": control.is_paused(),
-            "report": &*report,
-        }))
-        .into_response(),
+        Some(report) => {
+            // A flow inside a long call has published nothing since it began.
+            let in_call = control.call.current().map(|(node, since_unix_ms)| {
+                let now = crate::reactor::now_ns() / 1_000_000;
+                json!({
+                    "node": report.nodes.get(node).map(|n| &n.name),
+                    "since_unix_ms": since_unix_ms,
+                    "for_ms": now.saturating_sub(since_unix_ms),
+                })
+            });
+            Json(json!({
+                "name": name,
+                "paused": control.is_paused(),
+                "in_call": in_call,
+                "report": &*report,
+            }))
+            .into_response()
+        }
         None => {
             let error = format!(
                 "flow `{name}` has published no figures yet: it is starting, \

@@ -24,6 +24,41 @@ pub(crate) struct Control {
     /// The flow's latest snapshot (its final report once it ended), when it publishes
     /// them. Locked once per publication and once per read, never per element.
     snapshot: Mutex<Option<Arc<FlowReport>>>,
+    /// The call the flow is inside of, once it has run past an epoch tick: while a call
+    /// runs the flow publishes nothing, and this says where it is.
+    pub(crate) call: Arc<CallWatch>,
+}
+
+/// A call that has run past an epoch tick (1 ms), set by the stage's epoch callback and
+/// cleared when the call returns: what shows a flow stuck in a component.
+#[derive(Debug, Default)]
+pub(crate) struct CallWatch {
+    /// The node's index plus one; 0 when no long call is in progress.
+    node: AtomicU64,
+    /// When the call began, in milliseconds since the Unix epoch.
+    since_unix_ms: AtomicU64,
+}
+
+impl CallWatch {
+    pub(crate) fn enter(&self, node: usize, since_unix_ms: u64) {
+        self.since_unix_ms.store(since_unix_ms, Ordering::Relaxed);
+        self.node.store(node as u64 + 1, Ordering::Release);
+    }
+
+    pub(crate) fn leave(&self) {
+        self.node.store(0, Ordering::Release);
+    }
+
+    /// The node inside a long call, and since when (ms since the Unix epoch).
+    pub(crate) fn current(&self) -> Option<(usize, u64)> {
+        match self.node.load(Ordering::Acquire) {
+            0 => None,
+            node => Some((
+                node as usize - 1,
+                self.since_unix_ms.load(Ordering::Relaxed),
+            )),
+        }
+    }
 }
 
 impl Control {

@@ -1520,6 +1520,7 @@ async fn run_to_end(
         flow_id: plan.flow.clone(),
         count_host_calls: options.measure,
         time_calls: options.observability.observed(),
+        watch: (options.observability.observed()).then(|| control.call.clone()),
     });
     let mut driver = Driver {
         engine,

@@ -58,7 +58,7 @@ mod fixture;
 mod queue;
 mod stage;
 
-pub(crate) use control::Control;
+pub(crate) use control::{CallWatch, Control};
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
 pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, YIELD_EVERY};

@@ -109,6 +109,7 @@ impl Instance {
             resources: ResourceTable::new(),
             stats: CallStats::default(),
             trace: None,
+            watched: false,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -128,6 +129,7 @@ impl Instance {
         }
         store.epoch_deadline_callback(|mut store| {
             store.data_mut().stats.interruptions += 1;
+            store.data_mut().watch();
             let state = store.data();
             match state.time_limit {
                 Some(limit) if state.call_started.elapsed() > limit => {
@@ -154,7 +156,9 @@ impl Instance {
             (shown, limit) => shown.or(limit),
         };
         let pre = component.instance_pre();
-        let instance = pre.instantiate_async(&mut store).await?;
+        let instance = pre.instantiate_async(&mut store).await;
+        store.data_mut().unwatch();
+        let instance = instance?;
         let calls = match component.role() {
             Role::Source => {
                 Calls::Source(source::GuestIndices::new(pre)?.load(&mut store, &instance)?)
@@ -203,13 +207,12 @@ impl Instance {
 
     pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
         start_clock(&mut self.store, self.fuel);
-        match &self.lifecycle {
-            Some(lifecycle) => lifecycle
-                .call_init(&mut self.store, config)
-                .await?
-                .map_err(CallError::Process),
-            None => Ok(()),
-        }
+        let Some(lifecycle) = &self.lifecycle else {
+            return Ok(());
+        };
+        let result = lifecycle.call_init(&mut self.store, config).await;
+        self.store.data_mut().unwatch();
+        result?.map_err(CallError::Process)
     }
 
     pub(crate) async fn teardown(&mut self, table: &mut BufferTable) -> CallResult<()> {
@@ -510,6 +513,7 @@ fn start_clock(store: &mut Store<StageState>, fuel: Option<u64>) {
 
 fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {
     let state = store.data_mut();
+    state.unwatch();
     std::mem::swap(table, &mut state.buffers);
     let took = state.call_started.elapsed();
     state.stats.busy += took;
