@@ -288,10 +288,11 @@ struct Tracing {
     finished: Vec<StageSpan>,
 }
 
-/// A span begun: a stage's call on a traced element, in progress. Boxed where it is
-/// passed along ([`Span`]), so that an untraced element's calls carry a null pointer.
+/// The span of a call, if its element is traced: boxed, so that an untraced element's
+/// calls carry a null pointer.
 type Span = Option<Box<OpenSpan>>;
 
+/// A span begun: a stage's call on a traced element, in progress.
 struct OpenSpan {
     trace_id: TraceId,
     span_id: SpanId,
