@@ -1,8 +1,9 @@
 //! OTLP export over gRPC: the spans of traced elements, and the metrics of every flow the
 //! host runs, to an OpenTelemetry collector.
 //!
-//! Flows hand their spans to a bounded channel and never wait: a task converts them to
-//! OpenTelemetry spans and exports them in batches. Metrics are observed from the flows'
+//! Flows hand their spans to a queue of at most [`QUEUED_SPANS`] and never wait (beyond
+//! it, spans are counted lost): a task converts them to OpenTelemetry spans and exports
+//! them in requests of at most [`EXPORT_BATCH`]. Metrics are observed from the flows'
 //! latest snapshots when the SDK's periodic reader collects (every 60 s, or as
 //! `OTEL_METRIC_EXPORT_INTERVAL` says) and once more at shutdown.
 
