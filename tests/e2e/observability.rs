@@ -174,15 +174,7 @@ fn promtool_accepts(metrics: &str) {
 fn a_pausing_sinks_input_edge_is_named_blocked_with_its_depth_in_the_api_and_metrics() {
     // The sink takes one element and asks for a pause that lasts an hour: the queue into it
     // fills and holds `up` back, while the source is paused by its own full queue.
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1000000}"#)
-        .component("up", Guest::Upper, "")
-        .component("out", Guest::Sink, r#"{"quiet": true, "pause_every": 1}"#)
-        .flow(
-            r#"nodes = ["src", "up", "out"]
-edges = [{ from = "src", to = "up" }, { from = "up", to = "out", capacity = 8 }]
-sink-pause = "1h""#,
-        );
+    let project = TestProject::pausing_sink(8, "1h");
     let served = Served::start(&project, &[]);
     // Then nothing moves: wait for a snapshot of that state (one taken while the source
     // was still filling its queue would not be).

@@ -156,20 +156,25 @@ fn project(sink: &str) -> TestProject {
         .component("out", Guest::Sink, sink)
 }
 
+/// `run` arguments: stop after `limit` elements, observe at `level`, export to `endpoint`.
+fn exporting<'a>(limit: &'a str, level: &'a str, endpoint: &'a str) -> [&'a str; 6] {
+    [
+        "--limit",
+        limit,
+        "--observability",
+        level,
+        "--otlp-endpoint",
+        endpoint,
+    ]
+}
+
 const SHOW_TRACE: &str = r#"{"show_trace": true}"#;
 
 #[test]
 fn a_collector_receives_every_elements_spans_linked_stage_to_stage_and_the_metrics() {
     let collector = Collector::start();
     let run = project(SHOW_TRACE)
-        .run(&[
-            "--limit",
-            "5",
-            "--observability",
-            "diagnostic",
-            "--otlp-endpoint",
-            &collector.endpoint,
-        ])
+        .run(&exporting("5", "diagnostic", &collector.endpoint))
         .success();
     assert!(
         run.stderr
@@ -250,7 +255,7 @@ fn a_collector_receives_every_elements_spans_linked_stage_to_stage_and_the_metri
 fn production_traces_one_element_in_1024() {
     let collector = Collector::start();
     let run = project(SHOW_TRACE)
-        .run(&["--limit", "2000", "--otlp-endpoint", &collector.endpoint])
+        .run(&exporting("2000", "production", &collector.endpoint))
         .success();
     assert!(run.stderr.contains("Exported 6 spans"), "{}", run.stderr);
     let sequences: Vec<String> = (collector.spans().iter())
@@ -276,14 +281,7 @@ fn production_traces_one_element_in_1024() {
 fn many_spans_go_in_requests_of_at_most_512() {
     let collector = Collector::start();
     let run = project(r#"{"quiet": true}"#)
-        .run(&[
-            "--limit",
-            "3000",
-            "--observability",
-            "diagnostic",
-            "--otlp-endpoint",
-            &collector.endpoint,
-        ])
+        .run(&exporting("3000", "diagnostic", &collector.endpoint))
         .success();
     assert!(
         run.stderr
@@ -314,14 +312,7 @@ fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let run = project(SHOW_TRACE)
-        .run(&[
-            "--limit",
-            "3",
-            "--observability",
-            "diagnostic",
-            "--otlp-endpoint",
-            &endpoint,
-        ])
+        .run(&exporting("3", "diagnostic", &endpoint))
         .success();
     assert_eq!(run.report()["delivered"], 3);
     assert!(
@@ -345,14 +336,7 @@ fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
     // for every run) is ignored with a warning.
     let collector = Collector::start();
     let off = project(SHOW_TRACE)
-        .run(&[
-            "--limit",
-            "3",
-            "--observability",
-            "off",
-            "--otlp-endpoint",
-            &collector.endpoint,
-        ])
+        .run(&exporting("3", "off", &collector.endpoint))
         .success();
     assert!(
         off.stderr

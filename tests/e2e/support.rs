@@ -154,6 +154,21 @@ impl TestProject {
         self.component_at(name, &path, config)
     }
 
+    /// `src → up → out` where the sink asks for a pause after every element, held for
+    /// `pause`, behind a queue of `capacity`: the queue into the sink fills and holds
+    /// `up` back. The source has elements for a long run.
+    pub fn pausing_sink(capacity: u32, pause: &str) -> Self {
+        TestProject::new()
+            .component("src", Guest::Source, r#"{"count": 1000000}"#)
+            .component("up", Guest::Upper, "")
+            .component("out", Guest::Sink, r#"{"quiet": true, "pause_every": 1}"#)
+            .flow(&format!(
+                r#"nodes = ["src", "up", "out"]
+edges = [{{ from = "src", to = "up" }}, {{ from = "up", to = "out", capacity = {capacity} }}]
+sink-pause = "{pause}""#
+            ))
+    }
+
     /// Adds a component node whose `path` is given as is.
     pub fn component_at(mut self, name: &str, path: &str, config: &str) -> Self {
         self.components

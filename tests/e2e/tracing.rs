@@ -13,6 +13,16 @@ fn element_traces(run: &Run) -> Vec<Value> {
         .collect()
 }
 
+/// `cargo torvyn trace --limit LIMIT` on `project`, which must succeed, and its elements.
+fn traced(project: &TestProject, limit: u64) -> (Run, Vec<Value>) {
+    let limit = limit.to_string();
+    let run = project
+        .command(&["trace", "--limit", &limit, "--message-format", "json"])
+        .success();
+    let elements = element_traces(&run);
+    (run, elements)
+}
+
 /// The nodes an element's spans name, in order; each span must be the child of the one
 /// before, all in one trace.
 fn linked_nodes(element: &Value) -> Vec<&str> {
@@ -104,16 +114,13 @@ fn components_see_the_trace_context_of_their_element() {
         .component("src", Guest::Source, r#"{"count": 1000}"#)
         .component("up", Guest::Upper, "")
         .component("out", Guest::Sink, r#"{"show_trace": true}"#);
-    let run = project
-        .command(&["trace", "--limit", "4", "--message-format", "json"])
-        .success();
+    let (run, elements) = traced(&project, 4);
     let seen: Vec<(&str, &str)> = (run.stdout.lines())
         .filter_map(|line| {
             let (_, context) = line.split_once(" trace=")?;
             context.split_once(" span=")
         })
         .collect();
-    let elements = element_traces(&run);
     assert_eq!(elements.len(), 4, "{}", run.stdout);
     assert_eq!(seen.len(), 4, "{}", run.stdout);
     for (element, (trace, span)) in elements.iter().zip(seen) {
@@ -134,19 +141,8 @@ fn components_see_the_trace_context_of_their_element() {
 
 #[test]
 fn trace_shows_backpressure_where_an_element_waits_behind_a_full_queue() {
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1000}"#)
-        .component("up", Guest::Upper, "")
-        .component("out", Guest::Sink, r#"{"quiet": true, "pause_every": 1}"#)
-        .flow(
-            r#"nodes = ["src", "up", "out"]
-edges = [{ from = "src", to = "up" }, { from = "up", to = "out", capacity = 4 }]
-sink-pause = "2ms""#,
-        );
-    let run = project
-        .command(&["trace", "--limit", "20", "--message-format", "json"])
-        .success();
-    let elements = element_traces(&run);
+    let project = TestProject::pausing_sink(4, "2ms");
+    let (run, elements) = traced(&project, 20);
     assert_eq!(elements.len(), 20);
     // While the sink pauses, `up` fills the sink's queue: some elements join it last,
     // with three ahead, and wait there at least a pause.
@@ -173,10 +169,7 @@ fn batch_calls_give_each_element_its_own_span_in_its_own_trace() {
         .component("src", Guest::BatchSource, r#"{"count": 1000}"#)
         .component("up", Guest::BatchUpper, "")
         .component("out", Guest::BatchSink, r#"{"quiet": true}"#);
-    let run = project
-        .command(&["trace", "--limit", "40", "--message-format", "json"])
-        .success();
-    let elements = element_traces(&run);
+    let (run, elements) = traced(&project, 40);
     assert_eq!(elements.len(), 40);
     let mut largest = 0;
     for element in &elements {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::metrics::{AsyncInstrument, Meter, MeterProvider as _};
 use opentelemetry::trace::{self, SpanContext, SpanKind, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
@@ -290,48 +290,51 @@ fn observe(meter: &Meter, snapshots: Arc<dyn Fn() -> Vec<Arc<FlowReport>> + Send
         };
         match family.kind {
             Kind::Count => {
-                meter
-                    .u64_observable_counter(name)
+                _ = (meter.u64_observable_counter(name))
                     .with_description(help)
                     .with_unit(unit)
-                    .with_callback(move |observer| {
-                        for (attributes, value) in samples() {
-                            if let Value::Count(count) = value {
-                                observer.observe(count, &attributes);
-                            }
-                        }
-                    })
-                    .build();
+                    .with_callback(observed(samples, |value| match value {
+                        Value::Count(count) => Some(count),
+                        _ => None,
+                    }))
+                    .build()
             }
             Kind::Time => {
-                meter
-                    .f64_observable_counter(name)
+                _ = (meter.f64_observable_counter(name))
                     .with_description(help)
                     .with_unit(unit)
-                    .with_callback(move |observer| {
-                        for (attributes, value) in samples() {
-                            if let Value::Time(time) = value {
-                                observer.observe(time.as_secs_f64(), &attributes);
-                            }
-                        }
-                    })
-                    .build();
+                    .with_callback(observed(samples, |value| match value {
+                        Value::Time(time) => Some(time.as_secs_f64()),
+                        _ => None,
+                    }))
+                    .build()
             }
             Kind::Gauge => {
-                meter
-                    .i64_observable_gauge(name)
+                _ = (meter.i64_observable_gauge(name))
                     .with_description(help)
                     .with_unit(unit)
-                    .with_callback(move |observer| {
-                        for (attributes, value) in samples() {
-                            if let Value::Gauge(level) = value {
-                                observer.observe(level, &attributes);
-                            }
-                        }
-                    })
-                    .build();
+                    .with_callback(observed(samples, |value| match value {
+                        Value::Gauge(level) => Some(level),
+                        _ => None,
+                    }))
+                    .build()
             }
             Kind::Histogram => {}
+        }
+    }
+}
+
+/// An instrument's callback: observes each sample `samples` returns, as `number` reads
+/// its value.
+fn observed<T: 'static>(
+    samples: impl Fn() -> Vec<(Vec<KeyValue>, Value)> + Send + Sync + 'static,
+    number: fn(Value) -> Option<T>,
+) -> impl Fn(&dyn AsyncInstrument<T>) + Send + Sync + 'static {
+    move |observer| {
+        for (attributes, value) in samples() {
+            if let Some(value) = number(value) {
+                observer.observe(value, &attributes);
+            }
         }
     }
 }
