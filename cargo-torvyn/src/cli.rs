@@ -2,8 +2,10 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use torvyn_runtime::bounds::{self, Bounds};
 
 use crate::commands::{
     BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand,
@@ -53,6 +55,29 @@ impl Command {
             Command::Doctor(command) => command.exec(),
         }
     }
+}
+
+/// Parses `--timeout` and bench's `--duration`: within [`bounds::RUN_TIMEOUT`].
+pub(crate) fn run_time(text: &str) -> Result<Duration, String> {
+    bounds::RUN_TIMEOUT.parse(text)
+}
+
+/// Parses bench's `--warmup`: none (`0s`) to as long as a run may be.
+pub(crate) fn warmup(text: &str) -> Result<Duration, String> {
+    let range = Bounds {
+        min: Duration::ZERO,
+        max: bounds::RUN_TIMEOUT.max,
+    };
+    range.parse(text)
+}
+
+/// Parses top's `--interval`: 10 ms (a host's snapshots change every 100 ms) to an hour.
+pub(crate) fn refresh_interval(text: &str) -> Result<Duration, String> {
+    let range = Bounds {
+        min: Duration::from_millis(10),
+        max: Duration::from_secs(3600),
+    };
+    range.parse(text)
 }
 
 /// Cargo runs `cargo-torvyn torvyn ARGS`; a direct call is `cargo-torvyn ARGS` or

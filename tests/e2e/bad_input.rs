@@ -110,7 +110,7 @@ fn a_trap_names_flow_stage_and_sequence() {
         .failure();
     assert!(
         run.stderr
-            .contains("flow `main`: node `up` trapped on element 5"),
+            .contains("flow `main`: node `up` trapped in `process` on element 5"),
         "{}",
         run.stderr
     );
@@ -134,8 +134,9 @@ fn a_process_error_names_flow_stage_and_sequence() {
         .run(&[])
         .failure();
     assert!(
-        run.stderr
-            .contains("flow `main`: node `up` returned an error on element 3: internal error"),
+        run.stderr.contains(
+            "flow `main`: node `up` returned an error in `process` on element 3: internal error"
+        ),
         "{}",
         run.stderr
     );
@@ -228,7 +229,7 @@ edges = [{ from = "src", to = "out" }, { from = "out", to = "up" }]"#,
         (
             r#"nodes = ["src", "up", "out"]
 edges = [{ from = "src", to = "out" }]"#,
-            "node `up` of flow `main` is fed by no edge",
+            "node `up` of flow `main` is joined by no edge",
             "Torvyn.toml:21:",
         ),
     ];

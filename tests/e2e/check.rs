@@ -79,3 +79,48 @@ fn a_sound_project_passes() {
         run.stderr
     );
 }
+
+#[test]
+fn numbers_out_of_range_and_bad_shapes_are_found_without_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"[project]
+name = "r"
+[components.a]
+path = "a.wasm"
+[components.a.limits]
+invocation-time = "0s"
+memory = "1 KiB"
+[components.b]
+path = "b.wasm"
+[components."bell\u0007"]
+path = "c.wasm"
+[flows.huge]
+nodes = ["a", "b"]
+edges = [{ from = "a", to = "b", capacity = 4294967295 }]
+max-restarts = 20000
+[flows.twice]
+nodes = ["a", "b"]
+edges = [{ from = "a", to = "b" }, { from = "a", to = "b" }]
+[flows.round]
+nodes = ["a", "b"]
+edges = [{ from = "a", to = "b" }, { from = "b", to = "a" }]
+"#;
+    write(dir.path(), "Torvyn.toml", manifest);
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "`0s` is too short: the least is 1ms",
+        "Torvyn.toml:6:19]",
+        "`memory` of 1.0 KiB (1024 B) is too small: the least is 64.0 KiB (65536 B)",
+        r#"the component name "bell\u{7}" holds control characters"#,
+        "a queue capacity of 4294967295 is too large: the most is 1048576",
+        "Torvyn.toml:14:45]",
+        "a max-restarts of 20000 is too large: the most is 10000",
+        "edge from `a` to `b` is declared twice",
+        "Torvyn.toml:18:36]",
+        "the edges of flow `round` form a cycle through `a`, `b`",
+        "7 problem(s) found",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains('\u{7}'), "{}", run.stderr);
+}

@@ -28,11 +28,11 @@ pub(crate) struct BenchCommand {
     flow: Option<String>,
 
     /// How long to measure (e.g. `5s`, `500ms`)
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::run_time)]
     duration: Duration,
 
     /// How long to run the flow first, unmeasured
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::cli::warmup)]
     warmup: Duration,
 
     /// Stop measuring after this many elements (and the warm-up after as many)

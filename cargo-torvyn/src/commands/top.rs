@@ -30,7 +30,7 @@ pub(crate) struct TopCommand {
     addr: String,
 
     /// Time between two refreshes
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::cli::refresh_interval)]
     interval: Duration,
 
     /// Print one frame as text on stdout, made from two samples an interval apart, and exit

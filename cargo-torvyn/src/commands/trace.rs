@@ -33,7 +33,7 @@ pub(crate) struct TraceCommand {
     limit: u64,
 
     /// Stop the sources after this long (e.g. `500ms`, `10s`)
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::run_time)]
     timeout: Option<Duration>,
 
     /// Write the spans as Chrome trace event JSON to this file

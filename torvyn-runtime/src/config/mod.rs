@@ -25,6 +25,8 @@
 //! node's error policy: `"fail-flow"` (the default), `"skip"`,
 //! `{ retry = 3, backoff = "10ms", then = "skip" }` or `{ dead-letter = "SINK" }`.
 
+pub mod bounds;
+mod check;
 mod error;
 
 use std::collections::BTreeMap;
@@ -152,21 +154,24 @@ pub enum Access {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsDecl {
-    /// Largest size of each linear memory.
-    pub memory: Option<bytesize::ByteSize>,
-    /// Most elements of each table.
-    pub table_elements: Option<u32>,
-    /// Most core instances, tables and memories the component may create.
-    pub instances: Option<u32>,
-    /// Longest one call into the component may run (e.g. `"100ms"`); it traps after that.
+    /// Largest size of each linear memory, within [`bounds::MEMORY`].
+    pub memory: Option<Spanned<bytesize::ByteSize>>,
+    /// Most elements of each table, at least one.
+    pub table_elements: Option<Spanned<u32>>,
+    /// Most core instances, tables and memories the component may create, at least one.
+    pub instances: Option<Spanned<u32>>,
+    /// Longest one call into the component may run (e.g. `"100ms"`), within
+    /// [`bounds::INVOCATION_TIME`]; it traps after that.
     pub invocation_time: Option<Spanned<String>>,
     /// Most fuel (about one unit per WebAssembly instruction) one call may use: a
     /// deterministic limit, where the host meters fuel.
-    pub fuel: Option<u64>,
-    /// Bytes of host buffers the component may hold at once.
-    pub buffer_memory: Option<bytesize::ByteSize>,
-    /// Host buffer handles the component may hold at once.
-    pub buffer_handles: Option<u32>,
+    pub fuel: Option<Spanned<u64>>,
+    /// Bytes of host buffers the component may hold at once, within
+    /// [`bounds::BUFFER_MEMORY`].
+    pub buffer_memory: Option<Spanned<bytesize::ByteSize>>,
+    /// Host buffer handles the component may hold at once, within
+    /// [`bounds::BUFFER_HANDLES`].
+    pub buffer_handles: Option<Spanned<u32>>,
 }
 
 /// A `[flows.NAME]` table.
@@ -178,7 +183,8 @@ pub struct FlowDecl {
     /// The queues joining them.
     #[serde(default)]
     pub edges: Vec<Spanned<EdgeDecl>>,
-    /// Capacity of every edge that does not set its own.
+    /// Capacity of every edge that does not set its own, within
+    /// [`bounds::QUEUE_CAPACITY`].
     pub queue_capacity: Option<Spanned<u32>>,
     /// What happens when a node fails on an element, by node; `fail-flow` when not set.
     #[serde(default)]
@@ -189,6 +195,11 @@ pub struct FlowDecl {
     /// How long a sink that answered `pause` gets no element (e.g. `"5ms"`); 1 ms when
     /// not set.
     pub sink_pause: Option<Spanned<String>>,
+    /// Restarts a node may have, after traps, within `restart-period`; past them, the
+    /// flow fails. 10 when not set.
+    pub max_restarts: Option<Spanned<u32>>,
+    /// The period over which restarts are counted (e.g. `"1m"`); 10 s when not set.
+    pub restart_period: Option<Spanned<String>>,
 }
 
 /// What a queue does with an element that finds it full.
@@ -292,7 +303,7 @@ pub struct EdgeDecl {
     pub to: Spanned<String>,
     /// The router port this edge leaves from; only for edges out of a router.
     pub port: Option<Spanned<String>>,
-    /// Capacity of this edge's queue.
+    /// Capacity of this edge's queue, within [`bounds::QUEUE_CAPACITY`].
     pub capacity: Option<Spanned<u32>>,
     /// What the queue does when full.
     #[serde(default)]
@@ -451,215 +462,6 @@ impl ProjectManifest {
             })
             .collect()
     }
-
-    /// Checks that need the whole manifest: every reference resolves. Every problem is
-    /// reported, not just the first.
-    fn check(&self) -> Result<(), ManifestError> {
-        let mut problems = Vec::new();
-        self.find_problems(&mut problems);
-        match problems.len() {
-            0 => Ok(()),
-            1 => Err(problems.remove(0)),
-            _ => Err(ManifestError::Several { problems }),
-        }
-    }
-
-    fn find_problems(&self, problems: &mut Vec<ManifestError>) {
-        let mut keep = |result: Result<(), ManifestError>| {
-            if let Err(problem) = result {
-                problems.push(problem);
-            }
-        };
-        let manifest = &self.manifest;
-        if manifest.project.name.get_ref().trim().is_empty() {
-            keep(Err(self.error_at(
-                manifest.project.name.span(),
-                "the project name is empty",
-                None,
-            )));
-        }
-        let declared = || {
-            let names: Vec<_> = manifest.components.keys().cloned().collect();
-            Some(format!("declared components: {}", names.join(", ")))
-        };
-        for decl in manifest.components.values() {
-            if decl.path.get_ref().trim().is_empty() {
-                keep(Err(self.error_at(
-                    decl.path.span(),
-                    "the component path is empty",
-                    None,
-                )));
-            }
-            if let Some(time) = &decl.limits.invocation_time {
-                keep(self.duration(time.get_ref(), time.span()).map(drop));
-            }
-        }
-        for (name, test) in &manifest.tests {
-            let decl = test.get_ref();
-            let missing = match (&decl.component, &decl.flow) {
-                (Some(component), None) => (!manifest.components.contains_key(component.get_ref()))
-                    .then(|| {
-                        (
-                            component.span(),
-                            format!("component `{}`", component.get_ref()),
-                        )
-                    }),
-                (None, Some(flow)) => (!manifest.flows.contains_key(flow.get_ref()))
-                    .then(|| (flow.span(), format!("flow `{}`", flow.get_ref()))),
-                _ => Some((
-                    test.span(),
-                    "neither or both of `component` and `flow`".to_owned(),
-                )),
-            };
-            if let Some((span, what)) = missing {
-                keep(Err(self.error_at(
-                    span,
-                    format!("test `{name}` names {what}, which this manifest does not declare"),
-                    Some("a test names one `component` or one `flow` of this manifest".into()),
-                )));
-            }
-        }
-        for (flow, decl) in &manifest.flows {
-            for (i, node) in decl.nodes.iter().enumerate() {
-                if !manifest.components.contains_key(node.get_ref()) {
-                    keep(Err(self.error_at(
-                        node.span(),
-                        format!(
-                            "node `{}` of flow `{flow}` names no component",
-                            node.get_ref()
-                        ),
-                        declared(),
-                    )));
-                }
-                if decl.nodes[..i]
-                    .iter()
-                    .any(|n| n.get_ref() == node.get_ref())
-                {
-                    keep(Err(self.error_at(
-                        node.span(),
-                        format!("node `{}` appears twice in flow `{flow}`", node.get_ref()),
-                        None,
-                    )));
-                }
-            }
-            if let Some(capacity) = &decl.queue_capacity {
-                keep(self.check_capacity(capacity));
-            }
-            for edge in &decl.edges {
-                let edge = edge.get_ref();
-                for end in [&edge.from, &edge.to] {
-                    if !decl.nodes.iter().any(|n| n.get_ref() == end.get_ref()) {
-                        keep(Err(self.error_at(
-                            end.span(),
-                            format!(
-                                "edge end `{}` is not a node of flow `{flow}`",
-                                end.get_ref()
-                            ),
-                            Some(format!(
-                                "add `{}` to `nodes` of flow `{flow}`, or fix the name",
-                                end.get_ref()
-                            )),
-                        )));
-                    }
-                }
-                if let Some(capacity) = &edge.capacity {
-                    keep(self.check_capacity(capacity));
-                }
-                keep(self.check_watermarks(decl, edge));
-            }
-            let is_node = |name: &str| decl.nodes.iter().any(|n| n.get_ref() == name);
-            for (node, policy) in &decl.on_error {
-                if !is_node(node.get_ref()) {
-                    keep(Err(self.error_at(
-                        node.span(),
-                        format!(
-                            "`on-error` names `{}`, which is not a node of flow `{flow}`",
-                            node.get_ref()
-                        ),
-                        None,
-                    )));
-                }
-                let (retry, dead_letter) = match policy.get_ref() {
-                    ErrorPolicyDecl::Simple(_) => (None, None),
-                    ErrorPolicyDecl::DeadLetter(d) => (None, Some(d)),
-                    ErrorPolicyDecl::Retry(retry) => match &retry.then {
-                        Some(FallbackDecl::DeadLetter(d)) => (Some(retry), Some(d)),
-                        _ => (Some(retry), None),
-                    },
-                };
-                if let Some(backoff) = retry.and_then(|r| r.backoff.as_deref()) {
-                    keep(self.duration(backoff, policy.span()).map(drop));
-                }
-                if let Some(target) = dead_letter.map(|d| &d.dead_letter)
-                    && !is_node(target)
-                {
-                    keep(Err(self.error_at(
-                        policy.span(),
-                        format!("dead-letter node `{target}` is not a node of flow `{flow}`"),
-                        Some(format!(
-                            "add a sink `{target}` to `nodes` of flow `{flow}`, or fix the name"
-                        )),
-                    )));
-                }
-            }
-            for duration in [&decl.invocation_deadline, &decl.sink_pause]
-                .into_iter()
-                .flatten()
-            {
-                keep(self.duration(duration.get_ref(), duration.span()).map(drop));
-            }
-        }
-    }
-
-    /// Parses a duration such as `10ms` written at `span`.
-    pub fn duration(
-        &self,
-        text: &str,
-        span: std::ops::Range<usize>,
-    ) -> Result<std::time::Duration, ManifestError> {
-        humantime::parse_duration(text).map_err(|error| {
-            self.error_at(
-                span,
-                format!("`{text}` is not a duration: {error}"),
-                Some("write a number and a unit, such as `10ms`, `2s` or `1m`".into()),
-            )
-        })
-    }
-
-    fn check_watermarks(&self, decl: &FlowDecl, edge: &EdgeDecl) -> Result<(), ManifestError> {
-        let capacity = edge.capacity(decl);
-        let (high, low) = edge.watermarks(decl);
-        let problem = if high > capacity {
-            Some(format!(
-                "the high watermark {high} is above the edge's capacity {capacity}"
-            ))
-        } else if low >= high {
-            Some(format!(
-                "the low watermark {low} must be below the high watermark {high}"
-            ))
-        } else {
-            None
-        };
-        match problem {
-            Some(message) => {
-                let at = edge.high_watermark.as_ref().or(edge.low_watermark.as_ref());
-                let span = at.map_or_else(|| edge.from.span(), Spanned::span);
-                Err(self.error_at(span, message, None))
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn check_capacity(&self, capacity: &Spanned<u32>) -> Result<(), ManifestError> {
-        if *capacity.get_ref() == 0 {
-            return Err(self.error_at(
-                capacity.span(),
-                "a queue capacity must be at least 1",
-                None,
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Finds `Torvyn.toml` in `start` or the nearest folder above it.
@@ -784,7 +586,7 @@ edges = [{ from = "numbers", to = "printer" }]
     #[test]
     fn a_zero_capacity_is_refused() {
         let text = GOOD.replace("[flows.main]", "[flows.main]\nqueue-capacity = 0");
-        assert!(message(&text).contains("at least 1"));
+        assert!(message(&text).contains("0 is too small: the least is 1"));
     }
 
     #[test]
@@ -794,7 +596,9 @@ edges = [{ from = "numbers", to = "printer" }]
             project.select_flows(&["other".into()]),
             Err(ManifestError::NoSuchFlow { .. })
         ));
-        let two = format!("{GOOD}\n[flows.second]\nnodes = [\"numbers\"]\n");
+        let two = format!(
+            "{GOOD}\n[flows.second]\nnodes = [\"numbers\", \"printer\"]\nedges = [{{ from = \"numbers\", to = \"printer\" }}]\n"
+        );
         let project = parse(&two).unwrap();
         let all: Vec<_> = project
             .select_flows(&[])

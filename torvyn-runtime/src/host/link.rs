@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use crate::config::{
     Access, CapabilitiesDecl, ComponentDecl, DirDecl, FlowDecl, LimitsDecl, ManifestError,
-    ProjectManifest,
+    ProjectManifest, bounds,
 };
 use crate::engine::{EngineError, LoadedComponent};
 use crate::reactor::{FlowSpec, StageBody, StageSpec};
 use crate::resources::StageBudget;
 use crate::security::{DirGrant, Grants, Limits};
-use crate::topology::plan_flow;
+use crate::topology::{check_flow, plan_flow};
 
 /// Every problem that keeps flows from linking.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -51,8 +51,11 @@ pub fn link(
     let mut specs = Vec::with_capacity(flows.len());
     for &(flow, decl) in flows {
         let names = || decl.nodes.iter().map(|n| n.get_ref().as_str());
-        // A flow's shape is checked once all its components are known.
+        // A flow some of whose components did not load is checked as far as their roles
+        // are known.
         if !names().all(|name| stages.contains_key(name)) {
+            let role_of = |name: &str| stages.get(name).map(|stage| stage.body.role());
+            problems.extend(check_flow(project, flow, decl, role_of));
             continue;
         }
         match plan_flow(project, flow, decl, |name| stages[name].body.role()) {
@@ -156,20 +159,26 @@ fn grant_hint(capability: &str) -> String {
 fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, ManifestError> {
     let default = Limits::default();
     let invocation_time = match &decl.invocation_time {
-        Some(time) => Some(project.duration(time.get_ref(), time.span())?),
+        Some(time) => Some(project.duration(time, bounds::INVOCATION_TIME)?),
         None => default.invocation_time,
     };
     Ok(Limits {
-        memory: decl.memory.map_or(default.memory, |m| m.as_u64()),
-        table_elements: decl.table_elements.unwrap_or(default.table_elements),
-        instances: decl.instances.unwrap_or(default.instances),
+        memory: (decl.memory.as_ref()).map_or(default.memory, |m| m.get_ref().as_u64()),
+        table_elements: set_or(&decl.table_elements, default.table_elements),
+        instances: set_or(&decl.instances, default.instances),
         invocation_time,
-        fuel: decl.fuel,
+        fuel: decl.fuel.as_ref().map(|f| *f.get_ref()),
         budget: StageBudget {
-            max_bytes: (decl.buffer_memory).map_or(default.budget.max_bytes, |b| b.as_u64()),
-            max_handles: decl.buffer_handles.unwrap_or(default.budget.max_handles),
+            max_bytes: (decl.buffer_memory.as_ref())
+                .map_or(default.budget.max_bytes, |b| b.get_ref().as_u64()),
+            max_handles: set_or(&decl.buffer_handles, default.budget.max_handles),
         },
     })
+}
+
+/// A limit as set, or its default.
+fn set_or<T: Copy>(set: &Option<toml::Spanned<T>>, default: T) -> T {
+    set.as_ref().map_or(default, |s| *s.get_ref())
 }
 
 /// A component's `[capabilities]`: each directory must exist and each address resolve.

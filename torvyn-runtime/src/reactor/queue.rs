@@ -28,7 +28,12 @@ pub(crate) struct Traced {
     pub(crate) depth: usize,
 }
 
-/// A queue that never holds more than its capacity; its storage is allocated once.
+/// Places a queue's storage starts with: it grows with the elements it holds, up to its
+/// capacity, so that storage follows use, never a configured number. Once grown, it is
+/// kept: a flow in its steady state allocates nothing here.
+const INITIAL_PLACES: usize = 16;
+
+/// A queue that never holds more than its capacity.
 #[derive(Debug)]
 pub(crate) struct Queue {
     items: VecDeque<Queued>,
@@ -39,7 +44,7 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            items: VecDeque::with_capacity(capacity),
+            items: VecDeque::with_capacity(capacity.min(INITIAL_PLACES)),
             capacity,
             max_depth: 0,
         }

@@ -77,7 +77,11 @@ impl TieredPool {
             None => {
                 self.stats.misses += 1;
                 self.stats.by_tier[TIERS.len()].misses += 1;
-                (Vec::with_capacity(capacity), capacity)
+                // Reserved as asked when the system has it; otherwise the buffer grows with
+                // what is written into it, and never aborts the host.
+                let mut bytes = Vec::new();
+                let _ = bytes.try_reserve_exact(capacity);
+                (bytes, capacity)
             }
         }
     }

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use crate::config::{
     DeadLetterDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, ManifestError, Overflow,
-    ProjectManifest, SimplePolicy,
+    ProjectManifest, SimplePolicy, bounds,
 };
 use crate::contracts::{CONTRACT_VERSION, Role};
 
@@ -121,6 +121,29 @@ pub struct FlowPlan {
     pub invocation_deadline: Option<Duration>,
     /// How long a sink that answered `pause` gets no element, when not the default.
     pub sink_pause: Option<Duration>,
+    /// How often a node may be restarted after traps.
+    pub restarts: RestartBudget,
+}
+
+/// How often a node may be restarted after traps: at most `max` restarts within any
+/// `period`, as process supervisors count restart intensity (Erlang/OTP's supervisor
+/// `intensity` and `period`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartBudget {
+    /// Restarts allowed within `period`; `0` fails the flow on the first trap.
+    pub max: u32,
+    /// The sliding period over which restarts are counted.
+    pub period: Duration,
+}
+
+impl RestartBudget {
+    /// The budget of a flow that sets neither `max-restarts` nor `restart-period`: ten
+    /// restarts in ten seconds, enough for the odd bad element of a busy flow, and few
+    /// enough that a stage failing on every call stops within a second or two.
+    pub const DEFAULT: RestartBudget = RestartBudget {
+        max: 10,
+        period: Duration::from_secs(10),
+    };
 }
 
 impl FlowPlan {
@@ -155,35 +178,74 @@ impl FlowPlan {
             order: (0..count).collect(),
             invocation_deadline: None,
             sink_pause: None,
+            restarts: RestartBudget::DEFAULT,
         }
     }
 }
 
 /// Checks flow `flow` and lays it out, asking `role_of` for the role of each node's
-/// component. Every error names the nodes involved and points at the manifest.
+/// component. Every problem is reported, each naming the nodes involved and pointing at
+/// the manifest.
 pub fn plan_flow(
     project: &ProjectManifest,
     flow: &str,
     decl: &FlowDecl,
     mut role_of: impl FnMut(&str) -> Role,
 ) -> Result<FlowPlan, ManifestError> {
+    let (plan, mut problems) = lay_out(project, flow, decl, |name| Some(role_of(name)));
+    match (plan, problems.len()) {
+        (Some(plan), 0) => Ok(plan),
+        (_, 1) => Err(problems.remove(0)),
+        _ => Err(ManifestError::Several { problems }),
+    }
+}
+
+/// Every problem with the shape of flow `flow` that can be found when only some roles are
+/// known: `role_of` answers `None` for a node whose component has not been looked at (a
+/// manifest's `role`, when it declares one). The checks that need a role are made for the
+/// nodes whose role is known; the others (edges declared twice or to their own node,
+/// cycles, nodes joined to nothing) for every node.
+pub fn check_flow(
+    project: &ProjectManifest,
+    flow: &str,
+    decl: &FlowDecl,
+    role_of: impl FnMut(&str) -> Option<Role>,
+) -> Vec<ManifestError> {
+    lay_out(project, flow, decl, role_of).1
+}
+
+/// The plan of flow `flow`, when every role is known and nothing is wrong, and every
+/// problem found.
+fn lay_out(
+    project: &ProjectManifest,
+    flow: &str,
+    decl: &FlowDecl,
+    mut role_of: impl FnMut(&str) -> Option<Role>,
+) -> (Option<FlowPlan>, Vec<ManifestError>) {
+    if decl.nodes.is_empty() {
+        let empty = ManifestError::NoNodes {
+            path: project.path().to_owned(),
+            flow: flow.to_owned(),
+        };
+        return (None, vec![empty]);
+    }
     let planner = Planner {
         project,
         flow,
         decl,
+        roles: decl.nodes.iter().map(|n| role_of(n.get_ref())).collect(),
     };
-    if decl.nodes.is_empty() {
-        return Err(ManifestError::NoNodes {
-            path: project.path().to_owned(),
-            flow: flow.to_owned(),
-        });
-    }
-    let mut nodes: Vec<NodePlan> = decl
-        .nodes
-        .iter()
-        .map(|name| NodePlan {
+    let mut problems = Vec::new();
+    let mut keep = |result: Result<(), ManifestError>| {
+        if let Err(problem) = result {
+            problems.push(problem);
+        }
+    };
+    let mut nodes: Vec<NodePlan> = (decl.nodes.iter().zip(&planner.roles))
+        .map(|(name, role)| NodePlan {
             name: name.get_ref().clone(),
-            role: role_of(name.get_ref()),
+            // Stands in for a role not known; such a plan is never returned.
+            role: role.unwrap_or(Role::Processor),
             on_error: ErrorPolicy::FAIL_FLOW,
             inputs: Vec::new(),
             outputs: Vec::new(),
@@ -192,21 +254,31 @@ pub fn plan_flow(
         })
         .collect();
     let mut edges = Vec::with_capacity(decl.edges.len());
+    // Where each planned edge is declared: an edge found wrong is not planned.
+    let mut spans = Vec::with_capacity(decl.edges.len());
     for (e, spanned) in decl.edges.iter().enumerate() {
-        let edge = planner.edge(&nodes, spanned)?;
+        let edge = match planner.edge(&nodes, spanned) {
+            Ok(edge) => edge,
+            Err(problem) => {
+                keep(Err(problem));
+                continue;
+            }
+        };
         if decl.edges[..e]
             .iter()
             .any(|other| same_edge(other.get_ref(), spanned.get_ref()))
         {
-            return Err(planner.at(
+            keep(Err(planner.at(
                 spanned.span(),
                 format!(
                     "edge from `{}` to `{}` is declared twice",
                     nodes[edge.from].name, nodes[edge.to].name
                 ),
-                None,
-            ));
+                Some("remove one of them".into()),
+            )));
+            continue;
         }
+        let e = edges.len();
         nodes[edge.from].outputs.push(e);
         nodes[edge.to].inputs.push(e);
         if let Some(port) = &edge.port {
@@ -220,10 +292,17 @@ pub fn plan_flow(
             }
         }
         edges.push(edge);
+        spans.push(spanned.span());
     }
     for (name, policy) in &decl.on_error {
         let n = planner.index(name.get_ref());
-        nodes[n].on_error = planner.policy(&nodes, n, policy)?;
+        match planner.policy(&nodes, n, policy) {
+            Ok(on_error) => nodes[n].on_error = on_error,
+            Err(problem) => {
+                keep(Err(problem));
+                continue;
+            }
+        }
         if let Some(target) = dead_letter_target(policy.get_ref()) {
             let t = planner.index(&target.dead_letter);
             nodes[n].dead_letter = Some(edges.len());
@@ -233,6 +312,7 @@ pub fn plan_flow(
                 .as_ref()
                 .map_or(crate::config::DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref())
                 as usize;
+            spans.push(policy.span());
             edges.push(EdgePlan {
                 from: n,
                 to: t,
@@ -245,26 +325,43 @@ pub fn plan_flow(
             });
         }
     }
-    for node in &nodes {
-        planner.check_role(&nodes, &edges, node)?;
+    let misplaced: Vec<_> = (0..nodes.len())
+        .filter_map(|n| planner.check_role(&nodes, &edges, &spans, n).err())
+        .collect();
+    // A node in the wrong place leaves its neighbours unjoined: that is one problem.
+    let placed = misplaced.is_empty();
+    misplaced.into_iter().for_each(|problem| keep(Err(problem)));
+    if placed {
+        for (n, node) in nodes.iter().enumerate() {
+            keep(planner.check_connected(n, node));
+        }
     }
-    for (n, node) in nodes.iter().enumerate() {
-        planner.check_connected(n, node)?;
-    }
-    let order = planner.order(&nodes, &edges)?;
-    let duration = |d: &Option<Spanned<String>>| {
-        (d.as_ref())
-            .map(|d| project.duration(d.get_ref(), d.span()))
-            .transpose()
+    let order = match planner.order(&nodes, &edges) {
+        Ok(order) => order,
+        Err(problem) => {
+            keep(Err(problem));
+            return (None, problems);
+        }
     };
-    Ok(FlowPlan {
+    // The durations were checked with the manifest, which reports what is wrong with them.
+    let duration = |d: &Option<Spanned<String>>, range| {
+        (d.as_ref()).and_then(|d| project.duration(d, range).ok())
+    };
+    let plan = FlowPlan {
         flow: flow.to_owned(),
         nodes,
         edges,
         order,
-        invocation_deadline: duration(&decl.invocation_deadline)?,
-        sink_pause: duration(&decl.sink_pause)?,
-    })
+        invocation_deadline: duration(&decl.invocation_deadline, bounds::INVOCATION_DEADLINE),
+        sink_pause: duration(&decl.sink_pause, bounds::SINK_PAUSE),
+        restarts: RestartBudget {
+            max: (decl.max_restarts.as_ref()).map_or(RestartBudget::DEFAULT.max, |m| *m.get_ref()),
+            period: duration(&decl.restart_period, bounds::RESTART_PERIOD)
+                .unwrap_or(RestartBudget::DEFAULT.period),
+        },
+    };
+    let known = planner.roles.iter().all(Option::is_some);
+    ((known && problems.is_empty()).then_some(plan), problems)
 }
 
 fn same_edge(a: &EdgeDecl, b: &EdgeDecl) -> bool {
@@ -288,6 +385,8 @@ struct Planner<'a> {
     project: &'a ProjectManifest,
     flow: &'a str,
     decl: &'a FlowDecl,
+    /// Each node's role, where it is known.
+    roles: Vec<Option<Role>>,
 }
 
 impl Planner<'_> {
@@ -323,8 +422,8 @@ impl Planner<'_> {
                 None,
             ));
         }
-        match (&edge.port, source.role) {
-            (None, Role::Router) => {
+        match (&edge.port, self.roles[from]) {
+            (None, Some(Role::Router)) => {
                 return Err(self.at(
                     spanned.span(),
                     format!(
@@ -334,7 +433,7 @@ impl Planner<'_> {
                     Some("add `port = \"NAME\"`, a name the router returns from `route`".into()),
                 ));
             }
-            (Some(port), role) if role != Role::Router => {
+            (Some(port), Some(role)) if role != Role::Router => {
                 return Err(self.at(
                     port.span(),
                     format!(
@@ -345,9 +444,6 @@ impl Planner<'_> {
                     ),
                     Some("only routers have ports; remove `port`".into()),
                 ));
-            }
-            (Some(port), _) if port.get_ref().trim().is_empty() => {
-                return Err(self.at(port.span(), "the port name is empty".into(), None));
             }
             _ => {}
         }
@@ -376,10 +472,9 @@ impl Planner<'_> {
             ErrorPolicyDecl::Simple(simple) => (None, Some(FallbackDecl::Simple(*simple))),
             ErrorPolicyDecl::DeadLetter(d) => (None, Some(FallbackDecl::DeadLetter(d.clone()))),
             ErrorPolicyDecl::Retry(retry) => {
-                let backoff = match &retry.backoff {
-                    Some(text) => self.project.duration(text, spanned.span())?,
-                    None => DEFAULT_BACKOFF,
-                };
+                // Checked with the manifest, which reports a bad backoff.
+                let backoff =
+                    (self.project.retry_backoff(retry, spanned.span())).unwrap_or(DEFAULT_BACKOFF);
                 let retry_plan = Retry {
                     attempts: retry.retry,
                     backoff,
@@ -397,15 +492,15 @@ impl Planner<'_> {
                         "node `{}` cannot be its own dead-letter sink",
                         node.name
                     ))
-                } else if node.role == Role::Source {
+                } else if self.roles[n] == Some(Role::Source) {
                     Some(format!(
                         "source `{}` cannot dead-letter: a failed `pull` has no element to send",
                         node.name
                     ))
-                } else if nodes[t].role != Role::Sink {
+                } else if let Some(role) = self.roles[t].filter(|&r| r != Role::Sink) {
                     Some(format!(
-                        "dead-letter node `{}` must be a sink, but its component is a {}",
-                        nodes[t].name, nodes[t].role
+                        "dead-letter node `{}` must be a sink, but its component is a {role}",
+                        nodes[t].name
                     ))
                 } else if self.decl.on_error.iter().any(|(k, p)| {
                     k.get_ref() == &nodes[t].name && dead_letter_target(p.get_ref()).is_some()
@@ -431,14 +526,15 @@ impl Planner<'_> {
         &self,
         nodes: &[NodePlan],
         edges: &[EdgePlan],
-        node: &NodePlan,
+        spans: &[Range<usize>],
+        n: usize,
     ) -> Result<(), ManifestError> {
+        let node = &nodes[n];
         let name = &node.name;
-        let role = node.role;
         let first_data_input = node.inputs.iter().find(|&&e| !edges[e].dead_letter);
-        if let (Role::Source, Some(&e)) = (role, first_data_input) {
+        if let (Some(Role::Source), Some(&e)) = (self.roles[n], first_data_input) {
             return Err(self.at(
-                self.decl.edges[e].span(),
+                spans[e].clone(),
                 format!(
                     "node `{name}` is a source, but the edge from `{}` feeds it",
                     nodes[edges[e].from].name
@@ -446,9 +542,9 @@ impl Planner<'_> {
                 Some("a source has no inputs; remove this edge".into()),
             ));
         }
-        if let (Role::Sink, Some(&e)) = (role, node.outputs.first()) {
+        if let (Some(Role::Sink), Some(&e)) = (self.roles[n], node.outputs.first()) {
             return Err(self.at(
-                self.decl.edges[e].span(),
+                spans[e].clone(),
                 format!(
                     "node `{name}` is a sink, but it has an edge to `{}`",
                     nodes[edges[e].to].name
@@ -459,9 +555,20 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// Every node but a source is fed, and every node but a sink feeds something.
+    /// Every node but a source is fed, and every node but a sink feeds something; a node
+    /// whose role is not known is joined to something.
     fn check_connected(&self, n: usize, node: &NodePlan) -> Result<(), ManifestError> {
-        let (name, role) = (&node.name, node.role);
+        let name = &node.name;
+        let Some(role) = self.roles[n] else {
+            if node.inputs.is_empty() && node.outputs.is_empty() && node.dead_letter.is_none() {
+                return Err(self.at(
+                    self.node_span(n),
+                    format!("node `{name}` of flow `{}` is joined by no edge", self.flow),
+                    Some("add an edge to or from it, or remove it from `nodes`".into()),
+                ));
+            }
+            return Ok(());
+        };
         if role != Role::Source && node.inputs.is_empty() {
             return Err(self.at(
                 self.node_span(n),
@@ -565,13 +672,30 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn project(flow: &str) -> ProjectManifest {
+    /// A project of components `a` to `t` and flow `main`, or what its manifest's own
+    /// checks (the shape checks that need no role among them) found wrong.
+    fn try_project(flow: &str) -> Result<ProjectManifest, ManifestError> {
         let components: String = ["a", "b", "c", "d", "r", "s", "t"]
             .iter()
             .map(|n| format!("[components.{n}]\npath = \"{n}.wasm\"\n"))
             .collect();
         let text = format!("[project]\nname = \"t\"\n{components}[flows.main]\n{flow}\n");
-        ProjectManifest::parse(Path::new("Torvyn.toml"), text).unwrap()
+        ProjectManifest::parse(Path::new("Torvyn.toml"), text)
+    }
+
+    fn project(flow: &str) -> ProjectManifest {
+        try_project(flow).unwrap()
+    }
+
+    /// Every problem, a line each.
+    fn lines(error: ManifestError) -> String {
+        match error {
+            ManifestError::Several { problems } => {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                lines.join("\n")
+            }
+            error => error.to_string(),
+        }
     }
 
     fn roles(name: &str) -> Role {
@@ -583,10 +707,11 @@ mod tests {
         }
     }
 
+    /// The plan of `flow`, or every problem the manifest's checks or the planner found.
     fn plan(flow: &str) -> Result<FlowPlan, String> {
-        let project = project(flow);
+        let project = try_project(flow).map_err(lines)?;
         let (name, decl) = project.select_flows(&[]).unwrap()[0];
-        plan_flow(&project, name, decl, roles).map_err(|e| e.to_string())
+        plan_flow(&project, name, decl, roles).map_err(lines)
     }
 
     #[test]
@@ -651,11 +776,11 @@ mod tests {
         let cases = [
             (
                 "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"c\" }, { from = \"c\", to = \"b\" }]",
-                "node `c` is a sink, but it has an edge to `b`",
+                "the edges of flow `main` form a cycle through `b`, `c`",
             ),
             (
                 "nodes = [\"a\", \"b\", \"t\"]\nedges = [{ from = \"a\", to = \"t\" }]",
-                "node `b` of flow `main` is fed by no edge",
+                "node `b` of flow `main` is joined by no edge",
             ),
             (
                 "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"c\" }, { from = \"c\", to = \"b\" }]",
@@ -691,7 +816,9 @@ mod tests {
             ),
             (
                 "nodes = [\"a\", \"b\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"c\" }]\n[flows.main.on-error]\nb = { dead-letter = \"a\" }",
-                "dead-letter node `a` must be a sink, but its component is a source",
+                // Found with the manifest, before roles are known: the dead letters of `b`
+                // would flow back into `a`.
+                "the edges of flow `main` form a cycle through `a`, `b`",
             ),
         ];
         for (flow, expected) in cases {
@@ -702,11 +829,11 @@ mod tests {
 
     #[test]
     fn a_cycle_names_its_nodes() {
-        let project = project(
+        // Found with the manifest, before any role is known.
+        let error = try_project(
             "nodes = [\"a\", \"b\", \"r\", \"c\"]\nedges = [{ from = \"a\", to = \"b\" }, { from = \"b\", to = \"r\" }, { from = \"r\", port = \"back\", to = \"b\" }, { from = \"r\", port = \"out\", to = \"c\" }]",
-        );
-        let (name, decl) = project.select_flows(&[]).unwrap()[0];
-        let error = plan_flow(&project, name, decl, roles).unwrap_err();
+        )
+        .unwrap_err();
         let rendered = crate::config::tests::render(&error);
         assert!(
             rendered.contains("form a cycle through `b`, `r`"),

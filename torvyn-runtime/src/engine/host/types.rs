@@ -111,7 +111,8 @@ impl HostFlowContext for StageState {
     fn deadline_ns(&mut self, _: Resource<FlowContext>) -> wasmtime::Result<u64> {
         Ok(self.deadline.map_or(0, |deadline| {
             let left = deadline.saturating_sub(self.call_started.elapsed());
-            crate::reactor::now_ns().saturating_add(left.as_nanos() as u64)
+            let left = crate::config::bounds::saturating_nanos(left);
+            crate::reactor::now_ns().saturating_add(left)
         }))
     }
 
