@@ -5,9 +5,14 @@ use std::time::Duration;
 
 use crate::cli::MessageFormat;
 
-/// Prints `verb` right-aligned in 12 columns, then `message`, like Cargo does.
+/// Prints `verb` right-aligned in 12 columns, then `message`, like Cargo does. The
+/// message may hold text a component or a manifest supplied: its control characters are
+/// escaped and its further lines indented under the first, so that it can neither move the
+/// cursor nor pass for a status line of its own.
 pub(crate) fn status(verb: &str, message: impl std::fmt::Display) {
-    eprintln!("{verb:>12} {message}");
+    let message = message.to_string();
+    let shown = torvyn_runtime::printable(&message, true).replace('\n', "\n             ");
+    eprintln!("{verb:>12} {shown}");
 }
 
 /// Writes one JSON message to stdout when machine output was asked for. A closed pipe

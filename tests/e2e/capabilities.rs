@@ -197,6 +197,11 @@ on-error = { probe = "skip" }"#,
     assert_eq!(ended["event"], "ended", "{logged:?}");
     assert_eq!(ended["outcome"], "failed");
     let error = ended["error"].as_str().unwrap();
-    assert!(error.contains("node `up` trapped on element 2"), "{error}");
-    assert!(run.stderr.contains(error), "{}", run.stderr);
+    assert!(
+        error.contains("node `up` trapped in `process` on element 2"),
+        "{error}"
+    );
+    // Its further lines (the backtrace) are indented on stderr.
+    let first = error.lines().next().unwrap();
+    assert!(run.stderr.contains(first), "{}", run.stderr);
 }

@@ -338,7 +338,7 @@ fn fail_flow_stops_at_the_first_failure_and_accounts_for_what_was_in_flight() {
         .failure();
     assert!(
         run.stderr
-            .contains("node `up` returned an error on element 9: internal error"),
+            .contains("node `up` returned an error in `process` on element 9: internal error"),
         "{}",
         run.stderr
     );

@@ -72,6 +72,90 @@ fn sigterm_during_a_million_elements_loses_nothing() {
     stop_with_signal("TERM", 1_000_000);
 }
 
+/// Sends `signal` to the run `child`.
+fn send(signal: &str, child: &std::process::Child) {
+    let signalled = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+}
+
+/// Reads `lines` until one holds `text`, keeping what it read in `seen`.
+fn read_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    text: &str,
+    seen: &mut String,
+) {
+    for line in lines {
+        let line = line.unwrap();
+        *seen += &(line.clone() + "\n");
+        if line.contains(text) {
+            return;
+        }
+    }
+    panic!("no line with `{text}` in:\n{seen}");
+}
+
+#[test]
+fn a_second_signal_aborts_while_a_component_spins_in_a_call() {
+    // `spin` loops inside `process` on element 5, for up to a minute.
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1000}"#)
+        .component("spin", Guest::Hostile, r#"{"mode": "loop", "at": 5}"#)
+        .component("out", Guest::Sink, "")
+        .set("spin", "limits", r#"{ invocation-time = "60s" }"#);
+    let mut child = project
+        .run_command(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    read_until(&mut stdout, "seq=4 ", &mut seen);
+    send("TERM", &child);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    read_until(&mut stderr, "Stopping", &mut seen);
+    // The drain waits for the call in progress; a second signal does not.
+    send("TERM", &child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+}
+
+#[test]
+fn a_stop_cuts_short_an_init_that_has_not_returned() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1000}"#)
+        .component("slow", Guest::Hostile, r#"{"mode": "init-loop"}"#)
+        .component("out", Guest::Sink, "")
+        .set("slow", "limits", r#"{ invocation-time = "60s" }"#);
+    let mut child = project
+        .run_command(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    read_until(&mut stderr, "Running", &mut seen);
+    send("INT", &child);
+    for line in stderr {
+        seen += &(line.unwrap() + "\n");
+    }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let run = Run {
+        code: child.wait().unwrap().code(),
+        stdout,
+        stderr: seen,
+    }
+    .success();
+    let report = run.report();
+    assert_eq!(report["outcome"], "cancelled", "{report}");
+    assert_eq!(report["emitted"], 0);
+}
+
 #[test]
 fn timeout_stops_the_source_and_drains_what_is_in_flight() {
     let run = TestProject::new()

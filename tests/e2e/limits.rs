@@ -46,7 +46,10 @@ fn an_infinite_loop_is_stopped_at_its_time_limit() {
         r#""fail-flow""#,
     )
     .failure();
-    assert_stderr(&run, "flow `main`: node `bad` trapped on element 2");
+    assert_stderr(
+        &run,
+        "flow `main`: node `bad` trapped in `process` on element 2",
+    );
     assert_stderr(
         &run,
         "invocation time limit exceeded: the call ran longer than 200ms",
@@ -83,7 +86,10 @@ fn a_fuel_limit_stops_a_loop_deterministically() {
         r#""fail-flow""#,
     )
     .failure();
-    assert_stderr(&run, "flow `main`: node `bad` trapped on element 1");
+    assert_stderr(
+        &run,
+        "flow `main`: node `bad` trapped in `process` on element 1",
+    );
     assert_stderr(&run, "all fuel consumed");
     // The element before ran within the same limit, refilled for each call.
     assert_eq!(run.delivered_to("main").len(), 1);
@@ -98,7 +104,10 @@ fn a_memory_bomb_is_stopped_at_its_memory_limit() {
         r#""fail-flow""#,
     )
     .failure();
-    assert_stderr(&run, "flow `main`: node `bad` trapped on element 0");
+    assert_stderr(
+        &run,
+        "flow `main`: node `bad` trapped in `process` on element 0",
+    );
     assert_stderr(&run, "memory limit exceeded: a linear memory would grow to");
     assert_stderr(&run, "over the limit of 16.0 MiB");
     good_flow_finished(&run);
@@ -113,7 +122,10 @@ fn a_component_that_keeps_its_buffers_is_held_to_its_budget() {
     )
     .failure();
     // Its second element needs a fourth handle: the call fails there.
-    assert_stderr(&run, "flow `main`: node `bad` trapped on element 1");
+    assert_stderr(
+        &run,
+        "flow `main`: node `bad` trapped in `process` on element 1",
+    );
     assert_stderr(&run, "stage holds 3 buffer handles, its limit");
     assert_eq!(run.delivered_to("main").len(), 1);
     good_flow_finished(&run);
@@ -122,6 +134,9 @@ fn a_component_that_keeps_its_buffers_is_held_to_its_budget() {
 #[test]
 fn a_trap_without_a_panic_names_the_component() {
     let run = hostile(r#"{"mode": "trap", "at": 1}"#, "{}", r#""fail-flow""#).failure();
-    assert_stderr(&run, "flow `main`: node `bad` trapped on element 1");
+    assert_stderr(
+        &run,
+        "flow `main`: node `bad` trapped in `process` on element 1",
+    );
     good_flow_finished(&run);
 }

@@ -11,6 +11,7 @@ mod capabilities;
 mod check;
 mod distribution;
 mod doctor;
+mod failures;
 mod flows;
 mod host_api;
 mod hostile;

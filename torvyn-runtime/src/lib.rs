@@ -44,6 +44,7 @@ mod resources;
 mod security;
 mod topology;
 
+pub use config::bounds;
 pub use config::{
     Access, CapabilitiesDecl, ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY,
     DeadLetterDecl, DirDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, LimitsDecl,
@@ -62,14 +63,16 @@ pub use observability::{
     Accounting, BufferReport, Call, CallHistogram, CallStats, EdgeReport, ErrorCounts, ErrorEvent,
     EventKind, EventSink, Fate, FlowEvent, FlowReport, LatencyReport, NodeReport,
     ObservabilityLevel, OtlpError, OtlpExporter, OtlpSummary, Outcome, PRODUCTION_SAMPLING,
-    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
+    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId, printable,
 };
 pub use reactor::{
-    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, Native, NativeFactory,
-    NativeStage, Recorder, RunOptions, StageBody, StageSpec, TestElement, YIELD_EVERY,
+    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, MAX_ROUTE_PORTS, Native,
+    NativeFactory, NativeStage, Recorder, RunOptions, StageBody, StageSpec, TestElement,
+    YIELD_EVERY,
 };
 pub use resources::{CopyStats, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
 pub use topology::{
-    DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, Retry, plan_flow,
+    DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, RestartBudget,
+    Retry, check_flow, plan_flow,
 };

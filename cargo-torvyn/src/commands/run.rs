@@ -38,7 +38,7 @@ pub(crate) struct RunCommand {
     limit: Option<u64>,
 
     /// Stop the sources after this long (e.g. `500ms`, `10s`, `2m`)
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::run_time)]
     timeout: Option<Duration>,
 
     /// Serve Prometheus `/metrics` and the inspection API (`/flows`) on this address
@@ -110,7 +110,15 @@ impl RunCommand {
         let project = super::link::torvyn_project(&self.manifest, "run")?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
-        let events = EventLog::create(self.events.as_deref())?;
+        let events = Arc::new(EventLog::create(self.events.as_deref())?);
+
+        let runtime = tokio::runtime::Runtime::new()
+            .into_diagnostic()
+            .wrap_err("cannot start the async runtime")?;
+        // Signals are watched from here on: one that comes before the flows start stops
+        // them before their first element.
+        let cancel = CancellationToken::new();
+        runtime.block_on(async { stop_on_signal(cancel.clone()) })?;
 
         let listed: Vec<String> = flows.iter().map(|(name, _)| format!("`{name}`")).collect();
         let noun = if listed.len() == 1 { "flow" } else { "flows" };
@@ -122,7 +130,6 @@ impl RunCommand {
                 project.path().display()
             ),
         );
-        let cancel = CancellationToken::new();
         let mut options = RunOptions {
             limit: self.limit,
             timeout: self.timeout,
@@ -130,11 +137,8 @@ impl RunCommand {
             measure: false,
             observability: self.observability.observability.into(),
             spans: None,
-            events: Some(Arc::new(events)),
+            events: Some(events.clone()),
         };
-        let runtime = tokio::runtime::Runtime::new()
-            .into_diagnostic()
-            .wrap_err("cannot start the async runtime")?;
         let format = self.output.message_format;
         let mut failures = runtime.block_on(async {
             if let Some(addr) = self.listen {
@@ -158,7 +162,6 @@ impl RunCommand {
                 }
                 None => None,
             };
-            tokio::spawn(stop_on_signal(cancel));
             let mut running = JoinSet::new();
             for spec in specs {
                 running.spawn(host.start(spec, options.clone()).join());
@@ -193,10 +196,68 @@ impl RunCommand {
 }
 
 /// Shows the events people watching a run want to hear of as they happen, on stderr, and
-/// writes every event to the `--events` file, a JSON line each, as it happens.
+/// writes every event to the `--events` file, a JSON line each, as it happens. A restart
+/// after the same error as the one before is counted, not shown again: a stage failing on
+/// every call shows one line, then how many more times it failed so.
 #[derive(Debug)]
 struct EventLog {
     file: Option<(PathBuf, Mutex<File>)>,
+    repeated: Mutex<Option<Repeated>>,
+}
+
+/// The latest restart shown, and how many restarts after the same error followed it.
+#[derive(Debug, PartialEq)]
+struct Repeated {
+    flow: String,
+    node: String,
+    error: String,
+    more: u64,
+}
+
+impl EventLog {
+    /// Shows how many restarts after the same error were not shown, if any; the next one
+    /// is shown whatever its error.
+    fn show_repeated(&self) {
+        let repeated = self
+            .repeated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Repeated {
+            flow,
+            node,
+            more: more @ 1..,
+            ..
+        }) = repeated
+        {
+            let times = if more == 1 { "time" } else { "times" };
+            status(
+                "Restarted",
+                format!("`{node}` of flow `{flow}` {more} more {times} after the same error"),
+            );
+        }
+    }
+
+    /// Whether a restart of `node` after `error` repeats the one shown last; it is counted
+    /// if so, and becomes the one shown last if not.
+    fn repeats(&self, flow: &str, node: &str, error: &str) -> bool {
+        let mut repeated = self.repeated.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = repeated.as_mut()
+            && (last.flow.as_str(), last.node.as_str(), last.error.as_str()) == (flow, node, error)
+        {
+            last.more += 1;
+            return true;
+        }
+        drop(repeated);
+        self.show_repeated();
+        *self.repeated.lock().unwrap_or_else(|e| e.into_inner()) = Some(Repeated {
+            flow: flow.to_owned(),
+            node: node.to_owned(),
+            error: error.to_owned(),
+            more: 0,
+        });
+        false
+    }
 }
 
 impl EventLog {
@@ -210,13 +271,19 @@ impl EventLog {
             }
             None => None,
         };
-        Ok(Self { file })
+        Ok(Self {
+            file,
+            repeated: Mutex::new(None),
+        })
     }
 }
 
 impl EventSink for EventLog {
     fn record(&self, event: FlowEvent) {
         let flow = &event.flow;
+        if !matches!(event.kind, EventKind::Restarted { .. }) {
+            self.show_repeated();
+        }
         match &event.kind {
             // `Running` and the summary say as much.
             EventKind::Started { .. } | EventKind::Ended { .. } => {}
@@ -226,10 +293,16 @@ impl EventSink for EventLog {
                 node,
                 restarts,
                 error,
-            } => status(
-                "Restarted",
-                format!("`{node}` of flow `{flow}` after a trap (restart {restarts}): {error}"),
-            ),
+            } => {
+                if !self.repeats(flow, node, error) {
+                    status(
+                        "Restarted",
+                        format!(
+                            "`{node}` of flow `{flow}` after a trap (restart {restarts}): {error}"
+                        ),
+                    );
+                }
+            }
             EventKind::CapabilityDenied {
                 node,
                 capability,
@@ -280,35 +353,63 @@ async fn exported(exporter: OtlpExporter) {
     }
 }
 
-/// First Ctrl-C or SIGTERM: stop the sources and drain. Second: exit at once.
-async fn stop_on_signal(cancel: CancellationToken) {
-    let Some(signal) = next_signal().await else {
-        return;
+/// First Ctrl-C or SIGTERM: stop the sources and drain. Second: exit at once with
+/// [`EXIT_INTERRUPTED`](crate::EXIT_INTERRUPTED), from the signal handler itself, so that
+/// no thread busy in a component can hold the exit up.
+#[cfg(unix)]
+fn stop_on_signal(cancel: CancellationToken) -> miette::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind| {
+        (signal(kind))
+            .into_diagnostic()
+            .wrap_err("cannot watch for signals")
     };
+    // Tokio's listeners first, so that no signal arms the exit unseen by them.
+    let (mut interrupt, mut terminate) = (
+        watch(SignalKind::interrupt())?,
+        watch(SignalKind::terminate())?,
+    );
+    // The first signal arms the exit; the second finds it armed. Both handlers run, in
+    // this order, beside tokio's.
+    let armed = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let exit = crate::EXIT_INTERRUPTED;
+        signal_hook::flag::register_conditional_shutdown(signal, exit, armed.clone())
+            .and_then(|_| signal_hook::flag::register(signal, armed.clone()))
+            .into_diagnostic()
+            .wrap_err("cannot watch for signals")?;
+    }
+    tokio::spawn(async move {
+        let signal = tokio::select! {
+            _ = interrupt.recv() => "interrupted",
+            _ = terminate.recv() => "terminated",
+        };
+        draining(signal, &cancel);
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn stop_on_signal(cancel: CancellationToken) -> miette::Result<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            draining("interrupted", &cancel);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(crate::EXIT_INTERRUPTED);
+        }
+    });
+    Ok(())
+}
+
+/// The first signal: the sources stop and what is in flight is delivered.
+fn draining(signal: &str, cancel: &CancellationToken) {
     status(
         "Stopping",
         format!("{signal}: draining elements in flight (signal again to abort)"),
     );
     cancel.cancel();
-    if next_signal().await.is_some() {
-        std::process::exit(crate::EXIT_INTERRUPTED);
-    }
-}
-
-/// Waits for Ctrl-C or SIGTERM and names it; `None` when signals cannot be watched.
-#[cfg(unix)]
-async fn next_signal() -> Option<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).ok()?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.ok().map(|()| "interrupted"),
-        _ = terminate.recv() => Some("terminated"),
-    }
-}
-
-#[cfg(not(unix))]
-async fn next_signal() -> Option<&'static str> {
-    tokio::signal::ctrl_c().await.ok().map(|()| "interrupted")
 }
 
 fn report_failure(error: &FlowError, format: MessageFormat) {

@@ -23,6 +23,9 @@ pub(crate) struct FlowIdentity {
     pub(crate) time_calls: bool,
     /// Where a stage says it is inside a long call, when the flow is observed.
     pub(crate) watch: Option<Arc<CallWatch>>,
+    /// Cancelled when the flow is asked to stop: a call that carries no element, and so
+    /// loses nothing when cut short, then ends at the next epoch tick.
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
 /// The data of one component's store.
@@ -40,6 +43,9 @@ pub(crate) struct StageState {
     /// When the current call (or instantiation) began, and how long it may run.
     pub(crate) call_started: Instant,
     pub(crate) time_limit: Option<Duration>,
+    /// The call in progress carries no element (`init`, a source's `pull`): a stop
+    /// requested meanwhile cuts it short.
+    pub(crate) interruptible: bool,
     pub(crate) limiter: Limiter,
     pub(crate) grants: Arc<Grants>,
     /// The node's name and the flow's audit log, for refused uses of capabilities.
@@ -62,7 +68,7 @@ impl StageState {
     /// The call in progress has run past an epoch tick: the flow's watch shows it.
     pub(crate) fn watch(&mut self) {
         if let (false, Some(watch)) = (self.watched, &self.flow.watch) {
-            let ran = self.call_started.elapsed().as_millis() as u64;
+            let ran = u64::try_from(self.call_started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let now = crate::reactor::now_ns() / 1_000_000;
             watch.enter(self.stage, now.saturating_sub(ran));
             self.watched = true;

@@ -8,11 +8,13 @@ mod events;
 mod metrics;
 pub(crate) mod otlp;
 pub(crate) mod prometheus;
+mod text;
 mod trace;
 
 pub(crate) use events::Events;
 pub use events::{EventKind, EventSink, FlowEvent};
 pub use otlp::{OtlpError, OtlpExporter, OtlpSummary};
+pub use text::printable;
 pub use trace::{Call, Fate, PRODUCTION_SAMPLING, QueueWait, SpanId, SpanSink, StageSpan, TraceId};
 
 use crate::config::Overflow;
@@ -157,11 +159,12 @@ const CALL_BUCKETS: usize = 20;
 impl CallHistogram {
     /// Counts a call that took `took`.
     pub(crate) fn record(&mut self, took: Duration) {
-        let micros = (took.as_nanos() as u64).div_ceil(1000);
+        let took_ns = crate::config::bounds::saturating_nanos(took);
+        let micros = took_ns.div_ceil(1000);
         // The first bucket whose bound, 2^i µs, is at least `micros`.
         let bucket = (u64::BITS - micros.saturating_sub(1).leading_zeros()) as usize;
         self.counts[bucket.min(CALL_BUCKETS)] += 1;
-        self.sum_ns = self.sum_ns.saturating_add(took.as_nanos() as u64);
+        self.sum_ns = self.sum_ns.saturating_add(took_ns);
     }
 
     /// `(upper bound in seconds, calls at most that long)` per bucket, cumulative, ending
@@ -258,7 +261,7 @@ impl std::ops::AddAssign for CallStats {
 }
 
 fn nanos<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(duration.as_nanos() as u64)
+    serializer.serialize_u64(crate::config::bounds::saturating_nanos(*duration))
 }
 
 /// End-to-end latency of the elements delivered: from a source handing the element over

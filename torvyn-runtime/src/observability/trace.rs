@@ -68,6 +68,14 @@ pub enum Call {
     Flush,
     /// A sink's `push` (or `push-batch`).
     Push,
+    /// `init`, before the first element.
+    Init,
+    /// A source's `notify-backpressure`.
+    Notify,
+    /// A sink's `complete`, after the last element.
+    Complete,
+    /// `teardown`, at the end.
+    Teardown,
 }
 
 impl Call {
@@ -81,6 +89,10 @@ impl Call {
             Call::Ingest => "ingest",
             Call::Flush => "flush",
             Call::Push => "push",
+            Call::Init => "init",
+            Call::Notify => "notify-backpressure",
+            Call::Complete => "complete",
+            Call::Teardown => "teardown",
         }
     }
 }

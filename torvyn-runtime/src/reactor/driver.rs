@@ -8,21 +8,26 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
+mod ending;
+mod recovery;
+
+use self::recovery::{Recovery, describe_call_error};
 use super::control::Control;
 use super::fixture::{Stage, StageBody};
 use super::queue::{Queue, Queued, Traced};
 use super::stage::{CallError, Handled};
 use crate::config::Overflow;
+use crate::config::bounds::SINK_PAUSE;
 use crate::contracts::Role;
-use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement, ProcessError};
+use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement};
 use crate::observability::{
     Accounting, BufferReport, Call, CallStats, EdgeReport, ErrorCounts, ErrorEvent, EventKind,
     EventSink, Events, Fate, FlowReport, LatencyReport, NodeReport, ObservabilityLevel, Outcome,
-    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId,
+    PUBLISH_EVERY, QueueWait, SpanId, SpanSink, StageSpan, TraceId, printable,
 };
 use crate::resources::{BufferTable, CopyStats};
 use crate::security::{AuditLog, Grants, Limits};
-use crate::topology::{EdgePlan, Fallback, FlowPlan, NodePlan};
+use crate::topology::{EdgePlan, FlowPlan, NodePlan};
 
 /// Elements a flow handles between two yields to tokio: the most a busy flow runs while
 /// another flow on the same thread waits.
@@ -59,7 +64,8 @@ pub struct FlowSpec {
     pub plan: FlowPlan,
     /// One per node of the plan, in the same order.
     pub stages: Vec<StageSpec>,
-    /// How long the host holds off a sink that answered `pause`.
+    /// How long the host holds off a sink that answered `pause`; at most
+    /// [`SINK_PAUSE`]`.max` is used.
     pub sink_pause: Duration,
 }
 
@@ -98,6 +104,15 @@ pub enum FlowErrorKind {
     Process(String),
     /// The component trapped (or misused a buffer, which traps it).
     Trap(String),
+    /// The node trapped more often than its flow's restart budget allows.
+    RestartLimit {
+        /// The restarts the budget allows within `period`.
+        max: u32,
+        /// The period over which restarts are counted.
+        period: Duration,
+        /// The error of its latest trap.
+        error: String,
+    },
     /// A queue with `overflow = "error"` was full.
     Overflow {
         /// The node the queue feeds.
@@ -116,6 +131,9 @@ pub struct FlowError {
     pub flow: String,
     /// The node that failed.
     pub stage: String,
+    /// The call into it that failed, when a call did (not for a queue's overflow or the
+    /// restart budget).
+    pub call: Option<Call>,
     /// The element it was handling, if any.
     pub sequence: Option<u64>,
     /// What happened.
@@ -126,6 +144,10 @@ pub struct FlowError {
 
 impl FlowError {
     fn describe(&self) -> String {
+        let call = match self.call {
+            Some(call) => format!(" in `{}`", call.name()),
+            None => String::new(),
+        };
         let at = match self.sequence {
             Some(sequence) => format!(" on element {sequence}"),
             None => String::new(),
@@ -133,8 +155,13 @@ impl FlowError {
         match &self.kind {
             FlowErrorKind::Instantiate(why) => format!("could not be instantiated: {why}"),
             FlowErrorKind::Init(why) => format!("failed in init: {why}"),
-            FlowErrorKind::Process(why) => format!("returned an error{at}: {why}"),
-            FlowErrorKind::Trap(why) => format!("trapped{at}: {why}"),
+            FlowErrorKind::Process(why) => format!("returned an error{call}{at}: {why}"),
+            FlowErrorKind::Trap(why) => format!("trapped{call}{at}: {why}"),
+            FlowErrorKind::RestartLimit { max, period, error } => format!(
+                "trapped again after {max} restarts within {} (the flow's `max-restarts` in \
+                 `restart-period`), so it is not restarted: {error}",
+                humantime::format_duration(*period)
+            ),
             FlowErrorKind::Overflow { to, capacity } => format!(
                 "overflowed its queue to `{to}`{at}: all {capacity} places were taken and the edge says `overflow = \"error\"`"
             ),
@@ -145,32 +172,10 @@ impl FlowError {
 /// Where a flow failed, before the report is attached.
 struct Failure {
     node: usize,
+    /// The call that failed, when a call did.
+    call: Option<Call>,
     sequence: Option<u64>,
     kind: FlowErrorKind,
-}
-
-fn describe_process_error(error: &ProcessError) -> String {
-    match error {
-        ProcessError::InvalidInput(why) => format!("invalid input: {why}"),
-        ProcessError::Unavailable(why) => format!("unavailable: {why}"),
-        ProcessError::Internal(why) => format!("internal error: {why}"),
-        ProcessError::DeadlineExceeded => "deadline exceeded".into(),
-        ProcessError::Fatal(why) => format!("fatal: {why}"),
-    }
-}
-
-fn describe_call_error(error: &CallError) -> String {
-    match error {
-        CallError::Process(error) => describe_process_error(error),
-        CallError::Trap(trap) => format!("{trap:?}"),
-    }
-}
-
-/// What the driver does after an error, per the node's policy.
-enum Recovery {
-    Retry,
-    Skip,
-    DeadLetter(String),
 }
 
 /// Counts of one node while the flow runs.
@@ -213,6 +218,8 @@ struct Node {
     flushed: Option<VecDeque<Queued>>,
     /// Trapped and not restarted: must not be entered again.
     poisoned: bool,
+    /// When it was restarted, within the flow's restart period; `None` until the first.
+    restarted: Option<VecDeque<Instant>>,
     /// A batch source: the payload bytes per element of its latest batch, which bounds the
     /// next one.
     batch_element_bytes: Option<u64>,
@@ -306,23 +313,6 @@ struct OpenSpan {
 }
 
 impl Driver<'_> {
-    fn failure(&mut self, node: usize, sequence: Option<u64>, error: CallError) -> Failure {
-        let kind = match error {
-            CallError::Process(error) => FlowErrorKind::Process(describe_process_error(&error)),
-            CallError::Trap(trap) => {
-                // The instance is never entered again: what it held is free.
-                self.nodes[node].poisoned = true;
-                self.table.reclaim(node);
-                FlowErrorKind::Trap(format!("{trap:?}"))
-            }
-        };
-        Failure {
-            node,
-            sequence,
-            kind,
-        }
-    }
-
     /// Whether the next element to enter the flow is traced.
     fn sampled(&mut self) -> bool {
         let Some(tracing) = &mut self.tracing else {
@@ -448,92 +438,10 @@ impl Driver<'_> {
         }
     }
 
-    /// Applies node `n`'s policy to an error on its `attempt`-th try (0 for the first).
-    async fn recover(
-        &mut self,
-        n: usize,
-        error: CallError,
-        attempt: u32,
-        sequence: Option<u64>,
-    ) -> Result<Recovery, Failure> {
-        let policy = self.nodes[n].plan.on_error;
-        let counts = &mut self.nodes[n].counts;
-        counts.errors += 1;
-        let description = describe_call_error(&error);
-        let kinds = &mut counts.errors_by_kind;
-        *match &error {
-            CallError::Process(ProcessError::InvalidInput(_)) => &mut kinds.invalid_input,
-            CallError::Process(ProcessError::Unavailable(_)) => &mut kinds.unavailable,
-            CallError::Process(ProcessError::Internal(_)) => &mut kinds.internal,
-            CallError::Process(ProcessError::DeadlineExceeded) => &mut kinds.deadline_exceeded,
-            CallError::Process(ProcessError::Fatal(_)) => &mut kinds.fatal,
-            CallError::Trap(_) => &mut kinds.trap,
-        } += 1;
-        if self.recent_errors.len() == RECENT_ERRORS {
-            self.recent_errors.pop_front();
-        }
-        self.recent_errors.push_back(ErrorEvent {
-            node: self.nodes[n].plan.name.clone(),
-            sequence,
-            error: description.clone(),
-        });
-        let counts = &mut self.nodes[n].counts;
-        counts.first_error.get_or_insert_with(|| match sequence {
-            Some(sequence) => format!("on element {sequence}: {description}"),
-            None => description.clone(),
-        });
-        // Only `unavailable` is worth another try; a trap never is.
-        if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
-            (policy.retry, &error)
-            && attempt < retry.attempts
-        {
-            self.nodes[n].counts.retries += 1;
-            tokio::time::sleep(retry.backoff.saturating_mul(1 << attempt.min(16))).await;
-            return Ok(Recovery::Retry);
-        }
-        let recovery = match policy.then {
-            Fallback::FailFlow => return Err(self.failure(n, sequence, error)),
-            Fallback::Skip => Recovery::Skip,
-            Fallback::DeadLetter => Recovery::DeadLetter(description.clone()),
-        };
-        if matches!(error, CallError::Trap(_)) {
-            // The instance is unusable; a fresh one takes its place before anything else.
-            self.restart(n).await?;
-            self.emit(|driver| EventKind::Restarted {
-                node: driver.nodes[n].plan.name.clone(),
-                restarts: driver.nodes[n].counts.restarts,
-                error: description,
-            });
-        }
-        Ok(recovery)
-    }
-
     /// Reports a lifecycle event, when the run records them.
     fn emit(&self, kind: impl FnOnce(&Self) -> EventKind) {
         if let Some(events) = &self.events {
             events.emit(kind(self));
-        }
-    }
-
-    /// Replaces node `n`'s trapped instance with a fresh one, `init` included.
-    async fn restart(&mut self, n: usize) -> Result<(), Failure> {
-        self.table.reclaim(n);
-        let audit = self.audit.clone();
-        match start_stage(self.engine, self.spec, n, self.identity.clone(), &audit).await {
-            Ok(stage) => {
-                let replaced = std::mem::replace(&mut self.stages[n], stage);
-                self.nodes[n].counts.earlier_calls += replaced.stats();
-                self.nodes[n].counts.restarts += 1;
-                Ok(())
-            }
-            Err(kind) => {
-                self.nodes[n].poisoned = true;
-                Err(Failure {
-                    node: n,
-                    sequence: None,
-                    kind,
-                })
-            }
         }
     }
 
@@ -750,7 +658,7 @@ impl Driver<'_> {
             self.nodes[s].counts.resumes += 1;
         }
         let result = self.stages[s].notify(&mut self.table, signal).await;
-        result.map_err(|error| self.failure(s, None, error))
+        result.map_err(|error| self.fail(s, Call::Notify, None, error))
     }
 
     /// Pulls one element from source `s` and sends it on.
@@ -771,7 +679,12 @@ impl Driver<'_> {
             Ok(results) => results,
             // The call trapped (the errors of single pulls are among the results): the
             // policy decides, and a retry or a skip are the next turn's pull.
-            Err(error) => return self.recover(s, error, u32::MAX, None).await.map(drop),
+            Err(error) => {
+                return self
+                    .recover(s, Call::Pull, error, u32::MAX, None)
+                    .await
+                    .map(drop);
+            }
         };
         let (mut elements, mut bytes) = (0, 0);
         for output in results.iter().flatten().flatten() {
@@ -805,7 +718,7 @@ impl Driver<'_> {
         let output = loop {
             match result {
                 Ok(output) => break output,
-                Err(error) => match self.recover(s, error, attempt, None).await? {
+                Err(error) => match self.recover(s, Call::Pull, error, attempt, None).await? {
                     Recovery::Retry => {
                         attempt += 1;
                         result = self.stages[s].pull(&mut self.table).await;
@@ -929,7 +842,8 @@ impl Driver<'_> {
         dead_letter: bool,
         spans: Vec<Span>,
     ) -> Result<(), Failure> {
-        if let Err(failure) = self.recover(n, error, u32::MAX, None).await {
+        let call = call_of(self.nodes[n].plan.role);
+        if let Err(failure) = self.recover(n, call, error, u32::MAX, None).await {
             for element in batch.drain(..) {
                 self.table.release(element.buffer);
                 self.nodes[n].counts.failed += 1;
@@ -981,10 +895,8 @@ impl Driver<'_> {
                 }
                 Err(error) => error,
             };
-            match self
-                .recover(n, error, attempt, Some(element.sequence))
-                .await
-            {
+            let call = call_of(self.nodes[n].plan.role);
+            match (self.recover(n, call, error, attempt, Some(element.sequence))).await {
                 Ok(Recovery::Retry) => {
                     attempt += 1;
                     result = self.stages[n].handle(&mut self.table, &mut element).await;
@@ -1093,7 +1005,8 @@ impl Driver<'_> {
                 if signal == BackpressureSignal::Pause {
                     self.sink_pauses += 1;
                     self.nodes[n].counts.pauses += 1;
-                    self.nodes[n].resume_at = Some(Instant::now() + self.spec.sink_pause);
+                    let pause = self.spec.sink_pause.min(SINK_PAUSE.max);
+                    self.nodes[n].resume_at = Some(Instant::now() + pause);
                 }
                 Ok(())
             }
@@ -1162,9 +1075,10 @@ impl Driver<'_> {
                 None => {
                     unknown += 1;
                     node.counts.unknown_ports += 1;
+                    // The router's own words, shown in reports: on one line.
                     node.counts
                         .first_unknown_port
-                        .get_or_insert_with(|| name.clone());
+                        .get_or_insert_with(|| printable(name, false).into_owned());
                 }
             }
         }
@@ -1226,6 +1140,7 @@ impl Driver<'_> {
                 self.table.release(element.buffer);
                 Err(Failure {
                     node: from,
+                    call: None,
                     sequence: Some(element.sequence),
                     kind: FlowErrorKind::Overflow {
                         to: self.nodes[to].plan.name.clone(),
@@ -1241,8 +1156,10 @@ impl Driver<'_> {
     async fn wind_down(&mut self, n: usize) -> Result<(), Failure> {
         match self.nodes[n].plan.role {
             Role::Sink => {
+                // A sink gets one `complete`, whatever it answers.
+                self.nodes[n].finished = true;
                 let completed = self.stages[n].complete(&mut self.table).await;
-                completed.map_err(|error| self.failure(n, None, error))?;
+                return completed.map_err(|error| self.fail(n, Call::Complete, None, error));
             }
             Role::Aggregator => {
                 if self.nodes[n].flushed.is_none() {
@@ -1270,7 +1187,7 @@ impl Driver<'_> {
                 // Under any policy but `fail-flow`, the flow goes on without what the
                 // aggregator held: those elements stay counted as absorbed. A flush is
                 // not retried, since it has no element to retry with.
-                self.recover(n, error, u32::MAX, None).await?;
+                self.recover(n, Call::Flush, error, u32::MAX, None).await?;
                 Vec::new()
             }
         };
@@ -1405,37 +1322,12 @@ impl Driver<'_> {
         }
     }
 
-    /// Best-effort teardown of every started stage after a failure, except those that
-    /// trapped (a trapped instance must not be entered again). The flow's error is what
-    /// matters, so errors from teardown are ignored.
-    async fn teardown_after_failure(&mut self) {
-        for (stage, node) in self.stages.iter_mut().zip(&self.nodes) {
-            if !node.poisoned {
-                let _ = stage.teardown(&mut self.table).await;
-            }
-        }
-    }
-
-    /// Tears every stage down in flow order; the first error is the flow's.
-    async fn teardown(&mut self) -> Result<(), Failure> {
-        let mut first_failure = None;
-        for &n in &self.spec.plan.order {
-            if let Err(error) = self.stages[n].teardown(&mut self.table).await {
-                first_failure.get_or_insert(Failure {
-                    node: n,
-                    sequence: None,
-                    kind: FlowErrorKind::Trap(describe_call_error(&error)),
-                });
-            }
-        }
-        first_failure.map_or(Ok(()), Err)
-    }
-
     fn into_error(mut self, failure: Failure, duration: Duration) -> FlowError {
         let report = self.finish(duration, Outcome::Failed);
         FlowError {
             flow: self.spec.plan.flow.clone(),
             stage: self.nodes[failure.node].plan.name.clone(),
+            call: failure.call,
             sequence: failure.sequence,
             kind: failure.kind,
             report: Box::new(report),
@@ -1522,6 +1414,7 @@ async fn run_to_end(
         count_host_calls: options.measure,
         time_calls: options.observability.observed(),
         watch: (options.observability.observed()).then(|| control.call.clone()),
+        stop: control.cancel.clone(),
     });
     let mut driver = Driver {
         engine,
@@ -1542,6 +1435,7 @@ async fn run_to_end(
                 resume_at: None,
                 flushed: None,
                 poisoned: false,
+                restarted: None,
                 batch_element_bytes: None,
             })
             .collect(),
@@ -1588,13 +1482,23 @@ async fn run_to_end(
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
-        match start_stage(engine, &spec, index, identity, &audit).await {
-            Ok(instance) => driver.stages.push(instance),
+        match start_stage(engine, &spec, index, identity, &audit, true).await {
+            Ok(Some(instance)) => driver.stages.push(instance),
+            Ok(None) => {
+                // Stopped before it ran: the stages started end as after a failure, and
+                // nothing was lost, since no element entered the flow.
+                driver.stop_sources(Outcome::Cancelled);
+                driver.wind_down_after_failure().await;
+                let _ = driver.teardown().await;
+                return Ok(driver.finish(Duration::ZERO, Outcome::Cancelled));
+            }
             Err(kind) => {
-                // Stages already started get their teardown; this one never started.
-                driver.teardown_after_failure().await;
+                // Stages already started get their last calls; this one never started.
+                driver.wind_down_after_failure().await;
+                let _ = driver.teardown().await;
                 let failure = Failure {
                     node: index,
+                    call: None,
                     sequence: None,
                     kind,
                 };
@@ -1611,12 +1515,15 @@ async fn run_to_end(
     // The first snapshot, all zeros, shows the flow as soon as it runs.
     driver.published = started - PUBLISH_EVERY;
     driver.publish_due(started);
-    let deadline = options.timeout.map(|t| started + t);
+    // A timeout too long to reckon is none.
+    let deadline = options.timeout.and_then(|t| started.checked_add(t));
     let mut result = drive(&mut driver, deadline).await;
+    if result.is_err() {
+        driver.wind_down_after_failure().await;
+    }
+    let torn_down = driver.teardown().await;
     if result.is_ok() {
-        result = driver.teardown().await;
-    } else {
-        driver.teardown_after_failure().await;
+        result = torn_down;
     }
     let duration = started.elapsed();
     match result {
@@ -1628,24 +1535,26 @@ async fn run_to_end(
     }
 }
 
-/// Instantiates node `n`'s component and calls its `init`.
+/// Instantiates node `n`'s component and calls its `init`: the stage, or `None` when
+/// `interruptible` and a stop cut `init` short.
 async fn start_stage(
     engine: &wasmtime::Engine,
     spec: &FlowSpec,
     n: usize,
     identity: Arc<FlowIdentity>,
     audit: &AuditLog,
-) -> Result<Stage, FlowErrorKind> {
+    interruptible: bool,
+) -> Result<Option<Stage>, FlowErrorKind> {
     let stage = &spec.stages[n];
     let deadline = spec.plan.invocation_deadline;
     let mut instance = Stage::instantiate(engine, n, identity, deadline, stage, audit)
         .await
         .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
-    instance
-        .init(&stage.config)
-        .await
-        .map_err(|error| FlowErrorKind::Init(describe_call_error(&error)))?;
-    Ok(instance)
+    match instance.init(&stage.config, interruptible).await {
+        Ok(()) => Ok(Some(instance)),
+        Err(error) if error.is_stop() => Ok(None),
+        Err(error) => Err(FlowErrorKind::Init(describe_call_error(&error))),
+    }
 }
 
 async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(), Failure> {

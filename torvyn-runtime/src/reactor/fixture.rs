@@ -205,9 +205,10 @@ impl Stage {
         }
     }
 
-    pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
+    /// Calls a component's `init`; when `interruptible`, a stop cuts it short.
+    pub(crate) async fn init(&mut self, config: &str, interruptible: bool) -> CallResult<()> {
         match self {
-            Stage::Component(instance) => instance.init(config).await,
+            Stage::Component(instance) => instance.init(config, interruptible).await,
             _ => Ok(()),
         }
     }

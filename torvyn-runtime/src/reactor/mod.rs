@@ -63,10 +63,11 @@ pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
 pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, YIELD_EVERY};
 pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
+pub use stage::MAX_ROUTE_PORTS;
 
 /// Nanoseconds since the Unix epoch.
 pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+        .map_or(0, crate::config::bounds::saturating_nanos)
 }

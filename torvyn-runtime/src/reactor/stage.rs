@@ -60,7 +60,37 @@ impl From<crate::resources::BufferError> for CallError {
     }
 }
 
+impl CallError {
+    /// Whether the call was cut short because its flow was asked to stop.
+    pub(crate) fn is_stop(&self) -> bool {
+        matches!(self, CallError::Trap(trap) if trap.is::<Stopped>())
+    }
+}
+
+/// Why a call that carries no element ended early: its flow was asked to stop. Nothing is
+/// lost, and the instance is not entered again.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped: the flow was asked to stop during the call")]
+pub(crate) struct Stopped;
+
 type CallResult<T> = Result<T, CallError>;
+
+/// The most port names one `route` answer may hold. The host's work on an answer grows
+/// with the square of its length (each name is looked up once), so a router cannot make
+/// the host spend long outside its own time limit; a router has a handful of ports.
+pub const MAX_ROUTE_PORTS: usize = 256;
+
+/// A router's answer, refused (as a broken contract, which traps the router) when it names
+/// more than [`MAX_ROUTE_PORTS`] ports.
+fn at_most_max_ports(ports: Vec<String>) -> CallResult<Vec<String>> {
+    if ports.len() > MAX_ROUTE_PORTS {
+        return Err(CallError::Trap(wasmtime::Error::msg(format!(
+            "`route` named {} ports; an answer names at most {MAX_ROUTE_PORTS}",
+            ports.len()
+        ))));
+    }
+    Ok(ports)
+}
 
 /// The rep of the one flow context each stage sees; the host never creates another.
 const FLOW_CONTEXT: u32 = 0;
@@ -100,6 +130,7 @@ impl Instance {
             deadline: None,
             call_started: Instant::now(),
             time_limit: limits.invocation_time,
+            interruptible: false,
             limiter: Limiter::new(*limits),
             grants,
             node: spec.name.clone(),
@@ -131,6 +162,9 @@ impl Instance {
             store.data_mut().stats.interruptions += 1;
             store.data_mut().watch();
             let state = store.data();
+            if state.interruptible && state.flow.stop.is_cancelled() {
+                return Err(wasmtime::Error::new(Stopped));
+            }
             match state.time_limit {
                 Some(limit) if state.call_started.elapsed() > limit => {
                     Err(wasmtime::Error::msg(format!(
@@ -205,12 +239,16 @@ impl Instance {
         })
     }
 
-    pub(crate) async fn init(&mut self, config: &str) -> CallResult<()> {
+    /// Calls `init`; when `interruptible`, a stop requested meanwhile cuts it short with
+    /// [`Stopped`].
+    pub(crate) async fn init(&mut self, config: &str, interruptible: bool) -> CallResult<()> {
         start_clock(&mut self.store, self.fuel);
         let Some(lifecycle) = &self.lifecycle else {
             return Ok(());
         };
+        self.store.data_mut().interruptible = interruptible;
         let result = lifecycle.call_init(&mut self.store, config).await;
+        self.store.data_mut().interruptible = false;
         self.store.data_mut().unwatch();
         result?.map_err(CallError::Process)
     }
@@ -235,7 +273,9 @@ impl Instance {
             unreachable!("pull on a stage that is not a source")
         };
         enter(&mut self.store, self.fuel, table);
+        self.store.data_mut().interruptible = true;
         let result = source.call_pull(&mut self.store).await;
+        self.store.data_mut().interruptible = false;
         leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
@@ -304,7 +344,9 @@ impl Instance {
             unreachable!("pull-batch on a stage that is not a batch source")
         };
         enter(&mut self.store, self.fuel, table);
+        self.store.data_mut().interruptible = true;
         let result = source.call_pull_batch(&mut self.store, max).await;
+        self.store.data_mut().interruptible = false;
         leave(&mut self.store, table);
         let results = result?;
         let last = results.len().saturating_sub(1);
@@ -389,12 +431,10 @@ impl Instance {
                 Ok(false) => Handled::Consumed,
                 Err(error) => return Err(CallError::Process(error)),
             },
-            Calls::Router(router) => Handled::Route(
-                router
-                    .call_route(store, input)
-                    .await?
-                    .map_err(CallError::Process)?,
-            ),
+            Calls::Router(router) => {
+                let ports = (router.call_route(store, input).await?).map_err(CallError::Process)?;
+                Handled::Route(at_most_max_ports(ports)?)
+            }
             Calls::Aggregator(aggregator) => match aggregator.call_ingest(store, input).await? {
                 Ok(Some(output)) => Handled::Emit(output),
                 Ok(None) => Handled::Consumed,

@@ -83,7 +83,10 @@ impl AuditLog {
         }
     }
 
+    /// Records a refused use; `detail` says what the component asked for (a path, an
+    /// address), in its own words, so its control characters are escaped.
     pub(crate) fn record(&self, node: &str, capability: String, detail: String) {
+        let detail = crate::observability::printable(&detail, false).into_owned();
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

@@ -4,6 +4,7 @@
 //! Config (JSON): `{"mode": "loop", "at": 0, "path": ""}`, where the mode is one of:
 //!
 //! - `loop` spins forever inside `process`;
+//! - `init-loop` spins forever inside `init`;
 //! - `trap` aborts, which traps without a panic message;
 //! - `grow` allocates memory, a MiB at a time, until something stops it;
 //! - `leak` allocates a host buffer for every element and never lets go of it;
@@ -22,6 +23,7 @@ enum Mode {
     #[default]
     Pass,
     Loop,
+    InitLoop,
     Grow,
     Leak,
     Trap,
@@ -49,6 +51,12 @@ struct TestHostile {
 impl Processor for TestHostile {
     fn init(&mut self, config: &str) -> Result<(), Error> {
         self.config = torvyn_sdk::json_config(config)?;
+        if let Mode::InitLoop = self.config.mode {
+            let mut spins = 0u64;
+            loop {
+                spins = std::hint::black_box(spins.wrapping_add(1));
+            }
+        }
         Ok(())
     }
 
@@ -58,7 +66,7 @@ impl Processor for TestHostile {
             return pass();
         }
         match self.config.mode {
-            Mode::Pass => pass(),
+            Mode::Pass | Mode::InitLoop => pass(),
             Mode::Loop => {
                 let mut spins = 0u64;
                 loop {

@@ -9,7 +9,13 @@
 //! - `show_deadline: true` ends each line with ` deadline={deadline_ns}`, the time by
 //!   which the host wants the call done (0 for none);
 //! - `show_trace: true` ends each line with ` trace={trace_id} span={span_id}`, the
-//!   element's W3C trace context (empty when it is not traced).
+//!   element's W3C trace context (empty when it is not traced);
+//! - `hold: true` prints nothing while elements arrive and every line in `complete`, as a
+//!   sink that buffers does;
+//! - `complete_fail: true` makes `complete` return an internal error (after printing).
+//!
+//! `complete` says on stderr `test-sink {label}: complete after {n} elements` (without a
+//! label: `test-sink: …`).
 //!
 //! Exported with `batch`, it says at teardown on stderr how many batches it was handed
 //! and how large the largest was.
@@ -26,6 +32,8 @@ struct Config {
     show_content_type: bool,
     show_deadline: bool,
     show_trace: bool,
+    hold: bool,
+    complete_fail: bool,
 }
 
 #[derive(Default)]
@@ -35,6 +43,8 @@ pub(crate) struct TestSink {
     /// Batch calls and the elements in the largest, when exported with `batch`.
     batches: u64,
     largest_batch: usize,
+    /// The lines of a sink that holds them until `complete`.
+    held: Vec<String>,
 }
 
 impl Sink for TestSink {
@@ -65,7 +75,11 @@ impl Sink for TestSink {
             if self.config.show_trace {
                 line += &format!(" trace={} span={}", element.trace_id(), element.span_id());
             }
-            println!("{line}");
+            if self.config.hold {
+                self.held.push(line);
+            } else {
+                println!("{line}");
+            }
         }
         self.pushed += 1;
         let every = self.config.pause_every;
@@ -80,6 +94,21 @@ impl Sink for TestSink {
         self.batches += 1;
         self.largest_batch = self.largest_batch.max(elements.len());
         elements.iter().map(|element| self.push(element)).collect()
+    }
+
+    fn complete(&mut self) -> Result<(), Error> {
+        for line in self.held.drain(..) {
+            println!("{line}");
+        }
+        let name = match self.config.label.as_str() {
+            "" => "test-sink".to_owned(),
+            label => format!("test-sink {label}"),
+        };
+        eprintln!("{name}: complete after {} elements", self.pushed);
+        if self.config.complete_fail {
+            return Err(Error::Internal("complete failed on purpose".into()));
+        }
+        Ok(())
     }
 
     fn teardown(&mut self) {
