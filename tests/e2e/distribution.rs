@@ -186,6 +186,13 @@ fn run_flow(project: &TestProject, cache: &Path) -> Run {
     run(&mut command)
 }
 
+/// The CLI with `args` on the project `manifest`, with the cache in `cache`.
+fn cli_on(cache: &Path, manifest: &Path, args: &[&str]) -> Run {
+    let mut command = cli(cache);
+    command.args(args).arg("--manifest-path").arg(manifest);
+    run(&mut command)
+}
+
 /// Every file in `dir`, recursively.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -571,11 +578,7 @@ fn pack_and_publish_refuse_what_they_cannot_do() {
     let project = flow_with(&Guest::Upper.wasm().display().to_string());
     let manifest = project.write_manifest();
     let cache = project.dir().join("cache");
-    let attempt = |args: &[&str]| {
-        let mut command = cli(&cache);
-        command.args(args).arg("--manifest-path").arg(&manifest);
-        run(&mut command)
-    };
+    let attempt = |args: &[&str]| cli_on(&cache, &manifest, args);
 
     let unknown = attempt(&["pack", "nope"]).failure();
     assert!(
@@ -644,4 +647,43 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[test]
+fn publishing_again_without_pack_pushes_nothing() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let manifest = project.write_manifest();
+    let cache = project.dir().join("cache");
+    let publish = |reference: &str, what: &str| {
+        let args = ["publish", reference, what, "--message-format", "json"];
+        let published = cli_on(&cache, &manifest, &args).success();
+        let message: serde_json::Value = serde_json::from_str(published.stdout.trim()).unwrap();
+        (message["digest"].clone(), message["pushed"].clone())
+    };
+    let component = registry.at("again/upper:1");
+    let pipeline = registry.at("again/pipeline:1");
+    let first = [
+        publish(&component, "shout"),
+        publish(&pipeline, "--pipeline"),
+    ];
+    // Creation times are kept to the second: a new one would show in the digests.
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = [
+        publish(&component, "shout"),
+        publish(&pipeline, "--pipeline"),
+    ];
+    for ((digest, pushed), (digest_again, pushed_again)) in first.iter().zip(&again) {
+        assert_eq!(pushed, true);
+        assert_eq!(
+            digest_again, digest,
+            "the same inputs make the same artifact"
+        );
+        assert_eq!(
+            pushed_again, false,
+            "what the tag holds is not pushed again"
+        );
+    }
 }
