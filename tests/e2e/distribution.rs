@@ -687,3 +687,25 @@ fn publishing_again_without_pack_pushes_nothing() {
         );
     }
 }
+
+#[test]
+fn the_component_layer_is_titled_with_the_component_file_name() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let repository = registry.at("titled/upper:1");
+    run(cli(&project.dir().join("cache"))
+        .args(["publish", &repository, "shout", "--manifest-path"])
+        .arg(project.write_manifest()))
+    .success();
+    let (manifest, _) = registry.fetch(&repository, &RegistryAuth::Anonymous);
+    let annotations = manifest.layers[0].annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("org.opencontainers.image.title")
+            .map(String::as_str),
+        Some("shout.wasm"),
+        "{annotations:?}"
+    );
+}

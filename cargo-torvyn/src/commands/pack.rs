@@ -292,7 +292,8 @@ fn component_artifact(
         .find(|e| e.split('@').next() == Some(role.interface()))
         .cloned()
         .unwrap_or_else(|| role.interface().to_owned());
-    let layer_digest = oci::digest(&wasm);
+    let layer = wasm_layer(name, wasm);
+    let layer_digest = layer.sha256_digest();
     let created = created(layout, &[&layer_digest], &[wasm_path])?;
     let config = WasmConfig {
         created: created.clone(),
@@ -315,8 +316,17 @@ fn component_artifact(
         media_type: oci::WASM_CONFIG_MEDIA_TYPE.into(),
         annotations: None,
     };
-    let layer = ImageLayer::new(wasm, oci::WASM_LAYER_MEDIA_TYPE.into(), None);
     Ok(Artifact::new(config, vec![layer], annotations))
+}
+
+/// A component's bytes as a layer, titled `NAME.wasm` so that tools which save layers as
+/// files (oras) give it that name.
+fn wasm_layer(name: &str, wasm: Vec<u8>) -> ImageLayer {
+    let annotations = BTreeMap::from([
+        (annotation::TITLE.to_owned(), format!("{name}.wasm")),
+        (annotation::COMPONENT.to_owned(), name.to_owned()),
+    ]);
+    ImageLayer::new(wasm, oci::WASM_LAYER_MEDIA_TYPE.into(), Some(annotations))
 }
 
 /// The whole project: its Torvyn.toml with every component's `path` replaced by the
@@ -340,12 +350,7 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
             decl.insert("path".into(), toml::Value::String(digest.clone()));
         }
         if !digests.values().any(|d| *d == digest) {
-            let annotations = BTreeMap::from([
-                (annotation::TITLE.to_owned(), format!("{name}.wasm")),
-                (annotation::COMPONENT.to_owned(), name.clone()),
-            ]);
-            let media_type = oci::WASM_LAYER_MEDIA_TYPE.into();
-            layers.push(ImageLayer::new(wasm, media_type, Some(annotations)));
+            layers.push(wasm_layer(name, wasm));
         }
         digests.insert(name.clone(), digest);
     }
