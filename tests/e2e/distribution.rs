@@ -115,10 +115,27 @@ impl Registry {
 
     /// Pushes an ordinary container-image-like artifact: not a Wasm component.
     fn push_foreign(&self, reference: &str) {
+        let layer = ImageLayer::oci_v1(b"not wasm".to_vec(), None);
+        self.push(reference, Config::oci_v1(b"{}".to_vec(), None), layer);
+    }
+
+    /// Pushes the upper-casing component as another tool would: its bytes as the one
+    /// `application/wasm` layer, without annotations, under a config of `media_type`
+    /// holding `config`.
+    fn push_upper_with(&self, reference: &str, media_type: &str, config: &[u8]) {
+        let wasm = std::fs::read(Guest::Upper.wasm()).unwrap();
+        let layer = ImageLayer::new(wasm, "application/wasm".into(), None);
+        self.push(
+            reference,
+            Config::new(config.to_vec(), media_type.into(), None),
+            layer,
+        );
+    }
+
+    /// Pushes a manifest of `config` and `layer`, made the way oci-client makes one.
+    fn push(&self, reference: &str, config: Config, layer: ImageLayer) {
         let reference: Reference = reference.parse().unwrap();
         block_on(async {
-            let layer = ImageLayer::oci_v1(b"not wasm".to_vec(), None);
-            let config = Config::oci_v1(b"{}".to_vec(), None);
             client()
                 .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
                 .await
@@ -708,4 +725,85 @@ fn the_component_layer_is_titled_with_the_component_file_name() {
         Some("shout.wasm"),
         "{annotations:?}"
     );
+}
+
+#[test]
+fn inspect_reads_a_wasm_config_as_leniently_as_run_does() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(Guest::Upper.wasm()).unwrap();
+    let layer_digest = format!("sha256:{}", sha256_hex(&wasm));
+    // The CNCF layout makes `created` and `component` optional; `{}` is a config too.
+    let configs = [
+        ("empty", "{}".to_owned()),
+        (
+            "uncreated",
+            format!(r#"{{"architecture":"wasm","os":"wasip2","layerDigests":["{layer_digest}"]}}"#),
+        ),
+        // Before, this one showed "exports: none".
+        (
+            "unrecorded",
+            format!(
+                r#"{{"created":"2025-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":["{layer_digest}"]}}"#
+            ),
+        ),
+    ];
+    for (name, config) in configs {
+        let reference = registry.at(&format!("lenient/{name}:1"));
+        registry.push_upper_with(
+            &reference,
+            "application/vnd.wasm.config.v0+json",
+            config.as_bytes(),
+        );
+        let target = format!("oci://{reference}");
+        let inspected = run(cli(cache.path()).args(["inspect", &target])).success();
+        assert!(
+            inspected.stdout.contains("\nrole: processor\n")
+                && inspected.stdout.contains("exports:\n")
+                && inspected
+                    .stdout
+                    .contains("  torvyn:streaming/processor@0.1.0\n"),
+            "{name}: {}\n{}",
+            inspected.stdout,
+            inspected.stderr
+        );
+        assert!(
+            inspected.stderr.contains("read from its layer"),
+            "{name}: {}",
+            inspected.stderr
+        );
+        let ran = run_flow(&flow_with(&target), cache.path()).success();
+        assert_eq!(ran.delivered().len(), 20, "{name}: {}", ran.stderr);
+    }
+}
+
+#[test]
+fn a_single_wasm_layer_is_a_component_whatever_its_config() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let reference = registry.at("plain/upper:1");
+    let empty = "application/vnd.oci.empty.v1+json";
+    registry.push_upper_with(&reference, empty, b"{}");
+    let target = format!("oci://{reference}");
+
+    let ran = run_flow(&flow_with(&target), cache.path()).success();
+    assert_eq!(ran.delivered().len(), 20, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("not a Wasm config") && ran.stderr.contains(empty),
+        "{}",
+        ran.stderr
+    );
+
+    let inspected =
+        run(cli(cache.path()).args(["inspect", &target, "--message-format", "json"])).success();
+    let report: serde_json::Value = serde_json::from_str(inspected.stdout.trim()).unwrap();
+    assert_eq!(report["kind"], "component");
+    assert_eq!(report["role"], "processor");
+    assert_eq!(report["config_media_type"], empty);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("not a Wasm config"), "{notes}");
 }

@@ -296,10 +296,10 @@ fn component_artifact(
     let layer_digest = layer.sha256_digest();
     let created = created(layout, &[&layer_digest], &[wasm_path])?;
     let config = WasmConfig {
-        created: created.clone(),
+        created: Some(created.clone()),
         author: None,
-        architecture: "wasm".into(),
-        os: "wasip2".into(),
+        architecture: Some("wasm".into()),
+        os: Some("wasip2".into()),
         layer_digests: vec![layer_digest],
         component: Some(WasmComponent {
             exports: info.exports,
@@ -380,7 +380,7 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
         &inputs,
     )?;
     let config = PipelineConfig {
-        created: created.clone(),
+        created: Some(created.clone()),
         components: digests,
         flows: manifest.flows.keys().cloned().collect(),
     };
