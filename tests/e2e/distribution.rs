@@ -807,3 +807,69 @@ fn a_single_wasm_layer_is_a_component_whatever_its_config() {
     let notes = report["notes"].to_string();
     assert!(notes.contains("not a Wasm config"), "{notes}");
 }
+
+#[test]
+fn inspect_and_publish_pick_a_manifest_of_a_layout_by_its_ref_name() {
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let manifest = project.write_manifest();
+    let cache = project.dir().join("cache");
+    let pack = |component: &str, layout: &Path| {
+        let layout = layout.to_str().unwrap();
+        cli_on(&cache, &manifest, &["pack", component, "--output", layout]).success();
+    };
+    // One layout holding two manifests, named as skopeo names them (`oci:DIR:REF`).
+    let layout = project.dir().join("layout");
+    let other = project.dir().join("other");
+    pack("shout", &layout);
+    pack("src", &other);
+    for blob in files_in(&other.join("blobs")) {
+        let name = blob.file_name().unwrap();
+        std::fs::copy(&blob, layout.join("blobs/sha256").join(name)).unwrap();
+    }
+    let index = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+    };
+    let mut entries = Vec::new();
+    for (dir, name) in [(&layout, "upper"), (&other, "source")] {
+        let mut entry = index(dir)["manifests"][0].clone();
+        entry["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": name });
+        entries.push(entry);
+    }
+    let mut both = index(&layout);
+    both["manifests"] = entries.into();
+    std::fs::write(layout.join("index.json"), both.to_string()).unwrap();
+
+    let inspect = |target: &str| run(cli(&cache).args(["inspect", target]));
+    for (name, role) in [("upper", "processor"), ("source", "source")] {
+        let inspected = inspect(&format!("{}:{name}", layout.display())).success();
+        assert!(
+            inspected.stdout.contains(&format!("\nrole: {role}\n")),
+            "{name}: {}",
+            inspected.stdout
+        );
+    }
+    let unnamed = inspect(&layout.display().to_string()).failure();
+    assert!(
+        unnamed.stderr.contains("holds 2 manifests")
+            && unnamed.stderr.contains("its refs are upper, source"),
+        "{}",
+        unnamed.stderr
+    );
+    let unknown = inspect(&format!("{}:nope", layout.display())).failure();
+    assert!(
+        unknown
+            .stderr
+            .contains("no manifest with the ref name `nope`"),
+        "{}",
+        unknown.stderr
+    );
+    let dry = run(cli(&cache)
+        .args(["publish", "localhost:9/x:1", "--dry-run", "--from"])
+        .arg(format!("{}:source", layout.display())))
+    .success();
+    assert!(
+        dry.stderr.contains("Would push component `src`"),
+        "{}",
+        dry.stderr
+    );
+}

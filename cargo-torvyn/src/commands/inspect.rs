@@ -17,14 +17,16 @@ use crate::output::{self, status};
 /// Show what a component or an OCI artifact is: its role, contract, imports, exports
 /// and the capabilities it asks for; or what a running host's flows are doing
 ///
-/// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes), an `oci://`
-/// reference, of which only the manifest and config are fetched, or the `http://` address
-/// of a running host (`cargo torvyn run --listen ADDR`), whose flows are shown as they
-/// stand: topology, counts, queue depths, time blocked and recent errors.
+/// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes; `DIR:REF` picks
+/// the manifest with that ref name from a layout holding several), an `oci://` reference,
+/// of which only the manifest and config are fetched (and the component, when the config
+/// does not record its exports and imports), or the `http://` address of a running host
+/// (`cargo torvyn run --listen ADDR`), whose flows are shown as they stand: topology,
+/// counts, queue depths, time blocked and recent errors.
 #[derive(Debug, Args)]
 pub(crate) struct InspectCommand {
-    /// A `.wasm` file, an image layout folder, oci://host/repository[:tag|@digest], or
-    /// http://HOST:PORT of a running host
+    /// A `.wasm` file, an image layout folder (DIR or DIR:REF),
+    /// oci://host/repository[:tag|@digest], or http://HOST:PORT of a running host
     #[arg(value_name = "TARGET")]
     target: String,
 
@@ -49,6 +51,7 @@ impl InspectCommand {
             }
             return Ok(());
         }
+        let layout = layout::Target::parse(Path::new(&self.target));
         let report = if self.target.starts_with(OCI_SCHEME) {
             let reference = registry::parse_reference(&self.target)?;
             let remote = Remote::new(reference, self.insecure)?;
@@ -56,8 +59,8 @@ impl InspectCommand {
             describe_artifact(&digest, &manifest, &config, |layer| {
                 remote.fetch_blob(layer)
             })?
-        } else if Path::new(&self.target).is_dir() {
-            let artifact = layout::read(Path::new(&self.target))?;
+        } else if layout.dir.is_dir() {
+            let artifact = layout::read(&layout)?;
             let layer = |_: &OciDescriptor| Ok(artifact.layers[0].data.to_vec());
             describe_artifact(
                 &artifact.digest,

@@ -225,7 +225,11 @@ fn created(layout: &Path, layer_digests: &[&str], inputs: &[&Path]) -> miette::R
     if let Some(time) = source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())? {
         return Ok(format(time));
     }
-    if let Ok(previous) = layout::read(layout) {
+    let target = layout::Target {
+        dir: layout.to_owned(),
+        ref_name: None,
+    };
+    if let Ok(previous) = layout::read(&target) {
         let same = previous.manifest.layers.iter().map(|l| &*l.digest);
         if same.eq(layer_digests.iter().copied())
             && let Some(created) = previous.annotation(annotation::CREATED)
