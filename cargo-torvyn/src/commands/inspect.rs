@@ -301,3 +301,28 @@ fn print_host(flows: &[Value]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_a_config_does_not_record_come_from_the_layer_or_are_not_recorded() {
+        let artifact = oci::sample_artifact();
+        let manifest = &artifact.manifest;
+        let layer = |_: &OciDescriptor| Ok(b"\0asm not a component".to_vec());
+        let report = describe_artifact(&artifact.digest, manifest, b"{}", layer).unwrap();
+        assert_eq!(report["kind"], "component");
+        assert!(report["exports"].is_null(), "{report}");
+        let notes = report["notes"].to_string();
+        assert!(notes.contains("its layer cannot be read"), "{notes}");
+
+        let recorded = br#"{"component":{"exports":[],"imports":[]}}"#;
+        let report = describe_artifact(&artifact.digest, manifest, recorded, |_| {
+            panic!("the layer is fetched though the config records the interfaces")
+        })
+        .unwrap();
+        assert_eq!(report["exports"], json!([]));
+        assert_eq!(report["notes"], json!([]));
+    }
+}
