@@ -55,6 +55,15 @@ pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_name: Option<&str>) -> 
                 dir.display()
             );
         }
+        // A layout of several manifests is shared with other tools (skopeo adds to one):
+        // replacing it with one artifact would lose the others.
+        if let Ok(several @ 2..) = index_entries(dir).map(|entries| entries.len()) {
+            bail!(
+                help = "write it to another folder",
+                "`{}` holds {several} manifests: not replacing them with one",
+                dir.display()
+            );
+        }
         std::fs::remove_dir_all(dir)
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot replace `{}`", dir.display()))?;
@@ -96,14 +105,8 @@ impl Target {
 pub(crate) fn read(target: &Target) -> miette::Result<Artifact> {
     let dir = &*target.dir;
     let context = || format!("`{}` is not a readable OCI image layout", dir.display());
-    let index = std::fs::read(dir.join(INDEX_FILE))
-        .into_diagnostic()
-        .wrap_err_with(context)?;
-    let index: serde_json::Value = serde_json::from_slice(&index)
-        .into_diagnostic()
-        .wrap_err_with(context)?;
-    let manifests = index["manifests"].as_array().map_or(&[][..], Vec::as_slice);
-    let entry = choose(manifests, target)?;
+    let manifests = index_entries(dir).wrap_err_with(context)?;
+    let entry = choose(&manifests, target)?;
     let blob = |digest: &str| -> miette::Result<Vec<u8>> {
         let Some(hex) = sha256_hex(digest) else {
             bail!("`{digest}` in `{}` is not a sha256 digest", dir.display());
@@ -122,6 +125,16 @@ pub(crate) fn read(target: &Target) -> miette::Result<Artifact> {
         );
     }
     Artifact::assemble(manifest, blob).wrap_err_with(context)
+}
+
+/// The manifests the index of the layout `dir` lists.
+fn index_entries(dir: &Path) -> miette::Result<Vec<serde_json::Value>> {
+    let index = std::fs::read(dir.join(INDEX_FILE)).into_diagnostic()?;
+    let mut index: serde_json::Value = serde_json::from_slice(&index).into_diagnostic()?;
+    match index["manifests"].take() {
+        serde_json::Value::Array(entries) => Ok(entries),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// The entry of `manifests` (a layout's index) that `target` names.
@@ -237,6 +250,11 @@ mod tests {
             error.contains("no manifest with the ref name `3.0.0`"),
             "{error}"
         );
+        let Err(error) = write(&layout, &first, Some("1.0.0")) else {
+            panic!("a layout of two manifests is replaced by one")
+        };
+        assert!(error.to_string().contains("holds 2 manifests"), "{error}");
+        assert_eq!(read(&named("2.0.0")).unwrap().digest, second.digest);
         let missing = dir.path().join("missing:1.0.0");
         assert_eq!(Target::parse(&missing).ref_name, None);
     }
