@@ -115,10 +115,27 @@ impl Registry {
 
     /// Pushes an ordinary container-image-like artifact: not a Wasm component.
     fn push_foreign(&self, reference: &str) {
+        let layer = ImageLayer::oci_v1(b"not wasm".to_vec(), None);
+        self.push(reference, Config::oci_v1(b"{}".to_vec(), None), layer);
+    }
+
+    /// Pushes the upper-casing component as another tool would: its bytes as the one
+    /// `application/wasm` layer, without annotations, under a config of `media_type`
+    /// holding `config`.
+    fn push_upper_with(&self, reference: &str, media_type: &str, config: &[u8]) {
+        let wasm = std::fs::read(Guest::Upper.wasm()).unwrap();
+        let layer = ImageLayer::new(wasm, "application/wasm".into(), None);
+        self.push(
+            reference,
+            Config::new(config.to_vec(), media_type.into(), None),
+            layer,
+        );
+    }
+
+    /// Pushes a manifest of `config` and `layer`, made the way oci-client makes one.
+    fn push(&self, reference: &str, config: Config, layer: ImageLayer) {
         let reference: Reference = reference.parse().unwrap();
         block_on(async {
-            let layer = ImageLayer::oci_v1(b"not wasm".to_vec(), None);
-            let config = Config::oci_v1(b"{}".to_vec(), None);
             client()
                 .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
                 .await
@@ -183,6 +200,13 @@ fn run_flow(project: &TestProject, cache: &Path) -> Run {
     command
         .args(["run", "--message-format", "json", "--manifest-path"])
         .arg(project.write_manifest());
+    run(&mut command)
+}
+
+/// The CLI with `args` on the project `manifest`, with the cache in `cache`.
+fn cli_on(cache: &Path, manifest: &Path, args: &[&str]) -> Run {
+    let mut command = cli(cache);
+    command.args(args).arg("--manifest-path").arg(manifest);
     run(&mut command)
 }
 
@@ -571,11 +595,7 @@ fn pack_and_publish_refuse_what_they_cannot_do() {
     let project = flow_with(&Guest::Upper.wasm().display().to_string());
     let manifest = project.write_manifest();
     let cache = project.dir().join("cache");
-    let attempt = |args: &[&str]| {
-        let mut command = cli(&cache);
-        command.args(args).arg("--manifest-path").arg(&manifest);
-        run(&mut command)
-    };
+    let attempt = |args: &[&str]| cli_on(&cache, &manifest, args);
 
     let unknown = attempt(&["pack", "nope"]).failure();
     assert!(
@@ -644,4 +664,212 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[test]
+fn publishing_again_without_pack_pushes_nothing() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let manifest = project.write_manifest();
+    let cache = project.dir().join("cache");
+    let publish = |reference: &str, what: &str| {
+        let args = ["publish", reference, what, "--message-format", "json"];
+        let published = cli_on(&cache, &manifest, &args).success();
+        let message: serde_json::Value = serde_json::from_str(published.stdout.trim()).unwrap();
+        (message["digest"].clone(), message["pushed"].clone())
+    };
+    let component = registry.at("again/upper:1");
+    let pipeline = registry.at("again/pipeline:1");
+    let first = [
+        publish(&component, "shout"),
+        publish(&pipeline, "--pipeline"),
+    ];
+    // Creation times are kept to the second: a new one would show in the digests.
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = [
+        publish(&component, "shout"),
+        publish(&pipeline, "--pipeline"),
+    ];
+    for ((digest, pushed), (digest_again, pushed_again)) in first.iter().zip(&again) {
+        assert_eq!(pushed, true);
+        assert_eq!(
+            digest_again, digest,
+            "the same inputs make the same artifact"
+        );
+        assert_eq!(
+            pushed_again, false,
+            "what the tag holds is not pushed again"
+        );
+    }
+}
+
+#[test]
+fn the_component_layer_is_titled_with_the_component_file_name() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let repository = registry.at("titled/upper:1");
+    run(cli(&project.dir().join("cache"))
+        .args(["publish", &repository, "shout", "--manifest-path"])
+        .arg(project.write_manifest()))
+    .success();
+    let (manifest, _) = registry.fetch(&repository, &RegistryAuth::Anonymous);
+    let annotations = manifest.layers[0].annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("org.opencontainers.image.title")
+            .map(String::as_str),
+        Some("shout.wasm"),
+        "{annotations:?}"
+    );
+}
+
+#[test]
+fn inspect_reads_a_wasm_config_as_leniently_as_run_does() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(Guest::Upper.wasm()).unwrap();
+    let layer_digest = format!("sha256:{}", sha256_hex(&wasm));
+    // The CNCF layout makes `created` and `component` optional; `{}` is a config too.
+    let configs = [
+        ("empty", "{}".to_owned()),
+        (
+            "uncreated",
+            format!(r#"{{"architecture":"wasm","os":"wasip2","layerDigests":["{layer_digest}"]}}"#),
+        ),
+        // Before, this one showed "exports: none".
+        (
+            "unrecorded",
+            format!(
+                r#"{{"created":"2025-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":["{layer_digest}"]}}"#
+            ),
+        ),
+    ];
+    for (name, config) in configs {
+        let reference = registry.at(&format!("lenient/{name}:1"));
+        registry.push_upper_with(
+            &reference,
+            "application/vnd.wasm.config.v0+json",
+            config.as_bytes(),
+        );
+        let target = format!("oci://{reference}");
+        let inspected = run(cli(cache.path()).args(["inspect", &target])).success();
+        assert!(
+            inspected.stdout.contains("\nrole: processor\n")
+                && inspected.stdout.contains("exports:\n")
+                && inspected
+                    .stdout
+                    .contains("  torvyn:streaming/processor@0.1.0\n"),
+            "{name}: {}\n{}",
+            inspected.stdout,
+            inspected.stderr
+        );
+        assert!(
+            inspected.stderr.contains("read from its layer"),
+            "{name}: {}",
+            inspected.stderr
+        );
+        let ran = run_flow(&flow_with(&target), cache.path()).success();
+        assert_eq!(ran.delivered().len(), 20, "{name}: {}", ran.stderr);
+    }
+}
+
+#[test]
+fn a_single_wasm_layer_is_a_component_whatever_its_config() {
+    let Some(registry) = Registry::start(false) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let reference = registry.at("plain/upper:1");
+    let empty = "application/vnd.oci.empty.v1+json";
+    registry.push_upper_with(&reference, empty, b"{}");
+    let target = format!("oci://{reference}");
+
+    let ran = run_flow(&flow_with(&target), cache.path()).success();
+    assert_eq!(ran.delivered().len(), 20, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("not a Wasm config") && ran.stderr.contains(empty),
+        "{}",
+        ran.stderr
+    );
+
+    let inspected =
+        run(cli(cache.path()).args(["inspect", &target, "--message-format", "json"])).success();
+    let report: serde_json::Value = serde_json::from_str(inspected.stdout.trim()).unwrap();
+    assert_eq!(report["kind"], "component");
+    assert_eq!(report["role"], "processor");
+    assert_eq!(report["config_media_type"], empty);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("not a Wasm config"), "{notes}");
+}
+
+#[test]
+fn inspect_and_publish_pick_a_manifest_of_a_layout_by_its_ref_name() {
+    let project = flow_with(&Guest::Upper.wasm().display().to_string());
+    let manifest = project.write_manifest();
+    let cache = project.dir().join("cache");
+    let pack = |component: &str, layout: &Path| {
+        let layout = layout.to_str().unwrap();
+        cli_on(&cache, &manifest, &["pack", component, "--output", layout]).success();
+    };
+    // One layout holding two manifests, named as skopeo names them (`oci:DIR:REF`).
+    let layout = project.dir().join("layout");
+    let other = project.dir().join("other");
+    pack("shout", &layout);
+    pack("src", &other);
+    for blob in files_in(&other.join("blobs")) {
+        let name = blob.file_name().unwrap();
+        std::fs::copy(&blob, layout.join("blobs/sha256").join(name)).unwrap();
+    }
+    let index = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+    };
+    let mut entries = Vec::new();
+    for (dir, name) in [(&layout, "upper"), (&other, "source")] {
+        let mut entry = index(dir)["manifests"][0].clone();
+        entry["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": name });
+        entries.push(entry);
+    }
+    let mut both = index(&layout);
+    both["manifests"] = entries.into();
+    std::fs::write(layout.join("index.json"), both.to_string()).unwrap();
+
+    let inspect = |target: &str| run(cli(&cache).args(["inspect", target]));
+    for (name, role) in [("upper", "processor"), ("source", "source")] {
+        let inspected = inspect(&format!("{}:{name}", layout.display())).success();
+        assert!(
+            inspected.stdout.contains(&format!("\nrole: {role}\n")),
+            "{name}: {}",
+            inspected.stdout
+        );
+    }
+    let unnamed = inspect(&layout.display().to_string()).failure();
+    assert!(
+        unnamed.stderr.contains("holds 2 manifests")
+            && unnamed.stderr.contains("its refs are upper, source"),
+        "{}",
+        unnamed.stderr
+    );
+    let unknown = inspect(&format!("{}:nope", layout.display())).failure();
+    assert!(
+        unknown
+            .stderr
+            .contains("no manifest with the ref name `nope`"),
+        "{}",
+        unknown.stderr
+    );
+    let dry = run(cli(&cache)
+        .args(["publish", "localhost:9/x:1", "--dry-run", "--from"])
+        .arg(format!("{}:source", layout.display())))
+    .success();
+    assert!(
+        dry.stderr.contains("Would push component `src`"),
+        "{}",
+        dry.stderr
+    );
 }

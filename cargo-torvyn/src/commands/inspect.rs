@@ -4,27 +4,29 @@ use std::path::Path;
 
 use clap::Args;
 use miette::{IntoDiagnostic, WrapErr, miette};
-use oci_client::manifest::OciImageManifest;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde_json::{Value, json};
 use torvyn_runtime::{OCI_SCHEME, Role};
 
 use super::live;
 use crate::cli::{MessageFormat, OutputArgs};
 use crate::oci::registry::{self, Remote};
-use crate::oci::{self, Kind, PipelineConfig, WasmConfig, layout};
-use crate::output;
+use crate::oci::{self, Kind, layout};
+use crate::output::{self, status};
 
 /// Show what a component or an OCI artifact is: its role, contract, imports, exports
 /// and the capabilities it asks for; or what a running host's flows are doing
 ///
-/// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes), an `oci://`
-/// reference, of which only the manifest and config are fetched, or the `http://` address
-/// of a running host (`cargo torvyn run --listen ADDR`), whose flows are shown as they
-/// stand: topology, counts, queue depths, time blocked and recent errors.
+/// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes; `DIR:REF` picks
+/// the manifest with that ref name from a layout holding several), an `oci://` reference,
+/// of which only the manifest and config are fetched (and the component, when the config
+/// does not record its exports and imports), or the `http://` address of a running host
+/// (`cargo torvyn run --listen ADDR`), whose flows are shown as they stand: topology,
+/// counts, queue depths, time blocked and recent errors.
 #[derive(Debug, Args)]
 pub(crate) struct InspectCommand {
-    /// A `.wasm` file, an image layout folder, oci://host/repository[:tag|@digest], or
-    /// http://HOST:PORT of a running host
+    /// A `.wasm` file, an image layout folder (DIR or DIR:REF),
+    /// oci://host/repository[:tag|@digest], or http://HOST:PORT of a running host
     #[arg(value_name = "TARGET")]
     target: String,
 
@@ -49,13 +51,23 @@ impl InspectCommand {
             }
             return Ok(());
         }
+        let layout = layout::Target::parse(Path::new(&self.target));
         let report = if self.target.starts_with(OCI_SCHEME) {
             let reference = registry::parse_reference(&self.target)?;
-            let (digest, manifest, config) = Remote::new(reference, self.insecure)?.describe()?;
-            describe_artifact(&digest, &manifest, &config)?
-        } else if Path::new(&self.target).is_dir() {
-            let artifact = layout::read(Path::new(&self.target))?;
-            describe_artifact(&artifact.digest, &artifact.manifest, &artifact.config.data)?
+            let remote = Remote::new(reference, self.insecure)?;
+            let (digest, manifest, config) = remote.describe()?;
+            describe_artifact(&digest, &manifest, &config, |layer| {
+                remote.fetch_blob(layer)
+            })?
+        } else if layout.dir.is_dir() {
+            let artifact = layout::read(&layout)?;
+            let layer = |_: &OciDescriptor| Ok(artifact.layers[0].data.to_vec());
+            describe_artifact(
+                &artifact.digest,
+                &artifact.manifest,
+                &artifact.config.data,
+                layer,
+            )?
         } else {
             let path = Path::new(&self.target);
             let wasm = std::fs::read(path)
@@ -63,6 +75,11 @@ impl InspectCommand {
                 .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
             describe_component(&wasm)?
         };
+        if self.output.message_format == MessageFormat::Human {
+            for note in report["notes"].as_array().into_iter().flatten() {
+                status("Note", note.as_str().unwrap_or_default());
+            }
+        }
         match self.output.message_format {
             MessageFormat::Json => output::json(MessageFormat::Json, &report),
             MessageFormat::Human => print_human(&report),
@@ -73,69 +90,93 @@ impl InspectCommand {
 
 /// A component's bytes, as the host sees them.
 fn describe_component(wasm: &[u8]) -> miette::Result<Value> {
-    let info = torvyn_runtime::inspect(wasm)?;
-    let role = Role::from_exports(&info.exports).ok();
-    Ok(json!({
+    let mut report = json!({
         "reason": "inspected",
         "kind": "component",
         "digest": oci::digest(wasm),
         "size": wasm.len(),
-        "role": role.map(|r| r.to_string()),
-        "world": role.map(|r| r.world(&info.exports)),
-        "exports": info.exports,
-        "imports": info.imports,
-        "capabilities": info.capabilities,
-    }))
+    });
+    read_component(&mut report, wasm)?;
+    Ok(report)
 }
 
-/// An artifact's manifest and config.
+/// Adds what the component `wasm` exports, imports and asks for to `report`.
+fn read_component(report: &mut Value, wasm: &[u8]) -> miette::Result<()> {
+    let info = torvyn_runtime::inspect(wasm)?;
+    add_interfaces(report, &info.exports, &info.imports);
+    report["capabilities"] = json!(info.capabilities);
+    Ok(())
+}
+
+/// Adds a component's role and world (which its exports tell), exports and imports to
+/// `report`.
+fn add_interfaces(report: &mut Value, exports: &[String], imports: &[String]) {
+    let role = Role::from_exports(exports).ok();
+    report["role"] = json!(role.map(|r| r.to_string()));
+    report["world"] = json!(role.map(|r| r.world(exports)));
+    report["exports"] = json!(exports);
+    report["imports"] = json!(imports);
+}
+
+/// An artifact's manifest and config, read by the reader `run` uses. When a component's
+/// config does not record its exports and imports, they are read from its layer, which
+/// `layer` fetches.
 fn describe_artifact(
     digest: &str,
     manifest: &OciImageManifest,
     config: &[u8],
+    layer: impl FnOnce(&OciDescriptor) -> miette::Result<Vec<u8>>,
 ) -> miette::Result<Value> {
-    let kind = Kind::of(manifest).map_err(|why| miette!("not a Torvyn artifact: {why}"))?;
+    let description = oci::config::describe(manifest, config)
+        .map_err(|why| miette!("not a Torvyn artifact: {why}"))?;
+    let mut notes = description.notes;
     let layers: Vec<Value> = (manifest.layers.iter())
         .map(|l| json!({"media_type": l.media_type, "digest": l.digest, "size": l.size, "annotations": l.annotations}))
         .collect();
     let mut report = json!({
         "reason": "inspected",
-        "kind": kind.name(),
+        "kind": description.kind.name(),
         "digest": digest,
         "config_media_type": manifest.config.media_type,
         "annotations": manifest.annotations,
         "layers": layers,
     });
-    let bad_config =
-        |error: serde_json::Error| miette!("the artifact's config is malformed: {error}");
-    match kind {
-        Kind::Component => {
-            let config: WasmConfig = serde_json::from_slice(config).map_err(bad_config)?;
-            let component = config.component.unwrap_or(oci::WasmComponent {
-                exports: Vec::new(),
-                imports: Vec::new(),
-                target: None,
-            });
-            let annotations = manifest.annotations.clone().unwrap_or_default();
-            let capabilities = annotations.get(oci::annotation::CAPABILITIES);
-            report["role"] = json!(annotations.get(oci::annotation::ROLE));
-            let role = Role::from_exports(&component.exports).ok();
-            report["world"] = json!(role.map(|r| r.world(&component.exports)));
-            report["capabilities"] = json!(capabilities.map(|list| {
-                list.split(',')
-                    .filter(|c| !c.is_empty())
-                    .collect::<Vec<_>>()
-            }));
-            report["os"] = json!(config.os);
-            report["exports"] = json!(component.exports);
-            report["imports"] = json!(component.imports);
+    if let Some(pipeline) = description.pipeline {
+        report["components"] = json!(pipeline.components);
+        report["flows"] = json!(pipeline.flows);
+    }
+    if description.kind == Kind::Component {
+        report["os"] = json!(description.os);
+        let annotations = manifest.annotations.clone().unwrap_or_default();
+        match description.component {
+            Some(component) => {
+                add_interfaces(&mut report, &component.exports, &component.imports);
+                let capabilities = annotations.get(oci::annotation::CAPABILITIES);
+                report["capabilities"] = json!(capabilities.map(|list| {
+                    list.split(',')
+                        .filter(|c| !c.is_empty())
+                        .collect::<Vec<_>>()
+                }));
+            }
+            None => {
+                let read =
+                    layer(&manifest.layers[0]).and_then(|wasm| read_component(&mut report, &wasm));
+                notes.push(match read {
+                    Ok(()) => "the config does not record the component's exports and imports: \
+                               they were read from its layer"
+                        .to_owned(),
+                    Err(error) => format!(
+                        "the config does not record the component's exports and imports, and \
+                         its layer cannot be read: {error}"
+                    ),
+                });
+            }
         }
-        Kind::Pipeline => {
-            let config: PipelineConfig = serde_json::from_slice(config).map_err(bad_config)?;
-            report["components"] = json!(config.components);
-            report["flows"] = json!(config.flows);
+        if report["role"].is_null() {
+            report["role"] = json!(annotations.get(oci::annotation::ROLE));
         }
     }
+    report["notes"] = json!(notes);
     Ok(report)
 }
 
@@ -160,9 +201,13 @@ const FIELDS: [&str; 15] = [
 
 /// The report as `key: value` lines on stdout, lists one item a line.
 fn print_human(report: &Value) {
+    let component = report["kind"] == "component";
     for key in FIELDS.iter().filter(|k| **k != "reason") {
         let label = key.replace('_', " ");
         match &report[key] {
+            Value::Null if component && matches!(*key, "exports" | "imports") => {
+                println!("{label}: not recorded");
+            }
             Value::Null => {}
             Value::String(text) => println!("{label}: {text}"),
             Value::Array(items) if items.is_empty() => println!("{label}: none"),
@@ -254,5 +299,30 @@ fn print_host(flows: &[Value]) {
                 error["error"].as_str().unwrap_or_default()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_a_config_does_not_record_come_from_the_layer_or_are_not_recorded() {
+        let artifact = oci::sample_artifact();
+        let manifest = &artifact.manifest;
+        let layer = |_: &OciDescriptor| Ok(b"\0asm not a component".to_vec());
+        let report = describe_artifact(&artifact.digest, manifest, b"{}", layer).unwrap();
+        assert_eq!(report["kind"], "component");
+        assert!(report["exports"].is_null(), "{report}");
+        let notes = report["notes"].to_string();
+        assert!(notes.contains("its layer cannot be read"), "{notes}");
+
+        let recorded = br#"{"component":{"exports":[],"imports":[]}}"#;
+        let report = describe_artifact(&artifact.digest, manifest, recorded, |_| {
+            panic!("the layer is fetched though the config records the interfaces")
+        })
+        .unwrap();
+        assert_eq!(report["exports"], json!([]));
+        assert_eq!(report["notes"], json!([]));
     }
 }

@@ -214,24 +214,49 @@ struct About<'a> {
     source: Option<&'a str>,
 }
 
-/// When the artifact about to be written to `layout` with these layers was made: the time
-/// recorded there if it held the same layers (so packing again changes nothing), else
-/// `SOURCE_DATE_EPOCH`, else now.
-fn created(layout: &Path, layer_digests: &[&str]) -> String {
-    if let Ok(previous) = layout::read(layout) {
+/// When the artifact about to be written to `layout` with these layers, made from the
+/// files `inputs`, was made. The same inputs give the same time, so packing or publishing
+/// them again gives the same digest: `SOURCE_DATE_EPOCH` when set; else the time recorded
+/// in the layout if it held the same layers; else the time the newest input was written.
+fn created(layout: &Path, layer_digests: &[&str], inputs: &[&Path]) -> miette::Result<String> {
+    let format = |time: chrono::DateTime<chrono::Utc>| {
+        time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    if let Some(time) = source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())? {
+        return Ok(format(time));
+    }
+    let target = layout::Target {
+        dir: layout.to_owned(),
+        ref_name: None,
+    };
+    if let Ok(previous) = layout::read(&target) {
         let same = previous.manifest.layers.iter().map(|l| &*l.digest);
         if same.eq(layer_digests.iter().copied())
             && let Some(created) = previous.annotation(annotation::CREATED)
         {
-            return created.to_owned();
+            return Ok(created.to_owned());
         }
     }
-    let now = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|secs| secs.parse().ok())
-        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
-        .unwrap_or_else(chrono::Utc::now);
-    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    let written = (inputs.iter())
+        .filter_map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())
+        .max();
+    Ok(format(written.map_or_else(chrono::Utc::now, Into::into)))
+}
+
+/// The time `SOURCE_DATE_EPOCH` (seconds since 1970) names, if it is set.
+fn source_date_epoch(value: Option<&str>) -> miette::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let Some(text) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let time =
+        (text.trim().parse().ok()).and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+    match time {
+        Some(time) => Ok(Some(time)),
+        None => bail!(
+            help = "set it to a whole number of seconds since 1970-01-01 UTC, e.g. `$(git log -1 --format=%ct)`",
+            "SOURCE_DATE_EPOCH is `{text}`, which is not a time"
+        ),
+    }
 }
 
 /// The standard annotations every artifact carries.
@@ -271,13 +296,14 @@ fn component_artifact(
         .find(|e| e.split('@').next() == Some(role.interface()))
         .cloned()
         .unwrap_or_else(|| role.interface().to_owned());
-    let layer_digest = oci::digest(&wasm);
-    let created = created(layout, &[&layer_digest]);
+    let layer = wasm_layer(name, wasm);
+    let layer_digest = layer.sha256_digest();
+    let created = created(layout, &[&layer_digest], &[wasm_path])?;
     let config = WasmConfig {
-        created: created.clone(),
+        created: Some(created.clone()),
         author: None,
-        architecture: "wasm".into(),
-        os: "wasip2".into(),
+        architecture: Some("wasm".into()),
+        os: Some("wasip2".into()),
         layer_digests: vec![layer_digest],
         component: Some(WasmComponent {
             exports: info.exports,
@@ -294,8 +320,17 @@ fn component_artifact(
         media_type: oci::WASM_CONFIG_MEDIA_TYPE.into(),
         annotations: None,
     };
-    let layer = ImageLayer::new(wasm, oci::WASM_LAYER_MEDIA_TYPE.into(), None);
     Ok(Artifact::new(config, vec![layer], annotations))
+}
+
+/// A component's bytes as a layer, titled `NAME.wasm` so that tools which save layers as
+/// files (oras) give it that name.
+fn wasm_layer(name: &str, wasm: Vec<u8>) -> ImageLayer {
+    let annotations = BTreeMap::from([
+        (annotation::TITLE.to_owned(), format!("{name}.wasm")),
+        (annotation::COMPONENT.to_owned(), name.to_owned()),
+    ]);
+    ImageLayer::new(wasm, oci::WASM_LAYER_MEDIA_TYPE.into(), Some(annotations))
 }
 
 /// The whole project: its Torvyn.toml with every component's `path` replaced by the
@@ -319,12 +354,7 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
             decl.insert("path".into(), toml::Value::String(digest.clone()));
         }
         if !digests.values().any(|d| *d == digest) {
-            let annotations = BTreeMap::from([
-                (annotation::TITLE.to_owned(), format!("{name}.wasm")),
-                (annotation::COMPONENT.to_owned(), name.clone()),
-            ]);
-            let media_type = oci::WASM_LAYER_MEDIA_TYPE.into();
-            layers.push(ImageLayer::new(wasm, media_type, Some(annotations)));
+            layers.push(wasm_layer(name, wasm));
         }
         digests.insert(name.clone(), digest);
     }
@@ -345,12 +375,16 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
     let name = manifest.project.name.get_ref().clone();
     let layout = layouts_in(project.dir()).join(format!("{name}.pipeline"));
     let layer_digests: Vec<String> = layers.iter().map(ImageLayer::sha256_digest).collect();
+    let inputs: Vec<&Path> = std::iter::once(project.path())
+        .chain(resolved.values().map(|c| c.wasm.as_path()))
+        .collect();
     let created = created(
         &layout,
         &layer_digests.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+        &inputs,
+    )?;
     let config = PipelineConfig {
-        created: created.clone(),
+        created: Some(created.clone()),
         components: digests,
         flows: manifest.flows.keys().cloned().collect(),
     };
@@ -370,4 +404,34 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
         layout,
         artifact: Artifact::new(config, layers, annotations),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_date_epoch_is_a_time_or_a_diagnostic() {
+        let time = source_date_epoch(Some("1700000000")).unwrap().unwrap();
+        assert_eq!(time.to_rfc3339(), "2023-11-14T22:13:20+00:00");
+        assert_eq!(source_date_epoch(None).unwrap(), None);
+        assert_eq!(source_date_epoch(Some("")).unwrap(), None);
+        let error = source_date_epoch(Some("yesterday")).unwrap_err();
+        assert!(error.to_string().contains("not a time"), "{error}");
+    }
+
+    #[test]
+    fn the_creation_time_is_that_of_the_inputs_not_of_the_clock() {
+        if std::env::var_os("SOURCE_DATE_EPOCH").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("c.wasm");
+        let file = std::fs::File::create(&wasm).unwrap();
+        let written = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        file.set_modified(written).unwrap();
+        let layout = dir.path().join("no-layout");
+        let created = created(&layout, &["sha256:x"], &[&wasm]).unwrap();
+        assert_eq!(created, "2020-09-13T12:26:40Z");
+    }
 }

@@ -29,7 +29,8 @@ pub(crate) struct PublishCommand {
     #[command(flatten)]
     select: PackArgs,
 
-    /// Push this OCI image layout (as `pack` writes) instead of packing now
+    /// Push this OCI image layout (as `pack` writes) instead of packing now; DIR:REF picks
+    /// the manifest with that ref name from a layout holding several
     #[arg(long, value_name = "DIR", conflicts_with_all = ["components", "pipeline"])]
     from: Option<PathBuf>,
 
@@ -54,7 +55,8 @@ impl PublishCommand {
             ..
         } = match &self.from {
             Some(dir) => {
-                let artifact = layout::read(dir)?;
+                let target = layout::Target::parse(dir);
+                let artifact = layout::read(&target)?;
                 let kind = Kind::of(&artifact.manifest).map_err(|why| {
                     miette::miette!("`{}` holds no Torvyn artifact: {why}", dir.display())
                 })?;

@@ -6,17 +6,19 @@
 //! of Torvyn's own: its `Torvyn.toml`, with every component pinned by digest, and the
 //! components as `application/wasm` layers. Artifacts are written as OCI image layouts
 //! ([`layout`]), pushed to and pulled from registries ([`registry`]) and cached by digest
-//! ([`cache`]).
+//! ([`cache`]). What an artifact is, `run` and `inspect` learn from one reader ([`config`]).
 
 pub(crate) mod cache;
+pub(crate) mod config;
 pub(crate) mod layout;
 pub(crate) mod registry;
+
+pub(crate) use config::{PipelineConfig, WasmComponent, WasmConfig};
 
 use std::collections::BTreeMap;
 
 use oci_client::client::{Config, ImageLayer};
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// The config of a Wasm component artifact (CNCF Wasm OCI artifact layout).
@@ -73,20 +75,22 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// What a manifest describes, or why it is neither kind.
+    /// What a manifest describes, or why it is neither kind. A single `application/wasm`
+    /// layer is a component whatever the config, as the layer is what runs: several tools
+    /// push one with the OCI empty config ([`config::describe`] notes it).
     pub(crate) fn of(manifest: &OciImageManifest) -> Result<Kind, String> {
         let layer_types: Vec<&str> = manifest.layers.iter().map(|l| &*l.media_type).collect();
         match (&*manifest.config.media_type, &layer_types[..]) {
-            (WASM_CONFIG_MEDIA_TYPE, [WASM_LAYER_MEDIA_TYPE]) => Ok(Kind::Component),
             (PIPELINE_CONFIG_MEDIA_TYPE, [PIPELINE_MANIFEST_MEDIA_TYPE, wasm @ ..])
                 if wasm.iter().all(|t| *t == WASM_LAYER_MEDIA_TYPE) =>
             {
                 Ok(Kind::Pipeline)
             }
+            (_, [WASM_LAYER_MEDIA_TYPE]) => Ok(Kind::Component),
             (config, layers) => Err(format!(
-                "its config is `{config}` and its layers are [{}]; a component has config \
-                 `{WASM_CONFIG_MEDIA_TYPE}` and one `{WASM_LAYER_MEDIA_TYPE}` layer, a pipeline \
-                 has config `{PIPELINE_CONFIG_MEDIA_TYPE}`",
+                "its config is `{config}` and its layers are [{}]; a component has one \
+                 `{WASM_LAYER_MEDIA_TYPE}` layer (and config `{WASM_CONFIG_MEDIA_TYPE}`), a \
+                 pipeline has config `{PIPELINE_CONFIG_MEDIA_TYPE}`",
                 layers.join(", ")
             )),
         }
@@ -186,43 +190,6 @@ impl Artifact {
         let annotations = self.manifest.annotations.as_ref()?;
         annotations.get(key).map(String::as_str)
     }
-}
-
-/// The config of a component artifact, as the CNCF Wasm OCI artifact layout defines it.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct WasmConfig {
-    /// When the artifact was made (RFC 3339).
-    pub(crate) created: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) author: Option<String>,
-    /// Always `wasm`.
-    pub(crate) architecture: String,
-    /// `wasip2` for a component.
-    pub(crate) os: String,
-    /// The digest of each layer, in the manifest's order.
-    pub(crate) layer_digests: Vec<String>,
-    pub(crate) component: Option<WasmComponent>,
-}
-
-/// The interfaces a component exports and imports.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct WasmComponent {
-    pub(crate) exports: Vec<String>,
-    pub(crate) imports: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) target: Option<String>,
-}
-
-/// The config of a pipeline artifact.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct PipelineConfig {
-    /// When the artifact was made (RFC 3339).
-    pub(crate) created: String,
-    /// The digest of each component, by name.
-    pub(crate) components: BTreeMap<String, String>,
-    /// The names of the flows.
-    pub(crate) flows: Vec<String>,
 }
 
 /// The smallest component artifact, for tests.

@@ -13,7 +13,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 use torvyn_runtime::OCI_SCHEME;
 
 use super::cache::Store;
-use super::{Artifact, Kind};
+use super::{Artifact, Kind, config};
 use crate::output::status;
 
 /// Environment variables with credentials, used before the Docker config.
@@ -291,6 +291,12 @@ impl Remote {
         })
     }
 
+    /// One blob the reference's manifest names, such as the layer of a component whose
+    /// config does not record its interfaces.
+    pub(crate) fn fetch_blob(&self, descriptor: &OciDescriptor) -> miette::Result<Vec<u8>> {
+        block_on(self.blob(descriptor))
+    }
+
     fn check_digest(&self, found: &str) -> miette::Result<()> {
         match self.reference.digest() {
             Some(wanted) if wanted != found => miette::bail!(
@@ -380,6 +386,7 @@ pub(crate) fn pull(text: &str, kind: Kind) -> miette::Result<Pulled> {
                 store.put(&descriptor.digest, &data)?;
             }
         }
+        read_config(&store, &manifest, text)?;
         // The manifest goes in last: a manifest in the cache means its blobs are too.
         store.put(&digest, &bytes)?;
         store.set_tag(remote.reference(), &digest)?;
@@ -408,11 +415,26 @@ fn from_cache(
             return Ok(None);
         }
     }
+    read_config(store, &manifest, text)?;
     Ok(Some(Pulled {
         digest: digest.to_owned(),
         manifest,
         store: store.clone(),
     }))
+}
+
+/// Reads the cached config of `manifest` with the reader `inspect` uses too, and says
+/// what it overlooked (a config that is not a Wasm config, for one).
+fn read_config(store: &Store, manifest: &OciImageManifest, text: &str) -> miette::Result<()> {
+    let digest = &manifest.config.digest;
+    let config = (store.get(digest)?)
+        .ok_or_else(|| miette!("the cached config {digest} of `{text}` went missing"))?;
+    let description = config::describe(manifest, &config)
+        .map_err(|why| miette!("`{text}` is unusable: {why}"))?;
+    for note in description.notes {
+        status("Note", format!("`{text}`: {note}"));
+    }
+    Ok(())
 }
 
 /// The manifest in `bytes`, which must describe a `kind`.
