@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use miette::{Diagnostic, NamedSource, SourceSpan, bail};
 use serde_json::json;
-use torvyn_runtime::{ComponentSource, ManifestError, ProjectManifest, find_manifest};
+use torvyn_runtime::{ComponentSource, ManifestError, ProjectManifest};
 
 use crate::cli::{ManifestArgs, OutputArgs};
 use crate::output::{self, status};
@@ -74,13 +74,11 @@ impl CheckCommand {
                     Err(other) => return Err(other),
                 }
                 // The manifest is broken, but the WIT beside it can still be checked.
-                let start = self
-                    .manifest
-                    .manifest_path
-                    .clone()
-                    .unwrap_or_else(|| ".".into());
-                let manifest = find_manifest(&start).unwrap_or(start);
-                wit_dirs.push(manifest.parent().unwrap_or(Path::new(".")).join("wit"));
+                if let Some(manifest) =
+                    project::torvyn_manifest(self.manifest.manifest_path.as_deref())
+                {
+                    wit_dirs.push(manifest.parent().unwrap_or(Path::new(".")).join("wit"));
+                }
             }
         }
         wit_dirs.sort();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use miette::bail;
 use serde_json::json;
-use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, ProjectManifest};
+use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, MANIFEST_FILE, ProjectManifest};
 
 use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
 use crate::output::{self, status};
@@ -71,10 +71,20 @@ pub(crate) fn torvyn_project(
 ) -> miette::Result<ProjectManifest> {
     match project::locate(args.manifest_path.as_deref())? {
         Project::Torvyn(project) => Ok(project),
-        Project::Cargo(_) => bail!(
-            help = "create one with `cargo torvyn new NAME --template pipeline`",
-            "no Torvyn.toml found: `{command}` needs a project with flows"
-        ),
+        Project::Cargo(cargo) => {
+            let beside = cargo.with_file_name(MANIFEST_FILE);
+            if args.manifest_path.is_some() && beside.is_file() {
+                bail!(
+                    help = format!("pass `--manifest-path {}`", beside.display()),
+                    "`{}` is a Cargo manifest: `{command}` needs a {MANIFEST_FILE}",
+                    cargo.display()
+                );
+            }
+            bail!(
+                help = "create one with `cargo torvyn new NAME --template pipeline`",
+                "no {MANIFEST_FILE} found: `{command}` needs a project with flows"
+            )
+        }
     }
 }
 
