@@ -39,7 +39,7 @@ fn every_problem_in_the_manifest_and_the_wit_is_reported_with_its_place() {
         "Torvyn.toml:7:29]",
         "name `strin` does not exist",
         "demo.wit:4:23]",
-        "3 problem(s) found",
+        "3 problems found",
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }
@@ -77,7 +77,7 @@ fn a_sound_project_passes() {
     let run = check(dir.path(), false).success();
     assert!(
         run.stderr
-            .contains("Checked the manifest and 1 WIT package(s): no problems"),
+            .contains("Checked the manifest and 1 WIT package: no problems"),
         "{}",
         run.stderr
     );

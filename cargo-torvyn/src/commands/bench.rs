@@ -12,7 +12,7 @@ use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
 
 use crate::cli::{Level, ManifestArgs, ObservabilityArgs};
 use crate::oci::cache::write_atomically;
-use crate::output::{nanos, status};
+use crate::output::{counted, nanos, status};
 
 /// Measure a flow: throughput, end-to-end latency, copies and sandbox crossings per
 /// element, memory, and where the time goes
@@ -153,7 +153,7 @@ impl BenchCommand {
                 humantime::format_duration(self.warmup),
                 humantime::format_duration(self.duration),
                 self.elements
-                    .map(|n| format!(" or {n} elements"))
+                    .map(|n| format!(" or {}", counted(n, "element")))
                     .unwrap_or_default()
             ),
         );
@@ -163,9 +163,9 @@ impl BenchCommand {
             status(
                 "Warning",
                 format!(
-                    "the sources ended after {} elements in {}: too few for steady figures; \
+                    "the sources ended after {} in {}: too few for steady figures; \
                      configure them to emit more",
-                    figures.elements,
+                    counted(figures.elements, "element"),
                     nanos(report.duration.as_nanos() as u64)
                 ),
             );

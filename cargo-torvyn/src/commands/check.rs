@@ -9,7 +9,7 @@ use serde_json::json;
 use torvyn_runtime::{ComponentSource, ManifestError, ProjectManifest};
 
 use crate::cli::{ManifestArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
 /// Check the manifest and every WIT package of the project, without building anything
@@ -102,11 +102,14 @@ impl CheckCommand {
             );
         }
         if !problems.is_empty() {
-            bail!("{} problem(s) found", problems.len());
+            bail!("{} found", counted(problems.len(), "problem"));
         }
         status(
             "Checked",
-            format!("the manifest and {packages} WIT package(s): no problems"),
+            format!(
+                "the manifest and {}: no problems",
+                counted(packages, "WIT package")
+            ),
         );
         output::json(
             format,

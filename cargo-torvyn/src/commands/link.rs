@@ -9,7 +9,7 @@ use serde_json::json;
 use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, MANIFEST_FILE, ProjectManifest};
 
 use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
 /// Build what is stale, then check that flows link, without running them
@@ -44,10 +44,10 @@ impl LinkCommand {
             status(
                 "Linked",
                 format!(
-                    "flow `{}`: {} nodes, {} edges",
+                    "flow `{}`: {}, {}",
                     plan.flow,
-                    plan.nodes.len(),
-                    plan.edges.len()
+                    counted(plan.nodes.len(), "node"),
+                    counted(plan.edges.len(), "edge")
                 ),
             );
             output::json(
@@ -101,8 +101,8 @@ pub(crate) fn one_flow<'a>(
         let listed: Vec<String> = flows.iter().map(|(n, _)| format!("`{n}`")).collect();
         bail!(
             help = format!("name the flow to {verb}"),
-            "this project has {} flows: {}",
-            listed.len(),
+            "this project has {}: {}",
+            counted(listed.len(), "flow"),
             listed.join(", ")
         );
     }
