@@ -75,6 +75,15 @@ pub(crate) struct ManifestArgs {
     pub(crate) manifest_path: Option<PathBuf>,
 }
 
+/// What to do about the manifest's warnings.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WarningArgs {
+    /// Refuse a manifest that has warnings (such as a filesystem grant that reaches
+    /// outside the project's folder) instead of going on
+    #[arg(long)]
+    pub(crate) deny_warnings: bool,
+}
+
 /// How to build component crates.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BuildArgs {

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, WrapErr, bail};
+use serde_json::json;
 use torvyn_runtime::{ComponentSource, MANIFEST_FILE, OCI_SCHEME, ProjectManifest, find_manifest};
 
 use crate::cargo::{self, ComponentCrate};
+use crate::cli::{MessageFormat, WarningArgs};
 use crate::oci;
+use crate::output;
 
 /// What a command works on.
 pub(crate) enum Project {
@@ -109,6 +112,37 @@ fn searched() -> miette::Result<Found> {
             start.display()
         ),
     }
+}
+
+/// Prints the warnings of `project`'s manifest and returns how many there were, or
+/// refuses them all with `--deny-warnings`.
+pub(crate) fn warn(
+    project: &ProjectManifest,
+    args: &WarningArgs,
+    format: MessageFormat,
+) -> miette::Result<usize> {
+    let warnings = project.warnings();
+    let count = warnings.len();
+    for warning in warnings {
+        let warning = miette::Report::new(warning);
+        eprintln!("{warning:?}");
+        output::json(
+            format,
+            &json!({
+                "reason": "manifest-warning",
+                "message": warning.to_string(),
+                "rendered": format!("{warning:?}"),
+            }),
+        );
+    }
+    if args.deny_warnings && count > 0 {
+        bail!(
+            help = "fix the manifest, or go on without --deny-warnings",
+            "{} refused (--deny-warnings)",
+            output::counted(count, "warning")
+        );
+    }
+    Ok(count)
 }
 
 /// The named components of a project, split by where they come from.

@@ -118,6 +118,71 @@ fn a_missing_granted_directory_is_a_manifest_error() {
 }
 
 #[test]
+fn grants_that_reach_outside_the_project_are_flagged_and_refused_on_demand() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("out", Guest::Sink, "")
+        .set(
+            "out",
+            "capabilities",
+            r#"{ filesystem = [{ path = "/", access = "read-write" }, { path = "..", access = "read" }] }"#,
+        );
+    let whole = "component `out` is granted read-write access to the host's whole filesystem";
+    let above = "outside the project's folder";
+    for command in [&["check"][..], &["link"], &["run"]] {
+        let run = project.command(command).success();
+        assert!(
+            run.stderr.contains(whole) && run.stderr.contains(above),
+            "{command:?}: {}",
+            run.stderr
+        );
+        // Each at its line of the manifest.
+        assert!(run.stderr.contains("Torvyn.toml:"), "{}", run.stderr);
+
+        let mut denied = command.to_vec();
+        denied.push("--deny-warnings");
+        let run = project.command(&denied).failure();
+        assert!(
+            run.stderr.contains("2 warnings refused (--deny-warnings)"),
+            "{command:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Running"), "{}", run.stderr);
+    }
+
+    // A grant inside the project is no warning.
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("out", Guest::Sink, "")
+        .set(
+            "out",
+            "capabilities",
+            r#"{ filesystem = [{ path = ".", access = "read" }] }"#,
+        );
+    let run = project.command(&["check", "--deny-warnings"]).success();
+    assert!(!run.stderr.contains("Warning"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_granted_directory_is_a_manifest_error() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, "")
+        .component("out", Guest::Sink, "")
+        .set(
+            "out",
+            "capabilities",
+            r#"{ filesystem = [{ path = "nowhere", access = "read-write" }] }"#,
+        );
+    let run = project.run(&[]).failure();
+    assert!(
+        run.stderr.contains("granted directory") && run.stderr.contains("does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Torvyn.toml:"), "{}", run.stderr);
+}
+
+#[test]
 fn environment_variables_are_seen_only_when_granted_by_name() {
     let granted = r#"{ env = ["TORVYN_TEST_SECRET"] }"#;
     let run = probe(

@@ -8,7 +8,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan, bail};
 use serde_json::json;
 use torvyn_runtime::{ComponentSource, ManifestError, ProjectManifest};
 
-use crate::cli::{ManifestArgs, OutputArgs};
+use crate::cli::{ManifestArgs, OutputArgs, WarningArgs};
 use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
@@ -20,6 +20,9 @@ use crate::project::{self, Project};
 pub(crate) struct CheckCommand {
     #[command(flatten)]
     manifest: ManifestArgs,
+
+    #[command(flatten)]
+    warnings: WarningArgs,
 
     #[command(flatten)]
     output: OutputArgs,
@@ -47,8 +50,10 @@ impl CheckCommand {
         let format = self.output.message_format;
         let mut problems: Vec<miette::Report> = Vec::new();
         let mut wit_dirs = Vec::new();
+        let mut warnings = 0;
         match project::locate(self.manifest.manifest_path.as_deref()) {
             Ok(Project::Torvyn(project)) => {
+                warnings = project::warn(&project, &self.warnings, format)?;
                 wit_dirs.push(project.dir().join("wit"));
                 wit_dirs.extend(crate_dirs(&project).map(|dir| dir.join("wit")));
             }
@@ -104,16 +109,20 @@ impl CheckCommand {
         if !problems.is_empty() {
             bail!("{} found", counted(problems.len(), "problem"));
         }
+        let warned = match warnings {
+            0 => String::new(),
+            n => format!(", {}", counted(n, "warning")),
+        };
         status(
             "Checked",
             format!(
-                "the manifest and {}: no problems",
+                "the manifest and {}: no problems{warned}",
                 counted(packages, "WIT package")
             ),
         );
         output::json(
             format,
-            &json!({ "reason": "check-passed", "wit_packages": packages }),
+            &json!({ "reason": "check-passed", "wit_packages": packages, "warnings": warnings }),
         );
         Ok(())
     }

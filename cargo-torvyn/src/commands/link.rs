@@ -8,7 +8,7 @@ use miette::bail;
 use serde_json::json;
 use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, MANIFEST_FILE, ProjectManifest};
 
-use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
+use crate::cli::{BuildArgs, ManifestArgs, OutputArgs, WarningArgs};
 use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
@@ -28,6 +28,9 @@ pub(crate) struct LinkCommand {
     manifest: ManifestArgs,
 
     #[command(flatten)]
+    warnings: WarningArgs,
+
+    #[command(flatten)]
     build: BuildArgs,
 
     #[command(flatten)]
@@ -37,6 +40,7 @@ pub(crate) struct LinkCommand {
 impl LinkCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
         let project = torvyn_project(&self.manifest, "link")?;
+        project::warn(&project, &self.warnings, self.output.message_format)?;
         let flows = project.select_flows(&self.flows)?;
         let (_, specs) = link_flows(&project, &flows, self.build.release)?;
         for spec in &specs {

@@ -17,7 +17,9 @@ use torvyn_runtime::{
     Outcome, RunOptions,
 };
 
-use crate::cli::{BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs};
+use crate::cli::{
+    BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs, WarningArgs,
+};
 use crate::output::{self, counted, status};
 
 /// Build what is stale, then run flows of the project until their sources end
@@ -69,6 +71,9 @@ pub(crate) struct RunCommand {
     manifest: ManifestArgs,
 
     #[command(flatten)]
+    warnings: WarningArgs,
+
+    #[command(flatten)]
     build: BuildArgs,
 
     #[command(flatten)]
@@ -108,6 +113,7 @@ impl RunCommand {
             self.otlp_endpoint = None;
         }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
+        crate::project::warn(&project, &self.warnings, self.output.message_format)?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let events = EventLog::create(self.events.as_deref())?;

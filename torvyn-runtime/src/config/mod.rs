@@ -26,6 +26,7 @@
 //! `{ retry = 3, backoff = "10ms", then = "skip" }` or `{ dead-letter = "SINK" }`.
 
 mod error;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{Located, ManifestError};
+pub use warnings::ManifestWarning;
 
 use crate::contracts::Role;
 
