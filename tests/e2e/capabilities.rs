@@ -49,10 +49,11 @@ fn network_is_denied_and_audited_unless_the_address_is_granted() {
     assert_eq!(event["node"], "probe");
     assert_eq!(event["capability"], format!("network:{address}"));
     assert!(event["at_unix_ms"].as_u64().unwrap() > 0);
+    assert_eq!(event["reason"], "no network address is granted to it");
     assert!(
-        denied
-            .stderr
-            .contains(&format!("Denied `probe` has no `network:{address}` grant")),
+        denied.stderr.contains(&format!(
+            "Denied `probe` TcpConnect to {address}: no network address is granted to it (`network:{address}`, flow `main`)"
+        )),
         "{}",
         denied.stderr
     );
@@ -85,9 +86,13 @@ fn files_are_readable_only_in_granted_directories() {
     assert_eq!(event["node"], "probe");
     assert_eq!(event["capability"], "filesystem:read");
     assert_eq!(event["detail"], "open `/secret/file.txt`");
+    // It has a grant, and is told so: the path is outside it.
+    let why = "the path is outside the directories granted to it (`/data`)";
+    assert_eq!(event["reason"], why);
     assert!(
-        run.stderr
-            .contains("Denied `probe` has no `filesystem:read` grant: open `/secret/file.txt`"),
+        run.stderr.contains(&format!(
+            "Denied `probe` open `/secret/file.txt`: {why} (`filesystem:read`, flow `main`)"
+        )),
         "{}",
         run.stderr
     );
@@ -95,26 +100,36 @@ fn files_are_readable_only_in_granted_directories() {
     // Without any grant, and for writing, alike.
     let run = probe("write", "/out.txt", None, TestProject::new());
     assert!(outcome(&run).is_err());
-    assert_eq!(run.report()["audit"][0]["capability"], "filesystem:write");
+    let event = &run.report()["audit"][0];
+    assert_eq!(event["capability"], "filesystem:write");
+    assert_eq!(event["reason"], "no directory is granted to it");
 }
 
 #[test]
-fn a_missing_granted_directory_is_a_manifest_error() {
-    let project = TestProject::new()
-        .component("src", Guest::Source, "")
-        .component("out", Guest::Sink, "")
-        .set(
-            "out",
-            "capabilities",
-            r#"{ filesystem = [{ path = "nowhere", access = "read-write" }] }"#,
-        );
-    let run = project.run(&[]).failure();
-    assert!(
-        run.stderr.contains("granted directory") && run.stderr.contains("does not exist"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("Torvyn.toml:"), "{}", run.stderr);
+fn a_denial_inside_a_granted_directory_says_why() {
+    let project = TestProject::new();
+    std::fs::create_dir(project.dir().join("data")).unwrap();
+    std::fs::write(project.dir().join("secret.txt"), "not granted").unwrap();
+    let read_only = r#"{ filesystem = [{ path = "data", access = "read" }] }"#;
+
+    // `..` leads out of the granted directory: refused, and not for want of a grant.
+    let run = probe("read", "/data/../secret.txt", Some(read_only), project);
+    assert!(outcome(&run).is_err());
+    let event = &run.report()["audit"][0];
+    assert_eq!(event["capability"], "filesystem:read");
+    let reason = event["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the path leads out of that directory"), "{event}");
+    assert!(run.stderr.contains(reason), "{}", run.stderr);
+    assert!(!run.stderr.contains("no directory is granted"), "{}", run.stderr);
+
+    // Writing where only reading is granted.
+    let project = TestProject::new();
+    std::fs::create_dir(project.dir().join("data")).unwrap();
+    let run = probe("write", "/data/new.txt", Some(read_only), project);
+    assert!(outcome(&run).is_err());
+    let event = &run.report()["audit"][0];
+    assert_eq!(event["capability"], "filesystem:write");
+    assert_eq!(event["reason"], "the directory is granted read-only");
 }
 
 #[test]

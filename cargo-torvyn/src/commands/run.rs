@@ -240,9 +240,10 @@ impl EventSink for EventLog {
                 node,
                 capability,
                 detail,
+                reason,
             } => status(
                 "Denied",
-                format!("`{node}` has no `{capability}` grant: {detail} (flow `{flow}`)"),
+                format!("`{node}` {detail}: {reason} (`{capability}`, flow `{flow}`)"),
             ),
         }
         let Some((path, file)) = &self.file else {
