@@ -64,7 +64,8 @@ pub struct Manifest {
 
 /// A `[tests.NAME]` table: elements fed to one component or a whole flow, and what must
 /// come out. Both files hold one JSON element per line: `{"payload": "…",
-/// "content-type": "…"}` (a bare string is a `text/plain` payload).
+/// "content-type": "…"}` (a bare string is a `text/plain` payload), or, for a payload
+/// that is not UTF-8, `{"payload-hex": "ff00…", …}`. Payloads are compared byte for byte.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TestDecl {
