@@ -20,7 +20,7 @@ use crate::output::{counted, nanos, status};
 /// Runs the flow for a warm-up, then for a measured period, with components built in
 /// release mode and their console output discarded. Prints a table (or `--json`), can
 /// save the figures as a baseline and compare with one, and writes an HTML report with
-/// plots to `target/torvyn/bench/FLOW/` in the project.
+/// plots to `torvyn/bench/FLOW/` in Cargo's target folder (`CARGO_TARGET_DIR` applies).
 #[derive(Debug, Args)]
 pub(crate) struct BenchCommand {
     /// The flow to measure [default: the project's only flow]
@@ -135,7 +135,9 @@ impl BenchCommand {
                 stage.grants = Arc::new(grants);
             }
         }
-        let bench_dir = project.dir().join("target").join("torvyn").join("bench");
+        let bench_dir = crate::cargo::target_dir(project.dir())?
+            .join("torvyn")
+            .join("bench");
         let baseline = match &self.baseline {
             Some(name) => Some(read_baseline(&bench_dir, name)?),
             None => None,
