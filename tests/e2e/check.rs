@@ -83,6 +83,23 @@ fn a_sound_project_passes() {
     );
 }
 
+#[test]
+fn an_unknown_table_does_not_hide_the_other_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = MANIFEST.replace("[flows.main]", "[flow.typo]\nnodes = []\n\n[flows.main]");
+    write(dir.path(), "Torvyn.toml", &text);
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "unknown field `flow`",
+        "Torvyn.toml:5:2]",
+        "node `b` of flow `main` names no component",
+        "edge end `c` is not a node of flow `main`",
+        "3 problems found",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+}
+
 /// `cargo torvyn COMMAND --manifest-path other.toml` in `dir`.
 fn named(dir: &Path, command: &[&str]) -> Run {
     let output = torvyn()

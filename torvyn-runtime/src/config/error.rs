@@ -83,6 +83,16 @@ pub struct Located {
 }
 
 impl ManifestError {
+    /// `problems` as one result: none is success, one is itself, more are
+    /// [`ManifestError::Several`].
+    pub(crate) fn gather(mut problems: Vec<ManifestError>) -> Result<(), ManifestError> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ManifestError::Several { problems }),
+        }
+    }
+
     pub(crate) fn at(
         path: &Path,
         text: &str,

@@ -26,6 +26,7 @@
 //! `{ retry = 3, backoff = "10ms", then = "skip" }` or `{ dead-letter = "SINK" }`.
 
 mod error;
+mod lenient;
 mod warnings;
 
 use std::collections::BTreeMap;
@@ -369,20 +370,18 @@ impl ProjectManifest {
 
     /// Parses and checks manifest text said to come from `path`.
     pub fn parse(path: &Path, text: String) -> Result<Self, ManifestError> {
-        let manifest = match toml::from_str::<Manifest>(&text) {
-            Ok(manifest) => manifest,
-            Err(error) => {
-                let span = error.span().unwrap_or(0..0);
-                let message = error.message().to_owned();
-                return Err(ManifestError::at(path, &text, span, message, None));
-            }
-        };
+        let (manifest, mut problems) = lenient::read(path, &text)?;
         let project = Self {
             path: path.to_owned(),
             text,
             manifest,
         };
-        project.check()?;
+        match project.check() {
+            Ok(()) => {}
+            Err(ManifestError::Several { problems: more }) => problems.extend(more),
+            Err(problem) => problems.push(problem),
+        }
+        ManifestError::gather(problems)?;
         Ok(project)
     }
 
@@ -460,11 +459,7 @@ impl ProjectManifest {
     fn check(&self) -> Result<(), ManifestError> {
         let mut problems = Vec::new();
         self.find_problems(&mut problems);
-        match problems.len() {
-            0 => Ok(()),
-            1 => Err(problems.remove(0)),
-            _ => Err(ManifestError::Several { problems }),
-        }
+        ManifestError::gather(problems)
     }
 
     fn find_problems(&self, problems: &mut Vec<ManifestError>) {
