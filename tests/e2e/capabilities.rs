@@ -37,6 +37,12 @@ fn outcome(run: &Run) -> Result<String, String> {
     }
 }
 
+/// The audit event of a probe that was refused, checking it failed.
+fn refusal(run: &Run) -> serde_json::Value {
+    assert!(outcome(run).is_err(), "{}", run.stdout);
+    run.report()["audit"][0].clone()
+}
+
 #[test]
 fn network_is_denied_and_audited_unless_the_address_is_granted() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -99,8 +105,7 @@ fn files_are_readable_only_in_granted_directories() {
 
     // Without any grant, and for writing, alike.
     let run = probe("write", "/out.txt", None, TestProject::new());
-    assert!(outcome(&run).is_err());
-    let event = &run.report()["audit"][0];
+    let event = refusal(&run);
     assert_eq!(event["capability"], "filesystem:write");
     assert_eq!(event["reason"], "no directory is granted to it");
 }
@@ -114,20 +119,25 @@ fn a_denial_inside_a_granted_directory_says_why() {
 
     // `..` leads out of the granted directory: refused, and not for want of a grant.
     let run = probe("read", "/data/../secret.txt", Some(read_only), project);
-    assert!(outcome(&run).is_err());
-    let event = &run.report()["audit"][0];
+    let event = refusal(&run);
     assert_eq!(event["capability"], "filesystem:read");
     let reason = event["reason"].as_str().unwrap();
-    assert!(reason.starts_with("the path leads out of that directory"), "{event}");
+    assert!(
+        reason.starts_with("the path leads out of that directory"),
+        "{event}"
+    );
     assert!(run.stderr.contains(reason), "{}", run.stderr);
-    assert!(!run.stderr.contains("no directory is granted"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no directory is granted"),
+        "{}",
+        run.stderr
+    );
 
     // Writing where only reading is granted.
     let project = TestProject::new();
     std::fs::create_dir(project.dir().join("data")).unwrap();
     let run = probe("write", "/data/new.txt", Some(read_only), project);
-    assert!(outcome(&run).is_err());
-    let event = &run.report()["audit"][0];
+    let event = refusal(&run);
     assert_eq!(event["capability"], "filesystem:write");
     assert_eq!(event["reason"], "the directory is granted read-only");
 }

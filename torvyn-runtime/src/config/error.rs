@@ -100,11 +100,23 @@ impl ManifestError {
         message: String,
         help: Option<String>,
     ) -> Self {
-        ManifestError::Invalid(Box::new(Located {
+        ManifestError::Invalid(Located::new(path, text, span, message, help))
+    }
+}
+
+impl Located {
+    pub(crate) fn new(
+        path: &Path,
+        text: &str,
+        span: std::ops::Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> Box<Self> {
+        Box::new(Located {
             message,
             source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
             span: span.into(),
             help,
-        }))
+        })
     }
 }

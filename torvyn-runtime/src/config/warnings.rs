@@ -1,28 +1,39 @@
 //! What a manifest may say but probably does not mean: each is a warning that `check`,
 //! `link` and `run` print, and that `--deny-warnings` turns into a refusal.
 
+use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use miette::{NamedSource, SourceSpan};
+use miette::{Diagnostic, LabeledSpan, Severity, SourceCode};
 
-use super::{Access, ProjectManifest};
+use super::{Access, Located, ProjectManifest};
 
-/// Something allowed in a manifest that is likely a mistake, at its place in the file.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{message}")]
-#[diagnostic(code(torvyn::manifest::warning), severity(Warning))]
-pub struct ManifestWarning {
-    /// What is risky.
-    message: String,
-    /// The manifest text.
-    #[source_code]
-    source_code: NamedSource<String>,
-    /// Where.
-    #[label("here")]
-    span: SourceSpan,
-    /// How to do without it.
-    #[help]
-    help: Option<String>,
+/// Something allowed in a manifest that is likely a mistake, at its place in the file:
+/// shown as a [`Located`] problem is, with a warning's severity and code.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ManifestWarning(Box<Located>);
+
+impl Diagnostic for ManifestWarning {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("torvyn::manifest::warning"))
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::Warning)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.0.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.0.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.0.labels()
+    }
 }
 
 impl ProjectManifest {
@@ -48,20 +59,15 @@ impl ProjectManifest {
                 } else {
                     format!("`{}`, outside the project's folder", host.display())
                 };
-                warnings.push(ManifestWarning {
-                    message: format!(
-                        "component `{name}` is granted {access} access to {what}"
-                    ),
-                    source_code: NamedSource::new(
-                        self.path.display().to_string(),
-                        self.text.clone(),
-                    ),
-                    span: dir.span().into(),
-                    help: Some(
-                        "grant a folder inside the project, or pass the data in through a source"
-                            .into(),
-                    ),
-                });
+                let help =
+                    "grant a folder inside the project, or pass the data in through a source";
+                warnings.push(ManifestWarning(Located::new(
+                    &self.path,
+                    &self.text,
+                    dir.span(),
+                    format!("component `{name}` is granted {access} access to {what}"),
+                    Some(help.into()),
+                )));
             }
         }
         warnings
