@@ -53,14 +53,15 @@ where
 /// The plural of an English noun by the regular rules (`copy` → `copies`, `batch` →
 /// `batches`); the last word of a phrase is the one that changes.
 pub(crate) fn plural(noun: &str) -> String {
-    let consonant_y = noun.strip_suffix('y').filter(|stem| {
-        stem.chars()
-            .last()
-            .is_some_and(|c| !"aeiou".contains(c))
-    });
+    let consonant_y = noun
+        .strip_suffix('y')
+        .filter(|stem| stem.chars().last().is_some_and(|c| !"aeiou".contains(c)));
     if let Some(stem) = consonant_y {
         format!("{stem}ies")
-    } else if ["s", "x", "z", "ch", "sh"].iter().any(|end| noun.ends_with(end)) {
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|end| noun.ends_with(end))
+    {
         format!("{noun}es")
     } else {
         format!("{noun}s")

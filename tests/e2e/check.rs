@@ -119,7 +119,14 @@ fn a_manifest_named_on_the_command_line_is_the_one_read_whatever_its_name() {
     write(dir.path(), "Torvyn.toml", MANIFEST);
     let other = MANIFEST.replace("name = \"w\"", "name = \"other\"");
     write(dir.path(), "other.toml", &other.replace("[flows", "[flowz"));
-    for command in [&["check"][..], &["link"], &["run"], &["test"], &["build"], &["pack"]] {
+    for command in [
+        &["check"][..],
+        &["link"],
+        &["run"],
+        &["test"],
+        &["build"],
+        &["pack"],
+    ] {
         let run = named(dir.path(), command).failure();
         assert!(
             run.stderr.contains("other.toml") && run.stderr.contains("unknown field `flowz`"),
@@ -133,7 +140,8 @@ fn a_manifest_named_on_the_command_line_is_the_one_read_whatever_its_name() {
     write(dir.path(), "other.toml", MANIFEST);
     let run = named(dir.path(), &["check"]).failure();
     assert!(
-        run.stderr.contains("node `b` of flow `main` names no component"),
+        run.stderr
+            .contains("node `b` of flow `main` names no component"),
         "{}",
         run.stderr
     );
@@ -149,7 +157,8 @@ fn a_manifest_named_on_the_command_line_is_the_one_read_whatever_its_name() {
         .unwrap();
     let run = Run::from(output).failure();
     assert!(
-        run.stderr.contains("`empty` holds no Torvyn.toml or Cargo.toml"),
+        run.stderr
+            .contains("`empty` holds no Torvyn.toml or Cargo.toml"),
         "{}",
         run.stderr
     );

@@ -224,7 +224,9 @@ fn a_component_goes_from_new_to_a_registry_and_runs_from_there_and_from_the_cach
     let target = crate::support::guest_target_dir();
     let in_crate = || {
         let mut command = cli(&cache);
-        command.env("CARGO_TARGET_DIR", &target).current_dir(&crate_dir);
+        command
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(&crate_dir);
         command
     };
 
@@ -238,13 +240,8 @@ fn a_component_goes_from_new_to_a_registry_and_runs_from_there_and_from_the_cach
     assert_eq!(digest_in(&again.stderr), digest);
 
     let repository = registry.at("team/shout");
-    let published = run(in_crate().args([
-        "publish",
-        &repository,
-        "--message-format",
-        "json",
-    ]))
-    .success();
+    let published =
+        run(in_crate().args(["publish", &repository, "--message-format", "json"])).success();
     let message: serde_json::Value = serde_json::from_str(published.stdout.trim()).unwrap();
     assert_eq!(message["reference"], format!("{repository}:0.1.0"));
     assert_eq!(message["digest"], digest);

@@ -170,7 +170,9 @@ fn the_examples_run() {
     );
     // The node line names its count as the accounting line does.
     assert!(
-        graph.stderr.contains("Node `stats` (aggregator): 4 absorbed"),
+        graph
+            .stderr
+            .contains("Node `stats` (aggregator): 4 absorbed"),
         "{}",
         graph.stderr
     );

@@ -91,7 +91,8 @@ fn counts_agree_with_their_nouns() {
         .component("out", Guest::Sink, "");
     let link = project.command(&["link"]).success();
     assert!(
-        link.stderr.contains("Linked flow `main`: 2 nodes, 1 edge\n"),
+        link.stderr
+            .contains("Linked flow `main`: 2 nodes, 1 edge\n"),
         "{}",
         link.stderr
     );

@@ -130,7 +130,8 @@ fn new_takes_a_path_and_names_the_crate_after_its_last_part() {
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("name = \"my-filter\""), "{text}");
     assert!(
-        run.stderr.contains("Created filter `my-filter` in nested/dir/my-filter"),
+        run.stderr
+            .contains("Created filter `my-filter` in nested/dir/my-filter"),
         "{}",
         run.stderr
     );

@@ -105,11 +105,7 @@ impl NewCommand {
         }
         status(
             "Created",
-            format!(
-                "{} `{name}` in {}",
-                self.template.folder(),
-                dest.display()
-            ),
+            format!("{} `{name}` in {}", self.template.folder(), dest.display()),
         );
         let next = if self.template == Template::Pipeline {
             "cargo torvyn run"

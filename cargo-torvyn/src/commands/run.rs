@@ -353,7 +353,10 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
     let how = match report.outcome {
         Outcome::Completed => "completed".to_owned(),
         Outcome::LimitReached => {
-            format!("stopped after {} (--limit)", counted(report.emitted, "element"))
+            format!(
+                "stopped after {} (--limit)",
+                counted(report.emitted, "element")
+            )
         }
         Outcome::TimedOut => "stopped at its time limit (--timeout)".to_owned(),
         Outcome::Cancelled => "stopped by a signal or the inspection API".to_owned(),
@@ -429,7 +432,10 @@ fn account(report: &FlowReport) {
             (node.errors, counted(node.errors, "error")),
             (node.retries, adjective(node.retries, "retried")),
             (node.failed, adjective(node.failed, "failed")),
-            (node.dead_lettered, adjective(node.dead_lettered, "dead-lettered")),
+            (
+                node.dead_lettered,
+                adjective(node.dead_lettered, "dead-lettered"),
+            ),
             (node.restarts, counted(node.restarts, "restart")),
         ];
         let mut what: Vec<String> = (counts.into_iter())

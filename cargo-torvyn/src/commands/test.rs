@@ -166,12 +166,15 @@ impl TestCommand {
             ));
         }
         let expected = read_elements(&path)?;
-        let same_element = |(e_sink, e): &(String, TestElement), (a_sink, a): &(String, TestElement)| {
+        let same_element = |(e_sink, e): &(String, TestElement),
+                            (a_sink, a): &(String, TestElement)| {
             e.payload == a.payload
                 && e.content_type == a.content_type
                 && (!flow_test || e_sink == a_sink)
         };
-        if expected.len() == actual.len() && expected.iter().zip(actual).all(|(e, a)| same_element(e, a)) {
+        if expected.len() == actual.len()
+            && expected.iter().zip(actual).all(|(e, a)| same_element(e, a))
+        {
             let ok = format!("{} as expected", counted(actual.len(), "element"));
             return Ok((true, ok));
         }
@@ -224,9 +227,8 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
                 };
                 let payload = match (text(PAYLOAD)?, text(PAYLOAD_HEX)?) {
                     (Some(text), None) => text.as_bytes().to_vec(),
-                    (None, Some(hex)) => from_hex(hex).map_err(|why| {
-                        miette!("{}: `{PAYLOAD_HEX}` is not hex: {why}", at())
-                    })?,
+                    (None, Some(hex)) => from_hex(hex)
+                        .map_err(|why| miette!("{}: `{PAYLOAD_HEX}` is not hex: {why}", at()))?,
                     (Some(_), Some(_)) => {
                         bail!("{}: give `{PAYLOAD}` or `{PAYLOAD_HEX}`, not both", at())
                     }
@@ -275,7 +277,7 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(format!("{} digits, not an even number", hex.len()));
     }
     (0..hex.len())
@@ -377,7 +379,10 @@ mod tests {
         let read = read_elements(&path).unwrap();
         assert_eq!(read.len(), payloads.len());
         for ((sink, element), payload) in read.iter().zip(payloads) {
-            assert_eq!((sink.as_str(), element.payload.as_slice()), ("out", payload));
+            assert_eq!(
+                (sink.as_str(), element.payload.as_slice()),
+                ("out", payload)
+            );
         }
         assert!(lines.contains(r#""payload-hex":"ff""#), "{lines}");
         assert!(lines.contains("\"payload\":\"\u{fffd}\""), "{lines}");

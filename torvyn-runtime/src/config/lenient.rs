@@ -11,7 +11,10 @@ use super::{Manifest, ManifestError};
 
 /// The manifest in `text`, with a problem for each unknown top-level table it holds; or
 /// every problem found when even the rest cannot be read.
-pub(super) fn read(path: &Path, text: &str) -> Result<(Manifest, Vec<ManifestError>), ManifestError> {
+pub(super) fn read(
+    path: &Path,
+    text: &str,
+) -> Result<(Manifest, Vec<ManifestError>), ManifestError> {
     let error = |error: toml::de::Error| {
         let span = error.span().unwrap_or(0..0);
         ManifestError::at(path, text, span, error.message().to_owned(), None)

@@ -376,11 +376,7 @@ impl ProjectManifest {
             text,
             manifest,
         };
-        match project.check() {
-            Ok(()) => {}
-            Err(ManifestError::Several { problems: more }) => problems.extend(more),
-            Err(problem) => problems.push(problem),
-        }
+        project.find_problems(&mut problems);
         ManifestError::gather(problems)?;
         Ok(project)
     }
@@ -456,12 +452,6 @@ impl ProjectManifest {
 
     /// Checks that need the whole manifest: every reference resolves. Every problem is
     /// reported, not just the first.
-    fn check(&self) -> Result<(), ManifestError> {
-        let mut problems = Vec::new();
-        self.find_problems(&mut problems);
-        ManifestError::gather(problems)
-    }
-
     fn find_problems(&self, problems: &mut Vec<ManifestError>) {
         let mut keep = |result: Result<(), ManifestError>| {
             if let Err(problem) = result {
