@@ -68,7 +68,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
                             let why = if writes && read_only {
                                 "the directory is granted read-only"
                             } else {
-                                "the path leads out of that directory (through `..` or a symbolic link)"
+                                "the path leads out of that directory, through `..` or a symbolic link"
                             };
                             state.audit_denied(
                                 capability,
