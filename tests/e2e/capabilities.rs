@@ -144,14 +144,19 @@ fn a_denial_inside_a_granted_directory_says_why() {
 
 #[test]
 fn grants_that_reach_outside_the_project_are_flagged_and_refused_on_demand() {
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1}"#)
-        .component("out", Guest::Sink, "")
-        .set(
-            "out",
-            "capabilities",
-            r#"{ filesystem = [{ path = "/", access = "read-write" }, { path = "..", access = "read" }] }"#,
-        );
+    // `src` into `out`, which is granted `filesystem`.
+    let granted = |filesystem: &str| {
+        TestProject::new()
+            .component("src", Guest::Source, r#"{"count": 1}"#)
+            .component("out", Guest::Sink, "")
+            .set(
+                "out",
+                "capabilities",
+                &format!("{{ filesystem = [{filesystem}] }}"),
+            )
+    };
+    let project =
+        granted(r#"{ path = "/", access = "read-write" }, { path = "..", access = "read" }"#);
     let whole = "component `out` is granted read-write access to the host's whole filesystem";
     let above = "outside the project's folder";
     for command in [&["check"][..], &["link"], &["run"]] {
@@ -176,16 +181,9 @@ fn grants_that_reach_outside_the_project_are_flagged_and_refused_on_demand() {
     }
 
     // A grant inside the project is no warning.
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1}"#)
-        .component("out", Guest::Sink, "")
-        .set(
-            "out",
-            "capabilities",
-            r#"{ filesystem = [{ path = ".", access = "read" }] }"#,
-        );
+    let project = granted(r#"{ path = ".", access = "read" }"#);
     let run = project.command(&["check", "--deny-warnings"]).success();
-    assert!(!run.stderr.contains("Warning"), "{}", run.stderr);
+    assert!(!run.stderr.contains("manifest::warning"), "{}", run.stderr);
 }
 
 #[test]
