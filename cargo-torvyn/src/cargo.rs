@@ -63,6 +63,23 @@ pub(crate) fn metadata(manifest: &Path) -> miette::Result<Metadata> {
         })
 }
 
+/// Cargo's target folder for the project in `dir`: the one Cargo itself uses (with
+/// `CARGO_TARGET_DIR` and `build.target-dir` applied) when `dir` lies in a Cargo
+/// workspace, else `CARGO_TARGET_DIR`, else `dir/target`. Torvyn keeps what it makes
+/// (packed layouts, bench baselines) under `torvyn/` in it, beside Cargo's own output.
+pub(crate) fn target_dir(dir: &Path) -> miette::Result<PathBuf> {
+    let workspace = (dir.ancestors())
+        .map(|d| d.join(crate::project::CARGO_MANIFEST))
+        .find(|p| p.is_file());
+    if let Some(manifest) = workspace {
+        return Ok(metadata(&manifest)?.target_directory.into());
+    }
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => std::path::absolute(target).into_diagnostic()?,
+        None => dir.join("target"),
+    })
+}
+
 /// The role `[package.metadata.torvyn] role = "…"` declares.
 fn declared_role(package: &Package) -> miette::Result<Option<Role>> {
     let Some(role) = package.metadata.get("torvyn").and_then(|t| t.get("role")) else {

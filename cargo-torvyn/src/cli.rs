@@ -93,10 +93,20 @@ pub(crate) fn normalise_args(args: impl IntoIterator<Item = OsString>) -> Vec<Os
 /// Where the project is.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ManifestArgs {
-    /// Path to the project's `Torvyn.toml` or `Cargo.toml`, or its folder, or an
-    /// `oci://` pipeline reference [default: found from the current folder upwards]
+    /// Path to the project's Torvyn manifest (whatever its file name) or `Cargo.toml`, or
+    /// a folder holding one, or an `oci://` pipeline reference [default: found from the
+    /// current folder upwards]
     #[arg(long, value_name = "PATH")]
     pub(crate) manifest_path: Option<PathBuf>,
+}
+
+/// What to do about the manifest's warnings.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WarningArgs {
+    /// Refuse a manifest that has warnings (such as a filesystem grant that reaches
+    /// outside the project's folder) instead of going on
+    #[arg(long)]
+    pub(crate) deny_warnings: bool,
 }
 
 /// How to build component crates.

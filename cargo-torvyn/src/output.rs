@@ -42,3 +42,49 @@ pub(crate) fn nanos(ns: u64) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// `count` and `noun`, the noun in the plural unless the count is one: `1 edge`,
+/// `2 edges`, `0 copies`. Every count printed with a noun goes through here.
+pub(crate) fn counted<N>(count: N, noun: &str) -> String
+where
+    N: Copy + std::fmt::Display + TryInto<u64>,
+{
+    if count.try_into().ok() == Some(1) {
+        return format!("{count} {noun}");
+    }
+    format!("{count} {}", plural(noun))
+}
+
+/// The plural of an English noun by the regular rules (`copy` → `copies`, `batch` →
+/// `batches`); the last word of a phrase is the one that changes.
+pub(crate) fn plural(noun: &str) -> String {
+    let consonant_y = noun
+        .strip_suffix('y')
+        .filter(|stem| stem.chars().last().is_some_and(|c| !"aeiou".contains(c)));
+    if let Some(stem) = consonant_y {
+        format!("{stem}ies")
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|end| noun.ends_with(end))
+    {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(counted(1u32, "edge"), "1 edge");
+        assert_eq!(counted(0u32, "edge"), "0 edges");
+        assert_eq!(counted(2u64, "copy"), "2 copies");
+        assert_eq!(counted(3usize, "day"), "3 days");
+        assert_eq!(counted(2u8, "batch"), "2 batches");
+        assert_eq!(counted(1u8, "WIT package"), "1 WIT package");
+        assert_eq!(counted(4u8, "problem"), "4 problems");
+    }
+}

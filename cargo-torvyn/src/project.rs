@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, WrapErr, bail};
+use serde_json::json;
 use torvyn_runtime::{ComponentSource, MANIFEST_FILE, OCI_SCHEME, ProjectManifest, find_manifest};
 
 use crate::cargo::{self, ComponentCrate};
+use crate::cli::{MessageFormat, WarningArgs};
 use crate::oci;
+use crate::output;
 
 /// What a command works on.
 pub(crate) enum Project {
@@ -18,9 +21,13 @@ pub(crate) enum Project {
     Cargo(PathBuf),
 }
 
-/// Finds the project from `--manifest-path` (a `Torvyn.toml`, a `Cargo.toml`, a folder,
-/// or an `oci://` reference to a pipeline, which is pulled) or from the current folder
-/// upwards. A `Torvyn.toml` beside a `Cargo.toml` wins.
+/// Finds the project from `--manifest-path` or from the current folder upwards.
+///
+/// A path the user names is the manifest used, never another file: a `Cargo.toml` is a
+/// Cargo workspace, any other file is read as a Torvyn manifest whatever its name, a
+/// folder is its own `Torvyn.toml` (else its `Cargo.toml`), and an `oci://` reference to a
+/// pipeline is pulled. Only without `--manifest-path` is the project searched for, from
+/// the current folder upwards, where a `Torvyn.toml` beside a `Cargo.toml` wins.
 pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
     let pipeline = (manifest_path.and_then(Path::to_str)).filter(|p| p.starts_with(OCI_SCHEME));
     if let Some(reference) = pipeline {
@@ -28,37 +35,114 @@ pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
         let manifest = pulled.pipeline_manifest()?;
         return Ok(Project::Torvyn(ProjectManifest::load(&manifest)?));
     }
-    let cwd = std::env::current_dir().into_diagnostic()?;
-    let start = match manifest_path {
-        Some(path) if path.is_dir() => path.to_owned(),
-        Some(path) if path.file_name().is_some_and(|n| n == MANIFEST_FILE) => {
-            return Ok(Project::Torvyn(ProjectManifest::load(path)?));
-        }
-        Some(path) if path.is_file() => {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            return Ok(match dir.join(MANIFEST_FILE) {
-                torvyn if torvyn.is_file() => Project::Torvyn(ProjectManifest::load(&torvyn)?),
-                _ => Project::Cargo(path.to_owned()),
-            });
-        }
-        Some(path) => bail!("`{}` does not exist", path.display()),
-        None => cwd,
+    let found = match manifest_path {
+        Some(path) => named(path)?,
+        None => searched()?,
     };
+    Ok(match found {
+        Found::Torvyn(path) => Project::Torvyn(ProjectManifest::load(&path)?),
+        Found::Cargo(path) => Project::Cargo(path),
+    })
+}
+
+/// The Torvyn manifest a command would read, whether or not it parses: the one
+/// `--manifest-path` names or the one found from the current folder.
+pub(crate) fn torvyn_manifest(manifest_path: Option<&Path>) -> Option<PathBuf> {
+    let found = match manifest_path {
+        Some(path) => named(path),
+        None => searched(),
+    };
+    match found {
+        Ok(Found::Torvyn(path)) => Some(path),
+        _ => None,
+    }
+}
+
+/// The file name of a Cargo manifest.
+pub(crate) const CARGO_MANIFEST: &str = "Cargo.toml";
+
+/// A manifest file, of either kind.
+enum Found {
+    Torvyn(PathBuf),
+    Cargo(PathBuf),
+}
+
+/// The manifest `path` names: the file itself, or the manifest in the folder.
+fn named(path: &Path) -> miette::Result<Found> {
+    if path.is_dir() {
+        let torvyn = path.join(MANIFEST_FILE);
+        let cargo = path.join(CARGO_MANIFEST);
+        return if torvyn.is_file() {
+            Ok(Found::Torvyn(torvyn))
+        } else if cargo.is_file() {
+            Ok(Found::Cargo(cargo))
+        } else {
+            bail!(
+                help = "name the manifest file, or create a project with `cargo torvyn new NAME`",
+                "`{}` holds no {MANIFEST_FILE} or {CARGO_MANIFEST}",
+                path.display()
+            )
+        };
+    }
+    if !path.exists() {
+        bail!("`{}` does not exist", path.display());
+    }
+    Ok(if path.file_name().is_some_and(|n| n == CARGO_MANIFEST) {
+        Found::Cargo(path.to_owned())
+    } else {
+        Found::Torvyn(path.to_owned())
+    })
+}
+
+/// The manifest of the current folder or the nearest one above it.
+fn searched() -> miette::Result<Found> {
+    let start = std::env::current_dir().into_diagnostic()?;
     if let Some(torvyn) = find_manifest(&start) {
-        return Ok(Project::Torvyn(ProjectManifest::load(&torvyn)?));
+        return Ok(Found::Torvyn(torvyn));
     }
     match start
         .ancestors()
-        .map(|d| d.join("Cargo.toml"))
+        .map(|d| d.join(CARGO_MANIFEST))
         .find(|p| p.is_file())
     {
-        Some(cargo) => Ok(Project::Cargo(cargo)),
+        Some(cargo) => Ok(Found::Cargo(cargo)),
         None => bail!(
             help = "create a project with `cargo torvyn new NAME`",
-            "no {MANIFEST_FILE} or Cargo.toml in `{}` or any folder above it",
+            "no {MANIFEST_FILE} or {CARGO_MANIFEST} in `{}` or any folder above it",
             start.display()
         ),
     }
+}
+
+/// Prints the warnings of `project`'s manifest and returns how many there were, or
+/// refuses them all with `--deny-warnings`.
+pub(crate) fn warn(
+    project: &ProjectManifest,
+    args: &WarningArgs,
+    format: MessageFormat,
+) -> miette::Result<usize> {
+    let warnings = project.warnings();
+    let count = warnings.len();
+    for warning in warnings {
+        let warning = miette::Report::new(warning);
+        eprintln!("{warning:?}");
+        output::json(
+            format,
+            &json!({
+                "reason": "manifest-warning",
+                "message": warning.to_string(),
+                "rendered": format!("{warning:?}"),
+            }),
+        );
+    }
+    if args.deny_warnings && count > 0 {
+        bail!(
+            help = "fix the manifest, or go on without --deny-warnings",
+            "{} refused (--deny-warnings)",
+            output::counted(count, "warning")
+        );
+    }
+    Ok(count)
 }
 
 /// The named components of a project, split by where they come from.

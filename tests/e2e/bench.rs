@@ -55,8 +55,11 @@ fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
 fn bench_prints_figures_saves_a_baseline_and_plots_a_report() {
     let project = three_stages(1_000_000);
     let manifest = project.write_manifest();
+    // Reports and baselines go to Cargo's target folder, wherever that is.
+    let target = project.dir().join("elsewhere");
     let bench = |extra: &[&str]| {
         let output = torvyn()
+            .env("CARGO_TARGET_DIR", &target)
             .args([
                 "torvyn",
                 "bench",
@@ -101,7 +104,7 @@ fn bench_prints_figures_saves_a_baseline_and_plots_a_report() {
         "the shares add up: {shares}"
     );
 
-    let bench_dir = project.dir().join("target/torvyn/bench");
+    let bench_dir = target.join("torvyn/bench");
     assert!(bench_dir.join("baselines/first.json").is_file());
     let html = std::fs::read_to_string(bench_dir.join("main/report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 2, "two plots");

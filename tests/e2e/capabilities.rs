@@ -37,6 +37,12 @@ fn outcome(run: &Run) -> Result<String, String> {
     }
 }
 
+/// The audit event of a probe that was refused, checking it failed.
+fn refusal(run: &Run) -> serde_json::Value {
+    assert!(outcome(run).is_err(), "{}", run.stdout);
+    run.report()["audit"][0].clone()
+}
+
 #[test]
 fn network_is_denied_and_audited_unless_the_address_is_granted() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -49,10 +55,11 @@ fn network_is_denied_and_audited_unless_the_address_is_granted() {
     assert_eq!(event["node"], "probe");
     assert_eq!(event["capability"], format!("network:{address}"));
     assert!(event["at_unix_ms"].as_u64().unwrap() > 0);
+    assert_eq!(event["reason"], "no network address is granted to it");
     assert!(
-        denied
-            .stderr
-            .contains(&format!("Denied `probe` has no `network:{address}` grant")),
+        denied.stderr.contains(&format!(
+            "Denied `probe` TcpConnect to {address}: no network address is granted to it (`network:{address}`, flow `main`)"
+        )),
         "{}",
         denied.stderr
     );
@@ -85,17 +92,98 @@ fn files_are_readable_only_in_granted_directories() {
     assert_eq!(event["node"], "probe");
     assert_eq!(event["capability"], "filesystem:read");
     assert_eq!(event["detail"], "open `/secret/file.txt`");
+    // It has a grant, and is told so: the path is outside it.
+    let why = "the path is outside the directories granted to it (`/data`)";
+    assert_eq!(event["reason"], why);
     assert!(
-        run.stderr
-            .contains("Denied `probe` has no `filesystem:read` grant: open `/secret/file.txt`"),
+        run.stderr.contains(&format!(
+            "Denied `probe` open `/secret/file.txt`: {why} (`filesystem:read`, flow `main`)"
+        )),
         "{}",
         run.stderr
     );
 
     // Without any grant, and for writing, alike.
     let run = probe("write", "/out.txt", None, TestProject::new());
-    assert!(outcome(&run).is_err());
-    assert_eq!(run.report()["audit"][0]["capability"], "filesystem:write");
+    let event = refusal(&run);
+    assert_eq!(event["capability"], "filesystem:write");
+    assert_eq!(event["reason"], "no directory is granted to it");
+}
+
+#[test]
+fn a_denial_inside_a_granted_directory_says_why() {
+    let project = TestProject::new();
+    std::fs::create_dir(project.dir().join("data")).unwrap();
+    std::fs::write(project.dir().join("secret.txt"), "not granted").unwrap();
+    let read_only = r#"{ filesystem = [{ path = "data", access = "read" }] }"#;
+
+    // `..` leads out of the granted directory: refused, and not for want of a grant.
+    let run = probe("read", "/data/../secret.txt", Some(read_only), project);
+    let event = refusal(&run);
+    assert_eq!(event["capability"], "filesystem:read");
+    let reason = event["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the path leads out of that directory"),
+        "{event}"
+    );
+    assert!(run.stderr.contains(reason), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no directory is granted"),
+        "{}",
+        run.stderr
+    );
+
+    // Writing where only reading is granted.
+    let project = TestProject::new();
+    std::fs::create_dir(project.dir().join("data")).unwrap();
+    let run = probe("write", "/data/new.txt", Some(read_only), project);
+    let event = refusal(&run);
+    assert_eq!(event["capability"], "filesystem:write");
+    assert_eq!(event["reason"], "the directory is granted read-only");
+}
+
+#[test]
+fn grants_that_reach_outside_the_project_are_flagged_and_refused_on_demand() {
+    // `src` into `out`, which is granted `filesystem`.
+    let granted = |filesystem: &str| {
+        TestProject::new()
+            .component("src", Guest::Source, r#"{"count": 1}"#)
+            .component("out", Guest::Sink, "")
+            .set(
+                "out",
+                "capabilities",
+                &format!("{{ filesystem = [{filesystem}] }}"),
+            )
+    };
+    let project =
+        granted(r#"{ path = "/", access = "read-write" }, { path = "..", access = "read" }"#);
+    let whole = "component `out` is granted read-write access to the host's whole filesystem";
+    let above = "outside the project's folder";
+    for command in [&["check"][..], &["link"], &["run"]] {
+        let run = project.command(command).success();
+        assert!(
+            run.stderr.contains(whole) && run.stderr.contains(above),
+            "{command:?}: {}",
+            run.stderr
+        );
+        // Each at its line of the manifest.
+        assert!(run.stderr.contains("Torvyn.toml:"), "{}", run.stderr);
+
+        let mut denied = command.to_vec();
+        denied.push("--deny-warnings");
+        let run = project.command(&denied).failure();
+        assert!(
+            run.stderr.contains("2 warnings refused (--deny-warnings)"),
+            "{command:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Running"), "{}", run.stderr);
+    }
+
+    // A grant inside the project is no warning.
+    let project = granted(r#"{ path = ".", access = "read" }"#);
+    let run = project.command(&["check", "--deny-warnings"]).success();
+    assert!(!run.stderr.contains("manifest::warning"), "{}", run.stderr);
 }
 
 #[test]

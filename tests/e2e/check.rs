@@ -39,7 +39,7 @@ fn every_problem_in_the_manifest_and_the_wit_is_reported_with_its_place() {
         "Torvyn.toml:7:29]",
         "name `strin` does not exist",
         "demo.wit:4:23]",
-        "3 problem(s) found",
+        "3 problems found",
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }
@@ -50,9 +50,12 @@ fn every_problem_in_the_manifest_and_the_wit_is_reported_with_its_place() {
         .collect();
     assert_eq!(problems.len(), 3);
     assert!(problems.iter().all(|p| p["reason"] == "check-problem"));
-    assert_eq!(
-        problems[2]["message"],
-        "failed to parse package: ./wit: name `strin` does not exist"
+    // The folder is the one beside the manifest found, wherever the command ran.
+    let message = problems[2]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("failed to parse package: ")
+            && message.ends_with("/wit: name `strin` does not exist"),
+        "{message}"
     );
 }
 
@@ -74,7 +77,88 @@ fn a_sound_project_passes() {
     let run = check(dir.path(), false).success();
     assert!(
         run.stderr
-            .contains("Checked the manifest and 1 WIT package(s): no problems"),
+            .contains("Checked the manifest and 1 WIT package: no problems"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unknown_table_does_not_hide_the_other_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = MANIFEST.replace("[flows.main]", "[flow.typo]\nnodes = []\n\n[flows.main]");
+    write(dir.path(), "Torvyn.toml", &text);
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "unknown field `flow`",
+        "Torvyn.toml:5:2]",
+        "node `b` of flow `main` names no component",
+        "edge end `c` is not a node of flow `main`",
+        "3 problems found",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+}
+
+/// `cargo torvyn COMMAND --manifest-path other.toml` in `dir`.
+fn named(dir: &Path, command: &[&str]) -> Run {
+    let output = torvyn()
+        .current_dir(dir)
+        .arg("torvyn")
+        .args(command)
+        .args(["--manifest-path", "other.toml"])
+        .output()
+        .unwrap();
+    Run::from(output)
+}
+
+#[test]
+fn a_manifest_named_on_the_command_line_is_the_one_read_whatever_its_name() {
+    // Beside a Torvyn.toml with a problem of its own, `other.toml` is what is checked.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Torvyn.toml", MANIFEST);
+    let other = MANIFEST.replace("name = \"w\"", "name = \"other\"");
+    write(dir.path(), "other.toml", &other.replace("[flows", "[flowz"));
+    for command in [
+        &["check"][..],
+        &["link"],
+        &["run"],
+        &["test"],
+        &["build"],
+        &["pack"],
+    ] {
+        let run = named(dir.path(), command).failure();
+        assert!(
+            run.stderr.contains("other.toml") && run.stderr.contains("unknown field `flowz`"),
+            "{command:?}: {}",
+            run.stderr
+        );
+    }
+
+    // In a folder without one, it is read as a Torvyn manifest, never as a Cargo one.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "other.toml", MANIFEST);
+    let run = named(dir.path(), &["check"]).failure();
+    assert!(
+        run.stderr
+            .contains("node `b` of flow `main` names no component"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Cargo.toml"), "{}", run.stderr);
+
+    // A folder named is its own manifest, not one found above it.
+    write(dir.path(), "Torvyn.toml", MANIFEST);
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let output = torvyn()
+        .current_dir(dir.path())
+        .args(["torvyn", "check", "--manifest-path", "empty"])
+        .output()
+        .unwrap();
+    let run = Run::from(output).failure();
+    assert!(
+        run.stderr
+            .contains("`empty` holds no Torvyn.toml or Cargo.toml"),
         "{}",
         run.stderr
     );

@@ -169,11 +169,13 @@ fn block_on<T>(future: impl Future<Output = T>) -> T {
 }
 
 /// The CLI with a cache of its own in `cache`, no registry credentials, and an empty
-/// Docker config (never the user's).
+/// Docker config (never the user's). Its target folder, where `pack` writes layouts, is
+/// in `cache` too, so that tests packing components of the same name do not meet.
 fn cli(cache: &Path) -> Command {
     let mut command = torvyn();
     command
         .env("TORVYN_CACHE_DIR", cache)
+        .env("CARGO_TARGET_DIR", cache.join("target"))
         .env("DOCKER_CONFIG", cache.join("docker"))
         .env_remove("TORVYN_REGISTRY_USERNAME")
         .env_remove("TORVYN_REGISTRY_PASSWORD")
@@ -242,31 +244,33 @@ fn a_component_goes_from_new_to_a_registry_and_runs_from_there_and_from_the_cach
         .args(["new", "shout", "--template", "processor"]))
     .success();
     let crate_dir = work.path().join("shout");
+    // The crate builds where the test guests do, which saves building its dependencies.
+    let target = crate::support::guest_target_dir();
+    let in_crate = || {
+        let mut command = cli(&cache);
+        command
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(&crate_dir);
+        command
+    };
 
-    let packed = run(cli(&cache).current_dir(&crate_dir).arg("pack")).success();
-    let layout = crate_dir.join("target/torvyn/oci/shout");
+    let packed = run(in_crate().arg("pack")).success();
+    // In Cargo's target folder, wherever CARGO_TARGET_DIR puts it.
+    let layout = target.join("torvyn/oci/shout");
     assert!(layout.join("oci-layout").is_file(), "{}", packed.stderr);
     let digest = digest_in(&packed.stderr);
     // Packing what has not changed again changes nothing.
-    let again = run(cli(&cache).current_dir(&crate_dir).arg("pack")).success();
+    let again = run(in_crate().arg("pack")).success();
     assert_eq!(digest_in(&again.stderr), digest);
 
     let repository = registry.at("team/shout");
-    let published = run(cli(&cache).current_dir(&crate_dir).args([
-        "publish",
-        &repository,
-        "--message-format",
-        "json",
-    ]))
-    .success();
+    let published =
+        run(in_crate().args(["publish", &repository, "--message-format", "json"])).success();
     let message: serde_json::Value = serde_json::from_str(published.stdout.trim()).unwrap();
     assert_eq!(message["reference"], format!("{repository}:0.1.0"));
     assert_eq!(message["digest"], digest);
     assert_eq!(message["pushed"], true);
-    let republished = run(cli(&cache)
-        .current_dir(&crate_dir)
-        .args(["publish", &repository]))
-    .success();
+    let republished = run(in_crate().args(["publish", &repository])).success();
     assert!(
         republished.stderr.contains("nothing was pushed"),
         "{}",

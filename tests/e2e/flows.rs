@@ -357,7 +357,7 @@ fn skip_counts_each_failed_element_and_goes_on() {
     assert_eq!(count(&report, "failed"), 10);
     assert!(
         run.stderr
-            .contains("`up` (processor): 10 errors, 10 skipped"),
+            .contains("`up` (processor): 10 errors, 10 failed"),
         "{}",
         run.stderr
     );

@@ -248,7 +248,15 @@ fn the_examples_run() {
             .contains(r#"{"count":4,"min_celsius":18.0,"max_celsius":23.5,"mean_celsius":20.5}"#)
     );
     assert!(
-        graph.stderr.contains("Accounted 4 emitted + 8 fanned out + 1 aggregated = 9 delivered + 4 absorbed by aggregators"),
+        graph.stderr.contains("Accounted 4 emitted + 8 fanned out + 1 produced by aggregators = 9 delivered + 4 absorbed by aggregators"),
+        "{}",
+        graph.stderr
+    );
+    // The node line names its count as the accounting line does.
+    assert!(
+        graph
+            .stderr
+            .contains("Node `stats` (aggregator): 4 absorbed"),
         "{}",
         graph.stderr
     );

@@ -83,3 +83,23 @@ edges = [{ from = "src", to = "needy" }, { from = "needy", to = "out" }]"#,
     let run = project.run(&[]).success();
     assert_eq!(run.delivered().len(), 10);
 }
+
+#[test]
+fn counts_agree_with_their_nouns() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("out", Guest::Sink, "");
+    let link = project.command(&["link"]).success();
+    assert!(
+        link.stderr
+            .contains("Linked flow `main`: 2 nodes, 1 edge\n"),
+        "{}",
+        link.stderr
+    );
+    let run = project.run(&[]).success();
+    assert!(
+        run.stderr.contains("completed: 1 element delivered"),
+        "{}",
+        run.stderr
+    );
+}

@@ -321,7 +321,7 @@ fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("9 spans were not exported: "),
+        run.stderr.contains("9 spans not exported: "),
         "{}",
         run.stderr
     );

@@ -112,3 +112,38 @@ fn new_refuses_a_bad_name_and_an_existing_folder() {
     std::fs::create_dir(dir.path().join("taken")).unwrap();
     assert!(new("taken").contains("already exists"));
 }
+
+#[test]
+fn new_takes_a_path_and_names_the_crate_after_its_last_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = |args: &[&str]| {
+        let output = torvyn()
+            .current_dir(dir.path())
+            .args(["torvyn", "new"])
+            .args(args)
+            .output()
+            .unwrap();
+        Run::from(output)
+    };
+    let run = new(&["nested/dir/my-filter", "--template", "filter"]).success();
+    let manifest = dir.path().join("nested/dir/my-filter/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("name = \"my-filter\""), "{text}");
+    assert!(
+        run.stderr
+            .contains("Created filter `my-filter` in nested/dir/my-filter"),
+        "{}",
+        run.stderr
+    );
+
+    // A last part that is no crate name is refused, with the way out; --name gives one.
+    let run = new(&["nested/2024", "--template", "sink"]).failure();
+    assert!(
+        run.stderr.contains("`2024` is not a valid crate name") && run.stderr.contains("--name"),
+        "{}",
+        run.stderr
+    );
+    new(&["nested/2024", "--name", "sink-2024", "--template", "sink"]).success();
+    let text = std::fs::read_to_string(dir.path().join("nested/2024/Cargo.toml")).unwrap();
+    assert!(text.contains("name = \"sink-2024\""), "{text}");
+}

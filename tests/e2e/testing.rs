@@ -98,3 +98,40 @@ fn a_test_of_something_undeclared_is_a_manifest_error() {
         run.stderr
     );
 }
+
+#[test]
+fn payloads_are_blessed_and_compared_byte_for_byte() {
+    let project = project(UPPER);
+    // FF is not UTF-8; `test-upper` leaves it as it is.
+    write(&project, "in.jsonl", "{\"payload-hex\": \"ff\"}\n");
+    project.command(&["test", "--bless"]).success();
+    let blessed = std::fs::read_to_string(project.dir().join("out.jsonl")).unwrap();
+    assert_eq!(
+        blessed,
+        "{\"content-type\":\"text/plain\",\"payload-hex\":\"ff\"}\n"
+    );
+    project.command(&["test"]).success();
+
+    // Payloads that a lossy comparison would take for FF are not FF.
+    for other in ["fe", "efbfbd"] {
+        write(
+            &project,
+            "in.jsonl",
+            &format!("{{\"payload-hex\": \"{other}\"}}\n"),
+        );
+        let run = project.command(&["test"]).failure();
+        assert!(run.stderr.contains("FAILED test `upper`"), "{}", run.stderr);
+    }
+
+    // Text and hex name the same bytes alike; a malformed element is a clear error.
+    write(&project, "in.jsonl", "\"ab\"\n");
+    write(&project, "out.jsonl", "{\"payload-hex\": \"4142\"}\n");
+    project.command(&["test"]).success();
+    write(&project, "out.jsonl", "{\"payload-hex\": \"4g\"}\n");
+    let run = project.command(&["test"]).failure();
+    assert!(
+        run.stderr.contains("out.jsonl:1: `payload-hex` is not hex"),
+        "{}",
+        run.stderr
+    );
+}

@@ -12,7 +12,7 @@ use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
 
 use crate::cli::{Level, ManifestArgs, ObservabilityArgs};
 use crate::oci::cache::write_atomically;
-use crate::output::{nanos, status};
+use crate::output::{counted, nanos, status};
 
 /// Measure a flow: throughput, end-to-end latency, copies and sandbox crossings per
 /// element, memory, and where the time goes
@@ -20,7 +20,7 @@ use crate::output::{nanos, status};
 /// Runs the flow for a warm-up, then for a measured period, with components built in
 /// release mode and their console output discarded. Prints a table (or `--json`), can
 /// save the figures as a baseline and compare with one, and writes an HTML report with
-/// plots to `target/torvyn/bench/FLOW/` in the project.
+/// plots to `torvyn/bench/FLOW/` in Cargo's target folder (`CARGO_TARGET_DIR` applies).
 #[derive(Debug, Args)]
 pub(crate) struct BenchCommand {
     /// The flow to measure [default: the project's only flow]
@@ -135,7 +135,9 @@ impl BenchCommand {
                 stage.grants = Arc::new(grants);
             }
         }
-        let bench_dir = project.dir().join("target").join("torvyn").join("bench");
+        let bench_dir = crate::cargo::target_dir(project.dir())?
+            .join("torvyn")
+            .join("bench");
         let baseline = match &self.baseline {
             Some(name) => Some(read_baseline(&bench_dir, name)?),
             None => None,
@@ -153,7 +155,7 @@ impl BenchCommand {
                 humantime::format_duration(self.warmup),
                 humantime::format_duration(self.duration),
                 self.elements
-                    .map(|n| format!(" or {n} elements"))
+                    .map(|n| format!(" or {}", counted(n, "element")))
                     .unwrap_or_default()
             ),
         );
@@ -163,9 +165,9 @@ impl BenchCommand {
             status(
                 "Warning",
                 format!(
-                    "the sources ended after {} elements in {}: too few for steady figures; \
+                    "the sources ended after {} in {}: too few for steady figures; \
                      configure them to emit more",
-                    figures.elements,
+                    counted(figures.elements, "element"),
                     nanos(report.duration.as_nanos() as u64)
                 ),
             );

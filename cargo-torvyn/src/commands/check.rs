@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use miette::{Diagnostic, NamedSource, SourceSpan, bail};
 use serde_json::json;
-use torvyn_runtime::{ComponentSource, ManifestError, ProjectManifest, find_manifest};
+use torvyn_runtime::{ComponentSource, ManifestError, ProjectManifest};
 
-use crate::cli::{ManifestArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::cli::{ManifestArgs, OutputArgs, WarningArgs};
+use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
 /// Check the manifest and every WIT package of the project, without building anything
@@ -20,6 +20,9 @@ use crate::project::{self, Project};
 pub(crate) struct CheckCommand {
     #[command(flatten)]
     manifest: ManifestArgs,
+
+    #[command(flatten)]
+    warnings: WarningArgs,
 
     #[command(flatten)]
     output: OutputArgs,
@@ -47,8 +50,10 @@ impl CheckCommand {
         let format = self.output.message_format;
         let mut problems: Vec<miette::Report> = Vec::new();
         let mut wit_dirs = Vec::new();
+        let mut warnings = 0;
         match project::locate(self.manifest.manifest_path.as_deref()) {
             Ok(Project::Torvyn(project)) => {
+                warnings = project::warn(&project, &self.warnings, format)?;
                 wit_dirs.push(project.dir().join("wit"));
                 wit_dirs.extend(crate_dirs(&project).map(|dir| dir.join("wit")));
             }
@@ -74,13 +79,11 @@ impl CheckCommand {
                     Err(other) => return Err(other),
                 }
                 // The manifest is broken, but the WIT beside it can still be checked.
-                let start = self
-                    .manifest
-                    .manifest_path
-                    .clone()
-                    .unwrap_or_else(|| ".".into());
-                let manifest = find_manifest(&start).unwrap_or(start);
-                wit_dirs.push(manifest.parent().unwrap_or(Path::new(".")).join("wit"));
+                if let Some(manifest) =
+                    project::torvyn_manifest(self.manifest.manifest_path.as_deref())
+                {
+                    wit_dirs.push(manifest.parent().unwrap_or(Path::new(".")).join("wit"));
+                }
             }
         }
         wit_dirs.sort();
@@ -104,15 +107,22 @@ impl CheckCommand {
             );
         }
         if !problems.is_empty() {
-            bail!("{} problem(s) found", problems.len());
+            bail!("{} found", counted(problems.len(), "problem"));
         }
+        let warned = match warnings {
+            0 => String::new(),
+            n => format!(", {}", counted(n, "warning")),
+        };
         status(
             "Checked",
-            format!("the manifest and {packages} WIT package(s): no problems"),
+            format!(
+                "the manifest and {}: no problems{warned}",
+                counted(packages, "WIT package")
+            ),
         );
         output::json(
             format,
-            &json!({ "reason": "check-passed", "wit_packages": packages }),
+            &json!({ "reason": "check-passed", "wit_packages": packages, "warnings": warnings }),
         );
         Ok(())
     }

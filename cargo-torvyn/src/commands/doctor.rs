@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cargo::{self, WASM_TARGET};
 use crate::cli::{ManifestArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
 /// Check the toolchain, the `wasm32-wasip2` target, the project and the compile cache
@@ -66,7 +66,7 @@ impl DoctorCommand {
             );
         }
         if failed > 0 {
-            bail!("{failed} of {} checks failed", checks.len());
+            bail!("{failed} of {} failed", counted(checks.len(), "check"));
         }
         Ok(())
     }

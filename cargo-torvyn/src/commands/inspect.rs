@@ -12,7 +12,7 @@ use super::live;
 use crate::cli::{MessageFormat, OutputArgs};
 use crate::oci::registry::{self, Remote};
 use crate::oci::{self, Kind, layout};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 
 /// Show what a component or an OCI artifact is: its role, contract, imports, exports
 /// and the capabilities it asks for; or what a running host's flows are doing
@@ -220,10 +220,10 @@ fn print_human(report: &Value) {
                         layer => {
                             let title = &layer["annotations"][oci::annotation::TITLE];
                             println!(
-                                "  {} {} ({} bytes){}",
+                                "  {} {} ({}){}",
                                 layer["media_type"].as_str().unwrap_or_default(),
                                 layer["digest"].as_str().unwrap_or_default(),
-                                layer["size"],
+                                counted(layer["size"].as_u64().unwrap_or_default(), "byte"),
                                 title.as_str().map(|t| format!(" {t}")).unwrap_or_default()
                             );
                         }
@@ -266,14 +266,14 @@ fn print_host(flows: &[Value]) {
         }
         for node in report["nodes"].as_array().into_iter().flatten() {
             println!(
-                "  node {} ({}): {} received, {} emitted, {} errors, {} restarts, {} calls, {:.3}s busy",
+                "  node {} ({}): {} received, {} emitted, {}, {}, {}, {:.3}s busy",
                 node["name"].as_str().unwrap_or_default(),
                 node["role"].as_str().unwrap_or_default(),
                 node["received"],
                 node["emitted"],
-                node["errors"],
-                node["restarts"],
-                node["calls"]["calls"],
+                counted(node["errors"].as_u64().unwrap_or_default(), "error"),
+                counted(node["restarts"].as_u64().unwrap_or_default(), "restart"),
+                counted(node["calls"]["calls"].as_u64().unwrap_or_default(), "call"),
                 node["calls"]["busy_ns"].as_f64().unwrap_or_default() / 1e9,
             );
         }

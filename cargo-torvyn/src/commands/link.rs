@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use miette::bail;
 use serde_json::json;
-use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, ProjectManifest};
+use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, MANIFEST_FILE, ProjectManifest};
 
-use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::cli::{BuildArgs, ManifestArgs, OutputArgs, WarningArgs};
+use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
 /// Build what is stale, then check that flows link, without running them
@@ -28,6 +28,9 @@ pub(crate) struct LinkCommand {
     manifest: ManifestArgs,
 
     #[command(flatten)]
+    warnings: WarningArgs,
+
+    #[command(flatten)]
     build: BuildArgs,
 
     #[command(flatten)]
@@ -37,6 +40,7 @@ pub(crate) struct LinkCommand {
 impl LinkCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
         let project = torvyn_project(&self.manifest, "link")?;
+        project::warn(&project, &self.warnings, self.output.message_format)?;
         let flows = project.select_flows(&self.flows)?;
         let (_, specs) = link_flows(&project, &flows, self.build.release)?;
         for spec in &specs {
@@ -44,10 +48,10 @@ impl LinkCommand {
             status(
                 "Linked",
                 format!(
-                    "flow `{}`: {} nodes, {} edges",
+                    "flow `{}`: {}, {}",
                     plan.flow,
-                    plan.nodes.len(),
-                    plan.edges.len()
+                    counted(plan.nodes.len(), "node"),
+                    counted(plan.edges.len(), "edge")
                 ),
             );
             output::json(
@@ -71,10 +75,20 @@ pub(crate) fn torvyn_project(
 ) -> miette::Result<ProjectManifest> {
     match project::locate(args.manifest_path.as_deref())? {
         Project::Torvyn(project) => Ok(project),
-        Project::Cargo(_) => bail!(
-            help = "create one with `cargo torvyn new NAME --template pipeline`",
-            "no Torvyn.toml found: `{command}` needs a project with flows"
-        ),
+        Project::Cargo(cargo) => {
+            let beside = cargo.with_file_name(MANIFEST_FILE);
+            if args.manifest_path.is_some() && beside.is_file() {
+                bail!(
+                    help = format!("pass `--manifest-path {}`", beside.display()),
+                    "`{}` is a Cargo manifest: `{command}` needs a {MANIFEST_FILE}",
+                    cargo.display()
+                );
+            }
+            bail!(
+                help = "create one with `cargo torvyn new NAME --template pipeline`",
+                "no {MANIFEST_FILE} found: `{command}` needs a project with flows"
+            )
+        }
     }
 }
 
@@ -91,8 +105,8 @@ pub(crate) fn one_flow<'a>(
         let listed: Vec<String> = flows.iter().map(|(n, _)| format!("`{n}`")).collect();
         bail!(
             help = format!("name the flow to {verb}"),
-            "this project has {} flows: {}",
-            listed.len(),
+            "this project has {}: {}",
+            counted(listed.len(), "flow"),
             listed.join(", ")
         );
     }

@@ -11,16 +11,18 @@ use crate::templates::{self, Values};
 /// Create a component crate or a pipeline project from a template
 #[derive(Debug, Args)]
 pub(crate) struct NewCommand {
-    /// Name of the crate or project; also the name of its folder
-    name: String,
+    /// The folder to create, as `cargo new` takes it: a name, or a path whose last part
+    /// names the crate or project
+    #[arg(value_name = "PATH")]
+    dest: PathBuf,
 
     /// What to create
     #[arg(long, value_enum, default_value_t = Template::Pipeline)]
     template: Template,
 
-    /// Create it in this folder instead of `./NAME`
-    #[arg(long, value_name = "DIR")]
-    path: Option<PathBuf>,
+    /// Name the crate or project this instead of the last part of PATH
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 
     /// Depend on the torvyn-sdk crate at this path [default: the SDK of the Torvyn
     /// checkout this tool was built from, when it is still there; else the published crate]
@@ -63,20 +65,34 @@ const PIPELINE_COMPONENTS: [(Template, &str); 3] = [
 
 impl NewCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        check_name(&self.name)?;
-        let dest = self
-            .path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&self.name));
+        let dest = &self.dest;
+        let name = match &self.name {
+            Some(name) => name.clone(),
+            None => match dest.file_name().and_then(|n| n.to_str()) {
+                Some(last) => last.to_owned(),
+                None => bail!(
+                    help = "give a folder to create, or its crate name with `--name NAME`",
+                    "`{}` names no folder to create",
+                    dest.display()
+                ),
+            },
+        };
+        check_name(&name).map_err(|error| match &self.name {
+            Some(_) => error,
+            None => error.wrap_err(format!(
+                "the last part of `{}` names the crate; pass `--name NAME` to name it otherwise",
+                dest.display()
+            )),
+        })?;
         if dest.exists() {
             bail!("`{}` already exists", dest.display());
         }
         let sdk = sdk_dependency(self.sdk_path.as_deref())?;
         let values = Values {
-            name: &self.name,
+            name: &name,
             sdk: &sdk,
         };
-        templates::render(self.template.folder(), &dest, &values)?;
+        templates::render(self.template.folder(), dest, &values)?;
         if self.template == Template::Pipeline {
             for (template, name) in PIPELINE_COMPONENTS {
                 let component = Values { name, sdk: &sdk };
@@ -89,12 +105,7 @@ impl NewCommand {
         }
         status(
             "Created",
-            format!(
-                "{} `{}` in {}",
-                self.template.folder(),
-                self.name,
-                dest.display()
-            ),
+            format!("{} `{name}` in {}", self.template.folder(), dest.display()),
         );
         let next = if self.template == Template::Pipeline {
             "cargo torvyn run"

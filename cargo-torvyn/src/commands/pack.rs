@@ -19,8 +19,9 @@ use crate::project::{self, Project};
 
 /// Build what is stale, then package components (or the whole pipeline) as OCI artifacts
 ///
-/// Each artifact is written as an OCI image layout folder, by default
-/// `target/torvyn/oci/NAME` in the project, which `publish --from` can push later. A
+/// Each artifact is written as an OCI image layout folder, by default `torvyn/oci/NAME`
+/// in Cargo's target folder (`CARGO_TARGET_DIR` applies), which `publish --from` can push
+/// later. A
 /// component follows the CNCF Wasm OCI artifact layout (config
 /// `application/vnd.wasm.config.v0+json`, one `application/wasm` layer) and is annotated
 /// with its version, source, creation time, role, contract and the capabilities it asks
@@ -154,7 +155,7 @@ impl PackArgs {
                         .as_ref()
                         .and_then(|c| c.repository.as_deref()),
                 };
-                let layout = layouts_in(project.dir()).join(&name);
+                let layout = layouts_in(project.dir())?.join(&name);
                 let artifact = component_artifact(&name, &component.wasm, &about, &layout)?;
                 Ok(Packed {
                     name,
@@ -190,7 +191,7 @@ impl PackArgs {
                     source: krate.repository.as_deref(),
                 };
                 let root = krate.workspace_manifest.parent().unwrap_or(Path::new("."));
-                let layout = layouts_in(root).join(&krate.package);
+                let layout = layouts_in(root)?.join(&krate.package);
                 let artifact = component_artifact(&krate.package, &built.wasm, &about, &layout)?;
                 Ok(Packed {
                     name: krate.package.clone(),
@@ -203,9 +204,9 @@ impl PackArgs {
     }
 }
 
-/// Where the layouts of a project go by default.
-fn layouts_in(root: &Path) -> PathBuf {
-    root.join("target").join("torvyn").join("oci")
+/// Where the layouts of a project go by default: `torvyn/oci` in its target folder.
+fn layouts_in(root: &Path) -> miette::Result<PathBuf> {
+    Ok(cargo::target_dir(root)?.join("torvyn").join("oci"))
 }
 
 /// What the annotations say of where a component comes from.
@@ -373,7 +374,7 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
 
     let manifest = project.manifest();
     let name = manifest.project.name.get_ref().clone();
-    let layout = layouts_in(project.dir()).join(format!("{name}.pipeline"));
+    let layout = layouts_in(project.dir())?.join(format!("{name}.pipeline"));
     let layer_digests: Vec<String> = layers.iter().map(ImageLayer::sha256_digest).collect();
     let inputs: Vec<&Path> = std::iter::once(project.path())
         .chain(resolved.values().map(|c| c.wasm.as_path()))

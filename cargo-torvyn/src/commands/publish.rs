@@ -11,7 +11,7 @@ use super::pack::{PackArgs, Packed};
 use crate::cli::OutputArgs;
 use crate::oci::registry::{self, Pushed, Remote};
 use crate::oci::{Kind, annotation, layout};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 
 /// Pack a component (or the pipeline) and push it to an OCI registry
 ///
@@ -74,8 +74,8 @@ impl PublishCommand {
                     let names: Vec<_> = several.iter().map(|p| format!("`{}`", p.name)).collect();
                     bail!(
                         help = "name the component to publish, or publish the whole project with --pipeline",
-                        "publish pushes one artifact, and this project has {} components: {}",
-                        names.len(),
+                        "publish pushes one artifact, and this project has {}: {}",
+                        counted(names.len(), "component"),
                         names.join(", ")
                     );
                 }
@@ -101,10 +101,11 @@ impl PublishCommand {
             status(
                 "Would push",
                 format!(
-                    "{} `{name}` to {target} ({}, {} blobs, {size} bytes); nothing was sent",
+                    "{} `{name}` to {target} ({}, {}, {}); nothing was sent",
                     kind.name(),
                     artifact.digest,
-                    artifact.layers.len() + 1
+                    counted(artifact.layers.len() + 1, "blob"),
+                    counted(size, "byte"),
                 ),
             );
             return Ok(());
@@ -132,10 +133,10 @@ impl PublishCommand {
             Pushed::Pushed { blobs, skipped } => status(
                 "Published",
                 format!(
-                    "{} `{name}` to {target} ({}; {} of {blobs} blobs were already there)",
+                    "{} `{name}` to {target} ({}; {skipped} of {} already there)",
                     kind.name(),
                     artifact.digest,
-                    skipped
+                    counted(blobs, "blob"),
                 ),
             ),
         }

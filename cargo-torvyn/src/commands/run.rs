@@ -17,8 +17,10 @@ use torvyn_runtime::{
     Outcome, RunOptions,
 };
 
-use crate::cli::{BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::cli::{
+    BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs, WarningArgs,
+};
+use crate::output::{self, counted, status};
 
 /// Build what is stale, then run flows of the project until their sources end
 ///
@@ -69,6 +71,9 @@ pub(crate) struct RunCommand {
     manifest: ManifestArgs,
 
     #[command(flatten)]
+    warnings: WarningArgs,
+
+    #[command(flatten)]
     build: BuildArgs,
 
     #[command(flatten)]
@@ -108,6 +113,7 @@ impl RunCommand {
             self.otlp_endpoint = None;
         }
         let project = super::link::torvyn_project(&self.manifest, "run")?;
+        crate::project::warn(&project, &self.warnings, self.output.message_format)?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let events = Arc::new(EventLog::create(self.events.as_deref())?);
@@ -189,7 +195,7 @@ impl RunCommand {
             1 => Err(failures.remove(0).into()),
             n => {
                 let first = failures.remove(0);
-                Err(miette::Report::new(first).wrap_err(format!("{n} flows failed")))
+                Err(miette::Report::new(first).wrap_err(format!("{} failed", counted(n, "flow"))))
             }
         }
     }
@@ -307,9 +313,10 @@ impl EventSink for EventLog {
                 node,
                 capability,
                 detail,
+                reason,
             } => status(
                 "Denied",
-                format!("`{node}` has no `{capability}` grant: {detail} (flow `{flow}`)"),
+                format!("`{node}` {detail}: {reason} (`{capability}`, flow `{flow}`)"),
             ),
         }
         let Some((path, file)) = &self.file else {
@@ -338,12 +345,13 @@ async fn exported(exporter: OtlpExporter) {
         Some(_) => "",
     };
     let spans = summary.spans_exported;
-    status("Exported", format!("{spans} spans{metrics} to {endpoint}"));
+    let spans = counted(spans, "span");
+    status("Exported", format!("{spans}{metrics} to {endpoint}"));
     if summary.spans_lost > 0 {
         let why = (summary.span_error.as_deref())
             .unwrap_or("the flows made them faster than they could be sent");
-        let lost = summary.spans_lost;
-        status("Warning", format!("{lost} spans were not exported: {why}"));
+        let lost = counted(summary.spans_lost, "span");
+        status("Warning", format!("{lost} not exported: {why}"));
     }
     if let Some(why) = summary.metrics_error {
         status(
@@ -417,8 +425,9 @@ fn report_failure(error: &FlowError, format: MessageFormat) {
     status(
         "Failed",
         format!(
-            "flow `{}` stopped after {} elements: {error}",
-            report.flow, report.emitted
+            "flow `{}` stopped after {}: {error}",
+            report.flow,
+            counted(report.emitted, "element")
         ),
     );
     account(report);
@@ -444,7 +453,12 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
     };
     let how = match report.outcome {
         Outcome::Completed => "completed".to_owned(),
-        Outcome::LimitReached => format!("stopped after {} elements (--limit)", report.emitted),
+        Outcome::LimitReached => {
+            format!(
+                "stopped after {} (--limit)",
+                counted(report.emitted, "element")
+            )
+        }
         Outcome::TimedOut => "stopped at its time limit (--timeout)".to_owned(),
         Outcome::Cancelled => "stopped by a signal or the inspection API".to_owned(),
         Outcome::Running => "is still running".to_owned(),
@@ -453,8 +467,10 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
     status(
         "Finished",
         format!(
-            "flow `{}` {how}: {} elements delivered in {:.2?} ({rate:.0} elements/s)",
-            report.flow, report.delivered, report.duration
+            "flow `{}` {how}: {} delivered in {:.2?} ({rate:.0} elements/s)",
+            report.flow,
+            counted(report.delivered, "element"),
+            report.duration
         ),
     );
     account(report);
@@ -468,19 +484,20 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
     status(
         "Copies",
         format!(
-            "{:.2} per element, {:.1} bytes per element ({} copies, {} bytes in all)",
+            "{:.2} per element, {:.1} bytes per element ({}, {} in all)",
             per_element(report.copies.copies),
             per_element(report.copies.bytes),
-            report.copies.copies,
-            report.copies.bytes
+            counted(report.copies.copies, "copy"),
+            counted(report.copies.bytes, "byte")
         ),
     );
     if report.source_pauses > 0 || report.sink_pauses > 0 {
         status(
             "Backpressure",
             format!(
-                "sources paused {} times, sinks asked to pause {} times",
-                report.source_pauses, report.sink_pauses
+                "sources paused {}, sinks asked to pause {}",
+                counted(report.source_pauses, "time"),
+                counted(report.sink_pauses, "time")
             ),
         );
     }
@@ -498,25 +515,34 @@ fn account(report: &FlowReport) {
         status(
             "Dropped",
             format!(
-                "{} elements on the edge from `{}` to `{}` ({})",
-                edge.dropped, edge.from, edge.to, edge.overflow
+                "{} on the edge from `{}` to `{}` ({})",
+                counted(edge.dropped, "element"),
+                edge.from,
+                edge.to,
+                edge.overflow
             ),
         );
     }
     for node in &report.nodes {
-        let mut what = Vec::new();
-        let mut say = |count: u64, text: &str| {
-            if count > 0 {
-                what.push(format!("{count} {text}"));
-            }
-        };
-        say(node.filtered, "filtered");
-        say(node.absorbed, "aggregated");
-        say(node.errors, "errors");
-        say(node.retries, "retried");
-        say(node.failed, "skipped");
-        say(node.dead_lettered, "dead-lettered");
-        say(node.restarts, "restarts");
+        // Each count has the name the accounting line gives it, and no other count has
+        // that name.
+        let adjective = |count: u64, word: &str| format!("{count} {word}");
+        let counts = [
+            (node.filtered, adjective(node.filtered, "filtered")),
+            (node.absorbed, adjective(node.absorbed, "absorbed")),
+            (node.errors, counted(node.errors, "error")),
+            (node.retries, adjective(node.retries, "retried")),
+            (node.failed, adjective(node.failed, "failed")),
+            (
+                node.dead_lettered,
+                adjective(node.dead_lettered, "dead-lettered"),
+            ),
+            (node.restarts, counted(node.restarts, "restart")),
+        ];
+        let mut what: Vec<String> = (counts.into_iter())
+            .filter(|(count, _)| *count > 0)
+            .map(|(_, text)| text)
+            .collect();
         if let Some(port) = &node.first_unknown_port {
             what.push(format!(
                 "{} routed to unknown ports (first `{port}`)",
@@ -548,7 +574,7 @@ fn identity(a: &Accounting) -> String {
     let arrived = terms(&[
         (a.emitted, "emitted"),
         (a.fanned_out, "fanned out"),
-        (a.produced, "aggregated"),
+        (a.produced, "produced by aggregators"),
     ]);
     let ended = terms(&[
         (a.delivered, "delivered"),

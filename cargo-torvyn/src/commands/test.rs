@@ -12,16 +12,18 @@ use torvyn_runtime::{
 };
 
 use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 use crate::project;
 
 /// Run the project's tests: feed elements to a component or a flow, compare what comes out
 ///
 /// Each `[tests.NAME]` of Torvyn.toml names a `component` or a `flow`, an `input` file and
 /// an `expected` file, both with one JSON element per line (`{"payload": "…",
-/// "content-type": "…"}`, or a bare string for text). A component is fed the input and
-/// what it emits is recorded; a flow has its source fed the input (if given) and its sinks
-/// recorded. A mismatch prints a diff; `--bless` writes what came out as the expected file.
+/// "content-type": "…"}`, or a bare string for text; bytes that are not UTF-8 as
+/// `{"payload-hex": "ff00…"}`). A component is fed the input and what it emits is
+/// recorded; a flow has its source fed the input (if given) and its sinks recorded.
+/// Payloads are compared byte for byte. A mismatch prints a diff; `--bless` writes what
+/// came out as the expected file.
 #[derive(Debug, Args)]
 pub(crate) struct TestCommand {
     /// The tests to run [default: all]
@@ -93,17 +95,17 @@ impl TestCommand {
         }
         status("Tested", format!("{passed} passed, {failed} failed"));
         if failed > 0 {
-            bail!("{failed} test(s) failed");
+            bail!("{} failed", counted(failed, "test"));
         }
         Ok(())
     }
 
-    /// Runs `test` and returns what came out, one JSON element per line.
+    /// Runs `test` and returns what came out: each element and the sink that took it.
     async fn run_one(
         &self,
         project: &ProjectManifest,
         test: &TestDecl,
-    ) -> miette::Result<Vec<Value>> {
+    ) -> miette::Result<Vec<(String, TestElement)>> {
         let input = match &test.input {
             Some(file) => read_elements(&project.dir().join(file))?,
             None => Vec::new(),
@@ -127,22 +129,29 @@ impl TestCommand {
             }
             (None, None) => bail!("a test names a `component` or a `flow`"),
         };
-        let flow_test = test.flow.is_some();
         host.run(spec, RunOptions::default()).await?;
-        Ok((recorder.take().into_iter())
-            .map(|(sink, element)| to_json(&element, flow_test.then_some(sink.as_str())))
-            .collect())
+        Ok(recorder.take())
     }
 
-    /// Compares `actual` with the expected file, or writes it there with `--bless`.
+    /// Compares `actual` with the expected file, byte for byte, or writes it there with
+    /// `--bless`.
     fn compare(
         &self,
         project: &ProjectManifest,
         test: &TestDecl,
-        actual: &[Value],
+        actual: &[(String, TestElement)],
     ) -> miette::Result<(bool, String)> {
         let path = project.dir().join(&test.expected);
-        let actual_text: String = actual.iter().map(|v| format!("{v}\n")).collect();
+        // A component test records one output; only a flow test says which sink took what.
+        let flow_test = test.flow.is_some();
+        let lines = |elements: &[(String, TestElement)]| -> String {
+            (elements.iter())
+                .map(|(sink, element)| {
+                    format!("{}\n", to_json(element, flow_test.then_some(sink.as_str())))
+                })
+                .collect()
+        };
+        let actual_text = lines(actual);
         if self.bless {
             std::fs::write(&path, &actual_text)
                 .into_diagnostic()
@@ -150,23 +159,26 @@ impl TestCommand {
             return Ok((
                 true,
                 format!(
-                    "blessed {} element(s) into {}",
-                    actual.len(),
+                    "blessed {} into {}",
+                    counted(actual.len(), "element"),
                     path.display()
                 ),
             ));
         }
         let expected = read_elements(&path)?;
-        let flow_test = test.flow.is_some();
-        let expected_text: String = (expected.iter())
-            .map(|(sink, element)| {
-                format!("{}\n", to_json(element, flow_test.then_some(sink.as_str())))
-            })
-            .collect();
-        if expected_text == actual_text {
-            return Ok((true, format!("{} element(s) as expected", actual.len())));
+        let same_element = |(e_sink, e): &(String, TestElement),
+                            (a_sink, a): &(String, TestElement)| {
+            e.payload == a.payload
+                && e.content_type == a.content_type
+                && (!flow_test || e_sink == a_sink)
+        };
+        if expected.len() == actual.len()
+            && expected.iter().zip(actual).all(|(e, a)| same_element(e, a))
+        {
+            let ok = format!("{} as expected", counted(actual.len(), "element"));
+            return Ok((true, ok));
         }
-        let diff = similar::TextDiff::from_lines(&expected_text, &actual_text)
+        let diff = similar::TextDiff::from_lines(&lines(&expected), &actual_text)
             .unified_diff()
             .header(&format!("expected ({})", test.expected), "actual")
             .to_string();
@@ -174,8 +186,16 @@ impl TestCommand {
     }
 }
 
+/// The field of an element whose payload is text, as it is written.
+const PAYLOAD: &str = "payload";
+/// The field of an element whose payload is bytes that are not UTF-8, in hex.
+const PAYLOAD_HEX: &str = "payload-hex";
+/// The fields an element may have.
+const FIELDS: [&str; 4] = [PAYLOAD, PAYLOAD_HEX, "content-type", "sink"];
+
 /// Reads a file of elements, one JSON value per line: a string (a `text/plain` payload)
-/// or `{"payload": "…", "content-type": "…", "sink": "…"}`.
+/// or `{"payload": "…", "content-type": "…", "sink": "…"}`, where bytes that are not
+/// UTF-8 are written `"payload-hex": "ff00…"` instead of `payload`.
 fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
@@ -191,19 +211,35 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
             .into_diagnostic()
             .wrap_err_with(|| format!("{}: not a JSON value", at()))?;
         let element = match &value {
-            Value::String(text) => ("".to_owned(), text_element(text, "text/plain")),
+            Value::String(text) => ("".to_owned(), element(text.as_bytes(), "text/plain")),
             Value::Object(fields) => {
-                let payload = fields
-                    .get("payload")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| miette!("{}: an element needs a string `payload`", at()))?;
-                let content_type =
-                    (fields.get("content-type").and_then(Value::as_str)).unwrap_or("text/plain");
-                let sink = fields
-                    .get("sink")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                (sink.to_owned(), text_element(payload, content_type))
+                if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                    bail!(
+                        help = "an element has `payload` (text) or `payload-hex` (bytes), and may have `content-type` and `sink`",
+                        "{}: unknown field `{unknown}`",
+                        at()
+                    );
+                }
+                let text = |field: &str| match fields.get(field) {
+                    None => Ok(None),
+                    Some(Value::String(text)) => Ok(Some(text.as_str())),
+                    Some(_) => Err(miette!("{}: `{field}` must be a string", at())),
+                };
+                let payload = match (text(PAYLOAD)?, text(PAYLOAD_HEX)?) {
+                    (Some(text), None) => text.as_bytes().to_vec(),
+                    (None, Some(hex)) => from_hex(hex)
+                        .map_err(|why| miette!("{}: `{PAYLOAD_HEX}` is not hex: {why}", at()))?,
+                    (Some(_), Some(_)) => {
+                        bail!("{}: give `{PAYLOAD}` or `{PAYLOAD_HEX}`, not both", at())
+                    }
+                    (None, None) => bail!(
+                        "{}: an element needs a `{PAYLOAD}` (text) or a `{PAYLOAD_HEX}` (bytes)",
+                        at()
+                    ),
+                };
+                let content_type = text("content-type")?.unwrap_or("text/plain");
+                let sink = text("sink")?.unwrap_or_default();
+                (sink.to_owned(), element(&payload, content_type))
             }
             _ => bail!(
                 "{}: an element is a string or an object with a `payload`",
@@ -215,23 +251,44 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
     Ok(elements)
 }
 
-fn text_element(payload: &str, content_type: &str) -> TestElement {
+fn element(payload: &[u8], content_type: &str) -> TestElement {
     TestElement {
-        payload: payload.as_bytes().to_vec(),
+        payload: payload.to_vec(),
         content_type: content_type.to_owned(),
     }
 }
 
-/// An element as a line of a test file.
+/// An element as a line of a test file: its payload as text when it is UTF-8, else in
+/// hex, so that reading the line back gives the same bytes.
 fn to_json(element: &TestElement, sink: Option<&str>) -> Value {
-    let mut value = json!({
-        "payload": String::from_utf8_lossy(&element.payload),
-        "content-type": element.content_type,
-    });
+    let mut value = json!({ "content-type": element.content_type });
+    match std::str::from_utf8(&element.payload) {
+        Ok(text) => value[PAYLOAD] = json!(text),
+        Err(_) => value[PAYLOAD_HEX] = json!(to_hex(&element.payload)),
+    }
     if let Some(sink) = sink {
         value["sink"] = json!(sink);
     }
     value
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
+    if !hex.len().is_multiple_of(2) {
+        return Err(format!("{} digits, not an even number", hex.len()));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            let pair = (hex.get(i..i + 2))
+                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
+                .ok_or_else(|| format!("not a hex digit at {}", i + 1))?;
+            u8::from_str_radix(pair, 16).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Component `name` between a feed of `input` and a recorder, as a flow.
@@ -304,4 +361,39 @@ fn substitute(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_bytes_round_trip_through_a_test_file_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("elements.jsonl");
+        let payloads: [&[u8]; 4] = [b"text", b"\xff", "\u{fffd}".as_bytes(), &[0, 0xfe, 0x41]];
+        let lines: String = (payloads.iter())
+            .map(|p| format!("{}\n", to_json(&element(p, "x/y"), Some("out"))))
+            .collect();
+        std::fs::write(&path, &lines).unwrap();
+        let read = read_elements(&path).unwrap();
+        assert_eq!(read.len(), payloads.len());
+        for ((sink, element), payload) in read.iter().zip(payloads) {
+            assert_eq!(
+                (sink.as_str(), element.payload.as_slice()),
+                ("out", payload)
+            );
+        }
+        assert!(lines.contains(r#""payload-hex":"ff""#), "{lines}");
+        assert!(lines.contains("\"payload\":\"\u{fffd}\""), "{lines}");
+    }
+
+    #[test]
+    fn hex_is_checked() {
+        assert_eq!(from_hex("00ffAb").unwrap(), [0, 0xff, 0xab]);
+        assert!(from_hex("f").is_err());
+        assert!(from_hex("+f").is_err());
+        assert!(from_hex("zz").is_err());
+        assert!(from_hex("é0").is_err());
+    }
 }

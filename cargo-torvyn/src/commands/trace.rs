@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use torvyn_runtime::{FlowPlan, ObservabilityLevel, Outcome, RunOptions, SpanSink, StageSpan};
 
 use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs};
-use crate::output::{self, status};
+use crate::output::{self, counted, status};
 
 /// Run a flow with every element traced, and show each element's way through it
 ///
@@ -72,7 +72,7 @@ impl TraceCommand {
         let plan = spec.plan.clone();
         status(
             "Tracing",
-            format!("flow `{}`: {} elements", plan.flow, self.limit),
+            format!("flow `{}`: {}", plan.flow, counted(self.limit, "element")),
         );
         let collector = Arc::new(Collector::default());
         let options = RunOptions {
@@ -114,7 +114,7 @@ impl TraceCommand {
                 .wrap_err_with(|| format!("cannot write the trace to {}", path.display()))?;
             status(
                 "Wrote",
-                format!("{} spans to {}", spans.len(), path.display()),
+                format!("{} to {}", counted(spans.len(), "span"), path.display()),
             );
         }
         let how = match report.outcome {
@@ -125,10 +125,10 @@ impl TraceCommand {
         status(
             "Traced",
             format!(
-                "{} elements of flow `{}` in {} spans; the flow {how} in {}",
-                elements.len(),
+                "{} of flow `{}` in {}; the flow {how} in {}",
+                counted(elements.len(), "element"),
                 plan.flow,
-                spans.len(),
+                counted(spans.len(), "span"),
                 short(report.duration.as_nanos() as u64),
             ),
         );
@@ -196,25 +196,21 @@ fn timeline(width: usize, root: &StageSpan, spans: &[&StageSpan]) -> String {
             ),
             None => "entered the flow".to_owned(),
         };
-        let copies = match span.copies.copies {
-            1 => "copy",
-            _ => "copies",
-        };
         let mut extra = String::new();
         if span.batch > 1 {
             extra.push_str(&format!(" · in a batch of {}", span.batch));
         }
         if span.retries > 0 {
-            extra.push_str(&format!(" · {} retries", span.retries));
+            extra.push_str(&format!(" · {}", counted(span.retries, "retry")));
         }
         text.push_str(&format!(
-            "  {:>9}  {:<width$}  {:<8} {:>8}  {:<13} {wait} · {} {copies}, {} B{extra}\n",
+            "  {:>9}  {:<width$}  {:<8} {:>8}  {:<13} {wait} · {}, {} B{extra}\n",
             format!("+{}", short(span.start_ns - root.start_ns)),
             span.node,
             span.call.name(),
             short(span.duration_ns),
             span.fate.name(),
-            span.copies.copies,
+            counted(span.copies.copies, "copy"),
             span.copies.bytes,
         ));
     }

@@ -11,18 +11,9 @@ use super::{EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, LimitsDecl, Manif
 use super::{ProjectManifest, RetryDecl};
 
 impl ProjectManifest {
-    /// Checks that need the whole manifest. Every problem is reported, not just the first.
-    pub(super) fn check(&self) -> Result<(), ManifestError> {
-        let mut problems = Vec::new();
-        self.find_problems(&mut problems);
-        match problems.len() {
-            0 => Ok(()),
-            1 => Err(problems.remove(0)),
-            _ => Err(ManifestError::Several { problems }),
-        }
-    }
-
-    fn find_problems(&self, problems: &mut Vec<ManifestError>) {
+    /// Adds to `problems` what is wrong with the manifest as a whole: every problem, not
+    /// just the first.
+    pub(super) fn find_problems(&self, problems: &mut Vec<ManifestError>) {
         let mut keep = |result: Result<(), ManifestError>| {
             if let Err(problem) = result {
                 problems.push(problem);

@@ -83,6 +83,16 @@ pub struct Located {
 }
 
 impl ManifestError {
+    /// `problems` as one result: none is success, one is itself, more are
+    /// [`ManifestError::Several`].
+    pub(crate) fn gather(mut problems: Vec<ManifestError>) -> Result<(), ManifestError> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ManifestError::Several { problems }),
+        }
+    }
+
     pub(crate) fn at(
         path: &Path,
         text: &str,
@@ -90,11 +100,23 @@ impl ManifestError {
         message: String,
         help: Option<String>,
     ) -> Self {
-        ManifestError::Invalid(Box::new(Located {
+        ManifestError::Invalid(Located::new(path, text, span, message, help))
+    }
+}
+
+impl Located {
+    pub(crate) fn new(
+        path: &Path,
+        text: &str,
+        span: std::ops::Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> Box<Self> {
+        Box::new(Located {
             message,
             source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
             span: span.into(),
             help,
-        }))
+        })
     }
 }

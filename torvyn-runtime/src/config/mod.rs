@@ -28,6 +28,8 @@
 pub mod bounds;
 mod check;
 mod error;
+mod lenient;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{Located, ManifestError};
+pub use warnings::ManifestWarning;
 
 use crate::contracts::Role;
 
@@ -64,7 +67,8 @@ pub struct Manifest {
 
 /// A `[tests.NAME]` table: elements fed to one component or a whole flow, and what must
 /// come out. Both files hold one JSON element per line: `{"payload": "…",
-/// "content-type": "…"}` (a bare string is a `text/plain` payload).
+/// "content-type": "…"}` (a bare string is a `text/plain` payload), or, for a payload
+/// that is not UTF-8, `{"payload-hex": "ff00…", …}`. Payloads are compared byte for byte.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TestDecl {
@@ -377,20 +381,14 @@ impl ProjectManifest {
 
     /// Parses and checks manifest text said to come from `path`.
     pub fn parse(path: &Path, text: String) -> Result<Self, ManifestError> {
-        let manifest = match toml::from_str::<Manifest>(&text) {
-            Ok(manifest) => manifest,
-            Err(error) => {
-                let span = error.span().unwrap_or(0..0);
-                let message = error.message().to_owned();
-                return Err(ManifestError::at(path, &text, span, message, None));
-            }
-        };
+        let (manifest, mut problems) = lenient::read(path, &text)?;
         let project = Self {
             path: path.to_owned(),
             text,
             manifest,
         };
-        project.check()?;
+        project.find_problems(&mut problems);
+        ManifestError::gather(problems)?;
         Ok(project)
     }
 

@@ -49,6 +49,8 @@ pub enum EventKind {
         capability: String,
         /// What it tried to do.
         detail: String,
+        /// Why it was refused.
+        reason: String,
     },
     /// It stopped.
     Ended {

@@ -60,6 +60,8 @@ pub struct AuditEvent {
     pub capability: String,
     /// What it tried to do.
     pub detail: String,
+    /// Why it was refused, e.g. that the path leads out of the granted directory.
+    pub reason: String,
     /// When, in milliseconds since the Unix epoch.
     pub at_unix_ms: u64,
 }
@@ -85,7 +87,7 @@ impl AuditLog {
 
     /// Records a refused use; `detail` says what the component asked for (a path, an
     /// address), in its own words, so its control characters are escaped.
-    pub(crate) fn record(&self, node: &str, capability: String, detail: String) {
+    pub(crate) fn record(&self, node: &str, capability: String, detail: String, reason: String) {
         let detail = crate::observability::printable(&detail, false).into_owned();
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -95,12 +97,14 @@ impl AuditLog {
                 node: node.to_owned(),
                 capability: capability.clone(),
                 detail: detail.clone(),
+                reason: reason.clone(),
             });
         }
         let event = AuditEvent {
             node: node.to_owned(),
             capability,
             detail,
+            reason,
             at_unix_ms,
         };
         (self.refused.lock().unwrap_or_else(|e| e.into_inner())).push(event);
@@ -179,7 +183,12 @@ impl Grants {
                 let granted = matches!(used, SocketAddrUse::TcpBind) || allowed.contains(&address);
                 if !granted {
                     let what = format!("{used:?} to {address}");
-                    audit.record(&node, format!("network:{address}"), what);
+                    let why = if allowed.is_empty() {
+                        "no network address is granted to it"
+                    } else {
+                        "the address is not one of those granted to it"
+                    };
+                    audit.record(&node, format!("network:{address}"), what, why.into());
                 }
                 Box::pin(async move { granted })
             });

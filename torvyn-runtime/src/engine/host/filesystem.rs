@@ -2,7 +2,10 @@
 //! refused open: each stage has the root (`/`) preopened on an empty, read-only folder of
 //! the host's, so that a path outside the directories it was granted reaches the host
 //! (instead of failing inside the guest's libc), is refused with `not-permitted`, and is
-//! recorded as an audit event. wasmtime-wasi does the rest.
+//! recorded as an audit event. wasmtime-wasi does the rest; an open it refuses in a
+//! granted directory is audited too. Each audit event says why it was refused: no
+//! directory granted, a path outside those granted, a path that leads out of a granted
+//! directory, or a write where only reading is granted.
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
@@ -41,9 +44,11 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
                     "filesystem:read"
                 };
                 if state.is_denied_root(&fd)? {
-                    state.audit_denied(capability, format!("open `/{path}`"));
+                    let why = state.outside_every_grant();
+                    state.audit_denied(capability, format!("open `/{path}`"), why);
                     return Ok((Err(ErrorCode::NotPermitted),));
                 }
+                let read_only = state.is_read_only(&fd)?;
                 let opened = HostDescriptor::open_at(
                     &mut state.filesystem(),
                     fd,
@@ -58,9 +63,17 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
                     Err(error) => {
                         let code = error.downcast()?;
                         if matches!(code, ErrorCode::NotPermitted | ErrorCode::ReadOnly) {
+                            // wasmtime-wasi refuses a write under a read-only grant, and
+                            // cap-std any path that leads out of the directory.
+                            let why = if writes && read_only {
+                                "the directory is granted read-only"
+                            } else {
+                                "the path leads out of that directory, through `..` or a symbolic link"
+                            };
                             state.audit_denied(
                                 capability,
                                 format!("open `{path}` in a granted directory"),
+                                why.to_owned(),
                             );
                         }
                         Ok((Err(code),))
@@ -82,7 +95,31 @@ impl StageState {
         })
     }
 
-    fn audit_denied(&self, capability: &str, detail: String) {
-        self.audit.record(&self.node, capability.to_owned(), detail);
+    /// Whether `fd` is a directory the component may not write in.
+    fn is_read_only(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<bool> {
+        Ok(match self.resources.get(fd)? {
+            Descriptor::Dir(dir) => dir.perms.write_not_permitted(),
+            Descriptor::File(_) => false,
+        })
+    }
+
+    /// Why a path that reached the empty root is refused: it lies outside every
+    /// directory granted, or none is.
+    fn outside_every_grant(&self) -> String {
+        let granted: Vec<String> = (self.grants.dirs.iter())
+            .map(|dir| format!("`{}`", dir.guest))
+            .collect();
+        if granted.is_empty() {
+            "no directory is granted to it".to_owned()
+        } else {
+            format!(
+                "the path is outside the directories granted to it ({})",
+                granted.join(", ")
+            )
+        }
+    }
+
+    fn audit_denied(&self, capability: &str, detail: String, reason: String) {
+        (self.audit).record(&self.node, capability.to_owned(), detail, reason);
     }
 }
