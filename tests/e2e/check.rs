@@ -202,7 +202,7 @@ edges = [{ from = "a", to = "b" }, { from = "b", to = "a" }]
         "edge from `a` to `b` is declared twice",
         "Torvyn.toml:18:36]",
         "the edges of flow `round` form a cycle through `a`, `b`",
-        "7 problem(s) found",
+        "7 problems found",
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }

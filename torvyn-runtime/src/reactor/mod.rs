@@ -43,8 +43,14 @@
 //! after a backoff, for `unavailable`; `skip` counts the element as failed;
 //! `dead-letter` sends it to the node's dead-letter sink with the error in its content
 //! type. A trapped instance is never entered again: unless the flow fails, a fresh
-//! instance (new store, `init` again) takes its place before the next call. Every stage
-//! still running gets its `teardown`, even when the flow fails.
+//! instance (new store, `init` again) takes its place before the next call, after a
+//! backoff and within the flow's restart budget (the protocol is in `driver/recovery.rs`).
+//! However the flow ends, every stage that started and did not trap gets its last calls:
+//! `complete`, `flush` and `teardown` (the protocol is in `driver/ending.rs`).
+//!
+//! A stop (a signal, the inspection API) cuts short a call that carries no element: an
+//! `init` before the flow runs, a source's `pull`. Calls on elements are waited for, up to
+//! their time limit, so that what is in flight is delivered.
 //!
 //! When a batch call traps, which element it trapped on is unknown: under `fail-flow`
 //! every element of the batch is counted failed; under any other policy a fresh instance
