@@ -293,3 +293,41 @@ on-error = { probe = "skip" }"#,
     let first = error.lines().next().unwrap();
     assert!(run.stderr.contains(first), "{}", run.stderr);
 }
+
+#[test]
+fn the_same_denial_again_and_again_is_shown_once_and_counted() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 12}"#)
+        .component(
+            "probe",
+            Guest::Hostile,
+            r#"{"mode": "read", "path": "/secret/file.txt"}"#,
+        )
+        .component("out", Guest::Sink, "")
+        .flow(
+            r#"nodes = ["src", "probe", "out"]
+edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
+on-error = { probe = "skip" }"#,
+        )
+        .run(&["--events", file.path().to_str().unwrap()])
+        .success();
+    let denied: Vec<&str> = (run.stderr.lines())
+        .filter(|line| line.trim_start().starts_with("Denied"))
+        .collect();
+    assert_eq!(denied.len(), 2, "{}", run.stderr);
+    assert!(
+        denied[0].contains("open `/secret/file.txt`"),
+        "{}",
+        denied[0]
+    );
+    assert!(
+        denied[1].ends_with("`probe` of flow `main` 11 more times for the same use"),
+        "{}",
+        denied[1]
+    );
+    // The events file still has every one.
+    let (logged, _) = crate::support::events(&file);
+    let events = logged.iter().filter(|e| e["event"] == "capability-denied");
+    assert_eq!(events.count(), 12);
+}

@@ -39,7 +39,11 @@ fn a_stage_that_traps_on_every_call_fails_its_flow_once_its_restarts_are_spent()
         .filter(|line| line.trim_start().starts_with("Restarted"))
         .collect();
     assert_eq!(restarted.len(), 2, "{}", run.stderr);
-    assert!(restarted[0].contains("(restart 1)"), "{}", restarted[0]);
+    assert!(
+        restarted[0].contains("`up` of flow `main` after a trap: "),
+        "{}",
+        restarted[0]
+    );
     assert!(
         restarted[1].ends_with("`up` of flow `main` 9 more times after the same error"),
         "{}",

@@ -432,7 +432,7 @@ on-error = { up = "skip" }"#,
     // Each restart is an event, on stderr as it happens and in the events file.
     assert!(
         run.stderr
-            .contains("Restarted `up` of flow `main` after a trap (restart 1): "),
+            .contains("Restarted `up` of flow `main` after a trap: "),
         "{}",
         run.stderr
     );

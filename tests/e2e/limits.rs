@@ -121,13 +121,14 @@ fn a_component_that_keeps_its_buffers_is_held_to_its_budget() {
         r#""fail-flow""#,
     )
     .failure();
-    // Its second element needs a fourth handle: the call fails there.
+    // Each element leaks one handle and needs one more for its output: the third would
+    // hold a fourth, and its allocation fails (the SDK returns that as an error).
     assert_stderr(
         &run,
-        "flow `main`: node `bad` trapped in `process` on element 1",
+        "flow `main`: node `bad` returned an error in `process` on element 2",
     );
     assert_stderr(&run, "stage holds 3 buffer handles, its limit");
-    assert_eq!(run.delivered_to("main").len(), 1);
+    assert_eq!(run.delivered_to("main").len(), 2);
     good_flow_finished(&run);
 }
 
@@ -139,4 +140,28 @@ fn a_trap_without_a_panic_names_the_component() {
         "flow `main`: node `bad` trapped in `process` on element 1",
     );
     good_flow_finished(&run);
+}
+
+#[test]
+fn frozen_buffers_a_collector_has_not_dropped_yet_cost_no_handle_of_the_budget() {
+    // `raw` keeps every mutable buffer it froze until 5 000 elements have passed, as a
+    // component in a garbage-collected language does: more than its 4 096 handles.
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 6000}"#)
+        .component("raw", Guest::RawUpper, "")
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
+        .run(&[])
+        .success();
+    let report = run.report();
+    assert_eq!(report["delivered"], 6000);
+    let raw = crate::support::node(&report, "raw");
+    assert_eq!(raw["restarts"], 0);
+    // What it never dropped is named in the summary.
+    assert_eq!(raw["handles_held"], 1000);
+    assert!(
+        run.stderr
+            .contains("`raw` (processor): 1000 buffer handles still held at its end"),
+        "{}",
+        run.stderr
+    );
 }

@@ -70,7 +70,9 @@ pub use reactor::{
     NativeFactory, NativeStage, Recorder, RunOptions, StageBody, StageSpec, TestElement,
     YIELD_EVERY,
 };
-pub use resources::{CopyStats, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats};
+pub use resources::{
+    CopyStats, HUSKS_PER_HANDLE, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats,
+};
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
 pub use topology::{
     DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, RestartBudget,

@@ -211,18 +211,20 @@ struct EventLog {
     repeated: Mutex<Option<Repeated>>,
 }
 
-/// The latest restart shown, and how many restarts after the same error followed it.
+/// The latest restart or denial shown, and how many just like it followed it unshown.
 #[derive(Debug, PartialEq)]
 struct Repeated {
-    flow: String,
-    node: String,
-    error: String,
+    verb: &'static str,
+    line: String,
+    /// Whom it was about, and how its repeats are summed up.
+    subject: String,
+    again: &'static str,
     more: u64,
 }
 
 impl EventLog {
-    /// Shows how many restarts after the same error were not shown, if any; the next one
-    /// is shown whatever its error.
+    /// Shows how many lines repeated the one shown last, if any; the next line is shown
+    /// whatever it says.
     fn show_repeated(&self) {
         let repeated = self
             .repeated
@@ -230,39 +232,38 @@ impl EventLog {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(Repeated {
-            flow,
-            node,
+            verb,
+            subject,
+            again,
             more: more @ 1..,
             ..
         }) = repeated
         {
             let times = if more == 1 { "time" } else { "times" };
-            status(
-                "Restarted",
-                format!("`{node}` of flow `{flow}` {more} more {times} after the same error"),
-            );
+            status(verb, format!("{subject} {more} more {times} {again}"));
         }
     }
 
-    /// Whether a restart of `node` after `error` repeats the one shown last; it is counted
-    /// if so, and becomes the one shown last if not.
-    fn repeats(&self, flow: &str, node: &str, error: &str) -> bool {
+    /// Shows `line` under `verb`, unless it repeats the line shown last: then it is only
+    /// counted, and summed up as `{subject} N more times {again}` once another line comes.
+    fn show_once(&self, verb: &'static str, line: String, subject: String, again: &'static str) {
         let mut repeated = self.repeated.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = repeated.as_mut()
-            && (last.flow.as_str(), last.node.as_str(), last.error.as_str()) == (flow, node, error)
+            && (last.verb, last.line.as_str()) == (verb, line.as_str())
         {
             last.more += 1;
-            return true;
+            return;
         }
         drop(repeated);
         self.show_repeated();
+        status(verb, &line);
         *self.repeated.lock().unwrap_or_else(|e| e.into_inner()) = Some(Repeated {
-            flow: flow.to_owned(),
-            node: node.to_owned(),
-            error: error.to_owned(),
+            verb,
+            line,
+            subject,
+            again,
             more: 0,
         });
-        false
     }
 }
 
@@ -287,36 +288,35 @@ impl EventLog {
 impl EventSink for EventLog {
     fn record(&self, event: FlowEvent) {
         let flow = &event.flow;
-        if !matches!(event.kind, EventKind::Restarted { .. }) {
-            self.show_repeated();
-        }
         match &event.kind {
             // `Running` and the summary say as much.
-            EventKind::Started { .. } | EventKind::Ended { .. } => {}
-            EventKind::Paused => status("Paused", format!("flow `{flow}`")),
-            EventKind::Resumed => status("Resumed", format!("flow `{flow}`")),
-            EventKind::Restarted {
-                node,
-                restarts,
-                error,
-            } => {
-                if !self.repeats(flow, node, error) {
-                    status(
-                        "Restarted",
-                        format!(
-                            "`{node}` of flow `{flow}` after a trap (restart {restarts}): {error}"
-                        ),
-                    );
-                }
+            EventKind::Started { .. } | EventKind::Ended { .. } => self.show_repeated(),
+            EventKind::Paused => {
+                self.show_repeated();
+                status("Paused", format!("flow `{flow}`"));
             }
+            EventKind::Resumed => {
+                self.show_repeated();
+                status("Resumed", format!("flow `{flow}`"));
+            }
+            // A stage failing on every call restarts, and a guest's runtime retries what
+            // was denied, again and again: each is shown once, then counted.
+            EventKind::Restarted { node, error, .. } => self.show_once(
+                "Restarted",
+                format!("`{node}` of flow `{flow}` after a trap: {error}"),
+                format!("`{node}` of flow `{flow}`"),
+                "after the same error",
+            ),
             EventKind::CapabilityDenied {
                 node,
                 capability,
                 detail,
                 reason,
-            } => status(
+            } => self.show_once(
                 "Denied",
                 format!("`{node}` {detail}: {reason} (`{capability}`, flow `{flow}`)"),
+                format!("`{node}` of flow `{flow}`"),
+                "for the same use",
             ),
         }
         let Some((path, file)) = &self.file else {
@@ -538,6 +538,13 @@ fn account(report: &FlowReport) {
                 adjective(node.dead_lettered, "dead-lettered"),
             ),
             (node.restarts, counted(node.restarts, "restart")),
+            (
+                u64::from(node.handles_held),
+                format!(
+                    "{} still held at its end",
+                    counted(u64::from(node.handles_held), "buffer handle")
+                ),
+            ),
         ];
         let mut what: Vec<String> = (counts.into_iter())
             .filter(|(count, _)| *count > 0)

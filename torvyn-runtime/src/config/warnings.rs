@@ -102,7 +102,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
         let text = format!(
-            "[project]\nname = \"p\"\n[components.c]\npath = \"c.wasm\"\n[components.c.capabilities]\nfilesystem = [{grants}]\n[flows.main]\nnodes = [\"c\"]\n"
+            "[project]\nname = \"p\"\n[components.c]\npath = \"c.wasm\"\n[components.c.capabilities]\nfilesystem = [{grants}]\n[components.d]\npath = \"d.wasm\"\n[flows.main]\nnodes = [\"c\", \"d\"]\nedges = [{{ from = \"c\", to = \"d\" }}]\n"
         );
         let project = ProjectManifest::parse(&dir.path().join("Torvyn.toml"), text).unwrap();
         project.warnings().iter().map(|w| w.to_string()).collect()

@@ -122,6 +122,9 @@ pub struct NodeReport {
     pub copies: CopyStats,
     /// Its calls and the time they took, restarts included.
     pub calls: CallStats,
+    /// Buffer handles its component holds (husks of frozen mutable buffers included): at
+    /// the end of a flow, what it never dropped.
+    pub handles_held: u32,
 }
 
 /// The calls the host made into one node, and what they cost.

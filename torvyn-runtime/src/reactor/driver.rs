@@ -1257,6 +1257,7 @@ impl Driver<'_> {
                     first_error: counts.first_error.clone(),
                     copies: *copies,
                     calls,
+                    handles_held: self.table.handles_held(n),
                 }
             })
             .collect();

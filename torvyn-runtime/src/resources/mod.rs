@@ -28,4 +28,4 @@ mod table;
 
 pub use ledger::{CopyLedger, CopyStats};
 pub use pool::{PoolStats, TIER_NAMES, TIERS, TierStats, TieredPool};
-pub use table::{BufferError, BufferTable, StageBudget};
+pub use table::{BufferError, BufferTable, HUSKS_PER_HANDLE, StageBudget};

@@ -49,13 +49,22 @@ pub enum BufferError {
 }
 
 /// The share of buffer memory and handles one stage may hold at once.
+///
+/// A mutable buffer that was frozen is an empty husk until the component drops its handle,
+/// which a component in a garbage-collected language does only when its collector runs. A
+/// husk holds no bytes, so it does not count among `max_handles`; a stage may hold up to
+/// [`HUSKS_PER_HANDLE`] times `max_handles` of them, enough for any collector to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageBudget {
     /// Bytes of buffer capacity the stage may hold.
     pub max_bytes: u64,
-    /// Buffer handles (writable, frozen or owned) the stage may hold.
+    /// Buffer handles (writable or owned) the stage may hold.
     pub max_handles: u32,
 }
+
+/// Husks (frozen mutable buffers not yet dropped) a stage may hold per handle of its
+/// budget.
+pub const HUSKS_PER_HANDLE: u32 = 16;
 
 impl Default for StageBudget {
     fn default() -> Self {
@@ -70,6 +79,7 @@ impl Default for StageBudget {
 struct Held {
     bytes: u64,
     handles: u32,
+    husks: u32,
 }
 
 /// All payload buffers of one flow.
@@ -266,16 +276,28 @@ impl BufferTable {
     /// `mutable-buffer.freeze`: moves the content into a new immutable buffer owned by
     /// the stage; the mutable buffer stays behind, empty and refusing writes.
     pub fn freeze(&mut self, stage: usize, rep: u32) -> Result<u32, BufferError> {
-        let slot = self.writable(stage, rep)?;
-        if !matches!(slot.state, State::Writable { .. }) {
+        if !matches!(self.writable(stage, rep)?.state, State::Writable { .. }) {
             return Err(BufferError::Misuse("mutable buffer frozen twice"));
         }
+        let most = self.budgets[stage]
+            .max_handles
+            .saturating_mul(HUSKS_PER_HANDLE);
+        let held = &mut self.held[stage];
+        if held.husks >= most {
+            return Err(BufferError::AllocationFailed(format!(
+                "stage holds {} frozen mutable buffers it never dropped, its limit",
+                held.husks
+            )));
+        }
+        let slot = &mut self.slots[rep as usize];
         slot.state = State::Frozen { owner: stage };
         let bytes = std::mem::take(&mut slot.bytes);
         let capacity = std::mem::replace(&mut slot.capacity, 0);
         let content_type = std::mem::take(&mut slot.content_type);
-        // The husk keeps its handle charge; the frozen buffer takes a new one with the bytes.
-        self.held[stage].bytes -= capacity as u64;
+        // The husk hands its handle and bytes to the frozen buffer, and counts as a husk.
+        held.handles -= 1;
+        held.husks += 1;
+        held.bytes -= capacity as u64;
         self.charge(stage, capacity)?;
         let frozen = self.insert(bytes, capacity, State::Owned(Holder::Stage(stage)));
         // Swap the strings so neither side allocates: the husk gets the new slot's empty one.
@@ -287,8 +309,13 @@ impl BufferTable {
 
     /// The component dropped its `mutable-buffer` handle.
     pub fn drop_mutable(&mut self, stage: usize, rep: u32) -> Result<(), BufferError> {
-        let capacity = self.writable(stage, rep)?.capacity;
-        self.refund(stage, capacity);
+        let slot = self.writable(stage, rep)?;
+        if let State::Frozen { .. } = slot.state {
+            self.held[stage].husks -= 1;
+        } else {
+            let capacity = slot.capacity;
+            self.refund(stage, capacity);
+        }
         self.recycle(rep);
         Ok(())
     }
@@ -398,6 +425,12 @@ impl BufferTable {
             }
         }
         self.held[stage] = Held::default();
+    }
+
+    /// Buffer handles `stage` holds: writable, owned and husks of frozen ones.
+    pub fn handles_held(&self, stage: usize) -> u32 {
+        let held = self.held[stage];
+        held.handles + held.husks
     }
 
     /// Buffers not back in the pool.
@@ -547,6 +580,35 @@ mod tests {
             table.allocate(0, 1),
             Err(BufferError::AllocationFailed(_))
         ));
+    }
+
+    #[test]
+    fn frozen_mutable_buffers_left_for_a_collector_cost_no_handle_of_the_budget() {
+        let mut table = BufferTable::new(vec![StageBudget {
+            max_bytes: 4096,
+            max_handles: 3,
+        }]);
+        // A guest that hands every frozen buffer on but never drops the husk, as a
+        // garbage-collected language does until its collector runs.
+        let mut husks = Vec::new();
+        for _ in 0..3 * HUSKS_PER_HANDLE {
+            let mutable = table.allocate(0, 10).unwrap();
+            let frozen = table.freeze(0, mutable).unwrap();
+            table.take_output(0, frozen).unwrap();
+            table.release(frozen);
+            husks.push(mutable);
+        }
+        let mutable = table.allocate(0, 10).unwrap();
+        let refused = table.freeze(0, mutable).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "allocation failed: stage holds 48 frozen mutable buffers it never dropped, its limit"
+        );
+        // The collector runs: the husks go, and freezing works again.
+        for husk in husks {
+            table.drop_mutable(0, husk).unwrap();
+        }
+        table.freeze(0, mutable).unwrap();
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Test processor built without the SDK, on the plain `transform` world (no lifecycle): it
-//! stands for a component made by another toolchain.
+//! stands for a component made by another toolchain. Like a component in a
+//! garbage-collected language, it keeps each mutable buffer it froze until its "collector"
+//! runs, every [`COLLECT_EVERY`] elements.
 
 #![allow(unsafe_code, reason = "wit-bindgen's generated glue is unsafe")]
 
@@ -11,8 +13,16 @@ wit_bindgen::generate!({
 use exports::torvyn::streaming::processor::Guest;
 use torvyn::streaming::buffer_allocator;
 use torvyn::streaming::types::{
-    BufferError, OutputElement, ProcessError, ProcessResult, StreamElement,
+    BufferError, MutableBuffer, OutputElement, ProcessError, ProcessResult, StreamElement,
 };
+
+/// Elements between two runs of the "collector", which drops the frozen mutable buffers.
+const COLLECT_EVERY: usize = 5000;
+
+thread_local! {
+    /// Frozen mutable buffers not dropped yet.
+    static HUSKS: std::cell::RefCell<Vec<MutableBuffer>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 struct RawUpper;
 
@@ -22,6 +32,12 @@ impl Guest for RawUpper {
         let buffer = buffer_allocator::allocate(bytes.len() as u64).map_err(internal)?;
         buffer.append(&bytes).map_err(internal)?;
         let payload = buffer.freeze();
+        HUSKS.with_borrow_mut(|husks| {
+            husks.push(buffer);
+            if husks.len() == COLLECT_EVERY {
+                husks.clear();
+            }
+        });
         Ok(ProcessResult::Emit(OutputElement {
             meta: input.meta,
             payload,
