@@ -245,12 +245,11 @@ fn a_component_denied_stdout_prints_nothing() {
     assert_eq!(run.report()["delivered"], 3);
 }
 
-#[test]
-fn a_refused_capability_and_a_failed_flow_are_events() {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let path = file.path().to_str().unwrap();
+/// `src → probe → out` where `probe`, under `skip`, tries to read `/secret/file.txt` for
+/// each of `count` elements and is refused each time.
+fn reading_a_secret(count: u64) -> TestProject {
     TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("src", Guest::Source, &format!(r#"{{"count": {count}}}"#))
         .component(
             "probe",
             Guest::Hostile,
@@ -262,8 +261,13 @@ fn a_refused_capability_and_a_failed_flow_are_events() {
 edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
 on-error = { probe = "skip" }"#,
         )
-        .run(&["--events", path])
-        .success();
+}
+
+#[test]
+fn a_refused_capability_and_a_failed_flow_are_events() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap();
+    reading_a_secret(1).run(&["--events", path]).success();
     let (logged, _) = crate::support::events(&file);
     let denied: Vec<_> = (logged.iter())
         .filter(|e| e["event"] == "capability-denied")
@@ -297,19 +301,7 @@ on-error = { probe = "skip" }"#,
 #[test]
 fn the_same_denial_again_and_again_is_shown_once_and_counted() {
     let file = tempfile::NamedTempFile::new().unwrap();
-    let run = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 12}"#)
-        .component(
-            "probe",
-            Guest::Hostile,
-            r#"{"mode": "read", "path": "/secret/file.txt"}"#,
-        )
-        .component("out", Guest::Sink, "")
-        .flow(
-            r#"nodes = ["src", "probe", "out"]
-edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
-on-error = { probe = "skip" }"#,
-        )
+    let run = reading_a_secret(12)
         .run(&["--events", file.path().to_str().unwrap()])
         .success();
     let denied: Vec<&str> = (run.stderr.lines())

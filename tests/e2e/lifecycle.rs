@@ -97,20 +97,26 @@ fn read_until(
     panic!("no line with `{text}` in:\n{seen}");
 }
 
-#[test]
-fn a_second_signal_aborts_while_a_component_spins_in_a_call() {
-    // `spin` loops inside `process` on element 5, for up to a minute.
+/// Starts `src → hostile → out`, the hostile processor configured with `config` and
+/// allowed a minute per call, with its output piped; the project lives as long as the run.
+fn spawn_with_hostile(config: &str) -> (TestProject, std::process::Child) {
     let project = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 1000}"#)
-        .component("spin", Guest::Hostile, r#"{"mode": "loop", "at": 5}"#)
+        .component("hostile", Guest::Hostile, config)
         .component("out", Guest::Sink, "")
-        .set("spin", "limits", r#"{ invocation-time = "60s" }"#);
-    let mut child = project
-        .run_command(&[])
+        .set("hostile", "limits", r#"{ invocation-time = "60s" }"#);
+    let child = (project.run_command(&[]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (project, child)
+}
+
+#[test]
+fn a_second_signal_aborts_while_a_component_spins_in_a_call() {
+    // `spin` loops inside `process` on element 5, for up to a minute.
+    let (_project, mut child) = spawn_with_hostile(r#"{"mode": "loop", "at": 5}"#);
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = String::new();
     read_until(&mut stdout, "seq=4 ", &mut seen);
@@ -125,17 +131,7 @@ fn a_second_signal_aborts_while_a_component_spins_in_a_call() {
 
 #[test]
 fn a_stop_cuts_short_an_init_that_has_not_returned() {
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1000}"#)
-        .component("slow", Guest::Hostile, r#"{"mode": "init-loop"}"#)
-        .component("out", Guest::Sink, "")
-        .set("slow", "limits", r#"{ invocation-time = "60s" }"#);
-    let mut child = project
-        .run_command(&[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (_project, mut child) = spawn_with_hostile(r#"{"mode": "init-loop"}"#);
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
     read_until(&mut stderr, "Running", &mut seen);
