@@ -270,7 +270,8 @@ impl Remote {
 
     /// One blob, checked against its descriptor's digest.
     async fn blob(&self, descriptor: &OciDescriptor) -> miette::Result<Vec<u8>> {
-        let mut data = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+        // Grows as the bytes arrive: the size a manifest declares is nothing to allocate by.
+        let mut data = Vec::new();
         (self
             .client
             .pull_blob(&self.reference, descriptor, &mut data)
