@@ -179,6 +179,15 @@ fn grants_that_reach_outside_the_project_are_flagged_and_refused_on_demand() {
         );
         assert!(!run.stderr.contains("Running"), "{}", run.stderr);
     }
+    // Every command that runs flows refuses them too, before building anything.
+    for command in ["trace", "test", "bench"] {
+        let run = project.command(&[command, "--deny-warnings"]).failure();
+        assert!(
+            run.stderr.contains(whole) && run.stderr.contains("2 warnings refused"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
 
     // A grant inside the project is no warning.
     let project = granted(r#"{ path = ".", access = "read" }"#);

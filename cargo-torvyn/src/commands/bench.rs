@@ -10,7 +10,7 @@ use miette::{IntoDiagnostic, WrapErr, bail};
 use serde::{Deserialize, Serialize};
 use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
 
-use crate::cli::{Level, ManifestArgs, ObservabilityArgs};
+use crate::cli::{Level, ManifestArgs, MessageFormat, ObservabilityArgs, WarningArgs};
 use crate::oci::cache::write_atomically;
 use crate::output::{counted, nanos, status};
 
@@ -64,6 +64,9 @@ pub(crate) struct BenchCommand {
 
     #[command(flatten)]
     manifest: ManifestArgs,
+
+    #[command(flatten)]
+    warnings: WarningArgs,
 }
 
 /// The figures of one measured run; also the format of a saved baseline.
@@ -124,7 +127,9 @@ impl BenchCommand {
                 "`bench` measures at `off` or `production`: tracing every element would be what it measures"
             );
         }
-        let project = super::link::torvyn_project(&self.manifest, "bench")?;
+        // `--json` prints one document, so warnings go to stderr only.
+        let format = MessageFormat::Human;
+        let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "bench")?;
         let flows = super::link::one_flow(&project, self.flow.as_deref(), "measure")?;
         let (host, specs) = super::link::link_flows(&project, &flows, !self.dev)?;
         let mut spec = specs.into_iter().next().expect("one flow was linked");

@@ -8,7 +8,7 @@ use miette::bail;
 use serde_json::json;
 use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, MANIFEST_FILE, ProjectManifest};
 
-use crate::cli::{BuildArgs, ManifestArgs, OutputArgs, WarningArgs};
+use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs, WarningArgs};
 use crate::output::{self, counted, status};
 use crate::project::{self, Project};
 
@@ -39,8 +39,8 @@ pub(crate) struct LinkCommand {
 
 impl LinkCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let project = torvyn_project(&self.manifest, "link")?;
-        project::warn(&project, &self.warnings, self.output.message_format)?;
+        let format = self.output.message_format;
+        let project = torvyn_project(&self.manifest, &self.warnings, format, "link")?;
         let flows = project.select_flows(&self.flows)?;
         let (_, specs) = link_flows(&project, &flows, self.build.release)?;
         for spec in &specs {
@@ -68,13 +68,19 @@ impl LinkCommand {
     }
 }
 
-/// The project's `Torvyn.toml`, which `command` needs.
+/// The project's `Torvyn.toml`, which `command` needs, its warnings printed (in `format`)
+/// or refused as `warnings` says.
 pub(crate) fn torvyn_project(
     args: &ManifestArgs,
+    warnings: &WarningArgs,
+    format: MessageFormat,
     command: &str,
 ) -> miette::Result<ProjectManifest> {
     match project::locate(args.manifest_path.as_deref())? {
-        Project::Torvyn(project) => Ok(project),
+        Project::Torvyn(project) => {
+            project::warn(&project, warnings, format)?;
+            Ok(project)
+        }
         Project::Cargo(cargo) => {
             let beside = cargo.with_file_name(MANIFEST_FILE);
             if args.manifest_path.is_some() && beside.is_file() {

@@ -112,8 +112,8 @@ impl RunCommand {
             );
             self.otlp_endpoint = None;
         }
-        let project = super::link::torvyn_project(&self.manifest, "run")?;
-        crate::project::warn(&project, &self.warnings, self.output.message_format)?;
+        let format = self.output.message_format;
+        let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "run")?;
         let flows = project.select_flows(&self.flows)?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let events = Arc::new(EventLog::create(self.events.as_deref())?);
@@ -145,7 +145,6 @@ impl RunCommand {
             spans: None,
             events: Some(events.clone()),
         };
-        let format = self.output.message_format;
         let mut failures = runtime.block_on(async {
             if let Some(addr) = self.listen {
                 let bound = (host.serve(addr).await)

@@ -11,7 +11,7 @@ use torvyn_runtime::{
     TestDecl, TestElement,
 };
 
-use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
+use crate::cli::{BuildArgs, ManifestArgs, OutputArgs, WarningArgs};
 use crate::output::{self, counted, status};
 use crate::project;
 
@@ -38,6 +38,9 @@ pub(crate) struct TestCommand {
     manifest: ManifestArgs,
 
     #[command(flatten)]
+    warnings: WarningArgs,
+
+    #[command(flatten)]
     build: BuildArgs,
 
     #[command(flatten)]
@@ -46,7 +49,8 @@ pub(crate) struct TestCommand {
 
 impl TestCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let project = super::link::torvyn_project(&self.manifest, "test")?;
+        let format = self.output.message_format;
+        let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "test")?;
         let all = &project.manifest().tests;
         if all.is_empty() {
             bail!(

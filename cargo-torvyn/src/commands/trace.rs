@@ -11,7 +11,7 @@ use miette::{Context, IntoDiagnostic};
 use serde_json::{Value, json};
 use torvyn_runtime::{FlowPlan, ObservabilityLevel, Outcome, RunOptions, SpanSink, StageSpan};
 
-use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs};
+use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs, WarningArgs};
 use crate::output::{self, counted, status};
 
 /// Run a flow with every element traced, and show each element's way through it
@@ -44,6 +44,9 @@ pub(crate) struct TraceCommand {
     manifest: ManifestArgs,
 
     #[command(flatten)]
+    warnings: WarningArgs,
+
+    #[command(flatten)]
     build: BuildArgs,
 
     #[command(flatten)]
@@ -65,7 +68,8 @@ impl SpanSink for Collector {
 
 impl TraceCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let project = super::link::torvyn_project(&self.manifest, "trace")?;
+        let format = self.format.message_format;
+        let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "trace")?;
         let flows = super::link::one_flow(&project, self.flow.as_deref(), "trace")?;
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let spec = specs.into_iter().next().expect("one flow was linked");
