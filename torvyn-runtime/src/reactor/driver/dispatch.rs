@@ -1,0 +1,321 @@
+//! Where an element goes after a call: on down the node's edges (fanned out, routed),
+//! through its error policy, into a queue under the queue's overflow policy.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::recovery::Recovery;
+use super::tracing::{Span, call_of};
+use super::{Driver, Failure, FlowErrorKind};
+use crate::config::Overflow;
+use crate::config::bounds::SINK_PAUSE;
+use crate::contracts::Role;
+use crate::engine::BackpressureSignal;
+use crate::observability::{Fate, printable};
+use crate::reactor::queue::Queued;
+use crate::reactor::stage::{CallError, Handled};
+use crate::topology::NodePlan;
+
+impl Driver<'_> {
+    /// Goes on with what node `n` answered for `element`: sends on what it made, or
+    /// applies its error policy (calling it again with the element for a retry). The
+    /// element's span, if it is traced, ends with what became of it.
+    pub(super) async fn settle(
+        &mut self,
+        n: usize,
+        mut element: Queued,
+        mut result: Result<Handled, CallError>,
+        dead_letter: bool,
+        span: Span,
+    ) -> Result<(), Failure> {
+        let mut attempt = 0;
+        loop {
+            let error = match result {
+                Ok(handled) => {
+                    if span.is_some() {
+                        let fate = self.fate(n, &handled);
+                        self.end_span(n, span, &mut element, attempt, fate);
+                    }
+                    return self.dispatch(n, element, handled, dead_letter);
+                }
+                Err(error) => error,
+            };
+            let call = call_of(self.nodes[n].plan.role);
+            match (self.recover(n, call, error, attempt, Some(element.sequence))).await {
+                Ok(Recovery::Retry) => {
+                    attempt += 1;
+                    result = self.stages[n].handle(&mut self.table, &mut element).await;
+                }
+                Ok(Recovery::Skip) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::Failed);
+                    self.table.release(element.buffer);
+                    self.nodes[n].counts.failed += 1;
+                    self.accounting.failed += 1;
+                    return Ok(());
+                }
+                Ok(Recovery::DeadLetter(why)) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::DeadLettered);
+                    let node = &mut self.nodes[n];
+                    node.counts.dead_lettered += 1;
+                    mark_dead_letter(&mut element.content_type, &node.plan.name, &why);
+                    let edge = node
+                        .plan
+                        .dead_letter
+                        .expect("planned with its dead-letter edge");
+                    return self.offer(edge, element);
+                }
+                Err(failure) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::Failed);
+                    self.table.release(element.buffer);
+                    self.accounting.failed += 1;
+                    return Err(failure);
+                }
+            }
+        }
+    }
+
+    /// What becomes of an element node `n` handled so.
+    pub(super) fn fate(&self, n: usize, handled: &Handled) -> Fate {
+        let aggregator = self.nodes[n].plan.role == Role::Aggregator;
+        match handled {
+            Handled::Emit(_) | Handled::Consumed if aggregator => Fate::Absorbed,
+            Handled::Emit(_) | Handled::Keep => Fate::Sent,
+            Handled::Consumed => Fate::Filtered,
+            Handled::Route(ports) if ports.is_empty() => Fate::Filtered,
+            Handled::Route(_) => Fate::Sent,
+            Handled::Delivered(_) => Fate::Delivered,
+        }
+    }
+
+    /// Sends on what node `n` made of `element`.
+    pub(super) fn dispatch(
+        &mut self,
+        n: usize,
+        mut element: Queued,
+        handled: Handled,
+        dead_letter: bool,
+    ) -> Result<(), Failure> {
+        let aggregator = self.nodes[n].plan.role == Role::Aggregator;
+        match handled {
+            Handled::Emit(output) => {
+                self.table.release(element.buffer);
+                let next = if aggregator {
+                    self.nodes[n].counts.absorbed += 1;
+                    self.accounting.absorbed += 1;
+                    self.accounting.produced += 1;
+                    // The new element goes on in the trace of the one it completed.
+                    let mut made = self.admit(output);
+                    made.trace = element.trace.take();
+                    made
+                } else {
+                    Queued {
+                        content_type: output.meta.content_type,
+                        buffer: output.payload.rep(),
+                        ..element
+                    }
+                };
+                self.nodes[n].counts.emitted += 1;
+                self.send(n, next)
+            }
+            Handled::Keep => {
+                self.nodes[n].counts.emitted += 1;
+                self.send(n, element)
+            }
+            Handled::Consumed => {
+                self.table.release(element.buffer);
+                if aggregator {
+                    self.nodes[n].counts.absorbed += 1;
+                    self.accounting.absorbed += 1;
+                } else {
+                    self.nodes[n].counts.filtered += 1;
+                    self.accounting.filtered += 1;
+                }
+                Ok(())
+            }
+            Handled::Route(ports) => self.route(n, element, &ports),
+            Handled::Delivered(signal) => {
+                self.table.release(element.buffer);
+                self.nodes[n].counts.delivered += 1;
+                if dead_letter {
+                    self.accounting.dead_lettered += 1;
+                } else {
+                    self.accounting.delivered += 1;
+                    let delivered = self.accounting.delivered;
+                    self.control.delivered.store(delivered, Ordering::Relaxed);
+                    if let Some(latency) = &mut self.latency {
+                        let took = crate::reactor::now_ns().saturating_sub(element.timestamp_ns);
+                        latency.saturating_record(took.max(1));
+                    }
+                }
+                if signal == BackpressureSignal::Pause {
+                    self.sink_pauses += 1;
+                    self.nodes[n].counts.pauses += 1;
+                    let pause = self.spec.sink_pause.min(SINK_PAUSE.max);
+                    self.nodes[n].resume_at = Some(Instant::now() + pause);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `element` down every data edge of node `n`, sharing its buffer.
+    pub(super) fn send(&mut self, n: usize, element: Queued) -> Result<(), Failure> {
+        let outputs = self.nodes[n].plan.outputs.len();
+        self.fan_out(n, element, outputs, |node, i| node.outputs[i])
+    }
+
+    /// Sends `element` down `count` edges of node `n`, the `i`th given by `edge`. When an
+    /// edge fails the flow, the branches not sent yet are counted failed with it.
+    pub(super) fn fan_out(
+        &mut self,
+        n: usize,
+        element: Queued,
+        count: usize,
+        edge: impl Fn(&NodePlan, usize) -> usize,
+    ) -> Result<(), Failure> {
+        let buffer = element.buffer;
+        if count == 0 {
+            self.table.release(buffer);
+            return Ok(());
+        }
+        self.accounting.fanned_out += count as u64 - 1;
+        self.table.share(buffer, count as u32 - 1);
+        let mut element = Some(element);
+        for i in 0..count {
+            let e = edge(&self.nodes[n].plan, i);
+            let branch = match element.take() {
+                Some(last) if i + 1 == count => last,
+                Some(shared) => {
+                    let branch = shared.clone();
+                    element = Some(shared);
+                    branch
+                }
+                None => unreachable!("every branch but the last leaves the element"),
+            };
+            if let Err(failure) = self.offer(e, branch) {
+                let unsent = count - i - 1;
+                self.accounting.failed += unsent as u64;
+                for _ in 0..unsent {
+                    self.table.release(buffer);
+                }
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `element` to the ports router `n` named; unknown names are counted as failed.
+    pub(super) fn route(
+        &mut self,
+        n: usize,
+        element: Queued,
+        names: &[String],
+    ) -> Result<(), Failure> {
+        // Reused from element to element: no allocation once it has grown.
+        let mut edges = std::mem::take(&mut self.routed);
+        edges.clear();
+        let mut unknown = 0u64;
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                continue;
+            }
+            let node = &mut self.nodes[n];
+            match node.plan.ports.iter().find(|p| &p.name == name) {
+                Some(port) => edges.extend(&port.edges),
+                None => {
+                    unknown += 1;
+                    node.counts.unknown_ports += 1;
+                    // The router's own words, shown in reports: on one line.
+                    node.counts
+                        .first_unknown_port
+                        .get_or_insert_with(|| printable(name, false).into_owned());
+                }
+            }
+        }
+        let node = &mut self.nodes[n];
+        if edges.is_empty() && unknown == 0 {
+            node.counts.filtered += 1;
+            self.accounting.filtered += 1;
+            self.table.release(element.buffer);
+            self.routed = edges;
+            return Ok(());
+        }
+        node.counts.emitted += 1;
+        // Each unknown port is a branch that ends here, as a failure.
+        self.accounting.fanned_out += unknown;
+        self.accounting.failed += unknown;
+        if edges.is_empty() {
+            self.accounting.fanned_out -= 1;
+            self.table.release(element.buffer);
+            self.routed = edges;
+            return Ok(());
+        }
+        let sent = self.fan_out(n, element, edges.len(), |_, i| edges[i]);
+        self.routed = edges;
+        sent
+    }
+
+    /// Puts `element` on edge `e`, applying its overflow policy when it is full.
+    pub(super) fn offer(&mut self, e: usize, mut element: Queued) -> Result<(), Failure> {
+        let edge = &mut self.edges[e];
+        if let Some(trace) = &mut element.trace {
+            trace.queued_ns = crate::reactor::now_ns();
+            trace.edge = e;
+            trace.depth = edge.queue.len();
+        }
+        if !edge.queue.is_full() {
+            edge.queue.push(element);
+            return Ok(());
+        }
+        match edge.plan.overflow {
+            // The scheduler runs a node only when its block edges have room.
+            Overflow::Block => unreachable!("a block edge overflowed"),
+            Overflow::DropOldest => {
+                let oldest = edge.queue.pop().expect("a full queue has a head");
+                edge.queue.push(element);
+                edge.dropped += 1;
+                self.accounting.dropped += 1;
+                self.table.release(oldest.buffer);
+                Ok(())
+            }
+            Overflow::DropNewest => {
+                edge.dropped += 1;
+                self.accounting.dropped += 1;
+                self.table.release(element.buffer);
+                Ok(())
+            }
+            Overflow::Error => {
+                let (from, to, capacity) = (edge.plan.from, edge.plan.to, edge.plan.capacity);
+                self.accounting.failed += 1;
+                self.table.release(element.buffer);
+                Err(Failure {
+                    node: from,
+                    call: None,
+                    sequence: Some(element.sequence),
+                    kind: FlowErrorKind::Overflow {
+                        to: self.nodes[to].plan.name.clone(),
+                        capacity,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// Appends the failure to a dead letter's content type as a MIME parameter.
+fn mark_dead_letter(content_type: &mut String, node: &str, why: &str) {
+    let quoted: String = format!("{node}: {why}")
+        .chars()
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            '\n' | '\r' => vec![' '],
+            c => vec![c],
+        })
+        .collect();
+    if content_type.is_empty() {
+        content_type.push_str("application/octet-stream");
+    }
+    content_type.push_str("; torvyn-error=\"");
+    content_type.push_str(&quoted);
+    content_type.push('"');
+}
