@@ -46,10 +46,11 @@ mod topology;
 
 pub use config::bounds;
 pub use config::{
-    Access, CapabilitiesDecl, ComponentDecl, ComponentSource, DEFAULT_QUEUE_CAPACITY,
-    DeadLetterDecl, DirDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl, FlowDecl, LimitsDecl,
-    Located, MANIFEST_FILE, Manifest, ManifestError, ManifestWarning, OCI_SCHEME, Overflow,
-    Project, ProjectManifest, RetryDecl, SimplePolicy, TestDecl, find_manifest,
+    Access, CapabilitiesDecl, ComponentDecl, ComponentProblem, ComponentSource,
+    DEFAULT_QUEUE_CAPACITY, DeadLetterDecl, DirDecl, EdgeDecl, ErrorPolicyDecl, FallbackDecl,
+    FlowDecl, LimitsDecl, Located, MANIFEST_FILE, Manifest, ManifestError, ManifestWarning,
+    OCI_SCHEME, Overflow, Project, ProjectManifest, RetryDecl, SimplePolicy, TestDecl,
+    find_manifest,
 };
 pub use contracts::{
     CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Role, compatible,

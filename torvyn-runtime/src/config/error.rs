@@ -21,6 +21,11 @@ pub enum ManifestError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(Box<Located>),
+    /// A component that cannot be used, pointing at its entry: the fault is in the
+    /// component, and the diagnostic keeps the code of what was found wrong with it.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Component(Box<ComponentProblem>),
     /// Several problems, each at its place.
     #[error("{} problems in the manifest", problems.len())]
     #[diagnostic(code(torvyn::manifest::several))]
@@ -82,6 +87,41 @@ pub struct Located {
     help: Option<String>,
 }
 
+/// A component that cannot be used, at its entry in a manifest.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ComponentProblem {
+    /// What is wrong.
+    message: String,
+    /// The code of the diagnostic that found it (e.g. `torvyn::engine::imports`).
+    code: String,
+    /// How to fix it.
+    help: Option<String>,
+    /// The manifest text.
+    source_code: NamedSource<String>,
+    /// The component's entry.
+    span: SourceSpan,
+}
+
+impl miette::Diagnostic for ComponentProblem {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(&self.code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        (self.help.as_ref()).map(|help| Box::new(help) as Box<dyn std::fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_code)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let label = miette::LabeledSpan::new_with_span(Some("this component".into()), self.span);
+        Some(Box::new(std::iter::once(label)))
+    }
+}
+
 impl ManifestError {
     /// `problems` as one result: none is success, one is itself, more are
     /// [`ManifestError::Several`].
@@ -101,6 +141,26 @@ impl ManifestError {
         help: Option<String>,
     ) -> Self {
         ManifestError::Invalid(Located::new(path, text, span, message, help))
+    }
+
+    /// The component at `span` of the manifest cannot be used, as `problem` says.
+    pub(crate) fn component(
+        path: &Path,
+        text: &str,
+        span: std::ops::Range<usize>,
+        message: String,
+        problem: &dyn miette::Diagnostic,
+    ) -> Self {
+        let code = problem
+            .code()
+            .map_or_else(String::new, |code| code.to_string());
+        ManifestError::Component(Box::new(ComponentProblem {
+            message,
+            code,
+            help: problem.help().map(|help| help.to_string()),
+            source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
+            span: span.into(),
+        }))
     }
 }
 

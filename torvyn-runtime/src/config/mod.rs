@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use error::{Located, ManifestError};
+pub use error::{ComponentProblem, Located, ManifestError};
 pub use warnings::ManifestWarning;
 
 use crate::contracts::Role;
@@ -415,6 +415,16 @@ impl ProjectManifest {
         help: Option<String>,
     ) -> ManifestError {
         ManifestError::at(&self.path, &self.text, span, message.into(), help)
+    }
+
+    /// The component whose entry is at `span` cannot be used, as `problem` says.
+    pub fn component_error(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+        problem: &dyn miette::Diagnostic,
+    ) -> ManifestError {
+        ManifestError::component(&self.path, &self.text, span, message.into(), problem)
     }
 
     /// Where a component comes from: an `oci://` reference, a `sha256:` digest, a `.wasm`

@@ -92,17 +92,16 @@ pub fn stage(
     let component = match loaded {
         Ok(component) => component,
         Err(error) => {
-            let message = match error {
-                EngineError::Contract { source, .. } => source.to_string(),
-                other => other.to_string(),
+            // The diagnostic is the component's: a contract error speaks for itself.
+            let (message, problem): (String, &dyn miette::Diagnostic) = match error {
+                EngineError::Contract { source, .. } => (source.to_string(), source),
+                other => (other.to_string(), other),
             };
-            let help = miette::Diagnostic::help(error)
-                .or_else(|| match error {
-                    EngineError::Contract { source, .. } => miette::Diagnostic::help(source),
-                    _ => None,
-                })
-                .map(|help| help.to_string());
-            return Err(at(message, help));
+            return Err(project.component_error(
+                decl.path.span(),
+                format!("component `{name}`: {message}"),
+                problem,
+            ));
         }
     };
     if let Some(role) = &decl.role
