@@ -9,9 +9,6 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// Version of the `torvyn:batching` package this runtime calls.
 pub const BATCHING_VERSION: &str = "0.1.0";
 
-/// Export name of the optional lifecycle interface.
-pub const LIFECYCLE: &str = "torvyn:streaming/lifecycle@0.1.0";
-
 /// What a component does in a flow, given by the interface it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,13 +88,7 @@ impl Role {
 
     /// Whether `exports` holds this role's batch interface at a version this runtime calls.
     pub fn batched(self, exports: &[String]) -> bool {
-        let Some(wanted) = self.batch_interface() else {
-            return false;
-        };
-        exports.iter().any(|export| {
-            let (interface, version) = export.split_once('@').unwrap_or((export, ""));
-            interface == wanted && compatible(version, BATCHING_VERSION)
-        })
+        (self.batch_interface()).is_some_and(|wanted| exports_at(exports, wanted, BATCHING_VERSION))
     }
 
     /// The role whose interface a component exports, from the names of its exports.
@@ -146,6 +137,22 @@ impl fmt::Display for Role {
             Role::Aggregator => "aggregator",
         })
     }
+}
+
+/// Whether `exports` holds the lifecycle interface at a version this runtime calls (a
+/// component exporting `lifecycle@0.1.1` gets its `init` and `teardown` as one exporting
+/// 0.1.0 does).
+pub fn exports_lifecycle(exports: &[String]) -> bool {
+    exports_at(exports, "torvyn:streaming/lifecycle", CONTRACT_VERSION)
+}
+
+/// Whether `exports` holds `interface` (named without a version) at a version that serves
+/// a caller of `version`.
+fn exports_at(exports: &[String], interface: &str, version: &str) -> bool {
+    exports.iter().any(|export| {
+        let (name, at) = export.split_once('@').unwrap_or((export, ""));
+        name == interface && compatible(at, version)
+    })
 }
 
 /// Why a binary is not a usable component.
@@ -411,6 +418,21 @@ mod tests {
         assert!(!Role::Filter.batched(&exports));
         let newer = names(&["torvyn:batching/batch-processor@0.2.0"]);
         assert!(!Role::Processor.batched(&newer));
+    }
+
+    #[test]
+    fn lifecycle_counts_at_any_compatible_version() {
+        // It was matched by its exact 0.1.0 name: a 0.1.1 lifecycle was never called.
+        assert!(exports_lifecycle(&names(&[
+            "torvyn:streaming/lifecycle@0.1.0"
+        ])));
+        assert!(exports_lifecycle(&names(&[
+            "torvyn:streaming/lifecycle@0.1.1"
+        ])));
+        assert!(!exports_lifecycle(&names(&[
+            "torvyn:streaming/lifecycle@0.2.0"
+        ])));
+        assert!(!exports_lifecycle(&names(&["torvyn:streaming/lifecycle"])));
     }
 
     #[test]

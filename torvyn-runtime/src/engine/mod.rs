@@ -205,7 +205,7 @@ impl Engine {
         };
         let info = contracts::inspect(&bytes).map_err(contract)?;
         let role = Role::from_exports(&info.exports).map_err(contract)?;
-        let lifecycle = info.exports.iter().any(|name| name == contracts::LIFECYCLE);
+        let lifecycle = contracts::exports_lifecycle(&info.exports);
         let batched = role.batched(&info.exports);
         let compile = |e: wasmtime::Error| EngineError::Compile {
             path: path.to_owned(),
