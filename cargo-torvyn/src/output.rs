@@ -33,6 +33,19 @@ pub(crate) fn json(format: MessageFormat, message: &serde_json::Value) {
     }
 }
 
+/// What to say of a component whose contract names have no package version (see
+/// `torvyn_runtime::normalise`), after the words that name it; `None` when all have one.
+pub(crate) fn unversioned(names: &[String]) -> Option<String> {
+    let listed: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    (!listed.is_empty()).then(|| {
+        format!(
+            "names {} without a package version: they are read as version {}",
+            listed.join(", "),
+            torvyn_runtime::CONTRACT_VERSION
+        )
+    })
+}
+
 /// A duration in its two largest units, e.g. `12us 345ns` or `1ms 20us`.
 pub(crate) fn nanos(ns: u64) -> String {
     humantime::format_duration(Duration::from_nanos(ns))

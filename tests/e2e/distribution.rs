@@ -15,7 +15,7 @@ use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::support::{Guest, Run, TestProject, torvyn};
+use crate::support::{Guest, Run, TestProject, files_in, torvyn};
 
 const USER: &str = "torvyn";
 const PASSWORD: &str = "s3cret-pass";
@@ -210,20 +210,6 @@ fn cli_on(cache: &Path, manifest: &Path, args: &[&str]) -> Run {
     let mut command = cli(cache);
     command.args(args).arg("--manifest-path").arg(manifest);
     run(&mut command)
-}
-
-/// Every file in `dir`, recursively.
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_in(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 /// The digest in a `Published …` or `Packed …` line.

@@ -9,6 +9,7 @@ mod bench;
 mod boundaries;
 mod capabilities;
 mod check;
+mod compat;
 mod distribution;
 mod doctor;
 mod failures;

@@ -45,6 +45,8 @@ pub enum Guest {
     BatchSource,
     BatchUpper,
     BatchSink,
+    /// A filter built from a copy of the contract's WIT without package versions.
+    UnversionedFilter,
 }
 
 impl Guest {
@@ -63,6 +65,7 @@ impl Guest {
             Guest::BatchSource => "batch-source",
             Guest::BatchUpper => "batch-upper",
             Guest::BatchSink => "batch-sink",
+            Guest::UnversionedFilter => "unversioned-filter",
         }
     }
 
@@ -113,11 +116,30 @@ fn build_guests() {
         .args(["build", "--target", "wasm32-wasip2"])
         .env("CARGO_TARGET_DIR", guest_target_dir())
         .env_remove("RUSTFLAGS");
-    for guest in [Guest::RawUpper, Guest::NotAStage, Guest::Future] {
+    for guest in [
+        Guest::RawUpper,
+        Guest::NotAStage,
+        Guest::Future,
+        Guest::UnversionedFilter,
+    ] {
         plain.args(["-p", guest.package()]);
     }
     let status = plain.status().expect("cargo runs");
     assert!(status.success(), "building the plain test guests failed");
+}
+
+/// Every file in `dir`, recursively.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_in(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
 
 /// A project folder with a `Torvyn.toml` made of test guests.

@@ -53,8 +53,8 @@ pub use config::{
     find_manifest,
 };
 pub use contracts::{
-    CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Role, compatible,
-    inspect, with_capabilities,
+    CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Normalised, Role,
+    compatible, inspect, normalise, with_capabilities,
 };
 pub use engine::{EngineError, LoadedComponent};
 pub use host::{

@@ -79,6 +79,9 @@ impl InspectCommand {
             for note in report["notes"].as_array().into_iter().flatten() {
                 status("Note", note.as_str().unwrap_or_default());
             }
+            for warning in report["warnings"].as_array().into_iter().flatten() {
+                status("Warning", warning.as_str().unwrap_or_default());
+            }
         }
         match self.output.message_format {
             MessageFormat::Json => output::json(MessageFormat::Json, &report),
@@ -105,6 +108,8 @@ fn read_component(report: &mut Value, wasm: &[u8]) -> miette::Result<()> {
     let info = torvyn_runtime::inspect(wasm)?;
     add_interfaces(report, &info.exports, &info.imports);
     report["capabilities"] = json!(info.capabilities);
+    let warning = output::unversioned(&info.unversioned);
+    report["warnings"] = json!(warning.map(|w| format!("the component {w}")).as_slice());
     Ok(())
 }
 

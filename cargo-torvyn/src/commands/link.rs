@@ -157,6 +157,12 @@ pub(crate) fn link_flows(
     let loaded: BTreeMap<_, _> = (files.iter())
         .map(|(name, wasm)| (name.clone(), host.load(wasm)))
         .collect();
+    for (name, component) in &loaded {
+        let unversioned = component.as_ref().ok().map(|c| c.unversioned());
+        if let Some(warning) = unversioned.and_then(output::unversioned) {
+            status("Warning", format!("component `{name}` {warning}"));
+        }
+    }
     let specs = torvyn_runtime::link(project, flows, &loaded)?;
     Ok((host, specs))
 }

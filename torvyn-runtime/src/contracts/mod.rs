@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+mod names;
+
+pub use names::{Normalised, normalise};
+
 /// Version of the contract packages this runtime implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -221,10 +225,14 @@ pub const CAPABILITIES_SECTION: &str = "torvyn:capabilities";
 /// What a component binary says about itself at its top level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComponentInfo {
-    /// Names of its exports, e.g. `torvyn:streaming/processor@0.1.0`.
+    /// Names of its exports, e.g. `torvyn:streaming/processor@0.1.0`, each contract
+    /// name without a version read as 0.1.0 (see [`normalise`]).
     pub exports: Vec<String>,
-    /// Names of its imports, e.g. `wasi:cli/stdout@0.2.6`.
+    /// Names of its imports, e.g. `wasi:cli/stdout@0.2.6`, read as `exports` are.
     pub imports: Vec<String>,
+    /// Its import and export names of a contract package without a version, as it
+    /// spells them (e.g. `torvyn:streaming/types`): the host reads them as 0.1.0.
+    pub unversioned: Vec<String>,
     /// Capabilities it says it needs (see [`CAPABILITIES_SECTION`]).
     pub capabilities: Vec<String>,
 }
@@ -290,6 +298,15 @@ fn top_level(bytes: &[u8]) -> Result<Vec<wasmparser::Payload<'_>>, ContractError
 
 /// Reads a component's top-level imports, exports and declared capabilities.
 pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ContractError> {
+    fn read(name: &str, unversioned: &mut Vec<String>) -> String {
+        match names::versioned(name) {
+            Some(versioned) => {
+                unversioned.push(name.to_owned());
+                versioned
+            }
+            None => name.to_owned(),
+        }
+    }
     if !bytes.starts_with(b"\0asm") {
         return Err(ContractError::NotWasm);
     }
@@ -301,14 +318,14 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ContractError> {
         match section {
             wasmparser::Payload::ComponentExportSection(exports) => {
                 for export in exports {
-                    info.exports
-                        .push(export.map_err(malformed)?.name.name.to_owned());
+                    let name = export.map_err(malformed)?.name.name;
+                    info.exports.push(read(name, &mut info.unversioned));
                 }
             }
             wasmparser::Payload::ComponentImportSection(imports) => {
                 for import in imports {
-                    info.imports
-                        .push(import.map_err(malformed)?.name.name.to_owned());
+                    let name = import.map_err(malformed)?.name.name;
+                    info.imports.push(read(name, &mut info.unversioned));
                 }
             }
             wasmparser::Payload::CustomSection(custom) if custom.name() == CAPABILITIES_SECTION => {
@@ -334,9 +351,7 @@ pub fn with_capabilities(bytes: &[u8], capabilities: &[String]) -> Result<Vec<u8
         {
             // The section's id byte and size come before the range the reader covers.
             let range = custom.range();
-            let mut size = Vec::new();
-            wasm_encoder::Encode::encode(&(range.len() as u32), &mut size);
-            let start = range.start - 1 - size.len();
+            let start = names::section_start(bytes, &range)?;
             out.extend_from_slice(&bytes[copied..start]);
             copied = range.end;
         }

@@ -91,6 +91,7 @@ struct Loaded {
     /// Whether it exports its role's batch interface too.
     batched: bool,
     needs: Vec<String>,
+    unversioned: Vec<String>,
     denied_root: Arc<DeniedRoot>,
     pre: InstancePre<StageState>,
 }
@@ -120,6 +121,12 @@ impl LoadedComponent {
     /// The capabilities it says it needs (its `torvyn:capabilities` section).
     pub fn needs(&self) -> &[String] {
         &self.inner.needs
+    }
+
+    /// Its import and export names of a contract package without a version, as it spells
+    /// them: the host runs it as their 0.1.0 version.
+    pub fn unversioned(&self) -> &[String] {
+        &self.inner.unversioned
     }
 
     pub(crate) fn has_lifecycle(&self) -> bool {
@@ -194,6 +201,7 @@ impl Engine {
     }
 
     /// Reads, checks, compiles (or loads from the cache) and links the component at `path`.
+    /// Its contract names without a version are read as 0.1.0 ([`contracts::normalise`]).
     pub fn load(&self, path: &Path) -> Result<LoadedComponent, EngineError> {
         let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
             path: path.to_owned(),
@@ -205,6 +213,8 @@ impl Engine {
         };
         let info = contracts::inspect(&bytes).map_err(contract)?;
         let role = Role::from_exports(&info.exports).map_err(contract)?;
+        let normalised = contracts::normalise(&bytes).map_err(contract)?;
+        let bytes: &[u8] = &normalised.bytes;
         let lifecycle = contracts::exports_lifecycle(&info.exports);
         let batched = role.batched(&info.exports);
         let compile = |e: wasmtime::Error| EngineError::Compile {
@@ -213,9 +223,9 @@ impl Engine {
         };
         let component = match &self.cache {
             Some(cache) => cache
-                .load_or_compile(&self.engine, &bytes)
+                .load_or_compile(&self.engine, bytes)
                 .map_err(compile)?,
-            None => Component::new(&self.engine, &bytes).map_err(compile)?,
+            None => Component::new(&self.engine, bytes).map_err(compile)?,
         };
         let pre = (self.linker.instantiate_pre(&component)).map_err(|e| EngineError::Link {
             path: path.to_owned(),
@@ -228,6 +238,7 @@ impl Engine {
                 lifecycle,
                 batched,
                 needs: info.capabilities,
+                unversioned: info.unversioned,
                 denied_root: self.denied_root.clone(),
                 pre,
             }),
