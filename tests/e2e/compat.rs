@@ -1,7 +1,10 @@
 //! Components made by other toolchains and other copies of the contract: names without a
-//! package version are read as 0.1.0 with a warning.
+//! package version are read as 0.1.0 with a warning, and imports the host does not provide
+//! are found before anything is compiled.
 
-use crate::support::{Guest, Run, TestProject, torvyn};
+use sha2::{Digest, Sha256};
+
+use crate::support::{Guest, Run, TestProject, files_in, torvyn};
 
 const UNVERSIONED: [&str; 3] = [
     "`torvyn:streaming/types`",
@@ -58,4 +61,50 @@ fn a_component_whose_wit_has_no_package_version_runs_as_0_1_0_with_a_warning() {
     let sequences: Vec<u64> = run.delivered().iter().map(|(s, _)| *s).collect();
     assert_eq!(sequences, [0, 2, 4, 6, 8]);
     assert_eq!(run.report()["nodes"][1]["filtered"], 5);
+}
+
+#[test]
+fn an_import_the_host_lacks_is_named_at_the_component_before_it_is_compiled() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component("odd", Guest::MissingImport, "")
+        .component("out", Guest::Sink, "");
+    let cache = tempfile::tempdir().unwrap();
+    let manifest = project.write_manifest();
+    for command in ["link", "run"] {
+        let failed = Run::from(
+            torvyn()
+                .env("TORVYN_CACHE_DIR", cache.path())
+                .args(["torvyn", command, "--manifest-path"])
+                .arg(&manifest)
+                .output()
+                .unwrap(),
+        )
+        .failure();
+        let stderr = &failed.stderr;
+        for wanted in [
+            "component `odd`: cannot link component",
+            "it imports `acme:nothing/thing@1.0.0` (asked for at 1.0.0; the host provides no \
+             package of `acme:`)",
+            "torvyn::engine::imports",
+            "this component",
+            "build the component without these imports, or run it on a host that provides them",
+            "this host provides torvyn:streaming@0.1.0",
+        ] {
+            assert!(stderr.contains(wanted), "`{wanted}` not in:\n{stderr}");
+        }
+        assert!(!stderr.contains("torvyn::manifest::invalid"), "{stderr}");
+        assert!(!stderr.contains("Running"), "{stderr}");
+    }
+    // The other two components were compiled and cached; this one never was.
+    let digest = Sha256::digest(std::fs::read(Guest::MissingImport.wasm()).unwrap());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let entries: Vec<String> = (files_in(cache.path()).iter())
+        .map(|path| path.display().to_string())
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(
+        !entries.iter().any(|e| e.contains(&hex)),
+        "{hex} was compiled: {entries:?}"
+    );
 }

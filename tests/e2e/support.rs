@@ -47,6 +47,8 @@ pub enum Guest {
     BatchSink,
     /// A filter built from a copy of the contract's WIT without package versions.
     UnversionedFilter,
+    /// A processor that imports `acme:nothing/thing@1.0.0`, which no host provides.
+    MissingImport,
 }
 
 impl Guest {
@@ -66,6 +68,7 @@ impl Guest {
             Guest::BatchUpper => "batch-upper",
             Guest::BatchSink => "batch-sink",
             Guest::UnversionedFilter => "unversioned-filter",
+            Guest::MissingImport => "missing-import",
         }
     }
 
@@ -121,6 +124,7 @@ fn build_guests() {
         Guest::NotAStage,
         Guest::Future,
         Guest::UnversionedFilter,
+        Guest::MissingImport,
     ] {
         plain.args(["-p", guest.package()]);
     }

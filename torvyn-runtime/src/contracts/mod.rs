@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+mod declarations;
 mod names;
 
+pub use declarations::Declarations;
 pub use names::{Normalised, normalise};
 
 /// Version of the contract packages this runtime implements.

@@ -5,6 +5,7 @@
 mod bindings;
 mod cache;
 mod host;
+mod imports;
 mod state;
 
 use crate::host::HostOptions;
@@ -58,7 +59,20 @@ pub enum EngineError {
         /// wasmtime's explanation, with its causes.
         message: String,
     },
-    /// The component imports something the host does not provide.
+    /// The component imports interfaces the host does not provide: found before it is
+    /// compiled.
+    #[error("cannot link component `{path}`: it imports {}", missing.join("; "))]
+    #[diagnostic(code(torvyn::engine::imports))]
+    Imports {
+        /// The file.
+        path: PathBuf,
+        /// Each import the host does not provide, with what the host provides near it.
+        missing: Vec<String>,
+        /// How to go on without them.
+        #[help]
+        help: String,
+    },
+    /// The component imports something the host does not provide in the shape it asks for.
     #[error("cannot link component `{path}`: {message}")]
     #[diagnostic(
         code(torvyn::engine::link),
@@ -201,7 +215,8 @@ impl Engine {
     }
 
     /// Reads, checks, compiles (or loads from the cache) and links the component at `path`.
-    /// Its contract names without a version are read as 0.1.0 ([`contracts::normalise`]).
+    /// Its contract names without a version are read as 0.1.0 ([`contracts::normalise`]),
+    /// and its imports are checked before it is compiled.
     pub fn load(&self, path: &Path) -> Result<LoadedComponent, EngineError> {
         let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
             path: path.to_owned(),
@@ -215,6 +230,14 @@ impl Engine {
         let role = Role::from_exports(&info.exports).map_err(contract)?;
         let normalised = contracts::normalise(&bytes).map_err(contract)?;
         let bytes: &[u8] = &normalised.bytes;
+        let missing = imports::missing(&self.engine, &self.linker, bytes);
+        if !missing.is_empty() {
+            return Err(EngineError::Imports {
+                path: path.to_owned(),
+                help: imports::help(&missing),
+                missing,
+            });
+        }
         let lifecycle = contracts::exports_lifecycle(&info.exports);
         let batched = role.batched(&info.exports);
         let compile = |e: wasmtime::Error| EngineError::Compile {
