@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use miette::bail;
 use serde_json::json;
-use torvyn_runtime::{FlowDecl, FlowSpec, Host, HostOptions, MANIFEST_FILE, ProjectManifest};
+use torvyn_runtime::{
+    EngineError, FlowDecl, FlowSpec, Host, HostOptions, LoadedComponent, MANIFEST_FILE,
+    ProjectManifest,
+};
 
 use crate::cli::{BuildArgs, ManifestArgs, MessageFormat, OutputArgs, WarningArgs};
 use crate::output::{self, counted, status};
@@ -143,6 +146,15 @@ pub(crate) fn host_for(project: &ProjectManifest) -> miette::Result<Host> {
     })?)
 }
 
+/// Warns when component `name`, loaded as `component`, names contract interfaces without
+/// a package version.
+pub(crate) fn warn_unversioned(name: &str, component: &Result<LoadedComponent, EngineError>) {
+    let unversioned = component.as_ref().ok().map(|c| c.unversioned());
+    if let Some(warning) = unversioned.and_then(output::unversioned) {
+        status("Warning", format!("component `{name}` {warning}"));
+    }
+}
+
 /// Builds what is stale, loads every component of `flows` and links the flows.
 pub(crate) fn link_flows(
     project: &ProjectManifest,
@@ -158,10 +170,7 @@ pub(crate) fn link_flows(
         .map(|(name, wasm)| (name.clone(), host.load(wasm)))
         .collect();
     for (name, component) in &loaded {
-        let unversioned = component.as_ref().ok().map(|c| c.unversioned());
-        if let Some(warning) = unversioned.and_then(output::unversioned) {
-            status("Warning", format!("component `{name}` {warning}"));
-        }
+        warn_unversioned(name, component);
     }
     let specs = torvyn_runtime::link(project, flows, &loaded)?;
     Ok((host, specs))

@@ -306,6 +306,7 @@ fn component_flow(
     let files = project::component_files(project, [name], release)?;
     let host = super::link::host_for(project)?;
     let loaded = host.load(&files[name]);
+    super::link::warn_unversioned(name, &loaded);
     let stage =
         torvyn_runtime::stage(project, name, &project.manifest().components[name], &loaded)?;
     let role = stage.body.role();
