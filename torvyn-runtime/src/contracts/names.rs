@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use wasm_encoder::{ComponentSectionId, Encode};
-use wasmparser::{BinaryReader, Payload};
+use wasmparser::{BinaryReader, FromReader, Payload, SectionLimited};
 
 use super::{CONTRACT_VERSION, ContractError, malformed, top_level};
 
@@ -50,29 +50,18 @@ pub fn normalise(bytes: &[u8]) -> Result<Normalised<'_>, ContractError> {
     let mut unversioned = Vec::new();
     for section in top_level(bytes)? {
         let (id, range, items) = match section {
-            Payload::ComponentImportSection(reader) => {
-                let range = reader.range();
-                let items = (reader.into_iter_with_offsets())
-                    .map(|item| item.map(|(offset, import)| (offset, import.name.name)));
-                (
-                    ComponentSectionId::Import,
-                    range,
-                    items.collect::<Result<Vec<_>, _>>(),
-                )
-            }
-            Payload::ComponentExportSection(reader) => {
-                let range = reader.range();
-                let items = (reader.into_iter_with_offsets())
-                    .map(|item| item.map(|(offset, export)| (offset, export.name.name)));
-                (
-                    ComponentSectionId::Export,
-                    range,
-                    items.collect::<Result<Vec<_>, _>>(),
-                )
-            }
+            Payload::ComponentImportSection(reader) => (
+                ComponentSectionId::Import,
+                reader.range(),
+                named(reader, |import| import.name.name)?,
+            ),
+            Payload::ComponentExportSection(reader) => (
+                ComponentSectionId::Export,
+                reader.range(),
+                named(reader, |export| export.name.name)?,
+            ),
             _ => continue,
         };
-        let items = items.map_err(malformed)?;
         if !items.iter().any(|(_, name)| versioned(name).is_some()) {
             continue;
         }
@@ -114,6 +103,17 @@ pub fn normalise(bytes: &[u8]) -> Result<Normalised<'_>, ContractError> {
         bytes: Cow::Owned(out),
         unversioned,
     })
+}
+
+/// Each item of an import or export section: where it starts, and its name.
+fn named<'a, T: FromReader<'a>>(
+    reader: SectionLimited<'a, T>,
+    name: impl Fn(&T) -> &'a str,
+) -> Result<Vec<(usize, &'a str)>, ContractError> {
+    (reader.into_iter_with_offsets())
+        .map(|item| item.map(|(offset, item)| (offset, name(&item))))
+        .collect::<Result<_, _>>()
+        .map_err(malformed)
 }
 
 /// Where the section whose content is `range` starts: at its id byte, before the
