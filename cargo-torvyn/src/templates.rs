@@ -113,6 +113,14 @@ impl Template {
     }
 }
 
+/// The `Cargo.toml` a pipeline project starts with: a workspace of its `components/`.
+pub(crate) fn workspace_manifest(values: &Values<'_>) -> miette::Result<File> {
+    render(Template::Pipeline.folder(), values)?
+        .into_iter()
+        .find(|file| file.path == Path::new("Cargo.toml"))
+        .ok_or_else(|| miette!("the pipeline template has no Cargo.toml in this build"))
+}
+
 /// The files of template folder `template` rendered with `values`.
 fn render(template: &str, values: &Values<'_>) -> miette::Result<Vec<File>> {
     let dir = TEMPLATES
