@@ -73,12 +73,15 @@ impl InitCommand {
         // 1. The plan: the files, and the crates the workspace gains.
         let (mut files, crates) = layout(template, &values)?;
         let mut workspace = find_workspace(&dir)?;
+        let mut added = Vec::new();
         match &mut workspace {
             Some(workspace) => {
                 let root = workspace.manifest.parent().unwrap_or(&dir).to_owned();
                 for folder in &crates {
                     let member = member_path(&root, &dir.join(folder))?;
-                    add_member(workspace, &member)?;
+                    if add_member(workspace, &member)? {
+                        added.push(format!("`{member}`"));
+                    }
                 }
             }
             None => files.push(templates::workspace_manifest(&values)?),
@@ -104,21 +107,14 @@ impl InitCommand {
             "Created",
             format!("{} `{name}` in {shown}", template.folder()),
         );
-        if let Some(workspace) = workspace {
+        if let Some(workspace) = workspace.filter(|_| !added.is_empty()) {
             std::fs::write(&workspace.manifest, workspace.document.to_string())
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot write `{}`", workspace.manifest.display()))?;
+            let manifest = workspace.manifest.display();
             status(
                 "Added",
-                format!(
-                    "{} to the members of `{}`",
-                    crates
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    workspace.manifest.display()
-                ),
+                format!("{} to the members of `{manifest}`", added.join(", ")),
             );
         }
         let next = template.next_step();
@@ -198,8 +194,9 @@ fn member_path(root: &Path, crate_dir: &Path) -> miette::Result<String> {
 }
 
 /// Adds `member` to the workspace's `members`, unless one of them (a glob such as
-/// `components/*`) names it already. A new entry takes the layout of the last one.
-fn add_member(workspace: &mut Workspace, member: &str) -> miette::Result<()> {
+/// `components/*`) names it already; says whether it did. A new entry takes the layout
+/// of the last one.
+fn add_member(workspace: &mut Workspace, member: &str) -> miette::Result<bool> {
     let shown = workspace.manifest.display().to_string();
     let table = workspace
         .document
@@ -216,7 +213,7 @@ fn add_member(workspace: &mut Workspace, member: &str) -> miette::Result<()> {
         .filter_map(Value::as_str)
         .any(|pattern| matches_member(pattern, member))
     {
-        return Ok(());
+        return Ok(false);
     }
     // The last entry's indentation, without the comment that may stand before it.
     let indent = (members.iter().last())
@@ -231,7 +228,7 @@ fn add_member(workspace: &mut Workspace, member: &str) -> miette::Result<()> {
         members.set_trailing(rest);
     }
     members.push_formatted(value);
-    Ok(())
+    Ok(true)
 }
 
 /// Whether `members` entry `pattern` names `member`: the same path, or a glob whose `*`
@@ -275,8 +272,8 @@ mod tests {
             manifest: PathBuf::from("Cargo.toml"),
             document: text.parse().unwrap(),
         };
-        add_member(&mut workspace, "components/c").unwrap();
-        add_member(&mut workspace, "b").unwrap();
+        assert!(add_member(&mut workspace, "components/c").unwrap());
+        assert!(!add_member(&mut workspace, "b").unwrap());
         assert_eq!(
             workspace.document.to_string(),
             "# ours\n[workspace]\nmembers = [\n    \"a\", # the first\n    \"b\", # the last\n    \"components/c\",\n]\n"
@@ -289,7 +286,7 @@ mod tests {
             manifest: PathBuf::from("Cargo.toml"),
             document: "[package]\nname = \"p\"\n".parse().unwrap(),
         };
-        add_member(&mut workspace, "components/c").unwrap();
+        assert!(add_member(&mut workspace, "components/c").unwrap());
         let text = workspace.document.to_string();
         assert!(
             text.contains("[workspace]\nmembers = [\"components/c\"]"),
