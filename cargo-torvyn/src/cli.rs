@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use torvyn_runtime::bounds::{self, Bounds};
 
 use crate::commands::{
-    BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InspectCommand, LinkCommand,
-    NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand, TopCommand, TraceCommand,
+    BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InitCommand, InspectCommand,
+    LinkCommand, NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand, TopCommand,
+    TraceCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
@@ -23,6 +24,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     New(NewCommand),
+    Init(InitCommand),
     Build(BuildCommand),
     Check(CheckCommand),
     Link(LinkCommand),
@@ -41,6 +43,7 @@ impl Command {
     pub(crate) fn exec(self) -> miette::Result<()> {
         match self {
             Command::New(command) => command.exec(),
+            Command::Init(command) => command.exec(),
             Command::Build(command) => command.exec(),
             Command::Check(command) => command.exec(),
             Command::Link(command) => command.exec(),
@@ -181,8 +184,8 @@ mod tests {
     fn help_texts() {
         use clap::CommandFactory;
         for name in [
-            "", "new", "build", "check", "link", "run", "test", "trace", "bench", "top", "inspect",
-            "pack", "publish", "doctor",
+            "", "new", "init", "build", "check", "link", "run", "test", "trace", "bench", "top",
+            "inspect", "pack", "publish", "doctor",
         ] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()

@@ -16,6 +16,7 @@ mod failures;
 mod flows;
 mod host_api;
 mod hostile;
+mod init;
 mod lifecycle;
 mod limits;
 mod link;

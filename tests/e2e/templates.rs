@@ -56,6 +56,8 @@ fn every_component_template_builds_to_a_component_of_its_role() {
         ("processor", "processor"),
         ("sink", "sink"),
         ("filter", "filter"),
+        ("router", "router"),
+        ("aggregator", "aggregator"),
     ] {
         let project = new_project(dir.path(), &format!("my-{template}"), template);
         // The processor says what it needs; the build writes that into the component.

@@ -44,6 +44,18 @@ impl Role {
         Role::Aggregator,
     ];
 
+    /// The role's name, as manifests and the command line write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Source => "source",
+            Role::Processor => "processor",
+            Role::Sink => "sink",
+            Role::Filter => "filter",
+            Role::Router => "router",
+            Role::Aggregator => "aggregator",
+        }
+    }
+
     /// The interface (without version) a component of this role exports.
     pub fn interface(self) -> &'static str {
         match self {
@@ -134,14 +146,7 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Source => "source",
-            Role::Processor => "processor",
-            Role::Sink => "sink",
-            Role::Filter => "filter",
-            Role::Router => "router",
-            Role::Aggregator => "aggregator",
-        })
+        f.write_str(self.name())
     }
 }
 
