@@ -1,7 +1,8 @@
 //! The flow driver: its state, the scheduling loop described in the module docs, and how
 //! a flow starts. One concern a file beside it: `dispatch` (where an element goes after a
 //! call), `batching`, `tracing`, `recovery` (error policies and restarts), `ending` (the
-//! last calls of every stage) and `report`.
+//! last calls of every stage), `report`, and the types a flow is run with (`spec`) and
+//! fails with (`failure`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,31 +10,36 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio_util::sync::CancellationToken;
 
 mod batching;
 mod dispatch;
 mod ending;
+mod failure;
 mod recovery;
 mod report;
+mod spec;
 mod tracing;
+
+use self::failure::Failure;
+pub use self::failure::{FlowError, FlowErrorKind};
+pub use self::spec::{FlowSpec, RunOptions, StageSpec};
 
 use self::recovery::{Recovery, describe_call_error};
 use self::tracing::{Span, Tracing};
 use super::control::Control;
-use super::fixture::{Stage, StageBody};
+use super::fixture::Stage;
 use super::queue::{Queue, Queued};
 use super::stage::CallError;
 use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement};
 use crate::observability::{
-    Accounting, Call, CallStats, ErrorCounts, ErrorEvent, EventKind, EventSink, Events, Fate,
-    FlowReport, ObservabilityLevel, Outcome, PUBLISH_EVERY, SpanSink, TraceId,
+    Accounting, Call, CallStats, ErrorCounts, ErrorEvent, EventKind, Events, Fate, FlowReport,
+    Outcome, PUBLISH_EVERY, TraceId,
 };
 use crate::resources::BufferTable;
-use crate::security::{AuditLog, Grants, Limits};
-use crate::topology::{EdgePlan, FlowPlan, NodePlan};
+use crate::security::AuditLog;
+use crate::topology::{EdgePlan, NodePlan};
 
 /// Elements a flow handles between two yields to tokio: the most a busy flow runs while
 /// another flow on the same thread waits.
@@ -47,142 +53,6 @@ pub const MAX_BATCH: usize = 32;
 pub const MAX_BATCH_BYTES: u64 = 32 * 1024;
 /// Longest a flow runs between two yields to tokio.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
-
-/// What plays a node, and its configuration.
-#[derive(Debug, Clone)]
-pub struct StageSpec {
-    /// The node's name.
-    pub name: String,
-    /// What plays the node: its component, or the host when testing.
-    pub body: StageBody,
-    /// Handed to the component's `init`.
-    pub config: String,
-    /// What each instance of it may use.
-    pub limits: Limits,
-    /// What it may reach outside its sandbox.
-    pub grants: Arc<Grants>,
-}
-
-/// A flow ready to run: its checked plan and a component for each of its nodes.
-#[derive(Debug, Clone)]
-pub struct FlowSpec {
-    /// The flow's shape.
-    pub plan: FlowPlan,
-    /// One per node of the plan, in the same order.
-    pub stages: Vec<StageSpec>,
-    /// How long the host holds off a sink that answered `pause`; at most
-    /// [`SINK_PAUSE`]`.max` is used.
-    pub sink_pause: Duration,
-}
-
-/// Bounds on one run of a flow.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Stop the sources after this many elements in all.
-    pub limit: Option<u64>,
-    /// Stop the sources after this long.
-    pub timeout: Option<Duration>,
-    /// Stop the sources when cancelled; what is in flight is still delivered.
-    pub cancel: CancellationToken,
-    /// Measure: each delivered element's end-to-end latency, into a histogram allocated
-    /// once at the start, and the calls components make into the host, through a call
-    /// hook. Both cost a few per cent of throughput, so they are off unless asked for.
-    pub measure: bool,
-    /// What the flow records about itself while it runs.
-    pub observability: ObservabilityLevel,
-    /// Where the flow hands the spans of the elements it traces (every element at
-    /// [`ObservabilityLevel::Diagnostic`], a sample at production); without one, nothing
-    /// is traced.
-    pub spans: Option<Arc<dyn SpanSink>>,
-    /// Where the flow reports its lifecycle events: started, paused, resumed, a component
-    /// restarted or refused a capability, ended.
-    pub events: Option<Arc<dyn EventSink>>,
-}
-
-/// How a flow failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowErrorKind {
-    /// The component could not be instantiated.
-    Instantiate(String),
-    /// `init` returned an error or trapped.
-    Init(String),
-    /// The component returned a `process-error`.
-    Process(String),
-    /// The component trapped (or misused a buffer, which traps it).
-    Trap(String),
-    /// The node trapped more often than its flow's restart budget allows.
-    RestartLimit {
-        /// The restarts the budget allows within `period`.
-        max: u32,
-        /// The period over which restarts are counted.
-        period: Duration,
-        /// The error of its latest trap.
-        error: String,
-    },
-    /// A queue with `overflow = "error"` was full.
-    Overflow {
-        /// The node the queue feeds.
-        to: String,
-        /// Its capacity.
-        capacity: usize,
-    },
-}
-
-/// A flow that ended in failure, naming where, with what it counted until then.
-#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
-#[error("flow `{flow}`: node `{stage}` {what}", what = self.describe())]
-#[diagnostic(code(torvyn::flow::failed))]
-pub struct FlowError {
-    /// The flow.
-    pub flow: String,
-    /// The node that failed.
-    pub stage: String,
-    /// The call into it that failed, when a call did (not for a queue's overflow or the
-    /// restart budget).
-    pub call: Option<Call>,
-    /// The element it was handling, if any.
-    pub sequence: Option<u64>,
-    /// What happened.
-    pub kind: FlowErrorKind,
-    /// The flow's counts when it stopped; its outcome is [`Outcome::Failed`].
-    pub report: Box<FlowReport>,
-}
-
-impl FlowError {
-    fn describe(&self) -> String {
-        let call = match self.call {
-            Some(call) => format!(" in `{}`", call.name()),
-            None => String::new(),
-        };
-        let at = match self.sequence {
-            Some(sequence) => format!(" on element {sequence}"),
-            None => String::new(),
-        };
-        match &self.kind {
-            FlowErrorKind::Instantiate(why) => format!("could not be instantiated: {why}"),
-            FlowErrorKind::Init(why) => format!("failed in init: {why}"),
-            FlowErrorKind::Process(why) => format!("returned an error{call}{at}: {why}"),
-            FlowErrorKind::Trap(why) => format!("trapped{call}{at}: {why}"),
-            FlowErrorKind::RestartLimit { max, period, error } => format!(
-                "trapped again after {max} restarts within {} (the flow's `max-restarts` in \
-                 `restart-period`), so it is not restarted: {error}",
-                humantime::format_duration(*period)
-            ),
-            FlowErrorKind::Overflow { to, capacity } => format!(
-                "overflowed its queue to `{to}`{at}: all {capacity} places were taken and the edge says `overflow = \"error\"`"
-            ),
-        }
-    }
-}
-
-/// Where a flow failed, before the report is attached.
-struct Failure {
-    node: usize,
-    /// The call that failed, when a call did.
-    call: Option<Call>,
-    sequence: Option<u64>,
-    kind: FlowErrorKind,
-}
 
 /// Counts of one node while the flow runs.
 #[derive(Debug, Default)]
