@@ -23,6 +23,7 @@ mod link;
 mod observability;
 mod otlp;
 mod pipelines;
+mod registry;
 mod templates;
 mod testing;
 mod tracing;
