@@ -16,7 +16,7 @@ use crate::output;
 /// What a command works on.
 pub(crate) enum Project {
     /// A folder with a `Torvyn.toml`.
-    Torvyn(ProjectManifest),
+    Torvyn(Box<ProjectManifest>),
     /// A Cargo workspace without one: its component crates.
     Cargo(PathBuf),
 }
@@ -33,14 +33,14 @@ pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
     if let Some(reference) = pipeline {
         let pulled = oci::registry::pull(reference, oci::Kind::Pipeline)?;
         let manifest = pulled.pipeline_manifest()?;
-        return Ok(Project::Torvyn(ProjectManifest::load(&manifest)?));
+        return Ok(Project::Torvyn(Box::new(ProjectManifest::load(&manifest)?)));
     }
     let found = match manifest_path {
         Some(path) => named(path)?,
         None => searched()?,
     };
     Ok(match found {
-        Found::Torvyn(path) => Project::Torvyn(ProjectManifest::load(&path)?),
+        Found::Torvyn(path) => Project::Torvyn(Box::new(ProjectManifest::load(&path)?)),
         Found::Cargo(path) => Project::Cargo(path),
     })
 }

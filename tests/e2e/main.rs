@@ -10,6 +10,7 @@ mod boundaries;
 mod capabilities;
 mod check;
 mod compat;
+mod connectors;
 mod distribution;
 mod doctor;
 mod failures;

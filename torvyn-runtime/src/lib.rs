@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connectors;
 mod contracts;
 mod engine;
 mod host;
@@ -52,6 +53,11 @@ pub use config::{
     OCI_SCHEME, Overflow, Project, ProjectManifest, RetryDecl, SimplePolicy, TestDecl,
     find_manifest,
 };
+pub use config::{
+    DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_STATE_DIR, Framing, Oversize, SinkDecl, SinkType, SourceDecl,
+    SourceType,
+};
+pub use connectors::{ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, glob_files};
 pub use contracts::{
     CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Normalised, Role,
     compatible, inspect, normalise, with_capabilities,
@@ -61,10 +67,11 @@ pub use host::{
     DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link, stage,
 };
 pub use observability::{
-    Accounting, BufferReport, Call, CallHistogram, CallStats, EdgeReport, ErrorCounts, ErrorEvent,
-    EventKind, EventSink, Fate, FlowEvent, FlowReport, LatencyReport, NodeReport,
-    ObservabilityLevel, OtlpError, OtlpExporter, OtlpSummary, Outcome, PRODUCTION_SAMPLING,
-    PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan, TraceId, printable,
+    Accounting, BufferReport, Call, CallHistogram, CallStats, ConnectorReport, EdgeReport,
+    ErrorCounts, ErrorEvent, EventKind, EventSink, Fate, FlowEvent, FlowReport, LatencyReport,
+    NodeReport, ObservabilityLevel, OtlpError, OtlpExporter, OtlpSummary, Outcome,
+    PRODUCTION_SAMPLING, PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan,
+    TraceId, printable,
 };
 pub use reactor::{
     FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, MAX_ROUTE_PORTS, Native,

@@ -82,7 +82,7 @@ pub(crate) fn torvyn_project(
     match project::locate(args.manifest_path.as_deref())? {
         Project::Torvyn(project) => {
             project::warn(&project, warnings, format)?;
-            Ok(project)
+            Ok(*project)
         }
         Project::Cargo(cargo) => {
             let beside = cargo.with_file_name(MANIFEST_FILE);

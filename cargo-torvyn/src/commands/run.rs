@@ -13,8 +13,8 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use torvyn_runtime::{
-    Accounting, EventKind, EventSink, FlowError, FlowEvent, FlowReport, OCI_SCHEME, OtlpExporter,
-    Outcome, RunOptions,
+    Accounting, ConnectorReport, EventKind, EventSink, FlowError, FlowEvent, FlowReport,
+    OCI_SCHEME, OtlpExporter, Outcome, Role, RunOptions, SinkType,
 };
 
 use crate::cli::{
@@ -115,6 +115,14 @@ impl RunCommand {
         let format = self.output.message_format;
         let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "run")?;
         let flows = project.select_flows(&self.flows)?;
+        if format == MessageFormat::Json
+            && let Some(sink) = stdout_sink(&project, &flows)
+        {
+            miette::bail!(
+                help = "run without --message-format json: the report is on standard error",
+                "--message-format json writes to standard output, where sink `{sink}` writes its elements"
+            );
+        }
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let events = Arc::new(EventLog::create(self.events.as_deref())?);
 
@@ -462,6 +470,7 @@ fn summarise(report: &FlowReport, format: MessageFormat) {
         Outcome::Cancelled => "stopped by a signal or the inspection API".to_owned(),
         Outcome::Running => "is still running".to_owned(),
         Outcome::Failed => "failed".to_owned(),
+        Outcome::OutputClosed => "stopped: its output was closed".to_owned(),
     };
     status(
         "Finished",
@@ -564,7 +573,80 @@ fn account(report: &FlowReport) {
         if let Some(error) = &node.first_error {
             status("Error", format!("`{}` first failed {error}", node.name));
         }
+        if let Some(connector) = &node.connector {
+            status(
+                "Connector",
+                format!(
+                    "`{}` ({}): {}",
+                    node.name,
+                    connector.kind,
+                    connector_figures(node.role, connector)
+                ),
+            );
+        }
     }
+}
+
+/// The first `stdout` sink of `flows`, if one writes to standard output.
+fn stdout_sink<'a>(
+    project: &'a torvyn_runtime::ProjectManifest,
+    flows: &[(&str, &'a torvyn_runtime::FlowDecl)],
+) -> Option<&'a str> {
+    let sinks = &project.manifest().sinks;
+    let nodes = flows.iter().flat_map(|(_, decl)| &decl.nodes);
+    let mut names = nodes.map(|node| node.get_ref().as_str());
+    names.find(|name| {
+        sinks
+            .get(*name)
+            .is_some_and(|s| *s.kind.get_ref() == SinkType::Stdout)
+    })
+}
+
+/// What a built-in connector did, in words: the figures that are not zero.
+fn connector_figures(role: Role, c: &ConnectorReport) -> String {
+    let moved = match role {
+        Role::Source => "read",
+        _ => "written",
+    };
+    let mut what = vec![format!("{} {moved}", counted(c.bytes, "byte"))];
+    let figures = [
+        (c.settled, format!("{} settled", c.settled)),
+        (c.failed, format!("{} of them failed", c.failed)),
+        (
+            c.resumed_files,
+            format!(
+                "{} resumed from a checkpoint",
+                counted(c.resumed_files, "file")
+            ),
+        ),
+        (c.replayed, format!("{} replayed", c.replayed)),
+        (
+            c.oversize_skipped,
+            format!("{} over max-element-size skipped", c.oversize_skipped),
+        ),
+        (
+            c.oversize_truncated,
+            format!("{} over max-element-size truncated", c.oversize_truncated),
+        ),
+        (
+            c.checkpoints,
+            format!("checkpoints stored {}", counted(c.checkpoints, "time")),
+        ),
+        (
+            c.unwritten,
+            format!(
+                "output closed, {} not written",
+                counted(c.unwritten, "element")
+            ),
+        ),
+    ];
+    what.extend(
+        figures
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(_, text)| text),
+    );
+    what.join(", ")
 }
 
 /// `A emitted (+ …) = B delivered + …`, with the terms that are not zero.
@@ -589,7 +671,7 @@ fn identity(a: &Accounting) -> String {
         (a.dead_lettered, "dead-lettered"),
         (a.failed, "failed"),
         (a.absorbed, "absorbed by aggregators"),
-        (a.abandoned, "abandoned in queues"),
+        (a.abandoned, "abandoned"),
     ]);
     let arrived = if arrived.is_empty() {
         "0 emitted".to_owned()

@@ -108,6 +108,14 @@ pub const FUEL: Bounds<u64> = Bounds {
     max: u64::MAX,
 };
 
+/// `max-element-size` of a source connector: at least one byte; at most 256 MiB, since an
+/// element is held whole in one host buffer (the largest pool tier is 1 MiB; larger ones
+/// are allocated as they come).
+pub const MAX_ELEMENT_SIZE: Bounds<u64> = Bounds {
+    min: 1,
+    max: 256 << 20,
+};
+
 /// `--timeout` of `run`, `trace` and `bench`: 1 ms to a year (365.25 days, as humantime
 /// counts one).
 pub const RUN_TIMEOUT: Bounds<Duration> = Bounds {

@@ -38,6 +38,7 @@ impl ProjectManifest {
             }
             self.check_limits(&decl.limits, &mut keep);
         }
+        self.check_connectors(&mut keep);
         for (name, test) in &manifest.tests {
             keep(self.check_name("test", name, test.span()));
             let decl = test.get_ref();
@@ -69,10 +70,7 @@ impl ProjectManifest {
             self.check_flow(flow, decl, problems);
             // Its shape, once every name in it resolves, with the roles declared here.
             if problems.len() == before {
-                let declared = |name: &str| {
-                    let role = manifest.components.get(name)?.role.as_ref()?;
-                    Some(*role.get_ref())
-                };
+                let declared = |name: &str| manifest.declared_role(name);
                 problems.extend(crate::topology::check_flow(self, flow, decl, declared));
             }
         }
@@ -87,17 +85,20 @@ impl ProjectManifest {
             }
         };
         let declared = || {
-            let names: Vec<_> = manifest.components.keys().cloned().collect();
-            Some(format!("declared components: {}", names.join(", ")))
+            let names = manifest.node_names();
+            Some(format!(
+                "declared components and connectors: {}",
+                names.join(", ")
+            ))
         };
         let flow_span = decl.nodes.first().map_or(0..0, Spanned::span);
         keep(self.check_name("flow", flow, flow_span));
         for (i, node) in decl.nodes.iter().enumerate() {
-            if !manifest.components.contains_key(node.get_ref()) {
+            if !manifest.declares_node(node.get_ref()) {
                 keep(Err(self.error_at(
                     node.span(),
                     format!(
-                        "node `{}` of flow `{flow}` names no component",
+                        "node `{}` of flow `{flow}` names no component or connector",
                         node.get_ref()
                     ),
                     declared(),
@@ -312,7 +313,12 @@ impl ProjectManifest {
 
     /// A name a flow uses (of a component, flow, test or port) can be shown on one line and
     /// used as a metric label: not empty, and without control characters.
-    fn check_name(&self, what: &str, name: &str, span: Range<usize>) -> Result<(), ManifestError> {
+    pub(super) fn check_name(
+        &self,
+        what: &str,
+        name: &str,
+        span: Range<usize>,
+    ) -> Result<(), ManifestError> {
         let problem = if name.trim().is_empty() {
             format!("a {what} name is empty")
         } else if name.chars().any(char::is_control) {

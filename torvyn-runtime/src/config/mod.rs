@@ -27,6 +27,7 @@
 
 pub mod bounds;
 mod check;
+mod connectors;
 mod error;
 mod lenient;
 mod warnings;
@@ -37,6 +38,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use connectors::{
+    DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_STATE_DIR, Framing, Oversize, SinkDecl, SinkType, SourceDecl,
+    SourceType,
+};
 pub use error::{ComponentProblem, Located, ManifestError};
 pub use warnings::ManifestWarning;
 
@@ -57,6 +62,12 @@ pub struct Manifest {
     /// The `[components.NAME]` tables.
     #[serde(default)]
     pub components: BTreeMap<String, ComponentDecl>,
+    /// The `[sources.NAME]` tables: built-in source connectors.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceDecl>,
+    /// The `[sinks.NAME]` tables: built-in sink connectors.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkDecl>,
     /// The `[flows.NAME]` tables.
     #[serde(default)]
     pub flows: BTreeMap<String, FlowDecl>,
@@ -569,7 +580,7 @@ edges = [{ from = "numbers", to = "printer" }]
         let text = GOOD.replace(r#"nodes = ["numbers""#, r#"nodes = ["numbrs""#);
         let rendered = message(&text);
         assert!(rendered.contains("node `numbrs` of flow `main` names no component"));
-        assert!(rendered.contains("declared components: numbers, printer"));
+        assert!(rendered.contains("declared components and connectors: numbers, printer"));
     }
 
     #[test]
@@ -584,7 +595,7 @@ edges = [{ from = "numbers", to = "printer" }]
         assert_eq!(
             messages,
             [
-                "node `numbrs` of flow `main` names no component",
+                "node `numbrs` of flow `main` names no component or connector",
                 "edge end `numbers` is not a node of flow `main`",
                 "edge end `printr` is not a node of flow `main`",
             ]

@@ -50,17 +50,32 @@ pub fn link(
     }
     let mut specs = Vec::with_capacity(flows.len());
     for &(flow, decl) in flows {
+        // The flow's stages: its components', and its connectors' (a connector's
+        // checkpoints are the flow's own).
+        let mut flow_stages = stages.clone();
+        for node in &decl.nodes {
+            match super::connectors::connector_stage(project, flow, node.get_ref()) {
+                Some(Ok(stage)) => {
+                    flow_stages.insert(node.get_ref().as_str(), stage);
+                }
+                Some(Err(problem)) => problems.push(problem),
+                None => {}
+            }
+        }
         let names = || decl.nodes.iter().map(|n| n.get_ref().as_str());
-        // A flow some of whose components did not load is checked as far as their roles
-        // are known.
-        if !names().all(|name| stages.contains_key(name)) {
-            let role_of = |name: &str| stages.get(name).map(|stage| stage.body.role());
+        // A flow some of whose nodes did not load is checked as far as their roles are
+        // known.
+        if !names().all(|name| flow_stages.contains_key(name)) {
+            let role_of = |name: &str| flow_stages.get(name).map(|stage| stage.body.role());
             problems.extend(check_flow(project, flow, decl, role_of));
             continue;
         }
-        match plan_flow(project, flow, decl, |name| stages[name].body.role()) {
+        match plan_flow(project, flow, decl, |name| flow_stages[name].body.role()) {
             Ok(plan) => {
-                let nodes = plan.nodes.iter().map(|n| stages[n.name.as_str()].clone());
+                let nodes = plan
+                    .nodes
+                    .iter()
+                    .map(|n| flow_stages[n.name.as_str()].clone());
                 let nodes = nodes.collect();
                 specs.push(FlowSpec::new(plan, nodes));
             }

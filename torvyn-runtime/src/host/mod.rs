@@ -14,6 +14,7 @@ use crate::observability::{FlowReport, OtlpError, OtlpExporter};
 use crate::reactor::{self, Control, FlowError, FlowSpec, RunOptions, StageSpec};
 
 mod api;
+mod connectors;
 mod link;
 
 use crate::topology::FlowPlan;

@@ -76,6 +76,9 @@ pub enum Outcome {
     Cancelled,
     /// A node failed and the flow stopped; what was in its queues is counted abandoned.
     Failed,
+    /// A sink's output was closed (a broken pipe, as when `head` has read enough): the
+    /// sources were stopped, and what could not be written is counted abandoned.
+    OutputClosed,
 }
 
 /// Counts of one node.
@@ -125,6 +128,50 @@ pub struct NodeReport {
     /// Buffer handles its component holds (husks of frozen mutable buffers included): at
     /// the end of a flow, what it never dropped.
     pub handles_held: u32,
+    /// What a built-in connector did; `None` for a component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<ConnectorReport>,
+}
+
+/// What a built-in connector (a node the host plays: a file, standard input or output)
+/// did, beside its node's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConnectorReport {
+    /// Its type: `file`, `stdin` or `stdout`.
+    pub kind: String,
+    /// Bytes read (a source) or written (a sink).
+    pub bytes: u64,
+    /// Elements longer than `max-element-size` left out (`oversize = "skip"`).
+    pub oversize_skipped: u64,
+    /// Elements cut to `max-element-size` (`oversize = "truncate"`).
+    pub oversize_truncated: u64,
+    /// A source: elements whose final fate it learned (end-to-end acknowledgements).
+    pub settled: u64,
+    /// Of those, elements that failed in some branch, under a policy that went on.
+    pub failed: u64,
+    /// A file source: files resumed from a checkpoint instead of their start.
+    pub resumed_files: u64,
+    /// A file source: elements read again after a restart that the run before had read
+    /// when it last stored its checkpoint (they may have been delivered before).
+    pub replayed: u64,
+    /// A file source: times its checkpoints were stored.
+    pub checkpoints: u64,
+    /// A sink: its output was closed (a broken pipe).
+    pub closed: bool,
+    /// A sink: elements that reached it after its output closed, not written (counted
+    /// abandoned in the flow's accounting).
+    pub unwritten: u64,
+}
+
+impl ConnectorReport {
+    /// An empty report of a connector of type `kind`.
+    pub fn new(kind: &str) -> Self {
+        ConnectorReport {
+            kind: kind.to_owned(),
+            ..Self::default()
+        }
+    }
 }
 
 /// The calls the host made into one node, and what they cost.

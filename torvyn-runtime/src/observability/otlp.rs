@@ -233,7 +233,9 @@ fn span_data(flow: &str, span: &StageSpan, scope: &InstrumentationScope) -> Span
         ]);
     }
     let status = match span.fate {
-        Fate::Failed | Fate::DeadLettered => trace::Status::error(span.fate.name()),
+        Fate::Failed | Fate::DeadLettered | Fate::Abandoned => {
+            trace::Status::error(span.fate.name())
+        }
         _ => trace::Status::Unset,
     };
     SpanData {

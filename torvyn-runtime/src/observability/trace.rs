@@ -113,6 +113,8 @@ pub enum Fate {
     Failed,
     /// Sent to the node's dead-letter sink after an error.
     DeadLettered,
+    /// Not written: its sink's output had closed.
+    Abandoned,
 }
 
 impl Fate {
@@ -125,6 +127,7 @@ impl Fate {
             Fate::Delivered => "delivered",
             Fate::Failed => "failed",
             Fate::DeadLettered => "dead-lettered",
+            Fate::Abandoned => "abandoned",
         }
     }
 }

@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use tokio::sync::Notify;
 
+mod acknowledging;
 mod batching;
 mod dispatch;
 mod ending;
@@ -26,6 +28,7 @@ pub use self::spec::{FlowSpec, RunOptions, StageSpec};
 
 use self::recovery::{Recovery, describe_call_error};
 use self::tracing::{Span, Tracing};
+use super::acks::{Acks, NO_ACK, Resolved};
 use super::control::Control;
 use super::fixture::Stage;
 use super::queue::{Queue, Queued};
@@ -99,6 +102,8 @@ struct Node {
     /// A batch source: the payload bytes per element of its latest batch, which bounds the
     /// next one.
     batch_element_bytes: Option<u64>,
+    /// An aggregator: the acks of the elements it absorbed since it last emitted.
+    absorbed: Vec<super::acks::Ack>,
 }
 
 struct Edge {
@@ -158,6 +163,14 @@ struct Driver<'a> {
     tracing: Option<Tracing>,
     /// Where its lifecycle events go, when the run records them.
     events: Option<Events>,
+    /// The acknowledgements of elements whose source awaits their fate.
+    acks: Acks,
+    /// Source elements whose fate just became known, kept to save an allocation.
+    resolved: Vec<Resolved>,
+    /// Notified when a source connector that was not ready may have become so.
+    wake: Arc<Notify>,
+    /// When the connectors were last ticked.
+    ticked: Instant,
 }
 
 impl Driver<'_> {
@@ -286,7 +299,7 @@ impl Driver<'_> {
         for k in 0..self.sources.len() {
             let i = (self.next_source + k) % self.sources.len();
             let s = self.sources[i];
-            if self.nodes[s].finished {
+            if self.nodes[s].finished || !self.source_ready(s) {
                 continue;
             }
             if self.nodes[s].paused {
@@ -364,27 +377,39 @@ impl Driver<'_> {
     ) -> Result<(), Failure> {
         let mut attempt = 0;
         let output = loop {
-            match result {
-                Ok(output) => break output,
-                Err(error) => match self.recover(s, Call::Pull, error, attempt, None).await? {
-                    Recovery::Retry => {
-                        attempt += 1;
-                        result = self.stages[s].pull(&mut self.table).await;
-                    }
-                    // Topology planning refuses dead letters for sources.
-                    Recovery::Skip | Recovery::DeadLetter(_) => {
-                        self.drop_span(s, span);
-                        return Ok(());
-                    }
-                },
+            // A source that learns its elements' fate has a ticket for each element and
+            // each error.
+            let ticket = match &result {
+                Ok(None) => None,
+                _ => self.stages[s].take_ticket(),
+            };
+            let error = match result {
+                Ok(output) => break output.map(|output| (output, ticket)),
+                Err(error) => error,
+            };
+            // A failed pull is not an element of the flow: its ack is opened to end.
+            let ack = self.source_ack(s, ticket);
+            match self.recover(s, Call::Pull, error, attempt, None).await? {
+                Recovery::Retry => {
+                    self.end_branch(ack, true);
+                    attempt += 1;
+                    result = self.stages[s].pull(&mut self.table).await;
+                }
+                // Topology planning refuses dead letters for sources.
+                Recovery::Skip | Recovery::DeadLetter(_) => {
+                    self.end_branch(ack, true);
+                    self.drop_span(s, span);
+                    return Ok(());
+                }
             }
         };
-        let Some(output) = output else {
+        let Some((output, ticket)) = output else {
             self.drop_span(s, span);
             self.nodes[s].finished = true;
             return Ok(());
         };
         let mut element = self.admit(output);
+        element.ack = self.source_ack(s, ticket);
         self.end_span(s, span, &mut element, attempt, Fate::Sent);
         self.accounting.emitted += 1;
         self.control
@@ -403,6 +428,7 @@ impl Driver<'_> {
             timestamp_ns: super::now_ns(),
             content_type: output.meta.content_type,
             buffer: output.payload.rep(),
+            ack: NO_ACK,
             trace: None,
         }
     }
@@ -457,13 +483,16 @@ impl Driver<'_> {
                 // aggregator held: those elements stay counted as absorbed. A flush is
                 // not retried, since it has no element to retry with.
                 self.recover(n, Call::Flush, error, u32::MAX, None).await?;
+                self.lose_absorbed(n);
                 Vec::new()
             }
         };
         self.accounting.produced += outputs.len() as u64;
         let batch = outputs.len();
+        let ack = self.made_from_absorbed(n, batch as u32);
         let flushed = outputs.into_iter().map(|output| {
             let mut element = self.admit(output);
+            element.ack = ack;
             let span = self.begun_span(Call::Flush, began, batch);
             self.end_span(n, span, &mut element, 0, Fate::Sent);
             element
@@ -554,6 +583,7 @@ async fn run_to_end(
                 poisoned: false,
                 restarted: None,
                 batch_element_bytes: None,
+                absorbed: Vec::new(),
             })
             .collect(),
         edges: plan
@@ -596,10 +626,15 @@ async fn run_to_end(
                 finished: Vec::new(),
             }),
         events,
+        acks: Acks::default(),
+        resolved: Vec::new(),
+        wake: Arc::new(Notify::new()),
+        ticked: Instant::now(),
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
-        match start_stage(engine, &spec, index, identity, &audit, true).await {
+        let wake = driver.wake.clone();
+        match start_stage(engine, &spec, index, identity, &audit, &wake, true).await {
             Ok(Some(instance)) => driver.stages.push(instance),
             Ok(None) => {
                 // Stopped before it ran: the stages started end as after a failure, and
@@ -652,19 +687,20 @@ async fn run_to_end(
     }
 }
 
-/// Instantiates node `n`'s component and calls its `init`: the stage, or `None` when
-/// `interruptible` and a stop cut `init` short.
+/// Instantiates node `n`'s component (or opens its connector, which notifies `wake`) and
+/// calls its `init`: the stage, or `None` when `interruptible` and a stop cut `init` short.
 async fn start_stage(
     engine: &wasmtime::Engine,
     spec: &FlowSpec,
     n: usize,
     identity: Arc<FlowIdentity>,
     audit: &AuditLog,
+    wake: &Arc<Notify>,
     interruptible: bool,
 ) -> Result<Option<Stage>, FlowErrorKind> {
     let stage = &spec.stages[n];
     let deadline = spec.plan.invocation_deadline;
-    let mut instance = Stage::instantiate(engine, n, identity, deadline, stage, audit)
+    let mut instance = Stage::instantiate(engine, n, identity, deadline, stage, audit, wake)
         .await
         .map_err(|e| FlowErrorKind::Instantiate(format!("{e:?}")))?;
     match instance.init(&stage.config, interruptible).await {
@@ -699,6 +735,7 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
                 since_yield = 0;
                 last_yield = Instant::now();
                 driver.publish_due(last_yield);
+                driver.tick_connectors(last_yield)?;
                 if deadline.is_some_and(|at| last_yield >= at) {
                     driver.stop_sources(Outcome::TimedOut);
                 }
@@ -709,21 +746,36 @@ async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(),
             return Ok(());
         }
         // Nothing can run: a sink asked to pause and the queues before it are full (or
-        // the sources are paused waiting for them to drain).
-        let mut wake = driver.next_wake().unwrap_or_else(Instant::now);
+        // the sources are paused waiting for them to drain), or the source connectors
+        // wait for input.
+        let connectors = driver.has_connectors();
+        let now = Instant::now();
+        let mut wake = [driver.next_wake(), driver.next_look()]
+            .into_iter()
+            .flatten()
+            .min();
+        if connectors {
+            // In time to store moved checkpoints, however long input takes to come.
+            let tick = now + Duration::from_secs(1);
+            wake = Some(wake.map_or(tick, |at| at.min(tick)));
+        }
+        let mut wake = wake.unwrap_or(now);
         if driver.observed {
             // Wake in time to publish the next snapshot, however long the wait.
             wake = wake.min(driver.published + PUBLISH_EVERY);
         }
         let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
+        let waker = driver.wake.clone();
         tokio::select! {
             () = tokio::time::sleep_until(wake.into()) => {}
+            () = waker.notified(), if connectors => {}
             () = control.cancel.cancelled(), if sources_running => {}
             () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => {}
         }
         since_yield = 0;
         last_yield = Instant::now();
         driver.publish_due(last_yield);
+        driver.tick_connectors(last_yield)?;
         if deadline.is_some_and(|at| last_yield >= at) {
             driver.stop_sources(Outcome::TimedOut);
         }

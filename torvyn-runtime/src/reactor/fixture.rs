@@ -9,14 +9,17 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
+use tokio::sync::Notify;
+
 use super::StageSpec;
 use super::queue::Queued;
 use super::stage::{CallError, Handled, Instance};
+use crate::connectors::{Connector, ConnectorSpec};
 use crate::contracts::Role;
 use crate::engine::{
     BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
 };
-use crate::observability::{CallStats, SpanId, TraceId};
+use crate::observability::{CallStats, ConnectorReport, SpanId, TraceId};
 use crate::resources::{BufferError, BufferTable};
 use crate::security::AuditLog;
 
@@ -124,6 +127,8 @@ pub enum StageBody {
     Record(Recorder),
     /// Plain Rust code run by the host.
     Native(Native),
+    /// A built-in connector: a file, standard input or output.
+    Connector(ConnectorSpec),
 }
 
 impl StageBody {
@@ -134,6 +139,7 @@ impl StageBody {
             StageBody::Feed(_) => Role::Source,
             StageBody::Record(_) => Role::Sink,
             StageBody::Native(native) => native.role,
+            StageBody::Connector(connector) => connector.role(),
         }
     }
 }
@@ -160,10 +166,12 @@ pub(crate) enum Stage {
         /// an allocation per element.
         scratch: Vec<u8>,
     },
+    Connector(Box<Connector>),
 }
 
 impl Stage {
-    /// Starts node `index` as `spec` says (without `init`).
+    /// Starts node `index` as `spec` says (without `init`); a connector is opened, and
+    /// notifies `wake` when it may have become ready.
     pub(crate) async fn instantiate(
         engine: &wasmtime::Engine,
         index: usize,
@@ -171,6 +179,7 @@ impl Stage {
         deadline: Option<Duration>,
         spec: &StageSpec,
         audit: &AuditLog,
+        wake: &Arc<Notify>,
     ) -> wasmtime::Result<Self> {
         Ok(match &spec.body {
             StageBody::Component(component) => {
@@ -194,7 +203,24 @@ impl Stage {
                 body: (native.make)(),
                 scratch: Vec::new(),
             },
+            StageBody::Connector(connector) => Stage::Connector(Box::new(
+                Connector::open(connector, index, wake).map_err(wasmtime::Error::msg)?,
+            )),
         })
+    }
+
+    /// The connector playing this stage, if a connector does.
+    pub(crate) fn connector(&mut self) -> Option<&mut Connector> {
+        match self {
+            Stage::Connector(connector) => Some(connector),
+            _ => None,
+        }
+    }
+
+    /// The acknowledgement ticket of the element (or error) the last pull gave, in order,
+    /// for a source that learns its elements' fate.
+    pub(crate) fn take_ticket(&mut self) -> Option<u64> {
+        self.connector().and_then(Connector::take_ticket)
     }
 
     /// The calls made into this stage so far (none for the host's own stages).
@@ -213,10 +239,23 @@ impl Stage {
         }
     }
 
+    /// A component's `teardown`; a connector is closed (a file source stores its
+    /// checkpoints).
     pub(crate) async fn teardown(&mut self, table: &mut BufferTable) -> CallResult<()> {
         match self {
             Stage::Component(instance) => instance.teardown(table).await,
+            Stage::Connector(connector) => {
+                (connector.close()).map_err(|why| CallError::Process(ProcessError::Internal(why)))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// What a connector did so far; `None` for any other stage.
+    pub(crate) fn connector_report(&self) -> Option<ConnectorReport> {
+        match self {
+            Stage::Connector(connector) => Some(connector.report()),
+            _ => None,
         }
     }
 
@@ -240,7 +279,17 @@ impl Stage {
                 if !body.pull(scratch) {
                     return Ok(None);
                 }
-                Ok(Some(output(table, *index, scratch, String::new())?))
+                Ok(Some(host_output(table, *index, scratch, "")?))
+            }
+            // A batch of one: whatever ended the batch is the result.
+            Stage::Connector(connector) => {
+                match connector.pull_batch(table, 1)?.into_iter().next() {
+                    Some(result) => result.map_err(CallError::Process),
+                    // Only a retry pulls a connector singly, and it may be early.
+                    None => Err(CallError::Process(ProcessError::Unavailable(
+                        "nothing to read yet".into(),
+                    ))),
+                }
             }
             Stage::Record { .. } => unreachable!("pull on a recording stage"),
         }
@@ -295,8 +344,17 @@ impl Stage {
                 if !body.process(&input, scratch) {
                     return Ok(Handled::Consumed);
                 }
-                let content_type = element.content_type.clone();
-                Ok(Handled::Emit(output(table, *index, scratch, content_type)?))
+                let content_type = &element.content_type;
+                Ok(Handled::Emit(host_output(
+                    table,
+                    *index,
+                    scratch,
+                    content_type,
+                )?))
+            }
+            Stage::Connector(connector) => {
+                let handled = connector.handle_batch(table, std::slice::from_ref(element));
+                handled.into_iter().next().expect("a result per element")
             }
             Stage::Feed { .. } => unreachable!("handle on a feeding stage"),
         }
@@ -312,7 +370,11 @@ impl Stage {
     /// Whether the stage takes or makes elements in batches ([`Stage::pull_batch`],
     /// [`Stage::handle_batch`]).
     pub(crate) fn batched(&self) -> bool {
-        matches!(self, Stage::Component(instance) if instance.batched())
+        match self {
+            Stage::Component(instance) => instance.batched(),
+            Stage::Connector(_) => true,
+            _ => false,
+        }
     }
 
     pub(crate) async fn pull_batch(
@@ -322,6 +384,7 @@ impl Stage {
     ) -> CallResult<Vec<Result<Option<OutputElement>, ProcessError>>> {
         match self {
             Stage::Component(instance) => instance.pull_batch(table, max).await,
+            Stage::Connector(connector) => connector.pull_batch(table, max),
             _ => unreachable!("pull-batch on a stage that is not a batch source"),
         }
     }
@@ -333,6 +396,7 @@ impl Stage {
     ) -> CallResult<Vec<CallResult<Handled>>> {
         match self {
             Stage::Component(instance) => instance.handle_batch(table, elements).await,
+            Stage::Connector(connector) => Ok(connector.handle_batch(table, elements)),
             _ => unreachable!("a batch call on a stage that does not take batches"),
         }
     }
@@ -368,27 +432,41 @@ pub(crate) fn read_lent(
     bytes
 }
 
+/// Appends the whole of `buffer` to `out` as stage `index`, lent to it for the read as a
+/// component would be lent it for a call: one copy, counted by the ledger.
+pub(crate) fn host_read_onto(
+    table: &mut BufferTable,
+    index: usize,
+    buffer: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), BufferError> {
+    table.lend(buffer, index);
+    let read = table.read_onto(index, buffer, out);
+    table.give_back(buffer);
+    read
+}
+
 /// Puts `item` in a buffer the host owns, as a source's output would be.
 fn feed(
     table: &mut BufferTable,
     index: usize,
     item: TestElement,
 ) -> Result<OutputElement, BufferError> {
-    output(table, index, &item.payload, item.content_type)
+    host_output(table, index, &item.payload, &item.content_type)
 }
 
 /// Copies `payload` into a new buffer of stage `index`, handed over to the host as a
-/// component's output is.
-fn output(
+/// component's output is: one copy, counted by the ledger.
+pub(crate) fn host_output(
     table: &mut BufferTable,
     index: usize,
     payload: &[u8],
-    content_type: String,
+    content_type: &str,
 ) -> Result<OutputElement, BufferError> {
     let mutable = table.allocate(index, payload.len() as u64)?;
     table.append(index, mutable, payload)?;
     if !content_type.is_empty() {
-        table.set_content_type(index, mutable, &content_type)?;
+        table.set_content_type(index, mutable, content_type)?;
     }
     let frozen = table.freeze(index, mutable)?;
     table.drop_mutable(index, mutable)?;
@@ -397,7 +475,7 @@ fn output(
         meta: ElementMeta {
             sequence: 0,
             timestamp_ns: 0,
-            content_type,
+            content_type: content_type.to_owned(),
         },
         payload: Resource::new_own(frozen),
     })

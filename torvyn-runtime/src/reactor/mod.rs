@@ -34,7 +34,14 @@
 //!    Each element's result then goes on as a single call's would. A batch of one is a
 //!    single call.
 //! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress.
-//! 9. At the end, every stage's `teardown`, in topological order.
+//! 9. At the end, every stage's `teardown`, in topological order, and every built-in
+//!    connector is closed (a file source stores its checkpoints).
+//!
+//! A built-in connector (`crate::connectors`) is a batch stage the host plays. A source
+//! connector is pulled only when it says it is ready (a followed file at its end, or
+//! standard input with nothing come, is not); when nothing can run, the flow waits for
+//! the first of: a sink's pause to end, a followed file's next look, input to come, a
+//! stop. Its elements carry end-to-end acknowledgements: the protocol is in `acks`.
 //!
 //! # Errors
 //!
@@ -58,6 +65,7 @@
 //! that traps (the others are handed to the component a second time). A time limit,
 //! deadline or fuel allowance is per call, so a batch shares one.
 
+mod acks;
 mod control;
 mod driver;
 mod fixture;
@@ -69,7 +77,10 @@ pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
 pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, YIELD_EVERY};
 pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
+pub(crate) use fixture::{host_output, host_read_onto};
+pub(crate) use queue::Queued;
 pub use stage::MAX_ROUTE_PORTS;
+pub(crate) use stage::{CallError, Handled};
 
 /// Nanoseconds since the Unix epoch.
 pub(crate) fn now_ns() -> u64 {

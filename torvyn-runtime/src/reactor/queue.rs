@@ -11,6 +11,8 @@ pub(crate) struct Queued {
     pub(crate) timestamp_ns: u64,
     pub(crate) content_type: String,
     pub(crate) buffer: u32,
+    /// Its end-to-end acknowledgement (see `acks`), or `NO_ACK`.
+    pub(crate) ack: super::acks::Ack,
     /// Where a traced element is in its trace; `None` for an element not traced.
     pub(crate) trace: Option<Box<Traced>>,
 }

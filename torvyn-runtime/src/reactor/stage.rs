@@ -574,4 +574,6 @@ pub(crate) enum Handled {
     Route(Vec<String>),
     /// The sink took it and answered with this signal.
     Delivered(BackpressureSignal),
+    /// A sink connector could not write it: its output is closed (a broken pipe).
+    Closed,
 }

@@ -364,6 +364,21 @@ impl BufferTable {
         Ok(out)
     }
 
+    /// Like [`BufferTable::read`] of the whole content, appended to `out` (which keeps its
+    /// allocation from call to call): the host's own stages read so.
+    pub fn read_onto(
+        &mut self,
+        stage: usize,
+        rep: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BufferError> {
+        self.readable(stage, rep)?;
+        let at = out.len();
+        let (slots, ledger) = (&self.slots, &mut self.ledger);
+        ledger.copy(stage, out, at, &slots[rep as usize].bytes);
+        Ok(())
+    }
+
     /// The stage returned the buffer in an `output-element`: the host owns it now.
     pub fn take_output(&mut self, stage: usize, rep: u32) -> Result<(), BufferError> {
         let slot = self.slot_mut(rep)?;

@@ -11,7 +11,7 @@ use crate::config::Overflow;
 use crate::config::bounds::SINK_PAUSE;
 use crate::contracts::Role;
 use crate::engine::BackpressureSignal;
-use crate::observability::{Fate, printable};
+use crate::observability::{Fate, Outcome, printable};
 use crate::reactor::queue::Queued;
 use crate::reactor::stage::{CallError, Handled};
 use crate::topology::NodePlan;
@@ -48,6 +48,7 @@ impl Driver<'_> {
                 }
                 Ok(Recovery::Skip) => {
                     self.end_span(n, span, &mut element, attempt, Fate::Failed);
+                    self.end_branch(element.ack, true);
                     self.table.release(element.buffer);
                     self.nodes[n].counts.failed += 1;
                     self.accounting.failed += 1;
@@ -84,6 +85,7 @@ impl Driver<'_> {
             Handled::Route(ports) if ports.is_empty() => Fate::Filtered,
             Handled::Route(_) => Fate::Sent,
             Handled::Delivered(_) => Fate::Delivered,
+            Handled::Closed => Fate::Abandoned,
         }
     }
 
@@ -103,9 +105,12 @@ impl Driver<'_> {
                     self.nodes[n].counts.absorbed += 1;
                     self.accounting.absorbed += 1;
                     self.accounting.produced += 1;
-                    // The new element goes on in the trace of the one it completed.
+                    // The new element goes on in the trace of the one it completed, and
+                    // settles what it was made of.
                     let mut made = self.admit(output);
                     made.trace = element.trace.take();
+                    self.absorb(n, element.ack);
+                    made.ack = self.made_from_absorbed(n, 1);
                     made
                 } else {
                     Queued {
@@ -126,15 +131,18 @@ impl Driver<'_> {
                 if aggregator {
                     self.nodes[n].counts.absorbed += 1;
                     self.accounting.absorbed += 1;
+                    self.absorb(n, element.ack);
                 } else {
                     self.nodes[n].counts.filtered += 1;
                     self.accounting.filtered += 1;
+                    self.end_branch(element.ack, false);
                 }
                 Ok(())
             }
             Handled::Route(ports) => self.route(n, element, &ports),
             Handled::Delivered(signal) => {
                 self.table.release(element.buffer);
+                self.end_branch(element.ack, false);
                 self.nodes[n].counts.delivered += 1;
                 if dead_letter {
                     self.accounting.dead_lettered += 1;
@@ -153,6 +161,15 @@ impl Driver<'_> {
                     let pause = self.spec.sink_pause.min(SINK_PAUSE.max);
                     self.nodes[n].resume_at = Some(Instant::now() + pause);
                 }
+                Ok(())
+            }
+            Handled::Closed => {
+                // Not written, and never acknowledged: its source offers it again on a
+                // rerun. The flow drains what it holds and ends.
+                self.table.release(element.buffer);
+                self.accounting.abandoned += 1;
+                self.stop_sources(Outcome::OutputClosed);
+                self.outcome = Outcome::OutputClosed;
                 Ok(())
             }
         }
@@ -176,9 +193,11 @@ impl Driver<'_> {
         let buffer = element.buffer;
         if count == 0 {
             self.table.release(buffer);
+            self.end_branch(element.ack, false);
             return Ok(());
         }
         self.accounting.fanned_out += count as u64 - 1;
+        self.hold(element.ack, count as u32 - 1);
         self.table.share(buffer, count as u32 - 1);
         let mut element = Some(element);
         for i in 0..count {
@@ -237,6 +256,7 @@ impl Driver<'_> {
             node.counts.filtered += 1;
             self.accounting.filtered += 1;
             self.table.release(element.buffer);
+            self.end_branch(element.ack, false);
             self.routed = edges;
             return Ok(());
         }
@@ -244,9 +264,15 @@ impl Driver<'_> {
         // Each unknown port is a branch that ends here, as a failure.
         self.accounting.fanned_out += unknown;
         self.accounting.failed += unknown;
+        if unknown > 0 {
+            // Step 2 of the acknowledgements: an unknown port is a branch that failed.
+            self.hold(element.ack, 1);
+            self.end_branch(element.ack, true);
+        }
         if edges.is_empty() {
             self.accounting.fanned_out -= 1;
             self.table.release(element.buffer);
+            self.end_branch(element.ack, true);
             self.routed = edges;
             return Ok(());
         }
@@ -276,12 +302,14 @@ impl Driver<'_> {
                 edge.dropped += 1;
                 self.accounting.dropped += 1;
                 self.table.release(oldest.buffer);
+                self.end_branch(oldest.ack, false);
                 Ok(())
             }
             Overflow::DropNewest => {
                 edge.dropped += 1;
                 self.accounting.dropped += 1;
                 self.table.release(element.buffer);
+                self.end_branch(element.ack, false);
                 Ok(())
             }
             Overflow::Error => {

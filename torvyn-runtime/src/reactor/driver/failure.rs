@@ -25,6 +25,9 @@ pub enum FlowErrorKind {
         /// The error of its latest trap.
         error: String,
     },
+    /// A built-in connector could not go on: its checkpoints could not be stored, its
+    /// output could not be flushed.
+    Connector(String),
     /// A queue with `overflow = "error"` was full.
     Overflow {
         /// The node the queue feeds.
@@ -69,6 +72,7 @@ impl FlowError {
             FlowErrorKind::Init(why) => format!("failed in init: {why}"),
             FlowErrorKind::Process(why) => format!("returned an error{call}{at}: {why}"),
             FlowErrorKind::Trap(why) => format!("trapped{call}{at}: {why}"),
+            FlowErrorKind::Connector(why) => format!("failed: {why}"),
             FlowErrorKind::RestartLimit { max, period, error } => format!(
                 "trapped again after {max} restarts within {} (the flow's `max-restarts` in \
                  `restart-period`), so it is not restarted: {error}",

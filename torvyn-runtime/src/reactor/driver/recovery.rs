@@ -212,7 +212,8 @@ impl Driver<'_> {
         let audit = self.audit.clone();
         let identity = self.identity.clone();
         // A restart's `init` runs to its end, since elements wait for the stage.
-        match start_stage(self.engine, self.spec, n, identity, &audit, false).await {
+        let wake = self.wake.clone();
+        match start_stage(self.engine, self.spec, n, identity, &audit, &wake, false).await {
             Ok(Some(stage)) => {
                 self.nodes[n].poisoned = false;
                 let replaced = std::mem::replace(&mut self.stages[n], stage);

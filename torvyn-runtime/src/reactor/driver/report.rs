@@ -45,6 +45,7 @@ impl Driver<'_> {
                     copies: *copies,
                     calls,
                     handles_held: self.table.handles_held(n),
+                    connector: self.stages.get(n).and_then(Stage::connector_report),
                 }
             })
             .collect();

@@ -1,0 +1,604 @@
+//! Built-in connectors through the real CLI: files in and out with checkpoints, standard
+//! input and output, and the end-to-end acknowledgements the checkpoints rest on. Every
+//! JSON report is checked to balance (`Run::reports`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Guest, Run, TestProject, count, node, torvyn, workspace};
+
+/// A manifest of `body` after a `[project]` table, naming the test guests by their paths
+/// as `{upper}` and `{sink}`.
+fn project(body: &str) -> TestProject {
+    let body = body
+        .replace("{upper}", &Guest::Upper.wasm().display().to_string())
+        .replace("{sink}", &Guest::Sink.wasm().display().to_string());
+    TestProject::new().manifest(&format!("[project]\nname = \"connectors\"\n{body}"))
+}
+
+/// `logs/*.log` → `upper` → `out/out.txt`, with extra `source` settings.
+fn file_to_file(source: &str) -> TestProject {
+    project(&format!(
+        r#"
+[components.upper]
+path = "{{upper}}"
+
+[sources.logs]
+type = "file"
+include = ["logs/*.log"]
+{source}
+
+[sinks.out]
+type = "file"
+path = "out/out.txt"
+
+[flows.main]
+nodes = ["logs", "upper", "out"]
+edges = [{{ from = "logs", to = "upper" }}, {{ from = "upper", to = "out" }}]
+"#
+    ))
+}
+
+/// Line `i` of the test input: CRLF and LF endings, empty lines and bytes that are not
+/// UTF-8, in turn.
+fn line(i: usize) -> Vec<u8> {
+    match i % 4 {
+        0 => format!("line {i} ok").into_bytes(),
+        1 => Vec::new(),
+        2 => [b"bytes \xff\xfe ".as_slice(), i.to_string().as_bytes()].concat(),
+        _ => format!("crlf {i}").into_bytes(),
+    }
+}
+
+/// Writes `lines` lines to `path` (CRLF after every 4th, LF otherwise).
+fn write_lines(path: &Path, lines: std::ops::Range<usize>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut text = Vec::new();
+    for i in lines {
+        text.extend(line(i));
+        text.extend_from_slice(if i % 4 == 3 { b"\r\n" } else { b"\n" });
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// What `upper` makes of line `i`, as the file sink writes it.
+fn upper(i: usize) -> Vec<u8> {
+    let mut out = line(i).to_ascii_uppercase();
+    out.push(b'\n');
+    out
+}
+
+fn out_lines(dir: &Path) -> Vec<Vec<u8>> {
+    let text = std::fs::read(dir.join("out/out.txt")).unwrap_or_default();
+    text.split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// A child process, killed if the test panics before it ends: a test that fails leaves
+/// no host running.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("running")
+    }
+
+    fn wait_with_output(mut self) -> std::process::Output {
+        self.0.take().expect("running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn connector<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    &node(report, name)["connector"]
+}
+
+fn checkpoint(dir: &Path, node: &str) -> serde_json::Value {
+    let path = dir.join(format!(".torvyn/state/main/{node}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// How many lines of `0..` end at or before byte `offset` of the test input.
+fn lines_before(offset: u64) -> usize {
+    let mut at = 0u64;
+    (0..)
+        .take_while(|&i| {
+            at += line(i).len() as u64 + if i % 4 == 3 { 2 } else { 1 };
+            at <= offset
+        })
+        .count()
+}
+
+#[test]
+fn a_file_of_100000_lines_arrives_once_in_order_and_byte_exact_and_a_rerun_resumes() {
+    let flow = file_to_file("");
+    write_lines(&flow.dir().join("logs/a.log"), 0..100_000);
+    let run = flow.run(&[]).success();
+    let report = run.report();
+    assert_eq!(count(&report, "emitted"), 100_000);
+    assert_eq!(count(&report, "delivered"), 100_000);
+    let expected: Vec<Vec<u8>> = (0..100_000).map(upper).collect();
+    assert!(out_lines(flow.dir()) == expected, "the output differs");
+    let source = connector(&report, "logs");
+    assert_eq!(source["settled"], 100_000);
+    // The host copies each line into a buffer once; `upper` reads and writes it; the sink
+    // copies it out once: 4 copies, as for components.
+    assert_eq!(report["copies"]["copies"], 4 * 100_000);
+    let size = std::fs::metadata(flow.dir().join("logs/a.log"))
+        .unwrap()
+        .len();
+    assert_eq!(checkpoint(flow.dir(), "logs")["files"][0]["offset"], size);
+
+    // A rerun starts at the checkpoint: nothing is read again.
+    let again = flow.run(&[]).success().report();
+    assert_eq!(count(&again, "emitted"), 0);
+    assert_eq!(connector(&again, "logs")["resumed-files"], 1);
+    assert_eq!(out_lines(flow.dir()).len(), 100_000);
+}
+
+#[test]
+fn a_host_killed_mid_run_resumes_after_its_last_checkpoint_and_says_what_it_replayed() {
+    let flow = file_to_file("");
+    let total = 600_000;
+    write_lines(&flow.dir().join("logs/a.log"), 0..total);
+    let mut running = Running(Some(
+        flow.run_command(&[]).stdout(Stdio::null()).spawn().unwrap(),
+    ));
+    let child = running.child();
+    let state = flow.dir().join(".torvyn/state/main/logs.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Killed once a checkpoint is stored and some lines are past it.
+    while !state.exists() || out_lines(flow.dir()).len() < 20_000 {
+        assert!(Instant::now() < deadline, "no checkpoint stored");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = out_lines(flow.dir()).len();
+    let saved = checkpoint(flow.dir(), "logs")["files"][0].clone();
+    let resumed = lines_before(saved["offset"].as_u64().unwrap());
+    let read = lines_before(saved["read"].as_u64().unwrap());
+    assert!(before < total, "killed after the end");
+    assert!(resumed <= before, "a checkpoint past what was written");
+
+    let report = flow.run(&[]).success().report();
+    // Every line is there at least once: the first run's, then the rerun's from the
+    // checkpoint on. Only lines after the checkpoint are there twice.
+    let expected: Vec<Vec<u8>> = (0..before).chain(resumed..total).map(upper).collect();
+    assert!(out_lines(flow.dir()) == expected, "the output differs");
+    assert_eq!(count(&report, "emitted") as usize, total - resumed);
+    let source = connector(&report, "logs");
+    assert_eq!(source["resumed-files"], 1);
+    assert_eq!(
+        source["replayed"].as_u64().unwrap() as usize,
+        read - resumed
+    );
+}
+
+#[test]
+fn a_file_replaced_in_place_by_another_of_the_same_size_is_read_from_its_start() {
+    let flow = file_to_file("");
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, "first\nsecond\n").unwrap();
+    flow.run(&[]).success();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
+    // The same inode and the same size, other bytes.
+    std::fs::write(&log, "third\nfourth\n").unwrap();
+    assert_eq!(
+        inode,
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap())
+    );
+    let report = flow.run(&[]).success().report();
+    assert_eq!(count(&report, "delivered"), 2);
+    assert_eq!(connector(&report, "logs")["resumed-files"], 0);
+    let text = std::fs::read_to_string(flow.dir().join("out/out.txt")).unwrap();
+    assert_eq!(text, "FIRST\nSECOND\nTHIRD\nFOURTH\n");
+}
+
+#[test]
+fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
+    let flow = file_to_file("follow = true");
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, "one\ntwo\n").unwrap();
+    let mut child = Running(Some(
+        flow.run_command(&[])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let out = flow.dir().join("out/out.txt");
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::read_to_string(&out).unwrap_or_default() != text {
+            assert!(Instant::now() < deadline, "waited for {text:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("ONE\nTWO\n");
+    let append = |text: &str| {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    };
+    append("three\n");
+    wait_for("ONE\nTWO\nTHREE\n");
+    // Rotated by rename: the rest of the old file, then the new one from its start.
+    append("four\n");
+    std::fs::rename(&log, log.with_extension("log.1")).unwrap();
+    std::fs::write(&log, "five\n").unwrap();
+    wait_for("ONE\nTWO\nTHREE\nFOUR\nFIVE\n");
+    // Truncated, then written again: read from its start.
+    std::fs::write(&log, "").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&log, "six\n").unwrap();
+    wait_for("ONE\nTWO\nTHREE\nFOUR\nFIVE\nSIX\n");
+    let pid = child.child().id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let output = child.wait_with_output();
+    let run = Run::from(output).success();
+    let report = run.report();
+    assert_eq!(report["outcome"], "cancelled");
+    assert_eq!(count(&report, "delivered"), 6);
+}
+
+#[test]
+fn an_over_long_line_is_skipped_truncated_or_refused_as_declared() {
+    let write = |flow: &TestProject| {
+        let log = flow.dir().join("logs/a.log");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        let long = "x".repeat(100);
+        std::fs::write(&log, format!("short\n{long}\nlast\n")).unwrap();
+    };
+    let skip = file_to_file("max-element-size = \"16B\"\noversize = \"skip\"");
+    write(&skip);
+    let report = skip.run(&[]).success().report();
+    assert_eq!(connector(&report, "logs")["oversize-skipped"], 1);
+    assert_eq!(count(&report, "delivered"), 2);
+    assert_eq!(
+        std::fs::read_to_string(skip.dir().join("out/out.txt")).unwrap(),
+        "SHORT\nLAST\n"
+    );
+
+    let truncate = file_to_file("max-element-size = \"16B\"\noversize = \"truncate\"");
+    write(&truncate);
+    let report = truncate.run(&[]).success().report();
+    assert_eq!(connector(&report, "logs")["oversize-truncated"], 1);
+    let text = std::fs::read_to_string(truncate.dir().join("out/out.txt")).unwrap();
+    assert_eq!(text, format!("SHORT\n{}\nLAST\n", "X".repeat(16)));
+
+    let fail = file_to_file("max-element-size = \"16B\"");
+    write(&fail);
+    let run = fail.run(&[]).failure();
+    assert!(
+        run.stderr.contains("logs/a.log`: the element ending at byte 107 is 100 bytes, more than max-element-size (16 bytes)"),
+        "{}",
+        run.stderr
+    );
+    // The line before it settled; the flow failed on it, so a rerun starts at it.
+    assert_eq!(checkpoint(fail.dir(), "logs")["files"][0]["offset"], 6);
+}
+
+#[test]
+fn a_fanned_out_element_is_acknowledged_only_once_the_slow_branch_has_it_too() {
+    let flow = project(
+        r#"
+[sources.logs]
+type = "file"
+include = ["logs/*.log"]
+
+[components.slow]
+path = "{sink}"
+config = '{"pause_every": 1}'
+
+[sinks.fast]
+type = "file"
+path = "out/out.txt"
+
+[flows.main]
+nodes = ["logs", "slow", "fast"]
+edges = [{ from = "logs", to = "fast" }, { from = "logs", to = "slow", capacity = 8 }]
+sink-pause = "20ms"
+"#,
+    );
+    write_lines(&flow.dir().join("logs/a.log"), 0..100_000);
+    let mut running = Running(Some(
+        flow.run_command(&[])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let child = running.child();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let state = flow.dir().join(".torvyn/state/main/logs.json");
+    let mut slow = 0usize;
+    let mut text = String::new();
+    // Read what the slow sink prints until a checkpoint with some progress is stored.
+    while !state.exists() || checkpoint(flow.dir(), "logs")["files"][0]["offset"] == 0 {
+        text.clear();
+        assert!(
+            stdout.read_line(&mut text).unwrap() > 0,
+            "the run ended early"
+        );
+        slow += text.starts_with("seq=") as usize;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for rest in stdout.lines() {
+        slow += rest.unwrap().starts_with("seq=") as usize;
+    }
+    let acknowledged = lines_before(
+        checkpoint(flow.dir(), "logs")["files"][0]["offset"]
+            .as_u64()
+            .unwrap(),
+    );
+    let fast = out_lines(flow.dir()).len();
+    assert!(acknowledged > 0);
+    assert!(
+        acknowledged <= slow,
+        "{acknowledged} acknowledged, the slow sink had {slow}"
+    );
+    assert!(
+        fast > slow,
+        "the fast sink ({fast}) runs ahead of the slow one ({slow})"
+    );
+}
+
+/// `input` piped into `cargo torvyn run` of a stdin → upper → stdout flow; `lines` of its
+/// output are read, then its output is closed.
+fn through_stdout(input: &[u8], lines: usize) -> (Vec<String>, Run) {
+    let flow = project(
+        r#"
+[components.upper]
+path = "{upper}"
+
+[sources.input]
+type = "stdin"
+
+[sinks.output]
+type = "stdout"
+
+[flows.main]
+nodes = ["input", "upper", "output"]
+edges = [{ from = "input", to = "upper" }, { from = "upper", to = "output" }]
+"#,
+    );
+    let manifest = flow.write_manifest();
+    let mut child = torvyn()
+        .args(["torvyn", "run", "--manifest-path"])
+        .arg(&manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The host may stop reading once its output closes.
+        let _ = stdin.write_all(&input);
+    });
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let read: Vec<String> = stdout.lines().take(lines).map(Result::unwrap).collect();
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (read, Run::from(output))
+}
+
+#[test]
+fn standard_input_to_standard_output_is_a_unix_filter() {
+    let (lines, run) = through_stdout(b"a\nb\r\n\nlast", usize::MAX);
+    let run = run.success();
+    assert_eq!(lines, ["A", "B", "", "LAST"]);
+    assert!(
+        run.stderr.contains("Accounted 4 emitted = 4 delivered"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_closed_standard_output_ends_the_flow_cleanly_and_counts_what_was_not_written() {
+    let input: Vec<u8> = (0..200_000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let (lines, run) = through_stdout(&input, 3);
+    assert_eq!(lines, ["0", "1", "2"]);
+    let run = run.success();
+    assert!(
+        run.stderr.contains("stopped: its output was closed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("not written"), "{}", run.stderr);
+    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn connector_tables_are_checked_at_their_lines() {
+    let flow = project(
+        r#"
+[sources.logs]
+type = "file"
+include = ["nothing/*.log"]
+colour = "red"
+
+[sources.input]
+type = "stdin"
+follow = true
+
+[sinks.out]
+type = "file"
+
+[flows.main]
+nodes = ["logs", "input", "out"]
+edges = [{ from = "logs", to = "out" }, { from = "input", to = "out" }]
+"#,
+    );
+    let run = flow.command(&["check"]).failure();
+    assert!(
+        run.stderr.contains("unknown field `colour`"),
+        "{}",
+        run.stderr
+    );
+    let flow = project(
+        r#"
+[sources.logs]
+type = "file"
+include = ["nothing/*.log"]
+
+[sources.input]
+type = "stdin"
+follow = true
+
+[sinks.out]
+type = "file"
+
+[flows.main]
+nodes = ["logs", "input", "out"]
+edges = [{ from = "logs", to = "out" }, { from = "input", to = "out" }]
+"#,
+    );
+    let run = flow.command(&["check"]).failure();
+    assert!(
+        run.stderr
+            .contains("`follow` of `input`: only a `file` source takes it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("file sink `out` names no file"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Torvyn.toml:"), "{}", run.stderr);
+    let flow = project(
+        r#"
+[sources.logs]
+type = "file"
+include = ["nothing/*.log"]
+
+[sinks.out]
+type = "stdout"
+
+[flows.main]
+nodes = ["logs", "out"]
+edges = [{ from = "logs", to = "out" }]
+"#,
+    );
+    let run = flow.command(&["link"]).failure();
+    assert!(
+        run.stderr
+            .contains("file source `logs`: no file matches `nothing/*.log`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Every line of `text` is a JSON object whose `line` shows no address of the example's
+/// log: each was masked.
+fn assert_redacted(text: &str, lines: usize) {
+    let objects: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(objects.len(), lines);
+    for object in &objects {
+        let line = object["line"].as_str().unwrap();
+        for address in [
+            "@example.",
+            "192.0.2.",
+            "198.51.100.",
+            "203.0.113.",
+            "2001:db8",
+        ] {
+            assert!(!line.contains(address), "{address} in {line}");
+        }
+    }
+    let all = |mark: &str| {
+        objects
+            .iter()
+            .filter(|o| o["line"].as_str().unwrap().contains(mark))
+            .count()
+    };
+    assert!(all("[ipv4] - ") > 0 && all("[ipv6] - ") > 0 && all("[email]") > 0);
+}
+
+#[test]
+fn the_log_redact_example_masks_every_address_and_resumes_where_it_stopped() {
+    let example = workspace().join("examples/log-redact");
+    let dir = tempfile::tempdir().unwrap();
+    // Its files go to a folder of the test's: the crate is named by its full path.
+    let crate_path = example.join("components/redact").display().to_string();
+    let manifest = std::fs::read_to_string(example.join("Torvyn.toml"))
+        .unwrap()
+        .replace("\"components/redact\"", &format!("{crate_path:?}"));
+    std::fs::write(dir.path().join("Torvyn.toml"), manifest).unwrap();
+    std::fs::copy(example.join("access.log"), dir.path().join("access.log")).unwrap();
+    let run = || {
+        let output = torvyn()
+            .args(["torvyn", "run", "--manifest-path"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        Run::from(output).success()
+    };
+    let first = run();
+    assert!(
+        first
+            .stderr
+            .contains("Accounted 3000 emitted = 3000 delivered"),
+        "{}",
+        first.stderr
+    );
+    let out = dir.path().join("out/redacted.ndjson");
+    assert_redacted(&std::fs::read_to_string(&out).unwrap(), 3000);
+    // Appended lines are all a rerun reads.
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("access.log"))
+        .unwrap();
+    writeln!(log, "198.51.100.7 - ada@example.org [03/Dec/2026:11:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"curl/8.5.0\"").unwrap();
+    let second = run();
+    assert!(
+        second.stderr.contains("Accounted 1 emitted = 1 delivered"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("1 file resumed from a checkpoint"),
+        "{}",
+        second.stderr
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.ends_with("{\"line\":\"[ipv4] - [email] [03/Dec/2026:11:00:00 +0000] \\\"GET / HTTP/1.1\\\" 200 1 \\\"-\\\" \\\"curl/8.5.0\\\"\"}\n"), "{text}");
+}
+
+#[test]
+fn the_log_filter_example_is_a_unix_filter() {
+    let log = std::fs::File::open(workspace().join("examples/log-redact/access.log")).unwrap();
+    let output = torvyn()
+        .args(["torvyn", "run", "--manifest-path"])
+        .arg(workspace().join("examples/log-filter"))
+        .stdin(log)
+        .output()
+        .unwrap();
+    let run = Run::from(output).success();
+    assert_redacted(&run.stdout, 3000);
+}

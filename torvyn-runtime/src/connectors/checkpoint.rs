@@ -1,0 +1,166 @@
+//! A file source's checkpoints: for each file, the position after the contiguous prefix
+//! of its elements whose fate is known, kept in a JSON file of the state folder
+//! (`STATE/FLOW/NODE.json`), replaced atomically (written beside it, then renamed over it).
+//!
+//! A file is known by its device and inode and by a fingerprint (SHA-256) of its first
+//! bytes (up to [`FINGERPRINT_BYTES`]), so that a file that took the inode of another, or
+//! was replaced in place, is read from its start instead of at a stranger's offset. The
+//! fingerprint covers the bytes the file had when it was last checkpointed: the start of
+//! a file that is only appended to does not change.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How many of a file's first bytes its fingerprint covers, at most.
+pub(crate) const FINGERPRINT_BYTES: u64 = 1024;
+
+/// Who a file is: device, inode and the fingerprint of its first `length` bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Identity {
+    pub(crate) device: u64,
+    pub(crate) inode: u64,
+    /// How many bytes the fingerprint covers.
+    pub(crate) length: u64,
+    /// SHA-256 of those bytes, in hex.
+    pub(crate) fingerprint: String,
+}
+
+impl Identity {
+    /// The identity of the open `file`, fingerprinting up to [`FINGERPRINT_BYTES`].
+    pub(crate) fn of(file: &File) -> io::Result<Identity> {
+        let meta = file.metadata()?;
+        let length = meta.len().min(FINGERPRINT_BYTES);
+        Ok(Identity {
+            device: meta.dev(),
+            inode: meta.ino(),
+            length,
+            fingerprint: fingerprint(file, length)?.unwrap_or_default(),
+        })
+    }
+
+    /// Whether `file` is this file: the same device and inode, and the same first bytes.
+    pub(crate) fn matches(&self, file: &File) -> io::Result<bool> {
+        let meta = file.metadata()?;
+        if (meta.dev(), meta.ino()) != (self.device, self.inode) {
+            return Ok(false);
+        }
+        Ok(fingerprint(file, self.length)?.is_some_and(|f| f == self.fingerprint))
+    }
+}
+
+/// SHA-256 of the first `length` bytes of `file`, or `None` when it is shorter.
+fn fingerprint(file: &File, length: u64) -> io::Result<Option<String>> {
+    let mut bytes = vec![0; length as usize];
+    let mut read = 0;
+    while read < bytes.len() {
+        match file.read_at(&mut bytes[read..], read as u64)? {
+            0 => return Ok(None),
+            n => read += n,
+        }
+    }
+    let digest = Sha256::digest(&bytes);
+    Ok(Some(digest.iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// One file's checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FileCheckpoint {
+    /// The path it was read by, for people reading the state file.
+    pub(crate) path: PathBuf,
+    #[serde(flatten)]
+    pub(crate) identity: Identity,
+    /// Every element that ends at or before this byte has settled (or failed under a
+    /// policy that went on): a restart reads from here.
+    pub(crate) offset: u64,
+    /// How far the file had been read when this checkpoint was written: elements between
+    /// `offset` and `read` may have been delivered already, and are read again after a
+    /// restart (replayed).
+    pub(crate) read: u64,
+}
+
+/// The contents of a checkpoint file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Checkpoints {
+    pub(crate) files: Vec<FileCheckpoint>,
+}
+
+impl Checkpoints {
+    /// The checkpoints at `path`; none when it does not exist. A file that cannot be
+    /// parsed is an error: the host does not start over silently.
+    pub(crate) fn load(path: &Path) -> io::Result<Checkpoints> {
+        let mut text = String::new();
+        match File::open(path) {
+            Ok(mut file) => file.read_to_string(&mut text)?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(error) => return Err(error),
+        };
+        serde_json::from_str(&text).map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("checkpoint file `{}` is damaged: {error}", path.display()),
+            )
+        })
+    }
+
+    /// Writes the checkpoints to `path` atomically: to a file beside it, then renamed.
+    pub(crate) fn store(&self, path: &Path) -> io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer_pretty(&mut file, self)?;
+        file.persist(path).map_err(|error| error.error)?;
+        Ok(())
+    }
+
+    /// The checkpoint of `file`, if one is this file.
+    pub(crate) fn find(&self, file: &File) -> io::Result<Option<&FileCheckpoint>> {
+        for checkpoint in &self.files {
+            if checkpoint.identity.matches(file)? {
+                return Ok(Some(checkpoint));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_replaced_in_place_is_not_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "first line\n").unwrap();
+        let file = File::open(&path).unwrap();
+        let identity = Identity::of(&file).unwrap();
+        assert!(identity.matches(&file).unwrap());
+        // The same inode and size, other bytes.
+        std::fs::write(&path, "other line\n").unwrap();
+        assert!(!identity.matches(&File::open(&path).unwrap()).unwrap());
+        // Appends keep it the same file.
+        std::fs::write(&path, "first line\nmore\n").unwrap();
+        assert!(identity.matches(&File::open(&path).unwrap()).unwrap());
+
+        let state = dir.path().join("state/flow/node.json");
+        let checkpoints = Checkpoints {
+            files: vec![FileCheckpoint {
+                path: path.clone(),
+                identity,
+                offset: 11,
+                read: 16,
+            }],
+        };
+        checkpoints.store(&state).unwrap();
+        let loaded = Checkpoints::load(&state).unwrap();
+        let found = loaded.find(&File::open(&path).unwrap()).unwrap().unwrap();
+        assert_eq!((found.offset, found.read), (11, 16));
+        std::fs::write(&state, "{").unwrap();
+        assert!(Checkpoints::load(&state).is_err());
+    }
+}

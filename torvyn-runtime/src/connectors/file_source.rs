@@ -1,0 +1,448 @@
+//! The `file` source: the files matching its globs, read one after another and cut into
+//! elements, resumed from their checkpoints; with `follow`, read on as `tail -F` does.
+//!
+//! Each element (and each element that fails, such as a line that is not JSON) gets a
+//! ticket, in the order they are read. When the flow learns an element's final fate, the
+//! ticket is marked; the checkpoint of each file moves over the contiguous prefix of
+//! marked tickets. A failed element is marked too: a file has no way to offer it again
+//! but a rerun, and the node's policy (`skip`) chose to go on without it. An element of a
+//! flow that failed, or that was still in flight when its output closed, is never marked,
+//! so a rerun reads it again.
+//!
+//! Follow mode: at the end of every file, the source is not ready until its next look, a
+//! few times a second ([`FOLLOW_POLL`]). A look finds appends, files that newly match the
+//! globs, a file rotated by rename (its path names another inode: the old file is read to
+//! its end, then the new one from its start) and a truncated file (shorter than what was
+//! read: read again from its start).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::FileSourceSpec;
+use super::checkpoint::{Checkpoints, FileCheckpoint, Identity};
+use super::framing::{Frame, Framer};
+use crate::engine::ProcessError;
+use crate::observability::ConnectorReport;
+use crate::reactor::{CallError, host_output};
+use crate::resources::BufferTable;
+
+/// How often a followed file is looked at once it has been read to its end.
+pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// How often checkpoints are stored while they move.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How much is read from a file at once.
+const READ_SIZE: usize = 64 * 1024;
+
+/// The files matching `patterns`, in order: each pattern's matches sorted by path, each
+/// file once. Unreadable folders are skipped.
+pub fn glob_files(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let paths = glob::glob(pattern).map_err(|e| format!("`{pattern}` is not a glob: {e}"))?;
+        let mut matched: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+        matched.sort();
+        for path in matched {
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Why a file is no longer read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retired {
+    /// Read to its end (without `follow`), or rotated away and then read to its end.
+    Done,
+    /// Truncated: a new entry reads it again; this one's checkpoint is meaningless.
+    Truncated,
+}
+
+/// A file known to this run.
+struct Tracked {
+    path: PathBuf,
+    file: File,
+    identity: Identity,
+    framer: Framer,
+    /// How far it has been read.
+    fed: u64,
+    /// Everything up to here has its fate known.
+    settled: u64,
+    /// Elements ending at or before this position had been read by the run that wrote
+    /// the checkpoint this one resumed from: reading them again is a replay.
+    replay_until: u64,
+    /// Read to its current end (it may grow, when followed).
+    at_end: bool,
+    /// Its path now names another file: once read to its end, it is done.
+    rotated: bool,
+    retired: Option<Retired>,
+}
+
+/// An element or failed element whose fate is awaited.
+struct Pending {
+    file: usize,
+    end: u64,
+    known: bool,
+}
+
+pub(crate) struct FileSource {
+    index: usize,
+    spec: FileSourceSpec,
+    files: Vec<Tracked>,
+    /// The file being read.
+    current: usize,
+    /// Tickets of the results handed out and not yet taken by the driver.
+    tickets: VecDeque<u64>,
+    /// Elements whose fate is awaited, by ticket from `first_ticket`.
+    pending: VecDeque<Pending>,
+    first_ticket: u64,
+    /// The checkpoints read at the start, to resume files found later (when followed).
+    resumed_from: Checkpoints,
+    /// The checkpoints moved since they were last stored.
+    dirty: bool,
+    stored_at: Instant,
+    next_look: Option<Instant>,
+    report: ConnectorReport,
+}
+
+impl FileSource {
+    pub(crate) fn open(spec: &FileSourceSpec, index: usize) -> Result<Self, String> {
+        let resumed_from = Checkpoints::load(&spec.checkpoint).map_err(|e| e.to_string())?;
+        let mut source = FileSource {
+            index,
+            spec: spec.clone(),
+            files: Vec::new(),
+            current: 0,
+            tickets: VecDeque::new(),
+            pending: VecDeque::new(),
+            first_ticket: 0,
+            resumed_from,
+            dirty: false,
+            stored_at: Instant::now(),
+            next_look: None,
+            report: ConnectorReport::new("file"),
+        };
+        for path in glob_files(&spec.include)? {
+            source.track(path)?;
+        }
+        if source.files.is_empty() && !spec.follow {
+            return Err(format!("no file matches {}", spec.include.join(", ")));
+        }
+        Ok(source)
+    }
+
+    /// Starts reading `path`: where its checkpoint says, else at its start.
+    fn track(&mut self, path: PathBuf) -> Result<(), String> {
+        let describe = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
+        let mut file = File::open(&path).map_err(describe)?;
+        let identity = Identity::of(&file).map_err(describe)?;
+        let resumed = (self.resumed_from.find(&file).map_err(describe)?)
+            .filter(|c| file.metadata().is_ok_and(|m| m.len() >= c.offset))
+            .map(|c| (c.offset, c.read));
+        let (offset, replay_until) = resumed.unwrap_or((0, 0));
+        if resumed.is_some() {
+            self.report.resumed_files += 1;
+            file.seek(SeekFrom::Start(offset)).map_err(describe)?;
+        }
+        let spec = self.spec.framing;
+        let mut framer = Framer::new(spec.framing, spec.max_element_size, spec.oversize);
+        framer.reset(offset);
+        self.files.push(Tracked {
+            path,
+            file,
+            identity,
+            framer,
+            fed: offset,
+            settled: offset,
+            replay_until,
+            at_end: false,
+            rotated: false,
+            retired: None,
+        });
+        Ok(())
+    }
+
+    /// Whether `tracked` has something to read now: it is not at its end, or its end
+    /// ends its last element (without `follow`, or once rotated away).
+    fn to_read(&self, tracked: &Tracked) -> bool {
+        let last = tracked.at_end && (!self.spec.follow || tracked.rotated);
+        tracked.retired.is_none() && (!tracked.at_end || last)
+    }
+
+    pub(crate) fn ready(&mut self) -> bool {
+        if !self.spec.follow || self.files.iter().any(|f| self.to_read(f)) {
+            return true;
+        }
+        match self.next_look {
+            Some(at) if Instant::now() < at => false,
+            _ => {
+                self.next_look = None;
+                self.look();
+                let waiting = !self.files.iter().any(|f| self.to_read(f));
+                if waiting {
+                    self.next_look = Some(Instant::now() + FOLLOW_POLL);
+                }
+                !waiting
+            }
+        }
+    }
+
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        self.next_look
+    }
+
+    /// Follow mode, every file at its end: looks for appends, rotations, truncations and
+    /// new files.
+    fn look(&mut self) {
+        for i in 0..self.files.len() {
+            let tracked = &mut self.files[i];
+            if tracked.retired.is_some() {
+                continue;
+            }
+            let Ok(open) = tracked.file.metadata() else {
+                continue;
+            };
+            if open.len() < tracked.fed {
+                // Truncated: a new entry reads it from its start.
+                tracked.retired = Some(Retired::Truncated);
+                let path = tracked.path.clone();
+                let _ = self.track_from_start(path);
+                continue;
+            }
+            if open.len() > tracked.fed {
+                tracked.at_end = false;
+            }
+            let renamed = std::fs::metadata(&tracked.path).map_or(true, |now| {
+                use std::os::unix::fs::MetadataExt;
+                (now.dev(), now.ino()) != (tracked.identity.device, tracked.identity.inode)
+            });
+            if renamed && !tracked.rotated {
+                // Read on to its end, then the file now at its path from its start.
+                tracked.rotated = true;
+                tracked.at_end = false;
+                self.current = i;
+                let path = tracked.path.clone();
+                if path.exists() {
+                    let _ = self.track_from_start(path);
+                }
+            }
+        }
+        if let Ok(paths) = glob_files(&self.spec.include) {
+            for path in paths {
+                let known = self
+                    .files
+                    .iter()
+                    .any(|f| f.path == path && f.retired.is_none() && !f.rotated);
+                if !known {
+                    let _ = self.track(path);
+                }
+            }
+        }
+    }
+
+    /// Tracks `path` as a new file, read from its start whatever checkpoint it has.
+    fn track_from_start(&mut self, path: PathBuf) -> Result<(), String> {
+        let checkpoints = std::mem::take(&mut self.resumed_from);
+        let tracked = self.track(path);
+        self.resumed_from = checkpoints;
+        tracked
+    }
+
+    pub(crate) fn pull_batch(
+        &mut self,
+        table: &mut BufferTable,
+        max: u32,
+    ) -> Result<super::Pulled, CallError> {
+        let mut results = Vec::new();
+        while results.len() < max as usize {
+            match self.next_result(table)? {
+                Step::Result(result) => {
+                    let error = result.is_err();
+                    results.push(result);
+                    if error {
+                        break;
+                    }
+                }
+                Step::Wait => break,
+                Step::End => {
+                    results.push(Ok(None));
+                    break;
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// The next element or error of the files, reading as needed.
+    fn next_result(&mut self, table: &mut BufferTable) -> Result<Step, CallError> {
+        loop {
+            let Some(i) = self.readable() else {
+                return Ok(match self.spec.follow {
+                    true => Step::Wait,
+                    false => Step::End,
+                });
+            };
+            let tracked = &mut self.files[i];
+            // Without `follow`, and once rotated away, the end of a file ends its last
+            // element; a followed file may still be written to.
+            let last = tracked.at_end && (!self.spec.follow || tracked.rotated);
+            let Some(framed) = tracked.framer.next(last) else {
+                if last {
+                    tracked.retired = Some(Retired::Done);
+                    self.dirty = true;
+                    continue;
+                }
+                let spare = tracked.framer.spare(READ_SIZE);
+                let read = match tracked.file.read(spare) {
+                    Ok(read) => read,
+                    Err(error) => {
+                        tracked.framer.filled(0, READ_SIZE);
+                        let why = format!("cannot read `{}`: {error}", tracked.path.display());
+                        let ticket = self.push_pending(i, self.files[i].settled, false);
+                        self.tickets.push_back(ticket);
+                        return Ok(Step::Result(Err(ProcessError::Unavailable(why))));
+                    }
+                };
+                tracked.framer.filled(read, READ_SIZE);
+                tracked.fed += read as u64;
+                self.report.bytes += read as u64;
+                if read == 0 {
+                    tracked.at_end = true;
+                    if self.spec.follow && !tracked.rotated {
+                        self.current = i + 1;
+                    }
+                }
+                continue;
+            };
+            let at = framed.end;
+            let (path, replayed) = (tracked.path.clone(), at <= tracked.replay_until);
+            let result = match framed.frame {
+                Frame::Element { range, truncated } => {
+                    self.report.oversize_truncated += truncated as u64;
+                    let bytes = tracked.framer.bytes(range);
+                    let content_type = self.spec.framing.framing.content_type();
+                    Ok(Some(host_output(table, self.index, bytes, content_type)?))
+                }
+                Frame::Skipped => {
+                    self.report.oversize_skipped += 1;
+                    self.push_pending(i, at, true);
+                    continue;
+                }
+                Frame::NotJson(why) => Err(ProcessError::InvalidInput(format!(
+                    "`{}`, the line ending at byte {at}, is not JSON: {why}",
+                    path.display()
+                ))),
+                Frame::TooLong(length) => Err(ProcessError::InvalidInput(format!(
+                    "`{}`: the element ending at byte {at} is {length} bytes, more than max-element-size ({} bytes)",
+                    path.display(),
+                    self.spec.framing.max_element_size
+                ))),
+            };
+            self.report.replayed += replayed as u64;
+            let ticket = self.push_pending(i, at, false);
+            self.tickets.push_back(ticket);
+            return Ok(Step::Result(result));
+        }
+    }
+
+    /// The file to read from now: the current one, or the next with something to read.
+    fn readable(&mut self) -> Option<usize> {
+        let count = self.files.len();
+        for k in 0..count {
+            let i = (self.current + k) % count.max(1);
+            if self.to_read(&self.files[i]) {
+                self.current = i;
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    fn push_pending(&mut self, file: usize, end: u64, known: bool) -> u64 {
+        let ticket = self.first_ticket + self.pending.len() as u64;
+        self.pending.push_back(Pending { file, end, known });
+        if known {
+            self.advance();
+        }
+        ticket
+    }
+
+    pub(crate) fn take_ticket(&mut self) -> Option<u64> {
+        self.tickets.pop_front()
+    }
+
+    pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
+        self.report.settled += 1;
+        self.report.failed += failed as u64;
+        let Some(i) = ticket.checked_sub(self.first_ticket) else {
+            return;
+        };
+        if let Some(pending) = self.pending.get_mut(i as usize) {
+            pending.known = true;
+        }
+        self.advance();
+    }
+
+    /// Moves each file's checkpoint over the contiguous prefix of known fates.
+    fn advance(&mut self) {
+        while self.pending.front().is_some_and(|p| p.known) {
+            let done = self.pending.pop_front().expect("a front");
+            self.first_ticket += 1;
+            self.files[done.file].settled = done.end;
+            self.dirty = true;
+        }
+    }
+
+    /// Stores the checkpoints when they moved and a second has passed, or `now`.
+    pub(crate) fn tick(&mut self, now: bool) -> Result<(), String> {
+        if !self.dirty || (!now && self.stored_at.elapsed() < CHECKPOINT_EVERY) {
+            return Ok(());
+        }
+        let files = self
+            .files
+            .iter_mut()
+            .filter(|f| f.retired != Some(Retired::Truncated));
+        let mut checkpoints = Checkpoints::default();
+        for tracked in files {
+            if tracked.identity.length < super::checkpoint::FINGERPRINT_BYTES
+                && let Ok(identity) = Identity::of(&tracked.file)
+            {
+                // More of its start is known now: a stronger fingerprint.
+                tracked.identity = identity;
+            }
+            checkpoints.files.push(FileCheckpoint {
+                path: tracked.path.clone(),
+                identity: tracked.identity.clone(),
+                offset: tracked.settled,
+                read: tracked.framer.position(),
+            });
+        }
+        checkpoints.store(&self.spec.checkpoint).map_err(|e| {
+            format!(
+                "cannot store checkpoints in `{}`: {e}",
+                self.spec.checkpoint.display()
+            )
+        })?;
+        self.report.checkpoints += 1;
+        self.dirty = false;
+        self.stored_at = Instant::now();
+        Ok(())
+    }
+
+    pub(crate) fn report(&self) -> ConnectorReport {
+        self.report.clone()
+    }
+}
+
+/// What one step of reading gives.
+enum Step {
+    Result(Result<Option<crate::engine::OutputElement>, ProcessError>),
+    /// Nothing now (a followed file at its end).
+    Wait,
+    /// Every file read to its end.
+    End,
+}

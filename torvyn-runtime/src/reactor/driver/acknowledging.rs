@@ -1,0 +1,120 @@
+//! The driver's side of end-to-end acknowledgements (the protocol is in `reactor::acks`)
+//! and of the built-in connectors: whether a source connector is ready, when to look at
+//! it again, its checkpoints' ticks.
+
+use std::time::{Duration, Instant};
+
+use super::{Driver, Failure, FlowErrorKind};
+use crate::reactor::StageBody;
+use crate::reactor::acks::{Ack, NO_ACK};
+
+/// How often connectors are ticked (a file source stores moved checkpoints once a second).
+const TICK_EVERY: Duration = Duration::from_millis(250);
+
+impl Driver<'_> {
+    /// Step 1: the ack of an element (or failed pull) of source `s` that the source gave
+    /// `ticket`; [`NO_ACK`] when it gave none.
+    pub(super) fn source_ack(&mut self, s: usize, ticket: Option<u64>) -> Ack {
+        ticket.map_or(NO_ACK, |ticket| self.acks.for_source(s, ticket))
+    }
+
+    /// Steps 5 and 6: a branch of the element carrying `ack` ends (`failed`, or not); each
+    /// source element whose fate that decides is told to its source.
+    pub(super) fn end_branch(&mut self, ack: Ack, failed: bool) {
+        if ack == NO_ACK {
+            return;
+        }
+        let mut resolved = std::mem::take(&mut self.resolved);
+        self.acks.release(ack, failed, &mut resolved);
+        for done in resolved.drain(..) {
+            if let Some(connector) = self.stages[done.source].connector() {
+                connector.settled(done.ticket, done.failed);
+            }
+        }
+        self.resolved = resolved;
+    }
+
+    /// Step 2: `ack` goes down `extra` more branches.
+    pub(super) fn hold(&mut self, ack: Ack, extra: u32) {
+        if ack != NO_ACK && extra > 0 {
+            self.acks.hold(ack, extra);
+        }
+    }
+
+    /// Step 4: aggregator `n` absorbed an element carrying `ack`.
+    pub(super) fn absorb(&mut self, n: usize, ack: Ack) {
+        if ack != NO_ACK {
+            self.nodes[n].absorbed.push(ack);
+        }
+    }
+
+    /// Step 4: the ack of the `outputs` elements aggregator `n` made of what it absorbed.
+    pub(super) fn made_from_absorbed(&mut self, n: usize, outputs: u32) -> Ack {
+        let members = std::mem::take(&mut self.nodes[n].absorbed);
+        if outputs == 0 {
+            for member in members {
+                self.end_branch(member, false);
+            }
+            return NO_ACK;
+        }
+        self.acks.for_group(members, outputs)
+    }
+
+    /// Step 4: what aggregator `n` absorbed will make nothing (its flush failed under a
+    /// policy that goes on).
+    pub(super) fn lose_absorbed(&mut self, n: usize) {
+        for member in std::mem::take(&mut self.nodes[n].absorbed) {
+            self.end_branch(member, true);
+        }
+    }
+
+    /// Whether source `s` may be pulled now: a connector says; a component always may.
+    pub(super) fn source_ready(&mut self, s: usize) -> bool {
+        self.stages[s].connector().is_none_or(|c| c.ready())
+    }
+
+    /// When the first source connector that is not ready should be looked at again.
+    pub(super) fn next_look(&mut self) -> Option<Instant> {
+        let mut first: Option<Instant> = None;
+        for i in 0..self.sources.len() {
+            let s = self.sources[i];
+            if self.nodes[s].finished {
+                continue;
+            }
+            if let Some(at) = self.stages[s].connector().and_then(|c| c.poll_at()) {
+                first = Some(first.map_or(at, |f| f.min(at)));
+            }
+        }
+        first
+    }
+
+    /// Whether a built-in connector plays a node of the flow.
+    pub(super) fn has_connectors(&self) -> bool {
+        let bodies = self.spec.stages.iter().map(|stage| &stage.body);
+        bodies
+            .into_iter()
+            .any(|body| matches!(body, StageBody::Connector(_)))
+    }
+
+    /// Ticks every connector, a few times a second: a file source stores its checkpoints
+    /// when they moved and a second has passed. A connector that cannot fails the flow.
+    pub(super) fn tick_connectors(&mut self, now: Instant) -> Result<(), Failure> {
+        if now.duration_since(self.ticked) < TICK_EVERY {
+            return Ok(());
+        }
+        self.ticked = now;
+        for n in 0..self.stages.len() {
+            if let Some(connector) = self.stages[n].connector()
+                && let Err(why) = connector.tick()
+            {
+                return Err(Failure {
+                    node: n,
+                    call: None,
+                    sequence: None,
+                    kind: FlowErrorKind::Connector(why),
+                });
+            }
+        }
+        Ok(())
+    }
+}
