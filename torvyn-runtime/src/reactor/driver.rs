@@ -1,8 +1,9 @@
-//! The flow driver: its state, the scheduling loop described in the module docs, and how
-//! a flow starts. One concern a file beside it: `dispatch` (where an element goes after a
-//! call), `batching`, `tracing`, `recovery` (error policies and restarts), `ending` (the
-//! last calls of every stage), `report`, and the types a flow is run with (`spec`) and
-//! fails with (`failure`).
+//! The flow driver: its state, one turn of the scheduling described in the module docs,
+//! and how a flow starts. One concern a file beside it: `drive` (the loop of turns, yields
+//! and waits), `dispatch` (where an element goes after a call), `batching`, `tracing`,
+//! `recovery` (error policies and restarts), `acknowledging` (end-to-end acknowledgements
+//! and connectors), `ending` (the last calls of every stage), `report`, and the types a
+//! flow is run with (`spec`) and fails with (`failure`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 
 mod acknowledging;
 mod batching;
+mod drive;
 mod dispatch;
 mod ending;
 mod failure;
@@ -669,7 +671,7 @@ async fn run_to_end(
     driver.publish_due(started);
     // A timeout too long to reckon is none.
     let deadline = options.timeout.and_then(|t| started.checked_add(t));
-    let mut result = drive(&mut driver, deadline).await;
+    let mut result = drive::drive(&mut driver, deadline).await;
     if result.is_err() {
         driver.wind_down_after_failure().await;
     }
@@ -707,77 +709,5 @@ async fn start_stage(
         Ok(()) => Ok(Some(instance)),
         Err(error) if error.is_stop() => Ok(None),
         Err(error) => Err(FlowErrorKind::Init(describe_call_error(&error))),
-    }
-}
-
-async fn drive(driver: &mut Driver<'_>, deadline: Option<Instant>) -> Result<(), Failure> {
-    let control = driver.control;
-    let mut since_yield = 0u32;
-    let mut last_yield = Instant::now();
-    loop {
-        if control.cancel.is_cancelled() {
-            driver.stop_sources(Outcome::Cancelled);
-        }
-        if (driver.limit).is_some_and(|limit| driver.total_emitted() >= limit) {
-            driver.stop_sources(Outcome::LimitReached);
-        }
-        if control.is_paused() {
-            driver.publish_due(Instant::now());
-            driver.emit(|_| EventKind::Paused);
-            control.wait_while_paused().await;
-            driver.emit(|_| EventKind::Resumed);
-            last_yield = Instant::now();
-        }
-        if driver.turn().await? {
-            since_yield += 1;
-            if since_yield >= YIELD_EVERY || last_yield.elapsed() >= YIELD_AFTER {
-                tokio::task::yield_now().await;
-                since_yield = 0;
-                last_yield = Instant::now();
-                driver.publish_due(last_yield);
-                driver.tick_connectors(last_yield)?;
-                if deadline.is_some_and(|at| last_yield >= at) {
-                    driver.stop_sources(Outcome::TimedOut);
-                }
-            }
-            continue;
-        }
-        if driver.finished() {
-            return Ok(());
-        }
-        // Nothing can run: a sink asked to pause and the queues before it are full (or
-        // the sources are paused waiting for them to drain), or the source connectors
-        // wait for input.
-        let connectors = driver.has_connectors();
-        let now = Instant::now();
-        let mut wake = [driver.next_wake(), driver.next_look()]
-            .into_iter()
-            .flatten()
-            .min();
-        if connectors {
-            // In time to store moved checkpoints, however long input takes to come.
-            let tick = now + Duration::from_secs(1);
-            wake = Some(wake.map_or(tick, |at| at.min(tick)));
-        }
-        let mut wake = wake.unwrap_or(now);
-        if driver.observed {
-            // Wake in time to publish the next snapshot, however long the wait.
-            wake = wake.min(driver.published + PUBLISH_EVERY);
-        }
-        let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
-        let waker = driver.wake.clone();
-        tokio::select! {
-            () = tokio::time::sleep_until(wake.into()) => {}
-            () = waker.notified(), if connectors => {}
-            () = control.cancel.cancelled(), if sources_running => {}
-            () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => {}
-        }
-        since_yield = 0;
-        last_yield = Instant::now();
-        driver.publish_due(last_yield);
-        driver.tick_connectors(last_yield)?;
-        if deadline.is_some_and(|at| last_yield >= at) {
-            driver.stop_sources(Outcome::TimedOut);
-        }
     }
 }
