@@ -10,17 +10,26 @@ use std::time::{Duration, Instant};
 use crate::support::{Guest, Run, TestProject, count, node, torvyn, workspace};
 
 /// A manifest of `body` after a `[project]` table, naming the test guests by their paths
-/// as `{upper}` and `{sink}`.
+/// as `{upper}`, `{sink}` and `{aggregator}`.
 fn project(body: &str) -> TestProject {
     let body = body
         .replace("{upper}", &Guest::Upper.wasm().display().to_string())
-        .replace("{sink}", &Guest::Sink.wasm().display().to_string());
+        .replace("{sink}", &Guest::Sink.wasm().display().to_string())
+        .replace(
+            "{aggregator}",
+            &Guest::Aggregator.wasm().display().to_string(),
+        );
     TestProject::new().manifest(&format!("[project]\nname = \"connectors\"\n{body}"))
 }
 
 /// `logs/*.log` → `upper` → `out/out.txt`, with extra `source` settings.
 fn file_to_file(source: &str) -> TestProject {
-    project(&format!(
+    project(&file_to_file_body(source))
+}
+
+/// The manifest of [`file_to_file`] after its `[project]` table.
+fn file_to_file_body(source: &str) -> String {
+    format!(
         r#"
 [components.upper]
 path = "{{upper}}"
@@ -38,7 +47,7 @@ path = "out/out.txt"
 nodes = ["logs", "upper", "out"]
 edges = [{{ from = "logs", to = "upper" }}, {{ from = "upper", to = "out" }}]
 "#
-    ))
+    )
 }
 
 /// Line `i` of the test input: CRLF and LF endings, empty lines and bytes that are not
@@ -601,4 +610,82 @@ fn the_log_filter_example_is_a_unix_filter() {
         .unwrap();
     let run = Run::from(output).success();
     assert_redacted(&run.stdout, 3000);
+}
+
+#[test]
+fn cargo_torvyn_test_feeds_and_records_connectors_as_it_does_components() {
+    let tests =
+        "\n[tests.shout]\nflow = \"main\"\ninput = \"in.jsonl\"\nexpected = \"expected.jsonl\"\n";
+    let flow = project(&(file_to_file_body("") + tests));
+    std::fs::write(flow.dir().join("in.jsonl"), "\"one\"\n\"two\"\n").unwrap();
+    let expected =
+        "{\"payload\": \"ONE\", \"sink\": \"out\"}\n{\"payload\": \"TWO\", \"sink\": \"out\"}\n";
+    std::fs::write(flow.dir().join("expected.jsonl"), expected).unwrap();
+    // Fixtures stand in for the connectors: the log is not read, nothing is written.
+    write_lines(&flow.dir().join("logs/a.log"), 0..10);
+    let run = flow.command(&["test"]).success();
+    assert!(run.stderr.contains("1 passed"), "{}", run.stderr);
+    assert!(!flow.dir().join("out").exists());
+}
+
+#[test]
+fn an_aggregators_inputs_are_acknowledged_once_its_output_is_written() {
+    let flow = project(
+        r#"
+[sources.logs]
+type = "file"
+include = ["logs/*.log"]
+follow = true
+
+[components.sum]
+path = "{aggregator}"
+config = '{"every": 4}'
+
+[sinks.out]
+type = "file"
+path = "out/out.txt"
+
+[flows.main]
+nodes = ["logs", "sum", "out"]
+edges = [{ from = "logs", to = "sum" }, { from = "sum", to = "out" }]
+"#,
+    );
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    // Lines of 2 bytes: the 4 absorbed by the first output end at byte 8.
+    std::fs::write(&log, "a\nb\nc\nd\ne\n").unwrap();
+    let mut running = Running(Some(
+        flow.run_command(&[])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let out = flow.dir().join("out/out.txt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&out).unwrap_or_default() != "count=4 bytes=4\n" {
+        assert!(Instant::now() < deadline, "no aggregate written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The fifth line is held by the aggregator: the checkpoint stops before it.
+    let offset = || checkpoint(flow.dir(), "logs")["files"][0]["offset"].clone();
+    while !flow.dir().join(".torvyn/state/main/logs.json").exists() || offset() != 8 {
+        assert!(Instant::now() < deadline, "checkpoint at {}", offset());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        offset(),
+        8,
+        "a line held by the aggregator was acknowledged"
+    );
+    // Stopped, the aggregator flushes: the fifth line settles with its output.
+    let pid = running.child().id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let report = Run::from(running.wait_with_output()).success().report();
+    assert_eq!(count(&report, "produced"), 2);
+    assert_eq!(offset(), 10);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "count=4 bytes=4\ncount=1 bytes=1\n"
+    );
 }

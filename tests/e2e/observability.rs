@@ -312,3 +312,44 @@ fn a_flow_stuck_in_a_call_is_shown_inside_it() {
     let text = succeeds(&["inspect", &format!("http://{}", served.address)]);
     assert!(text.contains("inside a call of node spin for"), "{text}");
 }
+
+#[test]
+fn connectors_are_nodes_with_their_own_figures_in_the_api_and_metrics() {
+    let project = TestProject::new().manifest(
+        r#"[project]
+name = "watched"
+
+[sources.logs]
+type = "file"
+include = ["*.log"]
+follow = true
+
+[sinks.out]
+type = "file"
+path = "out.txt"
+
+[flows.main]
+nodes = ["logs", "out"]
+edges = [{ from = "logs", to = "out" }]
+"#,
+    );
+    std::fs::write(project.dir().join("a.log"), "one\ntwo\nthree\n").unwrap();
+    let served = Served::start(&project, &[]);
+    let flow = served.wait_for("three lines settled", |flow| {
+        flow["report"]["nodes"][0]["connector"]["settled"] == 3
+    });
+    let sink = &flow["report"]["nodes"][1];
+    assert_eq!(sink["delivered"], 3);
+    assert_eq!(sink["connector"]["kind"], "file");
+    assert_eq!(sink["connector"]["bytes"], 14);
+    let metrics = served.get("/metrics");
+    for sample in [
+        r#"torvyn_connector_settled_total{flow="main",node="logs",type="file"} 3"#,
+        r#"torvyn_connector_transferred_bytes_total{flow="main",node="logs",type="file"} 14"#,
+        r#"torvyn_connector_transferred_bytes_total{flow="main",node="out",type="file"} 14"#,
+        r#"torvyn_node_delivered_total{flow="main",node="out"} 3"#,
+    ] {
+        assert!(metrics.contains(sample), "no {sample} in\n{metrics}");
+    }
+    promtool_accepts(&metrics);
+}

@@ -8,7 +8,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr, bail};
 use serde::{Deserialize, Serialize};
-use torvyn_runtime::{FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions};
+use torvyn_runtime::{
+    ConnectorSpec, FileSinkSpec, FlowReport, FlowSpec, Grants, Host, Outcome, RunOptions, StageBody,
+};
 
 use crate::cli::{Level, ManifestArgs, MessageFormat, ObservabilityArgs, WarningArgs};
 use crate::oci::cache::write_atomically;
@@ -140,6 +142,10 @@ impl BenchCommand {
                 stage.grants = Arc::new(grants);
             }
         }
+        // Measuring leaves the project's data as it was: file sources read from their
+        // start each run, and connectors write to a scratch folder.
+        let scratch = tempfile::tempdir().into_diagnostic()?;
+        aside(&mut spec, scratch.path(), self.show_output);
         let bench_dir = crate::cargo::target_dir(project.dir())?
             .join("torvyn")
             .join("bench");
@@ -197,7 +203,8 @@ impl BenchCommand {
         Ok(())
     }
 
-    /// The warm-up, then the measured run with its throughput sampled every 100 ms.
+    /// The warm-up, then the measured run with its throughput sampled every 100 ms. Each
+    /// starts with no checkpoints.
     async fn measure(
         &self,
         host: &Host,
@@ -211,6 +218,7 @@ impl BenchCommand {
                 ..RunOptions::default()
             };
             host.run(spec.clone(), options).await?;
+            forget_checkpoints(&spec);
         }
         let options = RunOptions {
             limit: self.elements,
@@ -555,6 +563,38 @@ fn plot_throughput(f: &Figures) -> String {
         let _ = root.present();
     }
     svg
+}
+
+/// Points the connectors of `spec` into `scratch`: file sources keep their checkpoints
+/// there, file sinks write there, and standard output goes nowhere unless `show_output`.
+fn aside(spec: &mut FlowSpec, scratch: &std::path::Path, show_output: bool) {
+    for stage in &mut spec.stages {
+        let StageBody::Connector(connector) = &mut stage.body else {
+            continue;
+        };
+        let file = scratch.join(&stage.name);
+        match connector {
+            ConnectorSpec::FileSource(source) => source.checkpoint = file,
+            ConnectorSpec::FileSink(sink) => sink.path = file,
+            ConnectorSpec::Stdout(framing) if !show_output => {
+                *connector = ConnectorSpec::FileSink(FileSinkSpec {
+                    path: "/dev/null".into(),
+                    framing: *framing,
+                    fsync: false,
+                });
+            }
+            ConnectorSpec::Stdout(_) | ConnectorSpec::Stdin(_) => {}
+        }
+    }
+}
+
+/// Removes the checkpoints a run of `spec` stored, so that the next reads from the start.
+fn forget_checkpoints(spec: &FlowSpec) {
+    for stage in &spec.stages {
+        if let StageBody::Connector(ConnectorSpec::FileSource(source)) = &stage.body {
+            let _ = std::fs::remove_file(&source.checkpoint);
+        }
+    }
 }
 
 #[cfg(test)]

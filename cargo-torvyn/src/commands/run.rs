@@ -608,7 +608,10 @@ fn connector_figures(role: Role, c: &ConnectorReport) -> String {
         Role::Source => "read",
         _ => "written",
     };
-    let mut what = vec![format!("{} {moved}", counted(c.bytes, "byte"))];
+    let mut what = vec![format!(
+        "{} {moved}",
+        bytesize::ByteSize(c.bytes).display().iec()
+    )];
     let figures = [
         (c.settled, format!("{} settled", c.settled)),
         (c.failed, format!("{} of them failed", c.failed)),

@@ -109,7 +109,7 @@ impl Guests {
     }
 }
 
-fn stage(name: &str, body: StageBody, config: String) -> StageSpec {
+pub fn stage(name: &str, body: StageBody, config: String) -> StageSpec {
     StageSpec {
         name: name.to_owned(),
         body,
@@ -124,7 +124,7 @@ fn stage(name: &str, body: StageBody, config: String) -> StageSpec {
     }
 }
 
-fn flow(stages: Vec<StageSpec>) -> FlowSpec {
+pub fn flow(stages: Vec<StageSpec>) -> FlowSpec {
     let nodes: Vec<(String, Role)> = (stages.iter())
         .map(|s| (s.name.clone(), s.body.role()))
         .collect();

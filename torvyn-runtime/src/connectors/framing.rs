@@ -118,7 +118,7 @@ impl Framer {
         let len = self.buffer.len();
         let newline = match self.framing {
             Framing::Whole => None,
-            _ => memchr(b'\n', &self.buffer[self.scanned..]).map(|i| self.scanned + i),
+            _ => memchr::memchr(b'\n', &self.buffer[self.scanned..]).map(|i| self.scanned + i),
         };
         let (end, next) = match newline {
             Some(nl) => (nl, nl + 1),
@@ -203,11 +203,6 @@ impl Framer {
             },
         }
     }
-}
-
-/// The index of the first `byte` in `haystack`.
-fn memchr(byte: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == byte)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CallHistogram, EdgeReport, FlowReport, NodeReport, Outcome};
+use super::{CallHistogram, ConnectorReport, EdgeReport, FlowReport, NodeReport, Outcome};
 use crate::resources::{TIER_NAMES, TierStats};
 
 /// Label names and values of a sample.
@@ -191,6 +191,16 @@ pub(crate) fn families(flows: &[Arc<FlowReport>]) -> Vec<Family<'_>> {
         Some(Unit::Seconds),
         latencies.collect(),
     ));
+    for (name, help, measure) in CONNECTOR_FAMILIES {
+        let unit = (name == "connector_transferred").then_some(Unit::Bytes);
+        let samples = node_labels().filter_map(|(node, mut labels)| {
+            let connector = node.connector.as_ref()?;
+            labels.push(("type", connector.kind.as_str()));
+            Some((labels, measure.of(connector)))
+        });
+        let samples = samples.collect();
+        families.push(Family::new((name, help, measure.kind()), unit, samples));
+    }
     for (name, help, measure) in EDGE_FAMILIES {
         let unit = (name == "edge_blocked").then_some(Unit::Seconds);
         let samples = edge_labels().map(|(queue, mut labels)| {
@@ -261,6 +271,50 @@ const FLOW_FAMILIES: [Entry<FlowReport>; 11] = [
         "flow_buffers_live",
         "Payload buffers not back in the pool",
         Gauge(|f| f.buffers.live as i64),
+    ),
+];
+
+/// Figures of built-in connectors, labelled by flow, node and connector type.
+const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 8] = [
+    (
+        "connector_transferred",
+        "Bytes a connector read (a source) or wrote (a sink)",
+        Count(|c| c.bytes),
+    ),
+    (
+        "connector_settled",
+        "Elements of a source connector whose final fate it learned (end-to-end acknowledgements)",
+        Count(|c| c.settled),
+    ),
+    (
+        "connector_settled_failed",
+        "Of those, elements that failed in some branch under a policy that went on",
+        Count(|c| c.failed),
+    ),
+    (
+        "connector_replayed",
+        "Elements a file source read again after a restart that the run before may have delivered",
+        Count(|c| c.replayed),
+    ),
+    (
+        "connector_oversize_skipped",
+        "Elements longer than max-element-size left out",
+        Count(|c| c.oversize_skipped),
+    ),
+    (
+        "connector_oversize_truncated",
+        "Elements cut to max-element-size",
+        Count(|c| c.oversize_truncated),
+    ),
+    (
+        "connector_checkpoints",
+        "Times a file source stored its checkpoints",
+        Count(|c| c.checkpoints),
+    ),
+    (
+        "connector_unwritten",
+        "Elements that reached a sink connector after its output closed",
+        Count(|c| c.unwritten),
     ),
 ];
 

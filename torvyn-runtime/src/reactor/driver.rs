@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 
 mod acknowledging;
 mod batching;
-mod drive;
 mod dispatch;
+mod drive;
 mod ending;
 mod failure;
 mod recovery;

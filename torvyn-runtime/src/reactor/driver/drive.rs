@@ -1,0 +1,85 @@
+//! The loop that runs a flow: turn after turn; a yield to tokio every so often so that
+//! flows sharing a thread progress; and, when nothing can run, a wait for the first thing
+//! that can change that (a sink's pause ending, input coming to a connector, a stop, the
+//! time limit), publishing snapshots and ticking connectors on the way.
+
+use std::time::{Duration, Instant};
+
+use super::{Driver, Failure, YIELD_AFTER, YIELD_EVERY};
+use crate::observability::{EventKind, Outcome, PUBLISH_EVERY};
+
+/// Runs the flow until every node has finished, or one fails it.
+pub(super) async fn drive(
+    driver: &mut Driver<'_>,
+    deadline: Option<Instant>,
+) -> Result<(), Failure> {
+    let control = driver.control;
+    let mut since_yield = 0u32;
+    let mut last_yield = Instant::now();
+    loop {
+        if control.cancel.is_cancelled() {
+            driver.stop_sources(Outcome::Cancelled);
+        }
+        if (driver.limit).is_some_and(|limit| driver.total_emitted() >= limit) {
+            driver.stop_sources(Outcome::LimitReached);
+        }
+        if control.is_paused() {
+            driver.publish_due(Instant::now());
+            driver.emit(|_| EventKind::Paused);
+            control.wait_while_paused().await;
+            driver.emit(|_| EventKind::Resumed);
+            last_yield = Instant::now();
+        }
+        if driver.turn().await? {
+            since_yield += 1;
+            if since_yield >= YIELD_EVERY || last_yield.elapsed() >= YIELD_AFTER {
+                tokio::task::yield_now().await;
+                since_yield = 0;
+                last_yield = Instant::now();
+                driver.publish_due(last_yield);
+                driver.tick_connectors(last_yield)?;
+                if deadline.is_some_and(|at| last_yield >= at) {
+                    driver.stop_sources(Outcome::TimedOut);
+                }
+            }
+            continue;
+        }
+        if driver.finished() {
+            return Ok(());
+        }
+        // Nothing can run: a sink asked to pause and the queues before it are full (or
+        // the sources are paused waiting for them to drain), or the source connectors
+        // wait for input.
+        let connectors = driver.has_connectors();
+        let now = Instant::now();
+        let mut wake = [driver.next_wake(), driver.next_look()]
+            .into_iter()
+            .flatten()
+            .min();
+        if connectors {
+            // In time to store moved checkpoints, however long input takes to come.
+            let tick = now + Duration::from_secs(1);
+            wake = Some(wake.map_or(tick, |at| at.min(tick)));
+        }
+        let mut wake = wake.unwrap_or(now);
+        if driver.observed {
+            // Wake in time to publish the next snapshot, however long the wait.
+            wake = wake.min(driver.published + PUBLISH_EVERY);
+        }
+        let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
+        let waker = driver.wake.clone();
+        tokio::select! {
+            () = tokio::time::sleep_until(wake.into()) => {}
+            () = waker.notified(), if connectors => {}
+            () = control.cancel.cancelled(), if sources_running => {}
+            () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => {}
+        }
+        since_yield = 0;
+        last_yield = Instant::now();
+        driver.publish_due(last_yield);
+        driver.tick_connectors(last_yield)?;
+        if deadline.is_some_and(|at| last_yield >= at) {
+            driver.stop_sources(Outcome::TimedOut);
+        }
+    }
+}
