@@ -15,8 +15,9 @@
 //!    the holder moves with it.
 //! 4. An aggregator keeps the ack of each element it absorbs, holding it. When it emits,
 //!    the flow opens a group ack for the output (held once per output), whose members
-//!    are the acks it kept; when a flush emits nothing, or fails under a policy that goes
-//!    on, the kept acks end: settled, or failed.
+//!    are the acks it kept; when a flush emits nothing the kept acks settle, and when a
+//!    flush fails under a policy that goes on, or the aggregator traps and is restarted
+//!    (its fresh instance knows nothing of them), they fail.
 //! 5. A branch ends (its holder is released) when its element is delivered (to a sink or
 //!    a dead-letter sink), filtered, dropped by an overflow policy, or failed under a
 //!    policy that goes on (`skip`, an unknown port). A failed branch marks the ack failed.

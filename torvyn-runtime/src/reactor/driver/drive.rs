@@ -36,11 +36,7 @@ pub(super) async fn drive(
                 tokio::task::yield_now().await;
                 since_yield = 0;
                 last_yield = Instant::now();
-                driver.publish_due(last_yield);
-                driver.tick_connectors(last_yield)?;
-                if deadline.is_some_and(|at| last_yield >= at) {
-                    driver.stop_sources(Outcome::TimedOut);
-                }
+                driver.resumed(last_yield, deadline)?;
             }
             continue;
         }
@@ -76,10 +72,19 @@ pub(super) async fn drive(
         }
         since_yield = 0;
         last_yield = Instant::now();
-        driver.publish_due(last_yield);
-        driver.tick_connectors(last_yield)?;
-        if deadline.is_some_and(|at| last_yield >= at) {
-            driver.stop_sources(Outcome::TimedOut);
+        driver.resumed(last_yield, deadline)?;
+    }
+}
+
+impl Driver<'_> {
+    /// Back from a yield or a wait at `now`: publishes a snapshot and ticks the connectors
+    /// when due, and stops the sources once `deadline` has passed.
+    fn resumed(&mut self, now: Instant, deadline: Option<Instant>) -> Result<(), Failure> {
+        self.publish_due(now);
+        self.tick_connectors(now)?;
+        if deadline.is_some_and(|at| now >= at) {
+            self.stop_sources(Outcome::TimedOut);
         }
+        Ok(())
     }
 }

@@ -216,6 +216,9 @@ impl Driver<'_> {
         match start_stage(self.engine, self.spec, n, identity, &audit, &wake, false).await {
             Ok(Some(stage)) => {
                 self.nodes[n].poisoned = false;
+                // What the trapped instance held is gone with it: an aggregator's
+                // absorbed elements will never be part of an output.
+                self.lose_absorbed(n);
                 let replaced = std::mem::replace(&mut self.stages[n], stage);
                 self.nodes[n].counts.earlier_calls += replaced.stats();
                 self.nodes[n].counts.restarts += 1;
