@@ -503,13 +503,15 @@ nodes = ["logs", "out"]
 edges = [{ from = "logs", to = "out" }]
 "#,
     );
-    let run = flow.command(&["link"]).failure();
-    assert!(
-        run.stderr
-            .contains("file source `logs`: no file matches `nothing/*.log`"),
-        "{}",
-        run.stderr
-    );
+    for command in ["check", "link"] {
+        let run = flow.command(&[command]).failure();
+        assert!(
+            run.stderr
+                .contains("file source `logs`: no file matches `nothing/*.log`"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
 }
 
 /// Every line of `text` is a JSON object whose `line` shows no address of the example's
@@ -679,5 +681,82 @@ edges = [{ from = "logs", to = "sum" }, { from = "sum", to = "out" }]
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         "count=4 bytes=4\ncount=1 bytes=1\n"
+    );
+}
+
+#[test]
+fn a_line_that_is_not_json_goes_through_the_error_policy_and_the_checkpoint_passes_it() {
+    let flow = project(
+        r#"
+[sources.events]
+type = "file"
+include = ["events.ndjson"]
+framing = "ndjson"
+
+[sinks.out]
+type = "file"
+path = "out/out.txt"
+
+[flows.main]
+nodes = ["events", "out"]
+edges = [{ from = "events", to = "out" }]
+
+[flows.main.on-error]
+events = "skip"
+"#,
+    );
+    let input = "{\"a\":1}\nnot json\n[2]\n";
+    std::fs::write(flow.dir().join("events.ndjson"), input).unwrap();
+    let report = flow.run(&[]).success().report();
+    assert_eq!(count(&report, "delivered"), 2);
+    let source = node(&report, "events");
+    assert_eq!(source["errors_by_kind"]["invalid_input"], 1, "{source}");
+    assert_eq!(source["connector"]["settled"], 3);
+    assert_eq!(source["connector"]["failed"], 1);
+    assert_eq!(
+        std::fs::read_to_string(flow.dir().join("out/out.txt")).unwrap(),
+        "{\"a\":1}\n[2]\n"
+    );
+    // Skipped under the node's policy, the bad line is not read again.
+    assert_eq!(
+        checkpoint(flow.dir(), "events")["files"][0]["offset"],
+        input.len()
+    );
+}
+
+#[test]
+fn standard_input_has_one_reader() {
+    let run = project(
+        r#"
+[sources.a]
+type = "stdin"
+
+[sources.b]
+type = "stdin"
+
+[sinks.out]
+type = "stdout"
+
+[flows.one]
+nodes = ["a", "out"]
+edges = [{ from = "a", to = "out" }]
+
+[flows.two]
+nodes = ["a", "b", "out"]
+edges = [{ from = "a", to = "out" }, { from = "b", to = "out" }]
+"#,
+    )
+    .command(&["check"])
+    .failure();
+    assert!(
+        run.stderr.contains("`b` is a second `stdin` source"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`stdin` source `a` is a node of more than one flow"),
+        "{}",
+        run.stderr
     );
 }

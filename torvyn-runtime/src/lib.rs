@@ -64,7 +64,8 @@ pub use contracts::{
 };
 pub use engine::{EngineError, LoadedComponent};
 pub use host::{
-    DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, link, stage,
+    DEFAULT_SINK_PAUSE, FlowHandle, Host, HostOptions, LinkError, Progress, connector_problems,
+    link, stage,
 };
 pub use observability::{
     Accounting, BufferReport, Call, CallHistogram, CallStats, ConnectorReport, EdgeReport,

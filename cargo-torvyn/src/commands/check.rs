@@ -54,6 +54,8 @@ impl CheckCommand {
         match project::locate(self.manifest.manifest_path.as_deref()) {
             Ok(Project::Torvyn(project)) => {
                 warnings = project::warn(&project, &self.warnings, format)?;
+                let missing = torvyn_runtime::connector_problems(&project);
+                problems.extend(missing.into_iter().map(miette::Report::new));
                 wit_dirs.push(project.dir().join("wit"));
                 wit_dirs.extend(crate_dirs(&project).map(|dir| dir.join("wit")));
             }

@@ -202,6 +202,30 @@ impl ProjectManifest {
                 )));
             }
         }
+        let stdin = manifest
+            .sources
+            .iter()
+            .filter(|(_, d)| *d.kind.get_ref() == SourceType::Stdin);
+        for (name, decl) in stdin.skip(1) {
+            keep(Err(self.error_at(
+                decl.span(),
+                format!("`{name}` is a second `stdin` source: there is one standard input, and two readers would each get part of it"),
+                Some("read standard input in one source, and fan its elements out with edges".into()),
+            )));
+        }
+        for (name, decl) in &manifest.sources {
+            if *decl.kind.get_ref() != SourceType::Stdin {
+                continue;
+            }
+            let nodes = manifest.flows.values().flat_map(|flow| &flow.nodes);
+            for node in nodes.filter(|n| n.get_ref() == name).skip(1) {
+                keep(Err(self.error_at(
+                    node.span(),
+                    format!("`stdin` source `{name}` is a node of more than one flow: run together, each would get part of standard input"),
+                    Some("read standard input in one flow".into()),
+                )));
+            }
+        }
         for (name, decl) in &manifest.sinks {
             keep(self.check_connector_name(name, decl.kind.span()));
             match (*decl.kind.get_ref(), &decl.path) {

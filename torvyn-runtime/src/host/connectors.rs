@@ -3,6 +3,7 @@
 //! folder; a file source whose globs match no file (and that does not follow) is a
 //! problem at its `include`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{
@@ -36,7 +37,10 @@ pub(super) fn connector_stage(
             SourceType::File => {
                 let dir = glob::Pattern::escape(&project.dir().to_string_lossy());
                 let include: Vec<String> = (decl.include.iter())
-                    .map(|pattern| format!("{dir}/{}", pattern.get_ref()))
+                    .map(|pattern| match Path::new(pattern.get_ref()).is_absolute() {
+                        true => pattern.get_ref().clone(),
+                        false => format!("{dir}/{}", pattern.get_ref()),
+                    })
                     .collect();
                 let follow = decl.follow.as_ref().is_some_and(|f| *f.get_ref());
                 let state = decl
@@ -90,6 +94,17 @@ pub(super) fn connector_stage(
         limits: Default::default(),
         grants: Arc::new(Default::default()),
     }))
+}
+
+/// The problems of `project`'s connectors that only the file system shows (a file source
+/// whose globs match no file), each at its line: what `check` adds to the manifest's own
+/// checks, and `link` finds for the connectors of the flows it links.
+pub fn connector_problems(project: &ProjectManifest) -> Vec<ManifestError> {
+    let manifest = project.manifest();
+    let names = manifest.sources.keys().chain(manifest.sinks.keys());
+    // The flow a connector is linked for only names its checkpoint file.
+    let problems = names.filter_map(|name| connector_stage(project, "check", name)?.err());
+    problems.collect()
 }
 
 fn quoted(patterns: &[toml::Spanned<String>]) -> String {

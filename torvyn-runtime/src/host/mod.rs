@@ -18,6 +18,7 @@ mod connectors;
 mod link;
 
 use crate::topology::FlowPlan;
+pub use connectors::connector_problems;
 pub use link::{LinkError, link, stage};
 
 /// How long the host holds off a sink that answered `pause`, unless a flow says otherwise.
