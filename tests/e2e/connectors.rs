@@ -247,9 +247,10 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
     };
     append("three\n");
     wait_for("ONE\nTWO\nTHREE\n");
-    // Rotated by rename: the rest of the old file, then the new one from its start.
+    // Rotated by rename, to a name the glob matches too: the rest of the old file, once,
+    // then the new one from its start.
     append("four\n");
-    std::fs::rename(&log, log.with_extension("log.1")).unwrap();
+    std::fs::rename(&log, log.with_file_name("a-1.log")).unwrap();
     std::fs::write(&log, "five\n").unwrap();
     wait_for("ONE\nTWO\nTHREE\nFOUR\nFIVE\n");
     // Truncated, then written again: read from its start.
@@ -470,6 +471,14 @@ edges = [{{ from = "logs", to = "out" }}, {{ from = "input", to = "out" }}]
 "#
         ))
     };
+    let run = manifest("follow = true\nframing = \"whole\"")
+        .command(&["check"])
+        .failure();
+    assert!(
+        run.stderr.contains("a followed file never finishes"),
+        "{}",
+        run.stderr
+    );
     let run = manifest("colour = \"red\"").command(&["check"]).failure();
     assert!(
         run.stderr.contains("unknown field `colour`"),

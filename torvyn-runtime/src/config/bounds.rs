@@ -108,12 +108,12 @@ pub const FUEL: Bounds<u64> = Bounds {
     max: u64::MAX,
 };
 
-/// `max-element-size` of a source connector: at least one byte; at most 256 MiB, since an
-/// element is held whole in one host buffer (the largest pool tier is 1 MiB; larger ones
-/// are allocated as they come).
+/// `max-element-size` of a source connector: at least one byte; at most 64 MiB, the
+/// buffer memory a stage may hold (`buffer-memory`'s default), since an element is held
+/// whole in one host buffer.
 pub const MAX_ELEMENT_SIZE: Bounds<u64> = Bounds {
     min: 1,
-    max: 256 << 20,
+    max: 64 << 20,
 };
 
 /// `--timeout` of `run`, `trace` and `bench`: 1 ms to a year (365.25 days, as humantime

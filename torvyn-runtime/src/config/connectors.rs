@@ -176,6 +176,16 @@ impl ProjectManifest {
                 ];
                 keep(self.only_for(name, "a `file` source", &only_file));
             }
+            if let Some(follow) = &decl.follow
+                && *follow.get_ref()
+                && decl.framing() == Framing::Whole
+            {
+                keep(Err(self.error_at(
+                    follow.span(),
+                    format!("file source `{name}` follows its files, but `framing = \"whole\"` makes an element of a whole file, which a followed file never finishes"),
+                    Some("use `lines` or `ndjson` framing to follow files".into()),
+                )));
+            }
             if file && decl.include.is_empty() {
                 keep(Err(self.error_at(
                     decl.span(),

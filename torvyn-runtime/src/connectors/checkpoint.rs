@@ -113,6 +113,8 @@ impl Checkpoints {
         std::fs::create_dir_all(dir)?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
         serde_json::to_writer_pretty(&mut file, self)?;
+        // On disk before it replaces the old one: a crash leaves one or the other whole.
+        file.as_file().sync_all()?;
         file.persist(path).map_err(|error| error.error)?;
         Ok(())
     }

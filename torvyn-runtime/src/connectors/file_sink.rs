@@ -2,7 +2,9 @@
 //! newline after each element under line framing), and counts delivered once the OS has
 //! it (and, with `fsync`, once it is on disk). A closed standard output (a broken pipe:
 //! `… | head`) is not an error: the sink says it is closed, and the flow stops its sources
-//! and counts what could not be written.
+//! and counts what could not be written. A write that fails part way delivers the
+//! elements written whole and cuts a piece of the next off a file again, so that a retry
+//! writes whole lines.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -20,24 +22,73 @@ enum Output {
     Stdout(io::Stdout),
 }
 
+/// A write that stopped short: how many bytes went out, and why.
+struct ShortWrite {
+    written: usize,
+    error: io::Error,
+    /// The bytes were all written, but could not be flushed to disk.
+    in_sync: bool,
+}
+
 impl Output {
     /// Writes all of `bytes` through to the OS; with `sync`, to disk too.
-    fn write_all(&mut self, bytes: &[u8], sync: bool) -> io::Result<()> {
+    fn write_all(&mut self, bytes: &[u8], sync: bool) -> Result<(), ShortWrite> {
         match self {
             Output::File(file) => {
-                file.write_all(bytes)?;
-                if sync {
-                    file.sync_data()?;
+                let written = write_fully(file, bytes)?;
+                match sync {
+                    true => file.sync_data().map_err(|error| ShortWrite {
+                        written,
+                        error,
+                        in_sync: true,
+                    }),
+                    false => Ok(()),
                 }
-                Ok(())
             }
             Output::Stdout(stdout) => {
                 let mut stdout = stdout.lock();
-                stdout.write_all(bytes)?;
-                stdout.flush()
+                let written = write_fully(&mut stdout, bytes)?;
+                stdout.flush().map_err(|error| ShortWrite {
+                    written,
+                    error,
+                    in_sync: false,
+                })
             }
         }
     }
+
+    /// Drops the last `bytes` written to a file: a piece of an element a failed write left.
+    fn cut(&mut self, bytes: usize) -> io::Result<()> {
+        match self {
+            Output::File(file) if bytes > 0 => {
+                let len = file.metadata()?.len();
+                file.set_len(len.saturating_sub(bytes as u64))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes all of `bytes` to `out`, saying how far it got when it could not.
+fn write_fully(out: &mut impl Write, bytes: &[u8]) -> Result<usize, ShortWrite> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let error = match out.write(&bytes[written..]) {
+            Ok(0) => io::ErrorKind::WriteZero.into(),
+            Ok(n) => {
+                written += n;
+                continue;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => error,
+        };
+        return Err(ShortWrite {
+            written,
+            error,
+            in_sync: false,
+        });
+    }
+    Ok(written)
 }
 
 pub(crate) struct FileSink {
@@ -46,8 +97,9 @@ pub(crate) struct FileSink {
     what: String,
     framing: Framing,
     fsync: bool,
-    /// A batch as written, kept to save an allocation per batch.
+    /// A batch as written, and where each element of it ends, kept to save allocations.
     scratch: Vec<u8>,
+    ends: Vec<usize>,
     closed: bool,
     report: ConnectorReport,
 }
@@ -102,6 +154,7 @@ impl FileSink {
             framing,
             fsync,
             scratch: Vec::new(),
+            ends: Vec::new(),
             closed: false,
             report: ConnectorReport::new(kind),
         }
@@ -121,6 +174,7 @@ impl FileSink {
             return each(&|| Ok(Handled::Closed));
         }
         self.scratch.clear();
+        self.ends.clear();
         for element in elements {
             if let Err(error) = host_read_onto(table, self.index, element.buffer, &mut self.scratch)
             {
@@ -130,24 +184,50 @@ impl FileSink {
             if self.framing != Framing::Whole {
                 self.scratch.push(b'\n');
             }
+            self.ends.push(self.scratch.len());
         }
-        let written = self.output.write_all(&self.scratch, self.fsync);
-        match written {
-            Ok(()) => {
-                self.report.bytes += self.scratch.len() as u64;
-                each(&|| Ok(Handled::Delivered(BackpressureSignal::Ready)))
-            }
-            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                self.report.closed = true;
-                self.report.unwritten += elements.len() as u64;
-                each(&|| Ok(Handled::Closed))
-            }
-            Err(error) => {
-                let why = format!("cannot write to {}: {error}", self.what);
-                each(&|| Err(CallError::Process(ProcessError::Unavailable(why.clone()))))
-            }
+        let Err(short) = self.output.write_all(&self.scratch, self.fsync) else {
+            self.report.bytes += self.scratch.len() as u64;
+            return each(&|| Ok(Handled::Delivered(BackpressureSignal::Ready)));
+        };
+        // The elements written whole are delivered (unless they could not be flushed to
+        // disk as asked); a piece of the next is cut off again, so that a retry does not
+        // leave half a line behind.
+        let whole = match short.in_sync {
+            true => 0,
+            false => self
+                .ends
+                .iter()
+                .take_while(|&&end| end <= short.written)
+                .count(),
+        };
+        let kept = whole.checked_sub(1).map_or(0, |last| self.ends[last]);
+        let cut = self.output.cut(short.written.saturating_sub(kept));
+        self.report.bytes += kept as u64;
+        let closed = short.error.kind() == io::ErrorKind::BrokenPipe;
+        if closed {
+            self.closed = true;
+            self.report.closed = true;
+            self.report.unwritten += (elements.len() - whole) as u64;
         }
+        let why = match cut {
+            Ok(()) => format!("cannot write to {}: {}", self.what, short.error),
+            Err(error) => format!(
+                "cannot write to {}: {}; and the piece of an element written could not be cut off: {error}",
+                self.what, short.error
+            ),
+        };
+        let delivered =
+            std::iter::repeat_with(|| Ok(Handled::Delivered(BackpressureSignal::Ready)));
+        let rest = std::iter::repeat_with(|| match closed {
+            true => Ok(Handled::Closed),
+            false => Err(CallError::Process(ProcessError::Unavailable(why.clone()))),
+        });
+        delivered
+            .take(whole)
+            .chain(rest)
+            .take(elements.len())
+            .collect()
     }
 
     /// Flushes what the OS holds for a file, when asked to (`fsync`).

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,9 @@ enum Retired {
 /// A file known to this run.
 struct Tracked {
     path: PathBuf,
-    file: File,
+    /// Closed once the file is retired, so that a rotated file deleted later frees its
+    /// space.
+    file: Option<File>,
     identity: Identity,
     framer: Framer,
     /// How far it has been read.
@@ -153,7 +156,7 @@ impl FileSource {
         framer.reset(offset);
         self.files.push(Tracked {
             path,
-            file,
+            file: Some(file),
             identity,
             framer,
             fed: offset,
@@ -200,16 +203,13 @@ impl FileSource {
     fn look(&mut self) {
         for i in 0..self.files.len() {
             let tracked = &mut self.files[i];
-            if tracked.retired.is_some() {
-                continue;
-            }
-            let Ok(open) = tracked.file.metadata() else {
+            let Some(Ok(open)) = tracked.file.as_ref().map(File::metadata) else {
                 continue;
             };
             if open.len() < tracked.fed {
                 // Truncated: a new entry reads it from its start.
-                tracked.retired = Some(Retired::Truncated);
                 let path = tracked.path.clone();
+                self.retire(i, Retired::Truncated);
                 let _ = self.track_from_start(path);
                 continue;
             }
@@ -217,7 +217,6 @@ impl FileSource {
                 tracked.at_end = false;
             }
             let renamed = std::fs::metadata(&tracked.path).map_or(true, |now| {
-                use std::os::unix::fs::MetadataExt;
                 (now.dev(), now.ino()) != (tracked.identity.device, tracked.identity.inode)
             });
             if renamed && !tracked.rotated {
@@ -233,15 +232,27 @@ impl FileSource {
         }
         if let Ok(paths) = glob_files(&self.spec.include) {
             for path in paths {
-                let known = self
-                    .files
-                    .iter()
-                    .any(|f| f.path == path && f.retired.is_none() && !f.rotated);
+                // Known by device and inode: a rotated file renamed to a name the globs
+                // match too is the same file, not a new one.
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                let id = (meta.dev(), meta.ino());
+                let known =
+                    (self.files.iter()).any(|f| (f.identity.device, f.identity.inode) == id);
                 if !known {
                     let _ = self.track(path);
                 }
             }
         }
+    }
+
+    /// File `i` is read no more: its handle is closed.
+    fn retire(&mut self, i: usize, how: Retired) {
+        let tracked = &mut self.files[i];
+        tracked.retired = Some(how);
+        tracked.file = None;
+        self.dirty = true;
     }
 
     /// Tracks `path` as a new file, read from its start whatever checkpoint it has.
@@ -292,17 +303,25 @@ impl FileSource {
             let last = tracked.at_end && (!self.spec.follow || tracked.rotated);
             let Some(framed) = tracked.framer.next(last) else {
                 if last {
-                    tracked.retired = Some(Retired::Done);
-                    self.dirty = true;
+                    self.retire(i, Retired::Done);
                     continue;
                 }
+                let Some(file) = tracked.file.as_mut() else {
+                    self.retire(i, Retired::Done);
+                    continue;
+                };
                 let spare = tracked.framer.spare(READ_SIZE);
-                let read = match tracked.file.read(spare) {
+                let read = match file.read(spare) {
                     Ok(read) => read,
                     Err(error) => {
+                        // Not an element: the error goes through the node's policy with a
+                        // ticket already settled, and the file is read no more this run
+                        // (a rerun reads it again from its checkpoint).
                         tracked.framer.filled(0, READ_SIZE);
                         let why = format!("cannot read `{}`: {error}", tracked.path.display());
-                        let ticket = self.push_pending(i, self.files[i].settled, false);
+                        let settled = tracked.settled;
+                        self.retire(i, Retired::Done);
+                        let ticket = self.push_pending(i, settled, true);
                         self.tickets.push_back(ticket);
                         return Ok(Step::Result(Err(ProcessError::Unavailable(why))));
                     }
@@ -376,14 +395,15 @@ impl FileSource {
     }
 
     pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
-        self.report.settled += 1;
-        self.report.failed += failed as u64;
-        let Some(i) = ticket.checked_sub(self.first_ticket) else {
+        let index = ticket.checked_sub(self.first_ticket);
+        let pending = index.and_then(|i| self.pending.get_mut(usize::try_from(i).ok()?));
+        // A ticket settled in advance (a read error's) is not an element's.
+        let Some(pending) = pending.filter(|p| !p.known) else {
             return;
         };
-        if let Some(pending) = self.pending.get_mut(i as usize) {
-            pending.known = true;
-        }
+        pending.known = true;
+        self.report.settled += 1;
+        self.report.failed += u64::from(failed);
         self.advance();
     }
 
@@ -392,7 +412,8 @@ impl FileSource {
         while self.pending.front().is_some_and(|p| p.known) {
             let done = self.pending.pop_front().expect("a front");
             self.first_ticket += 1;
-            self.files[done.file].settled = done.end;
+            let file = &mut self.files[done.file];
+            file.settled = file.settled.max(done.end);
             self.dirty = true;
         }
     }
@@ -409,7 +430,7 @@ impl FileSource {
         let mut checkpoints = Checkpoints::default();
         for tracked in files {
             if tracked.identity.length < super::checkpoint::FINGERPRINT_BYTES
-                && let Ok(identity) = Identity::of(&tracked.file)
+                && let Some(Ok(identity)) = tracked.file.as_ref().map(Identity::of)
             {
                 // More of its start is known now: a stronger fingerprint.
                 tracked.identity = identity;

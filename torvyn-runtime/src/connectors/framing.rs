@@ -171,7 +171,10 @@ impl Framer {
     /// first `max` bytes, to truncate to), the rest is dropped and only counted.
     fn bound(&mut self) {
         let held = self.buffer.len() - self.start;
-        if self.over.is_none() && held <= self.max {
+        // A `\r` just past the maximum may be the first half of a CRLF, which is not part
+        // of the element: that is known once the next byte comes.
+        let crlf = held == self.max + 1 && self.buffer.last() == Some(&b'\r');
+        if self.over.is_none() && (held <= self.max || crlf) {
             return;
         }
         let keep = match self.oversize {
@@ -257,6 +260,17 @@ mod tests {
                     chunk
                 ),
                 ["\"a\"@3", "\"\"@4", "\"b\\rc\"@8", "\"last\"@12"],
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cr_of_a_crlf_is_not_counted_against_the_maximum_whatever_the_reads() {
+        for chunk in [1, 5, 64] {
+            assert_eq!(
+                frames(Framing::Lines, 4, Oversize::Fail, b"abcd\r\nxy\n", chunk),
+                ["\"abcd\"@6", "\"xy\"@9"],
                 "chunks of {chunk}"
             );
         }

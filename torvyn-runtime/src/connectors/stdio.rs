@@ -126,7 +126,8 @@ impl StdinSource {
                 break;
             }
         }
-        self.more = results.len() == max as usize;
+        // A batch ended by its size or by an error may leave complete elements framed.
+        self.more = results.len() == max as usize || results.last().is_some_and(Result::is_err);
         Ok(results)
     }
 

@@ -60,7 +60,12 @@ impl Driver<'_> {
         let mut first_failure = None;
         for i in 0..self.spec.plan.order.len() {
             let n = self.spec.plan.order[i];
-            if self.nodes[n].poisoned || n >= self.stages.len() {
+            if n >= self.stages.len() {
+                continue;
+            }
+            // A connector is closed whatever happened (a file source stores its
+            // checkpoints); a trapped component is never entered again.
+            if self.nodes[n].poisoned && self.stages[n].connector().is_none() {
                 continue;
             }
             if let Err(error) = self.stages[n].teardown(&mut self.table).await {

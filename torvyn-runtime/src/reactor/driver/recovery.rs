@@ -160,7 +160,13 @@ impl Driver<'_> {
             tokio::time::sleep(wait.min(crate::config::bounds::MAX_RETRY_WAIT)).await;
             return Ok(Recovery::Retry);
         }
+        // A connector that traps (a buffer it could not have) is not restarted: a fresh
+        // one would number its acknowledgements anew while the old ones are in flight.
+        let connector = self.stages[n].connector().is_some();
         let recovery = match policy.then {
+            _ if connector && matches!(error, CallError::Trap(_)) => {
+                return Err(failure(n, call, sequence, error));
+            }
             Fallback::FailFlow => return Err(failure(n, call, sequence, error)),
             Fallback::Skip => Recovery::Skip,
             Fallback::DeadLetter => Recovery::DeadLetter(description.clone()),
