@@ -769,3 +769,42 @@ edges = [{ from = "a", to = "out" }, { from = "b", to = "out" }]
         run.stderr
     );
 }
+
+#[test]
+fn a_sink_that_cannot_write_goes_through_its_error_policy() {
+    let manifest = |policy: &str| {
+        project(&format!(
+            r#"
+[sources.logs]
+type = "file"
+include = ["a.log"]
+
+[sinks.full]
+type = "file"
+path = "/dev/full"
+
+[flows.main]
+nodes = ["logs", "full"]
+edges = [{{ from = "logs", to = "full" }}]
+{policy}
+"#
+        ))
+    };
+    let failing = manifest("");
+    std::fs::write(failing.dir().join("a.log"), "one\ntwo\n").unwrap();
+    let run = failing.run(&[]).failure();
+    assert!(
+        run.stderr
+            .contains("cannot write to `/dev/full`: No space left on device"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was written: a rerun reads it all again.
+    let report = run.report();
+    assert_eq!(count(&report, "delivered"), 0);
+    let skipping = manifest("\n[flows.main.on-error]\nfull = \"skip\"");
+    std::fs::write(skipping.dir().join("a.log"), "one\ntwo\n").unwrap();
+    let report = skipping.run(&[]).success().report();
+    assert_eq!(count(&report, "failed"), 2);
+    assert_eq!(connector(&report, "logs")["failed"], 2);
+}
