@@ -353,3 +353,35 @@ edges = [{ from = "logs", to = "out" }]
     }
     promtool_accepts(&metrics);
 }
+
+#[test]
+fn serve_after_keeps_the_final_figures_up_until_stopped() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 5}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#);
+    let mut served = Served::start(&project, &["--serve-after"]);
+    let flow = served.wait_for("the flow to end", |flow| {
+        flow["report"]["outcome"] == "completed"
+    });
+    assert_eq!(flow["report"]["delivered"], 5);
+    // Ended, and still served.
+    std::thread::sleep(Duration::from_millis(300));
+    let metrics = served.get("/metrics");
+    assert!(
+        metrics.contains(r#"torvyn_flow_delivered_total{flow="main"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        served
+            .stderr
+            .lock()
+            .unwrap()
+            .contains("Serving the final figures"),
+        "{}",
+        served.stderr.lock().unwrap()
+    );
+    let pid = served.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = served.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

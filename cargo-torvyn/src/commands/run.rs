@@ -48,6 +48,11 @@ pub(crate) struct RunCommand {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
+    /// Once the flows have ended, keep serving their final figures on the `--listen`
+    /// address until stopped (Ctrl-C or SIGTERM), so that they can be scraped
+    #[arg(long, requires = "listen")]
+    serve_after: bool,
+
     /// Export the flows' metrics and the spans of traced elements (one in 1024, or every
     /// one at `--observability diagnostic`) to this OpenTelemetry collector, by OTLP over
     /// gRPC, e.g. `http://127.0.0.1:4317`
@@ -154,6 +159,7 @@ impl RunCommand {
             events: Some(events.clone()),
         };
         let mut failures = runtime.block_on(async {
+            let mut served = None;
             if let Some(addr) = self.listen {
                 let bound = (host.serve(addr).await)
                     .into_diagnostic()
@@ -162,6 +168,7 @@ impl RunCommand {
                     "Serving",
                     format!("http://{bound}/metrics and http://{bound}/flows"),
                 );
+                served = Some(bound);
             }
             let exporter = match &self.otlp_endpoint {
                 Some(endpoint) => {
@@ -194,6 +201,13 @@ impl RunCommand {
             }
             if let Some(exporter) = exporter {
                 exported(exporter).await;
+            }
+            if let Some(bound) = served.filter(|_| self.serve_after) {
+                status(
+                    "Serving",
+                    format!("the final figures at http://{bound}/metrics and http://{bound}/flows until stopped (Ctrl-C)"),
+                );
+                cancel.cancelled().await;
             }
             Ok::<_, miette::Report>(failures)
         })?;
