@@ -83,6 +83,30 @@ pub(crate) fn refresh_interval(text: &str) -> Result<Duration, String> {
     range.parse(text)
 }
 
+/// Where `run --listen` serves, and `top` and `inspect` read: a TCP address
+/// (`127.0.0.1:9464`) or a Unix domain socket (`unix:PATH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Listen {
+    Tcp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+/// The prefix of a Unix domain socket's address.
+pub(crate) const UNIX_SCHEME: &str = "unix:";
+
+/// Parses `--listen`: `HOST:PORT` (an IP address), or `unix:PATH`.
+pub(crate) fn listen(text: &str) -> Result<Listen, String> {
+    if let Some(path) = text.strip_prefix(UNIX_SCHEME) {
+        if path.is_empty() {
+            return Err("`unix:` names no socket path: write `unix:PATH`".into());
+        }
+        return Ok(Listen::Unix(path.into()));
+    }
+    text.parse().map(Listen::Tcp).map_err(|error| {
+        format!("{error}: write an IP address and port, such as `127.0.0.1:9464`, or `unix:PATH`")
+    })
+}
+
 /// Cargo runs `cargo-torvyn torvyn ARGS`; a direct call is `cargo-torvyn ARGS` or
 /// `torvyn ARGS`. Both reach clap as `cargo-torvyn ARGS`.
 pub(crate) fn normalise_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {

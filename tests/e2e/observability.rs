@@ -385,3 +385,45 @@ fn serve_after_keeps_the_final_figures_up_until_stopped() {
     let status = served.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn the_api_is_served_on_a_unix_socket_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 5}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#);
+    let socket = project.dir().join("host.sock");
+    let listen = format!("unix:{}", socket.display());
+    let mut child = project
+        .run_command(&["--listen", &listen, "--serve-after"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut served = lines.by_ref().map_while(Result::ok);
+    assert!(served.any(|line| line.contains("Serving the final figures")));
+    // Kept reading, so that the host never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let inspected = succeeds(&["inspect", &listen, "--message-format", "json"]);
+    let inspected: Value = serde_json::from_str(inspected.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        inspected["flows"][0]["report"]["delivered"], 5,
+        "{inspected}"
+    );
+    let top = succeeds(&["top", &listen, "--once", "--interval", "10ms"]);
+    assert!(top.contains("main"), "{top}");
+    // A second host cannot take a socket one answers on.
+    let second = project.run(&["--listen", &listen]);
+    assert_eq!(second.code, Some(1));
+    assert!(
+        second.stderr.contains("a host is serving there"),
+        "{}",
+        second.stderr
+    );
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

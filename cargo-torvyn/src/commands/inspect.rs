@@ -20,13 +20,14 @@ use crate::output::{self, counted, status};
 /// TARGET is a `.wasm` file, an OCI image layout folder (as `pack` writes; `DIR:REF` picks
 /// the manifest with that ref name from a layout holding several), an `oci://` reference,
 /// of which only the manifest and config are fetched (and the component, when the config
-/// does not record its exports and imports), or the `http://` address of a running host
-/// (`cargo torvyn run --listen ADDR`), whose flows are shown as they stand: topology,
+/// does not record its exports and imports), or the `http://` address or `unix:` socket
+/// of a running host (`cargo torvyn run --listen ADDR`), whose flows are shown as they stand: topology,
 /// counts, queue depths, time blocked and recent errors.
 #[derive(Debug, Args)]
 pub(crate) struct InspectCommand {
     /// A `.wasm` file, an image layout folder (DIR or DIR:REF),
-    /// oci://host/repository[:tag|@digest], or http://HOST:PORT of a running host
+    /// oci://host/repository[:tag|@digest], or http://HOST:PORT or unix:PATH of a running
+    /// host
     #[arg(value_name = "TARGET")]
     target: String,
 
@@ -40,7 +41,7 @@ pub(crate) struct InspectCommand {
 
 impl InspectCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        if self.target.starts_with("http://") {
+        if live::is_host(&self.target) {
             let flows = live::flows(&live::base(&self.target))?;
             match self.output.message_format {
                 MessageFormat::Json => output::json(

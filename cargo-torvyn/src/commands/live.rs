@@ -1,13 +1,26 @@
 //! Reading a running host's inspection API (`cargo torvyn run --listen`), for `top` and
-//! `inspect`.
+//! `inspect`: over TCP (`HOST:PORT`, `http://HOST:PORT`) or a Unix domain socket
+//! (`unix:PATH`).
 
+use http_body_util::{BodyExt, Empty};
 use miette::{Context, IntoDiagnostic};
 use serde_json::Value;
 
-/// The URL prefix for `addr`, given as `HOST:PORT` or `http://HOST:PORT[/]`.
+use crate::cli::UNIX_SCHEME;
+
+/// The prefix of every request to the host at `addr`, given as `HOST:PORT`,
+/// `http://HOST:PORT[/]` or `unix:PATH`.
 pub(crate) fn base(addr: &str) -> String {
+    if addr.starts_with(UNIX_SCHEME) {
+        return addr.to_owned();
+    }
     let addr = addr.strip_prefix("http://").unwrap_or(addr);
     format!("http://{}", addr.trim_end_matches('/'))
+}
+
+/// Whether `target` names a running host rather than a file or a registry reference.
+pub(crate) fn is_host(target: &str) -> bool {
+    target.starts_with("http://") || target.starts_with(UNIX_SCHEME)
 }
 
 /// `GET /flows/NAME` of every flow of the host at `base` that has published figures, in
@@ -26,11 +39,45 @@ pub(crate) fn flows(base: &str) -> miette::Result<Vec<Value>> {
 
 fn get(base: &str, path: &str) -> miette::Result<Value> {
     let url = format!("{base}{path}");
-    let mut response = ureq::get(&url).call().into_diagnostic().wrap_err_with(|| {
-        format!("cannot read {url}: is `cargo torvyn run --listen` serving there?")
-    })?;
-    let text = response.body_mut().read_to_string().into_diagnostic()?;
+    let cannot = || format!("cannot read {url}: is `cargo torvyn run --listen` serving there?");
+    let text = match base.strip_prefix(UNIX_SCHEME) {
+        Some(socket) => get_unix(socket, path).wrap_err_with(cannot)?,
+        None => {
+            let mut response = ureq::get(&url)
+                .call()
+                .into_diagnostic()
+                .wrap_err_with(cannot)?;
+            response.body_mut().read_to_string().into_diagnostic()?
+        }
+    };
     serde_json::from_str(&text)
         .into_diagnostic()
         .wrap_err_with(|| format!("{url} did not answer JSON"))
+}
+
+/// `GET path` over HTTP/1.1 on the Unix domain socket at `socket`: the body of a `200`.
+fn get_unix(socket: &str, path: &str) -> miette::Result<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()?;
+    runtime.block_on(async {
+        let stream = (tokio::net::UnixStream::connect(socket).await).into_diagnostic()?;
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (mut sender, connection) =
+            (hyper::client::conn::http1::handshake(io).await).into_diagnostic()?;
+        tokio::spawn(connection);
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, "localhost")
+            .body(Empty::<bytes::Bytes>::new())
+            .into_diagnostic()?;
+        let response = sender.send_request(request).await.into_diagnostic()?;
+        let status = response.status();
+        let body = (response.into_body().collect().await).into_diagnostic()?;
+        let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+        match status.is_success() {
+            true => Ok(text),
+            false => Err(miette::miette!("the host answered {status}: {text}")),
+        }
+    })
 }

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +17,8 @@ use torvyn_runtime::{
 };
 
 use crate::cli::{
-    BuildArgs, Level, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs, WarningArgs,
+    BuildArgs, Level, Listen, ManifestArgs, MessageFormat, ObservabilityArgs, OutputArgs,
+    UNIX_SCHEME, WarningArgs,
 };
 use crate::output::{self, counted, status};
 
@@ -44,9 +44,10 @@ pub(crate) struct RunCommand {
     timeout: Option<Duration>,
 
     /// Serve Prometheus `/metrics` and the inspection API (`/flows`) on this address
-    /// while the flows run, e.g. `127.0.0.1:9464` (port 0 picks a free one)
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
+    /// while the flows run, e.g. `127.0.0.1:9464` (port 0 picks a free one), or on a Unix
+    /// domain socket, `unix:PATH` (mode 0600: its owner's only)
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli::listen)]
+    listen: Option<Listen>,
 
     /// Once the flows have ended, keep serving their final figures on the `--listen`
     /// address until stopped (Ctrl-C or SIGTERM), so that they can be scraped
@@ -160,15 +161,10 @@ impl RunCommand {
         };
         let mut failures = runtime.block_on(async {
             let mut served = None;
-            if let Some(addr) = self.listen {
-                let bound = (host.serve(addr).await)
-                    .into_diagnostic()
-                    .wrap_err_with(|| format!("cannot listen on {addr}"))?;
-                status(
-                    "Serving",
-                    format!("http://{bound}/metrics and http://{bound}/flows"),
-                );
-                served = Some(bound);
+            if let Some(listen) = &self.listen {
+                let at = serve(&host, listen).await?;
+                status("Serving", format!("{at}/metrics and {at}/flows"));
+                served = Some(at);
             }
             let exporter = match &self.otlp_endpoint {
                 Some(endpoint) => {
@@ -202,10 +198,12 @@ impl RunCommand {
             if let Some(exporter) = exporter {
                 exported(exporter).await;
             }
-            if let Some(bound) = served.filter(|_| self.serve_after) {
+            if let Some(at) = served.filter(|_| self.serve_after) {
                 status(
                     "Serving",
-                    format!("the final figures at http://{bound}/metrics and http://{bound}/flows until stopped (Ctrl-C)"),
+                    format!(
+                        "the final figures at {at}/metrics and {at}/flows until stopped (Ctrl-C)"
+                    ),
                 );
                 cancel.cancelled().await;
             }
@@ -597,6 +595,25 @@ fn account(report: &FlowReport) {
                     connector_figures(node.role, connector)
                 ),
             );
+        }
+    }
+}
+
+/// Serves the host's endpoints where `listen` says; where they are, as `top` and `inspect`
+/// take it: `http://HOST:PORT` or `unix:PATH`.
+async fn serve(host: &torvyn_runtime::Host, listen: &Listen) -> miette::Result<String> {
+    match listen {
+        Listen::Tcp(addr) => {
+            let bound = (host.serve(*addr).await)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot listen on {addr}"))?;
+            Ok(format!("http://{bound}"))
+        }
+        Listen::Unix(path) => {
+            (host.serve_unix(path).await)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot listen on {}", path.display()))?;
+            Ok(format!("{UNIX_SCHEME}{}", path.display()))
         }
     }
 }

@@ -25,7 +25,7 @@ use super::live;
 /// `q` or Esc quits.
 #[derive(Debug, Args)]
 pub(crate) struct TopCommand {
-    /// The host's address, as given to `run --listen`
+    /// The host's address, as given to `run --listen`: HOST:PORT or unix:PATH
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:9464")]
     addr: String,
 

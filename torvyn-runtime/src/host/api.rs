@@ -69,11 +69,14 @@ impl Flows {
 }
 
 /// Serves the endpoints on `listener` until `stop` is cancelled.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
+pub(crate) async fn serve<L>(
+    listener: L,
     flows: Arc<Flows>,
     stop: tokio_util::sync::CancellationToken,
-) {
+) where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/flows", get(list))
@@ -94,6 +97,31 @@ pub(crate) async fn bind(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     Ok((listener, bound))
+}
+
+#[cfg(unix)]
+/// Binds a Unix domain socket at `path`, readable and writable by its owner only (mode
+/// 0600). A socket left there by a host that is gone is replaced; one a host still
+/// answers on is an error, as is any other file.
+pub(crate) async fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        let in_use =
+            || std::io::Error::new(std::io::ErrorKind::AddrInUse, "a host is serving there");
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is there",
+            ));
+        }
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Err(in_use());
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 async fn metrics(State(flows): State<Arc<Flows>>) -> Response {

@@ -126,6 +126,18 @@ impl Host {
         Ok(bound)
     }
 
+    /// Serves the same as [`Host::serve`] on a Unix domain socket at `path`, created with
+    /// mode 0600 so that only its owner may connect: the inspection API's `pause`,
+    /// `resume` and `cancel` are then for no one else. A stale socket there (no host
+    /// answering) is replaced; a socket a host answers on, or any other file, is an error.
+    /// Must be called within a tokio runtime.
+    #[cfg(unix)]
+    pub async fn serve_unix(&self, path: &Path) -> std::io::Result<()> {
+        let listener = api::bind_unix(path).await?;
+        tokio::spawn(api::serve(listener, self.flows.clone(), self.stop.clone()));
+        Ok(())
+    }
+
     /// Exports to the OpenTelemetry collector at `endpoint` (OTLP over gRPC, e.g.
     /// `http://127.0.0.1:4317`): the metrics of every flow this host starts, and the spans
     /// of the flows given [`OtlpExporter::spans`] in their [`RunOptions::spans`]. Shut it
