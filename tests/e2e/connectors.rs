@@ -258,13 +258,19 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&log, "six\n").unwrap();
     wait_for("ONE\nTWO\nTHREE\nFOUR\nFIVE\nSIX\n");
+    // Written again in place, longer than what was read: read from its start.
+    std::fs::write(&log, "seventh, longer\n").unwrap();
+    wait_for("ONE\nTWO\nTHREE\nFOUR\nFIVE\nSIX\nSEVENTH, LONGER\n");
+    // A second run of the same source at the same time is refused, before reading.
+    let second = flow.run(&[]).failure();
+    assert!(second.stderr.contains("is locked"), "{}", second.stderr);
     let pid = child.child().id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let output = child.wait_with_output();
     let run = Run::from(output).success();
     let report = run.report();
     assert_eq!(report["outcome"], "cancelled");
-    assert_eq!(count(&report, "delivered"), 6);
+    assert_eq!(count(&report, "delivered"), 7);
 }
 
 #[test]

@@ -43,6 +43,17 @@ impl Identity {
         })
     }
 
+    /// The identity of a file on `device` and `inode` whose first bytes, as read, are
+    /// `head` (at most [`FINGERPRINT_BYTES`]).
+    pub(crate) fn of_head(device: u64, inode: u64, head: &[u8]) -> Identity {
+        Identity {
+            device,
+            inode,
+            length: head.len() as u64,
+            fingerprint: digest(head),
+        }
+    }
+
     /// Whether `file` is this file: the same device and inode, and the same first bytes.
     pub(crate) fn matches(&self, file: &File) -> io::Result<bool> {
         let meta = file.metadata()?;
@@ -55,6 +66,11 @@ impl Identity {
 
 /// SHA-256 of the first `length` bytes of `file`, or `None` when it is shorter.
 fn fingerprint(file: &File, length: u64) -> io::Result<Option<String>> {
+    Ok(read_head(file, length)?.map(|bytes| digest(&bytes)))
+}
+
+/// The first `length` bytes of `file`, or `None` when it is shorter.
+fn read_head(file: &File, length: u64) -> io::Result<Option<Vec<u8>>> {
     let mut bytes = vec![0; length as usize];
     let mut read = 0;
     while read < bytes.len() {
@@ -63,8 +79,19 @@ fn fingerprint(file: &File, length: u64) -> io::Result<Option<String>> {
             n => read += n,
         }
     }
-    let digest = Sha256::digest(&bytes);
-    Ok(Some(digest.iter().map(|b| format!("{b:02x}")).collect()))
+    Ok(Some(bytes))
+}
+
+/// Whether `file` still starts with `head`, the bytes read from its start.
+pub(crate) fn starts_with(file: &File, head: &[u8]) -> io::Result<bool> {
+    Ok(read_head(file, head.len() as u64)?.is_some_and(|bytes| bytes == head))
+}
+
+fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// One file's checkpoint.
@@ -130,6 +157,39 @@ impl Checkpoints {
     }
 }
 
+/// The lock that keeps two runs from reading the same files with the same checkpoints at
+/// once: an exclusive lock on `CHECKPOINT.lock`, beside the checkpoint file, held while the
+/// source is open. Taking it also shows, before anything is read, that the state folder can
+/// be written to.
+#[derive(Debug)]
+pub(crate) struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    pub(crate) fn take(checkpoint: &Path) -> Result<StateLock, String> {
+        let path = checkpoint.with_extension("lock");
+        let describe = |e: io::Error| format!("cannot lock `{}`: {e}", path.display());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(describe)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(describe)?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "another run reads these files with these checkpoints (`{}` is locked): two would each deliver everything",
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(error)) => Err(describe(error)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +224,10 @@ mod tests {
         assert_eq!((found.offset, found.read), (11, 16));
         std::fs::write(&state, "{").unwrap();
         assert!(Checkpoints::load(&state).is_err());
+
+        let lock = StateLock::take(&state).unwrap();
+        assert!(StateLock::take(&state).unwrap_err().contains("is locked"));
+        drop(lock);
+        StateLock::take(&state).unwrap();
     }
 }

@@ -23,7 +23,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::FileSourceSpec;
-use super::checkpoint::{Checkpoints, FileCheckpoint, Identity};
+use super::checkpoint::{
+    self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock,
+};
 use super::framing::{Frame, Framer};
 use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
@@ -73,6 +75,9 @@ struct Tracked {
     framer: Framer,
     /// How far it has been read.
     fed: u64,
+    /// Its first bytes as read (up to [`FINGERPRINT_BYTES`]), when read from its start:
+    /// what a look compares the file's start with, and its fingerprint.
+    head: Vec<u8>,
     /// Everything up to here has its fate known.
     settled: u64,
     /// Elements ending at or before this position had been read by the run that wrote
@@ -93,6 +98,8 @@ struct Pending {
 }
 
 pub(crate) struct FileSource {
+    /// Held while the source is open.
+    _lock: StateLock,
     index: usize,
     spec: FileSourceSpec,
     files: Vec<Tracked>,
@@ -114,8 +121,10 @@ pub(crate) struct FileSource {
 
 impl FileSource {
     pub(crate) fn open(spec: &FileSourceSpec, index: usize) -> Result<Self, String> {
+        let lock = StateLock::take(&spec.checkpoint)?;
         let resumed_from = Checkpoints::load(&spec.checkpoint).map_err(|e| e.to_string())?;
         let mut source = FileSource {
+            _lock: lock,
             index,
             spec: spec.clone(),
             files: Vec::new(),
@@ -160,6 +169,7 @@ impl FileSource {
             identity,
             framer,
             fed: offset,
+            head: Vec::new(),
             settled: offset,
             replay_until,
             at_end: false,
@@ -203,10 +213,19 @@ impl FileSource {
     fn look(&mut self) {
         for i in 0..self.files.len() {
             let tracked = &mut self.files[i];
-            let Some(Ok(open)) = tracked.file.as_ref().map(File::metadata) else {
+            let Some(file) = &tracked.file else {
                 continue;
             };
-            if open.len() < tracked.fed {
+            let Ok(open) = file.metadata() else {
+                continue;
+            };
+            // Shorter than what was read, or other first bytes: cut and written again
+            // (`> file`, `copytruncate`) between two looks.
+            let rewritten = match tracked.head.is_empty() {
+                true => !tracked.identity.matches(file).unwrap_or(true),
+                false => !checkpoint::starts_with(file, &tracked.head).unwrap_or(true),
+            };
+            if open.len() < tracked.fed || rewritten {
                 // Truncated: a new entry reads it from its start.
                 let path = tracked.path.clone();
                 self.retire(i, Retired::Truncated);
@@ -252,7 +271,6 @@ impl FileSource {
         let tracked = &mut self.files[i];
         tracked.retired = Some(how);
         tracked.file = None;
-        self.dirty = true;
     }
 
     /// Tracks `path` as a new file, read from its start whatever checkpoint it has.
@@ -311,7 +329,7 @@ impl FileSource {
                     continue;
                 };
                 let spare = tracked.framer.spare(READ_SIZE);
-                let read = match file.read(spare) {
+                let read = match file.read(&mut spare[..]) {
                     Ok(read) => read,
                     Err(error) => {
                         // Not an element: the error goes through the node's policy with a
@@ -326,6 +344,10 @@ impl FileSource {
                         return Ok(Step::Result(Err(ProcessError::Unavailable(why))));
                     }
                 };
+                if tracked.fed == tracked.head.len() as u64 {
+                    let take = read.min(FINGERPRINT_BYTES as usize - tracked.head.len());
+                    tracked.head.extend_from_slice(&spare[..take]);
+                }
                 tracked.framer.filled(read, READ_SIZE);
                 tracked.fed += read as u64;
                 self.report.bytes += read as u64;
@@ -429,11 +451,10 @@ impl FileSource {
             .filter(|f| f.retired != Some(Retired::Truncated));
         let mut checkpoints = Checkpoints::default();
         for tracked in files {
-            if tracked.identity.length < super::checkpoint::FINGERPRINT_BYTES
-                && let Some(Ok(identity)) = tracked.file.as_ref().map(Identity::of)
-            {
-                // More of its start is known now: a stronger fingerprint.
-                tracked.identity = identity;
+            // More of its start was read: a stronger fingerprint, of what was read.
+            if tracked.head.len() as u64 > tracked.identity.length {
+                let (device, inode) = (tracked.identity.device, tracked.identity.inode);
+                tracked.identity = Identity::of_head(device, inode, &tracked.head);
             }
             checkpoints.files.push(FileCheckpoint {
                 path: tracked.path.clone(),

@@ -155,7 +155,12 @@ impl Framer {
             Frame::Element { range, truncated } if self.framing == Framing::Ndjson => {
                 match serde_json::from_slice::<serde::de::IgnoredAny>(&self.buffer[range.clone()]) {
                     Ok(_) => Frame::Element { range, truncated },
-                    Err(error) => Frame::NotJson(error.to_string()),
+                    // Its position within the line, not serde's line of a one-line text.
+                    Err(error) => {
+                        let text = error.to_string();
+                        let why = text.split(" at line ").next().unwrap_or(&text);
+                        Frame::NotJson(format!("{why} at column {}", error.column()))
+                    }
                 }
             }
             frame => frame,

@@ -152,8 +152,9 @@ pub struct ConnectorReport {
     pub failed: u64,
     /// A file source: files resumed from a checkpoint instead of their start.
     pub resumed_files: u64,
-    /// A file source: elements read again after a restart that the run before had read
-    /// when it last stored its checkpoint (they may have been delivered before).
+    /// A file source: elements read again after a restart that the run before is known
+    /// to have read (up to where it had read when it last stored its checkpoint): a lower
+    /// bound on the elements delivered twice, which are at most about a second's worth.
     pub replayed: u64,
     /// A file source: times its checkpoints were stored.
     pub checkpoints: u64,

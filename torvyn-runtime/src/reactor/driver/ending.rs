@@ -15,7 +15,9 @@
 use super::recovery::describe_call_error;
 use super::{Driver, Failure, FlowErrorKind};
 use crate::contracts::Role;
+use crate::engine::ProcessError;
 use crate::observability::Call;
+use crate::reactor::CallError;
 
 impl Driver<'_> {
     /// Step 2: the last calls of the sinks and aggregators a failure stopped.
@@ -70,11 +72,18 @@ impl Driver<'_> {
             }
             if let Err(error) = self.stages[n].teardown(&mut self.table).await {
                 self.count_error(n, Call::Teardown, &error, None);
+                // A connector's close failing is its own words, not a trap.
+                let kind = match (self.stages[n].connector(), &error) {
+                    (Some(_), CallError::Process(ProcessError::Internal(why))) => {
+                        FlowErrorKind::Connector(why.clone())
+                    }
+                    _ => FlowErrorKind::Trap(describe_call_error(&error)),
+                };
                 first_failure.get_or_insert(Failure {
                     node: n,
                     call: Some(Call::Teardown),
                     sequence: None,
-                    kind: FlowErrorKind::Trap(describe_call_error(&error)),
+                    kind,
                 });
             }
         }
