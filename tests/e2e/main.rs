@@ -25,6 +25,7 @@ mod observability;
 mod otlp;
 mod pipelines;
 mod registry;
+mod stdio;
 mod templates;
 mod testing;
 mod tracing;
