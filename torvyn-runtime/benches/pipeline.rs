@@ -1,7 +1,8 @@
 //! The benchmark suite, `cargo bench -p torvyn-runtime --bench pipeline`: flows of real
 //! components at four payload sizes, called one element per call and in batches of up to
 //! 32 (`wasm-batch`); the same flows of native stages over the same
-//! queues and buffers (the baseline); `memcpy` of the same sizes (the physical limit);
+//! queues and buffers (the baseline); the same work as plain functions in a loop
+//! (`plain-rust`, what no code of ours is part of); `memcpy` of the same sizes (the physical limit);
 //! compiling, loading and instantiating components; and what preemption costs. Every
 //! figure is for one thread. `docs/performance.md` reads them.
 
@@ -59,8 +60,38 @@ fn pipelines(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("native", shape), |b| {
                 b.iter(|| run(&runtime, &host, native_flow(processor, size, count), count));
             });
+            group.bench_function(BenchmarkId::new("plain-rust", shape), |b| {
+                b.iter(|| plain_rust(processor, size, count));
+            });
         }
         group.finish();
+    }
+}
+
+/// The stages' work as plain functions called in a loop, with no queue, buffer table or
+/// driver of ours: the source makes the payload, the processor writes its output into a
+/// second buffer (or there is none), the sink reads it. What the driver costs is the
+/// native flow's figure over this one.
+fn plain_rust(processor: Option<Work>, size: usize, count: u64) {
+    let mut made = Vec::with_capacity(size);
+    let mut processed = Vec::with_capacity(size);
+    for _ in 0..count {
+        made.clear();
+        made.resize(size, b'x');
+        let out: &[u8] = match processor {
+            Some(Work::Upper) => {
+                processed.clear();
+                processed.extend(made.iter().map(u8::to_ascii_uppercase));
+                &processed
+            }
+            Some(Work::Copy) => {
+                processed.clear();
+                processed.extend_from_slice(&made);
+                &processed
+            }
+            None => &made,
+        };
+        black_box(out);
     }
 }
 

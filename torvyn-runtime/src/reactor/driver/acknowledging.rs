@@ -19,11 +19,16 @@ impl Driver<'_> {
     }
 
     /// Steps 5 and 6: a branch of the element carrying `ack` ends (`failed`, or not); each
-    /// source element whose fate that decides is told to its source.
+    /// source element whose fate that decides is told to its source. Inlined, so that an
+    /// element without an ack pays one comparison.
+    #[inline]
     pub(super) fn end_branch(&mut self, ack: Ack, failed: bool) {
-        if ack == NO_ACK {
-            return;
+        if ack != NO_ACK {
+            self.release(ack, failed);
         }
+    }
+
+    fn release(&mut self, ack: Ack, failed: bool) {
         let mut resolved = std::mem::take(&mut self.resolved);
         self.acks.release(ack, failed, &mut resolved);
         for done in resolved.drain(..) {
@@ -35,6 +40,7 @@ impl Driver<'_> {
     }
 
     /// Step 2: `ack` goes down `extra` more branches.
+    #[inline]
     pub(super) fn hold(&mut self, ack: Ack, extra: u32) {
         if ack != NO_ACK && extra > 0 {
             self.acks.hold(ack, extra);
@@ -42,6 +48,7 @@ impl Driver<'_> {
     }
 
     /// Step 4: aggregator `n` absorbed an element carrying `ack`.
+    #[inline]
     pub(super) fn absorb(&mut self, n: usize, ack: Ack) {
         if ack != NO_ACK {
             self.nodes[n].absorbed.push(ack);
