@@ -91,6 +91,13 @@ fn out_lines(dir: &Path) -> Vec<Vec<u8>> {
 struct Running(Option<std::process::Child>);
 
 impl Running {
+    /// `cargo torvyn run --message-format json` of `flow` in the background, its stdout
+    /// piped (or dropped, unless `piped`).
+    fn start(flow: &TestProject, piped: bool) -> Running {
+        let stdout = if piped { Stdio::piped() } else { Stdio::null() };
+        Running(Some(flow.run_command(&[]).stdout(stdout).spawn().unwrap()))
+    }
+
     fn child(&mut self) -> &mut std::process::Child {
         self.0.as_mut().expect("running")
     }
@@ -106,6 +113,16 @@ impl Drop for Running {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Waits (up to a minute) until `out/out.txt` in `dir` holds exactly `text`.
+fn wait_for_output(dir: &Path, text: &str) {
+    let out = dir.join("out/out.txt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&out).unwrap_or_default() != text {
+        assert!(Instant::now() < deadline, "waited for {text:?}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -161,9 +178,7 @@ fn a_host_killed_mid_run_resumes_after_its_last_checkpoint_and_says_what_it_repl
     let flow = file_to_file("");
     let total = 600_000;
     write_lines(&flow.dir().join("logs/a.log"), 0..total);
-    let mut running = Running(Some(
-        flow.run_command(&[]).stdout(Stdio::null()).spawn().unwrap(),
-    ));
+    let mut running = Running::start(&flow, false);
     let child = running.child();
     let state = flow.dir().join(".torvyn/state/main/logs.json");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -226,20 +241,8 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
     let log = flow.dir().join("logs/a.log");
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::fs::write(&log, "one\ntwo\n").unwrap();
-    let mut child = Running(Some(
-        flow.run_command(&[])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
-    let out = flow.dir().join("out/out.txt");
-    let wait_for = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::fs::read_to_string(&out).unwrap_or_default() != text {
-            assert!(Instant::now() < deadline, "waited for {text:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let mut child = Running::start(&flow, true);
+    let wait_for = |text: &str| wait_for_output(flow.dir(), text);
     wait_for("ONE\nTWO\n");
     let append = |text: &str| {
         let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
@@ -333,12 +336,7 @@ sink-pause = "20ms"
 "#,
     );
     write_lines(&flow.dir().join("logs/a.log"), 0..100_000);
-    let mut running = Running(Some(
-        flow.run_command(&[])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut running = Running::start(&flow, true);
     let child = running.child();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let state = flow.dir().join(".torvyn/state/main/logs.json");
@@ -492,18 +490,10 @@ edges = [{ from = "logs", to = "sum" }, { from = "sum", to = "out" }]
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     // Lines of 2 bytes: the 4 absorbed by the first output end at byte 8.
     std::fs::write(&log, "a\nb\nc\nd\ne\n").unwrap();
-    let mut running = Running(Some(
-        flow.run_command(&[])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut running = Running::start(&flow, true);
+    wait_for_output(flow.dir(), "count=4 bytes=4\n");
     let out = flow.dir().join("out/out.txt");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&out).unwrap_or_default() != "count=4 bytes=4\n" {
-        assert!(Instant::now() < deadline, "no aggregate written");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     // The fifth line is held by the aggregator: the checkpoint stops before it.
     let offset = || checkpoint(flow.dir(), "logs")["files"][0]["offset"].clone();
     while !flow.dir().join(".torvyn/state/main/logs.json").exists() || offset() != 8 {

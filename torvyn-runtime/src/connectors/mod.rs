@@ -55,15 +55,6 @@ impl ConnectorSpec {
             ConnectorSpec::FileSink(_) | ConnectorSpec::Stdout(_) => Role::Sink,
         }
     }
-
-    /// Its type, as `Torvyn.toml` names it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ConnectorSpec::FileSource(_) | ConnectorSpec::FileSink(_) => "file",
-            ConnectorSpec::Stdin(_) => "stdin",
-            ConnectorSpec::Stdout(_) => "stdout",
-        }
-    }
 }
 
 /// How a source cuts what it reads into elements.
