@@ -117,11 +117,16 @@ impl Drop for Running {
 }
 
 /// Waits (up to a minute) until `out/out.txt` in `dir` holds exactly `text`.
-fn wait_for_output(dir: &Path, text: &str) {
+pub(crate) fn wait_for_output(dir: &Path, text: &str) {
     let out = dir.join("out/out.txt");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(&out).unwrap_or_default() != text {
-        assert!(Instant::now() < deadline, "waited for {text:?}");
+        assert!(
+            Instant::now() < deadline,
+            "waited for {} bytes in {}",
+            text.len(),
+            out.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

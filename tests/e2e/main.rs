@@ -23,6 +23,7 @@ mod limits;
 mod link;
 mod observability;
 mod otlp;
+mod overlap;
 mod pipelines;
 mod registry;
 mod stdio;

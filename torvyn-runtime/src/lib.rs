@@ -76,8 +76,8 @@ pub use observability::{
 };
 pub use reactor::{
     FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, MAX_ROUTE_PORTS, Native,
-    NativeFactory, NativeStage, Recorder, RunOptions, StageBody, StageSpec, TestElement,
-    YIELD_EVERY,
+    NativeFactory, NativeStage, Recorder, RunOptions, SLOW_CALL, SLOW_CALLS, StageBody, StageSpec,
+    TestElement, YIELD_EVERY,
 };
 pub use resources::{
     CopyStats, HUSKS_PER_HANDLE, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats,

@@ -57,6 +57,8 @@ pub(crate) struct StageState {
     pub(crate) resources: ResourceTable,
     /// The calls into this stage and out of it.
     pub(crate) stats: CallStats,
+    /// How long the latest call took.
+    pub(crate) last_call: Duration,
     /// The trace and span of the call in progress, when its element is traced: what
     /// `flow-context.trace-id` and `span-id` answer.
     pub(crate) trace: Option<(TraceId, SpanId)>,

@@ -2,7 +2,7 @@
 //! and how a flow starts. One concern a file beside it: `drive` (the loop of turns, yields
 //! and waits), `dispatch` (where an element goes after a call), `batching`, `tracing`,
 //! `recovery` (error policies and restarts), `acknowledging` (end-to-end acknowledgements
-//! and connectors), `ending` (the last calls of every stage), `report`, and the types a
+//! and connectors), `detached` (sinks that wait, on their own task), `ending` (the last calls of every stage), `report`, and the types a
 //! flow is run with (`spec`) and fails with (`failure`).
 
 use std::collections::VecDeque;
@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 mod acknowledging;
 mod batching;
+mod detached;
 mod dispatch;
 mod drive;
 mod ending;
@@ -24,6 +25,8 @@ mod report;
 mod spec;
 mod tracing;
 
+use self::detached::Placement;
+pub use self::detached::{SLOW_CALL, SLOW_CALLS};
 use self::failure::Failure;
 pub use self::failure::{FlowError, FlowErrorKind};
 pub use self::spec::{FlowSpec, RunOptions, StageSpec};
@@ -106,6 +109,8 @@ struct Node {
     batch_element_bytes: Option<u64>,
     /// An aggregator: the acks of the elements it absorbed since it last emitted.
     absorbed: Vec<super::acks::Ack>,
+    /// Where its calls run: a sink that waits runs on its own task.
+    placement: Placement,
 }
 
 struct Edge {
@@ -173,6 +178,8 @@ struct Driver<'a> {
     wake: Arc<Notify>,
     /// When the connectors were last ticked.
     ticked: Instant,
+    /// Calls of detached sinks in progress on their own tasks.
+    away: usize,
 }
 
 impl Driver<'_> {
@@ -262,6 +269,9 @@ impl Driver<'_> {
 
     /// Does one unit of work; `false` when nothing could run right now.
     async fn turn(&mut self) -> Result<bool, Failure> {
+        if self.away > 0 {
+            self.land_returned().await?;
+        }
         // Downstream first: elements already in the flow go on before new ones come in.
         for i in (0..self.spec.plan.order.len()).rev() {
             let n = self.spec.plan.order[i];
@@ -271,7 +281,7 @@ impl Driver<'_> {
             }
             let role = node.plan.role;
             let ready = match role {
-                Role::Sink => self.sink_ready(n),
+                Role::Sink => !self.is_away(n) && self.sink_ready(n),
                 _ => self.room_downstream(n),
             };
             if !ready {
@@ -285,6 +295,10 @@ impl Driver<'_> {
                     true => self.batch_len(n, e),
                     false => 1,
                 };
+                if self.detached(n) {
+                    self.send_away(n, e, batch);
+                    return Ok(true);
+                }
                 if batch > 1 {
                     self.step_batch(n, e, batch).await?;
                 } else {
@@ -445,6 +459,7 @@ impl Driver<'_> {
         self.nodes[n].counts.received += 1;
         let span = self.open_element_span(n, &element, 1);
         let result = self.stages[n].handle(&mut self.table, &mut element).await;
+        self.timed(n);
         self.settle(n, element, result, dead_letter, span).await
     }
 
@@ -571,10 +586,8 @@ async fn run_to_end(
         audit: AuditLog::new(events.clone()),
         control,
         stages: Vec::with_capacity(plan.nodes.len()),
-        nodes: plan
-            .nodes
-            .iter()
-            .map(|plan| Node {
+        nodes: (plan.nodes.iter().enumerate())
+            .map(|(n, plan)| Node {
                 plan: plan.clone(),
                 counts: Counts::default(),
                 next_input: 0,
@@ -586,6 +599,7 @@ async fn run_to_end(
                 restarted: None,
                 batch_element_bytes: None,
                 absorbed: Vec::new(),
+                placement: Placement::start(&spec, n),
             })
             .collect(),
         edges: plan
@@ -632,6 +646,7 @@ async fn run_to_end(
         resolved: Vec::new(),
         wake: Arc::new(Notify::new()),
         ticked: Instant::now(),
+        away: 0,
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
@@ -673,6 +688,7 @@ async fn run_to_end(
     let deadline = options.timeout.and_then(|t| started.checked_add(t));
     let mut result = drive::drive(&mut driver, deadline).await;
     if result.is_err() {
+        driver.land_all_after_failure().await;
         driver.wind_down_after_failure().await;
     }
     let torn_down = driver.teardown().await;

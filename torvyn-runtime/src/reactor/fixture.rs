@@ -167,9 +167,23 @@ pub(crate) enum Stage {
         scratch: Vec<u8>,
     },
     Connector(Box<Connector>),
+    /// Stands in for a stage whose call runs on its own task (`driver/detached.rs`): what
+    /// the stage had done when it left, for the flow's snapshots.
+    Away {
+        stats: Box<CallStats>,
+        connector: Option<Box<ConnectorReport>>,
+    },
 }
 
 impl Stage {
+    /// What stands in for this stage while a call of it runs on its own task.
+    pub(crate) fn stand_in(&self) -> Stage {
+        Stage::Away {
+            stats: Box::new(self.stats()),
+            connector: self.connector_report().map(Box::new),
+        }
+    }
+
     /// Starts node `index` as `spec` says (without `init`); a connector is opened, and
     /// notifies `wake` when it may have become ready.
     pub(crate) async fn instantiate(
@@ -227,6 +241,7 @@ impl Stage {
     pub(crate) fn stats(&self) -> CallStats {
         match self {
             Stage::Component(instance) => instance.stats(),
+            Stage::Away { stats, .. } => **stats,
             _ => CallStats::default(),
         }
     }
@@ -255,6 +270,7 @@ impl Stage {
     pub(crate) fn connector_report(&self) -> Option<ConnectorReport> {
         match self {
             Stage::Connector(connector) => Some(connector.report()),
+            Stage::Away { connector, .. } => connector.as_deref().cloned(),
             _ => None,
         }
     }
@@ -291,7 +307,9 @@ impl Stage {
                     ))),
                 }
             }
-            Stage::Record { .. } => unreachable!("pull on a recording stage"),
+            Stage::Record { .. } | Stage::Away { .. } => {
+                unreachable!("pull on a recording stage, or one away")
+            }
         }
     }
 
@@ -356,7 +374,9 @@ impl Stage {
                 let handled = connector.handle_batch(table, std::slice::from_ref(element));
                 handled.into_iter().next().expect("a result per element")
             }
-            Stage::Feed { .. } => unreachable!("handle on a feeding stage"),
+            Stage::Feed { .. } | Stage::Away { .. } => {
+                unreachable!("handle on a feeding stage, or one away")
+            }
         }
     }
 
@@ -364,6 +384,14 @@ impl Stage {
     pub(crate) fn set_trace(&mut self, trace: Option<(TraceId, SpanId)>) {
         if let Stage::Component(instance) = self {
             instance.set_trace(trace);
+        }
+    }
+
+    /// How long a component's latest call took; zero for the host's own stages.
+    pub(crate) fn last_call(&self) -> Duration {
+        match self {
+            Stage::Component(instance) => instance.last_call(),
+            _ => Duration::ZERO,
         }
     }
 

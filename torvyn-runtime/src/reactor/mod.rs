@@ -9,9 +9,13 @@
 //!    element limit is reached or the time limit has passed. While the flow is paused
 //!    through its handle, wait.
 //! 2. Walk the nodes from the sinks back to the sources (reverse topological order) and
-//!    run the first that has an element waiting and may run: a sink that is not on hold,
-//!    or any other node whose `block` edges all have room. A node with several inputs
-//!    takes from them in turn. Working from the sinks backwards keeps queues short.
+//!    run the first that has an element waiting and may run: a sink that is not on hold
+//!    and has no call away, or any other node whose `block` edges all have room. A node
+//!    with several inputs takes from them in turn. Working from the sinks backwards keeps
+//!    queues short. A sink that waits (a built-in connector, or a component whose calls
+//!    were seen to be slow) is handed its elements and called on its own task, and the
+//!    flow goes on meanwhile: its results are settled on a later turn, once it returns
+//!    (the protocol is in `driver/detached.rs`).
 //! 3. A node whose inputs have all ended winds down: a sink gets `complete`, an
 //!    aggregator `flush` (its outputs go on like any others), and the node is finished.
 //! 4. Otherwise pull the next source in turn that is not paused. The host stamps each new
@@ -41,7 +45,8 @@
 //! connector is pulled only when it says it is ready (a followed file at its end, or
 //! standard input with nothing come, is not); when nothing can run, the flow waits for
 //! the first of: a sink's pause to end, a followed file's next look, input to come, a
-//! stop. Its elements carry end-to-end acknowledgements: the protocol is in `acks`.
+//! call away to return, a stop. Its elements carry end-to-end acknowledgements: the
+//! protocol is in `acks`.
 //!
 //! # Errors
 //!
@@ -75,7 +80,7 @@ mod stage;
 pub(crate) use control::{CallWatch, Control};
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
-pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, YIELD_EVERY};
+pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, SLOW_CALL, SLOW_CALLS, YIELD_EVERY};
 pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
 pub(crate) use fixture::{host_output, host_read_onto};
 pub(crate) use queue::Queued;

@@ -139,6 +139,7 @@ impl Instance {
             wasi,
             resources: ResourceTable::new(),
             stats: CallStats::default(),
+            last_call: Duration::ZERO,
             trace: None,
             watched: false,
         };
@@ -330,6 +331,11 @@ impl Instance {
     /// Whether the stage takes or makes elements in batches.
     pub(crate) fn batched(&self) -> bool {
         self.batch.is_some()
+    }
+
+    /// How long its latest call took, as its clock measured it.
+    pub(crate) fn last_call(&self) -> Duration {
+        self.store.data().last_call
     }
 
     /// Pulls up to `max` elements from a batch source in one call: the results of as many
@@ -556,6 +562,7 @@ fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {
     state.unwatch();
     std::mem::swap(table, &mut state.buffers);
     let took = state.call_started.elapsed();
+    state.last_call = took;
     state.stats.busy += took;
     if let Some(latency) = &mut state.stats.latency {
         latency.record(took);

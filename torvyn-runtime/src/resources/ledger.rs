@@ -48,6 +48,18 @@ impl CopyLedger {
         }
     }
 
+    /// Adds `other`'s counts to these, stage by stage, and zeroes `other`'s.
+    pub fn absorb(&mut self, other: &mut CopyLedger) {
+        let total = std::mem::take(&mut other.total);
+        self.total.copies += total.copies;
+        self.total.bytes += total.bytes;
+        for (mine, theirs) in self.per_stage.iter_mut().zip(&mut other.per_stage) {
+            let theirs = std::mem::take(theirs);
+            mine.copies += theirs.copies;
+            mine.bytes += theirs.bytes;
+        }
+    }
+
     /// Copies counted for the whole flow.
     pub fn total(&self) -> CopyStats {
         self.total

@@ -1,5 +1,7 @@
 //! The per-flow buffer table: every payload buffer of a flow, its state, and who holds it.
 
+use std::sync::Arc;
+
 use super::{CopyLedger, CopyStats, PoolStats, TieredPool};
 
 /// Who holds an immutable buffer.
@@ -23,6 +25,9 @@ enum State {
 #[derive(Debug)]
 struct Slot {
     bytes: Vec<u8>,
+    /// The content, once the host lent the buffer to a stage that runs on its own task
+    /// ([`BufferTable::lend_away`]); `bytes` is empty meanwhile.
+    shared: Option<Arc<Vec<u8>>>,
     capacity: usize,
     content_type: String,
     state: State,
@@ -132,11 +137,13 @@ impl BufferTable {
                 slot.content_type.clear();
                 slot.state = state;
                 slot.shares = 0;
+                slot.shared = None;
                 rep
             }
             None => {
                 self.slots.push(Slot {
                     bytes,
+                    shared: None,
                     capacity,
                     content_type: String::new(),
                     state,
@@ -150,8 +157,15 @@ impl BufferTable {
     /// Returns the slot's memory to the pool and the slot to the free list.
     fn recycle(&mut self, rep: u32) {
         let slot = &mut self.slots[rep as usize];
-        let bytes = std::mem::take(&mut slot.bytes);
-        let capacity = std::mem::replace(&mut slot.capacity, 0);
+        let mut bytes = std::mem::take(&mut slot.bytes);
+        let mut capacity = std::mem::replace(&mut slot.capacity, 0);
+        if let Some(shared) = slot.shared.take() {
+            // The memory goes back to the pool once no other table holds it.
+            match Arc::try_unwrap(shared) {
+                Ok(content) => bytes = content,
+                Err(_) => capacity = 0,
+            }
+        }
         slot.state = State::Pooled;
         if capacity > 0 {
             self.pool.give(bytes, capacity);
@@ -198,10 +212,10 @@ impl BufferTable {
     /// `buffer-allocator.clone-into-mutable`: a writable copy of a readable buffer.
     pub fn clone_into_mutable(&mut self, stage: usize, source: u32) -> Result<u32, BufferError> {
         self.readable(stage, source)?;
-        let size = self.slots[source as usize].bytes.len();
+        let size = self.slots[source as usize].content().len();
         let rep = self.allocate(stage, size as u64)?;
         let (src, dst) = two_slots(&mut self.slots, source, rep);
-        self.ledger.copy(stage, &mut dst.bytes, 0, &src.bytes);
+        self.ledger.copy(stage, &mut dst.bytes, 0, src.content());
         dst.content_type.push_str(&src.content_type);
         Ok(rep)
     }
@@ -260,7 +274,7 @@ impl BufferTable {
 
     /// Size of the content of any live buffer the stage may see.
     pub fn size(&self, rep: u32) -> Result<u64, BufferError> {
-        Ok(self.slot(rep)?.bytes.len() as u64)
+        Ok(self.slot(rep)?.content().len() as u64)
     }
 
     /// Capacity of a buffer: 0 once frozen.
@@ -350,7 +364,7 @@ impl BufferTable {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, BufferError> {
-        let content = &self.readable(stage, rep)?.bytes;
+        let content = self.readable(stage, rep)?.content();
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(content.len());
@@ -360,7 +374,12 @@ impl BufferTable {
                 .min(content.len() - start);
         let mut out = Vec::with_capacity(end - start);
         let (slots, ledger) = (&self.slots, &mut self.ledger);
-        ledger.copy(stage, &mut out, 0, &slots[rep as usize].bytes[start..end]);
+        ledger.copy(
+            stage,
+            &mut out,
+            0,
+            &slots[rep as usize].content()[start..end],
+        );
         Ok(out)
     }
 
@@ -375,7 +394,7 @@ impl BufferTable {
         self.readable(stage, rep)?;
         let at = out.len();
         let (slots, ledger) = (&self.slots, &mut self.ledger);
-        ledger.copy(stage, out, at, &slots[rep as usize].bytes);
+        ledger.copy(stage, out, at, slots[rep as usize].content());
         Ok(())
     }
 
@@ -426,6 +445,37 @@ impl BufferTable {
         }
     }
 
+    /// Lends a buffer the host owns to a stage that runs on its own task, with a table of
+    /// its own: its content, to be placed there with [`BufferTable::insert_lent`]. Nothing
+    /// is copied; the buffer stays readable here, and its memory returns to this table's
+    /// pool once it is released here and there.
+    pub fn lend_away(&mut self, rep: u32) -> Arc<Vec<u8>> {
+        let slot = &mut self.slots[rep as usize];
+        debug_assert_eq!(slot.state, State::Owned(Holder::Host));
+        let bytes = &mut slot.bytes;
+        (slot
+            .shared
+            .get_or_insert_with(|| Arc::new(std::mem::take(bytes))))
+        .clone()
+    }
+
+    /// A buffer another table lent away ([`BufferTable::lend_away`]), held by the host
+    /// here: its handle in this table, to [`BufferTable::lend`] to the stage and then
+    /// [`BufferTable::release`].
+    pub fn insert_lent(&mut self, content: Arc<Vec<u8>>, content_type: &str) -> u32 {
+        let rep = self.insert(Vec::new(), 0, State::Owned(Holder::Host));
+        let slot = &mut self.slots[rep as usize];
+        slot.shared = Some(content);
+        slot.content_type.push_str(content_type);
+        rep
+    }
+
+    /// Adds the copies `other` counted to this table's, and starts `other`'s afresh: the
+    /// copies made in a stage's own table count for the flow.
+    pub fn absorb_copies(&mut self, other: &mut BufferTable) {
+        self.ledger.absorb(&mut other.ledger);
+    }
+
     /// A stage's instance is gone (it trapped and is being replaced): everything it held
     /// goes back to the pool, and its budget starts afresh.
     pub fn reclaim(&mut self, stage: usize) {
@@ -474,6 +524,13 @@ impl BufferTable {
     }
 }
 
+impl Slot {
+    /// What a reader of the buffer sees.
+    fn content(&self) -> &[u8] {
+        self.shared.as_deref().unwrap_or(&self.bytes)
+    }
+}
+
 /// Two distinct slots, the first shared and the second writable.
 fn two_slots(slots: &mut [Slot], a: u32, b: u32) -> (&Slot, &mut Slot) {
     let (a, b) = (a as usize, b as usize);
@@ -518,6 +575,46 @@ mod tests {
             }
         );
         assert_eq!(table.pool_stats().returns, 1);
+    }
+
+    #[test]
+    fn a_buffer_lent_to_another_table_is_not_copied_and_returns_to_the_pool_once() {
+        let mut flow = table();
+        let rep = host_output(&mut flow, 0, b"payload");
+        let mut own = table();
+        let lent = own.insert_lent(flow.lend_away(rep), "text/plain");
+        // Read in its own table by stage 1, and still readable in the flow's.
+        own.lend(lent, 1);
+        assert_eq!(own.read(1, lent, 0, u64::MAX).unwrap(), b"payload");
+        assert_eq!(own.content_type(lent).unwrap(), "text/plain");
+        own.give_back(lent);
+        flow.lend(rep, 0);
+        assert_eq!(flow.read(0, rep, 0, 3).unwrap(), b"pay");
+        flow.give_back(rep);
+        own.release(lent);
+        flow.release(rep);
+        assert_eq!((own.live(), flow.live()), (0, 0));
+        // Its memory went back to the flow's pool, and nowhere else.
+        assert_eq!(
+            (flow.pool_stats().returns, own.pool_stats().returns),
+            (1, 0)
+        );
+        // The copies: the write, the flow's read; then the lent read, once absorbed.
+        assert_eq!(flow.copies().copies, 2);
+        flow.absorb_copies(&mut own);
+        assert_eq!(flow.copies().copies, 3);
+        assert_eq!(flow.copies_per_stage()[1].copies, 1);
+        assert_eq!(own.copies().copies, 0);
+    }
+
+    /// A buffer the host owns, holding `bytes`, made by `stage`.
+    fn host_output(table: &mut BufferTable, stage: usize, bytes: &[u8]) -> u32 {
+        let mutable = table.allocate(stage, bytes.len() as u64).unwrap();
+        table.append(stage, mutable, bytes).unwrap();
+        let frozen = table.freeze(stage, mutable).unwrap();
+        table.drop_mutable(stage, mutable).unwrap();
+        table.take_output(stage, frozen).unwrap();
+        frozen
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //!   element's W3C trace context (empty when it is not traced);
 //! - `hold: true` prints nothing while elements arrive and every line in `complete`, as a
 //!   sink that buffers does;
-//! - `complete_fail: true` makes `complete` return an internal error (after printing).
+//! - `complete_fail: true` makes `complete` return an internal error (after printing);
+//! - `fail_every: 10` fails every 10th push with an internal error (0, the default, never);
+//! - `spin_ms: 20` keeps each push busy for 20 ms of wall time, as a slow sink that does
+//!   not ask to pause.
 //!
 //! `complete` says on stderr `test-sink {label}: complete after {n} elements` (without a
 //! label: `test-sink: …`).
@@ -34,6 +37,8 @@ struct Config {
     show_trace: bool,
     hold: bool,
     complete_fail: bool,
+    fail_every: u64,
+    spin_ms: u64,
 }
 
 #[derive(Default)]
@@ -54,6 +59,20 @@ impl Sink for TestSink {
     }
 
     fn push(&mut self, element: &Element<'_>) -> Result<Backpressure, Error> {
+        if self.config.spin_ms > 0 {
+            let spin = std::time::Duration::from_millis(self.config.spin_ms);
+            let began = std::time::Instant::now();
+            while began.elapsed() < spin {
+                std::hint::spin_loop();
+            }
+        }
+        let every = self.config.fail_every;
+        if every > 0 && (element.sequence() + 1).is_multiple_of(every) {
+            return Err(Error::Internal(format!(
+                "push {} failed on purpose",
+                element.sequence()
+            )));
+        }
         let payload = element.bytes();
         if !self.config.quiet {
             let mut line = String::new();

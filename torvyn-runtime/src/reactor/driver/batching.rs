@@ -106,10 +106,11 @@ impl Driver<'_> {
                 .collect(),
             None => Vec::new(),
         };
-        let settled = match self.stages[n]
+        let handled = self.stages[n]
             .handle_batch(&mut self.table, &mut batch)
-            .await
-        {
+            .await;
+        self.timed(n);
+        let settled = match handled {
             Ok(results) => (self.settle_batch(n, &mut batch, results, dead_letter, spans)).await,
             Err(error) => (self.replay_batch(n, &mut batch, error, dead_letter, spans)).await,
         };

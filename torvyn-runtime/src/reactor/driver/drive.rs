@@ -66,7 +66,7 @@ pub(super) async fn drive(
         let waker = driver.wake.clone();
         tokio::select! {
             () = tokio::time::sleep_until(wake.into()) => {}
-            () = waker.notified(), if connectors => {}
+            () = waker.notified(), if connectors || driver.away > 0 => {}
             () = control.cancel.cancelled(), if sources_running => {}
             () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => {}
         }

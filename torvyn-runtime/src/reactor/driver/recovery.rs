@@ -100,7 +100,7 @@ impl Driver<'_> {
     ) -> String {
         if matches!(error, CallError::Trap(_)) {
             self.nodes[n].poisoned = true;
-            self.table.reclaim(n);
+            self.reclaim(n);
         }
         let counts = &mut self.nodes[n].counts;
         counts.errors += 1;
@@ -145,7 +145,7 @@ impl Driver<'_> {
             // trapped instance is not entered again.
             self.stop_sources(Outcome::Cancelled);
             self.nodes[n].poisoned = true;
-            self.table.reclaim(n);
+            self.reclaim(n);
             return Ok(Recovery::Skip);
         }
         let policy = self.nodes[n].plan.on_error;
@@ -186,7 +186,7 @@ impl Driver<'_> {
     /// Replaces node `n`'s trapped instance, which failed with `error`, with a fresh one,
     /// `init` included, within the flow's restart budget (the steps in the module docs).
     async fn restart(&mut self, n: usize, error: &str) -> Result<(), Failure> {
-        self.table.reclaim(n);
+        self.reclaim(n);
         let budget = self.spec.plan.restarts;
         let now = Instant::now();
         let recent = self.nodes[n].restarted.get_or_insert_with(VecDeque::new);
