@@ -8,6 +8,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 use super::FileSinkSpec;
 use crate::config::Framing;
@@ -57,6 +59,19 @@ impl Output {
         }
     }
 
+    /// Whether a write may wait for as long as someone else pleases: the output is not a
+    /// regular file but a pipe, a terminal or a socket (or cannot be told).
+    fn may_block(&self) -> bool {
+        let fd = match self {
+            Output::File(file) => file.as_fd(),
+            Output::Stdout(stdout) => stdout.as_fd(),
+        };
+        let regular = (fd.try_clone_to_owned())
+            .and_then(|fd| File::from(fd).metadata())
+            .is_ok_and(|metadata| metadata.file_type().is_file());
+        !regular
+    }
+
     /// Drops the last `bytes` written to a file: a piece of an element a failed write left.
     fn cut(&mut self, bytes: usize) -> io::Result<()> {
         match self {
@@ -102,6 +117,8 @@ pub(crate) struct FileSink {
     ends: Vec<usize>,
     closed: bool,
     report: ConnectorReport,
+    /// How long the latest batch took to write.
+    last_write: Duration,
 }
 
 impl FileSink {
@@ -157,7 +174,18 @@ impl FileSink {
             ends: Vec::new(),
             closed: false,
             report: ConnectorReport::new(kind),
+            last_write: Duration::ZERO,
         }
+    }
+
+    /// Whether its writes may wait for as long as a reader pleases (see `Output`).
+    pub(crate) fn may_block(&self) -> bool {
+        self.output.may_block()
+    }
+
+    /// How long the latest batch took to write.
+    pub(crate) fn last_write(&self) -> Duration {
+        self.last_write
     }
 
     /// Writes `elements` in one go.
@@ -186,7 +214,10 @@ impl FileSink {
             }
             self.ends.push(self.scratch.len());
         }
-        let Err(short) = self.output.write_all(&self.scratch, self.fsync) else {
+        let began = Instant::now();
+        let written = self.output.write_all(&self.scratch, self.fsync);
+        self.last_write = began.elapsed();
+        let Err(short) = written else {
             self.report.bytes += self.scratch.len() as u64;
             return each(&|| Ok(Handled::Delivered(BackpressureSignal::Ready)));
         };

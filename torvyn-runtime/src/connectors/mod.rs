@@ -22,7 +22,7 @@ mod stdio;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -193,6 +193,23 @@ impl Connector {
             Connector::FileSource(_) | Connector::Stdin(_) => {
                 unreachable!("a batch of elements handed to a source connector")
             }
+        }
+    }
+
+    /// A sink whose writes may wait for as long as a reader pleases: one writing to a
+    /// pipe, a terminal or a socket rather than a regular file.
+    pub(crate) fn may_block(&self) -> bool {
+        match self {
+            Connector::FileSink(sink) | Connector::Stdout(sink) => sink.may_block(),
+            Connector::FileSource(_) | Connector::Stdin(_) => false,
+        }
+    }
+
+    /// How long a sink's latest batch took to write; zero for a source.
+    pub(crate) fn last_call(&self) -> Duration {
+        match self {
+            Connector::FileSink(sink) | Connector::Stdout(sink) => sink.last_write(),
+            Connector::FileSource(_) | Connector::Stdin(_) => Duration::ZERO,
         }
     }
 

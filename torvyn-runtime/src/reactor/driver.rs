@@ -178,7 +178,8 @@ struct Driver<'a> {
     wake: Arc<Notify>,
     /// When the connectors were last ticked.
     ticked: Instant,
-    /// Calls of detached sinks in progress on their own tasks.
+    /// Calls of detached sinks in progress, on blocking threads, and how many.
+    calls: tokio::task::JoinSet<detached::Landed>,
     away: usize,
 }
 
@@ -646,6 +647,7 @@ async fn run_to_end(
         resolved: Vec::new(),
         wake: Arc::new(Notify::new()),
         ticked: Instant::now(),
+        calls: tokio::task::JoinSet::new(),
         away: 0,
     };
     for index in 0..spec.stages.len() {
@@ -675,6 +677,7 @@ async fn run_to_end(
             }
         }
     }
+    driver.detach_blocking_sinks();
     driver.emit(|driver| EventKind::Started {
         nodes: driver.nodes.len(),
         edges: driver.edges.len(),

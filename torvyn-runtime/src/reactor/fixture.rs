@@ -387,10 +387,12 @@ impl Stage {
         }
     }
 
-    /// How long a component's latest call took; zero for the host's own stages.
+    /// How long a component's latest call, or a sink connector's latest write, took;
+    /// zero for the host's other stages.
     pub(crate) fn last_call(&self) -> Duration {
         match self {
             Stage::Component(instance) => instance.last_call(),
+            Stage::Connector(connector) => connector.last_call(),
             _ => Duration::ZERO,
         }
     }

@@ -1,15 +1,17 @@
 //! Sinks that wait run on their own task, so that a slow one holds back its own branch
 //! only, and the overflow policy of its edge acts.
 //!
-//! 1. A built-in sink connector runs apart from the start: its writes are system calls
-//!    that may block for as long as a reader of its pipe pleases. A sink played by a
+//! 1. A built-in sink that writes to a pipe, a terminal or a socket runs apart from the
+//!    start: its writes may block for as long as a reader pleases, so there is no first
+//!    call to learn from. Any other sink played by a connector (a regular file) or a
 //!    component runs inline, in the flow's task, until [`SLOW_CALLS`] calls in a row have
-//!    each taken longer than [`SLOW_CALL`] (its calls are bounded by its time limit), and
-//!    apart from then on. A call apart runs on one of tokio's blocking threads, not on a
-//!    worker: a task the flow spawned would run next on the flow's own worker and, its
-//!    long call yielding only to itself at each epoch tick, starve the flow. A detached
-//!    sink keeps a buffer table of its own, with its stage's budget. The host's own stages
-//!    (native code, test recorders) never wait, and stay inline.
+//!    each taken longer than [`SLOW_CALL`] (an `fsync`, a slow disk, a slow component; a
+//!    component's calls are bounded by its time limit), and apart from then on. A call
+//!    apart runs on one of tokio's blocking threads, not on a worker: a task the flow
+//!    spawned would run next on the flow's own worker and, its long call yielding only to
+//!    itself at each epoch tick, starve the flow. A detached sink keeps a buffer table of
+//!    its own, with its stage's budget. The host's own stages (native code, test
+//!    recorders) never wait, and stay inline.
 //! 2. When the sink is ready and an element waits, the driver hands it what it would have
 //!    called it with inline (one element, or a batch from one input edge) and goes on
 //!    with the rest of the flow. Each payload is lent to the sink's table without a copy
@@ -19,18 +21,17 @@
 //!    overflow policies act (`block` holds upstream back and pauses the sources,
 //!    `drop-oldest` / `drop-newest` drop and count, `error` fails the flow), while every
 //!    other node runs.
-//! 4. The call's task wakes the driver when it returns. The driver takes the stage back,
+//! 4. The flow's set of calls away wakes the driver when one returns (a turn looks for
+//!    returned calls; a flow with nothing to do waits for one among its other wake-ups). The driver takes the stage back,
 //!    counts the copies made in the sink's table among the flow's, and goes on with each
 //!    result as with an inline call's: error policies (a retry calls again inline), restarts,
 //!    dead letters, acknowledgements.
 //! 5. However the flow ends, it waits for the calls away (up to their time limit, like any
 //!    call on an element) before the sinks' last calls, so nothing in flight is lost.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{Id, JoinError};
 
 use super::tracing::{Span, call_of};
 use super::{Driver, Failure, FlowErrorKind, FlowSpec};
@@ -51,6 +52,9 @@ pub const SLOW_CALLS: u8 = 3;
 
 type CallResult<T> = Result<T, CallError>;
 
+/// A call away that returned, or the task that ended without returning it.
+pub(super) type Joined = Result<(Id, Landed), JoinError>;
+
 /// Where a node's calls run.
 pub(super) enum Placement {
     /// In the flow's task, always: a source, processor or the host's own sink.
@@ -69,9 +73,9 @@ pub(super) struct Detached {
     away: Option<Away>,
 }
 
-/// A call in progress on the sink's task.
+/// A call in progress on a blocking thread, in the driver's `calls`.
 struct Away {
-    call: JoinHandle<Landed>,
+    task: Id,
     /// The elements it was handed, as the flow knows them, in order.
     elements: Vec<Queued>,
     spans: Vec<Span>,
@@ -80,7 +84,7 @@ struct Away {
 }
 
 /// What a call away gives back when it returns.
-struct Landed {
+pub(super) struct Landed {
     stage: Stage,
     table: BufferTable,
     results: Results,
@@ -94,14 +98,13 @@ enum Results {
 }
 
 impl Placement {
-    /// Where node `n` of `spec`, played by `body`, starts (step 1).
+    /// Where node `n` of `spec` starts, before its stage is (step 1).
     pub(super) fn start(spec: &FlowSpec, n: usize) -> Placement {
         if spec.plan.nodes[n].role != Role::Sink {
             return Placement::Inline;
         }
         match spec.stages[n].body {
-            StageBody::Connector(_) => Placement::Detached(Box::new(Detached::new(spec))),
-            StageBody::Component(_) => Placement::Watched { slow: 0 },
+            StageBody::Connector(_) | StageBody::Component(_) => Placement::Watched { slow: 0 },
             _ => Placement::Inline,
         }
     }
@@ -118,6 +121,17 @@ impl Detached {
 }
 
 impl Driver<'_> {
+    /// Once every stage started: each sink connector whose writes may block without
+    /// bound runs apart from the start (step 1).
+    pub(super) fn detach_blocking_sinks(&mut self) {
+        for n in 0..self.nodes.len() {
+            let blocks = self.stages[n].connector().is_some_and(|c| c.may_block());
+            if blocks && matches!(self.nodes[n].placement, Placement::Watched { .. }) {
+                self.nodes[n].placement = Placement::Detached(Box::new(Detached::new(self.spec)));
+            }
+        }
+    }
+
     /// Whether node `n` runs on its own task.
     pub(super) fn detached(&self, n: usize) -> bool {
         matches!(self.nodes[n].placement, Placement::Detached(_))
@@ -175,8 +189,9 @@ impl Driver<'_> {
             .collect();
         let stand_in = self.stages[n].stand_in();
         let stage = std::mem::replace(&mut self.stages[n], stand_in);
+        let task = self.calls.spawn_blocking(call_away(stage, table, lent));
         detached.away = Some(Away {
-            call: call_away(stage, table, lent, self.wake.clone()),
+            task: task.id(),
             elements,
             spans,
             dead_letter: self.edges[e].plan.dead_letter,
@@ -186,14 +201,11 @@ impl Driver<'_> {
 
     /// Goes on with every call away that has returned (step 4).
     pub(super) async fn land_returned(&mut self) -> Result<(), Failure> {
-        for n in 0..self.nodes.len() {
-            let returned = match &self.nodes[n].placement {
-                Placement::Detached(d) => d.away.as_ref().is_some_and(|a| a.call.is_finished()),
-                _ => false,
+        while self.away > 0 {
+            let Some(joined) = self.calls.try_join_next_with_id() else {
+                break;
             };
-            if returned {
-                self.land(n, false).await?;
-            }
+            self.land(joined, false).await?;
         }
         Ok(())
     }
@@ -201,33 +213,45 @@ impl Driver<'_> {
     /// Waits for every call away and goes on with its results, after a failure: they go
     /// where their results send them, without calls or policies (step 5).
     pub(super) async fn land_all_after_failure(&mut self) {
-        for n in 0..self.nodes.len() {
-            if self.is_away(n) {
-                let _ = self.land(n, true).await;
-            }
+        while self.away > 0 {
+            let Some(joined) = self.calls.join_next_with_id().await else {
+                break;
+            };
+            let _ = self.land(joined, true).await;
         }
     }
 
-    /// Waits for node `n`'s call away, takes its stage back and goes on with its results;
+    /// Takes the stage of a call away that returned back and goes on with its results;
     /// only where they send the elements when the flow has `failed` already.
-    async fn land(&mut self, n: usize, failed: bool) -> Result<(), Failure> {
-        let Placement::Detached(detached) = &mut self.nodes[n].placement else {
-            return Ok(());
+    pub(super) async fn land(&mut self, joined: Joined, failed: bool) -> Result<(), Failure> {
+        let task = match &joined {
+            Ok((task, _)) => *task,
+            Err(error) => error.id(),
         };
-        let Some(away) = detached.away.take() else {
+        let away =
+            self.nodes
+                .iter_mut()
+                .enumerate()
+                .find_map(|(n, node)| match &mut node.placement {
+                    Placement::Detached(d) if d.away.as_ref().is_some_and(|a| a.task == task) => {
+                        d.away.take().map(|away| (n, away))
+                    }
+                    _ => None,
+                });
+        let Some((n, away)) = away else {
             return Ok(());
         };
         self.away -= 1;
         let Away {
-            call,
             mut elements,
             spans,
             dead_letter,
+            ..
         } = away;
-        let landed = match call.await {
-            Ok(landed) => landed,
+        let landed = match joined {
+            Ok((_, landed)) => landed,
             Err(error) => {
-                // The task panicked or the runtime is going away: the stage is lost.
+                // The call panicked, or the runtime is going away: the stage is lost.
                 self.nodes[n].poisoned = true;
                 for element in elements {
                     self.table.release(element.buffer);
@@ -238,7 +262,7 @@ impl Driver<'_> {
                     node: n,
                     call: Some(call_of(self.nodes[n].plan.role)),
                     sequence: None,
-                    kind: FlowErrorKind::Trap(format!("the sink's task ended: {error}")),
+                    kind: FlowErrorKind::Trap(format!("the sink's call ended: {error}")),
                 });
             }
         };
@@ -249,7 +273,9 @@ impl Driver<'_> {
         } = landed;
         self.table.absorb_copies(&mut table);
         self.stages[n] = stage;
-        detached.table = Some(table);
+        if let Placement::Detached(detached) = &mut self.nodes[n].placement {
+            detached.table = Some(table);
+        }
         let results = match (failed, results) {
             (false, Results::Single(result)) => {
                 let element = elements.pop().expect("a call of one element");
@@ -302,27 +328,15 @@ impl Driver<'_> {
     }
 }
 
-/// Calls `stage` with `elements` (their buffers in `table`) on a blocking thread (step 1),
-/// and notifies `wake` when the call has returned.
+/// The call of a sink's `stage` with `elements` (their buffers in `table`), to run on a
+/// blocking thread (step 1).
 fn call_away(
     mut stage: Stage,
     mut table: BufferTable,
     mut elements: Vec<Queued>,
-    wake: Arc<Notify>,
-) -> JoinHandle<Landed> {
-    let land = move |stage, mut table: BufferTable, elements: Vec<Queued>, results| {
-        for element in &elements {
-            table.release(element.buffer);
-        }
-        wake.notify_one();
-        Landed {
-            stage,
-            table,
-            results,
-        }
-    };
+) -> impl FnOnce() -> Landed + Send + 'static {
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    move || {
         let results = match &mut stage {
             Stage::Connector(connector) => {
                 Results::Batch(Ok(connector.handle_batch(&mut table, &elements)))
@@ -332,6 +346,13 @@ fn call_away(
             }
             _ => Results::Batch(runtime.block_on(stage.handle_batch(&mut table, &mut elements))),
         };
-        land(stage, table, elements, results)
-    })
+        for element in &elements {
+            table.release(element.buffer);
+        }
+        Landed {
+            stage,
+            table,
+            results,
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The loop that runs a flow: turn after turn; a yield to tokio every so often so that
 //! flows sharing a thread progress; and, when nothing can run, a wait for the first thing
-//! that can change that (a sink's pause ending, input coming to a connector, a stop, the
-//! time limit), publishing snapshots and ticking connectors on the way.
+//! that can change that (a sink's pause ending, input coming to a connector, a sink's call
+//! away returning, a stop, the time limit), publishing snapshots and ticking connectors on
+//! the way.
 
 use std::time::{Duration, Instant};
 
@@ -64,11 +65,16 @@ pub(super) async fn drive(
         }
         let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
         let waker = driver.wake.clone();
-        tokio::select! {
-            () = tokio::time::sleep_until(wake.into()) => {}
-            () = waker.notified(), if connectors || driver.away > 0 => {}
-            () = control.cancel.cancelled(), if sources_running => {}
-            () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => {}
+        let away = driver.away > 0;
+        let returned = tokio::select! {
+            () = tokio::time::sleep_until(wake.into()) => None,
+            () = waker.notified(), if connectors => None,
+            joined = driver.calls.join_next_with_id(), if away => joined,
+            () = control.cancel.cancelled(), if sources_running => None,
+            () = tokio::time::sleep_until(deadline.unwrap_or(wake).into()), if sources_running => None,
+        };
+        if let Some(joined) = returned {
+            driver.land(joined, false).await?;
         }
         since_yield = 0;
         last_yield = Instant::now();
