@@ -102,6 +102,36 @@ slow = {policy}"#,
 }
 
 #[test]
+fn a_detached_sink_waits_for_room_on_its_dead_letter_edge() {
+    // Every element fails at `slow` and goes to `dlq`, slower still, through queues of
+    // two: while `dlq` is away, `slow` must not send it more than its edge holds.
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 50}"#)
+        .component(
+            "slow",
+            Guest::Sink,
+            r#"{"label": "slow", "spin_ms": 1, "fail_every": 1}"#,
+        )
+        .component("dlq", Guest::Sink, r#"{"label": "dlq", "spin_ms": 3}"#)
+        .flow(
+            r#"nodes = ["src", "slow", "dlq"]
+queue-capacity = 2
+edges = [{ from = "src", to = "slow" }]
+[flows.main.on-error]
+slow = { dead-letter = "dlq" }"#,
+        )
+        .run(&[])
+        .success();
+    assert_eq!(
+        sequences(&run.delivered_to("dlq")),
+        (0..50).collect::<Vec<_>>()
+    );
+    let report = run.report();
+    assert_eq!(count(&report, "dead_lettered"), 50);
+    assert_eq!(report["edges"][1]["capacity"], 2, "{report}");
+}
+
+#[test]
 fn a_detached_sink_that_traps_is_restarted_and_the_other_branch_goes_on() {
     // Every call of `slow` outlives its time limit and traps: the first three inline, the
     // rest on its own task.

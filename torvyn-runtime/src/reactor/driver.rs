@@ -282,7 +282,8 @@ impl Driver<'_> {
             }
             let role = node.plan.role;
             let ready = match role {
-                Role::Sink => !self.is_away(n) && self.sink_ready(n),
+                // A sink's only edge out is its dead-letter edge.
+                Role::Sink => !self.is_away(n) && self.room_downstream(n) && self.sink_ready(n),
                 _ => self.room_downstream(n),
             };
             if !ready {

@@ -12,8 +12,8 @@
 //!    run the first that has an element waiting and may run: a sink that is not on hold
 //!    and has no call away, or any other node whose `block` edges all have room. A node
 //!    with several inputs takes from them in turn. Working from the sinks backwards keeps
-//!    queues short. A sink that waits (a built-in connector, or a component whose calls
-//!    were seen to be slow) is handed its elements and called on its own task, and the
+//!    queues short. A sink that waits (a built-in one writing to a pipe, or one whose
+//!    calls were seen to be slow) is handed its elements and called on its own task, and the
 //!    flow goes on meanwhile: its results are settled on a later turn, once it returns
 //!    (the protocol is in `driver/detached.rs`).
 //! 3. A node whose inputs have all ended winds down: a sink gets `complete`, an

@@ -21,13 +21,17 @@
 //!    overflow policies act (`block` holds upstream back and pauses the sources,
 //!    `drop-oldest` / `drop-newest` drop and count, `error` fails the flow), while every
 //!    other node runs.
-//! 4. The flow's set of calls away wakes the driver when one returns (a turn looks for
-//!    returned calls; a flow with nothing to do waits for one among its other wake-ups). The driver takes the stage back,
-//!    counts the copies made in the sink's table among the flow's, and goes on with each
-//!    result as with an inline call's: error policies (a retry calls again inline), restarts,
-//!    dead letters, acknowledgements.
-//! 5. However the flow ends, it waits for the calls away (up to their time limit, like any
-//!    call on an element) before the sinks' last calls, so nothing in flight is lost.
+//! 4. The flow's set of calls away (a `JoinSet`) wakes the driver when one returns: each
+//!    turn lands the calls that returned, and a flow with nothing else to do waits for
+//!    one. The driver takes the stage back, counts the copies made in the sink's table
+//!    among the flow's (and in the spans of the call), and goes on with each result as
+//!    with an inline call's: error policies, restarts, dead letters, acknowledgements.
+//! 5. However the flow ends, it waits for the calls away before the sinks' last calls, so
+//!    nothing in flight is lost: a component's call is bounded by its time limit; a
+//!    connector's write is not (a pipe nobody reads holds the flow, as it did inline).
+//!
+//! What still runs inline for a detached sink: its `complete` and `teardown`, a retry
+//! (after its backoff), and the replay one element at a time of a batch call that trapped.
 
 use std::time::Duration;
 
@@ -161,6 +165,7 @@ impl Driver<'_> {
     /// Hands detached sink `n` the first `count` elements of input edge `e`, on its own
     /// task (step 2).
     pub(super) fn send_away(&mut self, n: usize, e: usize, count: usize) {
+        debug_assert!(count > 0, "a call away with no element");
         let mut elements = Vec::with_capacity(count);
         let queue = &mut self.edges[e].queue;
         elements.extend(std::iter::from_fn(|| queue.pop()).take(count));
@@ -244,7 +249,7 @@ impl Driver<'_> {
         self.away -= 1;
         let Away {
             mut elements,
-            spans,
+            mut spans,
             dead_letter,
             ..
         } = away;
@@ -271,6 +276,12 @@ impl Driver<'_> {
             mut table,
             results,
         } = landed;
+        // A span of the call counts the copies the sink made, not those the rest of the
+        // flow made while it was away.
+        let before = self.table.copies();
+        for span in spans.iter_mut().flatten() {
+            span.copies = before;
+        }
         self.table.absorb_copies(&mut table);
         self.stages[n] = stage;
         if let Placement::Detached(detached) = &mut self.nodes[n].placement {
@@ -295,7 +306,8 @@ impl Driver<'_> {
                 Vec::new()
             }
         };
-        // As after a failure in a batch: no policy, and nothing is acknowledged.
+        // As after a failure in a batch: no policy; the delivered are acknowledged, the
+        // failed are not.
         let mut results = results.into_iter();
         for element in elements {
             match results.next() {

@@ -58,7 +58,11 @@ pub(super) async fn drive(
             let tick = now + Duration::from_secs(1);
             wake = Some(wake.map_or(tick, |at| at.min(tick)));
         }
-        let mut wake = wake.unwrap_or(now);
+        // With nothing else to wake it, a flow with a call away waits for that call.
+        let mut wake = match driver.away {
+            0 => wake.unwrap_or(now),
+            _ => wake.unwrap_or(now + Duration::from_secs(3600)),
+        };
         if driver.observed {
             // Wake in time to publish the next snapshot, however long the wait.
             wake = wake.min(driver.published + PUBLISH_EVERY);
