@@ -95,17 +95,8 @@ impl Driver<'_> {
         count: usize,
     ) -> Result<(), Failure> {
         let mut batch = std::mem::take(&mut self.batch);
-        let queue = &mut self.edges[e].queue;
-        batch.extend(std::iter::from_fn(|| queue.pop()).take(count));
-        self.drained(e);
+        let spans = self.take_inputs(n, e, count, &mut batch);
         let dead_letter = self.edges[e].plan.dead_letter;
-        self.nodes[n].counts.received += batch.len() as u64;
-        let spans: Vec<_> = match self.tracing {
-            Some(_) => (batch.iter())
-                .map(|element| self.open_element_span(n, element, batch.len()))
-                .collect(),
-            None => Vec::new(),
-        };
         let handled = self.stages[n]
             .handle_batch(&mut self.table, &mut batch)
             .await;
@@ -117,6 +108,27 @@ impl Driver<'_> {
         batch.clear();
         self.batch = batch;
         settled
+    }
+
+    /// Moves the first `count` elements of node `n`'s input edge `e` into `batch` for one
+    /// call, as received, and opens their spans.
+    pub(super) fn take_inputs(
+        &mut self,
+        n: usize,
+        e: usize,
+        count: usize,
+        batch: &mut Vec<Queued>,
+    ) -> Vec<Span> {
+        let queue = &mut self.edges[e].queue;
+        batch.extend(std::iter::from_fn(|| queue.pop()).take(count));
+        self.drained(e);
+        self.nodes[n].counts.received += batch.len() as u64;
+        match self.tracing {
+            Some(_) => (batch.iter())
+                .map(|element| self.open_element_span(n, element, batch.len()))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Goes on with the result of each element of a batch. Once one fails the flow, the

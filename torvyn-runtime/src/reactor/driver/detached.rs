@@ -167,16 +167,7 @@ impl Driver<'_> {
     pub(super) fn send_away(&mut self, n: usize, e: usize, count: usize) {
         debug_assert!(count > 0, "a call away with no element");
         let mut elements = Vec::with_capacity(count);
-        let queue = &mut self.edges[e].queue;
-        elements.extend(std::iter::from_fn(|| queue.pop()).take(count));
-        self.drained(e);
-        self.nodes[n].counts.received += elements.len() as u64;
-        let spans = match self.tracing {
-            Some(_) => (elements.iter())
-                .map(|element| self.open_element_span(n, element, elements.len()))
-                .collect(),
-            None => Vec::new(),
-        };
+        let spans = self.take_inputs(n, e, count, &mut elements);
         let Placement::Detached(detached) = &mut self.nodes[n].placement else {
             unreachable!("sent away to a sink that is not detached");
         };
