@@ -179,6 +179,29 @@ fn a_file_of_100000_lines_arrives_once_in_order_and_byte_exact_and_a_rerun_resum
 }
 
 #[test]
+fn a_manifest_named_without_its_folder_finds_its_files_beside_it() {
+    let flow = file_to_file("");
+    write_lines(&flow.dir().join("logs/a.log"), 0..10);
+    flow.write_manifest();
+    // `--manifest-path Torvyn.toml`: the folder is the empty path, which is `.`.
+    let output = crate::support::torvyn()
+        .current_dir(flow.dir())
+        .args(["torvyn", "run", "--manifest-path", "Torvyn.toml"])
+        .output()
+        .unwrap();
+    let run = crate::support::Run::from(output).success();
+    assert!(
+        run.stderr.contains("10 elements delivered"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        out_lines(flow.dir()),
+        (0..10).map(upper).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_host_killed_mid_run_resumes_after_its_last_checkpoint_and_says_what_it_replayed() {
     let flow = file_to_file("");
     let total = 600_000;

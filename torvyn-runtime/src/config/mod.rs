@@ -413,9 +413,12 @@ impl ProjectManifest {
         &self.path
     }
 
-    /// The folder relative paths start from.
+    /// The folder relative paths start from: `.` for a manifest named without one
+    /// (`--manifest-path Torvyn.toml`), whose parent is the empty path.
     pub fn dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
+        (self.path.parent())
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 
     /// A diagnostic pointing at `span` of this manifest.
