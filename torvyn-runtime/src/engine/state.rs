@@ -81,7 +81,7 @@ impl StageState {
     pub(crate) fn unwatch(&mut self) {
         if self.watched {
             if let Some(watch) = &self.flow.watch {
-                watch.leave();
+                watch.leave(self.stage);
             }
             self.watched = false;
         }

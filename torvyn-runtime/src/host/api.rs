@@ -151,7 +151,8 @@ async fn show(State(flows): State<Arc<Flows>>, Path(name): Path<String>) -> Resp
     };
     match control.snapshot() {
         Some(report) => {
-            // A flow inside a long call has published nothing since it began.
+            // A flow inside a long inline call has published nothing since it began; a
+            // sink's long call apart shows here while the flow goes on.
             let in_call = control.call.current().map(|(node, since_unix_ms)| {
                 let now = crate::reactor::now_ns() / 1_000_000;
                 json!({

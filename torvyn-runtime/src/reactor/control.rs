@@ -24,40 +24,42 @@ pub(crate) struct Control {
     /// The flow's latest snapshot (its final report once it ended), when it publishes
     /// them. Locked once per publication and once per read, never per element.
     snapshot: Mutex<Option<Arc<FlowReport>>>,
-    /// The call the flow is inside of, once it has run past an epoch tick: while a call
-    /// runs the flow publishes nothing, and this says where it is.
+    /// The calls the flow is inside of that have run past an epoch tick: while an inline
+    /// call runs the flow publishes nothing, and a sink's call apart may be stuck while
+    /// the flow goes on; this says where.
     pub(crate) call: Arc<CallWatch>,
 }
 
-/// A call that has run past an epoch tick (1 ms), set by the stage's epoch callback and
-/// cleared when the call returns: what shows a flow stuck in a component.
+/// The calls that have run past an epoch tick (1 ms), each set by its stage's epoch
+/// callback and cleared when the call returns: what shows a flow stuck in a component. A
+/// flow is inside one inline call at a time, and one call of each sink running apart.
+/// Locked only at such a tick, when such a call returns, and when read.
 #[derive(Debug, Default)]
 pub(crate) struct CallWatch {
-    /// The node's index plus one; 0 when no long call is in progress.
-    node: AtomicU64,
-    /// When the call began, in milliseconds since the Unix epoch.
-    since_unix_ms: AtomicU64,
+    /// `(node, since)`: the node's index and when its call began, in milliseconds since
+    /// the Unix epoch.
+    calls: Mutex<Vec<(usize, u64)>>,
 }
 
 impl CallWatch {
+    fn calls(&self) -> std::sync::MutexGuard<'_, Vec<(usize, u64)>> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn enter(&self, node: usize, since_unix_ms: u64) {
-        self.since_unix_ms.store(since_unix_ms, Ordering::Relaxed);
-        self.node.store(node as u64 + 1, Ordering::Release);
+        let mut calls = self.calls();
+        calls.retain(|&(n, _)| n != node);
+        calls.push((node, since_unix_ms));
     }
 
-    pub(crate) fn leave(&self) {
-        self.node.store(0, Ordering::Release);
+    pub(crate) fn leave(&self, node: usize) {
+        self.calls().retain(|&(n, _)| n != node);
     }
 
-    /// The node inside a long call, and since when (ms since the Unix epoch).
+    /// The node inside the longest of the long calls, and since when (ms since the Unix
+    /// epoch).
     pub(crate) fn current(&self) -> Option<(usize, u64)> {
-        match self.node.load(Ordering::Acquire) {
-            0 => None,
-            node => Some((
-                node as usize - 1,
-                self.since_unix_ms.load(Ordering::Relaxed),
-            )),
-        }
+        self.calls().iter().copied().min_by_key(|&(_, since)| since)
     }
 }
 
@@ -111,5 +113,24 @@ impl Control {
                 () = self.cancel.cancelled() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallWatch;
+
+    #[test]
+    fn a_long_call_stays_in_the_watch_while_another_comes_and_goes() {
+        let watch = CallWatch::default();
+        assert_eq!(watch.current(), None);
+        // A sink's call apart, then an inline call that runs past a tick and returns.
+        watch.enter(2, 1_000);
+        watch.enter(0, 1_500);
+        assert_eq!(watch.current(), Some((2, 1_000)));
+        watch.leave(0);
+        assert_eq!(watch.current(), Some((2, 1_000)));
+        watch.leave(2);
+        assert_eq!(watch.current(), None);
     }
 }
