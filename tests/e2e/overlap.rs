@@ -3,7 +3,7 @@
 //! lost or copied more on the way. Proved by counts, never by time.
 
 use std::io::Read;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use crate::connectors::project;
 use crate::support::{Guest, TestProject, count, node, sequences};
@@ -221,6 +221,67 @@ edges = [
             "Accounted {lines} emitted + {lines} fanned out = {} delivered + {} dropped",
             lines + written,
             lines - written
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_named_pipe_nobody_reads_yet_holds_back_only_its_own_sink() {
+    let flow = project(
+        r#"
+[sources.numbers]
+type = "file"
+include = ["in.txt"]
+
+[sinks.file]
+type = "file"
+path = "out/out.txt"
+
+[sinks.piped]
+type = "file"
+path = "pipe"
+
+[flows.main]
+nodes = ["numbers", "file", "piped"]
+edges = [
+    { from = "numbers", to = "file" },
+    { from = "numbers", to = "piped", capacity = 2, overflow = "drop-newest" },
+]
+"#,
+    );
+    let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(flow.dir().join("in.txt"), &text).unwrap();
+    let fifo = flow.dir().join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = crate::support::torvyn()
+        .args(["torvyn", "run", "--manifest-path"])
+        .arg(flow.write_manifest())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pipe has no reader: opening it for writing waits, on the sink's own thread.
+    crate::connectors::wait_for_output(flow.dir(), &text);
+    let mut piped = String::new();
+    std::fs::File::open(&fifo)
+        .unwrap()
+        .read_to_string(&mut piped)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let written = piped.lines().count();
+    assert!(written < 1000, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Dropped {} elements on the edge from `numbers` to `piped` (drop-newest)",
+            1000 - written
         )),
         "{stderr}"
     );

@@ -4,11 +4,14 @@
 //! `… | head`) is not an error: the sink says it is closed, and the flow stops its sources
 //! and counts what could not be written. A write that fails part way delivers the
 //! elements written whole and cuts a piece of the next off a file again, so that a retry
-//! writes whole lines.
+//! writes whole lines. A named pipe (FIFO) is opened at the first write, so that waiting
+//! for its reader holds only the sink, on the thread it writes from.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::FileSinkSpec;
@@ -21,6 +24,11 @@ use crate::resources::BufferTable;
 /// Where a sink writes.
 enum Output {
     File(File),
+    /// A named pipe, opened at the first write: opening one waits for a reader.
+    Fifo {
+        path: PathBuf,
+        pipe: Option<File>,
+    },
     Stdout(io::Stdout),
 }
 
@@ -47,6 +55,20 @@ impl Output {
                     false => Ok(()),
                 }
             }
+            Output::Fifo { path, pipe } => {
+                let pipe =
+                    match pipe {
+                        Some(pipe) => pipe,
+                        None => pipe.insert(OpenOptions::new().write(true).open(path).map_err(
+                            |error| ShortWrite {
+                                written: 0,
+                                error,
+                                in_sync: false,
+                            },
+                        )?),
+                    };
+                write_fully(pipe, bytes).map(drop)
+            }
             Output::Stdout(stdout) => {
                 let mut stdout = stdout.lock();
                 let written = write_fully(&mut stdout, bytes)?;
@@ -64,6 +86,7 @@ impl Output {
     fn may_block(&self) -> bool {
         let fd = match self {
             Output::File(file) => file.as_fd(),
+            Output::Fifo { .. } => return true,
             Output::Stdout(stdout) => stdout.as_fd(),
         };
         let regular = (fd.try_clone_to_owned())
@@ -128,12 +151,20 @@ impl FileSink {
         if let Some(dir) = spec.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(describe)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.path)
-            .map_err(describe)?;
-        let output = Output::File(file);
+        let fifo = std::fs::metadata(&spec.path).is_ok_and(|m| m.file_type().is_fifo());
+        let output = match fifo {
+            true => Output::Fifo {
+                path: spec.path.clone(),
+                pipe: None,
+            },
+            false => Output::File(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&spec.path)
+                    .map_err(describe)?,
+            ),
+        };
         Ok(Self::new(
             index,
             output,
