@@ -2,8 +2,9 @@
 //! and how a flow starts. One concern a file beside it: `drive` (the loop of turns, yields
 //! and waits), `dispatch` (where an element goes after a call), `batching`, `tracing`,
 //! `recovery` (error policies and restarts), `acknowledging` (end-to-end acknowledgements
-//! and connectors), `detached` (sinks that wait, on their own task), `ending` (the last calls of every stage), `report`, and the types a
-//! flow is run with (`spec`) and fails with (`failure`).
+//! and connectors), `detached` (sinks that wait, called apart), `ending` (the last calls
+//! of every stage), `report`, and the types a flow is run with (`spec`) and fails with
+//! (`failure`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -178,9 +179,9 @@ struct Driver<'a> {
     wake: Arc<Notify>,
     /// When the connectors were last ticked.
     ticked: Instant,
-    /// Calls of detached sinks in progress, on blocking threads, and how many.
+    /// The calls of detached sinks in progress, on blocking threads (returned ones too,
+    /// until they are landed).
     calls: tokio::task::JoinSet<detached::Landed>,
-    away: usize,
 }
 
 impl Driver<'_> {
@@ -270,7 +271,7 @@ impl Driver<'_> {
 
     /// Does one unit of work; `false` when nothing could run right now.
     async fn turn(&mut self) -> Result<bool, Failure> {
-        if self.away > 0 {
+        if !self.calls.is_empty() {
             self.land_returned().await?;
         }
         // Downstream first: elements already in the flow go on before new ones come in.
@@ -649,7 +650,6 @@ async fn run_to_end(
         wake: Arc::new(Notify::new()),
         ticked: Instant::now(),
         calls: tokio::task::JoinSet::new(),
-        away: 0,
     };
     for index in 0..spec.stages.len() {
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());

@@ -192,12 +192,11 @@ impl Driver<'_> {
             spans,
             dead_letter: self.edges[e].plan.dead_letter,
         });
-        self.away += 1;
     }
 
     /// Goes on with every call away that has returned (step 4).
     pub(super) async fn land_returned(&mut self) -> Result<(), Failure> {
-        while self.away > 0 {
+        loop {
             let Some(joined) = self.calls.try_join_next_with_id() else {
                 break;
             };
@@ -209,7 +208,7 @@ impl Driver<'_> {
     /// Waits for every call away and goes on with its results, after a failure: they go
     /// where their results send them, without calls or policies (step 5).
     pub(super) async fn land_all_after_failure(&mut self) {
-        while self.away > 0 {
+        loop {
             let Some(joined) = self.calls.join_next_with_id().await else {
                 break;
             };
@@ -237,7 +236,6 @@ impl Driver<'_> {
         let Some((n, away)) = away else {
             return Ok(());
         };
-        self.away -= 1;
         let Away {
             mut elements,
             mut spans,

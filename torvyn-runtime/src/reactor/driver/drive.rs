@@ -59,9 +59,10 @@ pub(super) async fn drive(
             wake = Some(wake.map_or(tick, |at| at.min(tick)));
         }
         // With nothing else to wake it, a flow with a call away waits for that call.
-        let mut wake = match driver.away {
-            0 => wake.unwrap_or(now),
-            _ => wake.unwrap_or(now + Duration::from_secs(3600)),
+        let away = !driver.calls.is_empty();
+        let mut wake = match away {
+            false => wake.unwrap_or(now),
+            true => wake.unwrap_or(now + Duration::from_secs(3600)),
         };
         if driver.observed {
             // Wake in time to publish the next snapshot, however long the wait.
@@ -69,7 +70,6 @@ pub(super) async fn drive(
         }
         let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
         let waker = driver.wake.clone();
-        let away = driver.away > 0;
         let returned = tokio::select! {
             () = tokio::time::sleep_until(wake.into()) => None,
             () = waker.notified(), if connectors => None,
