@@ -3,7 +3,8 @@
 //! lost or copied more on the way. Proved by counts, never by time.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 use crate::connectors::project;
 use crate::support::{Guest, TestProject, count, node, sequences};
@@ -161,9 +162,18 @@ slow = "skip""#,
     assert_eq!(count(&report, "delivered"), 10);
 }
 
-#[test]
-fn a_blocked_standard_output_does_not_hold_back_a_file_sink_beside_it() {
-    let flow = project(
+/// `lines` lines of `in.txt` fanned out to a file sink and, behind a `drop-newest` edge,
+/// to sink `slow` declared by `slow` (its table's keys), which nobody reads until the file
+/// sink has written every line. `read` then reads what `slow` wrote, from the running
+/// host or from the project's folder. Asserts that the run ends well with the slow
+/// branch's drops counted.
+fn beside_a_file_sink(
+    slow: &str,
+    lines: usize,
+    prepare: impl FnOnce(&Path),
+    read: impl FnOnce(&mut Child, &Path) -> String,
+) {
+    let flow = project(&format!(
         r#"
 [sources.numbers]
 type = "file"
@@ -173,20 +183,20 @@ include = ["in.txt"]
 type = "file"
 path = "out/out.txt"
 
-[sinks.output]
-type = "stdout"
+[sinks.slow]
+{slow}
 
 [flows.main]
-nodes = ["numbers", "file", "output"]
+nodes = ["numbers", "file", "slow"]
 edges = [
-    { from = "numbers", to = "file" },
-    { from = "numbers", to = "output", capacity = 8, overflow = "drop-newest" },
+    {{ from = "numbers", to = "file" }},
+    {{ from = "numbers", to = "slow", capacity = 8, overflow = "drop-newest" }},
 ]
-"#,
-    );
-    let lines = 50_000;
+"#
+    ));
     let text: String = (0..lines).map(|i| format!("line {i}\n")).collect();
     std::fs::write(flow.dir().join("in.txt"), &text).unwrap();
+    prepare(flow.dir());
     let mut child = crate::support::torvyn()
         .args(["torvyn", "run", "--manifest-path"])
         .arg(flow.write_manifest())
@@ -194,24 +204,15 @@ edges = [
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Nobody reads standard output until the file has every line: its pipe fills and the
-    // writes to it block, while the file sink goes on.
     crate::connectors::wait_for_output(flow.dir(), &text);
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let written = read(&mut child, flow.dir()).lines().count();
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let written = stdout.lines().count();
     assert!(written < lines, "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "Dropped {} elements on the edge from `numbers` to `output` (drop-newest)",
+            "Dropped {} elements on the edge from `numbers` to `slow` (drop-newest)",
             lines - written
         )),
         "{stderr}"
@@ -227,62 +228,29 @@ edges = [
 }
 
 #[test]
+fn a_blocked_standard_output_does_not_hold_back_a_file_sink_beside_it() {
+    // Its pipe fills and the writes to it block, while the file sink goes on.
+    let read = |child: &mut Child, _: &Path| {
+        let mut stdout = String::new();
+        let mut pipe = child.stdout.take().unwrap();
+        pipe.read_to_string(&mut stdout).unwrap();
+        stdout
+    };
+    beside_a_file_sink(r#"type = "stdout""#, 50_000, |_| {}, read);
+}
+
+#[test]
 fn a_named_pipe_nobody_reads_yet_holds_back_only_its_own_sink() {
-    let flow = project(
-        r#"
-[sources.numbers]
-type = "file"
-include = ["in.txt"]
-
-[sinks.file]
-type = "file"
-path = "out/out.txt"
-
-[sinks.piped]
-type = "file"
-path = "pipe"
-
-[flows.main]
-nodes = ["numbers", "file", "piped"]
-edges = [
-    { from = "numbers", to = "file" },
-    { from = "numbers", to = "piped", capacity = 2, overflow = "drop-newest" },
-]
-"#,
-    );
-    let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(flow.dir().join("in.txt"), &text).unwrap();
-    let fifo = flow.dir().join("pipe");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let child = crate::support::torvyn()
-        .args(["torvyn", "run", "--manifest-path"])
-        .arg(flow.write_manifest())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The pipe has no reader: opening it for writing waits, on the sink's own thread.
-    crate::connectors::wait_for_output(flow.dir(), &text);
-    let mut piped = String::new();
-    std::fs::File::open(&fifo)
-        .unwrap()
-        .read_to_string(&mut piped)
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let written = piped.lines().count();
-    assert!(written < 1000, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "Dropped {} elements on the edge from `numbers` to `piped` (drop-newest)",
-            1000 - written
-        )),
-        "{stderr}"
-    );
+    let mkfifo = |dir: &Path| {
+        let made = Command::new("mkfifo").arg(dir.join("pipe")).status();
+        assert!(made.unwrap().success());
+    };
+    let read = |_: &mut Child, dir: &Path| {
+        let mut piped = String::new();
+        let mut pipe = std::fs::File::open(dir.join("pipe")).unwrap();
+        pipe.read_to_string(&mut piped).unwrap();
+        piped
+    };
+    beside_a_file_sink("type = \"file\"\npath = \"pipe\"", 1000, mkfifo, read);
 }
