@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+mod attributes;
 mod config;
 mod connectors;
 mod contracts;
@@ -45,6 +46,7 @@ mod resources;
 mod security;
 mod topology;
 
+pub use attributes::{MAX_ATTRIBUTES, MAX_ATTRIBUTES_SIZE};
 pub use config::bounds;
 pub use config::{
     Access, CapabilitiesDecl, ComponentDecl, ComponentProblem, ComponentSource,

@@ -108,6 +108,11 @@ pub(crate) struct FileCheckpoint {
     /// `offset` and `read` may have been delivered already, and are read again after a
     /// restart (replayed).
     pub(crate) read: u64,
+    /// How many lines end at or before `offset`, so that a restart numbers the next line
+    /// right. Absent from a checkpoint that did not count them: that file's lines then go
+    /// unnumbered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) lines: Option<u64>,
 }
 
 /// The contents of a checkpoint file.
@@ -216,12 +221,13 @@ mod tests {
                 identity,
                 offset: 11,
                 read: 16,
+                lines: Some(1),
             }],
         };
         checkpoints.store(&state).unwrap();
         let loaded = Checkpoints::load(&state).unwrap();
         let found = loaded.find(&File::open(&path).unwrap()).unwrap().unwrap();
-        assert_eq!((found.offset, found.read), (11, 16));
+        assert_eq!((found.offset, found.read, found.lines), (11, 16, Some(1)));
         std::fs::write(&state, "{").unwrap();
         assert!(Checkpoints::load(&state).is_err());
 

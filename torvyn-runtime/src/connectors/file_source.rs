@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::FileSourceSpec;
@@ -27,6 +28,7 @@ use super::checkpoint::{
     self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock,
 };
 use super::framing::{Frame, Framer};
+use crate::attributes::{Attributes, ReadAt};
 use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, host_output};
@@ -68,6 +70,11 @@ enum Retired {
 /// A file known to this run.
 struct Tracked {
     path: PathBuf,
+    /// Its path as text, the `path` attribute of its elements.
+    name: Arc<str>,
+    /// Whether its lines are numbered: not when it was resumed from a checkpoint that did
+    /// not count them.
+    numbered: bool,
     /// Closed once the file is retired, so that a rotated file deleted later frees its
     /// space.
     file: Option<File>,
@@ -80,6 +87,8 @@ struct Tracked {
     head: Vec<u8>,
     /// Everything up to here has its fate known.
     settled: u64,
+    /// The lines that end at or before `settled`.
+    settled_lines: u64,
     /// Elements ending at or before this position had been read by the run that wrote
     /// the checkpoint this one resumed from: reading them again is a replay.
     replay_until: u64,
@@ -94,6 +103,8 @@ struct Tracked {
 struct Pending {
     file: usize,
     end: u64,
+    /// The lines of its file that end at or before `end`.
+    lines: u64,
     known: bool,
 }
 
@@ -107,6 +118,8 @@ pub(crate) struct FileSource {
     current: usize,
     /// Tickets of the results handed out and not yet taken by the driver.
     tickets: VecDeque<u64>,
+    /// Attributes of the elements handed out and not yet taken by the driver.
+    attributes: VecDeque<Attributes>,
     /// Elements whose fate is awaited, by ticket from `first_ticket`.
     pending: VecDeque<Pending>,
     first_ticket: u64,
@@ -130,6 +143,7 @@ impl FileSource {
             files: Vec::new(),
             current: 0,
             tickets: VecDeque::new(),
+            attributes: VecDeque::new(),
             pending: VecDeque::new(),
             first_ticket: 0,
             resumed_from,
@@ -154,16 +168,19 @@ impl FileSource {
         let identity = Identity::of(&file).map_err(describe)?;
         let resumed = (self.resumed_from.find(&file).map_err(describe)?)
             .filter(|c| file.metadata().is_ok_and(|m| m.len() >= c.offset))
-            .map(|c| (c.offset, c.read));
-        let (offset, replay_until) = resumed.unwrap_or((0, 0));
+            .map(|c| (c.offset, c.read, c.lines));
+        let (offset, replay_until, lines) = resumed.unwrap_or((0, 0, Some(0)));
         if resumed.is_some() {
             self.report.resumed_files += 1;
             file.seek(SeekFrom::Start(offset)).map_err(describe)?;
         }
         let spec = self.spec.framing;
         let mut framer = Framer::new(spec.framing, spec.max_element_size, spec.oversize);
-        framer.reset(offset);
+        framer.reset(offset, lines.unwrap_or(0));
         self.files.push(Tracked {
+            name: path.to_string_lossy().into(),
+            numbered: lines.is_some(),
+            settled_lines: lines.unwrap_or(0),
             path,
             file: Some(file),
             identity,
@@ -337,9 +354,9 @@ impl FileSource {
                         // (a rerun reads it again from its checkpoint).
                         tracked.framer.filled(0, READ_SIZE);
                         let why = format!("cannot read `{}`: {error}", tracked.path.display());
-                        let settled = tracked.settled;
+                        let (settled, lines) = (tracked.settled, tracked.settled_lines);
                         self.retire(i, Retired::Done);
-                        let ticket = self.push_pending(i, settled, true);
+                        let ticket = self.push_pending(i, settled, lines, true);
                         self.tickets.push_back(ticket);
                         return Ok(Step::Result(Err(ProcessError::Unavailable(why))));
                     }
@@ -359,32 +376,38 @@ impl FileSource {
                 }
                 continue;
             };
-            let at = framed.end;
-            let (path, replayed) = (tracked.path.clone(), at <= tracked.replay_until);
+            let (at, lines) = (framed.end, tracked.framer.lines());
+            let replayed = at <= tracked.replay_until;
             let result = match framed.frame {
                 Frame::Element { range, truncated } => {
                     self.report.oversize_truncated += truncated as u64;
                     let bytes = tracked.framer.bytes(range);
                     let content_type = self.spec.framing.framing.content_type();
-                    Ok(Some(host_output(table, self.index, bytes, content_type)?))
+                    let output = host_output(table, self.index, bytes, content_type)?;
+                    self.attributes.push_back(Attributes::read_at(ReadAt {
+                        path: Some(tracked.name.clone()),
+                        line: if tracked.numbered { framed.line } else { 0 },
+                        offset: framed.start,
+                    }));
+                    Ok(Some(output))
                 }
                 Frame::Skipped => {
                     self.report.oversize_skipped += 1;
-                    self.push_pending(i, at, true);
+                    self.push_pending(i, at, lines, true);
                     continue;
                 }
                 Frame::NotJson(why) => Err(ProcessError::InvalidInput(format!(
                     "`{}`, the line ending at byte {at}, is not JSON: {why}",
-                    path.display()
+                    tracked.path.display()
                 ))),
                 Frame::TooLong(length) => Err(ProcessError::InvalidInput(format!(
                     "`{}`: the element ending at byte {at} is {length} bytes, more than max-element-size ({} bytes)",
-                    path.display(),
+                    tracked.path.display(),
                     self.spec.framing.max_element_size
                 ))),
             };
             self.report.replayed += replayed as u64;
-            let ticket = self.push_pending(i, at, false);
+            let ticket = self.push_pending(i, at, lines, false);
             self.tickets.push_back(ticket);
             return Ok(Step::Result(result));
         }
@@ -403,9 +426,14 @@ impl FileSource {
         None
     }
 
-    fn push_pending(&mut self, file: usize, end: u64, known: bool) -> u64 {
+    fn push_pending(&mut self, file: usize, end: u64, lines: u64, known: bool) -> u64 {
         let ticket = self.first_ticket + self.pending.len() as u64;
-        self.pending.push_back(Pending { file, end, known });
+        self.pending.push_back(Pending {
+            file,
+            end,
+            lines,
+            known,
+        });
         if known {
             self.advance();
         }
@@ -414,6 +442,10 @@ impl FileSource {
 
     pub(crate) fn take_ticket(&mut self) -> Option<u64> {
         self.tickets.pop_front()
+    }
+
+    pub(crate) fn take_attributes(&mut self) -> Attributes {
+        self.attributes.pop_front().unwrap_or_default()
     }
 
     pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
@@ -435,7 +467,9 @@ impl FileSource {
             let done = self.pending.pop_front().expect("a front");
             self.first_ticket += 1;
             let file = &mut self.files[done.file];
-            file.settled = file.settled.max(done.end);
+            if done.end >= file.settled {
+                (file.settled, file.settled_lines) = (done.end, done.lines);
+            }
             self.dirty = true;
         }
     }
@@ -461,6 +495,7 @@ impl FileSource {
                 identity: tracked.identity.clone(),
                 offset: tracked.settled,
                 read: tracked.framer.position(),
+                lines: tracked.numbered.then_some(tracked.settled_lines),
             });
         }
         checkpoints.store(&self.spec.checkpoint).map_err(|e| {

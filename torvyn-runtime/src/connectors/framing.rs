@@ -22,12 +22,15 @@ pub(crate) enum Frame {
     TooLong(u64),
 }
 
-/// A frame and the stream position just after it (its terminator included), counted from
-/// the first byte fed.
+/// A frame, where it starts and the stream position just after it (its terminator
+/// included), counted from the first byte fed, and its line number.
 #[derive(Debug)]
 pub(crate) struct Framed {
     pub(crate) frame: Frame,
+    pub(crate) start: u64,
     pub(crate) end: u64,
+    /// Its number among the lines of the stream, from 1; 0 under `whole` framing.
+    pub(crate) line: u64,
 }
 
 /// Bytes fed in, frames taken out.
@@ -47,6 +50,11 @@ pub(crate) struct Framer {
     /// dropped. Only what `oversize` keeps of it is held (its first `max` bytes, to
     /// truncate to).
     over: Option<u64>,
+    /// The stream position at which the next frame starts.
+    began: u64,
+    /// How many lines were taken out (under line framings), counting from the stream's
+    /// first line.
+    lines: u64,
 }
 
 impl Framer {
@@ -60,14 +68,22 @@ impl Framer {
             scanned: 0,
             offset: 0,
             over: None,
+            began: 0,
+            lines: 0,
         }
     }
 
-    /// Starts over at stream position `offset` (a file read from there), forgetting what
-    /// was fed.
-    pub(crate) fn reset(&mut self, offset: u64) {
+    /// Starts over at stream position `offset` (a file read from there), after `lines`
+    /// lines, forgetting what was fed.
+    pub(crate) fn reset(&mut self, offset: u64, lines: u64) {
         self.buffer.clear();
         (self.start, self.scanned, self.offset, self.over) = (0, 0, offset, None);
+        (self.began, self.lines) = (offset, lines);
+    }
+
+    /// How many lines were taken out, counting from the stream's first line.
+    pub(crate) fn lines(&self) -> u64 {
+        self.lines
     }
 
     /// The stream position after the last frame taken out.
@@ -165,9 +181,19 @@ impl Framer {
             }
             frame => frame,
         };
+        let line = match self.framing {
+            Framing::Whole => 0,
+            _ => {
+                self.lines += 1;
+                self.lines
+            }
+        };
+        let end = self.position();
         Some(Framed {
             frame,
-            end: self.position(),
+            start: std::mem::replace(&mut self.began, end),
+            end,
+            line,
         })
     }
 
@@ -251,6 +277,29 @@ mod tests {
             show(&framer, framed);
         }
         out
+    }
+
+    #[test]
+    fn each_frame_knows_where_it_starts_and_its_line_number_across_skipped_lines() {
+        let mut framer = Framer::new(Framing::Lines, 4, Oversize::Skip);
+        // Resumed after 7 lines, at byte 100.
+        framer.reset(100, 7);
+        let mut got = Vec::new();
+        for piece in b"ok\n0123456789\r\nxy".chunks(3) {
+            framer.feed(piece);
+            while let Some(framed) = framer.next(false) {
+                got.push((framed.start, framed.end, framed.line));
+            }
+        }
+        while let Some(framed) = framer.next(true) {
+            got.push((framed.start, framed.end, framed.line));
+        }
+        assert_eq!(got, [(100, 103, 8), (103, 115, 9), (115, 117, 10)]);
+        assert_eq!(framer.lines(), 10);
+        let mut whole = Framer::new(Framing::Whole, 100, Oversize::Fail);
+        whole.feed(b"a\nb");
+        let framed = whole.next(true).unwrap();
+        assert_eq!((framed.start, framed.end, framed.line), (0, 3, 0));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub use self::file_source::glob_files;
+use crate::attributes::Attributes;
 use crate::config::{Framing, Oversize};
 use crate::contracts::Role;
 use crate::engine::{OutputElement, ProcessError};
@@ -171,6 +172,15 @@ impl Connector {
         match self {
             Connector::FileSource(source) => source.take_ticket(),
             _ => None,
+        }
+    }
+
+    /// The attributes of the next element pulled, in order: where it was read.
+    pub(crate) fn take_attributes(&mut self) -> Attributes {
+        match self {
+            Connector::FileSource(source) => source.take_attributes(),
+            Connector::Stdin(source) => source.take_attributes(),
+            Connector::FileSink(_) | Connector::Stdout(_) => Attributes::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! of input ends the source's stream, and the flow drains. The reading thread is not
 //! joined: it ends with the input, or with the process.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use tokio::sync::mpsc::{self, Receiver, error::TryRecvError};
 
 use super::framing::{Frame, Framer};
 use super::{FramingSpec, Pulled};
+use crate::attributes::{Attributes, ReadAt};
 use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, host_output};
@@ -31,6 +33,8 @@ pub(crate) struct StdinSource {
     ended: bool,
     /// The last pull stopped at its most elements: more may be framed already.
     more: bool,
+    /// Attributes of the elements handed out and not yet taken by the driver.
+    attributes: VecDeque<Attributes>,
     report: ConnectorReport,
 }
 
@@ -65,6 +69,7 @@ impl StdinSource {
             chunks,
             ended: false,
             more: false,
+            attributes: VecDeque::new(),
             report: ConnectorReport::new("stdin"),
         })
     }
@@ -108,7 +113,13 @@ impl StdinSource {
                     self.report.oversize_truncated += truncated as u64;
                     let content_type = self.spec.framing.content_type();
                     let bytes = self.framer.bytes(range);
-                    Ok(Some(host_output(table, self.index, bytes, content_type)?))
+                    let output = host_output(table, self.index, bytes, content_type)?;
+                    self.attributes.push_back(Attributes::read_at(ReadAt {
+                        path: None,
+                        line: framed.line,
+                        offset: framed.start,
+                    }));
+                    Ok(Some(output))
                 }
                 Frame::Skipped => {
                     self.report.oversize_skipped += 1;
@@ -129,6 +140,10 @@ impl StdinSource {
         // A batch ended by its size or by an error may leave complete elements framed.
         self.more = results.len() == max as usize || results.last().is_some_and(Result::is_err);
         Ok(results)
+    }
+
+    pub(crate) fn take_attributes(&mut self) -> Attributes {
+        self.attributes.pop_front().unwrap_or_default()
     }
 
     pub(crate) fn report(&self) -> ConnectorReport {

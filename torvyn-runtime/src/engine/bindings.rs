@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
         "wit/aggregation",
         "wit/capabilities",
         "wit/batching",
+        "wit/attributes",
     ],
     inline: "
         package torvyn:runtime;
@@ -17,6 +18,7 @@ wasmtime::component::bindgen!({
             import torvyn:streaming/types@0.1.0;
             import torvyn:streaming/buffer-allocator@0.1.0;
             import torvyn:capabilities/capability-query@0.1.0;
+            import torvyn:attributes/element-attributes@0.1.0;
             export torvyn:streaming/source@0.1.0;
             export torvyn:streaming/processor@0.1.0;
             export torvyn:streaming/sink@0.1.0;

@@ -20,9 +20,10 @@ use crate::contracts::Declarations;
 
 /// The packages the host's linker provides, each with one of its interfaces (which a test
 /// looks up, so that this list stays true).
-pub(super) const PROVIDED: [(&str, &str); 8] = [
+pub(super) const PROVIDED: [(&str, &str); 9] = [
     ("torvyn:streaming@0.1.0", "types"),
     ("torvyn:capabilities@0.1.0", "capability-query"),
+    ("torvyn:attributes@0.1.0", "element-attributes"),
     ("wasi:io@0.2.12", "streams"),
     ("wasi:clocks@0.2.12", "monotonic-clock"),
     ("wasi:random@0.2.12", "random"),
@@ -145,6 +146,8 @@ mod tests {
         Resource(&'static str),
         /// A function of this name taking a string or nothing and returning a primitive.
         Func(&'static str, Option<PrimitiveValType>, PrimitiveValType),
+        /// An enum type of this name with these cases.
+        Enum(&'static str, &'static [&'static str]),
     }
 
     /// A component importing each of `imports`: an instance with one item.
@@ -164,6 +167,13 @@ mod tests {
                         .result(Some(ComponentValType::Primitive(*result)));
                     instance.export(*name, ComponentTypeRef::Func(0));
                 }
+                Item::Enum(name, cases) => {
+                    instance
+                        .ty()
+                        .defined_type()
+                        .enum_type(cases.iter().copied());
+                    instance.export(*name, ComponentTypeRef::Type(TypeBounds::Eq(0)));
+                }
             }
             types.instance(&instance);
         }
@@ -182,6 +192,10 @@ mod tests {
         match package.split_once('@').unwrap().0 {
             "torvyn:streaming" => Item::Resource("buffer"),
             "torvyn:capabilities" => Item::Func("has-capability", Some(String), Bool),
+            "torvyn:attributes" => Item::Enum(
+                "attribute-error",
+                &["no-such-element", "too-many", "too-large"],
+            ),
             "wasi:io" => Item::Resource("output-stream"),
             "wasi:clocks" => Item::Func("now", None, U64),
             "wasi:random" => Item::Func("get-random-u64", None, U64),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::attributes::CallAttributes;
 use crate::observability::{CallStats, SpanId, TraceId};
 use crate::reactor::CallWatch;
 use crate::resources::BufferTable;
@@ -64,6 +65,8 @@ pub(crate) struct StageState {
     pub(crate) trace: Option<(TraceId, SpanId)>,
     /// The call in progress has run past an epoch tick and is in the flow's watch.
     pub(crate) watched: bool,
+    /// The attributes of the elements of the call in progress.
+    pub(crate) attributes: CallAttributes,
 }
 
 impl StageState {

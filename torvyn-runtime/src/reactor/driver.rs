@@ -39,6 +39,7 @@ use super::control::Control;
 use super::fixture::Stage;
 use super::queue::{Queue, Queued};
 use super::stage::CallError;
+use crate::attributes::Attributes;
 use crate::config::Overflow;
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement};
@@ -429,6 +430,7 @@ impl Driver<'_> {
         };
         let mut element = self.admit(output);
         element.ack = self.source_ack(s, ticket);
+        element.attributes = self.stages[s].take_attributes();
         self.end_span(s, span, &mut element, attempt, Fate::Sent);
         self.accounting.emitted += 1;
         self.control
@@ -449,6 +451,7 @@ impl Driver<'_> {
             buffer: output.payload.rep(),
             ack: NO_ACK,
             trace: None,
+            attributes: Attributes::default(),
         }
     }
 
@@ -513,6 +516,7 @@ impl Driver<'_> {
         let flushed = outputs.into_iter().map(|output| {
             let mut element = self.admit(output);
             element.ack = ack;
+            element.attributes = self.stages[n].take_attributes();
             let span = self.begun_span(Call::Flush, began, batch);
             self.end_span(n, span, &mut element, 0, Fate::Sent);
             element

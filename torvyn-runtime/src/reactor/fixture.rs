@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use super::StageSpec;
 use super::queue::Queued;
 use super::stage::{CallError, Handled, Instance};
+use crate::attributes::Attributes;
 use crate::connectors::{Connector, ConnectorSpec};
 use crate::contracts::Role;
 use crate::engine::{
@@ -30,6 +31,8 @@ pub struct TestElement {
     pub payload: Vec<u8>,
     /// Its content type.
     pub content_type: String,
+    /// Its attributes as keys and values, in order (see `torvyn:attributes`).
+    pub attributes: Vec<(String, String)>,
 }
 
 /// Where recording stages keep what reaches them: the node's name and the element, in
@@ -152,6 +155,8 @@ pub(crate) enum Stage {
     Feed {
         index: usize,
         items: VecDeque<TestElement>,
+        /// The attributes of the element fed last, until the driver takes them.
+        fed: Attributes,
     },
     Record {
         index: usize,
@@ -205,6 +210,7 @@ impl Stage {
             StageBody::Feed(items) => Stage::Feed {
                 index,
                 items: items.iter().cloned().collect(),
+                fed: Attributes::default(),
             },
             StageBody::Record(recorder) => Stage::Record {
                 index,
@@ -235,6 +241,17 @@ impl Stage {
     /// for a source that learns its elements' fate.
     pub(crate) fn take_ticket(&mut self) -> Option<u64> {
         self.connector().and_then(Connector::take_ticket)
+    }
+
+    /// The attributes of the next element the last pulls or flush made, in order (none
+    /// for an element a native stage made).
+    pub(crate) fn take_attributes(&mut self) -> Attributes {
+        match self {
+            Stage::Component(instance) => instance.take_attributes(),
+            Stage::Connector(connector) => connector.take_attributes(),
+            Stage::Feed { fed, .. } => std::mem::take(fed),
+            _ => Attributes::default(),
+        }
     }
 
     /// The calls made into this stage so far (none for the host's own stages).
@@ -281,8 +298,11 @@ impl Stage {
     ) -> CallResult<Option<OutputElement>> {
         match self {
             Stage::Component(instance) => instance.pull(table).await,
-            Stage::Feed { index, items } => match items.pop_front() {
-                Some(item) => Ok(Some(feed(table, *index, item)?)),
+            Stage::Feed { index, items, fed } => match items.pop_front() {
+                Some(item) => {
+                    *fed = Attributes::from_pairs(&item.attributes);
+                    Ok(Some(feed(table, *index, item)?))
+                }
                 None => Ok(None),
             },
             Stage::Native {
@@ -343,6 +363,7 @@ impl Stage {
                     TestElement {
                         payload,
                         content_type,
+                        attributes: element.attributes.to_vec(),
                     },
                 );
                 Ok(Handled::Delivered(BackpressureSignal::Ready))

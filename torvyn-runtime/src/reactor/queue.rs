@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use crate::attributes::Attributes;
 use crate::observability::{SpanId, TraceId};
 
 /// An element waiting between two stages: its metadata and the handle of its payload.
@@ -15,6 +16,8 @@ pub(crate) struct Queued {
     pub(crate) ack: super::acks::Ack,
     /// Where a traced element is in its trace; `None` for an element not traced.
     pub(crate) trace: Option<Box<Traced>>,
+    /// What the host knows of it beside its payload (see `crate::attributes`).
+    pub(crate) attributes: Attributes,
 }
 
 /// A traced element's place in its trace.

@@ -1,11 +1,13 @@
 //! One instantiated component of a running flow, and the typed calls into it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{CallHook, Store, UpdateDeadline};
 
+use crate::attributes::{Attributes, MAX_FLUSH_ATTRIBUTED};
 use crate::contracts::Role;
 use crate::engine::exports::torvyn::aggregation::aggregator;
 use crate::engine::exports::torvyn::batching::{batch_processor, batch_sink, batch_source};
@@ -104,6 +106,12 @@ pub(crate) struct Instance {
     lifecycle: Option<lifecycle::Guest>,
     /// The fuel each call starts with, when the engine meters it.
     fuel: Option<u64>,
+    /// Whether it is a processor, filter or router, whose outputs start from their inputs'
+    /// attributes.
+    passes_on: bool,
+    /// The attributes of the elements its pulls and flushes made, in order, until the
+    /// driver takes them ([`Instance::take_attributes`]).
+    made: VecDeque<Attributes>,
 }
 
 impl Instance {
@@ -142,6 +150,7 @@ impl Instance {
             last_call: Duration::ZERO,
             trace: None,
             watched: false,
+            attributes: Default::default(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -237,6 +246,11 @@ impl Instance {
             batch,
             lifecycle,
             fuel,
+            passes_on: matches!(
+                component.role(),
+                Role::Processor | Role::Filter | Role::Router
+            ),
+            made: VecDeque::new(),
         })
     }
 
@@ -274,6 +288,7 @@ impl Instance {
             unreachable!("pull on a stage that is not a source")
         };
         enter(&mut self.store, self.fuel, table);
+        self.store.data_mut().attributes.begin(1, false);
         self.store.data_mut().interruptible = true;
         let result = source.call_pull(&mut self.store).await;
         self.store.data_mut().interruptible = false;
@@ -281,6 +296,7 @@ impl Instance {
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
             self.take_output(table, output)?;
+            self.keep_made(1);
         }
         Ok(output)
     }
@@ -312,10 +328,22 @@ impl Instance {
         table.lend(buffer, self.index);
         let input = lent(element);
         enter(&mut self.store, self.fuel, table);
+        let sink = matches!(self.calls, Calls::Sink(_));
+        let attributes = &mut self.store.data_mut().attributes;
+        attributes.begin(u32::from(!sink), self.passes_on);
+        attributes
+            .inputs
+            .push(std::mem::take(&mut element.attributes));
         let result = self.call(&input).await;
         leave(&mut self.store, table);
         table.give_back(buffer);
         element.content_type = input.meta.content_type;
+        let attributes = &mut self.store.data_mut().attributes;
+        let carried = attributes.inputs.pop().unwrap_or_default();
+        element.attributes = match result.is_ok() {
+            true => attributes.take_output(0, carried),
+            false => carried,
+        };
         let handled = result?;
         if let Handled::Emit(output) = &handled {
             self.take_output(table, output)?;
@@ -350,6 +378,7 @@ impl Instance {
             unreachable!("pull-batch on a stage that is not a batch source")
         };
         enter(&mut self.store, self.fuel, table);
+        self.store.data_mut().attributes.begin(max, false);
         self.store.data_mut().interruptible = true;
         let result = source.call_pull_batch(&mut self.store, max).await;
         self.store.data_mut().interruptible = false;
@@ -368,6 +397,7 @@ impl Instance {
         for output in results.iter().flatten().flatten() {
             self.take_output(table, output)?;
         }
+        self.keep_made(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count());
         Ok(results)
     }
 
@@ -382,6 +412,15 @@ impl Instance {
         for element in elements.iter() {
             payloads.push(read_lent(table, self.index, element.buffer)?);
         }
+        enter(&mut self.store, self.fuel, table);
+        let sink = matches!(self.batch, Some(BatchCalls::Sink(_)));
+        let attributes = &mut self.store.data_mut().attributes;
+        attributes.begin(if sink { 0 } else { elements.len() as u32 }, true);
+        (attributes.inputs).extend(
+            elements
+                .iter_mut()
+                .map(|e| std::mem::take(&mut e.attributes)),
+        );
         let metas = elements.iter_mut().map(|element| ElementMeta {
             sequence: element.sequence,
             timestamp_ns: element.timestamp_ns,
@@ -389,7 +428,6 @@ impl Instance {
             content_type: std::mem::take(&mut element.content_type),
         });
         let context = Resource::new_borrow(FLOW_CONTEXT);
-        enter(&mut self.store, self.fuel, table);
         let store = &mut self.store;
         let results = match &self.batch {
             Some(BatchCalls::Processor(processor)) => {
@@ -411,6 +449,15 @@ impl Instance {
             _ => unreachable!("a batch call on a stage that is neither batch processor nor sink"),
         };
         leave(&mut self.store, table);
+        let attributes = &mut self.store.data_mut().attributes;
+        let outcomes = results.as_ref().map_or(&[][..], Vec::as_slice);
+        for (i, element) in elements.iter_mut().enumerate() {
+            let carried = std::mem::take(&mut attributes.inputs[i]);
+            element.attributes = match outcomes.get(i) {
+                Some(Ok(_)) => attributes.take_output(i, carried),
+                _ => carried,
+            };
+        }
         let results = results?;
         if results.len() != elements.len() {
             return Err(contract_broken(format!(
@@ -461,12 +508,14 @@ impl Instance {
             unreachable!("flush on a stage that is not an aggregator")
         };
         enter(&mut self.store, self.fuel, table);
+        (self.store.data_mut().attributes).begin(MAX_FLUSH_ATTRIBUTED, false);
         let result = aggregator.call_flush(&mut self.store).await;
         leave(&mut self.store, table);
         let outputs = result?.map_err(CallError::Process)?;
         for output in &outputs {
             self.take_output(table, output)?;
         }
+        self.keep_made(outputs.len());
         Ok(outputs)
     }
 
@@ -488,6 +537,21 @@ impl Instance {
         let interruptions = stats.interruptions;
         stats.host_calls = stats.host_calls.map(|n| n.saturating_sub(interruptions));
         stats
+    }
+
+    /// Keeps the attributes of the first `count` outputs of the call that just ended, which
+    /// it made from no input, until the driver takes them.
+    fn keep_made(&mut self, count: usize) {
+        let attributes = &mut self.store.data_mut().attributes;
+        for i in 0..count {
+            self.made
+                .push_back(attributes.take_output(i, Attributes::default()));
+        }
+    }
+
+    /// The attributes of the next element its pulls or flushes made, in order.
+    pub(crate) fn take_attributes(&mut self) -> Attributes {
+        self.made.pop_front().unwrap_or_default()
     }
 
     /// The stage handed `output` over: the host owns its buffer now.
@@ -542,6 +606,8 @@ fn contract_broken(what: String) -> CallError {
 /// clock; [`leave`] moves the table back.
 fn enter(store: &mut Store<StageState>, fuel: Option<u64>, table: &mut BufferTable) {
     std::mem::swap(table, &mut store.data_mut().buffers);
+    // A call that takes or makes elements says how many, once entered.
+    store.data_mut().attributes.begin(0, false);
     store.data_mut().stats.calls += 1;
     start_clock(store, fuel);
 }

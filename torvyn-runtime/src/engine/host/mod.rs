@@ -1,5 +1,6 @@
 //! Host implementations of the interfaces components import, one file per interface.
 
+mod attributes;
 mod buffer_allocator;
 mod capability_query;
 mod filesystem;

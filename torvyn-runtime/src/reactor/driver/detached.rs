@@ -181,6 +181,7 @@ impl Driver<'_> {
                     .insert_lent(self.table.lend_away(element.buffer), &element.content_type),
                 ack: NO_ACK,
                 trace: None,
+                attributes: element.attributes.clone(),
             })
             .collect();
         let stand_in = self.stages[n].stand_in();

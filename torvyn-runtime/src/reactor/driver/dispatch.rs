@@ -109,6 +109,7 @@ impl Driver<'_> {
                     // settles what it was made of.
                     let mut made = self.admit(output);
                     made.trace = element.trace.take();
+                    made.attributes = std::mem::take(&mut element.attributes);
                     self.absorb(n, element.ack);
                     made.ack = self.made_from_absorbed(n, 1);
                     made

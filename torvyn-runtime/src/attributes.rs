@@ -1,0 +1,272 @@
+//! Element attributes: named text values the host keeps beside an element's payload, from
+//! the connector that read it (a file's `path`, `line` and `offset`) and from components,
+//! through `torvyn:attributes/element-attributes@0.1.0` (`engine/host/attributes.rs`).
+//!
+//! Most elements carry none, and an element read from a file carries only where it was
+//! read: that is kept as a [`ReadAt`] and written out as text only when a component asks.
+//! Values a component sets are kept in a list shared by the copies of an element that a
+//! fan-out makes, and copied only when one of them is changed.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The most attributes one element carries: a set that would make more is refused
+/// (`attribute-error.too-many`).
+pub const MAX_ATTRIBUTES: usize = 64;
+
+/// The most bytes an element's attribute keys and values take together, in UTF-8: a set
+/// that would make more is refused (`attribute-error.too-large`). With the queues' bounds
+/// it caps the host memory a component can fill with attributes.
+pub const MAX_ATTRIBUTES_SIZE: usize = 8192;
+
+/// The most outputs of one aggregator `flush` that can be given attributes.
+pub(crate) const MAX_FLUSH_ATTRIBUTED: u32 = 1024;
+
+/// Why a write to an element's attributes was refused: the cases of the WIT
+/// `attribute-error`, in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttributeError {
+    NoSuchElement,
+    TooMany,
+    TooLarge,
+}
+
+/// Where a connector read an element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadAt {
+    /// The file's path (`path`); `None` for standard input.
+    pub(crate) path: Option<Arc<str>>,
+    /// The line's number, from 1 (`line`); 0 where lines are not counted (`whole`
+    /// framing, or a checkpoint that did not record them).
+    pub(crate) line: u64,
+    /// The byte at which the element starts in its file or stream (`offset`).
+    pub(crate) offset: u64,
+}
+
+impl ReadAt {
+    /// The attributes it stands for, in order.
+    fn pairs(&self) -> impl Iterator<Item = (&'static str, Cow<'_, str>)> {
+        let path = self.path.as_deref().map(|p| ("path", Cow::Borrowed(p)));
+        let line = (self.line > 0).then(|| ("line", Cow::Owned(self.line.to_string())));
+        let offset = ("offset", Cow::Owned(self.offset.to_string()));
+        path.into_iter().chain(line).chain(Some(offset))
+    }
+}
+
+/// An element's attributes. The empty default costs nothing to keep or move.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Attributes {
+    /// Where a connector read it, until a write turns it into `set`.
+    read_at: Option<ReadAt>,
+    /// Keys and values, in the order they were first set.
+    set: Option<Arc<Vec<(String, String)>>>,
+}
+
+impl Attributes {
+    /// The attributes of an element a connector read at `read_at`.
+    pub(crate) fn read_at(read_at: ReadAt) -> Self {
+        Attributes {
+            read_at: Some(read_at),
+            set: None,
+        }
+    }
+
+    /// These keys and values, as given (a test's fixture).
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Self {
+        Attributes {
+            read_at: None,
+            set: (!pairs.is_empty()).then(|| Arc::new(pairs.to_vec())),
+        }
+    }
+
+    /// The value of `key`, if it has one.
+    pub(crate) fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+        match (&self.set, &self.read_at) {
+            (Some(set), _) => set
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| Cow::Borrowed(v.as_str())),
+            (None, Some(read_at)) => read_at.pairs().find(|(k, _)| *k == key).map(|(_, v)| v),
+            (None, None) => None,
+        }
+    }
+
+    /// Every key and value, in order.
+    pub(crate) fn to_vec(&self) -> Vec<(String, String)> {
+        match (&self.set, &self.read_at) {
+            (Some(set), _) => set.to_vec(),
+            (None, Some(read_at)) => (read_at.pairs())
+                .map(|(k, v)| (k.to_owned(), v.into_owned()))
+                .collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Sets `key` to `value`, refusing what would pass [`MAX_ATTRIBUTES`] or
+    /// [`MAX_ATTRIBUTES_SIZE`] (or an empty key), which leaves it as it was.
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<(), AttributeError> {
+        if key.is_empty() {
+            return Err(AttributeError::TooLarge);
+        }
+        let current = self.to_vec();
+        let existing = current.iter().position(|(k, _)| k == key);
+        let size: usize = (current.iter())
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != existing)
+            .map(|(_, (k, v))| k.len() + v.len())
+            .sum();
+        if size + key.len() + value.len() > MAX_ATTRIBUTES_SIZE {
+            return Err(AttributeError::TooLarge);
+        }
+        if existing.is_none() && current.len() >= MAX_ATTRIBUTES {
+            return Err(AttributeError::TooMany);
+        }
+        let set = self.written();
+        match existing {
+            Some(i) => set[i].1 = value.to_owned(),
+            None => set.push((key.to_owned(), value.to_owned())),
+        }
+        Ok(())
+    }
+
+    /// Removes `key`, if it has it.
+    pub(crate) fn remove(&mut self, key: &str) {
+        if self.get(key).is_some() {
+            self.written().retain(|(k, _)| k != key);
+        }
+    }
+
+    /// The list to write to, made from what it had and unshared.
+    fn written(&mut self) -> &mut Vec<(String, String)> {
+        if self.set.is_none() {
+            self.set = Some(Arc::new(self.to_vec()));
+            self.read_at = None;
+        }
+        Arc::make_mut(self.set.as_mut().expect("made above"))
+    }
+}
+
+/// The attributes one call of a component sees: its inputs' as they arrived, and what it
+/// wrote for its outputs. Every call begins with none ([`CallAttributes::begin`]); a
+/// call that takes elements has their attributes moved in, and back out after it: no copy
+/// for an element whose attributes no component touches.
+#[derive(Debug, Default)]
+pub(crate) struct CallAttributes {
+    /// By input position.
+    pub(crate) inputs: Vec<Attributes>,
+    /// By output position: `None` where the call wrote nothing.
+    pub(crate) outputs: Vec<Option<Attributes>>,
+    /// How many outputs the call may write to.
+    slots: u32,
+    /// An output starts from its input's attributes (a processor, filter or router).
+    inherit: bool,
+}
+
+impl CallAttributes {
+    /// A call begins with no inputs' attributes yet (pushed onto `inputs`), whose writes
+    /// may address `slots` outputs, each starting from its input's when `inherit`.
+    pub(crate) fn begin(&mut self, slots: u32, inherit: bool) {
+        self.inputs.clear();
+        self.outputs.clear();
+        (self.slots, self.inherit) = (slots, inherit);
+    }
+
+    /// Input `index`'s attributes; empty where the call has no input there.
+    pub(crate) fn input(&self, index: u32) -> Option<&Attributes> {
+        self.inputs.get(index as usize)
+    }
+
+    /// Output `index`'s attributes, to write to: made on the first write from its input's
+    /// (or from none).
+    pub(crate) fn output(&mut self, index: u32) -> Result<&mut Attributes, AttributeError> {
+        if index >= self.slots {
+            return Err(AttributeError::NoSuchElement);
+        }
+        let i = index as usize;
+        if self.outputs.len() <= i {
+            self.outputs.resize(i + 1, None);
+        }
+        let base = match self.inherit {
+            true => self.inputs.get(i).cloned().unwrap_or_default(),
+            false => Attributes::default(),
+        };
+        Ok(self.outputs[i].get_or_insert(base))
+    }
+
+    /// What output `index` carries, given the attributes `carried` its element had before
+    /// the call: what the call wrote, else `carried` where outputs inherit, else none.
+    pub(crate) fn take_output(&mut self, index: usize, carried: Attributes) -> Attributes {
+        match self.outputs.get_mut(index).and_then(Option::take) {
+            Some(written) => written,
+            None if self.inherit => carried,
+            None => Attributes::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_file() -> Attributes {
+        Attributes::read_at(ReadAt {
+            path: Some("/var/log/app.log".into()),
+            line: 12,
+            offset: 340,
+        })
+    }
+
+    #[test]
+    fn where_an_element_was_read_is_written_out_when_asked() {
+        let attributes = from_file();
+        assert_eq!(attributes.get("path").as_deref(), Some("/var/log/app.log"));
+        assert_eq!(attributes.get("line").as_deref(), Some("12"));
+        assert_eq!(attributes.get("offset").as_deref(), Some("340"));
+        assert_eq!(attributes.get("subject"), None);
+        let stdin = Attributes::read_at(ReadAt {
+            path: None,
+            line: 0,
+            offset: 7,
+        });
+        assert_eq!(stdin.to_vec(), [("offset".to_owned(), "7".to_owned())]);
+        assert!(Attributes::default().to_vec().is_empty());
+    }
+
+    #[test]
+    fn writes_keep_order_replace_in_place_and_leave_shared_copies_alone() {
+        let mut one = from_file();
+        one.set("level", "warn").unwrap();
+        let shared = one.clone();
+        one.set("line", "13").unwrap();
+        one.remove("offset");
+        one.remove("absent");
+        let keys: Vec<_> = one
+            .to_vec()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(keys, ["path=/var/log/app.log", "line=13", "level=warn"]);
+        assert_eq!(shared.get("line").as_deref(), Some("12"));
+        assert_eq!(shared.get("offset").as_deref(), Some("340"));
+    }
+
+    #[test]
+    fn writes_past_the_bounds_are_refused_and_change_nothing() {
+        let mut attributes = Attributes::default();
+        for i in 0..MAX_ATTRIBUTES {
+            attributes.set(&format!("k{i}"), "v").unwrap();
+        }
+        let full = attributes.clone();
+        assert_eq!(
+            attributes.set("one-more", "v"),
+            Err(AttributeError::TooMany)
+        );
+        // Replacing a value is not one more.
+        attributes.set("k0", "w").unwrap();
+        let big = "x".repeat(MAX_ATTRIBUTES_SIZE);
+        assert_eq!(attributes.set("k1", &big), Err(AttributeError::TooLarge));
+        assert_eq!(attributes.set("", "v"), Err(AttributeError::TooLarge));
+        assert_eq!(attributes.to_vec().len(), full.to_vec().len());
+        assert_eq!(attributes.get("k1").as_deref(), Some("v"));
+    }
+}
