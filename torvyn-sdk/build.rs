@@ -11,12 +11,13 @@ use std::fs;
 use std::path::PathBuf;
 
 /// WIT packages in dependency order: later folders use packages from earlier ones.
-const PACKAGES: [&str; 5] = [
+const PACKAGES: [&str; 6] = [
     "streaming",
     "filtering",
     "aggregation",
     "capabilities",
     "batching",
+    "attributes",
 ];
 
 fn main() {

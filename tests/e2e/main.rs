@@ -3,6 +3,7 @@
 
 mod support;
 
+mod attributes;
 mod bad_input;
 mod batching;
 mod bench;

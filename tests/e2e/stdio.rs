@@ -125,14 +125,15 @@ edges = [{ from = "a", to = "out" }, { from = "b", to = "out" }]
 }
 
 /// Every line of `text` is a JSON object whose `line` shows no address of the example's
-/// log: each was masked.
+/// log: each was masked; its `number` is its line's number in the log.
 fn assert_redacted(text: &str, lines: usize) {
     let objects: Vec<serde_json::Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert_eq!(objects.len(), lines);
-    for object in &objects {
+    for (i, object) in objects.iter().enumerate() {
+        assert_eq!(object["number"], i + 1, "{object}");
         let line = object["line"].as_str().unwrap();
         for address in [
             "@example.",
@@ -200,7 +201,8 @@ fn the_log_redact_example_masks_every_address_and_resumes_where_it_stopped() {
         second.stderr
     );
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.ends_with("{\"line\":\"[ipv4] - [email] [03/Dec/2026:11:00:00 +0000] \\\"GET / HTTP/1.1\\\" 200 1 \\\"-\\\" \\\"curl/8.5.0\\\"\"}\n"), "{text}");
+    // Numbered on from the checkpoint: the log's 3001st line.
+    assert!(text.ends_with("{\"line\":\"[ipv4] - [email] [03/Dec/2026:11:00:00 +0000] \\\"GET / HTTP/1.1\\\" 200 1 \\\"-\\\" \\\"curl/8.5.0\\\"\",\"number\":3001}\n"), "{text}");
 }
 
 #[test]

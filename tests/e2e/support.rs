@@ -49,6 +49,9 @@ pub enum Guest {
     UnversionedFilter,
     /// A processor that imports `acme:nothing/thing@1.0.0`, which no host provides.
     MissingImport,
+    /// A processor that shows and writes element attributes, and its batch export.
+    Attributes,
+    BatchAttributes,
 }
 
 impl Guest {
@@ -69,6 +72,8 @@ impl Guest {
             Guest::BatchSink => "batch-sink",
             Guest::UnversionedFilter => "unversioned-filter",
             Guest::MissingImport => "missing-import",
+            Guest::Attributes => "test-attributes",
+            Guest::BatchAttributes => "batch-attributes",
         }
     }
 
@@ -107,6 +112,8 @@ fn build_guests() {
         Guest::BatchSource,
         Guest::BatchUpper,
         Guest::BatchSink,
+        Guest::Attributes,
+        Guest::BatchAttributes,
     ] {
         sdk_guests.args(["-p", guest.package()]);
     }

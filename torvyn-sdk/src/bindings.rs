@@ -10,7 +10,13 @@
 #![allow(unsafe_code, missing_docs, clippy::all)]
 
 wit_bindgen::generate!({
-    path: ["wit/streaming", "wit/filtering", "wit/aggregation", "wit/capabilities"],
+    path: [
+        "wit/streaming",
+        "wit/filtering",
+        "wit/aggregation",
+        "wit/capabilities",
+        "wit/attributes",
+    ],
     inline: "
         package torvyn:sdk;
 
@@ -18,6 +24,7 @@ wit_bindgen::generate!({
             import torvyn:streaming/types@0.1.0;
             import torvyn:streaming/buffer-allocator@0.1.0;
             import torvyn:capabilities/capability-query@0.1.0;
+            import torvyn:attributes/element-attributes@0.1.0;
         }
     ",
     world: "torvyn:sdk/guest",
@@ -27,5 +34,6 @@ wit_bindgen::generate!({
     generate_unused_types: true,
 });
 
+pub use torvyn::attributes::element_attributes;
 pub use torvyn::capabilities::capability_query;
 pub use torvyn::streaming::{buffer_allocator, types};

@@ -1,5 +1,7 @@
 //! Read access to the element a component is handed.
 
+use crate::Error;
+use crate::bindings::element_attributes;
 use crate::bindings::types::{Buffer, ElementMeta, FlowContext, StreamElement};
 
 /// An element handed to a component for the duration of one call.
@@ -11,6 +13,8 @@ pub struct Element<'a> {
     meta: &'a ElementMeta,
     payload: Payload<'a>,
     context: &'a FlowContext,
+    /// Its position in the call: what names it to `torvyn:attributes`.
+    index: u32,
 }
 
 /// Where an element's payload is.
@@ -27,20 +31,50 @@ impl<'a> Element<'a> {
             meta: &raw.meta,
             payload: Payload::Host(raw.payload),
             context: raw.context,
+            index: 0,
         }
     }
 
-    /// An element of a batch, whose payload came with the call.
+    /// Element `index` of a batch, whose payload came with the call.
     pub(crate) fn inline(
         meta: &'a ElementMeta,
         payload: &'a [u8],
         context: &'a FlowContext,
+        index: u32,
     ) -> Self {
         Element {
             meta,
             payload: Payload::Inline(payload),
             context,
+            index,
         }
+    }
+
+    /// The value of the element's attribute `key`, if it has one: what the host knows of
+    /// it beside its payload, such as the `path`, `line` and `offset` where a `file`
+    /// source read it, or what an earlier stage set.
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        element_attributes::get(self.index, key)
+    }
+
+    /// Every attribute of the element as key and value, in the order they were set.
+    pub fn attributes(&self) -> Vec<(String, String)> {
+        element_attributes::all(self.index)
+    }
+
+    /// Sets attribute `key` to `value` on what this call hands on for the element: a
+    /// processor's output, the element a filter keeps or a router routes. They start with
+    /// the element's own attributes; this element's do not change. An element carries at
+    /// most 64 attributes of 8192 bytes in all, and a sink hands nothing on: past those,
+    /// it is an [`Error::Internal`].
+    pub fn set_attribute(&self, key: &str, value: &str) -> Result<(), Error> {
+        element_attributes::set(self.index, key, value).map_err(|why| attribute_error(key, why))
+    }
+
+    /// Removes attribute `key` from what this call hands on for the element (see
+    /// [`set_attribute`](Element::set_attribute)).
+    pub fn remove_attribute(&self, key: &str) -> Result<(), Error> {
+        element_attributes::remove(self.index, key).map_err(|why| attribute_error(key, why))
     }
 
     /// Position of the element in its flow, assigned by the host from 0.
@@ -106,6 +140,19 @@ impl<'a> Element<'a> {
     pub fn deadline_ns(&self) -> u64 {
         self.context.deadline_ns()
     }
+}
+
+/// Why the host refused to write attribute `key`, as an error of the call.
+pub(crate) fn attribute_error(key: &str, why: element_attributes::AttributeError) -> Error {
+    use element_attributes::AttributeError;
+    let why = match why {
+        AttributeError::NoSuchElement => "this call hands no element on",
+        AttributeError::TooMany => "an element carries at most 64 attributes",
+        AttributeError::TooLarge => {
+            "an element's attributes take at most 8192 bytes, and a key is not empty"
+        }
+    };
+    Error::Internal(format!("cannot write attribute `{key}`: {why}"))
 }
 
 impl std::fmt::Debug for Element<'_> {

@@ -48,7 +48,7 @@ pub mod source {
     pub fn pull<T: Source>(
         instance: &'static Instance<T>,
     ) -> Result<Option<OutputElement>, ProcessError> {
-        pulled(with(instance, T::pull))
+        pulled(0, with(instance, T::pull))
     }
 
     /// `batch-source.pull-batch`.
@@ -57,13 +57,18 @@ pub mod source {
         max: u32,
     ) -> Vec<Result<Option<OutputElement>, ProcessError>> {
         let results = with(instance, |component| component.pull_batch(max as usize));
-        results.into_iter().map(pulled).collect()
+        (results.into_iter().zip(0..))
+            .map(|(result, index)| pulled(index, result))
+            .collect()
     }
 
     fn pulled(
+        index: u32,
         result: Result<Option<Output>, Error>,
     ) -> Result<Option<OutputElement>, ProcessError> {
-        Ok(result?.map(|output| output.into_element(0, 0)))
+        Ok(result?
+            .map(|output| output.into_element(index, 0, 0))
+            .transpose()?)
     }
 
     /// `source.notify-backpressure`.
@@ -90,7 +95,7 @@ pub mod processor {
     ) -> Result<ProcessResult, ProcessError> {
         let input = Element::new(&input);
         let output = with(instance, |component| component.process(&input));
-        processed(output, Some(&input))
+        processed(output, 0, Some(&input))
     }
 
     /// `batch-processor.process-batch`, given each input's metadata and payload.
@@ -99,25 +104,29 @@ pub mod processor {
         context: &'a FlowContext,
         inputs: impl Iterator<Item = (&'a ElementMeta, &'a [u8])>,
     ) -> Vec<Result<ProcessResult, ProcessError>> {
-        let elements: Vec<Element<'_>> = inputs
-            .map(|(meta, payload)| Element::inline(meta, payload, context))
+        let elements: Vec<Element<'_>> = (inputs.zip(0..))
+            .map(|((meta, payload), index)| Element::inline(meta, payload, context, index))
             .collect();
         let outputs = with(instance, |component| component.process_batch(&elements));
         // A count of results other than the inputs' is the host's to refuse: none is
         // dropped or made up here.
-        (outputs.into_iter().enumerate())
-            .map(|(i, output)| processed(output, elements.get(i)))
+        (outputs.into_iter().zip(0..))
+            .map(|(output, i)| processed(output, i, elements.get(i as usize)))
             .collect()
     }
 
+    /// What a processor made of input `index`.
     fn processed(
         output: Result<Option<Output>, Error>,
+        index: u32,
         input: Option<&Element<'_>>,
     ) -> Result<ProcessResult, ProcessError> {
         let (sequence, timestamp_ns) =
             input.map_or((0, 0), |input| (input.sequence(), input.timestamp_ns()));
         Ok(match output? {
-            Some(output) => ProcessResult::Emit(output.into_element(sequence, timestamp_ns)),
+            Some(output) => {
+                ProcessResult::Emit(output.into_element(index, sequence, timestamp_ns)?)
+            }
             None => ProcessResult::Drop,
         })
     }
@@ -143,8 +152,8 @@ pub mod sink {
         context: &'a FlowContext,
         elements: impl Iterator<Item = (&'a ElementMeta, &'a [u8])>,
     ) -> Vec<Result<BackpressureSignal, ProcessError>> {
-        let elements: Vec<Element<'_>> = elements
-            .map(|(meta, payload)| Element::inline(meta, payload, context))
+        let elements: Vec<Element<'_>> = (elements.zip(0..))
+            .map(|((meta, payload), index)| Element::inline(meta, payload, context, index))
             .collect();
         let signals = with(instance, |component| component.push_batch(&elements));
         signals.into_iter().map(signal).collect()
@@ -205,8 +214,10 @@ pub mod aggregator {
         let output = with(instance, |component| {
             component.ingest(&Element::new(&element))
         })?;
+        let (sequence, timestamp_ns) = (element.meta.sequence, element.meta.timestamp_ns);
         Ok(output
-            .map(|output| output.into_element(element.meta.sequence, element.meta.timestamp_ns)))
+            .map(|output| output.into_element(0, sequence, timestamp_ns))
+            .transpose()?)
     }
 
     /// `aggregator.flush`.
@@ -214,9 +225,8 @@ pub mod aggregator {
         instance: &'static Instance<T>,
     ) -> Result<Vec<OutputElement>, ProcessError> {
         let outputs = with(instance, T::flush)?;
-        Ok(outputs
-            .into_iter()
-            .map(|output| output.into_element(0, 0))
-            .collect())
+        let elements = (outputs.into_iter().zip(0..))
+            .map(|(output, index)| (output.into_element(index, 0, 0)).map_err(ProcessError::from));
+        elements.collect()
     }
 }

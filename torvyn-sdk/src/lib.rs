@@ -39,6 +39,12 @@
 //! batch shares one call's time limit and fuel, and a trap in a batch call makes the host
 //! hand every element of the batch to a fresh instance again.
 //!
+//! Elements carry attributes: named text values beside the payload, such as the `path`,
+//! `line` and `offset` where a `file` source read them. Read them with
+//! [`Element::attribute`], set them on what a call hands on with
+//! [`Output::with_attribute`] or [`Element::set_attribute`] (`torvyn:attributes@0.1.0`). A
+//! component that never touches them does not import that package.
+//!
 //! Build with `cargo build --target wasm32-wasip2` in a `cdylib` crate; the result is a
 //! component. Payloads live in host memory: an [`Element`] reads them on demand and an
 //! [`Output`] is written into a buffer from [`allocate`].

@@ -1,8 +1,9 @@
 //! Elements a component produces, and the host-owned buffers they are written into.
 
 use crate::Error;
-use crate::bindings::buffer_allocator;
 use crate::bindings::types::{Buffer, ElementMeta, MutableBuffer, OutputElement};
+use crate::bindings::{buffer_allocator, element_attributes};
+use crate::element::attribute_error;
 
 /// Asks the host for an empty writable buffer able to hold at least `capacity` bytes.
 pub fn allocate(capacity: u64) -> Result<OutputBuffer, Error> {
@@ -54,6 +55,8 @@ impl OutputBuffer {
         Output {
             payload: self.raw.freeze(),
             content_type: self.content_type,
+            attributes: Vec::new(),
+            write_attributes: None,
         }
     }
 }
@@ -69,10 +72,30 @@ impl std::fmt::Debug for OutputBuffer {
 /// An element a component produces. Its payload already lives in host memory.
 ///
 /// The host assigns the sequence number and timestamp of every element, so an `Output`
-/// carries only its payload and content type.
+/// carries only its payload, its content type and the attributes it sets or removes.
 pub struct Output {
     payload: Buffer,
     content_type: String,
+    /// Attributes to set (`Some`) or remove (`None`), in order.
+    attributes: Vec<(String, Option<String>)>,
+    /// What writes them, once there are any. Reached only through this field, so that a
+    /// component that never sets an attribute does not import `torvyn:attributes` (the
+    /// linker drops what nothing calls), and runs on hosts without it.
+    write_attributes: Option<WriteAttributes>,
+}
+
+/// Writes attributes as output `index` of the current call.
+type WriteAttributes = fn(u32, &[(String, Option<String>)]) -> Result<(), Error>;
+
+fn write_attributes(index: u32, attributes: &[(String, Option<String>)]) -> Result<(), Error> {
+    for (key, value) in attributes {
+        let written = match value {
+            Some(value) => element_attributes::set(index, key, value),
+            None => element_attributes::remove(index, key),
+        };
+        written.map_err(|why| attribute_error(key, why))?;
+    }
+    Ok(())
 }
 
 impl Output {
@@ -102,6 +125,23 @@ impl Output {
         self
     }
 
+    /// Sets attribute `key` of the element to `value`. A processor's output starts with
+    /// its input's attributes; a source's or an aggregator's with none. An element carries
+    /// at most 64 attributes of 8192 bytes in all: past that, the call that returns this
+    /// output fails with an [`Error::Internal`].
+    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Output {
+        self.attributes.push((key.into(), Some(value.into())));
+        self.write_attributes = Some(write_attributes);
+        self
+    }
+
+    /// Removes attribute `key` from the element (one its input had, for a processor).
+    pub fn without_attribute(mut self, key: impl Into<String>) -> Output {
+        self.attributes.push((key.into(), None));
+        self.write_attributes = Some(write_attributes);
+        self
+    }
+
     /// MIME type of the element, or an empty string.
     pub fn content_type(&self) -> &str {
         &self.content_type
@@ -112,16 +152,25 @@ impl Output {
         self.payload.size()
     }
 
-    /// Builds the WIT record; the host overwrites `sequence` and `timestamp_ns` anyway.
-    pub(crate) fn into_element(self, sequence: u64, timestamp_ns: u64) -> OutputElement {
-        OutputElement {
+    /// Writes its attributes as output `index` of the call, and builds the WIT record; the
+    /// host overwrites `sequence` and `timestamp_ns` anyway.
+    pub(crate) fn into_element(
+        self,
+        index: u32,
+        sequence: u64,
+        timestamp_ns: u64,
+    ) -> Result<OutputElement, Error> {
+        if let Some(write) = self.write_attributes {
+            write(index, &self.attributes)?;
+        }
+        Ok(OutputElement {
             meta: ElementMeta {
                 sequence,
                 timestamp_ns,
                 content_type: self.content_type,
             },
             payload: self.payload,
-        }
+        })
     }
 }
 

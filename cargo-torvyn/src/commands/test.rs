@@ -20,10 +20,11 @@ use crate::project;
 /// Each `[tests.NAME]` of Torvyn.toml names a `component` or a `flow`, an `input` file and
 /// an `expected` file, both with one JSON element per line (`{"payload": "…",
 /// "content-type": "…"}`, or a bare string for text; bytes that are not UTF-8 as
-/// `{"payload-hex": "ff00…"}`). A component is fed the input and what it emits is
-/// recorded; a flow has its source fed the input (if given) and its sinks recorded.
-/// Payloads are compared byte for byte. A mismatch prints a diff; `--bless` writes what
-/// came out as the expected file.
+/// `{"payload-hex": "ff00…"}`; element attributes as `"attributes": {"path": "…"}`). A
+/// component is fed the input and what it emits is recorded; a flow has its source fed the
+/// input (if given) and its sinks recorded. Payloads are compared byte for byte, and
+/// attributes key for key. A mismatch prints a diff; `--bless` writes what came out as the
+/// expected file.
 #[derive(Debug, Args)]
 pub(crate) struct TestCommand {
     /// The tests to run [default: all]
@@ -174,6 +175,7 @@ impl TestCommand {
                             (a_sink, a): &(String, TestElement)| {
             e.payload == a.payload
                 && e.content_type == a.content_type
+                && sorted(&e.attributes) == sorted(&a.attributes)
                 && (!flow_test || e_sink == a_sink)
         };
         if expected.len() == actual.len()
@@ -194,12 +196,23 @@ impl TestCommand {
 const PAYLOAD: &str = "payload";
 /// The field of an element whose payload is bytes that are not UTF-8, in hex.
 const PAYLOAD_HEX: &str = "payload-hex";
+/// The field of an element's attributes: an object of strings.
+const ATTRIBUTES: &str = "attributes";
 /// The fields an element may have.
-const FIELDS: [&str; 4] = [PAYLOAD, PAYLOAD_HEX, "content-type", "sink"];
+const FIELDS: [&str; 5] = [PAYLOAD, PAYLOAD_HEX, "content-type", "sink", ATTRIBUTES];
+
+/// Attributes in key order: a test file's JSON object does not keep the order they were
+/// set in.
+fn sorted(attributes: &[(String, String)]) -> Vec<&(String, String)> {
+    let mut sorted: Vec<_> = attributes.iter().collect();
+    sorted.sort();
+    sorted
+}
 
 /// Reads a file of elements, one JSON value per line: a string (a `text/plain` payload)
-/// or `{"payload": "…", "content-type": "…", "sink": "…"}`, where bytes that are not
-/// UTF-8 are written `"payload-hex": "ff00…"` instead of `payload`.
+/// or `{"payload": "…", "content-type": "…", "sink": "…", "attributes": {"key": "value"}}`,
+/// where bytes that are not UTF-8 are written `"payload-hex": "ff00…"` instead of
+/// `payload`.
 fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
@@ -219,7 +232,7 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
             Value::Object(fields) => {
                 if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
                     bail!(
-                        help = "an element has `payload` (text) or `payload-hex` (bytes), and may have `content-type` and `sink`",
+                        help = "an element has `payload` (text) or `payload-hex` (bytes), and may have `content-type`, `sink` and `attributes`",
                         "{}: unknown field `{unknown}`",
                         at()
                     );
@@ -243,7 +256,21 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
                 };
                 let content_type = text("content-type")?.unwrap_or("text/plain");
                 let sink = text("sink")?.unwrap_or_default();
-                (sink.to_owned(), element(&payload, content_type))
+                let mut element = element(&payload, content_type);
+                element.attributes = match fields.get(ATTRIBUTES) {
+                    None => Vec::new(),
+                    Some(Value::Object(pairs)) => (pairs.iter())
+                        .map(|(key, value)| match value {
+                            Value::String(value) => Ok((key.clone(), value.clone())),
+                            _ => Err(miette!("{}: attribute `{key}` must be a string", at())),
+                        })
+                        .collect::<miette::Result<_>>()?,
+                    Some(_) => bail!(
+                        "{}: `{ATTRIBUTES}` must be an object of strings, such as {{\"path\": \"a.log\"}}",
+                        at()
+                    ),
+                };
+                (sink.to_owned(), element)
             }
             _ => bail!(
                 "{}: an element is a string or an object with a `payload`",
@@ -259,6 +286,7 @@ fn element(payload: &[u8], content_type: &str) -> TestElement {
     TestElement {
         payload: payload.to_vec(),
         content_type: content_type.to_owned(),
+        attributes: Vec::new(),
     }
 }
 
@@ -272,6 +300,12 @@ fn to_json(element: &TestElement, sink: Option<&str>) -> Value {
     }
     if let Some(sink) = sink {
         value["sink"] = json!(sink);
+    }
+    if !element.attributes.is_empty() {
+        let pairs: serde_json::Map<_, _> = (element.attributes.iter())
+            .map(|(key, value)| (key.clone(), json!(value)))
+            .collect();
+        value[ATTRIBUTES] = Value::Object(pairs);
     }
     value
 }
@@ -377,8 +411,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("elements.jsonl");
         let payloads: [&[u8]; 4] = [b"text", b"\xff", "\u{fffd}".as_bytes(), &[0, 0xfe, 0x41]];
+        let attributes = vec![("path".to_owned(), "/a b.log".to_owned())];
         let lines: String = (payloads.iter())
-            .map(|p| format!("{}\n", to_json(&element(p, "x/y"), Some("out"))))
+            .map(|p| {
+                let mut element = element(p, "x/y");
+                element.attributes = attributes.clone();
+                format!("{}\n", to_json(&element, Some("out")))
+            })
             .collect();
         std::fs::write(&path, &lines).unwrap();
         let read = read_elements(&path).unwrap();
@@ -388,6 +427,7 @@ mod tests {
                 (sink.as_str(), element.payload.as_slice()),
                 ("out", payload)
             );
+            assert_eq!(element.attributes, attributes);
         }
         assert!(lines.contains(r#""payload-hex":"ff""#), "{lines}");
         assert!(lines.contains("\"payload\":\"\u{fffd}\""), "{lines}");

@@ -3,7 +3,7 @@
 //!
 //! Config (JSON, optional): `{"every": 3}` emits after every 3rd element; 0 (the default)
 //! emits only when the stream ends, at `flush`. `flush` emits nothing when no element
-//! arrived since the last output.
+//! arrived since the last output. `"tag": true` gives each output the attribute `count`.
 
 use serde::Deserialize;
 use torvyn_sdk::{Aggregator, Element, Error, Output};
@@ -12,6 +12,7 @@ use torvyn_sdk::{Aggregator, Element, Error, Output};
 #[serde(default, deny_unknown_fields)]
 struct Config {
     every: u64,
+    tag: bool,
 }
 
 #[derive(Default)]
@@ -25,9 +26,13 @@ impl TestAggregator {
     /// The summary of the elements since the last one, which starts a new count.
     fn summary(&mut self) -> Result<Output, Error> {
         let text = format!("count={} bytes={}", self.count, self.bytes);
-        self.count = 0;
+        let output = Output::text(&text)?;
+        let count = std::mem::take(&mut self.count);
         self.bytes = 0;
-        Output::text(&text)
+        Ok(match self.config.tag {
+            true => output.with_attribute("count", count.to_string()),
+            false => output,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Test source: emits `count` elements, either `"{text} {i}"` or `size` bytes each.
 //!
-//! Config (JSON, every field optional): `{"count": 10, "size": 0, "text": "item"}`.
+//! Config (JSON, every field optional): `{"count": 10, "size": 0, "text": "item"}`;
+//! `"tag": true` gives each element the attribute `n`, its number from 0.
 //! At teardown it reports on stderr the backpressure signals it received, if any.
 
 use serde::Deserialize;
@@ -12,6 +13,7 @@ struct Config {
     count: u64,
     size: usize,
     text: String,
+    tag: bool,
 }
 
 impl Default for Config {
@@ -20,6 +22,7 @@ impl Default for Config {
             count: 10,
             size: 0,
             text: "item".to_owned(),
+            tag: false,
         }
     }
 }
@@ -49,9 +52,11 @@ impl Source for TestSource {
         } else {
             format!("{} {i}", self.config.text).into_bytes()
         };
-        Ok(Some(
-            Output::bytes(&payload)?.with_content_type("text/plain"),
-        ))
+        let output = Output::bytes(&payload)?.with_content_type("text/plain");
+        Ok(Some(match self.config.tag {
+            true => output.with_attribute("n", i.to_string()),
+            false => output,
+        }))
     }
 
     fn on_backpressure(&mut self, signal: Backpressure) {
