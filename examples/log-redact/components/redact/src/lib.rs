@@ -1,6 +1,8 @@
 //! Masks what identifies people in a log line (IPv4 and IPv6 addresses, e-mail
-//! addresses) and writes the line as a JSON object: `{"line": "…"}`. Bytes that are not
-//! UTF-8 become U+FFFD.
+//! addresses) and writes the line as a JSON object: `{"line": "…", "number": 12}`, where
+//! `number` is the line's number in its file (the `line` attribute a `file` or `stdin`
+//! source gives it), left out when the element has none. Bytes that are not UTF-8 become
+//! U+FFFD.
 
 use std::sync::LazyLock;
 
@@ -35,7 +37,12 @@ impl Processor for Redact {
         let line = EMAIL.replace_all(&line, "[email]");
         let line = IPV6.replace_all(&line, "[ipv6]");
         let line = IPV4.replace_all(&line, "[ipv4]");
-        let json = serde_json::json!({ "line": line }).to_string();
+        let number = input.attribute("line").and_then(|n| n.parse::<u64>().ok());
+        let json = match number {
+            Some(number) => serde_json::json!({ "line": line, "number": number }),
+            None => serde_json::json!({ "line": line }),
+        };
+        let json = json.to_string();
         Ok(Some(
             Output::bytes(json.as_bytes())?.with_content_type("application/json"),
         ))
