@@ -222,6 +222,40 @@ on-error = { flood = "skip" }
 }
 
 #[test]
+fn a_source_output_whose_attributes_are_refused_fails_alone_in_a_batch_too() {
+    for source in ["{source}", "{batch-source}"] {
+        let flow = project(&format!(
+            r#"
+[components.src]
+path = "{source}"
+config = '{{"count": 7, "flood_at": 2}}'
+
+[sinks.out]
+type = "file"
+path = "out/out.txt"
+
+[flows.main]
+nodes = ["src", "out"]
+edges = [{{ from = "src", to = "out" }}]
+on-error = {{ src = "skip" }}
+"#
+        ));
+        let run = flow.run(&[]).success();
+        let report = run.report();
+        // A failed pull is not an element: the source's error is counted, and the rest
+        // are delivered.
+        assert_eq!(count(&report, "delivered"), 6, "{source}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot write attribute `k64`"),
+            "{source}: {}",
+            run.stderr
+        );
+        let expected = "item 0\nitem 1\nitem 3\nitem 4\nitem 5\nitem 6\n";
+        assert_eq!(out_text(&flow), expected, "{source}");
+    }
+}
+
+#[test]
 fn cargo_torvyn_test_feeds_attributes_and_compares_them() {
     let flow = project(
         r#"
@@ -246,6 +280,11 @@ expected = "expected.jsonl"
     std::fs::write(flow.dir().join("expected.jsonl"), expected).unwrap();
     let run = flow.command(&["test"]).success();
     assert!(run.stderr.contains("1 passed"), "{}", run.stderr);
+
+    // An expected element that lists no attributes does not check them.
+    let unchecked = "\"path=/a.log line=3 x\"\n\"path=- line=- y\"\n";
+    std::fs::write(flow.dir().join("expected.jsonl"), unchecked).unwrap();
+    flow.command(&["test"]).success();
 
     // An attribute that differs is a failure, shown in the diff.
     let wrong = expected.replace(r#""stage": "t""#, r#""stage": "u""#);

@@ -12,12 +12,19 @@ use std::sync::Arc;
 
 /// The most attributes one element carries: a set that would make more is refused
 /// (`attribute-error.too-many`).
-pub const MAX_ATTRIBUTES: usize = 64;
+pub(crate) const MAX_ATTRIBUTES: usize = 64;
 
-/// The most bytes an element's attribute keys and values take together, in UTF-8: a set
-/// that would make more is refused (`attribute-error.too-large`). With the queues' bounds
-/// it caps the host memory a component can fill with attributes.
-pub const MAX_ATTRIBUTES_SIZE: usize = 8192;
+/// The most bytes an element's attributes take together: each its key and value in UTF-8
+/// and [`ATTRIBUTE_OVERHEAD`]. A set that would make more is refused
+/// (`attribute-error.too-large`). With the queues' bounds it caps the host memory a
+/// component can fill with attributes: the bytes counted are within a few hundred of what
+/// the host allocates for them.
+pub(crate) const MAX_ATTRIBUTES_SIZE: usize = 8192;
+
+/// What each attribute counts against [`MAX_ATTRIBUTES_SIZE`] beside its key and value:
+/// about what its two strings and its place in the list take on the heap (three words
+/// each, and the allocator's rounding).
+pub(crate) const ATTRIBUTE_OVERHEAD: usize = 64;
 
 /// The most outputs of one aggregator `flush` that can be given attributes.
 pub(crate) const MAX_FLUSH_ATTRIBUTED: u32 = 1024;
@@ -53,52 +60,50 @@ impl ReadAt {
     }
 }
 
-/// An element's attributes. The empty default costs nothing to keep or move.
+/// An element's attributes: one pointer, null for the many elements that have none, so
+/// that elements stay small to move through queues.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Attributes {
-    /// Where a connector read it, until a write turns it into `set`.
-    read_at: Option<ReadAt>,
+pub(crate) struct Attributes(Option<Arc<Kept>>);
+
+/// How attributes are kept, shared by the copies a fan-out makes until one is written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kept {
+    /// Where a connector read the element, until a write turns it into `Set`.
+    ReadAt(ReadAt),
     /// Keys and values, in the order they were first set.
-    set: Option<Arc<Vec<(String, String)>>>,
+    Set(Vec<(String, String)>),
 }
 
 impl Attributes {
     /// The attributes of an element a connector read at `read_at`.
     pub(crate) fn read_at(read_at: ReadAt) -> Self {
-        Attributes {
-            read_at: Some(read_at),
-            set: None,
-        }
+        Attributes(Some(Arc::new(Kept::ReadAt(read_at))))
     }
 
     /// These keys and values, as given (a test's fixture).
     pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Self {
-        Attributes {
-            read_at: None,
-            set: (!pairs.is_empty()).then(|| Arc::new(pairs.to_vec())),
-        }
+        Attributes((!pairs.is_empty()).then(|| Arc::new(Kept::Set(pairs.to_vec()))))
     }
 
     /// The value of `key`, if it has one.
     pub(crate) fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        match (&self.set, &self.read_at) {
-            (Some(set), _) => set
+        match self.0.as_deref()? {
+            Kept::Set(set) => set
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| Cow::Borrowed(v.as_str())),
-            (None, Some(read_at)) => read_at.pairs().find(|(k, _)| *k == key).map(|(_, v)| v),
-            (None, None) => None,
+            Kept::ReadAt(read_at) => read_at.pairs().find(|(k, _)| *k == key).map(|(_, v)| v),
         }
     }
 
     /// Every key and value, in order.
     pub(crate) fn to_vec(&self) -> Vec<(String, String)> {
-        match (&self.set, &self.read_at) {
-            (Some(set), _) => set.to_vec(),
-            (None, Some(read_at)) => (read_at.pairs())
+        match self.0.as_deref() {
+            None => Vec::new(),
+            Some(Kept::Set(set)) => set.clone(),
+            Some(Kept::ReadAt(read_at)) => (read_at.pairs())
                 .map(|(k, v)| (k.to_owned(), v.into_owned()))
                 .collect(),
-            (None, None) => Vec::new(),
         }
     }
 
@@ -113,15 +118,15 @@ impl Attributes {
         let size: usize = (current.iter())
             .enumerate()
             .filter(|(i, _)| Some(*i) != existing)
-            .map(|(_, (k, v))| k.len() + v.len())
+            .map(|(_, (k, v))| footprint(k, v))
             .sum();
-        if size + key.len() + value.len() > MAX_ATTRIBUTES_SIZE {
+        if size + footprint(key, value) > MAX_ATTRIBUTES_SIZE {
             return Err(AttributeError::TooLarge);
         }
         if existing.is_none() && current.len() >= MAX_ATTRIBUTES {
             return Err(AttributeError::TooMany);
         }
-        let set = self.written();
+        let set = self.written(current);
         match existing {
             Some(i) => set[i].1 = value.to_owned(),
             None => set.push((key.to_owned(), value.to_owned())),
@@ -132,18 +137,31 @@ impl Attributes {
     /// Removes `key`, if it has it.
     pub(crate) fn remove(&mut self, key: &str) {
         if self.get(key).is_some() {
-            self.written().retain(|(k, _)| k != key);
+            let current = self.to_vec();
+            self.written(current).retain(|(k, _)| k != key);
         }
     }
 
-    /// The list to write to, made from what it had and unshared.
-    fn written(&mut self) -> &mut Vec<(String, String)> {
-        if self.set.is_none() {
-            self.set = Some(Arc::new(self.to_vec()));
-            self.read_at = None;
+    /// The list to write to, unshared: `current` when it was kept otherwise.
+    fn written(&mut self, current: Vec<(String, String)>) -> &mut Vec<(String, String)> {
+        let kept = self
+            .0
+            .get_or_insert_with(|| Arc::new(Kept::Set(Vec::new())));
+        let kept = Arc::make_mut(kept);
+        if let Kept::ReadAt(_) = kept {
+            *kept = Kept::Set(current);
         }
-        Arc::make_mut(self.set.as_mut().expect("made above"))
+        match kept {
+            Kept::Set(set) => set,
+            Kept::ReadAt(_) => unreachable!("turned into a list above"),
+        }
     }
+}
+
+/// What one attribute counts against [`MAX_ATTRIBUTES_SIZE`]: its key and value, and
+/// [`ATTRIBUTE_OVERHEAD`] for what keeping them costs beside their bytes.
+fn footprint(key: &str, value: &str) -> usize {
+    key.len() + value.len() + ATTRIBUTE_OVERHEAD
 }
 
 /// The attributes one call of a component sees: its inputs' as they arrived, and what it

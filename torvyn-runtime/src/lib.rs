@@ -46,7 +46,6 @@ mod resources;
 mod security;
 mod topology;
 
-pub use attributes::{MAX_ATTRIBUTES, MAX_ATTRIBUTES_SIZE};
 pub use config::bounds;
 pub use config::{
     Access, CapabilitiesDecl, ComponentDecl, ComponentProblem, ComponentSource,

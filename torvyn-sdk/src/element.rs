@@ -63,10 +63,11 @@ impl<'a> Element<'a> {
     }
 
     /// Sets attribute `key` to `value` on what this call hands on for the element: a
-    /// processor's output, the element a filter keeps or a router routes. They start with
-    /// the element's own attributes; this element's do not change. An element carries at
-    /// most 64 attributes of 8192 bytes in all, and a sink hands nothing on: past those,
-    /// it is an [`Error::Internal`].
+    /// processor's output, the element a filter keeps or a router routes, which start with
+    /// the element's own attributes; an aggregator's output of this call, which starts
+    /// with none. This element's attributes do not change. An element carries at most 64
+    /// attributes of 8192 bytes in all (each key and value, and 64 bytes per attribute),
+    /// and a sink hands nothing on: past those, it is an [`Error::Internal`].
     pub fn set_attribute(&self, key: &str, value: &str) -> Result<(), Error> {
         element_attributes::set(self.index, key, value).map_err(|why| attribute_error(key, why))
     }

@@ -4,6 +4,7 @@
 //! one-line call into this module. Not part of the public API.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::thread::LocalKey;
 
 use crate::bindings::types::{
@@ -56,10 +57,33 @@ pub mod source {
         instance: &'static Instance<T>,
         max: u32,
     ) -> Vec<Result<Option<OutputElement>, ProcessError>> {
-        let results = with(instance, |component| component.pull_batch(max as usize));
-        (results.into_iter().zip(0..))
-            .map(|(result, index)| pulled(index, result))
-            .collect()
+        let mut made = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+        if made.is_empty() {
+            made = with(instance, |component| component.pull_batch(max as usize)).into();
+        }
+        // A batch ends at its first error or end of stream, which an output whose
+        // attributes could not be written becomes: what the source made after it is
+        // held for the next batch, not lost.
+        let mut batch = Vec::with_capacity(made.len());
+        while batch.len() < max as usize {
+            let Some(result) = made.pop_front() else {
+                break;
+            };
+            let result = pulled(batch.len() as u32, result);
+            let last = !matches!(result, Ok(Some(_)));
+            batch.push(result);
+            if last {
+                break;
+            }
+        }
+        HELD.with(|held| *held.borrow_mut() = made);
+        batch
+    }
+
+    thread_local! {
+        /// What a batch source made that its last batch did not hand over.
+        static HELD: RefCell<VecDeque<Result<Option<Output>, Error>>> =
+            const { RefCell::new(VecDeque::new()) };
     }
 
     fn pulled(

@@ -127,8 +127,10 @@ impl Output {
 
     /// Sets attribute `key` of the element to `value`. A processor's output starts with
     /// its input's attributes; a source's or an aggregator's with none. An element carries
-    /// at most 64 attributes of 8192 bytes in all: past that, the call that returns this
-    /// output fails with an [`Error::Internal`].
+    /// at most 64 attributes of 8192 bytes in all (each key and value, and 64 bytes per
+    /// attribute), and only the first 1024 outputs of an aggregator's `flush` can carry
+    /// any: past that, the call that returns this output fails with an
+    /// [`Error::Internal`].
     pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Output {
         self.attributes.push((key.into(), Some(value.into())));
         self.write_attributes = Some(write_attributes);

@@ -109,8 +109,8 @@ pub(crate) struct FileCheckpoint {
     /// restart (replayed).
     pub(crate) read: u64,
     /// How many lines end at or before `offset`, so that a restart numbers the next line
-    /// right. Absent from a checkpoint that did not count them: that file's lines then go
-    /// unnumbered.
+    /// right. Absent where lines were not counted (`whole` framing, or a checkpoint written
+    /// before they were): that file's lines then go unnumbered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) lines: Option<u64>,
 }

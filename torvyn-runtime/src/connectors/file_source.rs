@@ -29,6 +29,7 @@ use super::checkpoint::{
 };
 use super::framing::{Frame, Framer};
 use crate::attributes::{Attributes, ReadAt};
+use crate::config::Framing;
 use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, host_output};
@@ -179,7 +180,8 @@ impl FileSource {
         framer.reset(offset, lines.unwrap_or(0));
         self.files.push(Tracked {
             name: path.to_string_lossy().into(),
-            numbered: lines.is_some(),
+            // Under `whole` framing, no line is counted: a checkpoint says nothing of them.
+            numbered: lines.is_some() && spec.framing != Framing::Whole,
             settled_lines: lines.unwrap_or(0),
             path,
             file: Some(file),

@@ -338,17 +338,18 @@ impl Instance {
         leave(&mut self.store, table);
         table.give_back(buffer);
         element.content_type = input.meta.content_type;
+        let outcome = result.and_then(|handled| match &handled {
+            Handled::Emit(output) => self.take_output(table, output).map(|()| handled),
+            _ => Ok(handled),
+        });
+        // Only a call that succeeded changes what its element carries on.
         let attributes = &mut self.store.data_mut().attributes;
         let carried = attributes.inputs.pop().unwrap_or_default();
-        element.attributes = match result.is_ok() {
+        element.attributes = match outcome.is_ok() {
             true => attributes.take_output(0, carried),
             false => carried,
         };
-        let handled = result?;
-        if let Handled::Emit(output) = &handled {
-            self.take_output(table, output)?;
-        }
-        Ok(handled)
+        outcome
     }
 
     /// What `flow-context` tells the calls that follow of their element's trace.
@@ -449,8 +450,25 @@ impl Instance {
             _ => unreachable!("a batch call on a stage that is neither batch processor nor sink"),
         };
         leave(&mut self.store, table);
+        let outcome = (results.map_err(CallError::Trap)).and_then(|results| {
+            if results.len() != elements.len() {
+                return Err(contract_broken(format!(
+                    "a batch call returned {} results for {} elements",
+                    results.len(),
+                    elements.len()
+                )));
+            }
+            for result in &results {
+                if let Ok(Handled::Emit(output)) = result {
+                    self.take_output(table, output)?;
+                }
+            }
+            Ok(results)
+        });
+        // Only the elements of a call that succeeded, each handled, change what they
+        // carry on; after a trap, each is handed to the next instance as it came.
         let attributes = &mut self.store.data_mut().attributes;
-        let outcomes = results.as_ref().map_or(&[][..], Vec::as_slice);
+        let outcomes = outcome.as_ref().map_or(&[][..], Vec::as_slice);
         for (i, element) in elements.iter_mut().enumerate() {
             let carried = std::mem::take(&mut attributes.inputs[i]);
             element.attributes = match outcomes.get(i) {
@@ -458,20 +476,7 @@ impl Instance {
                 _ => carried,
             };
         }
-        let results = results?;
-        if results.len() != elements.len() {
-            return Err(contract_broken(format!(
-                "a batch call returned {} results for {} elements",
-                results.len(),
-                elements.len()
-            )));
-        }
-        for result in &results {
-            if let Ok(Handled::Emit(output)) = result {
-                self.take_output(table, output)?;
-            }
-        }
-        Ok(results)
+        outcome
     }
 
     /// The call of [`Stage::handle`], made while the store holds the buffer table.

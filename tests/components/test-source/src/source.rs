@@ -1,7 +1,8 @@
 //! Test source: emits `count` elements, either `"{text} {i}"` or `size` bytes each.
 //!
 //! Config (JSON, every field optional): `{"count": 10, "size": 0, "text": "item"}`;
-//! `"tag": true` gives each element the attribute `n`, its number from 0.
+//! `"tag": true` gives each element the attribute `n`, its number from 0; `"flood_at": 3`
+//! gives element 3 more attributes than the host allows, which fails its pull.
 //! At teardown it reports on stderr the backpressure signals it received, if any.
 
 use serde::Deserialize;
@@ -14,6 +15,7 @@ struct Config {
     size: usize,
     text: String,
     tag: bool,
+    flood_at: Option<u64>,
 }
 
 impl Default for Config {
@@ -23,6 +25,7 @@ impl Default for Config {
             size: 0,
             text: "item".to_owned(),
             tag: false,
+            flood_at: None,
         }
     }
 }
@@ -52,11 +55,16 @@ impl Source for TestSource {
         } else {
             format!("{} {i}", self.config.text).into_bytes()
         };
-        let output = Output::bytes(&payload)?.with_content_type("text/plain");
-        Ok(Some(match self.config.tag {
-            true => output.with_attribute("n", i.to_string()),
-            false => output,
-        }))
+        let mut output = Output::bytes(&payload)?.with_content_type("text/plain");
+        if self.config.tag {
+            output = output.with_attribute("n", i.to_string());
+        }
+        if self.config.flood_at == Some(i) {
+            for k in 0..65 {
+                output = output.with_attribute(format!("k{k}"), "v");
+            }
+        }
+        Ok(Some(output))
     }
 
     fn on_backpressure(&mut self, signal: Backpressure) {
