@@ -61,8 +61,10 @@ pub const MAX_BATCH: usize = 32;
 /// component with the call, which pays off for small elements only: a large one goes
 /// alone, as a single call.
 pub const MAX_BATCH_BYTES: u64 = 32 * 1024;
-/// Longest a flow runs between two yields to tokio.
+/// Longest a flow runs between two yields to tokio, looked at every [`CLOCK_EVERY`] turns.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
+/// Turns between two looks at the clock for [`YIELD_AFTER`].
+const CLOCK_EVERY: u32 = 8;
 
 /// Counts of one node while the flow runs.
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Driver, Failure, YIELD_AFTER, YIELD_EVERY};
+use super::{CLOCK_EVERY, Driver, Failure, YIELD_AFTER, YIELD_EVERY};
 use crate::observability::{EventKind, Outcome, PUBLISH_EVERY};
 
 /// Runs the flow until every node has finished, or one fails it.
@@ -33,7 +33,8 @@ pub(super) async fn drive(
         }
         if driver.turn().await? {
             since_yield += 1;
-            if since_yield >= YIELD_EVERY || last_yield.elapsed() >= YIELD_AFTER {
+            let look = since_yield.is_multiple_of(CLOCK_EVERY);
+            if since_yield >= YIELD_EVERY || (look && last_yield.elapsed() >= YIELD_AFTER) {
                 tokio::task::yield_now().await;
                 since_yield = 0;
                 last_yield = Instant::now();
