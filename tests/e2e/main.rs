@@ -31,3 +31,4 @@ mod stdio;
 mod templates;
 mod testing;
 mod tracing;
+mod watch;

@@ -3,6 +3,7 @@
 mod events;
 mod report;
 mod signals;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +72,11 @@ pub(crate) struct RunCommand {
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
 
+    /// Run again whenever Torvyn.toml or a component's sources change: the flows drain,
+    /// what changed is built, and they start again; until stopped (Ctrl-C or SIGTERM)
+    #[arg(long, conflicts_with_all = ["listen", "serve_after"])]
+    watch: bool,
+
     #[command(flatten)]
     observability: ObservabilityArgs,
 
@@ -97,6 +103,9 @@ impl RunCommand {
             if self.manifest.manifest_path.is_some() {
                 miette::bail!("give a pipeline reference or --manifest-path, not both");
             }
+            if self.watch {
+                miette::bail!("a pulled pipeline does not change: run it without --watch");
+            }
             self.manifest.manifest_path = Some(self.flows.remove(0).into());
         }
         if self.listen.is_some() && self.observability.observability == Level::Off {
@@ -119,6 +128,31 @@ impl RunCommand {
             );
             self.otlp_endpoint = None;
         }
+        let runtime = tokio::runtime::Runtime::new()
+            .into_diagnostic()
+            .wrap_err("cannot start the async runtime")?;
+        if self.watch {
+            return watch::watch(&self, &runtime);
+        }
+        let mut failures = self.round(&runtime, None)?;
+        match failures.len() {
+            0 => Ok(()),
+            1 => Err(failures.remove(0).into()),
+            n => {
+                let first = failures.remove(0);
+                Err(miette::Report::new(first).wrap_err(format!("{} failed", counted(n, "flow"))))
+            }
+        }
+    }
+
+    /// Builds what is stale and runs the flows to their end, or until `stop` (under
+    /// `--watch`; otherwise the first Ctrl-C or SIGTERM) stops their sources: the flows that
+    /// failed, each reported, as every flow's end is, when it comes.
+    fn round(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        stop: Option<&CancellationToken>,
+    ) -> miette::Result<Vec<torvyn_runtime::FlowError>> {
         let format = self.output.message_format;
         let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "run")?;
         let flows = project.select_flows(&self.flows)?;
@@ -133,13 +167,16 @@ impl RunCommand {
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let events = Arc::new(EventLog::create(self.events.as_deref())?);
 
-        let runtime = tokio::runtime::Runtime::new()
-            .into_diagnostic()
-            .wrap_err("cannot start the async runtime")?;
-        // Signals are watched from here on: one that comes before the flows start stops
-        // them before their first element.
-        let cancel = CancellationToken::new();
-        runtime.block_on(async { stop_on_signal(cancel.clone()) })?;
+        let cancel = match stop {
+            Some(stop) => stop.clone(),
+            None => {
+                // Signals are watched from here on: one that comes before the flows start
+                // stops them before their first element.
+                let cancel = CancellationToken::new();
+                runtime.block_on(async { stop_on_signal(cancel.clone()) })?;
+                cancel
+            }
+        };
 
         let listed: Vec<String> = flows.iter().map(|(name, _)| format!("`{name}`")).collect();
         let noun = if listed.len() == 1 { "flow" } else { "flows" };
@@ -160,7 +197,7 @@ impl RunCommand {
             spans: None,
             events: Some(events.clone()),
         };
-        let mut failures = runtime.block_on(async {
+        runtime.block_on(async {
             let mut served = None;
             if let Some(listen) = &self.listen {
                 let at = serve(&host, listen).await?;
@@ -209,15 +246,7 @@ impl RunCommand {
                 cancel.cancelled().await;
             }
             Ok::<_, miette::Report>(failures)
-        })?;
-        match failures.len() {
-            0 => Ok(()),
-            1 => Err(failures.remove(0).into()),
-            n => {
-                let first = failures.remove(0);
-                Err(miette::Report::new(first).wrap_err(format!("{} failed", counted(n, "flow"))))
-            }
-        }
+        })
     }
 }
 
