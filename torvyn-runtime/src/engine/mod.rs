@@ -11,7 +11,7 @@ mod state;
 use crate::host::HostOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use wasmtime::component::{Component, InstancePre, Linker};
 
@@ -290,6 +290,16 @@ fn pool(slots: u32, reservation: Option<u64>) -> wasmtime::PoolingAllocationConf
     pool
 }
 
+/// Epoch ticks of every host of the process: it advances at least once every
+/// [`EPOCH_TICK`] while a host with epoch interruption runs. The flow loop reads it, one
+/// atomic load, to know that time has passed without reading the clock.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// The epoch ticks so far (see [`TICKS`]).
+pub(crate) fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
 /// A thread that advances the engine's epoch every [`EPOCH_TICK`] until dropped.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
@@ -305,6 +315,7 @@ impl EpochTicker {
                 while !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    TICKS.fetch_add(1, Ordering::Relaxed);
                 }
             })?;
         Ok(Self { stop })

@@ -37,9 +37,11 @@
 //!    (for one element, the first time).
 //!    Each element's result then goes on as a single call's would. A batch of one is a
 //!    single call.
-//! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress. The
-//!    clock is read every 8 turns only: a read costs as much as a native stage's turn, and
-//!    a component call that runs long yields on its own at each epoch tick.
+//! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress (and
+//!    publish, tick connectors, and stop at `--timeout`). The clock is read every 8 turns,
+//!    and after any turn during which the engine's epoch ticked (a millisecond passed):
+//!    a read costs as much as a native stage's turn, and a slow turn is still followed
+//!    by its yield.
 //! 9. At the end, every stage's `teardown`, in topological order, and every built-in
 //!    connector is closed (a file source stores its checkpoints).
 //!

@@ -17,6 +17,7 @@ pub(super) async fn drive(
     let control = driver.control;
     let mut since_yield = 0u32;
     let mut last_yield = Instant::now();
+    let mut tick_at_yield = crate::engine::ticks();
     loop {
         if control.cancel.is_cancelled() {
             driver.stop_sources(Outcome::Cancelled);
@@ -33,11 +34,15 @@ pub(super) async fn drive(
         }
         if driver.turn().await? {
             since_yield += 1;
-            let look = since_yield.is_multiple_of(CLOCK_EVERY);
+            // The clock every few turns, or once an epoch tick shows a millisecond went by
+            // (a slow call), so that a yield is never late by more than that.
+            let look =
+                since_yield.is_multiple_of(CLOCK_EVERY) || crate::engine::ticks() != tick_at_yield;
             if since_yield >= YIELD_EVERY || (look && last_yield.elapsed() >= YIELD_AFTER) {
                 tokio::task::yield_now().await;
                 since_yield = 0;
                 last_yield = Instant::now();
+                tick_at_yield = crate::engine::ticks();
                 driver.resumed(last_yield, deadline)?;
             }
             continue;
@@ -83,6 +88,7 @@ pub(super) async fn drive(
         }
         since_yield = 0;
         last_yield = Instant::now();
+        tick_at_yield = crate::engine::ticks();
         driver.resumed(last_yield, deadline)?;
     }
 }
