@@ -145,13 +145,14 @@ impl RunCommand {
         }
     }
 
-    /// Builds what is stale and runs the flows to their end, or until `stop` (under
-    /// `--watch`; otherwise the first Ctrl-C or SIGTERM) stops their sources: the flows that
-    /// failed, each reported, as every flow's end is, when it comes.
+    /// Builds what is stale and runs the flows to their end, or until their sources are
+    /// stopped: the flows that failed, each reported, as every flow's end is, when it
+    /// comes. Under `--watch`, `watched` gives what stops them and the events log of every
+    /// round; otherwise the first Ctrl-C or SIGTERM stops them.
     fn round(
         &self,
         runtime: &tokio::runtime::Runtime,
-        stop: Option<&CancellationToken>,
+        watched: Option<(&CancellationToken, &Arc<EventLog>)>,
     ) -> miette::Result<Vec<torvyn_runtime::FlowError>> {
         let format = self.output.message_format;
         let project = super::link::torvyn_project(&self.manifest, &self.warnings, format, "run")?;
@@ -165,16 +166,17 @@ impl RunCommand {
             );
         }
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
-        let events = Arc::new(EventLog::create(self.events.as_deref())?);
-
-        let cancel = match stop {
-            Some(stop) => stop.clone(),
+        let (cancel, events) = match watched {
+            // Stopped while building: nothing to start.
+            Some((stop, _)) if stop.is_cancelled() => return Ok(Vec::new()),
+            Some((stop, events)) => (stop.clone(), events.clone()),
             None => {
+                let events = Arc::new(EventLog::create(self.events.as_deref())?);
                 // Signals are watched from here on: one that comes before the flows start
                 // stops them before their first element.
                 let cancel = CancellationToken::new();
                 runtime.block_on(async { stop_on_signal(cancel.clone()) })?;
-                cancel
+                (cancel, events)
             }
         };
 

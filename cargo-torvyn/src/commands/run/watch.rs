@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{Context, IntoDiagnostic};
@@ -24,9 +25,10 @@ use notify::{RecursiveMode, Watcher};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
-use torvyn_runtime::{ComponentSource, ProjectManifest};
+use torvyn_runtime::{ComponentSource, DEFAULT_STATE_DIR, MANIFEST_FILE, ProjectManifest};
 
 use super::RunCommand;
+use super::events::EventLog;
 use super::signals::stop_on_signal;
 use crate::output::status;
 
@@ -35,6 +37,16 @@ const SETTLE: Duration = Duration::from_millis(200);
 
 /// Runs `command`'s flows round after round, each ended by a change, until a signal.
 pub(super) fn watch(command: &RunCommand, runtime: &Runtime) -> miette::Result<()> {
+    let Some(manifest) = crate::project::torvyn_manifest(command.manifest.manifest_path.as_deref())
+    else {
+        miette::bail!(
+            help = "create one with `cargo torvyn new NAME --template pipeline`",
+            "no {MANIFEST_FILE} found: `run --watch` needs a project with flows"
+        );
+    };
+    let manifest = absolute(&manifest);
+    // One file for every round's events.
+    let events = Arc::new(EventLog::create(command.events.as_deref())?);
     let stop = CancellationToken::new();
     runtime.block_on(async { stop_on_signal(stop.clone()) })?;
     let (sender, mut changes) = unbounded_channel();
@@ -49,14 +61,16 @@ pub(super) fn watch(command: &RunCommand, runtime: &Runtime) -> miette::Result<(
     })
     .into_diagnostic()
     .wrap_err("cannot watch files for changes")?;
-    let mut watched = Watched::default();
+    let mut registered = Vec::new();
     loop {
-        let now = Watched::of(command.manifest.manifest_path.as_deref());
-        now.register(&mut watcher, &watched)?;
-        watched = now;
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        let watched = Watched::of(&manifest, command.events.as_deref());
+        registered = watched.register(&mut watcher, registered);
         let round = stop.child_token();
-        let waiter = runtime.spawn(next_change(changes, watched.clone(), round.clone()));
-        match command.round(runtime, Some(&round)) {
+        let waiter = runtime.spawn(next_change(changes, watched, round.clone()));
+        match command.round(runtime, Some((&round, &events))) {
             // Each flow's end was reported as it came.
             Ok(_) => {}
             Err(error) => eprintln!("{error:?}"),
@@ -84,6 +98,7 @@ async fn next_change(
 ) -> (UnboundedReceiver<PathBuf>, bool) {
     loop {
         let path = tokio::select! {
+            biased;
             () = round.cancelled() => return (changes, false),
             path = changes.recv() => path,
         };
@@ -93,7 +108,11 @@ async fn next_change(
         if !watched.concerns(&path) {
             continue;
         }
-        tokio::time::sleep(SETTLE).await;
+        tokio::select! {
+            biased;
+            () = round.cancelled() => return (changes, false),
+            () = tokio::time::sleep(SETTLE) => {}
+        }
         while changes.try_recv().is_ok() {}
         status(
             "Restarting",
@@ -109,79 +128,94 @@ async fn next_change(
 struct Watched {
     /// Files looked at one by one (the manifest, `.wasm` components).
     files: BTreeSet<PathBuf>,
-    /// Crate folders, looked at whole but for their `target` and hidden folders.
+    /// Crate folders, looked at whole but for their `target` folder, hidden folders and
+    /// `Cargo.lock`, which a build writes.
     crates: BTreeSet<PathBuf>,
+    /// What a run writes: file sinks' files, checkpoint folders, the events file.
+    written: BTreeSet<PathBuf>,
 }
 
 impl Watched {
-    /// What the manifest at `manifest_path` (or found from here) names; only the manifest
-    /// itself while it cannot be read.
-    fn of(manifest_path: Option<&Path>) -> Watched {
+    /// What the manifest at `manifest` names; only the manifest itself while it cannot be
+    /// read. `events` is the `--events` file.
+    fn of(manifest: &Path, events: Option<&Path>) -> Watched {
         let mut watched = Watched::default();
-        let Some(manifest) = crate::project::torvyn_manifest(manifest_path) else {
+        watched.files.insert(manifest.to_owned());
+        watched.written.extend(events.map(absolute));
+        let Ok(project) = ProjectManifest::load(manifest) else {
             return watched;
         };
-        watched.files.insert(absolute(&manifest));
-        if let Ok(project) = ProjectManifest::load(&manifest) {
-            for decl in project.manifest().components.values() {
-                match project.source_of(decl) {
-                    ComponentSource::Crate(dir) => watched.crates.insert(absolute(&dir)),
-                    ComponentSource::Wasm(file) => watched.files.insert(absolute(&file)),
-                    ComponentSource::Oci(_) | ComponentSource::Digest(_) => false,
-                };
-            }
+        let dir = project.dir();
+        for decl in project.manifest().components.values() {
+            match project.source_of(decl) {
+                ComponentSource::Crate(dir) => watched.crates.insert(absolute(&dir)),
+                ComponentSource::Wasm(file) => watched.files.insert(absolute(&file)),
+                ComponentSource::Oci(_) | ComponentSource::Digest(_) => false,
+            };
+        }
+        let sinks = (project.manifest().sinks.values()).filter_map(|s| s.path.as_ref());
+        let states = (project.manifest().sources.values())
+            .map(|s| s.state.as_ref().map_or(DEFAULT_STATE_DIR, |s| s.get_ref()));
+        for written in sinks.map(|p| p.get_ref().as_str()).chain(states) {
+            watched.written.insert(absolute(&dir.join(written)));
         }
         watched
     }
 
-    /// The folders to watch, each with how deep.
+    /// The folders to watch, each with whether its subfolders are too.
     fn folders(&self) -> BTreeSet<(PathBuf, bool)> {
         let parents = (self.files.iter()).filter_map(|f| Some((f.parent()?.to_owned(), false)));
         let crates = self.crates.iter().map(|c| (c.clone(), true));
         parents.chain(crates).collect()
     }
 
-    /// Watches its folders with `watcher`, where `before` did not, and no longer those only
-    /// `before` had.
-    fn register(&self, watcher: &mut impl Watcher, before: &Watched) -> miette::Result<()> {
-        let (now, then) = (self.folders(), before.folders());
-        for (folder, _) in then.difference(&now) {
-            let _ = watcher.unwatch(folder);
+    /// Watches its folders with `watcher` in place of the `before` ones: all of them again
+    /// each round, since a folder deleted and made again (a `git checkout`) is no longer
+    /// watched, and unwatching a folder unwatches those below it. A folder that does not
+    /// exist is left out (a build reports it). The folders now watched.
+    fn register(&self, watcher: &mut impl Watcher, before: Vec<PathBuf>) -> Vec<PathBuf> {
+        for folder in before {
+            let _ = watcher.unwatch(&folder);
         }
-        for (folder, recursive) in now.difference(&then) {
+        let mut now = Vec::new();
+        for (folder, recursive) in self.folders() {
             let mode = match recursive {
                 true => RecursiveMode::Recursive,
                 false => RecursiveMode::NonRecursive,
             };
-            // A folder that does not exist yet is reported when the round cannot build.
-            if folder.exists() {
-                (watcher.watch(folder, mode))
-                    .into_diagnostic()
-                    .wrap_err_with(|| format!("cannot watch `{}` for changes", folder.display()))?;
+            match watcher.watch(&folder, mode) {
+                Ok(()) => now.push(folder),
+                Err(error) if folder.exists() => status(
+                    "Warning",
+                    format!("changes to `{}` are not watched: {error}", folder.display()),
+                ),
+                Err(_) => {}
             }
         }
-        Ok(())
+        now
     }
 
-    /// Whether a change to `path` may change what a round runs.
+    /// Whether a change to `path`, as a change event names it (under a watched folder, as
+    /// given), may change what a round runs.
     fn concerns(&self, path: &Path) -> bool {
-        let path = absolute(path);
-        self.files.contains(&path)
+        if self.written.iter().any(|written| path.starts_with(written)) {
+            return false;
+        }
+        self.files.contains(path)
             || self.crates.iter().any(|dir| {
                 path.strip_prefix(dir).is_ok_and(|inside| {
-                    !inside.components().any(|part| match part {
-                        Component::Normal(name) => {
-                            name == "target" || name.to_string_lossy().starts_with('.')
-                        }
-                        _ => false,
-                    })
+                    let built = inside.starts_with("target") || inside == Path::new("Cargo.lock");
+                    let hidden = inside.components().any(|part| {
+                        matches!(part, Component::Normal(name) if name.to_string_lossy().starts_with('.'))
+                    });
+                    !built && !hidden
                 })
             })
     }
 }
 
-/// `path` from the root, with symbolic links resolved where it exists: how change events
-/// name it.
+/// `path` from the root, with symbolic links resolved where it exists, as the folders
+/// watched are named (so that change events under them are named alike).
 fn absolute(path: &Path) -> PathBuf {
     if let Ok(resolved) = path.canonicalize() {
         return resolved;
@@ -197,28 +231,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn what_a_round_depends_on_is_the_manifest_and_the_components_but_their_builds() {
+    fn what_a_round_depends_on_is_the_manifest_and_the_components_but_what_runs_write() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("components/up/src")).unwrap();
+        let manifest = root.join("Torvyn.toml");
         std::fs::write(
-            root.join("Torvyn.toml"),
+            &manifest,
             "[project]\nname = \"w\"\n\n[components.up]\npath = \"components/up\"\n\n\
-             [components.pre]\npath = \"built/pre.wasm\"\n",
+             [components.pre]\npath = \"built/pre.wasm\"\n\n\
+             [sinks.out]\ntype = \"file\"\npath = \"components/up/out.txt\"\n",
         )
         .unwrap();
-        let watched = Watched::of(Some(&root.join("Torvyn.toml")));
-        assert!(watched.concerns(&root.join("Torvyn.toml")));
+        let watched = Watched::of(&manifest, Some(&root.join("components/up/events.jsonl")));
+        assert!(watched.concerns(&manifest));
         assert!(watched.concerns(&root.join("components/up/src/lib.rs")));
+        assert!(watched.concerns(&root.join("components/up/src/target/mod.rs")));
         assert!(watched.concerns(&root.join("built/pre.wasm")));
-        assert!(!watched.concerns(&root.join("components/up/target/debug/x")));
+        for built in ["components/up/target/debug/x", "components/up/Cargo.lock"] {
+            assert!(!watched.concerns(&root.join(built)), "{built}");
+        }
         assert!(!watched.concerns(&root.join("components/up/.git/index")));
+        // What a run writes inside a crate folder does not start another.
+        assert!(!watched.concerns(&root.join("components/up/out.txt")));
+        assert!(!watched.concerns(&root.join("components/up/events.jsonl")));
         assert!(!watched.concerns(&root.join("out/out.txt")));
         assert!(!watched.concerns(&root.join("built/other.wasm")));
         // A manifest that does not parse is still watched, alone.
-        std::fs::write(root.join("Torvyn.toml"), "[project").unwrap();
-        let broken = Watched::of(Some(&root.join("Torvyn.toml")));
-        assert_eq!(broken.files.len(), 1);
+        std::fs::write(&manifest, "[project").unwrap();
+        let broken = Watched::of(&manifest, None);
+        assert_eq!(broken.files, BTreeSet::from([manifest]));
         assert!(broken.crates.is_empty());
     }
 }
