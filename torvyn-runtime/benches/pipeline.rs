@@ -2,7 +2,9 @@
 //! components at four payload sizes, called one element per call and in batches of up to
 //! 32 (`wasm-batch`); the same flows of native stages over the same
 //! queues and buffers (the baseline); the same work as plain functions in a loop
-//! (`plain-rust`, what no code of ours is part of); `memcpy` of the same sizes (the physical limit);
+//! (`plain-rust`, what no code of ours is part of) and as three instances of the smallest
+//! component called in a loop on bare wasmtime (`bare-wasmtime`, the floor of any Component
+//! Model pipeline); `memcpy` of the same sizes (the physical limit);
 //! compiling, loading and instantiating components; and what preemption costs. Every
 //! figure is for one thread. `docs/performance.md` reads them.
 
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use torvyn_runtime::{HostOptions, ObservabilityLevel, SpanSink};
 
+use support::bare::BareStages;
 use support::{
     CountedSpans, Guests, SIZES, Work, label, native_flow, run, run_observed, runtime, wasm_flow,
 };
@@ -30,6 +33,8 @@ fn pipelines(c: &mut Criterion) {
     let host = support::host(HostOptions::default());
     let guests = Guests::load(&host);
     let batched = Guests::load_batched(&host);
+    // Instantiated once: the floor leaves out what starting a flow costs.
+    let mut bare = BareStages::new();
     for (size, count) in SIZES {
         let mut group = c.benchmark_group(format!("pipeline/{}", label(size)));
         group.throughput(Throughput::Elements(count));
@@ -62,6 +67,9 @@ fn pipelines(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new("plain-rust", shape), |b| {
                 b.iter(|| plain_rust(processor, size, count));
+            });
+            group.bench_function(BenchmarkId::new("bare-wasmtime", shape), |b| {
+                b.iter(|| bare.run(processor, size, count));
             });
         }
         group.finish();

@@ -4,6 +4,8 @@
 // Each benchmark binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
+pub mod bare;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -57,6 +59,7 @@ fn guests_built() -> &'static Path {
                 "-p",
                 "batch-sink",
             ])
+            .args(["-p", "bare-stage"])
             .env("CARGO_TARGET_DIR", guest_dir())
             .env_remove("RUSTFLAGS")
             .status()
