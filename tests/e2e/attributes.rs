@@ -286,6 +286,18 @@ expected = "expected.jsonl"
     std::fs::write(flow.dir().join("expected.jsonl"), unchecked).unwrap();
     flow.command(&["test"]).success();
 
+    // A fixture's attributes keep to the bounds components' writes keep to.
+    let empty_key = r#"{"payload": "x", "attributes": {"": "v"}}"#;
+    std::fs::write(flow.dir().join("in.jsonl"), format!("\"y\"\n{empty_key}\n")).unwrap();
+    let run = flow.command(&["test"]).failure();
+    assert!(
+        run.stderr.contains("in.jsonl:2: `attributes`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("no key is empty"), "{}", run.stderr);
+    std::fs::write(flow.dir().join("in.jsonl"), format!("{input}\n\"y\"\n")).unwrap();
+
     // An attribute that differs is a failure, shown in the diff.
     let wrong = expected.replace(r#""stage": "t""#, r#""stage": "u""#);
     std::fs::write(flow.dir().join("expected.jsonl"), wrong).unwrap();

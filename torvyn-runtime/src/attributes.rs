@@ -12,30 +12,45 @@ use std::sync::Arc;
 
 /// The most attributes one element carries: a set that would make more is refused
 /// (`attribute-error.too-many`).
-pub(crate) const MAX_ATTRIBUTES: usize = 64;
+pub const MAX_ATTRIBUTES: usize = 64;
 
 /// The most bytes an element's attributes take together: each its key and value in UTF-8
 /// and [`ATTRIBUTE_OVERHEAD`]. A set that would make more is refused
 /// (`attribute-error.too-large`). With the queues' bounds it caps the host memory a
 /// component can fill with attributes: the bytes counted are within a few hundred of what
 /// the host allocates for them.
-pub(crate) const MAX_ATTRIBUTES_SIZE: usize = 8192;
+pub const MAX_ATTRIBUTES_SIZE: usize = 8192;
 
 /// What each attribute counts against [`MAX_ATTRIBUTES_SIZE`] beside its key and value:
 /// about what its two strings and its place in the list take on the heap (three words
 /// each, and the allocator's rounding).
-pub(crate) const ATTRIBUTE_OVERHEAD: usize = 64;
+pub const ATTRIBUTE_OVERHEAD: usize = 64;
 
 /// The most outputs of one aggregator `flush` that can be given attributes.
 pub(crate) const MAX_FLUSH_ATTRIBUTED: u32 = 1024;
 
 /// Why a write to an element's attributes was refused: the cases of the WIT
 /// `attribute-error`, in the same order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AttributeError {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AttributeError {
+    /// The call has no output at this index.
+    #[error("the call hands no element on at this index")]
     NoSuchElement,
+    /// More than [`MAX_ATTRIBUTES`] attributes.
+    #[error("an element carries at most {MAX_ATTRIBUTES} attributes")]
     TooMany,
+    /// More than [`MAX_ATTRIBUTES_SIZE`] bytes, or an empty key.
+    #[error(
+        "an element's attributes take at most {MAX_ATTRIBUTES_SIZE} bytes ({ATTRIBUTE_OVERHEAD} per attribute beside its key and value), and no key is empty"
+    )]
     TooLarge,
+}
+
+/// Whether `pairs` fit the bounds of one element's attributes, as components' writes must
+/// ([`MAX_ATTRIBUTES`], [`MAX_ATTRIBUTES_SIZE`], no empty key): what `cargo torvyn test`
+/// checks of the attributes its fixture files give.
+pub fn check_attributes(pairs: &[(String, String)]) -> Result<(), AttributeError> {
+    Attributes::from_pairs(pairs).map(drop)
 }
 
 /// Where a connector read an element.
@@ -80,9 +95,14 @@ impl Attributes {
         Attributes(Some(Arc::new(Kept::ReadAt(read_at))))
     }
 
-    /// These keys and values, as given (a test's fixture).
-    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Self {
-        Attributes((!pairs.is_empty()).then(|| Arc::new(Kept::Set(pairs.to_vec()))))
+    /// These keys and values, within the bounds a component's writes keep to (a test's
+    /// fixture): the first one that would pass them is refused.
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AttributeError> {
+        let mut attributes = Attributes::default();
+        for (key, value) in pairs {
+            attributes.set(key, value)?;
+        }
+        Ok(attributes)
     }
 
     /// The value of `key`, if it has one.
@@ -134,12 +154,16 @@ impl Attributes {
         Ok(())
     }
 
-    /// Removes `key`, if it has it.
-    pub(crate) fn remove(&mut self, key: &str) {
+    /// Removes `key`, if it has it; an empty key is refused, as for [`Attributes::set`].
+    pub(crate) fn remove(&mut self, key: &str) -> Result<(), AttributeError> {
+        if key.is_empty() {
+            return Err(AttributeError::TooLarge);
+        }
         if self.get(key).is_some() {
             let current = self.to_vec();
             self.written(current).retain(|(k, _)| k != key);
         }
+        Ok(())
     }
 
     /// The list to write to, unshared: `current` when it was kept otherwise.
@@ -256,8 +280,9 @@ mod tests {
         one.set("level", "warn").unwrap();
         let shared = one.clone();
         one.set("line", "13").unwrap();
-        one.remove("offset");
-        one.remove("absent");
+        one.remove("offset").unwrap();
+        one.remove("absent").unwrap();
+        assert_eq!(one.remove(""), Err(AttributeError::TooLarge));
         let keys: Vec<_> = one
             .to_vec()
             .into_iter()

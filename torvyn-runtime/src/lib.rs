@@ -46,6 +46,9 @@ mod resources;
 mod security;
 mod topology;
 
+pub use attributes::{
+    ATTRIBUTE_OVERHEAD, AttributeError, MAX_ATTRIBUTES, MAX_ATTRIBUTES_SIZE, check_attributes,
+};
 pub use config::bounds;
 pub use config::{
     Access, CapabilitiesDecl, ComponentDecl, ComponentProblem, ComponentSource,

@@ -146,11 +146,14 @@ impl<'a> Element<'a> {
 /// Why the host refused to write attribute `key`, as an error of the call.
 pub(crate) fn attribute_error(key: &str, why: element_attributes::AttributeError) -> Error {
     use element_attributes::AttributeError;
+    if key.is_empty() {
+        return Error::Internal("cannot write an attribute with an empty key".to_owned());
+    }
     let why = match why {
         AttributeError::NoSuchElement => "this call hands no element on",
         AttributeError::TooMany => "an element carries at most 64 attributes",
         AttributeError::TooLarge => {
-            "an element's attributes take at most 8192 bytes, and a key is not empty"
+            "an element's attributes take at most 8192 bytes (64 per attribute beside its key and value)"
         }
     };
     Error::Internal(format!("cannot write attribute `{key}`: {why}"))

@@ -22,9 +22,10 @@ use crate::project;
 /// "content-type": "…"}`, or a bare string for text; bytes that are not UTF-8 as
 /// `{"payload-hex": "ff00…"}`; element attributes as `"attributes": {"path": "…"}`). A
 /// component is fed the input and what it emits is recorded; a flow has its source fed the
-/// input (if given) and its sinks recorded. Payloads are compared byte for byte, and
-/// attributes key for key where the expected element lists them. A mismatch prints a diff;
-/// `--bless` writes what came out as the expected file.
+/// input (if given) and its sinks recorded. Payloads are compared byte for byte; an
+/// expected element that lists attributes must carry exactly those (one that lists none is
+/// not checked for them). A mismatch prints a diff; `--bless` writes what came out as the
+/// expected file.
 #[derive(Debug, Args)]
 pub(crate) struct TestCommand {
     /// The tests to run [default: all]
@@ -272,6 +273,8 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
                         at()
                     ),
                 };
+                torvyn_runtime::check_attributes(&element.attributes)
+                    .map_err(|why| miette!("{}: `{ATTRIBUTES}`: {why}", at()))?;
                 (sink.to_owned(), element)
             }
             _ => bail!(

@@ -300,7 +300,10 @@ impl Stage {
             Stage::Component(instance) => instance.pull(table).await,
             Stage::Feed { index, items, fed } => match items.pop_front() {
                 Some(item) => {
-                    *fed = Attributes::from_pairs(&item.attributes);
+                    *fed = Attributes::from_pairs(&item.attributes).map_err(|why| {
+                        let why = format!("the fed element's attributes do not fit: {why}");
+                        CallError::Process(ProcessError::InvalidInput(why))
+                    })?;
                     Ok(Some(feed(table, *index, item)?))
                 }
                 None => Ok(None),

@@ -113,10 +113,17 @@ async fn next_change(
             () = round.cancelled() => return (changes, false),
             () = tokio::time::sleep(SETTLE) => {}
         }
-        while changes.try_recv().is_ok() {}
+        // Named by a file that is still there: an editor's or `sed -i`'s temporary file,
+        // renamed over the one edited, is gone by now.
+        let mut named = path;
+        while let Ok(path) = changes.try_recv() {
+            if !named.exists() && path.exists() && watched.concerns(&path) {
+                named = path;
+            }
+        }
         status(
             "Restarting",
-            format!("after a change to `{}`", path.display()),
+            format!("after a change to `{}`", named.display()),
         );
         round.cancel();
         return (changes, true);

@@ -30,7 +30,7 @@ impl Host for StageState {
 
     fn remove(&mut self, index: u32, key: String) -> wasmtime::Result<Result<(), Wit>> {
         let output = self.attributes.output(index);
-        Ok(output.map(|a| a.remove(&key)).map_err(to_wit))
+        Ok(output.and_then(|a| a.remove(&key)).map_err(to_wit))
     }
 }
 
