@@ -76,7 +76,11 @@ impl TraceCommand {
         let plan = spec.plan.clone();
         status(
             "Tracing",
-            format!("flow `{}`: {}", plan.flow, counted(self.limit, "element")),
+            format!(
+                "flow `{}`: up to {}",
+                plan.flow,
+                counted(self.limit, "element")
+            ),
         );
         let collector = Arc::new(Collector::default());
         let options = RunOptions {
