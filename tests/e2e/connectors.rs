@@ -88,9 +88,14 @@ fn out_lines(dir: &Path) -> Vec<Vec<u8>> {
 
 /// A child process, killed if the test panics before it ends: a test that fails leaves
 /// no host running.
-struct Running(Option<std::process::Child>);
+pub(crate) struct Running(Option<std::process::Child>);
 
 impl Running {
+    /// Kills `child` if the test panics before it ends.
+    pub(crate) fn spawned(child: std::process::Child) -> Running {
+        Running(Some(child))
+    }
+
     /// `cargo torvyn run --message-format json` of `flow` in the background, its stdout
     /// piped (or dropped, unless `piped`).
     fn start(flow: &TestProject, piped: bool) -> Running {
@@ -98,7 +103,7 @@ impl Running {
         Running(Some(flow.run_command(&[]).stdout(stdout).spawn().unwrap()))
     }
 
-    fn child(&mut self) -> &mut std::process::Child {
+    pub(crate) fn child(&mut self) -> &mut std::process::Child {
         self.0.as_mut().expect("running")
     }
 

@@ -3,10 +3,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::connectors::Running;
 use crate::support::{Run, torvyn};
 
 /// Waits (up to three minutes: the first round builds a crate) until `ready` holds.
@@ -23,16 +24,6 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// A `run --watch` process, killed if the test fails before it ends.
-struct Watching(Child);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -74,7 +65,7 @@ edges = [{ from = "logs", to = "transform" }, { from = "transform", to = "out" }
     std::fs::create_dir_all(project.join("logs")).unwrap();
     std::fs::write(project.join("logs/a.log"), "one\n").unwrap();
 
-    let mut child = Watching(
+    let mut child = Running::spawned(
         torvyn()
             .current_dir(&project)
             .args(["torvyn", "run", "--watch"])
@@ -85,7 +76,7 @@ edges = [{ from = "logs", to = "transform" }, { from = "transform", to = "out" }
     );
     let stderr = Arc::new(Mutex::new(String::new()));
     let reader = {
-        let (stderr, pipe) = (stderr.clone(), child.0.stderr.take().unwrap());
+        let (stderr, pipe) = (stderr.clone(), child.child().stderr.take().unwrap());
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 let mut text = stderr.lock().unwrap();
@@ -131,10 +122,10 @@ edges = [{ from = "logs", to = "transform" }, { from = "transform", to = "out" }
     });
 
     Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
+        .args(["-TERM", &child.child().id().to_string()])
         .status()
         .unwrap();
-    let status = child.0.wait().unwrap();
+    let status = child.child().wait().unwrap();
     reader.join().unwrap();
     let stderr = stderr.lock().unwrap().clone();
     assert!(status.success(), "{stderr}");
