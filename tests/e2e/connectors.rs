@@ -107,7 +107,7 @@ impl Running {
         self.0.as_mut().expect("running")
     }
 
-    fn wait_with_output(mut self) -> std::process::Output {
+    pub(crate) fn wait_with_output(mut self) -> std::process::Output {
         self.0.take().expect("running").wait_with_output().unwrap()
     }
 }

@@ -22,6 +22,7 @@ mod init;
 mod lifecycle;
 mod limits;
 mod link;
+mod nats;
 mod observability;
 mod otlp;
 mod overlap;

@@ -583,7 +583,11 @@ fn aside(spec: &mut FlowSpec, scratch: &std::path::Path, show_output: bool) {
                     fsync: false,
                 });
             }
-            ConnectorSpec::Stdout(_) | ConnectorSpec::Stdin(_) => {}
+            // NATS connectors read and write their streams as a run does.
+            ConnectorSpec::Stdout(_)
+            | ConnectorSpec::Stdin(_)
+            | ConnectorSpec::NatsSource(_)
+            | ConnectorSpec::NatsSink(_) => {}
         }
     }
 }

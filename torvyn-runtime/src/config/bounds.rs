@@ -31,6 +31,34 @@ pub const QUEUE_CAPACITY: Bounds<u32> = Bounds {
     max: 1 << 20,
 };
 
+/// A NATS source's `ack-wait`: at least a second, so that progress acknowledgements
+/// (sent after half of it) are not a stream of their own; at most a day.
+pub const ACK_WAIT: Bounds<Duration> = Bounds {
+    min: Duration::from_secs(1),
+    max: DAY,
+};
+
+/// A NATS source's `pull-expires`: at least 100 ms, as a heartbeat of a quarter of it must
+/// be one the server can keep; at most a minute, since a stopped flow waits this long.
+pub const PULL_EXPIRES: Bounds<Duration> = Bounds {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(60),
+};
+
+/// A NATS source's `pull-batch`: messages one pull request asks for; each is held by the
+/// flow until it settles, up to the consumer's own `max_ack_pending` (1000 by default).
+pub const PULL_BATCH: Bounds<u32> = Bounds {
+    min: 1,
+    max: 10_000,
+};
+
+/// A NATS source's `max-deliver`: at least one delivery, at most 10 000 (JetStream counts
+/// deliveries in a signed 64-bit number; more than this is a loop, not a retry).
+pub const MAX_DELIVER: Bounds<u32> = Bounds {
+    min: 1,
+    max: 10_000,
+};
+
 /// `invocation-time`: at least one epoch tick ([`EPOCH_TICK`], 1 ms), since the limit is
 /// checked once a tick and a shorter one would trap or not by chance; at most a day.
 pub const INVOCATION_TIME: Bounds<Duration> = Bounds {

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::bounds;
+use super::nats::Retention;
 use super::{ManifestError, ProjectManifest};
 use crate::contracts::Role;
 
@@ -40,6 +41,8 @@ pub enum SourceType {
     File,
     /// The host's standard input.
     Stdin,
+    /// A durable pull consumer on a NATS JetStream stream.
+    Nats,
 }
 
 /// Where a built-in sink writes to.
@@ -50,6 +53,8 @@ pub enum SinkType {
     File,
     /// The host's standard output.
     Stdout,
+    /// JetStream publishes to a NATS subject.
+    Nats,
 }
 
 /// How bytes are cut into elements, and how elements are written back.
@@ -120,6 +125,30 @@ pub struct SourceDecl {
     pub follow: Option<Spanned<bool>>,
     /// `file`: the folder checkpoints are kept in (default [`DEFAULT_STATE_DIR`]).
     pub state: Option<Spanned<String>>,
+    /// `nats`: the server's URL (default [`DEFAULT_NATS_URL`](super::DEFAULT_NATS_URL)).
+    pub url: Option<Spanned<String>>,
+    /// `nats`: the JetStream stream, created when missing.
+    pub stream: Option<Spanned<String>>,
+    /// `nats`: the subjects the stream captures, when it is created; checked against an
+    /// existing stream's when set.
+    #[serde(default)]
+    pub subjects: Vec<Spanned<String>>,
+    /// `nats`: the stream's retention when it is created (default `work-queue`); checked
+    /// against an existing stream's when set.
+    pub retention: Option<Spanned<Retention>>,
+    /// `nats`: the durable consumer's name (default `torvyn-FLOW-NODE`), shared by every
+    /// host that runs the flow.
+    pub consumer: Option<Spanned<String>>,
+    /// `nats`: how long the server waits for an element's acknowledgement before it
+    /// delivers the message again (default 30s).
+    pub ack_wait: Option<Spanned<String>>,
+    /// `nats`: the most times a message is delivered (default 5).
+    pub max_deliver: Option<Spanned<u32>>,
+    /// `nats`: the most messages one pull request asks for (default 256).
+    pub pull_batch: Option<Spanned<u32>>,
+    /// `nats`: how long the server keeps a pull request that found no message (default
+    /// 1s): a stopped flow waits at most this long for its last request.
+    pub pull_expires: Option<Spanned<String>>,
 }
 
 impl SourceDecl {
@@ -149,6 +178,19 @@ pub struct SinkDecl {
     pub framing: Option<Spanned<Framing>>,
     /// `file`: flush each batch to disk (`fsync`) before it counts delivered.
     pub fsync: Option<Spanned<bool>>,
+    /// `nats`: the server's URL (default [`DEFAULT_NATS_URL`](super::DEFAULT_NATS_URL)).
+    pub url: Option<Spanned<String>>,
+    /// `nats`: the subject each element is published to.
+    pub subject: Option<Spanned<String>>,
+    /// `nats`: the attribute naming each element's subject, instead of `subject`.
+    pub subject_attribute: Option<Spanned<String>>,
+    /// `nats`: the stream published to, created when missing (capturing `subject`, or
+    /// `subjects`).
+    pub stream: Option<Spanned<String>>,
+    /// `nats`: the subjects the stream captures when it is created; checked against an
+    /// existing stream's when set.
+    #[serde(default)]
+    pub subjects: Vec<Spanned<String>>,
 }
 
 impl SinkDecl {
@@ -167,7 +209,27 @@ impl ProjectManifest {
         let manifest = &self.manifest;
         for (name, decl) in &manifest.sources {
             keep(self.check_connector_name(name, decl.span()));
-            let file = *decl.kind.get_ref() == SourceType::File;
+            let kind = *decl.kind.get_ref();
+            let file = kind == SourceType::File;
+            if kind == SourceType::Nats {
+                self.check_nats_source(name, decl, keep);
+            } else {
+                let only_nats = [
+                    ("url", decl.url.as_ref().map(Spanned::span)),
+                    ("stream", decl.stream.as_ref().map(Spanned::span)),
+                    ("subjects", decl.subjects.first().map(Spanned::span)),
+                    ("retention", decl.retention.as_ref().map(Spanned::span)),
+                    ("consumer", decl.consumer.as_ref().map(Spanned::span)),
+                    ("ack-wait", decl.ack_wait.as_ref().map(Spanned::span)),
+                    ("max-deliver", decl.max_deliver.as_ref().map(Spanned::span)),
+                    ("pull-batch", decl.pull_batch.as_ref().map(Spanned::span)),
+                    (
+                        "pull-expires",
+                        decl.pull_expires.as_ref().map(Spanned::span),
+                    ),
+                ];
+                keep(self.only_for(name, "a `nats` source", &only_nats));
+            }
             if !file {
                 let only_file = [
                     ("include", decl.include.first().map(Spanned::span)),
@@ -238,6 +300,27 @@ impl ProjectManifest {
         }
         for (name, decl) in &manifest.sinks {
             keep(self.check_connector_name(name, decl.kind.span()));
+            if *decl.kind.get_ref() == SinkType::Nats {
+                self.check_nats_sink(name, decl, keep);
+                let only_file = [
+                    ("path", decl.path.as_ref().map(Spanned::span)),
+                    ("fsync", decl.fsync.as_ref().map(Spanned::span)),
+                    ("framing", decl.framing.as_ref().map(Spanned::span)),
+                ];
+                keep(self.only_for(name, "a `file` or `stdout` sink", &only_file));
+                continue;
+            }
+            let only_nats = [
+                ("url", decl.url.as_ref().map(Spanned::span)),
+                ("subject", decl.subject.as_ref().map(Spanned::span)),
+                (
+                    "subject-attribute",
+                    (decl.subject_attribute.as_ref()).map(Spanned::span),
+                ),
+                ("stream", decl.stream.as_ref().map(Spanned::span)),
+                ("subjects", decl.subjects.first().map(Spanned::span)),
+            ];
+            keep(self.only_for(name, "a `nats` sink", &only_nats));
             match (*decl.kind.get_ref(), &decl.path) {
                 (SinkType::File, None) => keep(Err(self.error_at(
                     decl.kind.span(),

@@ -30,6 +30,7 @@ mod check;
 mod connectors;
 mod error;
 mod lenient;
+mod nats;
 mod warnings;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,11 @@ pub use connectors::{
     SourceType,
 };
 pub use error::{ComponentProblem, Located, ManifestError};
+pub(crate) use nats::valid_subject;
+pub use nats::{
+    DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_NATS_URL, DEFAULT_PULL_BATCH,
+    DEFAULT_PULL_EXPIRES, Retention,
+};
 pub use warnings::ManifestWarning;
 
 use crate::contracts::Role;

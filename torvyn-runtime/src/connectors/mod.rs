@@ -11,13 +11,15 @@
 //! acknowledgements of `reactor::acks`); a sink is handed batches; both are ticked about
 //! once a second and closed at the end of the flow, whatever its outcome.
 //!
-//! One connector per file: `file_source` (with `checkpoint`), `file_sink`, `stdio`;
-//! `framing` cuts bytes into elements for the sources.
+//! One connector per file: `file_source` (with `checkpoint`), `file_sink`, `stdio`, and
+//! the NATS JetStream source and sink in `nats`; `framing` cuts bytes into elements for
+//! the file and standard input sources.
 
 mod checkpoint;
 mod file_sink;
 mod file_source;
 mod framing;
+mod nats;
 mod stdio;
 
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub use self::file_source::glob_files;
+pub use self::nats::{NatsSinkSpec, NatsSourceSpec, SinkSubject, StreamSpec};
 use crate::attributes::Attributes;
 use crate::config::{Framing, Oversize};
 use crate::contracts::Role;
@@ -42,18 +45,26 @@ pub enum ConnectorSpec {
     FileSource(FileSourceSpec),
     /// Reads standard input.
     Stdin(FramingSpec),
+    /// Reads a JetStream stream through a durable pull consumer.
+    NatsSource(NatsSourceSpec),
     /// Appends to a file.
     FileSink(FileSinkSpec),
     /// Writes to standard output.
     Stdout(Framing),
+    /// Publishes to JetStream.
+    NatsSink(NatsSinkSpec),
 }
 
 impl ConnectorSpec {
     /// The role the connector plays.
     pub fn role(&self) -> Role {
         match self {
-            ConnectorSpec::FileSource(_) | ConnectorSpec::Stdin(_) => Role::Source,
-            ConnectorSpec::FileSink(_) | ConnectorSpec::Stdout(_) => Role::Sink,
+            ConnectorSpec::FileSource(_)
+            | ConnectorSpec::Stdin(_)
+            | ConnectorSpec::NatsSource(_) => Role::Source,
+            ConnectorSpec::FileSink(_) | ConnectorSpec::Stdout(_) | ConnectorSpec::NatsSink(_) => {
+                Role::Sink
+            }
         }
     }
 }
@@ -98,8 +109,10 @@ pub struct FileSinkSpec {
 pub(crate) enum Connector {
     FileSource(Box<file_source::FileSource>),
     Stdin(stdio::StdinSource),
+    NatsSource(Box<nats::NatsSource>),
     FileSink(file_sink::FileSink),
     Stdout(file_sink::FileSink),
+    NatsSink(Box<nats::NatsSink>),
 }
 
 /// What a source's batch call gives: each result as a component's batch pull would, with
@@ -127,6 +140,12 @@ impl Connector {
             ConnectorSpec::Stdout(framing) => {
                 Connector::Stdout(file_sink::FileSink::stdout(*framing, index))
             }
+            ConnectorSpec::NatsSource(spec) => {
+                Connector::NatsSource(Box::new(nats::NatsSource::open(spec, index, wake.clone())?))
+            }
+            ConnectorSpec::NatsSink(spec) => {
+                Connector::NatsSink(Box::new(nats::NatsSink::open(spec, index)?))
+            }
         })
     }
 
@@ -137,7 +156,8 @@ impl Connector {
         match self {
             Connector::FileSource(source) => source.ready(),
             Connector::Stdin(source) => source.ready(),
-            Connector::FileSink(_) | Connector::Stdout(_) => false,
+            Connector::NatsSource(source) => source.ready(),
+            _ => false,
         }
     }
 
@@ -160,9 +180,8 @@ impl Connector {
         match self {
             Connector::FileSource(source) => source.pull_batch(table, max),
             Connector::Stdin(source) => source.pull_batch(table, max),
-            Connector::FileSink(_) | Connector::Stdout(_) => {
-                unreachable!("pull on a sink connector")
-            }
+            Connector::NatsSource(source) => source.pull_batch(table, max),
+            _ => unreachable!("pull on a sink connector"),
         }
     }
 
@@ -171,6 +190,7 @@ impl Connector {
     pub(crate) fn take_ticket(&mut self) -> Option<u64> {
         match self {
             Connector::FileSource(source) => source.take_ticket(),
+            Connector::NatsSource(source) => source.take_ticket(),
             _ => None,
         }
     }
@@ -180,15 +200,30 @@ impl Connector {
         match self {
             Connector::FileSource(source) => source.take_attributes(),
             Connector::Stdin(source) => source.take_attributes(),
-            Connector::FileSink(_) | Connector::Stdout(_) => Attributes::default(),
+            Connector::NatsSource(source) => source.take_attributes(),
+            _ => Attributes::default(),
         }
     }
 
     /// The element (or error) of `ticket` has reached its final fate: settled, or failed
     /// under a policy that went on.
     pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
-        if let Connector::FileSource(source) = self {
-            source.settled(ticket, failed);
+        match self {
+            Connector::FileSource(source) => source.settled(ticket, failed),
+            Connector::NatsSource(source) => source.settled(ticket, failed),
+            _ => {}
+        }
+    }
+
+    /// A source told to stop: whether it drains, ending its own stream once what it was
+    /// already sent is out (a NATS source's last pull request), rather than at once.
+    pub(crate) fn drain(&mut self) -> bool {
+        match self {
+            Connector::NatsSource(source) => {
+                source.drain();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -200,18 +235,19 @@ impl Connector {
     ) -> Vec<Result<Handled, CallError>> {
         match self {
             Connector::FileSink(sink) | Connector::Stdout(sink) => sink.write(table, elements),
-            Connector::FileSource(_) | Connector::Stdin(_) => {
-                unreachable!("a batch of elements handed to a source connector")
-            }
+            Connector::NatsSink(sink) => sink.write(table, elements),
+            _ => unreachable!("a batch of elements handed to a source connector"),
         }
     }
 
     /// A sink whose writes may wait for as long as a reader pleases: one writing to a
-    /// pipe, a terminal or a socket rather than a regular file.
+    /// pipe, a terminal or a socket rather than a regular file, or one that waits for a
+    /// server's acknowledgements.
     pub(crate) fn may_block(&self) -> bool {
         match self {
             Connector::FileSink(sink) | Connector::Stdout(sink) => sink.may_block(),
-            Connector::FileSource(_) | Connector::Stdin(_) => false,
+            Connector::NatsSink(_) => true,
+            _ => false,
         }
     }
 
@@ -219,23 +255,33 @@ impl Connector {
     pub(crate) fn last_call(&self) -> Duration {
         match self {
             Connector::FileSink(sink) | Connector::Stdout(sink) => sink.last_write(),
-            Connector::FileSource(_) | Connector::Stdin(_) => Duration::ZERO,
+            Connector::NatsSink(sink) => sink.last_write(),
+            _ => Duration::ZERO,
         }
     }
 
-    /// About once a second: a file source stores its checkpoints when they moved.
+    /// A few times a second: a file source stores its checkpoints when they moved (and a
+    /// second has passed); a NATS source reports the messages it has held long in
+    /// progress.
     pub(crate) fn tick(&mut self) -> Result<(), String> {
         match self {
             Connector::FileSource(source) => source.tick(false),
+            Connector::NatsSource(source) => {
+                source.tick();
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
 
-    /// The flow has ended, however: a file source stores its checkpoints, a sink flushes.
+    /// The flow has ended, however: a file source stores its checkpoints, a sink flushes,
+    /// a NATS source gives back what did not settle and flushes its acknowledgements.
     pub(crate) fn close(&mut self) -> Result<(), String> {
         match self {
             Connector::FileSource(source) => source.tick(true),
             Connector::FileSink(sink) | Connector::Stdout(sink) => sink.close(),
+            Connector::NatsSource(source) => source.close(),
+            Connector::NatsSink(sink) => sink.close(),
             Connector::Stdin(_) => Ok(()),
         }
     }
@@ -245,7 +291,9 @@ impl Connector {
         match self {
             Connector::FileSource(source) => source.report(),
             Connector::Stdin(source) => source.report(),
+            Connector::NatsSource(source) => source.report(),
             Connector::FileSink(sink) | Connector::Stdout(sink) => sink.report(),
+            Connector::NatsSink(sink) => sink.report(),
         }
     }
 }

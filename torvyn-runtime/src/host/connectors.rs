@@ -7,10 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{
-    DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_STATE_DIR, ManifestError, ProjectManifest, SinkType,
+    DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_NATS_URL, DEFAULT_PULL_BATCH, DEFAULT_PULL_EXPIRES,
+    DEFAULT_STATE_DIR, ManifestError, ProjectManifest, Retention, SinkDecl, SinkType, SourceDecl,
     SourceType,
 };
-use crate::connectors::{ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, glob_files};
+use crate::connectors::{
+    ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
+    SinkSubject, StreamSpec, glob_files,
+};
 use crate::reactor::{StageBody, StageSpec};
 
 /// The stage of connector `name` as a node of flow `flow`, or `None` when `name` is not
@@ -34,6 +38,7 @@ pub(super) fn connector_stage(
         };
         match decl.kind.get_ref() {
             SourceType::Stdin => Ok(ConnectorSpec::Stdin(framing)),
+            SourceType::Nats => Ok(ConnectorSpec::NatsSource(nats_source(flow, name, decl))),
             SourceType::File => {
                 let dir = glob::Pattern::escape(&project.dir().to_string_lossy());
                 let include: Vec<String> = (decl.include.iter())
@@ -76,6 +81,7 @@ pub(super) fn connector_stage(
     } else if let Some(decl) = manifest.sinks.get(name) {
         Ok(match decl.kind.get_ref() {
             SinkType::Stdout => ConnectorSpec::Stdout(decl.framing()),
+            SinkType::Nats => ConnectorSpec::NatsSink(nats_sink(decl)),
             SinkType::File => ConnectorSpec::FileSink(FileSinkSpec {
                 path: project
                     .dir()
@@ -105,6 +111,82 @@ pub fn connector_problems(project: &ProjectManifest) -> Vec<ManifestError> {
     // The flow a connector is linked for only names its checkpoint file.
     let problems = names.filter_map(|name| connector_stage(project, "check", name)?.err());
     problems.collect()
+}
+
+/// A `nats` source as its (checked) table declares it: the durable consumer is named
+/// after the flow and the node unless the table names it, so that every host running
+/// the same manifest shares it.
+fn nats_source(flow: &str, name: &str, decl: &SourceDecl) -> NatsSourceSpec {
+    let stream = decl.stream.as_ref().map_or("", |s| s.get_ref()).to_owned();
+    let duration = |text: &Option<toml::Spanned<String>>| {
+        (text.as_ref()).and_then(|t| humantime::parse_duration(t.get_ref()).ok())
+    };
+    NatsSourceSpec {
+        url: nats_url(decl.url.as_ref()),
+        stream: stream_spec(
+            stream,
+            &decl.subjects,
+            (decl.retention.as_ref(), Retention::WorkQueue),
+            None,
+        ),
+        consumer: (decl.consumer.as_ref())
+            .map_or_else(|| format!("torvyn-{flow}-{name}"), |c| c.get_ref().clone()),
+        ack_wait: duration(&decl.ack_wait),
+        max_deliver: decl.max_deliver.as_ref().map(|m| *m.get_ref()),
+        pull_batch: (decl.pull_batch.as_ref()).map_or(DEFAULT_PULL_BATCH, |b| *b.get_ref()),
+        pull_expires: duration(&decl.pull_expires).unwrap_or(DEFAULT_PULL_EXPIRES),
+    }
+}
+
+/// A `nats` sink as its (checked) table declares it.
+fn nats_sink(decl: &SinkDecl) -> NatsSinkSpec {
+    let subject = match (&decl.subject, &decl.subject_attribute) {
+        (Some(subject), _) => SinkSubject::Fixed(subject.get_ref().clone()),
+        (None, attribute) => {
+            SinkSubject::Attribute(attribute.as_ref().map_or("", |a| a.get_ref()).to_owned())
+        }
+    };
+    let fixed = match &subject {
+        SinkSubject::Fixed(subject) => Some(subject.clone()),
+        SinkSubject::Attribute(_) => None,
+    };
+    NatsSinkSpec {
+        url: nats_url(decl.url.as_ref()),
+        stream: (decl.stream.as_ref()).map(|stream| {
+            let retention = (None, Retention::Limits);
+            stream_spec(stream.get_ref().clone(), &decl.subjects, retention, fixed)
+        }),
+        subject,
+    }
+}
+
+/// A stream named `name`, capturing `subjects` when set, or else `fallback` (a sink's
+/// subject), or else every subject under its name in lower case; with the retention the
+/// manifest sets, or else the default given (work-queue for a source's stream: a queue of
+/// work; limits for a sink's: it keeps what it is given).
+fn stream_spec(
+    name: String,
+    subjects: &[toml::Spanned<String>],
+    retention: (Option<&toml::Spanned<Retention>>, Retention),
+    fallback: Option<String>,
+) -> StreamSpec {
+    let set = !subjects.is_empty();
+    let (retention, default) = retention;
+    let subjects = match set {
+        true => subjects.iter().map(|s| s.get_ref().clone()).collect(),
+        false => vec![fallback.unwrap_or_else(|| format!("{}.>", name.to_lowercase()))],
+    };
+    StreamSpec {
+        name,
+        subjects,
+        subjects_set: set,
+        retention: retention.map_or(default, |r| *r.get_ref()),
+        retention_set: retention.is_some(),
+    }
+}
+
+fn nats_url(url: Option<&toml::Spanned<String>>) -> String {
+    url.map_or(DEFAULT_NATS_URL, |u| u.get_ref()).to_owned()
 }
 
 fn quoted(patterns: &[toml::Spanned<String>]) -> String {

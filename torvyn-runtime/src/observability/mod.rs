@@ -138,7 +138,7 @@ pub struct NodeReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ConnectorReport {
-    /// Its type: `file`, `stdin` or `stdout`.
+    /// Its type: `file`, `stdin`, `stdout` or `nats`.
     pub kind: String,
     /// Bytes read (a source) or written (a sink).
     pub bytes: u64,
@@ -163,6 +163,24 @@ pub struct ConnectorReport {
     /// A sink: elements that reached it after its output closed, not written (counted
     /// abandoned in the flow's accounting).
     pub unwritten: u64,
+    /// A NATS source: messages acknowledged (`+ACK`) once their element settled.
+    pub acks: u64,
+    /// A NATS source: messages given back (`-NAK`) for another delivery.
+    pub naks: u64,
+    /// A NATS source: progress acknowledgements (`+WPI`) of messages held long.
+    pub progress_acks: u64,
+    /// A NATS source: messages delivered more than once (a delivery count above 1).
+    pub redelivered: u64,
+    /// A NATS source: the consumer's messages not yet delivered to any host; `None` for
+    /// other connectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// A NATS sink: messages the stream had already stored under the same message id
+    /// (an element delivered again), not stored twice.
+    pub duplicates: u64,
+    /// A NATS connector: transient errors (failed pull requests, lost connections) that
+    /// were retried.
+    pub transient_errors: u64,
 }
 
 impl ConnectorReport {

@@ -100,6 +100,8 @@ struct Node {
     finished: bool,
     /// A source told to pause.
     paused: bool,
+    /// A source stopped that ends its stream by itself once it has drained.
+    draining: bool,
     /// A sink that asked to pause gets nothing before this.
     resume_at: Option<Instant>,
     /// An aggregator's flushed elements waiting for room downstream.
@@ -530,12 +532,25 @@ impl Driver<'_> {
         self.nodes.iter().all(|n| n.finished)
     }
 
+    /// Stops every source that has not finished, and records why: at once, or (a source
+    /// connector that drains, on anything but `--limit`) once what it was already sent is
+    /// out, which it ends its stream after.
     fn stop_sources(&mut self, outcome: Outcome) {
         let mut stopped = false;
+        let drain = outcome != Outcome::LimitReached;
         for &s in &self.sources {
             let node = &mut self.nodes[s];
-            stopped |= !node.finished;
-            node.finished = true;
+            if node.finished || node.draining {
+                continue;
+            }
+            stopped = true;
+            // A stop before every stage started finds some of them missing.
+            let connector = self.stages.get_mut(s).and_then(Stage::connector);
+            if drain && connector.is_some_and(|c| c.drain()) {
+                node.draining = true;
+            } else {
+                node.finished = true;
+            }
         }
         if stopped {
             self.outcome = outcome;
@@ -602,6 +617,7 @@ async fn run_to_end(
                 next_input: 0,
                 finished: false,
                 paused: false,
+                draining: false,
                 resume_at: None,
                 flushed: None,
                 poisoned: false,

@@ -74,7 +74,8 @@ pub(super) async fn drive(
             // Wake in time to publish the next snapshot, however long the wait.
             wake = wake.min(driver.published + PUBLISH_EVERY);
         }
-        let sources_running = driver.sources.iter().any(|&s| !driver.nodes[s].finished);
+        let sources_running = (driver.sources.iter())
+            .any(|&s| !driver.nodes[s].finished && !driver.nodes[s].draining);
         let waker = driver.wake.clone();
         let returned = tokio::select! {
             () = tokio::time::sleep_until(wake.into()) => None,

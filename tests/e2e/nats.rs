@@ -1,0 +1,397 @@
+//! The NATS JetStream connectors through the real CLI, against a real `nats-server` (Debian
+//! packages 2.9.10) started on a free loopback port with its store in a temporary folder:
+//! several hosts sharing one durable consumer, hosts killed and stopped in the middle,
+//! and what the server holds at the end.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+
+use crate::connectors::{Running, project};
+use crate::registry::block_on;
+use crate::support::{Run, TestProject, count, node, torvyn};
+
+/// A `nats-server` with JetStream on loopback, stopped when dropped.
+pub(crate) struct Nats {
+    child: Child,
+    pub(crate) url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Nats {
+    /// Starts a server; `None` when `nats-server` is not installed and the tests do not
+    /// require it (`TORVYN_TEST_REQUIRE_NATS`, set by CI).
+    pub(crate) fn start() -> Option<Nats> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let spawned = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.path().join("store"))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                assert!(
+                    std::env::var_os("TORVYN_TEST_REQUIRE_NATS").is_none(),
+                    "nats-server is not installed (apt-get install nats-server)"
+                );
+                eprintln!("skipped: nats-server is not installed");
+                return None;
+            }
+            Err(error) => panic!("nats-server does not start: {error}"),
+        };
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&address).is_err() {
+            let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("nats-server exited ({status}):\n{}", log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Nats {
+            child,
+            url: format!("nats://{address}"),
+            dir,
+        })
+    }
+
+    /// Runs `work` with a JetStream context on this server.
+    pub(crate) fn with<T, F: Future<Output = T>>(
+        &self,
+        work: impl FnOnce(jetstream::Context) -> F,
+    ) -> T {
+        block_on(async {
+            let client = async_nats::connect(&self.url).await.unwrap();
+            let context = jetstream::new(client.clone());
+            let result = work(context).await;
+            client.flush().await.unwrap();
+            result
+        })
+    }
+
+    /// Creates stream `name` capturing `subjects` with `retention`.
+    pub(crate) fn create_stream(
+        &self,
+        name: &str,
+        subjects: &[&str],
+        retention: stream::RetentionPolicy,
+    ) {
+        let config = stream::Config {
+            name: name.to_owned(),
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            retention,
+            ..Default::default()
+        };
+        self.with(|js| async move { js.create_stream(config).await.unwrap() });
+    }
+
+    /// Publishes `payloads` to `subject`, each stored before the next.
+    pub(crate) fn publish(&self, subject: &str, payloads: impl IntoIterator<Item = String>) {
+        let payloads: Vec<String> = payloads.into_iter().collect();
+        self.with(|js| async move {
+            let mut acks = Vec::new();
+            for payload in payloads {
+                acks.push(
+                    js.publish(subject.to_owned(), payload.into())
+                        .await
+                        .unwrap(),
+                );
+                if acks.len() == 256 {
+                    for ack in acks.drain(..) {
+                        ack.await.unwrap();
+                    }
+                }
+            }
+            for ack in acks {
+                ack.await.unwrap();
+            }
+        });
+    }
+
+    /// Every message stream `name` holds, in order, as text.
+    pub(crate) fn messages(&self, name: &str) -> Vec<String> {
+        self.with(|js| async move {
+            let stream = js.get_stream(name).await.unwrap();
+            let held = stream.cached_info().state.messages as usize;
+            let reader = stream
+                // An ephemeral reader (a pull consumer of a 2.9 server must acknowledge,
+                // or it gets no more than its max_ack_pending).
+                .create_consumer(consumer::pull::Config::default())
+                .await
+                .unwrap();
+            let mut messages = Vec::new();
+            while messages.len() < held {
+                let mut batch = reader.fetch().max_messages(1000).messages().await.unwrap();
+                while let Some(message) = batch.next().await {
+                    let message = message.unwrap();
+                    message.ack().await.unwrap();
+                    messages.push(String::from_utf8(message.payload.to_vec()).unwrap());
+                }
+            }
+            messages
+        })
+    }
+
+    /// How many messages stream `name` holds.
+    pub(crate) fn held(&self, name: &str) -> u64 {
+        self.with(|js| async move {
+            let mut stream = js.get_stream(name).await.unwrap();
+            stream.info().await.unwrap().state.messages
+        })
+    }
+
+    /// Consumer `name` of stream `stream`: messages not yet delivered, and delivered and
+    /// not yet acknowledged.
+    pub(crate) fn pending(&self, stream: &str, name: &str) -> (u64, usize) {
+        self.with(|js| async move {
+            let stream = js.get_stream(stream).await.unwrap();
+            let info = stream.consumer_info(name).await.unwrap();
+            (info.num_pending, info.num_ack_pending)
+        })
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+/// The work queue's messages go through `upper` to stream `RESULTS`: `WORK` (subjects
+/// `work.>`) → `upper` → `RESULTS` (subject `results`), with extra source settings.
+fn work_queue(nats: &Nats, source: &str) -> TestProject {
+    project(&work_queue_body(nats, source))
+}
+
+/// The manifest of [`work_queue`] after its `[project]` table.
+fn work_queue_body(nats: &Nats, source: &str) -> String {
+    format!(
+        r#"
+[components.upper]
+path = "{{upper}}"
+
+[sources.work]
+type = "nats"
+url = "{url}"
+stream = "WORK"
+subjects = ["work.>"]
+{source}
+
+[sinks.results]
+type = "nats"
+url = "{url}"
+subject = "results"
+stream = "RESULTS"
+
+[flows.main]
+nodes = ["work", "upper", "results"]
+edges = [{{ from = "work", to = "upper" }}, {{ from = "upper", to = "results" }}]
+"#,
+        url = nats.url
+    )
+}
+
+fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
+    range.map(|i| format!("n {i}"))
+}
+
+/// Starts `cargo torvyn run` of `flow` in the background, its JSON messages piped. The
+/// manifest is written by [`hosts`], once for all of them: a host must never read it
+/// while another start writes it.
+fn host(manifest: &Path) -> Running {
+    Running::spawned(
+        torvyn()
+            .args([
+                "torvyn",
+                "run",
+                "--message-format",
+                "json",
+                "--manifest-path",
+            ])
+            .arg(manifest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// `n` hosts running `flow`.
+fn hosts(flow: &TestProject, n: usize) -> Vec<Running> {
+    let manifest = flow.write_manifest();
+    (0..n).map(|_| host(&manifest)).collect()
+}
+
+/// Waits (up to two minutes) until stream `name` holds at least `n` messages.
+fn wait_until_held(nats: &Nats, name: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = nats.with(|js| async move {
+            match js.get_stream(name).await {
+                Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
+                Err(_) => 0,
+            }
+        });
+        if held >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} holds {held} of {n} messages"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a host with SIGTERM and returns what it printed, with its exit code.
+fn terminate(mut host: Running) -> Run {
+    let pid = host.child().id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    Run::from(host.wait_with_output())
+}
+
+/// Every number of `0..n` appears in `messages` (`N 17`, as `upper` makes them) at least
+/// once; how many appear more than once.
+fn check_numbers(messages: &[String], n: u32) -> usize {
+    let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
+    for message in messages {
+        let number = message.strip_prefix("N ").expect("an uppercased number");
+        *seen.entry(number.parse().unwrap()).or_default() += 1;
+    }
+    let missing: Vec<u32> = (0..n).filter(|i| !seen.contains_key(i)).take(10).collect();
+    assert!(missing.is_empty(), "numbers never delivered: {missing:?}…");
+    seen.values().map(|&times| times - 1).sum()
+}
+
+fn connector<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    &node(report, name)["connector"]
+}
+
+fn sum(reports: &[serde_json::Value], node: &str, key: &str) -> u64 {
+    reports
+        .iter()
+        .map(|r| connector(r, node)[key].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn three_hosts_share_a_work_queue_and_a_graceful_stop_redelivers_nothing() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..10_000));
+    let flow = work_queue(&nats, "pull-batch = 64");
+    let mut hosts = hosts(&flow, 3);
+    wait_until_held(&nats, "RESULTS", 3_000);
+    // One host stops in the middle; the two others take the rest.
+    let stopped = terminate(hosts.remove(0)).success();
+    wait_until_held(&nats, "RESULTS", 10_000);
+    let mut runs = vec![stopped];
+    runs.extend(hosts.into_iter().map(|host| terminate(host).success()));
+    let reports: Vec<serde_json::Value> = runs.iter().map(Run::report).collect();
+
+    assert_eq!(check_numbers(&nats.messages("RESULTS"), 10_000), 0);
+    assert_eq!(nats.held("RESULTS"), 10_000);
+    assert_eq!(
+        sum(&reports, "work", "redelivered"),
+        0,
+        "no message was delivered twice"
+    );
+    assert_eq!(sum(&reports, "work", "acks"), 10_000);
+    assert_eq!(sum(&reports, "work", "naks"), 0);
+    assert_eq!(sum(&reports, "results", "duplicates"), 0);
+    let emitted: u64 = reports.iter().map(|r| count(r, "emitted")).sum();
+    assert_eq!(emitted, 10_000);
+    assert!(
+        reports.iter().all(|r| count(r, "emitted") > 0),
+        "every host took part: {:?}",
+        reports
+            .iter()
+            .map(|r| count(r, "emitted"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(nats.held("WORK"), 0, "the work queue is empty");
+    assert_eq!(nats.pending("WORK", "torvyn-main-work"), (0, 0));
+}
+
+#[test]
+fn a_host_killed_in_the_middle_loses_nothing_and_its_redeliveries_are_bounded_and_not_stored_twice()
+{
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..10_000));
+    let flow = work_queue(&nats, "pull-batch = 64\nack-wait = \"2s\"");
+    let mut hosts = hosts(&flow, 3);
+    wait_until_held(&nats, "RESULTS", 3_000);
+    let mut killed = hosts.remove(0);
+    killed.child().kill().unwrap();
+    let _ = killed.child().wait();
+    wait_until_held(&nats, "RESULTS", 10_000);
+    // What the killed host held comes back after the ack wait: the survivors run on
+    // until the consumer has nothing left to deliver or to wait for.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while nats.pending("WORK", "torvyn-main-work") != (0, 0) {
+        assert!(Instant::now() < deadline, "the consumer still has work");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let runs: Vec<Run> = hosts
+        .into_iter()
+        .map(|host| terminate(host).success())
+        .collect();
+    let reports: Vec<serde_json::Value> = runs.iter().map(Run::report).collect();
+
+    assert_eq!(
+        check_numbers(&nats.messages("RESULTS"), 10_000),
+        0,
+        "stored once each"
+    );
+    assert_eq!(nats.held("RESULTS"), 10_000);
+    let redelivered = sum(&reports, "work", "redelivered");
+    // The most a host holds: a pull request's messages (64), two queues of 64, an
+    // element in `upper`, a batch in the sink's call and one whose acknowledgements were
+    // on their way (32 each).
+    let most_held = 64 + 2 * 64 + 1 + 2 * 32;
+    assert!(redelivered <= most_held, "{redelivered} redelivered");
+    let duplicates = sum(&reports, "results", "duplicates");
+    assert!(
+        duplicates <= redelivered,
+        "{duplicates} duplicates of {redelivered}"
+    );
+    assert_eq!(nats.held("WORK"), 0, "the work queue is empty");
+}
+
+#[test]
+fn a_manifest_that_disagrees_with_an_existing_stream_is_refused_naming_the_field() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::Limits);
+    let flow = work_queue(&nats, "retention = \"work-queue\"");
+    let run = flow.run(&[]).failure();
+    assert!(
+        run.stderr.contains("retention `limits`") && run.stderr.contains("`work-queue`"),
+        "{}",
+        run.stderr
+    );
+    let body = work_queue_body(&nats, "retention = \"limits\"");
+    let flow = project(&body.replace(r#"["work.>"]"#, r#"["other.>"]"#));
+    let run = flow.run(&[]).failure();
+    assert!(run.stderr.contains("captures subjects"), "{}", run.stderr);
+}

@@ -1,0 +1,196 @@
+//! The keys of `nats` sources and sinks, and their checks.
+//!
+//! ```toml
+//! [sources.work]
+//! type = "nats"
+//! url = "nats://127.0.0.1:4222"  # the default
+//! stream = "WORK"                 # created when missing
+//! subjects = ["work.>"]           # what the stream captures (when created; checked when set)
+//! retention = "work-queue"        # work-queue (the default) | limits | interest
+//! consumer = "torvyn-FLOW-NODE"   # the durable consumer every host of the flow shares
+//! ack-wait = "30s"                # redelivered when not acknowledged for this long
+//! max-deliver = 5                 # then the message goes through the node's error policy
+//! pull-batch = 256                # messages one pull request asks for
+//! pull-expires = "1s"             # how long a pull request waits for messages
+//!
+//! [sinks.results]
+//! type = "nats"
+//! subject = "results.all"         # or: subject-attribute = "NAME"
+//! stream = "RESULTS"              # optional: created when missing, capturing `subject`
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::bounds;
+use super::connectors::{SinkDecl, SourceDecl};
+use super::{ManifestError, ProjectManifest};
+
+/// The server a `nats` connector connects to when it names none.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// How long a message may wait for its acknowledgement when `ack-wait` is not set
+/// (JetStream's own default).
+pub const DEFAULT_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How many times a message is delivered when `max-deliver` is not set: a few retries,
+/// and never a loop (JetStream's own default is no limit).
+pub const DEFAULT_MAX_DELIVER: u32 = 5;
+
+/// Messages a pull request asks for when `pull-batch` is not set.
+pub const DEFAULT_PULL_BATCH: u32 = 256;
+
+/// How long a pull request waits for messages when `pull-expires` is not set.
+pub const DEFAULT_PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When a JetStream stream lets its messages go (JetStream's `retention`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Retention {
+    /// Each message is removed once a consumer acknowledged it: a queue of work.
+    #[default]
+    WorkQueue,
+    /// Messages are kept up to the stream's limits, whoever read them.
+    Limits,
+    /// Messages are kept while a consumer has not acknowledged them.
+    Interest,
+}
+
+impl Retention {
+    /// Its name in `Torvyn.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Retention::WorkQueue => "work-queue",
+            Retention::Limits => "limits",
+            Retention::Interest => "interest",
+        }
+    }
+}
+
+impl ProjectManifest {
+    /// A `nats` source's keys: a stream, a URL that parses, durations and counts within
+    /// their bounds.
+    pub(super) fn check_nats_source(
+        &self,
+        name: &str,
+        decl: &SourceDecl,
+        keep: &mut impl FnMut(Result<(), ManifestError>),
+    ) {
+        if decl.stream.is_none() {
+            keep(Err(self.error_at(
+                decl.span(),
+                format!("nats source `{name}` names no stream"),
+                Some("add `stream = \"WORK\"` (created when missing, with `subjects`)".into()),
+            )));
+        }
+        keep(self.check_nats_url(decl.url.as_ref()));
+        keep(self.check_nats_names(decl.stream.iter().chain(&decl.consumer)));
+        if let Some(wait) = &decl.ack_wait {
+            keep(self.duration(wait, bounds::ACK_WAIT).map(drop));
+        }
+        if let Some(expires) = &decl.pull_expires {
+            keep(self.duration(expires, bounds::PULL_EXPIRES).map(drop));
+        }
+        let counts = [
+            (&decl.max_deliver, bounds::MAX_DELIVER, "max-deliver"),
+            (&decl.pull_batch, bounds::PULL_BATCH, "pull-batch"),
+        ];
+        for (value, range, key) in counts {
+            if let Some(value) = value
+                && let Err(why) = range.check_count(*value.get_ref())
+            {
+                keep(Err(self.error_at(
+                    value.span(),
+                    format!("`{key}` of {why}"),
+                    None,
+                )));
+            }
+        }
+    }
+
+    /// A `nats` sink's keys: one of `subject` and `subject-attribute`, a URL that parses.
+    pub(super) fn check_nats_sink(
+        &self,
+        name: &str,
+        decl: &SinkDecl,
+        keep: &mut impl FnMut(Result<(), ManifestError>),
+    ) {
+        match (&decl.subject, &decl.subject_attribute) {
+            (None, None) => keep(Err(self.error_at(
+                decl.kind.span(),
+                format!("nats sink `{name}` names no subject"),
+                Some("add `subject = \"results\"`, or `subject-attribute = \"NAME\"` to take each element's from an attribute".into()),
+            ))),
+            (Some(_), Some(attribute)) => keep(Err(self.error_at(
+                attribute.span(),
+                format!("nats sink `{name}` has both `subject` and `subject-attribute`"),
+                Some("keep one of them".into()),
+            ))),
+            (Some(subject), None) if !valid_subject(subject.get_ref()) => {
+                keep(Err(self.error_at(
+                    subject.span(),
+                    format!("`{}` is not a subject to publish to", subject.get_ref()),
+                    Some("write tokens separated by dots, without spaces or the wildcards `*` and `>`".into()),
+                )))
+            }
+            _ => {}
+        }
+        if decl.stream.is_none()
+            && let Some(first) = decl.subjects.first()
+        {
+            keep(Err(self.error_at(
+                first.span(),
+                format!("`subjects` of `{name}` are those of a stream, and it names none"),
+                Some("add `stream = \"NAME\"`, or remove `subjects`".into()),
+            )));
+        }
+        keep(self.check_nats_url(decl.url.as_ref()));
+        keep(self.check_nats_names(decl.stream.iter()));
+    }
+
+    fn check_nats_url(&self, url: Option<&Spanned<String>>) -> Result<(), ManifestError> {
+        let Some(url) = url else {
+            return Ok(());
+        };
+        url.get_ref()
+            .parse::<async_nats::ServerAddr>()
+            .map(drop)
+            .map_err(|error| {
+                self.error_at(
+                    url.span(),
+                    format!("`{}` is not a NATS server address: {error}", url.get_ref()),
+                    Some("write `nats://HOST:PORT`".into()),
+                )
+            })
+    }
+
+    /// Stream and consumer names: JetStream refuses names with spaces, dots, `*`, `>`,
+    /// path separators, or empty.
+    fn check_nats_names<'a>(
+        &self,
+        names: impl Iterator<Item = &'a Spanned<String>>,
+    ) -> Result<(), ManifestError> {
+        for name in names {
+            let text = name.get_ref();
+            let bad = |c: char| c.is_whitespace() || ".*>/\\".contains(c);
+            if text.is_empty() || text.contains(bad) {
+                return Err(self.error_at(
+                    name.span(),
+                    format!("`{text}` is not a JetStream stream or consumer name"),
+                    Some("use letters, digits, `-` and `_`".into()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `subject` is one a message can be published to: dot-separated tokens, none
+/// empty, without spaces or wildcards.
+pub(crate) fn valid_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject
+            .split('.')
+            .all(|token| !token.is_empty() && token != "*" && token != ">")
+        && !subject.contains(char::is_whitespace)
+}

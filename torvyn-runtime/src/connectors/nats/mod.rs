@@ -1,0 +1,218 @@
+//! The `nats` connectors: a durable pull consumer on a JetStream stream (`source`), and
+//! JetStream publishes (`sink`).
+//!
+//! Each runs its NATS client on a thread of its own, with a single-threaded tokio runtime:
+//! the flow talks to it through channels and never waits on the network itself, and the
+//! connector does not depend on the runtime the flow runs on (the CLI's `run` uses a
+//! multi-threaded one, `bench` and `trace` a single-threaded one).
+//!
+//! What the manifest asks of the stream and the consumer is checked against what the
+//! server has: they are created when missing, and an existing one that differs in a field
+//! the manifest sets refuses the flow's start, naming the field.
+
+mod sink;
+mod source;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+pub(crate) use self::sink::NatsSink;
+pub(crate) use self::source::NatsSource;
+use crate::config::Retention;
+
+/// How long connecting to the server may take before the flow fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A `nats` source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsSourceSpec {
+    /// The server, `nats://HOST:PORT`.
+    pub url: String,
+    /// The stream read from, and what the manifest asks of it.
+    pub stream: StreamSpec,
+    /// The durable consumer's name, shared by every host of the flow.
+    pub consumer: String,
+    /// The consumer's ack wait, when the manifest sets one (default
+    /// [`DEFAULT_ACK_WAIT`](crate::config::DEFAULT_ACK_WAIT) for a consumer it creates).
+    pub ack_wait: Option<Duration>,
+    /// The consumer's most deliveries of a message, when the manifest sets it (default
+    /// [`DEFAULT_MAX_DELIVER`](crate::config::DEFAULT_MAX_DELIVER)).
+    pub max_deliver: Option<u32>,
+    /// Messages one pull request asks for.
+    pub pull_batch: u32,
+    /// How long a pull request waits for messages; its heartbeat is a quarter of it.
+    pub pull_expires: Duration,
+}
+
+/// A `nats` sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsSinkSpec {
+    /// The server, `nats://HOST:PORT`.
+    pub url: String,
+    /// Where each element is published.
+    pub subject: SinkSubject,
+    /// The stream to create when missing (or check), when the manifest names one.
+    pub stream: Option<StreamSpec>,
+}
+
+/// Where a `nats` sink publishes an element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSubject {
+    /// Always this subject.
+    Fixed(String),
+    /// The value of this attribute of the element.
+    Attribute(String),
+}
+
+/// A JetStream stream as the manifest asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Its name.
+    pub name: String,
+    /// The subjects it captures when created; checked when the manifest sets them.
+    pub subjects: Vec<String>,
+    /// Whether the manifest set `subjects` (rather than their default).
+    pub subjects_set: bool,
+    /// Its retention when created: what the manifest sets, or work-queue for a source's
+    /// stream and limits for a sink's.
+    pub retention: Retention,
+    /// Whether the manifest set `retention`, which is then checked.
+    pub retention_set: bool,
+}
+
+/// Counters a connector's NATS thread keeps, read by the flow for its report.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Transient errors: failed pull requests, acknowledgements or publishes that were
+    /// retried, lost connections.
+    pub(crate) errors: AtomicU64,
+    /// The consumer's messages not yet delivered to any host: its lag.
+    pub(crate) lag: AtomicU64,
+}
+
+impl Counters {
+    fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Connects to `url`, counting each lost connection in `counters` (the client reconnects
+/// by itself, and what waits for it resumes).
+async fn connect(url: &str, counters: &Arc<Counters>) -> Result<async_nats::Client, String> {
+    let counted = counters.clone();
+    async_nats::ConnectOptions::new()
+        .connection_timeout(CONNECT_TIMEOUT)
+        .event_callback(move |event| {
+            let counted = counted.clone();
+            async move {
+                if matches!(event, async_nats::Event::Disconnected) {
+                    counted.error();
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|error| format!("cannot connect to the NATS server at {url}: {error}"))
+}
+
+/// The stream `spec` names: created when missing; refused, naming the field, when the
+/// existing one differs from what the manifest sets.
+async fn ensure_stream(
+    context: &jetstream::Context,
+    spec: &StreamSpec,
+) -> Result<jetstream::stream::Stream, String> {
+    let name = &spec.name;
+    match context.get_stream(name).await {
+        Ok(stream) => {
+            let config = &stream.cached_info().config;
+            if spec.retention_set {
+                let (has, retention) = (retention_name(config.retention), spec.retention);
+                if has != retention.name() {
+                    return Err(format!(
+                        "JetStream stream `{name}` has retention `{has}`, and the manifest asks for `{}`",
+                        retention.name()
+                    ));
+                }
+            }
+            if spec.subjects_set {
+                let mut has = config.subjects.clone();
+                let mut asked = spec.subjects.clone();
+                has.sort();
+                asked.sort();
+                if has != asked {
+                    return Err(format!(
+                        "JetStream stream `{name}` captures subjects {has:?}, and the manifest asks for {asked:?}"
+                    ));
+                }
+            }
+            Ok(stream)
+        }
+        Err(error)
+            if matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(e)
+                if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            let config = stream::Config {
+                name: name.clone(),
+                subjects: spec.subjects.clone(),
+                retention: match spec.retention {
+                    Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
+                    Retention::Limits => stream::RetentionPolicy::Limits,
+                    Retention::Interest => stream::RetentionPolicy::Interest,
+                },
+                storage: stream::StorageType::File,
+                ..Default::default()
+            };
+            context
+                .create_stream(config)
+                .await
+                .map_err(|error| format!("cannot create JetStream stream `{name}`: {error}"))
+        }
+        Err(error) => Err(format!("cannot look up JetStream stream `{name}`: {error}")),
+    }
+}
+
+fn retention_name(retention: stream::RetentionPolicy) -> &'static str {
+    match retention {
+        stream::RetentionPolicy::WorkQueue => Retention::WorkQueue.name(),
+        stream::RetentionPolicy::Limits => Retention::Limits.name(),
+        stream::RetentionPolicy::Interest => Retention::Interest.name(),
+    }
+}
+
+/// Starts a thread named `name` running `work` on a single-threaded tokio runtime, and
+/// waits for what `work` sends on its first argument once it is set up (connected, the
+/// stream and consumer checked): its value, or why it could not.
+fn spawn<T, W, F>(name: &str, work: W) -> Result<(T, std::thread::JoinHandle<()>), String>
+where
+    T: Send + 'static,
+    W: FnOnce(std::sync::mpsc::SyncSender<Result<T, String>>) -> F + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let (ready, set_up) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(work(ready)),
+                Err(error) => {
+                    let _ = ready.send(Err(format!("cannot start a NATS client: {error}")));
+                }
+            }
+        })
+        .map_err(|error| format!("cannot start a NATS client: {error}"))?;
+    match set_up.recv() {
+        Ok(Ok(value)) => Ok((value, thread)),
+        Ok(Err(why)) => {
+            let _ = thread.join();
+            Err(why)
+        }
+        Err(_) => Err("the NATS client's thread ended before it was set up".into()),
+    }
+}

@@ -1,0 +1,226 @@
+//! The `nats` sink: each element is published to JetStream, and counts delivered only once
+//! the server has acknowledged it (stored in a stream).
+//!
+//! A batch is published in one go, every message before the first acknowledgement is
+//! awaited, on the client's thread; the flow's call waits for the answers (the sink runs
+//! on its own task from the start, `driver/detached.rs`, so the rest of the flow goes on).
+//! Each message carries a `Nats-Msg-Id` made of its source element's identity (a NATS
+//! message's stream and sequence, a file's path and offset, from the element's
+//! attributes), so that the stream drops an element delivered again within its duplicate
+//! window; the server's duplicate answers are counted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, context::Publish};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::{Counters, NatsSinkSpec, SinkSubject, connect, ensure_stream, spawn};
+use crate::attributes::Attributes;
+use crate::config::valid_subject;
+use crate::engine::{BackpressureSignal, ProcessError};
+use crate::observability::ConnectorReport;
+use crate::reactor::{CallError, Handled, Queued, host_read_onto};
+use crate::resources::BufferTable;
+
+/// A message to publish.
+struct Outgoing {
+    subject: String,
+    id: Option<String>,
+    payload: Bytes,
+}
+
+/// A batch for the client's thread, and where its answers go: for each message, whether
+/// the server found it a duplicate, or why it was not stored.
+struct Request {
+    messages: Vec<Outgoing>,
+    answers: std::sync::mpsc::SyncSender<Vec<Result<bool, String>>>,
+}
+
+pub(crate) struct NatsSink {
+    index: usize,
+    subject: SinkSubject,
+    requests: Option<mpsc::UnboundedSender<Request>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    counters: Arc<Counters>,
+    report: ConnectorReport,
+    last_write: Duration,
+}
+
+impl NatsSink {
+    /// Connects, and creates (or checks) the stream when the manifest names one.
+    pub(crate) fn open(spec: &NatsSinkSpec, index: usize) -> Result<Self, String> {
+        let counters = Arc::new(Counters::default());
+        let (requests, mut incoming) = mpsc::unbounded_channel::<Request>();
+        let (spec_, counted) = (spec.clone(), counters.clone());
+        let ((), thread) = spawn("torvyn-nats-sink", move |ready| async move {
+            let spec = spec_;
+            let client = match connect(&spec.url, &counted).await {
+                Ok(client) => client,
+                Err(why) => {
+                    let _ = ready.send(Err(why));
+                    return;
+                }
+            };
+            let context = jetstream::new(client.clone());
+            if let Some(stream) = &spec.stream
+                && let Err(why) = ensure_stream(&context, stream).await
+            {
+                let _ = ready.send(Err(why));
+                return;
+            }
+            let _ = ready.send(Ok(()));
+            while let Some(request) = incoming.recv().await {
+                let answers = publish(&context, request.messages).await;
+                let _ = request.answers.send(answers);
+            }
+            let _ = client.flush().await;
+        })?;
+        Ok(NatsSink {
+            index,
+            subject: spec.subject.clone(),
+            requests: Some(requests),
+            thread: Some(thread),
+            counters,
+            report: ConnectorReport::new("nats"),
+            last_write: Duration::ZERO,
+        })
+    }
+
+    /// Publishes `elements` and waits for the server's acknowledgements.
+    pub(crate) fn write(
+        &mut self,
+        table: &mut BufferTable,
+        elements: &[Queued],
+    ) -> Vec<Result<Handled, CallError>> {
+        let began = Instant::now();
+        let mut results: Vec<Option<Result<Handled, CallError>>> = Vec::new();
+        let mut messages = Vec::new();
+        for element in elements {
+            match self.outgoing(table, element) {
+                Ok(message) => {
+                    messages.push(message);
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error))),
+            }
+        }
+        let sizes: Vec<usize> = messages.iter().map(|m| m.payload.len()).collect();
+        let mut answers = self.round_trip(messages).into_iter().zip(sizes);
+        let results = results.into_iter().map(|result| {
+            result.unwrap_or_else(|| match answers.next() {
+                Some((Ok(duplicate), size)) => {
+                    self.report.bytes += size as u64;
+                    self.report.duplicates += duplicate as u64;
+                    Ok(Handled::Delivered(BackpressureSignal::Ready))
+                }
+                Some((Err(why), _)) => Err(CallError::Process(ProcessError::Unavailable(why))),
+                None => Err(CallError::Process(ProcessError::Unavailable(
+                    "the NATS client's thread ended".into(),
+                ))),
+            })
+        });
+        let results = results.collect();
+        self.last_write = began.elapsed();
+        results
+    }
+
+    /// The message for `element`: its subject, its id, its payload copied out once.
+    fn outgoing(&self, table: &mut BufferTable, element: &Queued) -> Result<Outgoing, CallError> {
+        let subject = match &self.subject {
+            SinkSubject::Fixed(subject) => subject.clone(),
+            SinkSubject::Attribute(name) => {
+                let value = element.attributes.get(name).ok_or_else(|| {
+                    CallError::Process(ProcessError::InvalidInput(format!(
+                        "the element has no attribute `{name}` to take its subject from"
+                    )))
+                })?;
+                if !valid_subject(&value) {
+                    return Err(CallError::Process(ProcessError::InvalidInput(format!(
+                        "attribute `{name}` is `{value}`, not a subject to publish to"
+                    ))));
+                }
+                value.into_owned()
+            }
+        };
+        let mut payload = Vec::new();
+        host_read_onto(table, self.index, element.buffer, &mut payload)
+            .map_err(|error| CallError::Trap(wasmtime::Error::msg(error.to_string())))?;
+        Ok(Outgoing {
+            subject,
+            id: message_id(&element.attributes),
+            payload: Bytes::from(payload),
+        })
+    }
+
+    fn round_trip(&mut self, messages: Vec<Outgoing>) -> Vec<Result<bool, String>> {
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        let (answers, answered) = std::sync::mpsc::sync_channel(1);
+        let request = Request { messages, answers };
+        let sent = (self.requests.as_ref()).is_some_and(|r| r.send(request).is_ok());
+        match sent {
+            true => answered.recv().unwrap_or_default(),
+            false => Vec::new(),
+        }
+    }
+
+    /// How long the latest batch took, acknowledgements included.
+    pub(crate) fn last_write(&self) -> Duration {
+        self.last_write
+    }
+
+    /// Flushes the connection and ends the client's thread.
+    pub(crate) fn close(&mut self) -> Result<(), String> {
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .map_err(|_| "the NATS client's thread panicked".to_owned())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn report(&self) -> ConnectorReport {
+        let mut report = self.report.clone();
+        report.transient_errors = self.counters.errors.load(Ordering::Relaxed);
+        report
+    }
+}
+
+/// Publishes every message, then awaits each acknowledgement in order.
+async fn publish(
+    context: &jetstream::Context,
+    messages: Vec<Outgoing>,
+) -> Vec<Result<bool, String>> {
+    let mut pending = Vec::with_capacity(messages.len());
+    for message in messages {
+        let mut publish = Publish::build().payload(message.payload);
+        if let Some(id) = message.id {
+            publish = publish.message_id(id);
+        }
+        pending.push(context.send_publish(message.subject, publish).await);
+    }
+    let mut answers = Vec::with_capacity(pending.len());
+    for sent in pending {
+        answers.push(match sent {
+            Ok(ack) => match ack.await {
+                Ok(ack) => Ok(ack.duplicate),
+                Err(error) => Err(format!("JetStream did not store the message: {error}")),
+            },
+            Err(error) => Err(format!("cannot publish to JetStream: {error}")),
+        });
+    }
+    answers
+}
+
+/// The `Nats-Msg-Id` of an element: its source's identity of it, from its attributes (a
+/// NATS message's `stream` and `sequence`, a file's `path` and `offset`); `None` for an
+/// element a component made.
+fn message_id(attributes: &Attributes) -> Option<String> {
+    let pair = |a: &str, b: &str| Some(format!("{}:{}", attributes.get(a)?, attributes.get(b)?));
+    pair("stream", "sequence").or_else(|| pair("path", "offset"))
+}

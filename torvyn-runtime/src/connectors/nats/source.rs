@@ -1,0 +1,533 @@
+//! The `nats` source: a durable pull consumer on a JetStream stream, shared by every host
+//! that runs the flow, each message acknowledged once its element has settled.
+//!
+//! # Protocol
+//!
+//! 1. Opening connects, creates the stream and the consumer when missing (explicit
+//!    acknowledgements), refuses them when they differ from the manifest, and starts the
+//!    client's thread (`nats/mod.rs`).
+//! 2. The thread asks for messages with pull requests of at most `pull-batch` messages,
+//!    each with an expiry (`pull-expires`) and an idle heartbeat (a quarter of it), one
+//!    request at a time, and only while fewer than `pull-batch` messages it received
+//!    wait for the flow: a flow that is held back holds the consumer back, and the
+//!    server gives the rest of the work to other hosts. A failed request is counted and
+//!    tried again after a backoff (doubling from 100 ms to 5 s): a lost connection, a
+//!    restarted server or a missing responder never fails the flow.
+//! 3. The flow pulls what was received: each message becomes an element (its payload
+//!    copied once into a host buffer), with a ticket, and its subject, stream, stream
+//!    sequence, delivery count and headers as attributes. A message delivered before
+//!    (delivery count above 1) is counted redelivered.
+//! 4. When an element has settled in every branch (`reactor::acks`), its message is
+//!    acknowledged: `+ACK`, through the thread. An element that failed under a policy
+//!    that went on (`skip`) has settled too, and is acknowledged and counted failed.
+//! 5. About once a second, every message held for longer than half of the consumer's ack
+//!    wait since it was received (or last reported) gets a progress acknowledgement
+//!    (`+WPI`): a slow sink, a long aggregation window or backpressure do not get it
+//!    delivered to another host. The consumer's pending count is read as the lag.
+//! 6. A stop (a signal, `--timeout`) ends the source by draining it: no new pull request
+//!    is sent, and what the last one brings is still emitted, so that everything the
+//!    server delivered to this host reaches the flow; the source's stream then ends and
+//!    the flow drains, acknowledging each element as it settles. Only `--limit` ends it
+//!    at once.
+//! 7. Closing gives back (`-NAK`, for another delivery at once) every message the flow
+//!    did not settle (it failed, or it was stopped by `--limit`), then flushes the
+//!    connection, so that every acknowledgement has reached the server before the host
+//!    exits. A host killed before it acknowledged has its messages delivered again
+//!    after the ack wait: at-least-once, with duplicates bounded by what it held.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use async_nats::{Subject, jetstream::consumer::pull};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc};
+
+use super::{Counters, NatsSourceSpec, connect, ensure_stream, spawn};
+use crate::attributes::Attributes;
+use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
+use crate::connectors::Pulled;
+use crate::observability::ConnectorReport;
+use crate::reactor::{CallError, host_output};
+use crate::resources::BufferTable;
+
+/// The first wait after a failed pull request; doubled after each next one, up to
+/// [`MOST_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MOST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long closing waits for the acknowledgements to reach the server (one that is
+/// unreachable gets the messages delivered again after the ack wait).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often the consumer's pending count is read.
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// A message the thread received, on its way to the flow.
+struct Delivery {
+    reply: Subject,
+    payload: Bytes,
+    content_type: String,
+    attributes: Vec<(String, String)>,
+    redelivered: bool,
+    received: Instant,
+}
+
+/// What the flow asks of the thread.
+enum Command {
+    /// Send this acknowledgement for the message whose reply subject this is.
+    Ack(Subject, AckKind),
+}
+
+/// What the flow and the thread share.
+#[derive(Default)]
+struct Shared {
+    counters: Arc<Counters>,
+    /// Set once the flow stops: no new pull request.
+    stop: AtomicBool,
+    /// Messages received and not yet pulled by the flow (step 2).
+    waiting: AtomicUsize,
+    /// Notified when the flow pulled messages, or stopped.
+    taken: Notify,
+}
+
+/// A message the flow holds, until it settles.
+struct Held {
+    reply: Subject,
+    /// When it was received, or last reported in progress.
+    since: Instant,
+}
+
+pub(crate) struct NatsSource {
+    index: usize,
+    shared: Arc<Shared>,
+    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    /// Received and not yet pulled by the flow.
+    inbox: VecDeque<Delivery>,
+    /// The thread has sent its last message.
+    ended: bool,
+    held: HashMap<u64, Held>,
+    next_ticket: u64,
+    /// Tickets and attributes of the elements pulled, not yet taken by the driver.
+    tickets: VecDeque<u64>,
+    attributes: VecDeque<Attributes>,
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Half the consumer's ack wait (step 5).
+    progress_after: Duration,
+    report: ConnectorReport,
+}
+
+impl NatsSource {
+    /// Step 1: connects, checks or creates the stream and the durable consumer, and starts
+    /// pulling.
+    pub(crate) fn open(
+        spec: &NatsSourceSpec,
+        index: usize,
+        wake: Arc<Notify>,
+    ) -> Result<Self, String> {
+        let shared = Arc::new(Shared::default());
+        let (sender, deliveries) = mpsc::unbounded_channel();
+        let (commands, orders) = mpsc::unbounded_channel();
+        let (spec, thread_shared) = (spec.clone(), shared.clone());
+        let (ack_wait, thread) = spawn("torvyn-nats-source", move |ready| async move {
+            let (client, consumer) = match set_up(&spec, &thread_shared.counters).await {
+                Ok(set) => set,
+                Err(why) => {
+                    let _ = ready.send(Err(why));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(consumer.cached_info().config.ack_wait));
+            let pulling = pull(
+                &spec,
+                &client,
+                consumer.clone(),
+                &thread_shared,
+                sender,
+                wake,
+            );
+            let acking = acknowledge(&client, orders, &thread_shared.counters);
+            let lag = watch_lag(consumer, &thread_shared);
+            tokio::select! {
+                () = async { tokio::join!(pulling, acking); } => {}
+                () = lag => {}
+            }
+        })?;
+        Ok(NatsSource {
+            index,
+            shared,
+            deliveries,
+            inbox: VecDeque::new(),
+            ended: false,
+            held: HashMap::new(),
+            next_ticket: 0,
+            tickets: VecDeque::new(),
+            attributes: VecDeque::new(),
+            commands: Some(commands),
+            thread: Some(thread),
+            progress_after: ack_wait / 2,
+            report: ConnectorReport::new("nats"),
+        })
+    }
+
+    /// Whether a message has come that the flow has not pulled, or the source has ended.
+    pub(crate) fn ready(&mut self) -> bool {
+        self.receive();
+        self.ended || !self.inbox.is_empty()
+    }
+
+    fn receive(&mut self) {
+        loop {
+            match self.deliveries.try_recv() {
+                Ok(delivery) => self.inbox.push_back(delivery),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.ended = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Step 3: up to `max` of the messages received, as elements; the end of the stream
+    /// once the source was stopped and the last pull request's messages are all out.
+    pub(crate) fn pull_batch(
+        &mut self,
+        table: &mut BufferTable,
+        max: u32,
+    ) -> Result<Pulled, CallError> {
+        self.receive();
+        let mut results = Vec::new();
+        while results.len() < max as usize {
+            let Some(delivery) = self.inbox.pop_front() else {
+                if self.ended {
+                    results.push(Ok(None));
+                }
+                break;
+            };
+            let output =
+                match host_output(table, self.index, &delivery.payload, &delivery.content_type) {
+                    Ok(output) => output,
+                    Err(error) => {
+                        self.inbox.push_front(delivery);
+                        return Err(error.into());
+                    }
+                };
+            self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.report.bytes += delivery.payload.len() as u64;
+            self.report.redelivered += delivery.redelivered as u64;
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            self.tickets.push_back(ticket);
+            let held = Held {
+                reply: delivery.reply,
+                since: delivery.received,
+            };
+            self.held.insert(ticket, held);
+            // Within the bounds: a few fixed attributes, and headers until the bounds end.
+            let mut attributes = Attributes::default();
+            for (key, value) in &delivery.attributes {
+                let _ = attributes.set(key, value);
+            }
+            self.attributes.push_back(attributes);
+            results.push(Ok(Some(output)));
+        }
+        self.shared.taken.notify_one();
+        Ok(results)
+    }
+
+    pub(crate) fn take_ticket(&mut self) -> Option<u64> {
+        self.tickets.pop_front()
+    }
+
+    pub(crate) fn take_attributes(&mut self) -> Attributes {
+        self.attributes.pop_front().unwrap_or_default()
+    }
+
+    /// Step 4: the element of `ticket` settled; its message is acknowledged.
+    pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
+        let Some(held) = self.held.remove(&ticket) else {
+            return;
+        };
+        self.report.settled += 1;
+        self.report.failed += failed as u64;
+        self.report.acks += 1;
+        self.send(held.reply, AckKind::Ack);
+    }
+
+    fn send(&self, reply: Subject, kind: AckKind) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(Command::Ack(reply, kind));
+        }
+    }
+
+    /// Step 5: progress acknowledgements for the messages held long.
+    pub(crate) fn tick(&mut self) {
+        self.receive();
+        let now = Instant::now();
+        let mut progressed = Vec::new();
+        let held = self.held.values_mut().map(|h| (&h.reply, &mut h.since));
+        let waiting = self.inbox.iter_mut().map(|d| (&d.reply, &mut d.received));
+        for (reply, since) in held.chain(waiting) {
+            if now.duration_since(*since) >= self.progress_after {
+                *since = now;
+                progressed.push(reply.clone());
+            }
+        }
+        self.report.progress_acks += progressed.len() as u64;
+        for reply in progressed {
+            self.send(reply, AckKind::Progress);
+        }
+    }
+
+    /// Step 6: no new pull request; the source ends once the last one's messages are out.
+    pub(crate) fn drain(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.taken.notify_one();
+    }
+
+    /// Step 7: gives back what did not settle, and flushes every acknowledgement.
+    pub(crate) fn close(&mut self) -> Result<(), String> {
+        self.drain();
+        // Closed first, so that what comes after is given back by the thread itself.
+        self.deliveries.close();
+        self.receive();
+        let unsettled: Vec<Subject> = (self.held.drain().map(|(_, h)| h.reply))
+            .chain(self.inbox.drain(..).map(|d| d.reply))
+            .collect();
+        self.report.naks += unsettled.len() as u64;
+        for reply in unsettled {
+            self.send(reply, AckKind::Nak(None));
+        }
+        // The thread ends once its last pull request has ended and every command is sent.
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .map_err(|_| "the NATS client's thread panicked".to_owned())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn report(&self) -> ConnectorReport {
+        let mut report = self.report.clone();
+        report.transient_errors = self.shared.counters.errors.load(Ordering::Relaxed);
+        report.lag = Some(self.shared.counters.lag.load(Ordering::Relaxed));
+        report
+    }
+}
+
+impl Drop for NatsSource {
+    fn drop(&mut self) {
+        // A source dropped without `close` (a flow that failed to start) still stops its
+        // thread; what it received is delivered again after the ack wait.
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.taken.notify_one();
+    }
+}
+
+/// Step 1 on the thread: the connection, the stream and the durable consumer.
+async fn set_up(
+    spec: &NatsSourceSpec,
+    counters: &Arc<Counters>,
+) -> Result<(async_nats::Client, consumer::PullConsumer), String> {
+    let client = connect(&spec.url, counters).await?;
+    let context = jetstream::new(client.clone());
+    let stream = ensure_stream(&context, &spec.stream).await?;
+    let (name, stream_name) = (&spec.consumer, &spec.stream.name);
+    match stream.consumer_info(name).await {
+        Ok(info) => {
+            let config = &info.config;
+            let differs = [
+                (
+                    "ack_policy",
+                    config.ack_policy != consumer::AckPolicy::Explicit,
+                    "explicit".to_owned(),
+                    format!("{:?}", config.ack_policy),
+                ),
+                (
+                    "deliver_subject",
+                    config.deliver_subject.is_some(),
+                    "none: a pull consumer".to_owned(),
+                    format!("{:?}", config.deliver_subject),
+                ),
+                (
+                    "ack-wait",
+                    spec.ack_wait.is_some_and(|w| w != config.ack_wait),
+                    spec.ack_wait.map(humantime_of).unwrap_or_default(),
+                    humantime_of(config.ack_wait),
+                ),
+                (
+                    "max-deliver",
+                    spec.max_deliver
+                        .is_some_and(|m| i64::from(m) != config.max_deliver),
+                    spec.max_deliver.map(|m| m.to_string()).unwrap_or_default(),
+                    config.max_deliver.to_string(),
+                ),
+            ];
+            if let Some((field, _, asked, has)) = differs.into_iter().find(|d| d.1) {
+                return Err(format!(
+                    "JetStream consumer `{name}` of stream `{stream_name}` has {field} {has}, and the manifest asks for {asked}"
+                ));
+            }
+            let consumer = stream.get_consumer(name).await;
+            let consumer = consumer
+                .map_err(|error| format!("cannot use JetStream consumer `{name}`: {error}"))?;
+            Ok((client, consumer))
+        }
+        Err(error) if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
+            let config = pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: spec.ack_wait.unwrap_or(DEFAULT_ACK_WAIT),
+                max_deliver: i64::from(spec.max_deliver.unwrap_or(DEFAULT_MAX_DELIVER)),
+                ..Default::default()
+            };
+            let consumer = stream.create_consumer(config).await.map_err(|error| {
+                format!(
+                    "cannot create JetStream consumer `{name}` of stream `{stream_name}`: {error}"
+                )
+            })?;
+            Ok((client, consumer))
+        }
+        Err(error) => Err(format!(
+            "cannot look up JetStream consumer `{name}` of stream `{stream_name}`: {error}"
+        )),
+    }
+}
+
+fn humantime_of(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
+/// Step 2: pull requests, one at a time, while the flow keeps up and has not stopped.
+async fn pull(
+    spec: &NatsSourceSpec,
+    client: &async_nats::Client,
+    consumer: consumer::PullConsumer,
+    shared: &Shared,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+    wake: Arc<Notify>,
+) {
+    let batch = spec.pull_batch as usize;
+    let mut backoff = FIRST_BACKOFF;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let waiting = shared.waiting.load(Ordering::Relaxed);
+        if waiting >= batch {
+            shared.taken.notified().await;
+            continue;
+        }
+        let request = consumer
+            .batch()
+            .max_messages(batch - waiting)
+            .expires(spec.pull_expires)
+            .heartbeat(spec.pull_expires / 4)
+            .messages()
+            .await;
+        let mut messages = match request {
+            Ok(messages) => messages,
+            Err(_) => {
+                shared.counters.error();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MOST_BACKOFF);
+                continue;
+            }
+        };
+        while let Some(message) = messages.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(_) => {
+                    shared.counters.error();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MOST_BACKOFF);
+                    break;
+                }
+            };
+            backoff = FIRST_BACKOFF;
+            let Some(delivery) = delivery(message) else {
+                shared.counters.error();
+                continue;
+            };
+            shared.waiting.fetch_add(1, Ordering::Relaxed);
+            if let Err(refused) = deliveries.send(delivery) {
+                // The flow closed the source: the message goes back for another host.
+                shared.waiting.fetch_sub(1, Ordering::Relaxed);
+                let reply = refused.0.reply;
+                let _ = client.publish(reply, AckKind::Nak(None).into()).await;
+                continue;
+            }
+            wake.notify_one();
+        }
+    }
+    drop(deliveries);
+    wake.notify_one();
+}
+
+/// A received message as the flow takes it; `None` for one without JetStream's reply
+/// subject (which a consumer's messages always have).
+fn delivery(message: jetstream::Message) -> Option<Delivery> {
+    let info = message.info().ok()?;
+    let mut attributes = vec![
+        ("subject".to_owned(), message.subject.to_string()),
+        ("stream".to_owned(), info.stream.to_owned()),
+        ("sequence".to_owned(), info.stream_sequence.to_string()),
+        ("delivered".to_owned(), info.delivered.to_string()),
+    ];
+    let redelivered = info.delivered > 1;
+    let mut content_type = "application/octet-stream".to_owned();
+    if let Some(headers) = &message.headers {
+        for (name, values) in headers.iter() {
+            let name = name.to_string();
+            let value = values.first().map(|v| v.as_str()).unwrap_or_default();
+            if name.eq_ignore_ascii_case("content-type") {
+                content_type = value.to_owned();
+            }
+            attributes.push((format!("header.{name}"), value.to_owned()));
+        }
+    }
+    let reply = message.reply.clone()?;
+    Some(Delivery {
+        reply,
+        payload: message.message.payload,
+        content_type,
+        attributes,
+        redelivered,
+        received: Instant::now(),
+    })
+}
+
+/// Step 4 and 5 on the thread: sends each acknowledgement the flow asks for; when the
+/// flow closes the source, flushes them to the server.
+async fn acknowledge(
+    client: &async_nats::Client,
+    mut orders: mpsc::UnboundedReceiver<Command>,
+    counters: &Counters,
+) {
+    while let Some(Command::Ack(reply, kind)) = orders.recv().await {
+        if client.publish(reply, kind.into()).await.is_err() {
+            counters.error();
+        }
+    }
+    let flushed = tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await;
+    if !matches!(flushed, Ok(Ok(()))) {
+        counters.error();
+    }
+}
+
+/// Step 5 on the thread: the consumer's pending count, once a second, until the thread
+/// ends.
+async fn watch_lag(mut consumer: consumer::PullConsumer, shared: &Shared) {
+    loop {
+        if let Ok(info) = consumer.info().await {
+            shared
+                .counters
+                .lag
+                .store(info.num_pending, Ordering::Relaxed);
+        }
+        tokio::time::sleep(LAG_EVERY).await;
+    }
+}
