@@ -242,10 +242,19 @@ fn hosts(flow: &TestProject, n: usize) -> Vec<Running> {
     (0..n).map(|_| host(&manifest)).collect()
 }
 
-/// Waits (up to two minutes) until stream `name` holds at least `n` messages.
-fn wait_until_held(nats: &Nats, name: &str, n: u64) {
+/// Waits (up to two minutes) until stream `name` holds at least `n` messages, while
+/// every host of `running` runs.
+fn wait_until_held(nats: &Nats, running: &mut [Running], name: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
+        for host in running.iter_mut() {
+            if let Some(status) = host.child().try_wait().unwrap() {
+                let mut stderr = String::new();
+                let pipe = host.child().stderr.as_mut().unwrap();
+                std::io::Read::read_to_string(pipe, &mut stderr).unwrap();
+                panic!("a host ended ({status}) while waiting for {name}:\n{stderr}");
+            }
+        }
         let held = nats.with(|js| async move {
             match js.get_stream(name).await {
                 Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
@@ -301,10 +310,10 @@ fn three_hosts_share_a_work_queue_and_a_graceful_stop_redelivers_nothing() {
     nats.publish("work.items", numbered(0..10_000));
     let flow = work_queue(&nats, "pull-batch = 64");
     let mut hosts = hosts(&flow, 3);
-    wait_until_held(&nats, "RESULTS", 3_000);
+    wait_until_held(&nats, &mut hosts, "RESULTS", 3_000);
     // One host stops in the middle; the two others take the rest.
     let stopped = terminate(hosts.remove(0)).success();
-    wait_until_held(&nats, "RESULTS", 10_000);
+    wait_until_held(&nats, &mut hosts, "RESULTS", 10_000);
     let mut runs = vec![stopped];
     runs.extend(hosts.into_iter().map(|host| terminate(host).success()));
     let reports: Vec<serde_json::Value> = runs.iter().map(Run::report).collect();
@@ -341,11 +350,11 @@ fn a_host_killed_in_the_middle_loses_nothing_and_its_redeliveries_are_bounded_an
     nats.publish("work.items", numbered(0..10_000));
     let flow = work_queue(&nats, "pull-batch = 64\nack-wait = \"2s\"");
     let mut hosts = hosts(&flow, 3);
-    wait_until_held(&nats, "RESULTS", 3_000);
+    wait_until_held(&nats, &mut hosts, "RESULTS", 3_000);
     let mut killed = hosts.remove(0);
     killed.child().kill().unwrap();
     let _ = killed.child().wait();
-    wait_until_held(&nats, "RESULTS", 10_000);
+    wait_until_held(&nats, &mut hosts, "RESULTS", 10_000);
     // What the killed host held comes back after the ack wait: the survivors run on
     // until the consumer has nothing left to deliver or to wait for.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -394,4 +403,136 @@ fn a_manifest_that_disagrees_with_an_existing_stream_is_refused_naming_the_field
     let flow = project(&body.replace(r#"["work.>"]"#, r#"["other.>"]"#));
     let run = flow.run(&[]).failure();
     assert!(run.stderr.contains("captures subjects"), "{}", run.stderr);
+}
+
+/// `WORK` → `upper` (configured with `config`, failing under `policy`) → `RESULTS`, with
+/// extra source settings; a policy that dead-letters names `dead`, a NATS sink
+/// publishing to `DEAD`.
+fn with_policy(nats: &Nats, config: &str, policy: &str, source: &str) -> TestProject {
+    let dead = match policy.contains("dead-letter") {
+        true => format!(
+            "[sinks.dead]\ntype = \"nats\"\nurl = \"{}\"\nsubject = \"dead\"\nstream = \"DEAD\"\n",
+            nats.url
+        ),
+        false => String::new(),
+    };
+    let nodes = match dead.is_empty() {
+        true => r#"["work", "upper", "results"]"#,
+        false => r#"["work", "upper", "results", "dead"]"#,
+    };
+    project(&format!(
+        r#"
+[components.upper]
+path = "{{upper}}"
+config = '{config}'
+
+[sources.work]
+type = "nats"
+url = "{url}"
+stream = "WORK"
+subjects = ["work.>"]
+{source}
+
+[sinks.results]
+type = "nats"
+url = "{url}"
+subject = "results"
+stream = "RESULTS"
+
+{dead}
+[flows.main]
+nodes = {nodes}
+edges = [{{ from = "work", to = "upper" }}, {{ from = "upper", to = "results" }}]
+on-error = {{ upper = {policy} }}
+"#,
+        url = nats.url
+    ))
+}
+
+/// Runs one host of `flow` until `RESULTS` holds `results` messages and `DEAD` holds
+/// `dead`, then stops it: its report.
+fn run_until(nats: &Nats, flow: &TestProject, results: u64, dead: u64) -> serde_json::Value {
+    let mut running = hosts(flow, 1);
+    wait_until_held(nats, &mut running, "RESULTS", results);
+    if dead > 0 {
+        wait_until_held(nats, &mut running, "DEAD", dead);
+    }
+    terminate(running.remove(0)).success().report()
+}
+
+/// The headers of every message stream `name` holds, in order.
+fn headers(nats: &Nats, name: &str) -> Vec<BTreeMap<String, String>> {
+    nats.with(|js| async move {
+        let stream = js.get_stream(name).await.unwrap();
+        let last = stream.cached_info().state.last_sequence;
+        let mut all = Vec::new();
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let headers = message.headers;
+            let pairs = headers.iter().flat_map(|(name, values)| {
+                let value = values.first().map(|v| v.as_str().to_owned());
+                value.map(|v| (name.to_string(), v))
+            });
+            all.push(pairs.collect());
+        }
+        all
+    })
+}
+
+#[test]
+fn a_failed_element_is_acknowledged_under_skip() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..100).chain(["poison".to_owned()]));
+    let config = r#"{"fail_payload": "poison"}"#;
+    let report = run_until(&nats, &with_policy(&nats, config, r#""skip""#, ""), 100, 0);
+    let work = connector(&report, "work");
+    assert_eq!(work["acks"], 101);
+    assert_eq!(work["failed"], 1);
+    assert_eq!(work["naks"], 0);
+    assert_eq!(count(&report, "failed"), 1);
+    assert_eq!(nats.held("WORK"), 0, "the failed message was acknowledged");
+    assert_eq!(nats.pending("WORK", "torvyn-main-work"), (0, 0));
+}
+
+#[test]
+fn a_retried_element_is_given_back_and_comes_back_until_its_attempts_end_in_the_dead_letter_sink() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..100).chain(["poison".to_owned()]));
+    let config = r#"{"fail_payload": "poison", "fail_kind": "unavailable"}"#;
+    let policy = r#"{ retry = 2, backoff = "10ms", then = { dead-letter = "dead" } }"#;
+    let report = run_until(&nats, &with_policy(&nats, config, policy, ""), 100, 1);
+    let work = connector(&report, "work");
+    // Delivered three times: the first attempt and two retries, each a delivery.
+    assert_eq!(work["naks"], 2);
+    assert_eq!(work["redelivered"], 2);
+    assert_eq!(work["acks"], 101);
+    assert_eq!(node(&report, "upper")["retries"], 2);
+    let dead = headers(&nats, "DEAD");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["Torvyn-delivered"], "3");
+    assert_eq!(dead[0]["Torvyn-subject"], "work.items");
+    assert!(
+        dead[0]["Content-Type"].contains("torvyn-error"),
+        "{:?}",
+        dead[0]
+    );
+    assert_eq!(nats.messages("DEAD"), ["poison"]);
+    assert_eq!(nats.held("WORK"), 0);
+    assert_eq!(nats.pending("WORK", "torvyn-main-work"), (0, 0));
+}
+
+#[test]
+fn a_poison_message_stops_at_max_deliver_and_lands_in_the_dead_letter_sink_with_its_count() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..100).chain(["poison".to_owned()]));
+    let config = r#"{"fail_payload": "poison", "fail_kind": "unavailable"}"#;
+    let policy = r#"{ retry = 100, backoff = "1ms", then = { dead-letter = "dead" } }"#;
+    let flow = with_policy(&nats, config, policy, "max-deliver = 4");
+    let report = run_until(&nats, &flow, 100, 1);
+    assert_eq!(connector(&report, "work")["naks"], 3);
+    assert_eq!(headers(&nats, "DEAD")[0]["Torvyn-delivered"], "4");
+    assert_eq!(nats.held("WORK"), 0, "acknowledged once dead-lettered");
 }

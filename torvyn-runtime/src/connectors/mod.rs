@@ -35,7 +35,7 @@ use crate::config::{Framing, Oversize};
 use crate::contracts::Role;
 use crate::engine::{OutputElement, ProcessError};
 use crate::observability::ConnectorReport;
-use crate::reactor::{CallError, Handled, Queued};
+use crate::reactor::{CallError, Deliveries, Handled, Queued};
 use crate::resources::BufferTable;
 
 /// A built-in connector as the manifest declares it, ready to open.
@@ -206,12 +206,24 @@ impl Connector {
     }
 
     /// The element (or error) of `ticket` has reached its final fate: settled, or failed
-    /// under a policy that went on.
-    pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
+    /// under a policy that went on, or (a source that can deliver it again) to be
+    /// delivered again after `redeliver`.
+    pub(crate) fn settled(&mut self, ticket: u64, failed: bool, redeliver: Option<Duration>) {
         match self {
+            // A file cannot be read again but from its checkpoint: a redelivery asked of it
+            // is a failure.
             Connector::FileSource(source) => source.settled(ticket, failed),
-            Connector::NatsSource(source) => source.settled(ticket, failed),
+            Connector::NatsSource(source) => source.settled(ticket, failed, redeliver),
             _ => {}
+        }
+    }
+
+    /// How many times a source has delivered the element of `ticket` and the most it
+    /// will; `None` for a source that cannot deliver an element again.
+    pub(crate) fn deliveries(&self, ticket: u64) -> Option<Deliveries> {
+        match self {
+            Connector::NatsSource(source) => source.deliveries(ticket),
+            _ => None,
         }
     }
 

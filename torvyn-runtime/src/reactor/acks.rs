@@ -27,6 +27,16 @@
 //! 7. An element of a flow that failed, or still in flight when its output closed, is
 //!    never resolved: its source has not learned it arrived, and reads it again on a
 //!    rerun (a file source's checkpoint stays before it).
+//! 8. A source that can deliver an element again (a NATS source: the server redelivers
+//!    a message it was given back) says how many times it has delivered it and the most
+//!    it will. A branch that fails with a retryable error under a `retry` policy then
+//!    asks for another delivery after the policy's backoff instead of retrying in place,
+//!    while deliveries remain within the policy's attempts and the source's most; the
+//!    ack is then resolved as to be delivered again (the longest wait asked wins over a
+//!    settled or failed branch), and a group ack passes that on to its members. Once
+//!    no delivery remains, the policy's `then` applies, as to any other error.
+
+use std::time::Duration;
 
 /// The acknowledgement an element carries: an index into the flow's [`Acks`], or
 /// [`NO_ACK`].
@@ -35,12 +45,22 @@ pub(crate) type Ack = u32;
 /// Carried by elements whose source does not learn their fate.
 pub(crate) const NO_ACK: Ack = u32::MAX;
 
-/// A source's element whose fate is known: its node, its ticket, whether it failed.
+/// A source's element whose fate is known: its node, its ticket, whether it failed, and
+/// whether it is to be delivered again, after how long (step 8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Resolved {
     pub(crate) source: usize,
     pub(crate) ticket: u64,
     pub(crate) failed: bool,
+    pub(crate) redeliver: Option<Duration>,
+}
+
+/// How many times a source has delivered an element, and the most it will (step 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deliveries {
+    /// From 1.
+    pub(crate) delivered: u32,
+    pub(crate) most: u32,
 }
 
 #[derive(Debug)]
@@ -55,6 +75,7 @@ enum Owner {
 struct Entry {
     holders: u32,
     failed: bool,
+    redeliver: Option<Duration>,
     owner: Owner,
 }
 
@@ -70,6 +91,7 @@ impl Acks {
         let entry = Some(Entry {
             holders,
             failed: false,
+            redeliver: None,
             owner,
         });
         match self.free.pop() {
@@ -105,6 +127,23 @@ impl Acks {
         }
     }
 
+    /// The source's node and ticket of `ack`, when it is a source's element's (not an
+    /// aggregator's output's).
+    pub(crate) fn source_of(&self, ack: Ack) -> Option<(usize, u64)> {
+        match self.entries.get(ack as usize)?.as_ref()?.owner {
+            Owner::Source { node, ticket } => Some((node, ticket)),
+            Owner::Group(_) => None,
+        }
+    }
+
+    /// Step 8: a branch of `ack` asks for it to be delivered again after `wait`; the
+    /// branch then ends as failed ([`Acks::release`]).
+    pub(crate) fn redeliver(&mut self, ack: Ack, wait: Duration) {
+        if let Some(Some(entry)) = self.entries.get_mut(ack as usize) {
+            entry.redeliver = Some(entry.redeliver.map_or(wait, |w| w.max(wait)));
+        }
+    }
+
     /// Step 5: one holder of `ack` is done with it; the sources' elements whose fate
     /// became known are added to `resolved` (step 6).
     pub(crate) fn release(&mut self, ack: Ack, failed: bool, resolved: &mut Vec<Resolved>) {
@@ -126,10 +165,14 @@ impl Acks {
                 source: node,
                 ticket,
                 failed: entry.failed,
+                redeliver: entry.redeliver,
             }),
             // As deep as aggregators are chained in the flow.
             Owner::Group(members) => {
                 for member in members {
+                    if let Some(wait) = entry.redeliver {
+                        self.redeliver(member, wait);
+                    }
                     self.release(member, entry.failed, resolved);
                 }
             }
@@ -180,5 +223,28 @@ mod tests {
         acks.release(group, true, &mut resolved);
         assert!(resolved[1].failed);
         assert_eq!(acks.for_group(Vec::new(), 1), NO_ACK);
+    }
+
+    #[test]
+    fn the_longest_redelivery_asked_wins_and_reaches_an_aggregates_members() {
+        let mut acks = Acks::default();
+        let mut resolved = Vec::new();
+        let a = acks.for_source(2, 0);
+        acks.hold(a, 2);
+        assert_eq!(acks.source_of(a), Some((2, 0)));
+        acks.redeliver(a, Duration::from_secs(2));
+        acks.release(a, true, &mut resolved);
+        acks.redeliver(a, Duration::from_secs(1));
+        acks.release(a, true, &mut resolved);
+        acks.release(a, false, &mut resolved);
+        assert_eq!(resolved[0].redeliver, Some(Duration::from_secs(2)));
+        let b = acks.for_source(2, 1);
+        let group = acks.for_group(vec![b], 1);
+        assert_eq!(acks.source_of(group), None);
+        acks.redeliver(group, Duration::from_millis(5));
+        acks.release(group, true, &mut resolved);
+        assert_eq!(resolved[1].redeliver, Some(Duration::from_millis(5)));
+        assert!(resolved[1].failed);
+        assert_eq!(acks.open_count(), 0);
     }
 }

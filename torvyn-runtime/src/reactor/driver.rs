@@ -413,14 +413,18 @@ impl Driver<'_> {
             };
             // A failed pull is not an element of the flow: its ack is opened to end.
             let ack = self.source_ack(s, ticket);
-            match self.recover(s, Call::Pull, error, attempt, None).await? {
+            match self
+                .recover(s, Call::Pull, error, attempt, None, None)
+                .await?
+            {
                 Recovery::Retry => {
                     self.end_branch(ack, true);
                     attempt += 1;
                     result = self.stages[s].pull(&mut self.table).await;
                 }
-                // Topology planning refuses dead letters for sources.
-                Recovery::Skip | Recovery::DeadLetter(_) => {
+                // Topology planning refuses dead letters for sources, and a failed pull
+                // has no delivery to repeat.
+                Recovery::Skip | Recovery::DeadLetter(_) | Recovery::Redeliver(_) => {
                     self.end_branch(ack, true);
                     self.drop_span(s, span);
                     return Ok(());
@@ -509,7 +513,8 @@ impl Driver<'_> {
                 // Under any policy but `fail-flow`, the flow goes on without what the
                 // aggregator held: those elements stay counted as absorbed. A flush is
                 // not retried, since it has no element to retry with.
-                self.recover(n, Call::Flush, error, u32::MAX, None).await?;
+                self.recover(n, Call::Flush, error, u32::MAX, None, None)
+                    .await?;
                 self.lose_absorbed(n);
                 Vec::new()
             }

@@ -81,6 +81,7 @@ mod fixture;
 mod queue;
 mod stage;
 
+pub(crate) use acks::Deliveries;
 pub(crate) use control::{CallWatch, Control};
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};

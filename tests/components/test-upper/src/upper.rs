@@ -6,6 +6,8 @@
 //!   element, i.e. when `(sequence + 1) % 10 == 0` (0, the default, never).
 //! - `fail_at: 5` returns an error at that sequence; `fail_every: 10` at every 10th element,
 //!   like `trap_every`.
+//! - `fail_payload: "poison"` returns an error for every element whose payload holds that
+//!   text, on every attempt: an element that fails wherever and whenever it is handled.
 //! - `fail_kind` picks the error: `"internal"` (default), `"unavailable"`,
 //!   `"invalid-input"`, `"deadline-exceeded"` or `"fatal"`.
 //! - `fail_attempts: 2` makes a failing element fail only on its first 2 attempts in a row
@@ -31,6 +33,7 @@ struct Config {
     trap_every: u64,
     fail_at: Option<u64>,
     fail_every: u64,
+    fail_payload: Option<String>,
     fail_kind: FailKind,
     fail_attempts: u32,
     copy: bool,
@@ -105,11 +108,16 @@ impl Processor for TestUpper {
         if self.config.trap_at == Some(sequence) || is_every(sequence, self.config.trap_every) {
             panic!("trap requested at sequence {sequence}");
         }
-        if self.fails(sequence) {
+        let mut bytes = input.bytes();
+        let poison = (self.config.fail_payload.as_deref()).is_some_and(|text| {
+            bytes
+                .windows(text.len().max(1))
+                .any(|w| w == text.as_bytes())
+        });
+        if poison || self.fails(sequence) {
             return Err(self.config.fail_kind.error(sequence));
         }
         self.handled += 1;
-        let mut bytes = input.bytes();
         if !self.config.copy {
             bytes.make_ascii_uppercase();
         }

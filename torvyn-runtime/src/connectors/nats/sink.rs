@@ -8,11 +8,20 @@
 //! message's stream and sequence, a file's path and offset, from the element's
 //! attributes), so that the stream drops an element delivered again within its duplicate
 //! window; the server's duplicate answers are counted.
+//!
+//! An element's content type is its message's `Content-Type` header (a dead-lettered
+//! element's names the node and the error), and its attributes are headers too: a
+//! message header it was read with (`header.NAME`) under its own name, any other
+//! attribute as `Torvyn-KEY` (`Torvyn-delivered: 3`). JetStream's own headers (`Nats-…`)
+//! are never passed on, and a name or value that would break the protocol's framing is
+//! made safe (a line break becomes a space; a name with a `:` or a control character is
+//! left out).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::Publish};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -28,7 +37,7 @@ use crate::resources::BufferTable;
 /// A message to publish.
 struct Outgoing {
     subject: String,
-    id: Option<String>,
+    headers: HeaderMap,
     payload: Bytes,
 }
 
@@ -150,7 +159,7 @@ impl NatsSink {
             .map_err(|error| CallError::Trap(wasmtime::Error::msg(error.to_string())))?;
         Ok(Outgoing {
             subject,
-            id: message_id(&element.attributes),
+            headers: headers(element),
             payload: Bytes::from(payload),
         })
     }
@@ -198,10 +207,9 @@ async fn publish(
 ) -> Vec<Result<bool, String>> {
     let mut pending = Vec::with_capacity(messages.len());
     for message in messages {
-        let mut publish = Publish::build().payload(message.payload);
-        if let Some(id) = message.id {
-            publish = publish.message_id(id);
-        }
+        let publish = Publish::build()
+            .payload(message.payload)
+            .headers(message.headers);
         pending.push(context.send_publish(message.subject, publish).await);
     }
     let mut answers = Vec::with_capacity(pending.len());
@@ -215,6 +223,34 @@ async fn publish(
         });
     }
     answers
+}
+
+/// The headers of `element`'s message: its content type, its attributes, and its message
+/// id (see the module's docs).
+fn headers(element: &Queued) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let safe_value = |value: &str| value.replace(['\r', '\n'], " ");
+    let safe_name = |name: &str| {
+        !name.is_empty()
+            && !name.to_ascii_lowercase().starts_with("nats-")
+            && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+    };
+    for (key, value) in element.attributes.to_vec() {
+        let name = match key.strip_prefix("header.") {
+            Some(name) => name.to_owned(),
+            None => format!("Torvyn-{key}"),
+        };
+        if safe_name(&name) {
+            headers.append(name.as_str(), safe_value(&value));
+        }
+    }
+    if !element.content_type.is_empty() {
+        headers.insert("Content-Type", safe_value(&element.content_type));
+    }
+    if let Some(id) = message_id(&element.attributes) {
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, safe_value(&id));
+    }
+    headers
 }
 
 /// The `Nats-Msg-Id` of an element: its source's identity of it, from its attributes (a

@@ -19,7 +19,13 @@
 //!    (delivery count above 1) is counted redelivered.
 //! 4. When an element has settled in every branch (`reactor::acks`), its message is
 //!    acknowledged: `+ACK`, through the thread. An element that failed under a policy
-//!    that went on (`skip`) has settled too, and is acknowledged and counted failed.
+//!    that went on (`skip`) has settled too, and is acknowledged and counted failed; one
+//!    dead-lettered has been delivered, to its dead-letter sink. An element that failed
+//!    with a retryable error under a `retry` policy is given back (`-NAK` with the
+//!    policy's backoff, doubled for each delivery before) while its deliveries are
+//!    within the policy's attempts and the consumer's `max-deliver` (the message's
+//!    delivery count is known); past them, the policy's `then` applies, and the message
+//!    is acknowledged as above: a poison message never loops.
 //! 5. About once a second, every message held for longer than half of the consumer's ack
 //!    wait since it was received (or last reported) gets a progress acknowledgement
 //!    (`+WPI`): a slow sink, a long aggregation window or backpressure do not get it
@@ -51,7 +57,7 @@ use crate::attributes::Attributes;
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
 use crate::connectors::Pulled;
 use crate::observability::ConnectorReport;
-use crate::reactor::{CallError, host_output};
+use crate::reactor::{CallError, Deliveries, host_output};
 use crate::resources::BufferTable;
 
 /// The first wait after a failed pull request; doubled after each next one, up to
@@ -69,10 +75,11 @@ const LAG_EVERY: Duration = Duration::from_secs(1);
 /// A message the thread received, on its way to the flow.
 struct Delivery {
     reply: Subject,
+    /// Its delivery count, from 1.
+    delivered: u32,
     payload: Bytes,
     content_type: String,
     attributes: Vec<(String, String)>,
-    redelivered: bool,
     received: Instant,
 }
 
@@ -97,6 +104,7 @@ struct Shared {
 /// A message the flow holds, until it settles.
 struct Held {
     reply: Subject,
+    delivered: u32,
     /// When it was received, or last reported in progress.
     since: Instant,
 }
@@ -118,6 +126,8 @@ pub(crate) struct NatsSource {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Half the consumer's ack wait (step 5).
     progress_after: Duration,
+    /// The consumer's most deliveries of a message.
+    max_deliver: u32,
     report: ConnectorReport,
 }
 
@@ -133,30 +143,32 @@ impl NatsSource {
         let (sender, deliveries) = mpsc::unbounded_channel();
         let (commands, orders) = mpsc::unbounded_channel();
         let (spec, thread_shared) = (spec.clone(), shared.clone());
-        let (ack_wait, thread) = spawn("torvyn-nats-source", move |ready| async move {
-            let (client, consumer) = match set_up(&spec, &thread_shared.counters).await {
-                Ok(set) => set,
-                Err(why) => {
-                    let _ = ready.send(Err(why));
-                    return;
+        let ((ack_wait, max_deliver), thread) =
+            spawn("torvyn-nats-source", move |ready| async move {
+                let (client, consumer) = match set_up(&spec, &thread_shared.counters).await {
+                    Ok(set) => set,
+                    Err(why) => {
+                        let _ = ready.send(Err(why));
+                        return;
+                    }
+                };
+                let config = &consumer.cached_info().config;
+                let _ = ready.send(Ok((config.ack_wait, config.max_deliver)));
+                let pulling = pull(
+                    &spec,
+                    &client,
+                    consumer.clone(),
+                    &thread_shared,
+                    sender,
+                    wake,
+                );
+                let acking = acknowledge(&client, orders, &thread_shared.counters);
+                let lag = watch_lag(consumer, &thread_shared);
+                tokio::select! {
+                    () = async { tokio::join!(pulling, acking); } => {}
+                    () = lag => {}
                 }
-            };
-            let _ = ready.send(Ok(consumer.cached_info().config.ack_wait));
-            let pulling = pull(
-                &spec,
-                &client,
-                consumer.clone(),
-                &thread_shared,
-                sender,
-                wake,
-            );
-            let acking = acknowledge(&client, orders, &thread_shared.counters);
-            let lag = watch_lag(consumer, &thread_shared);
-            tokio::select! {
-                () = async { tokio::join!(pulling, acking); } => {}
-                () = lag => {}
-            }
-        })?;
+            })?;
         Ok(NatsSource {
             index,
             shared,
@@ -170,6 +182,8 @@ impl NatsSource {
             commands: Some(commands),
             thread: Some(thread),
             progress_after: ack_wait / 2,
+            // No most (-1) is as good as the most a count can say.
+            max_deliver: u32::try_from(max_deliver).unwrap_or(u32::MAX),
             report: ConnectorReport::new("nats"),
         })
     }
@@ -219,12 +233,13 @@ impl NatsSource {
                 };
             self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
             self.report.bytes += delivery.payload.len() as u64;
-            self.report.redelivered += delivery.redelivered as u64;
+            self.report.redelivered += (delivery.delivered > 1) as u64;
             let ticket = self.next_ticket;
             self.next_ticket += 1;
             self.tickets.push_back(ticket);
             let held = Held {
                 reply: delivery.reply,
+                delivered: delivery.delivered,
                 since: delivery.received,
             };
             self.held.insert(ticket, held);
@@ -248,15 +263,30 @@ impl NatsSource {
         self.attributes.pop_front().unwrap_or_default()
     }
 
-    /// Step 4: the element of `ticket` settled; its message is acknowledged.
-    pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
+    /// Step 4: the element of `ticket` settled, and its message is acknowledged; or it is
+    /// to be delivered again after `redeliver`, and its message is given back.
+    pub(crate) fn settled(&mut self, ticket: u64, failed: bool, redeliver: Option<Duration>) {
         let Some(held) = self.held.remove(&ticket) else {
             return;
         };
+        if let Some(wait) = redeliver {
+            self.report.naks += 1;
+            self.send(held.reply, AckKind::Nak(Some(wait)));
+            return;
+        }
         self.report.settled += 1;
         self.report.failed += failed as u64;
         self.report.acks += 1;
         self.send(held.reply, AckKind::Ack);
+    }
+
+    /// Step 4: how many times the message of `ticket` was delivered, and the most it will.
+    pub(crate) fn deliveries(&self, ticket: u64) -> Option<Deliveries> {
+        let held = self.held.get(&ticket)?;
+        Some(Deliveries {
+            delivered: held.delivered,
+            most: self.max_deliver,
+        })
     }
 
     fn send(&self, reply: Subject, kind: AckKind) {
@@ -477,7 +507,7 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
         ("sequence".to_owned(), info.stream_sequence.to_string()),
         ("delivered".to_owned(), info.delivered.to_string()),
     ];
-    let redelivered = info.delivered > 1;
+    let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
     let mut content_type = "application/octet-stream".to_owned();
     if let Some(headers) = &message.headers {
         for (name, values) in headers.iter() {
@@ -495,7 +525,7 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
         payload: message.message.payload,
         content_type,
         attributes,
-        redelivered,
+        delivered,
         received: Instant::now(),
     })
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Driver, Failure, FlowErrorKind};
 use crate::reactor::StageBody;
-use crate::reactor::acks::{Ack, NO_ACK};
+use crate::reactor::acks::{Ack, Deliveries, NO_ACK};
 
 /// How often connectors are ticked (a file source stores moved checkpoints once a second).
 const TICK_EVERY: Duration = Duration::from_millis(250);
@@ -33,10 +33,29 @@ impl Driver<'_> {
         self.acks.release(ack, failed, &mut resolved);
         for done in resolved.drain(..) {
             if let Some(connector) = self.stages[done.source].connector() {
-                connector.settled(done.ticket, done.failed);
+                connector.settled(done.ticket, done.failed, done.redeliver);
             }
         }
         self.resolved = resolved;
+    }
+
+    /// Step 8: how many times the source of the element carrying `ack` delivered it, and
+    /// the most it will; `None` when its source cannot deliver it again.
+    pub(super) fn deliveries(&mut self, ack: Ack) -> Option<Deliveries> {
+        if ack == NO_ACK {
+            return None;
+        }
+        let (source, ticket) = self.acks.source_of(ack)?;
+        self.stages[source].connector()?.deliveries(ticket)
+    }
+
+    /// Step 8: a branch of the element carrying `ack` ends asking for it to be delivered
+    /// again after `wait`.
+    pub(super) fn end_branch_redelivered(&mut self, ack: Ack, wait: Duration) {
+        if ack != NO_ACK {
+            self.acks.redeliver(ack, wait);
+            self.release(ack, true);
+        }
     }
 
     /// Step 2: `ack` goes down `extra` more branches.

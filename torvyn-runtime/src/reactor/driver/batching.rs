@@ -61,7 +61,7 @@ impl Driver<'_> {
             // policy decides, and a retry or a skip are the next turn's pull.
             Err(error) => {
                 return self
-                    .recover(s, Call::Pull, error, u32::MAX, None)
+                    .recover(s, Call::Pull, error, u32::MAX, None, None)
                     .await
                     .map(drop);
             }
@@ -174,7 +174,7 @@ impl Driver<'_> {
         spans: Vec<Span>,
     ) -> Result<(), Failure> {
         let call = call_of(self.nodes[n].plan.role);
-        if let Err(failure) = self.recover(n, call, error, u32::MAX, None).await {
+        if let Err(failure) = self.recover(n, call, error, u32::MAX, None, None).await {
             for element in batch.drain(..) {
                 self.table.release(element.buffer);
                 self.nodes[n].counts.failed += 1;

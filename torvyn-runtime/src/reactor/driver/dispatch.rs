@@ -41,10 +41,20 @@ impl Driver<'_> {
                 Err(error) => error,
             };
             let call = call_of(self.nodes[n].plan.role);
-            match (self.recover(n, call, error, attempt, Some(element.sequence))).await {
+            let deliveries = self.deliveries(element.ack);
+            let sequence = Some(element.sequence);
+            match (self.recover(n, call, error, attempt, sequence, deliveries)).await {
                 Ok(Recovery::Retry) => {
                     attempt += 1;
                     result = self.stages[n].handle(&mut self.table, &mut element).await;
+                }
+                Ok(Recovery::Redeliver(wait)) => {
+                    self.end_span(n, span, &mut element, attempt, Fate::Failed);
+                    self.end_branch_redelivered(element.ack, wait);
+                    self.table.release(element.buffer);
+                    self.nodes[n].counts.failed += 1;
+                    self.accounting.failed += 1;
+                    return Ok(());
                 }
                 Ok(Recovery::Skip) => {
                     self.end_span(n, span, &mut element, attempt, Fate::Failed);

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::{Driver, Failure, FlowErrorKind, start_stage};
 use crate::engine::ProcessError;
 use crate::observability::{Call, ErrorEvent, EventKind, Outcome, RECENT_ERRORS, printable};
+use crate::reactor::acks::Deliveries;
 use crate::reactor::stage::CallError;
 use crate::topology::Fallback;
 #[cfg(doc)]
@@ -34,6 +35,8 @@ const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(1);
 /// What the driver does after an error, per the node's policy.
 pub(super) enum Recovery {
     Retry,
+    /// The element's source delivers it again after this wait (`reactor::acks`, step 8).
+    Redeliver(Duration),
     Skip,
     DeadLetter(String),
 }
@@ -131,7 +134,8 @@ impl Driver<'_> {
     }
 
     /// Applies node `n`'s policy to an error of `call` on its `attempt`-th try (0 for the
-    /// first).
+    /// first). An element whose source can deliver it again (`deliveries`) is retried by
+    /// another delivery rather than in place, its deliveries counting as attempts.
     pub(super) async fn recover(
         &mut self,
         n: usize,
@@ -139,6 +143,7 @@ impl Driver<'_> {
         error: CallError,
         attempt: u32,
         sequence: Option<u64>,
+        deliveries: Option<Deliveries>,
     ) -> Result<Recovery, Failure> {
         if error.is_stop() {
             // A source's pull cut short by a stop: the sources' streams end here, and the
@@ -152,6 +157,19 @@ impl Driver<'_> {
         let description = self.count_error(n, call, &error, sequence);
         // Only `unavailable` is worth another try; a trap never is.
         if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
+            (policy.retry, &error)
+            && let Some(deliveries) = deliveries
+        {
+            // The first delivery is the first attempt.
+            let tried = deliveries.delivered.saturating_sub(1);
+            if tried < retry.attempts && deliveries.delivered < deliveries.most {
+                self.nodes[n].counts.retries += 1;
+                let wait = retry.backoff.saturating_mul(1 << tried.min(16));
+                return Ok(Recovery::Redeliver(
+                    wait.min(crate::config::bounds::MAX_RETRY_WAIT),
+                ));
+            }
+        } else if let (Some(retry), CallError::Process(ProcessError::Unavailable(_))) =
             (policy.retry, &error)
             && attempt < retry.attempts
         {
