@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use torvyn_runtime::ConnectorReport;
+
 use crate::cli::MessageFormat;
 
 /// Prints `verb` right-aligned in 12 columns, then `message`, like Cargo does. The
@@ -84,6 +86,75 @@ pub(crate) fn plural(noun: &str) -> String {
     } else {
         format!("{noun}s")
     }
+}
+
+/// What a built-in connector did, in words: the figures that are not zero (and a NATS
+/// source's lag, whatever it is). `source`: it reads rather than writes.
+pub(crate) fn connector_figures(source: bool, c: &ConnectorReport) -> String {
+    let moved = if source { "read" } else { "written" };
+    let mut what = vec![format!(
+        "{} {moved}",
+        bytesize::ByteSize(c.bytes).display().iec()
+    )];
+    let figures = [
+        (c.settled, format!("{} settled", c.settled)),
+        (c.failed, format!("{} of them failed", c.failed)),
+        (
+            c.resumed_files,
+            format!(
+                "{} resumed from a checkpoint",
+                counted(c.resumed_files, "file")
+            ),
+        ),
+        (c.replayed, format!("{} replayed", c.replayed)),
+        (
+            c.oversize_skipped,
+            format!("{} over max-element-size skipped", c.oversize_skipped),
+        ),
+        (
+            c.oversize_truncated,
+            format!("{} over max-element-size truncated", c.oversize_truncated),
+        ),
+        (
+            c.checkpoints,
+            format!("checkpoints stored {}", counted(c.checkpoints, "time")),
+        ),
+        (
+            c.unwritten,
+            format!(
+                "output closed, {} not written",
+                counted(c.unwritten, "element")
+            ),
+        ),
+        (
+            c.acks,
+            format!("{} acknowledged", counted(c.acks, "message")),
+        ),
+        (c.naks, format!("{} given back", c.naks)),
+        (
+            c.progress_acks,
+            format!("{} in progress", counted(c.progress_acks, "report")),
+        ),
+        (c.redelivered, format!("{} delivered again", c.redelivered)),
+        (
+            c.duplicates,
+            format!("{} already stored", counted(c.duplicates, "duplicate")),
+        ),
+        (
+            c.transient_errors,
+            format!("{} retried", counted(c.transient_errors, "transient error")),
+        ),
+    ];
+    what.extend(
+        figures
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(_, text)| text),
+    );
+    if let Some(lag) = c.lag {
+        what.push(format!("lag {}", counted(lag, "message")));
+    }
+    what.join(", ")
 }
 
 #[cfg(test)]

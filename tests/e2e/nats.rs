@@ -536,3 +536,111 @@ fn a_poison_message_stops_at_max_deliver_and_lands_in_the_dead_letter_sink_with_
     assert_eq!(headers(&nats, "DEAD")[0]["Torvyn-delivered"], "4");
     assert_eq!(nats.held("WORK"), 0, "acknowledged once dead-lettered");
 }
+
+/// `WORK` fanned out to the NATS sink `results` and to a test sink `slow` spinning
+/// `spin_ms` per element, with extra source settings.
+fn fan_out_to_slow(nats: &Nats, spin_ms: u64, source: &str) -> TestProject {
+    let sink = crate::support::Guest::Sink.wasm().display().to_string();
+    project(&format!(
+        r#"
+[components.slow]
+path = "{sink}"
+config = '{{"label": "slow", "spin_ms": {spin_ms}}}'
+
+[sources.work]
+type = "nats"
+url = "{url}"
+stream = "WORK"
+subjects = ["work.>"]
+{source}
+
+[sinks.results]
+type = "nats"
+url = "{url}"
+subject = "results"
+stream = "RESULTS"
+
+[flows.main]
+nodes = ["work", "results", "slow"]
+edges = [{{ from = "work", to = "results" }}, {{ from = "work", to = "slow" }}]
+"#,
+        url = nats.url
+    ))
+}
+
+/// Waits (up to a minute) until the work consumer has nothing left to deliver or to
+/// wait for.
+fn wait_until_done(nats: &Nats) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while nats.pending("WORK", "torvyn-main-work") != (0, 0) {
+        assert!(Instant::now() < deadline, "the consumer still has work");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The numbers the `slow` test sink printed.
+fn slow_numbers(run: &Run) -> Vec<u32> {
+    let delivered = run.delivered_to("slow");
+    let numbers = delivered.iter().map(|(_, payload)| {
+        let number = payload.strip_prefix("n ").expect("a numbered payload");
+        number.parse().unwrap()
+    });
+    numbers.collect()
+}
+
+#[test]
+fn messages_held_longer_than_half_the_ack_wait_are_reported_in_progress_and_not_redelivered() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..30));
+    // 30 elements at 100 ms each in the slow sink: most wait longer than the ack wait.
+    let flow = fan_out_to_slow(&nats, 100, "ack-wait = \"1s\"");
+    let mut running = hosts(&flow, 1);
+    wait_until_held(&nats, &mut running, "RESULTS", 30);
+    wait_until_done(&nats);
+    let run = terminate(running.remove(0)).success();
+    let work = connector(&run.report(), "work").clone();
+    assert_eq!(work["redelivered"], 0, "{work:#}");
+    assert!(work["progress-acks"].as_u64().unwrap() > 0, "{work:#}");
+    assert_eq!(work["acks"], 30);
+    assert_eq!(slow_numbers(&run), (0..30).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_host_killed_after_one_branch_delivered_and_before_the_other_did_gets_the_message_again() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..20));
+    let flow = fan_out_to_slow(&nats, 200, "ack-wait = \"1s\"");
+    let mut first = hosts(&flow, 1);
+    // The fast branch has delivered every message; the slow one has not.
+    wait_until_held(&nats, &mut first, "RESULTS", 20);
+    let mut killed = first.remove(0);
+    killed.child().kill().unwrap();
+    let killed = Run::from(killed.wait_with_output());
+    let before = slow_numbers(&killed);
+    assert!(
+        before.len() < 20,
+        "the slow branch had delivered everything"
+    );
+
+    let mut second = hosts(&flow, 1);
+    wait_until_done(&nats);
+    let run = terminate(second.remove(0)).success();
+    let report = run.report();
+    let after = slow_numbers(&run);
+    let missed: Vec<u32> = (0..20).filter(|n| !before.contains(n)).collect();
+    assert!(
+        missed.iter().all(|n| after.contains(n)),
+        "the slow branch never got {missed:?}: before {before:?}, after {after:?}"
+    );
+    let work = connector(&report, "work");
+    assert!(
+        work["redelivered"].as_u64().unwrap() >= missed.len() as u64,
+        "{work:#}"
+    );
+    // The fast branch had stored them: stored again, they are duplicates, not copies.
+    let results = connector(&report, "results");
+    assert_eq!(results["duplicates"], work["redelivered"], "{results:#}");
+    assert_eq!(nats.held("RESULTS"), 20);
+}

@@ -355,6 +355,71 @@ edges = [{ from = "logs", to = "out" }]
 }
 
 #[test]
+fn nats_connectors_show_acknowledgements_lag_and_duplicates_in_the_api_metrics_top_and_inspect() {
+    use async_nats::jetstream::stream::RetentionPolicy;
+    let Some(nats) = crate::nats::Nats::start() else {
+        return;
+    };
+    nats.create_stream("WORK", &["work.>"], RetentionPolicy::WorkQueue);
+    nats.publish("work.items", (0..5).map(|i| format!("n {i}")));
+    let project = TestProject::new().manifest(&format!(
+        r#"[project]
+name = "watched"
+
+[sources.work]
+type = "nats"
+url = "{url}"
+stream = "WORK"
+
+[sinks.results]
+type = "nats"
+url = "{url}"
+subject = "results"
+stream = "RESULTS"
+
+[flows.main]
+nodes = ["work", "results"]
+edges = [{{ from = "work", to = "results" }}]
+"#,
+        url = nats.url
+    ));
+    let served = Served::start(&project, &[]);
+    let flow = served.wait_for("five messages acknowledged", |flow| {
+        flow["report"]["nodes"][0]["connector"]["acks"] == 5
+    });
+    assert_eq!(flow["report"]["nodes"][1]["connector"]["kind"], "nats");
+    let metrics = served.get("/metrics");
+    for sample in [
+        r#"torvyn_connector_acks_total{flow="main",node="work",type="nats"} 5"#,
+        r#"torvyn_connector_redelivered_total{flow="main",node="work",type="nats"} 0"#,
+        r#"torvyn_connector_duplicates_total{flow="main",node="results",type="nats"} 0"#,
+        r#"torvyn_connector_naks_total{flow="main",node="work",type="nats"} 0"#,
+        r#"torvyn_connector_progress_acks_total{flow="main",node="work",type="nats"} 0"#,
+        r#"torvyn_connector_transient_errors_total{flow="main",node="work",type="nats"} 0"#,
+    ] {
+        assert!(metrics.contains(sample), "no {sample} in\n{metrics}");
+    }
+    // The lag is read once a second: everything was delivered, so it comes to 0.
+    assert!(
+        samples(&metrics, "torvyn_connector_lag")
+            .iter()
+            .any(|(labels, _)| labels.contains(r#"node="work""#)),
+        "{metrics}"
+    );
+    promtool_accepts(&metrics);
+    let frame = succeeds(&["top", &served.address, "--once", "--interval", "200ms"]);
+    assert!(
+        frame.contains("work (nats):") && frame.contains("5 messages acknowledged"),
+        "{frame}"
+    );
+    let text = succeeds(&["inspect", &format!("http://{}", served.address)]);
+    assert!(
+        text.contains("nats connector:") && text.contains("5 messages acknowledged"),
+        "{text}"
+    );
+}
+
+#[test]
 fn serve_after_keeps_the_final_figures_up_until_stopped() {
     let project = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 5}"#)

@@ -6,7 +6,7 @@ use clap::Args;
 use miette::{IntoDiagnostic, WrapErr, miette};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde_json::{Value, json};
-use torvyn_runtime::{OCI_SCHEME, Role};
+use torvyn_runtime::{ConnectorReport, OCI_SCHEME, Role};
 
 use super::live;
 use crate::cli::{MessageFormat, OutputArgs};
@@ -282,6 +282,15 @@ fn print_host(flows: &[Value]) {
                 counted(node["calls"]["calls"].as_u64().unwrap_or_default(), "call"),
                 node["calls"]["busy_ns"].as_f64().unwrap_or_default() / 1e9,
             );
+            let connector = serde_json::from_value::<ConnectorReport>(node["connector"].clone());
+            if let Ok(connector) = connector {
+                let source = node["role"].as_str() == Some("source");
+                println!(
+                    "    {} connector: {}",
+                    connector.kind,
+                    output::connector_figures(source, &connector)
+                );
+            }
         }
         for edge in report["edges"].as_array().into_iter().flatten() {
             println!(

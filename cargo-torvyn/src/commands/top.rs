@@ -14,7 +14,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table};
 use serde::Deserialize;
 
+use torvyn_runtime::ConnectorReport;
+
 use super::live;
+use crate::output;
 
 /// Watch the flows of a running host: per node and queue, throughput, call latency, queue
 /// fill, time blocked, drops and errors, refreshed each interval
@@ -140,6 +143,9 @@ struct Node {
     errors: u64,
     restarts: u64,
     calls: Calls,
+    /// What a built-in connector playing the node did.
+    #[serde(default)]
+    connector: Option<ConnectorReport>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +184,8 @@ struct FlowView {
     /// Rows to highlight: the node holding the flow back, and the queue in front of it.
     bottleneck: Option<(usize, Option<usize>)>,
     verdict: String,
+    /// A line per built-in connector: what it did since the flow started.
+    connectors: Vec<String>,
 }
 
 impl View {
@@ -327,23 +335,25 @@ impl FlowView {
             edges,
             bottleneck,
             verdict,
+            connectors: connector_lines(&report.nodes),
         }
     }
 
     /// Rows it takes: borders, two tables with their headers, a blank line between them,
     /// and the verdict.
     fn height(&self) -> u16 {
-        (self.nodes.len() + self.edges.len() + 6) as u16
+        (self.nodes.len() + self.edges.len() + self.connectors.len() + 6) as u16
     }
 
     fn draw(&self, frame: &mut ratatui::Frame<'_>, area: Rect) {
         let block = Block::bordered().title(self.title.as_str());
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        let [nodes, edges, verdict] = Layout::vertical([
+        let [nodes, edges, verdict, connectors] = Layout::vertical([
             Constraint::Length(self.nodes.len() as u16 + 1),
             Constraint::Length(self.edges.len() as u16 + 2),
             Constraint::Length(1),
+            Constraint::Length(self.connectors.len() as u16),
         ])
         .areas(inner);
         let highlight = Style::default().fg(Color::Red).add_modifier(Modifier::BOLD);
@@ -402,7 +412,19 @@ impl FlowView {
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(edges);
         frame.render_widget(edge_table, edges);
         frame.render_widget(Paragraph::new(Line::from(self.verdict.as_str())), verdict);
+        let lines = self.connectors.iter().map(|l| Line::from(l.as_str()));
+        frame.render_widget(Paragraph::new(lines.collect::<Vec<_>>()), connectors);
     }
+}
+
+/// `NODE (TYPE): what it did`, for each node a built-in connector plays.
+fn connector_lines(nodes: &[Node]) -> Vec<String> {
+    let connectors = nodes.iter().filter_map(|node| {
+        let connector = node.connector.as_ref()?;
+        let figures = output::connector_figures(node.role == "source", connector);
+        Some(format!("{} ({}): {figures}", node.name, connector.kind))
+    });
+    connectors.collect()
 }
 
 /// "p50 / p99" of the calls made between two histograms of a node.
@@ -459,6 +481,25 @@ fn text_of(backend: &TestBackend) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connector_says_what_it_did_under_its_flow() {
+        let mut current = flow(2.0, 0, [0; 3], [10; 3]);
+        current.report.nodes[0].connector = Some(ConnectorReport {
+            kind: "nats".into(),
+            acks: 10,
+            redelivered: 2,
+            lag: Some(5),
+            ..ConnectorReport::default()
+        });
+        let text = render(&flow(1.0, 0, [0; 3], [0; 3]), &current);
+        assert!(
+            text.contains(
+                "src (nats): 0 B read, 10 messages acknowledged, 2 delivered again, lag 5 messages"
+            ),
+            "{text}"
+        );
+    }
 
     fn flow(duration: f64, blocked_ns: u64, busy_ns: [u64; 3], counts: [u64; 3]) -> Flow {
         let node = |name: &str, role: &str, i: usize| {

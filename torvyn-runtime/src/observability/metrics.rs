@@ -201,6 +201,22 @@ pub(crate) fn families(flows: &[Arc<FlowReport>]) -> Vec<Family<'_>> {
         let samples = samples.collect();
         families.push(Family::new((name, help, measure.kind()), unit, samples));
     }
+    // Only a NATS source has a lag to show.
+    let lags = node_labels().filter_map(|(node, mut labels)| {
+        let connector = node.connector.as_ref()?;
+        let lag = i64::try_from(connector.lag?).unwrap_or(i64::MAX);
+        labels.push(("type", connector.kind.as_str()));
+        Some((labels, Value::Gauge(lag)))
+    });
+    families.push(Family::new(
+        (
+            "connector_lag",
+            "Messages of a NATS source's consumer not yet delivered to any host",
+            Kind::Gauge,
+        ),
+        None,
+        lags.collect(),
+    ));
     for (name, help, measure) in EDGE_FAMILIES {
         let unit = (name == "edge_blocked").then_some(Unit::Seconds);
         let samples = edge_labels().map(|(queue, mut labels)| {
@@ -275,7 +291,7 @@ const FLOW_FAMILIES: [Entry<FlowReport>; 11] = [
 ];
 
 /// Figures of built-in connectors, labelled by flow, node and connector type.
-const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 8] = [
+const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 14] = [
     (
         "connector_transferred",
         "Bytes a connector read (a source) or wrote (a sink)",
@@ -315,6 +331,36 @@ const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 8] = [
         "connector_unwritten",
         "Elements that reached a sink connector after its output closed",
         Count(|c| c.unwritten),
+    ),
+    (
+        "connector_acks",
+        "Messages a NATS source acknowledged once their element settled",
+        Count(|c| c.acks),
+    ),
+    (
+        "connector_naks",
+        "Messages a NATS source gave back for another delivery",
+        Count(|c| c.naks),
+    ),
+    (
+        "connector_progress_acks",
+        "Progress acknowledgements a NATS source sent for messages held long",
+        Count(|c| c.progress_acks),
+    ),
+    (
+        "connector_redelivered",
+        "Messages a NATS source received more than once",
+        Count(|c| c.redelivered),
+    ),
+    (
+        "connector_duplicates",
+        "Messages a NATS sink published that the stream already held under their message id",
+        Count(|c| c.duplicates),
+    ),
+    (
+        "connector_transient_errors",
+        "Failed pull requests and lost connections of a NATS connector, retried",
+        Count(|c| c.transient_errors),
     ),
 ];
 

@@ -133,10 +133,11 @@ pub struct NodeReport {
     pub connector: Option<ConnectorReport>,
 }
 
-/// What a built-in connector (a node the host plays: a file, standard input or output)
-/// did, beside its node's counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// What a built-in connector (a node the host plays: a file, standard input or output, a
+/// NATS stream) did, beside its node's counts. Read back from the inspection API's JSON
+/// by `top` and `inspect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
 pub struct ConnectorReport {
     /// Its type: `file`, `stdin`, `stdout` or `nats`.
     pub kind: String,

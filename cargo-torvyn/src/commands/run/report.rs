@@ -2,7 +2,7 @@
 //! its connectors did; JSON lines with `--message-format json`.
 
 use serde_json::json;
-use torvyn_runtime::{Accounting, ConnectorReport, FlowError, FlowReport, Outcome, Role};
+use torvyn_runtime::{Accounting, FlowError, FlowReport, Outcome, Role};
 
 use crate::cli::MessageFormat;
 use crate::output::{self, counted, status};
@@ -160,61 +160,11 @@ fn account(report: &FlowReport) {
                     "`{}` ({}): {}",
                     node.name,
                     connector.kind,
-                    connector_figures(node.role, connector)
+                    output::connector_figures(node.role == Role::Source, connector)
                 ),
             );
         }
     }
-}
-
-/// What a built-in connector did, in words: the figures that are not zero.
-fn connector_figures(role: Role, c: &ConnectorReport) -> String {
-    let moved = match role {
-        Role::Source => "read",
-        _ => "written",
-    };
-    let mut what = vec![format!(
-        "{} {moved}",
-        bytesize::ByteSize(c.bytes).display().iec()
-    )];
-    let figures = [
-        (c.settled, format!("{} settled", c.settled)),
-        (c.failed, format!("{} of them failed", c.failed)),
-        (
-            c.resumed_files,
-            format!(
-                "{} resumed from a checkpoint",
-                counted(c.resumed_files, "file")
-            ),
-        ),
-        (c.replayed, format!("{} replayed", c.replayed)),
-        (
-            c.oversize_skipped,
-            format!("{} over max-element-size skipped", c.oversize_skipped),
-        ),
-        (
-            c.oversize_truncated,
-            format!("{} over max-element-size truncated", c.oversize_truncated),
-        ),
-        (
-            c.checkpoints,
-            format!("checkpoints stored {}", counted(c.checkpoints, "time")),
-        ),
-        (
-            c.unwritten,
-            format!(
-                "output closed, {} not written",
-                counted(c.unwritten, "element")
-            ),
-        ),
-    ];
-    what.extend(
-        figures
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(_, text)| text),
-    );
-    what.join(", ")
 }
 
 /// `A emitted (+ …) = B delivered + …`, with the terms that are not zero.
