@@ -208,3 +208,48 @@ edges = [{ from = "a", to = "b" }, { from = "b", to = "a" }]
     }
     assert!(!run.stderr.contains('\u{7}'), "{}", run.stderr);
 }
+
+#[test]
+fn nats_connectors_keys_are_checked_at_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"[project]
+name = "n"
+[sources.work]
+type = "nats"
+url = "nats://[::1"
+pull-batch = 0
+ack-wait = "10ms"
+consumer = "a.b"
+[sources.logs]
+type = "file"
+include = ["*.log"]
+stream = "WORK"
+[sinks.out]
+type = "nats"
+subject = "out.*"
+path = "x"
+[sinks.both]
+type = "nats"
+subject = "a"
+subject-attribute = "b"
+[flows.main]
+nodes = ["work", "out"]
+edges = [{ from = "work", to = "out" }]
+"#;
+    write(dir.path(), "Torvyn.toml", manifest);
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "nats source `work` names no stream",
+        "is not a NATS server address",
+        "Torvyn.toml:5:7]",
+        "`pull-batch` of 0 is too small: the least is 1",
+        "`10ms` is too short: the least is 1s",
+        "`a.b` is not a JetStream stream or consumer name",
+        "`stream` of `logs`: only a `nats` source takes it",
+        "`out.*` is not a subject to publish to",
+        "`path` of `out`: only a `file` or `stdout` sink takes it",
+        "nats sink `both` has both `subject` and `subject-attribute`",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+}
