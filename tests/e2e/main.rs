@@ -23,6 +23,7 @@ mod lifecycle;
 mod limits;
 mod link;
 mod nats;
+mod nats_example;
 mod observability;
 mod otlp;
 mod overlap;

@@ -218,7 +218,7 @@ fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
 /// Starts `cargo torvyn run` of `flow` in the background, its JSON messages piped. The
 /// manifest is written by [`hosts`], once for all of them: a host must never read it
 /// while another start writes it.
-fn host(manifest: &Path) -> Running {
+pub(crate) fn host(manifest: &Path, args: &[&str]) -> Running {
     Running::spawned(
         torvyn()
             .args([
@@ -229,6 +229,7 @@ fn host(manifest: &Path) -> Running {
                 "--manifest-path",
             ])
             .arg(manifest)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -239,12 +240,12 @@ fn host(manifest: &Path) -> Running {
 /// `n` hosts running `flow`.
 fn hosts(flow: &TestProject, n: usize) -> Vec<Running> {
     let manifest = flow.write_manifest();
-    (0..n).map(|_| host(&manifest)).collect()
+    (0..n).map(|_| host(&manifest, &[])).collect()
 }
 
 /// Waits (up to two minutes) until stream `name` holds at least `n` messages, while
 /// every host of `running` runs.
-fn wait_until_held(nats: &Nats, running: &mut [Running], name: &str, n: u64) {
+pub(crate) fn wait_until_held(nats: &Nats, running: &mut [Running], name: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         for host in running.iter_mut() {
@@ -273,7 +274,7 @@ fn wait_until_held(nats: &Nats, running: &mut [Running], name: &str, n: u64) {
 }
 
 /// Stops a host with SIGTERM and returns what it printed, with its exit code.
-fn terminate(mut host: Running) -> Run {
+pub(crate) fn terminate(mut host: Running) -> Run {
     let pid = host.child().id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     Run::from(host.wait_with_output())
@@ -292,11 +293,11 @@ fn check_numbers(messages: &[String], n: u32) -> usize {
     seen.values().map(|&times| times - 1).sum()
 }
 
-fn connector<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn connector<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     &node(report, name)["connector"]
 }
 
-fn sum(reports: &[serde_json::Value], node: &str, key: &str) -> u64 {
+pub(crate) fn sum(reports: &[serde_json::Value], node: &str, key: &str) -> u64 {
     reports
         .iter()
         .map(|r| connector(r, node)[key].as_u64().unwrap())
@@ -357,11 +358,7 @@ fn a_host_killed_in_the_middle_loses_nothing_and_its_redeliveries_are_bounded_an
     wait_until_held(&nats, &mut hosts, "RESULTS", 10_000);
     // What the killed host held comes back after the ack wait: the survivors run on
     // until the consumer has nothing left to deliver or to wait for.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while nats.pending("WORK", "torvyn-main-work") != (0, 0) {
-        assert!(Instant::now() < deadline, "the consumer still has work");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_done(&nats);
     let runs: Vec<Run> = hosts
         .into_iter()
         .map(|host| terminate(host).success())
@@ -571,8 +568,14 @@ edges = [{{ from = "work", to = "results" }}, {{ from = "work", to = "slow" }}]
 /// Waits (up to a minute) until the work consumer has nothing left to deliver or to
 /// wait for.
 fn wait_until_done(nats: &Nats) {
+    wait_until_consumed(nats, "WORK", "torvyn-main-work");
+}
+
+/// Waits (up to a minute) until consumer `name` of `stream` has nothing left to deliver
+/// or to wait for.
+pub(crate) fn wait_until_consumed(nats: &Nats, stream: &str, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while nats.pending("WORK", "torvyn-main-work") != (0, 0) {
+    while nats.pending(stream, name) != (0, 0) {
         assert!(Instant::now() < deadline, "the consumer still has work");
         std::thread::sleep(Duration::from_millis(50));
     }

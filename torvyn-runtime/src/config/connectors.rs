@@ -191,6 +191,9 @@ pub struct SinkDecl {
     /// existing stream's when set.
     #[serde(default)]
     pub subjects: Vec<Spanned<String>>,
+    /// `nats`: the stream's retention when it is created (default `limits`: it keeps
+    /// what it is given); checked against an existing stream's when set.
+    pub retention: Option<Spanned<Retention>>,
 }
 
 impl SinkDecl {
@@ -319,6 +322,7 @@ impl ProjectManifest {
                 ),
                 ("stream", decl.stream.as_ref().map(Spanned::span)),
                 ("subjects", decl.subjects.first().map(Spanned::span)),
+                ("retention", decl.retention.as_ref().map(Spanned::span)),
             ];
             keep(self.only_for(name, "a `nats` sink", &only_nats));
             match (*decl.kind.get_ref(), &decl.path) {

@@ -17,6 +17,7 @@
 //! type = "nats"
 //! subject = "results.all"         # or: subject-attribute = "NAME"
 //! stream = "RESULTS"              # optional: created when missing, capturing `subject`
+//! retention = "limits"            # the stream's, when created (the default) or checked
 //! ```
 
 use serde::Deserialize;
@@ -135,13 +136,18 @@ impl ProjectManifest {
             }
             _ => {}
         }
+        let of_stream = [
+            ("subjects", decl.subjects.first().map(Spanned::span)),
+            ("retention", decl.retention.as_ref().map(Spanned::span)),
+        ];
+        let stray = (of_stream.into_iter()).find_map(|(key, span)| Some((key, span?)));
         if decl.stream.is_none()
-            && let Some(first) = decl.subjects.first()
+            && let Some((key, span)) = stray
         {
             keep(Err(self.error_at(
-                first.span(),
-                format!("`subjects` of `{name}` are those of a stream, and it names none"),
-                Some("add `stream = \"NAME\"`, or remove `subjects`".into()),
+                span,
+                format!("`{key}` of `{name}` is a stream's, and it names none"),
+                Some(format!("add `stream = \"NAME\"`, or remove `{key}`")),
             )));
         }
         keep(self.check_nats_url(decl.url.as_ref()));

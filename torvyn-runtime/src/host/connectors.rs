@@ -153,7 +153,7 @@ fn nats_sink(decl: &SinkDecl) -> NatsSinkSpec {
     NatsSinkSpec {
         url: nats_url(decl.url.as_ref()),
         stream: (decl.stream.as_ref()).map(|stream| {
-            let retention = (None, Retention::Limits);
+            let retention = (decl.retention.as_ref(), Retention::Limits);
             stream_spec(stream.get_ref().clone(), &decl.subjects, retention, fixed)
         }),
         subject,

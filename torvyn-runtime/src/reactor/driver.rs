@@ -538,11 +538,12 @@ impl Driver<'_> {
     }
 
     /// Stops every source that has not finished, and records why: at once, or (a source
-    /// connector that drains, on anything but `--limit`) once what it was already sent is
-    /// out, which it ends its stream after.
+    /// connector that drains, on a stop or a time limit) once what it was already sent is
+    /// out, which it ends its stream after. `--limit` and a closed output stop it at once:
+    /// nothing more may enter the flow, and what it was sent goes back.
     fn stop_sources(&mut self, outcome: Outcome) {
         let mut stopped = false;
-        let drain = outcome != Outcome::LimitReached;
+        let drain = matches!(outcome, Outcome::Cancelled | Outcome::TimedOut);
         for &s in &self.sources {
             let node = &mut self.nodes[s];
             if node.finished || node.draining {

@@ -24,6 +24,10 @@ pub(crate) use self::sink::NatsSink;
 pub(crate) use self::source::NatsSource;
 use crate::config::Retention;
 
+/// The prefix of the headers a NATS sink writes an element's attributes as, and that a
+/// NATS source reads them back from: `Torvyn-line: 12` is attribute `line`.
+const ATTRIBUTE_HEADER: &str = "Torvyn-";
+
 /// How long connecting to the server may take before the flow fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

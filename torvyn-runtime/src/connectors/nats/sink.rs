@@ -12,7 +12,8 @@
 //! An element's content type is its message's `Content-Type` header (a dead-lettered
 //! element's names the node and the error), and its attributes are headers too: a
 //! message header it was read with (`header.NAME`) under its own name, any other
-//! attribute as `Torvyn-KEY` (`Torvyn-delivered: 3`). JetStream's own headers (`Nats-…`)
+//! attribute as `Torvyn-KEY` (`Torvyn-delivered: 3`), which a NATS source reads back as
+//! the attribute it was. JetStream's own headers (`Nats-…`)
 //! are never passed on, and a name or value that would break the protocol's framing is
 //! made safe (a line break becomes a space; a name with a `:` or a control character is
 //! left out).
@@ -26,7 +27,7 @@ use async_nats::jetstream::{self, context::Publish};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{Counters, NatsSinkSpec, SinkSubject, connect, ensure_stream, spawn};
+use super::{ATTRIBUTE_HEADER, Counters, NatsSinkSpec, SinkSubject, connect, ensure_stream, spawn};
 use crate::attributes::Attributes;
 use crate::config::valid_subject;
 use crate::engine::{BackpressureSignal, ProcessError};
@@ -238,7 +239,7 @@ fn headers(element: &Queued) -> HeaderMap {
     for (key, value) in element.attributes.to_vec() {
         let name = match key.strip_prefix("header.") {
             Some(name) => name.to_owned(),
-            None => format!("Torvyn-{key}"),
+            None => format!("{ATTRIBUTE_HEADER}{key}"),
         };
         if safe_name(&name) {
             headers.append(name.as_str(), safe_value(&value));

@@ -14,8 +14,10 @@
 //!    tried again after a backoff (doubling from 100 ms to 5 s): a lost connection, a
 //!    restarted server or a missing responder never fails the flow.
 //! 3. The flow pulls what was received: each message becomes an element (its payload
-//!    copied once into a host buffer), with a ticket, and its subject, stream, stream
-//!    sequence, delivery count and headers as attributes. A message delivered before
+//!    copied once into a host buffer), with a ticket, and as attributes: `subject`,
+//!    `stream`, `sequence` (in the stream), `delivered` (the delivery count, from 1), and
+//!    each header as `header.NAME`, but for those a NATS sink wrote of an element's
+//!    attributes (`Torvyn-KEY`), which are `KEY` again. A message delivered before
 //!    (delivery count above 1) is counted redelivered.
 //! 4. When an element has settled in every branch (`reactor::acks`), its message is
 //!    acknowledged: `+ACK`, through the thread. An element that failed under a policy
@@ -26,20 +28,20 @@
 //!    within the policy's attempts and the consumer's `max-deliver` (the message's
 //!    delivery count is known); past them, the policy's `then` applies, and the message
 //!    is acknowledged as above: a poison message never loops.
-//! 5. About once a second, every message held for longer than half of the consumer's ack
+//! 5. A few times a second, every message held for longer than half of the consumer's ack
 //!    wait since it was received (or last reported) gets a progress acknowledgement
 //!    (`+WPI`): a slow sink, a long aggregation window or backpressure do not get it
 //!    delivered to another host. The consumer's pending count is read as the lag.
 //! 6. A stop (a signal, `--timeout`) ends the source by draining it: no new pull request
 //!    is sent, and what the last one brings is still emitted, so that everything the
 //!    server delivered to this host reaches the flow; the source's stream then ends and
-//!    the flow drains, acknowledging each element as it settles. Only `--limit` ends it
-//!    at once.
+//!    the flow drains, acknowledging each element as it settles. `--limit` and a closed
+//!    output end it at once.
 //! 7. Closing gives back (`-NAK`, for another delivery at once) every message the flow
-//!    did not settle (it failed, or it was stopped by `--limit`), then flushes the
-//!    connection, so that every acknowledgement has reached the server before the host
-//!    exits. A host killed before it acknowledged has its messages delivered again
-//!    after the ack wait: at-least-once, with duplicates bounded by what it held.
+//!    did not settle (it failed, it was stopped by `--limit`, its output closed), then
+//!    flushes the connection, so that every acknowledgement has reached the server before
+//!    the host exits. A host killed before it acknowledged has its messages delivered
+//!    again after the ack wait: at-least-once, with duplicates bounded by what it held.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -52,7 +54,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc};
 
-use super::{Counters, NatsSourceSpec, connect, ensure_stream, spawn};
+use super::{ATTRIBUTE_HEADER, Counters, NatsSourceSpec, connect, ensure_stream, spawn};
 use crate::attributes::Attributes;
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
 use crate::connectors::Pulled;
@@ -501,13 +503,7 @@ async fn pull(
 /// subject (which a consumer's messages always have).
 fn delivery(message: jetstream::Message) -> Option<Delivery> {
     let info = message.info().ok()?;
-    let mut attributes = vec![
-        ("subject".to_owned(), message.subject.to_string()),
-        ("stream".to_owned(), info.stream.to_owned()),
-        ("sequence".to_owned(), info.stream_sequence.to_string()),
-        ("delivered".to_owned(), info.delivered.to_string()),
-    ];
-    let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
+    let mut attributes = Vec::new();
     let mut content_type = "application/octet-stream".to_owned();
     if let Some(headers) = &message.headers {
         for (name, values) in headers.iter() {
@@ -516,9 +512,22 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
             if name.eq_ignore_ascii_case("content-type") {
                 content_type = value.to_owned();
             }
-            attributes.push((format!("header.{name}"), value.to_owned()));
+            // What a NATS sink wrote of an element's attributes comes back as they were.
+            let key = match name.strip_prefix(ATTRIBUTE_HEADER) {
+                Some(key) => key.to_owned(),
+                None => format!("header.{name}"),
+            };
+            attributes.push((key, value.to_owned()));
         }
     }
+    // Last, so that what this delivery is wins over what an earlier one said.
+    attributes.extend([
+        ("subject".to_owned(), message.subject.to_string()),
+        ("stream".to_owned(), info.stream.to_owned()),
+        ("sequence".to_owned(), info.stream_sequence.to_string()),
+        ("delivered".to_owned(), info.delivered.to_string()),
+    ]);
+    let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
     let reply = message.reply.clone()?;
     Some(Delivery {
         reply,
