@@ -220,6 +220,7 @@ url = "nats://[::1"
 pull-batch = 0
 ack-wait = "10ms"
 consumer = "a.b"
+framing = "ndjson"
 [sources.logs]
 type = "file"
 include = ["*.log"]
@@ -249,6 +250,7 @@ edges = [{ from = "work", to = "out" }]
         "`out.*` is not a subject to publish to",
         "`path` of `out`: only a `file` or `stdout` sink takes it",
         "nats sink `both` has both `subject` and `subject-attribute`",
+        "`framing` of `work`: only a `file` or `stdin` source takes it",
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }

@@ -20,6 +20,7 @@ use crate::support::{Run, TestProject, count, node, torvyn};
 pub(crate) struct Nats {
     child: Child,
     pub(crate) url: String,
+    port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -33,14 +34,7 @@ impl Nats {
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let spawned = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path().join("store"))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn();
-        let mut child = match spawned {
+        let child = match spawn_server(dir.path(), port) {
             Ok(child) => child,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 assert!(
@@ -52,11 +46,22 @@ impl Nats {
             }
             Err(error) => panic!("nats-server does not start: {error}"),
         };
-        let address = format!("127.0.0.1:{port}");
+        let mut nats = Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+        };
+        nats.wait_until_listening();
+        Some(nats)
+    }
+
+    fn wait_until_listening(&mut self) {
+        let address = format!("127.0.0.1:{}", self.port);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&address).is_err() {
-            let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-            if let Some(status) = child.try_wait().unwrap() {
+            let log = || std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+            if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("nats-server exited ({status}):\n{}", log());
             }
             assert!(
@@ -66,11 +71,35 @@ impl Nats {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(Nats {
-            child,
-            url: format!("nats://{address}"),
-            dir,
-        })
+    }
+
+    /// Waits (up to a minute) until consumer `name` of `stream` exists and has pull
+    /// requests from at least `hosts` clients waiting: every host is ready for work.
+    pub(crate) fn wait_for_hosts(&self, stream: &str, name: &str, hosts: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiting = self.with(|js| async move {
+                let stream = js.get_stream(stream).await.ok()?;
+                Some(stream.consumer_info(name).await.ok()?.num_waiting)
+            });
+            if waiting.is_some_and(|w| w >= hosts) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting:?} of {hosts} hosts wait for work"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server and starts it again on the same port and store: what the
+    /// clients see of a crashed and restarted server.
+    pub(crate) fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = spawn_server(self.dir.path(), self.port).unwrap();
+        self.wait_until_listening();
     }
 
     /// Runs `work` with a JetStream context on this server.
@@ -167,6 +196,20 @@ impl Nats {
             (info.num_pending, info.num_ack_pending)
         })
     }
+}
+
+/// `nats-server` with JetStream on `port`, its store and log in `dir`.
+fn spawn_server(dir: &Path, port: u16) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("log"))?;
+    Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.join("store"))
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
 }
 
 impl Drop for Nats {
@@ -308,9 +351,11 @@ pub(crate) fn sum(reports: &[serde_json::Value], node: &str, key: &str) -> u64 {
 fn three_hosts_share_a_work_queue_and_a_graceful_stop_redelivers_nothing() {
     let Some(nats) = Nats::start() else { return };
     nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
-    nats.publish("work.items", numbered(0..10_000));
     let flow = work_queue(&nats, "pull-batch = 64");
     let mut hosts = hosts(&flow, 3);
+    // Published once every host asks for work, so that each takes part.
+    nats.wait_for_hosts("WORK", "torvyn-main-work", 3);
+    nats.publish("work.items", numbered(0..10_000));
     wait_until_held(&nats, &mut hosts, "RESULTS", 3_000);
     // One host stops in the middle; the two others take the rest.
     let stopped = terminate(hosts.remove(0)).success();
@@ -372,6 +417,7 @@ fn a_host_killed_in_the_middle_loses_nothing_and_its_redeliveries_are_bounded_an
     );
     assert_eq!(nats.held("RESULTS"), 10_000);
     let redelivered = sum(&reports, "work", "redelivered");
+    assert!(redelivered > 0, "the killed host held nothing");
     // The most a host holds: a pull request's messages (64), two queues of 64, an
     // element in `upper`, a batch in the sink's call and one whose acknowledgements were
     // on their way (32 each).
@@ -646,4 +692,25 @@ fn a_host_killed_after_one_branch_delivered_and_before_the_other_did_gets_the_me
     let results = connector(&report, "results");
     assert_eq!(results["duplicates"], work["redelivered"], "{results:#}");
     assert_eq!(nats.held("RESULTS"), 20);
+}
+
+#[test]
+fn a_server_that_restarts_under_a_running_host_costs_retries_not_messages() {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..2_000));
+    let flow = work_queue(&nats, "pull-batch = 64\nack-wait = \"2s\"");
+    let mut running = hosts(&flow, 1);
+    wait_until_held(&nats, &mut running, "RESULTS", 500);
+    nats.restart();
+    nats.publish("work.items", numbered(2_000..3_000));
+    wait_until_held(&nats, &mut running, "RESULTS", 3_000);
+    wait_until_done(&nats);
+    let report = terminate(running.remove(0)).success().report();
+    assert_eq!(check_numbers(&nats.messages("RESULTS"), 3_000), 0);
+    let work = connector(&report, "work");
+    assert!(work["transient-errors"].as_u64().unwrap() > 0, "{work:#}");
+    assert_eq!(nats.held("WORK"), 0);
 }

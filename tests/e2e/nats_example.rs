@@ -37,15 +37,15 @@ fn the_nats_work_queue_example_shares_its_queue_between_two_hosts_and_keeps_line
         Run::from(output).success()
     };
 
+    // The hosts first, so that both ask for work before there is any.
+    let mut hosts: Vec<_> = (0..2).map(|_| host(&manifest_path, &["work"])).collect();
+    nats.wait_for_hosts("WORK", "torvyn-work-work", 2);
     let published = run(&["publish"]);
     assert!(
         published.stderr.contains("3000 settled"),
         "{}",
         published.stderr
     );
-    assert_eq!(nats.held("WORK"), 3000);
-
-    let mut hosts: Vec<_> = (0..2).map(|_| host(&manifest_path, &["work"])).collect();
     wait_until_held(&nats, &mut hosts, "REDACTED", 3000);
     wait_until_consumed(&nats, "WORK", "torvyn-work-work");
     let reports: Vec<serde_json::Value> = (hosts.into_iter())

@@ -58,10 +58,14 @@ pub use config::{
     find_manifest,
 };
 pub use config::{
-    DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_STATE_DIR, Framing, Oversize, SinkDecl, SinkType, SourceDecl,
-    SourceType,
+    DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_NATS_URL,
+    DEFAULT_PULL_BATCH, DEFAULT_PULL_EXPIRES, DEFAULT_STATE_DIR, Framing, Oversize, Retention,
+    SinkDecl, SinkType, SourceDecl, SourceType,
 };
-pub use connectors::{ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, glob_files};
+pub use connectors::{
+    ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
+    SinkSubject, StreamSpec, glob_files,
+};
 pub use contracts::{
     CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Normalised, Role,
     compatible, inspect, normalise, with_capabilities,

@@ -177,15 +177,20 @@ pub fn native_flow(processor: Option<Work>, size: usize, count: u64) -> FlowSpec
     let source = Native::source(Arc::new(move || Box::new(Emit { left: count, size })));
     let mut stages = vec![stage("src", StageBody::Native(source), String::new())];
     if let Some(work) = processor {
-        let native = match work {
-            Work::Upper => Native::processor(Arc::new(|| Box::new(Upper))),
-            Work::Copy => Native::processor(Arc::new(|| Box::new(Pass))),
-        };
-        stages.push(stage("up", StageBody::Native(native), String::new()));
+        stages.push(native_processor(work));
     }
     let sink = Native::sink(Arc::new(|| Box::new(Discard)));
     stages.push(stage("out", StageBody::Native(sink), String::new()));
     flow(stages)
+}
+
+/// A native processor stage `up` doing `work`.
+pub fn native_processor(work: Work) -> StageSpec {
+    let native = match work {
+        Work::Upper => Native::processor(Arc::new(|| Box::new(Upper))),
+        Work::Copy => Native::processor(Arc::new(|| Box::new(Pass))),
+    };
+    stage("up", StageBody::Native(native), String::new())
 }
 
 /// `left` payloads of `size` bytes `x`, as the test source makes them.

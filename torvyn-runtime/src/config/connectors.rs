@@ -216,6 +216,16 @@ impl ProjectManifest {
             let file = kind == SourceType::File;
             if kind == SourceType::Nats {
                 self.check_nats_source(name, decl, keep);
+                // A message is one element, as it is.
+                let only_framed = [
+                    ("framing", decl.framing.as_ref().map(Spanned::span)),
+                    (
+                        "max-element-size",
+                        (decl.max_element_size.as_ref()).map(Spanned::span),
+                    ),
+                    ("oversize", decl.oversize.as_ref().map(Spanned::span)),
+                ];
+                keep(self.only_for(name, "a `file` or `stdin` source", &only_framed));
             } else {
                 let only_nats = [
                     ("url", decl.url.as_ref().map(Spanned::span)),

@@ -227,12 +227,13 @@ impl Connector {
         }
     }
 
-    /// A source told to stop: whether it drains, ending its own stream once what it was
-    /// already sent is out (a NATS source's last pull request), rather than at once.
-    pub(crate) fn drain(&mut self) -> bool {
+    /// A source told to stop: it asks for nothing more, and says whether it can drain,
+    /// ending its own stream once what it was already sent is out (a NATS source's last
+    /// pull request), rather than at once.
+    pub(crate) fn stop(&mut self) -> bool {
         match self {
             Connector::NatsSource(source) => {
-                source.drain();
+                source.stop();
                 true
             }
             _ => false,

@@ -33,8 +33,9 @@
 //!    asks for another delivery after the policy's backoff instead of retrying in place,
 //!    while deliveries remain within the policy's attempts and the source's most; the
 //!    ack is then resolved as to be delivered again (the longest wait asked wins over a
-//!    settled or failed branch), and a group ack passes that on to its members. Once
-//!    no delivery remains, the policy's `then` applies, as to any other error.
+//!    settled or failed branch). Once no delivery remains, the policy's `then` applies,
+//!    as to any other error. An aggregator's output has no source that can deliver it
+//!    again, and is retried in place.
 
 use std::time::Duration;
 
@@ -170,9 +171,6 @@ impl Acks {
             // As deep as aggregators are chained in the flow.
             Owner::Group(members) => {
                 for member in members {
-                    if let Some(wait) = entry.redeliver {
-                        self.redeliver(member, wait);
-                    }
                     self.release(member, entry.failed, resolved);
                 }
             }
@@ -226,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_redelivery_asked_wins_and_reaches_an_aggregates_members() {
+    fn the_longest_redelivery_asked_wins() {
         let mut acks = Acks::default();
         let mut resolved = Vec::new();
         let a = acks.for_source(2, 0);
@@ -238,13 +236,16 @@ mod tests {
         acks.release(a, true, &mut resolved);
         acks.release(a, false, &mut resolved);
         assert_eq!(resolved[0].redeliver, Some(Duration::from_secs(2)));
+        assert!(resolved[0].failed);
         let b = acks.for_source(2, 1);
         let group = acks.for_group(vec![b], 1);
-        assert_eq!(acks.source_of(group), None);
-        acks.redeliver(group, Duration::from_millis(5));
-        acks.release(group, true, &mut resolved);
-        assert_eq!(resolved[1].redeliver, Some(Duration::from_millis(5)));
-        assert!(resolved[1].failed);
+        assert_eq!(
+            acks.source_of(group),
+            None,
+            "an aggregate is not redelivered"
+        );
+        acks.release(group, false, &mut resolved);
+        assert_eq!(resolved[1].redeliver, None);
         assert_eq!(acks.open_count(), 0);
     }
 }

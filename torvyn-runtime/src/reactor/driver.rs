@@ -552,7 +552,7 @@ impl Driver<'_> {
             stopped = true;
             // A stop before every stage started finds some of them missing.
             let connector = self.stages.get_mut(s).and_then(Stage::connector);
-            if drain && connector.is_some_and(|c| c.drain()) {
+            if connector.is_some_and(|c| c.stop()) && drain {
                 node.draining = true;
             } else {
                 node.finished = true;

@@ -28,6 +28,15 @@ use crate::config::Retention;
 /// NATS source reads them back from: `Torvyn-line: 12` is attribute `line`.
 const ATTRIBUTE_HEADER: &str = "Torvyn-";
 
+/// The first wait after a failed pull request or publish; doubled after each next one, up
+/// to [`MOST_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MOST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long closing waits for what a connector sent to reach the server: one that is
+/// unreachable gets the source's messages delivered again after the ack wait.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long connecting to the server may take before the flow fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

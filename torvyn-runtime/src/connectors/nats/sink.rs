@@ -6,8 +6,11 @@
 //! on its own task from the start, `driver/detached.rs`, so the rest of the flow goes on).
 //! Each message carries a `Nats-Msg-Id` made of its source element's identity (a NATS
 //! message's stream and sequence, a file's path and offset, from the element's
-//! attributes), so that the stream drops an element delivered again within its duplicate
-//! window; the server's duplicate answers are counted.
+//! attributes) and its subject, so that the stream drops an element delivered again within its duplicate
+//! window; the server's duplicate answers are counted. What the server does not store
+//! (a lost connection, a restarting server) is published again, with the same ids, for up
+//! to 30 s, each round counted as a transient error; only then does the element fail,
+//! through the node's error policy.
 //!
 //! An element's content type is its message's `Content-Type` header (a dead-lettered
 //! element's names the node and the error), and its attributes are headers too: a
@@ -27,13 +30,21 @@ use async_nats::jetstream::{self, context::Publish};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{ATTRIBUTE_HEADER, Counters, NatsSinkSpec, SinkSubject, connect, ensure_stream, spawn};
+use super::{
+    ATTRIBUTE_HEADER, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF, NatsSinkSpec,
+    SinkSubject, connect, ensure_stream, spawn,
+};
 use crate::attributes::Attributes;
 use crate::config::valid_subject;
 use crate::engine::{BackpressureSignal, ProcessError};
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, Handled, Queued, host_read_onto};
 use crate::resources::BufferTable;
+
+/// How long a batch's messages that the server did not store are published again before
+/// their elements fail (through the node's error policy): long enough for a server to
+/// restart.
+const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
 
 /// A message to publish.
 struct Outgoing {
@@ -83,10 +94,11 @@ impl NatsSink {
             }
             let _ = ready.send(Ok(()));
             while let Some(request) = incoming.recv().await {
-                let answers = publish(&context, request.messages).await;
+                let answers = publish(&context, request.messages, &counted).await;
                 let _ = request.answers.send(answers);
             }
-            let _ = client.flush().await;
+            // Every publish was answered; a server that went away has nothing to flush.
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await;
         })?;
         Ok(NatsSink {
             index,
@@ -147,7 +159,9 @@ impl NatsSink {
                         "the element has no attribute `{name}` to take its subject from"
                     )))
                 })?;
-                if !valid_subject(&value) {
+                // Not JetStream's API nor a reply inbox, whatever an element says.
+                let system = value.starts_with('$') || value.starts_with("_INBOX.");
+                if system || !valid_subject(&value) {
                     return Err(CallError::Process(ProcessError::InvalidInput(format!(
                         "attribute `{name}` is `{value}`, not a subject to publish to"
                     ))));
@@ -159,8 +173,8 @@ impl NatsSink {
         host_read_onto(table, self.index, element.buffer, &mut payload)
             .map_err(|error| CallError::Trap(wasmtime::Error::msg(error.to_string())))?;
         Ok(Outgoing {
+            headers: headers(element, &subject),
             subject,
-            headers: headers(element),
             payload: Bytes::from(payload),
         })
     }
@@ -201,34 +215,71 @@ impl NatsSink {
     }
 }
 
-/// Publishes every message, then awaits each acknowledgement in order.
+/// Publishes every message, then awaits each acknowledgement in order. The messages the
+/// server did not store (a lost connection, a restarting server, a timeout) are published
+/// again, with the same message ids, after a backoff (doubling from 100 ms to 5 s), each
+/// round counted as a transient error, for up to [`PUBLISH_RETRY_FOR`]; past that, each
+/// still failing has its error.
 async fn publish(
     context: &jetstream::Context,
     messages: Vec<Outgoing>,
+    counters: &Counters,
 ) -> Vec<Result<bool, String>> {
-    let mut pending = Vec::with_capacity(messages.len());
-    for message in messages {
-        let publish = Publish::build()
-            .payload(message.payload)
-            .headers(message.headers);
-        pending.push(context.send_publish(message.subject, publish).await);
-    }
-    let mut answers = Vec::with_capacity(pending.len());
-    for sent in pending {
-        answers.push(match sent {
-            Ok(ack) => match ack.await {
-                Ok(ack) => Ok(ack.duplicate),
-                Err(error) => Err(format!("JetStream did not store the message: {error}")),
-            },
-            Err(error) => Err(format!("cannot publish to JetStream: {error}")),
+    let began = Instant::now();
+    let mut answers: Vec<Option<Result<bool, String>>> = vec![None; messages.len()];
+    let mut pending: Vec<usize> = (0..messages.len()).collect();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let mut sent = Vec::with_capacity(pending.len());
+        for &i in &pending {
+            let message = &messages[i];
+            let publish = Publish::build()
+                .payload(message.payload.clone())
+                .headers(message.headers.clone());
+            sent.push((
+                i,
+                context.send_publish(message.subject.clone(), publish).await,
+            ));
+        }
+        // Awaited together: each has the context's timeout, and a batch sent to a server
+        // that died waits that long once, not once per message.
+        let stored = sent.into_iter().map(|(i, sent)| async move {
+            let stored = match sent {
+                Ok(ack) => {
+                    (ack.await).map_err(|e| format!("JetStream did not store the message: {e}"))
+                }
+                Err(error) => Err(format!("cannot publish to JetStream: {error}")),
+            };
+            (i, stored)
         });
+        let mut failed = Vec::new();
+        for (i, stored) in futures_util::future::join_all(stored).await {
+            match stored {
+                Ok(ack) => answers[i] = Some(Ok(ack.duplicate)),
+                Err(why) => failed.push((i, why)),
+            }
+        }
+        if failed.is_empty() {
+            break;
+        }
+        counters.error();
+        if began.elapsed() >= PUBLISH_RETRY_FOR {
+            for (i, why) in failed {
+                answers[i] = Some(Err(why));
+            }
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MOST_BACKOFF);
+        pending = failed.into_iter().map(|(i, _)| i).collect();
     }
-    answers
+    // Every message was answered: stored, or failed past the retries.
+    answers.into_iter().flatten().collect()
 }
 
-/// The headers of `element`'s message: its content type, its attributes, and its message
-/// id (see the module's docs).
-fn headers(element: &Queued) -> HeaderMap {
+/// The headers of `element`'s message to `subject`: its content type, its attributes, and
+/// its message id (see the module's docs).
+fn headers(element: &Queued, subject: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let safe_value = |value: &str| value.replace(['\r', '\n'], " ");
     let safe_name = |name: &str| {
@@ -248,16 +299,21 @@ fn headers(element: &Queued) -> HeaderMap {
     if !element.content_type.is_empty() {
         headers.insert("Content-Type", safe_value(&element.content_type));
     }
-    if let Some(id) = message_id(&element.attributes) {
+    if let Some(id) = message_id(&element.attributes, subject) {
         headers.insert(async_nats::header::NATS_MESSAGE_ID, safe_value(&id));
     }
     headers
 }
 
-/// The `Nats-Msg-Id` of an element: its source's identity of it, from its attributes (a
-/// NATS message's `stream` and `sequence`, a file's `path` and `offset`); `None` for an
-/// element a component made.
-fn message_id(attributes: &Attributes) -> Option<String> {
-    let pair = |a: &str, b: &str| Some(format!("{}:{}", attributes.get(a)?, attributes.get(b)?));
+/// The `Nats-Msg-Id` of an element published to `subject`: its source's identity of it,
+/// from its attributes (a NATS message's `stream` and `sequence`, a file's `path` and
+/// `offset`), and the subject, so that the branches of a fan-out that publish one element
+/// to two subjects of a stream are two messages; `None` for an element a source
+/// component or an aggregator made.
+fn message_id(attributes: &Attributes, subject: &str) -> Option<String> {
+    let pair = |a: &str, b: &str| {
+        let (a, b) = (attributes.get(a)?, attributes.get(b)?);
+        Some(format!("{a}:{b}:{subject}"))
+    };
     pair("stream", "sequence").or_else(|| pair("path", "offset"))
 }

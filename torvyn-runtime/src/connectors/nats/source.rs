@@ -7,17 +7,21 @@
 //!    acknowledgements), refuses them when they differ from the manifest, and starts the
 //!    client's thread (`nats/mod.rs`).
 //! 2. The thread asks for messages with pull requests of at most `pull-batch` messages,
-//!    each with an expiry (`pull-expires`) and an idle heartbeat (a quarter of it), one
-//!    request at a time, and only while fewer than `pull-batch` messages it received
+//!    each with an expiry (`pull-expires`), one request at a time, and only while fewer than `pull-batch` messages it received
 //!    wait for the flow: a flow that is held back holds the consumer back, and the
 //!    server gives the rest of the work to other hosts. A failed request is counted and
 //!    tried again after a backoff (doubling from 100 ms to 5 s): a lost connection, a
-//!    restarted server or a missing responder never fails the flow.
+//!    restarted server or a missing responder never fails the flow. A request whose end
+//!    never comes (a connection that died silently) is given up 5 s after its expiry,
+//!    and the client's own pings notice the dead connection. (Requests carry no idle
+//!    heartbeat: async-nats 0.42's batch stalls on one until something else wakes it, and
+//!    checks for none missed.)
 //! 3. The flow pulls what was received: each message becomes an element (its payload
 //!    copied once into a host buffer), with a ticket, and as attributes: `subject`,
 //!    `stream`, `sequence` (in the stream), `delivered` (the delivery count, from 1), and
 //!    each header as `header.NAME`, but for those a NATS sink wrote of an element's
-//!    attributes (`Torvyn-KEY`), which are `KEY` again. A message delivered before
+//!    attributes (`Torvyn-KEY`), which are `KEY` again (not the four above, which are
+//!    this delivery's own). A message delivered before
 //!    (delivery count above 1) is counted redelivered.
 //! 4. When an element has settled in every branch (`reactor::acks`), its message is
 //!    acknowledged: `+ACK`, through the thread. An element that failed under a policy
@@ -36,12 +40,13 @@
 //!    is sent, and what the last one brings is still emitted, so that everything the
 //!    server delivered to this host reaches the flow; the source's stream then ends and
 //!    the flow drains, acknowledging each element as it settles. `--limit` and a closed
-//!    output end it at once.
+//!    output end it at once (and send no new pull request either).
 //! 7. Closing gives back (`-NAK`, for another delivery at once) every message the flow
 //!    did not settle (it failed, it was stopped by `--limit`, its output closed), then
 //!    flushes the connection, so that every acknowledgement has reached the server before
 //!    the host exits. A host killed before it acknowledged has its messages delivered
 //!    again after the ack wait: at-least-once, with duplicates bounded by what it held.
+//!    Either way, each such message has used one of its `max-deliver` deliveries.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -54,7 +59,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc};
 
-use super::{ATTRIBUTE_HEADER, Counters, NatsSourceSpec, connect, ensure_stream, spawn};
+use super::{
+    ATTRIBUTE_HEADER, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF, NatsSourceSpec,
+    connect, ensure_stream, spawn,
+};
 use crate::attributes::Attributes;
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
 use crate::connectors::Pulled;
@@ -62,17 +70,14 @@ use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, Deliveries, host_output};
 use crate::resources::BufferTable;
 
-/// The first wait after a failed pull request; doubled after each next one, up to
-/// [`MOST_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MOST_BACKOFF: Duration = Duration::from_secs(5);
-
-/// How long closing waits for the acknowledgements to reach the server (one that is
-/// unreachable gets the messages delivered again after the ack wait).
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an acknowledgement may wait for the client to take it.
+const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the consumer's pending count is read.
 const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// The attributes a NATS source gives every element itself.
+const OWN_ATTRIBUTES: [&str; 4] = ["subject", "stream", "sequence", "delivered"];
 
 /// A message the thread received, on its way to the flow.
 struct Delivery {
@@ -169,6 +174,11 @@ impl NatsSource {
                 tokio::select! {
                     () = async { tokio::join!(pulling, acking); } => {}
                     () = lag => {}
+                }
+                // Last, after what the pulling gave back of a closed flow's messages too.
+                let flushed = tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await;
+                if !matches!(flushed, Ok(Ok(()))) {
+                    thread_shared.counters.error();
                 }
             })?;
         Ok(NatsSource {
@@ -317,14 +327,14 @@ impl NatsSource {
     }
 
     /// Step 6: no new pull request; the source ends once the last one's messages are out.
-    pub(crate) fn drain(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.taken.notify_one();
     }
 
     /// Step 7: gives back what did not settle, and flushes every acknowledgement.
     pub(crate) fn close(&mut self) -> Result<(), String> {
-        self.drain();
+        self.stop();
         // Closed first, so that what comes after is given back by the thread itself.
         self.deliveries.close();
         self.receive();
@@ -457,7 +467,6 @@ async fn pull(
             .batch()
             .max_messages(batch - waiting)
             .expires(spec.pull_expires)
-            .heartbeat(spec.pull_expires / 4)
             .messages()
             .await;
         let mut messages = match request {
@@ -480,8 +489,14 @@ async fn pull(
                 }
             };
             backoff = FIRST_BACKOFF;
+            let reply = message.reply.clone();
             let Some(delivery) = delivery(message) else {
+                // Not a consumer's message: it cannot be told apart from another, and is
+                // ended rather than delivered again.
                 shared.counters.error();
+                if let Some(reply) = reply {
+                    let _ = client.publish(reply, AckKind::Term.into()).await;
+                }
                 continue;
             };
             shared.waiting.fetch_add(1, Ordering::Relaxed);
@@ -503,7 +518,14 @@ async fn pull(
 /// subject (which a consumer's messages always have).
 fn delivery(message: jetstream::Message) -> Option<Delivery> {
     let info = message.info().ok()?;
-    let mut attributes = Vec::new();
+    // First, so that the bounds on attributes never leave them out, and no header can
+    // stand in for them.
+    let mut attributes = vec![
+        ("subject".to_owned(), message.subject.to_string()),
+        ("stream".to_owned(), info.stream.to_owned()),
+        ("sequence".to_owned(), info.stream_sequence.to_string()),
+        ("delivered".to_owned(), info.delivered.to_string()),
+    ];
     let mut content_type = "application/octet-stream".to_owned();
     if let Some(headers) = &message.headers {
         for (name, values) in headers.iter() {
@@ -514,19 +536,14 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
             }
             // What a NATS sink wrote of an element's attributes comes back as they were.
             let key = match name.strip_prefix(ATTRIBUTE_HEADER) {
-                Some(key) => key.to_owned(),
+                Some(key) if !OWN_ATTRIBUTES.contains(&key) => key.to_owned(),
+                // What an earlier delivery said of itself is not what this one is.
+                Some(_) => continue,
                 None => format!("header.{name}"),
             };
             attributes.push((key, value.to_owned()));
         }
     }
-    // Last, so that what this delivery is wins over what an earlier one said.
-    attributes.extend([
-        ("subject".to_owned(), message.subject.to_string()),
-        ("stream".to_owned(), info.stream.to_owned()),
-        ("sequence".to_owned(), info.stream_sequence.to_string()),
-        ("delivered".to_owned(), info.delivered.to_string()),
-    ]);
     let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
     let reply = message.reply.clone()?;
     Some(Delivery {
@@ -539,21 +556,21 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
     })
 }
 
-/// Step 4 and 5 on the thread: sends each acknowledgement the flow asks for; when the
-/// flow closes the source, flushes them to the server.
+/// Steps 4 and 5 on the thread: sends each acknowledgement the flow asks for, until the
+/// flow closes the source. One the client cannot take within [`ACK_TIMEOUT`] (its
+/// connection is lost and its buffer full) is counted and dropped: its message is
+/// delivered again after the ack wait, and the source's close never waits on a server
+/// that is gone.
 async fn acknowledge(
     client: &async_nats::Client,
     mut orders: mpsc::UnboundedReceiver<Command>,
     counters: &Counters,
 ) {
     while let Some(Command::Ack(reply, kind)) = orders.recv().await {
-        if client.publish(reply, kind.into()).await.is_err() {
+        let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
+        if !matches!(sent, Ok(Ok(()))) {
             counters.error();
         }
-    }
-    let flushed = tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await;
-    if !matches!(flushed, Ok(Ok(()))) {
-        counters.error();
     }
 }
 

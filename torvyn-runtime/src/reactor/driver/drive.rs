@@ -28,7 +28,15 @@ pub(super) async fn drive(
         if control.is_paused() {
             driver.publish_due(Instant::now());
             driver.emit(|_| EventKind::Paused);
-            control.wait_while_paused().await;
+            // The connectors tick on while the flow is paused: a NATS source reports what
+            // it holds in progress, so that a pause does not get it delivered elsewhere.
+            while control.is_paused() && !control.cancel.is_cancelled() {
+                tokio::select! {
+                    () = control.wait_while_paused() => {}
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+                driver.tick_connectors(Instant::now())?;
+            }
             driver.emit(|_| EventKind::Resumed);
             last_yield = Instant::now();
         }
