@@ -79,15 +79,18 @@ fn stream_spec(name: &str, subject: &str, retention: Retention) -> StreamSpec {
     }
 }
 
-/// Fills the work stream with [`MESSAGES`] messages and empties the output stream.
-async fn refill(context: &jetstream::Context) {
+/// Fills work stream `work` (subject the same in lower case) with [`MESSAGES`] messages
+/// and empties the output stream. Each contender has a work stream of its own: a
+/// work-queue stream takes one consumer.
+async fn refill(context: &jetstream::Context, work: &str) {
     let config = |name: &str, subject: &str, retention| stream::Config {
         name: name.to_owned(),
         subjects: vec![subject.to_owned()],
         retention,
         ..Default::default()
     };
-    let work = config("WORK", "work", stream::RetentionPolicy::WorkQueue);
+    let subject = work.to_lowercase();
+    let work = config(work, &subject, stream::RetentionPolicy::WorkQueue);
     context.get_or_create_stream(work).await.unwrap();
     let out = config("OUT", "out", stream::RetentionPolicy::Limits);
     let mut out = context.get_or_create_stream(out).await.unwrap();
@@ -95,7 +98,7 @@ async fn refill(context: &jetstream::Context) {
     let payload = bytes::Bytes::from(vec![b'x'; SIZE]);
     let mut acks = Vec::with_capacity(BATCH);
     for _ in 0..MESSAGES {
-        acks.push(context.publish("work", payload.clone()).await.unwrap());
+        acks.push(context.publish(subject.clone(), payload.clone()).await.unwrap());
         if acks.len() == BATCH {
             for ack in acks.drain(..) {
                 ack.await.unwrap();
@@ -113,7 +116,7 @@ async fn refill(context: &jetstream::Context) {
 async fn plain_loop(url: &str) {
     let client = async_nats::connect(url).await.unwrap();
     let context = jetstream::new(client.clone());
-    let work = context.get_stream("WORK").await.unwrap();
+    let work = context.get_stream("PLAIN").await.unwrap();
     let consumer = work
         .get_or_create_consumer(
             "plain",
@@ -171,7 +174,7 @@ fn work_queue(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let mut took = Duration::ZERO;
             for _ in 0..iterations {
-                runtime.block_on(refill(&context));
+                runtime.block_on(refill(&context, "PLAIN"));
                 let began = Instant::now();
                 runtime.block_on(plain_loop(&url));
                 took += began.elapsed();
@@ -183,7 +186,7 @@ fn work_queue(c: &mut Criterion) {
     let host = support::host(HostOptions::default());
     let source = ConnectorSpec::NatsSource(NatsSourceSpec {
         url: url.clone(),
-        stream: stream_spec("WORK", "work", Retention::WorkQueue),
+        stream: stream_spec("FLOW", "flow", Retention::WorkQueue),
         consumer: "flow".into(),
         ack_wait: None,
         max_deliver: None,
@@ -200,7 +203,7 @@ fn work_queue(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let mut took = Duration::ZERO;
             for _ in 0..iterations {
-                runtime.block_on(refill(&context));
+                runtime.block_on(refill(&context, "FLOW"));
                 let stages = vec![
                     stage("src", StageBody::Connector(source.clone()), String::new()),
                     native_processor(Work::Upper),

@@ -38,8 +38,8 @@ pub const ACK_WAIT: Bounds<Duration> = Bounds {
     max: DAY,
 };
 
-/// A NATS source's `pull-expires`: at least 100 ms, as a heartbeat of a quarter of it must
-/// be one the server can keep; at most a minute, since a stopped flow waits this long.
+/// A NATS source's `pull-expires`: at least 100 ms, so that an idle source is not a
+/// stream of requests; at most a minute, since a stopped flow waits this long.
 pub const PULL_EXPIRES: Bounds<Duration> = Bounds {
     min: Duration::from_millis(100),
     max: Duration::from_secs(60),

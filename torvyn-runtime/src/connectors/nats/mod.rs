@@ -57,7 +57,7 @@ pub struct NatsSourceSpec {
     pub max_deliver: Option<u32>,
     /// Messages one pull request asks for.
     pub pull_batch: u32,
-    /// How long a pull request waits for messages; its heartbeat is a quarter of it.
+    /// How long a pull request waits for messages: how long a stop waits for the last.
     pub pull_expires: Duration,
 }
 
