@@ -220,6 +220,29 @@ impl Drop for Nats {
     }
 }
 
+/// The source `work` reading stream `WORK` (subjects `work.>`, extra settings `source`)
+/// and the sink `results` publishing to stream `RESULTS`, as the flows of these tests
+/// name them.
+fn connectors(nats: &Nats, source: &str) -> String {
+    format!(
+        r#"
+[sources.work]
+type = "nats"
+url = "{url}"
+stream = "WORK"
+subjects = ["work.>"]
+{source}
+
+[sinks.results]
+type = "nats"
+url = "{url}"
+subject = "results"
+stream = "RESULTS"
+"#,
+        url = nats.url
+    )
+}
+
 /// The work queue's messages go through `upper` to stream `RESULTS`: `WORK` (subjects
 /// `work.>`) → `upper` → `RESULTS` (subject `results`), with extra source settings.
 fn work_queue(nats: &Nats, source: &str) -> TestProject {
@@ -233,24 +256,12 @@ fn work_queue_body(nats: &Nats, source: &str) -> String {
 [components.upper]
 path = "{{upper}}"
 
-[sources.work]
-type = "nats"
-url = "{url}"
-stream = "WORK"
-subjects = ["work.>"]
-{source}
-
-[sinks.results]
-type = "nats"
-url = "{url}"
-subject = "results"
-stream = "RESULTS"
-
+{connectors}
 [flows.main]
 nodes = ["work", "upper", "results"]
 edges = [{{ from = "work", to = "upper" }}, {{ from = "upper", to = "results" }}]
 "#,
-        url = nats.url
+        connectors = connectors(nats, source)
     )
 }
 
@@ -469,26 +480,14 @@ fn with_policy(nats: &Nats, config: &str, policy: &str, source: &str) -> TestPro
 path = "{{upper}}"
 config = '{config}'
 
-[sources.work]
-type = "nats"
-url = "{url}"
-stream = "WORK"
-subjects = ["work.>"]
-{source}
-
-[sinks.results]
-type = "nats"
-url = "{url}"
-subject = "results"
-stream = "RESULTS"
-
+{connectors}
 {dead}
 [flows.main]
 nodes = {nodes}
 edges = [{{ from = "work", to = "upper" }}, {{ from = "upper", to = "results" }}]
 on-error = {{ upper = {policy} }}
 "#,
-        url = nats.url
+        connectors = connectors(nats, source)
     ))
 }
 
@@ -590,24 +589,12 @@ fn fan_out_to_slow(nats: &Nats, spin_ms: u64, source: &str) -> TestProject {
 path = "{sink}"
 config = '{{"label": "slow", "spin_ms": {spin_ms}}}'
 
-[sources.work]
-type = "nats"
-url = "{url}"
-stream = "WORK"
-subjects = ["work.>"]
-{source}
-
-[sinks.results]
-type = "nats"
-url = "{url}"
-subject = "results"
-stream = "RESULTS"
-
+{connectors}
 [flows.main]
 nodes = ["work", "results", "slow"]
 edges = [{{ from = "work", to = "results" }}, {{ from = "work", to = "slow" }}]
 "#,
-        url = nats.url
+        connectors = connectors(nats, source)
     ))
 }
 

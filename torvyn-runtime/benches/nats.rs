@@ -62,10 +62,7 @@ fn start_server() -> Option<(Server, String)> {
         assert!(Instant::now() < deadline, "nats-server did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let server = Server {
-        child,
-        _store: dir,
-    };
+    let server = Server { child, _store: dir };
     Some((server, format!("nats://{address}")))
 }
 
@@ -98,7 +95,12 @@ async fn refill(context: &jetstream::Context, work: &str) {
     let payload = bytes::Bytes::from(vec![b'x'; SIZE]);
     let mut acks = Vec::with_capacity(BATCH);
     for _ in 0..MESSAGES {
-        acks.push(context.publish(subject.clone(), payload.clone()).await.unwrap());
+        acks.push(
+            context
+                .publish(subject.clone(), payload.clone())
+                .await
+                .unwrap(),
+        );
         if acks.len() == BATCH {
             for ack in acks.drain(..) {
                 ack.await.unwrap();

@@ -196,6 +196,14 @@ fn retention_name(retention: stream::RetentionPolicy) -> &'static str {
     }
 }
 
+/// Waits for a connector's client thread to end, once told to.
+fn join(thread: Option<std::thread::JoinHandle<()>>) -> Result<(), String> {
+    match thread.map(std::thread::JoinHandle::join) {
+        Some(Err(_)) => Err("the NATS client's thread panicked".to_owned()),
+        _ => Ok(()),
+    }
+}
+
 /// Starts a thread named `name` running `work` on a single-threaded tokio runtime, and
 /// waits for what `work` sends on its first argument once it is set up (connected, the
 /// stream and consumer checked): its value, or why it could not.

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 
 use super::{
     ATTRIBUTE_HEADER, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF, NatsSinkSpec,
-    SinkSubject, connect, ensure_stream, spawn,
+    SinkSubject, connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
 use crate::config::valid_subject;
@@ -200,12 +200,7 @@ impl NatsSink {
     /// Flushes the connection and ends the client's thread.
     pub(crate) fn close(&mut self) -> Result<(), String> {
         self.requests = None;
-        if let Some(thread) = self.thread.take() {
-            thread
-                .join()
-                .map_err(|_| "the NATS client's thread panicked".to_owned())?;
-        }
-        Ok(())
+        join(self.thread.take())
     }
 
     pub(crate) fn report(&self) -> ConnectorReport {

@@ -61,7 +61,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::{
     ATTRIBUTE_HEADER, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF, NatsSourceSpec,
-    connect, ensure_stream, spawn,
+    connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
@@ -347,12 +347,7 @@ impl NatsSource {
         }
         // The thread ends once its last pull request has ended and every command is sent.
         self.commands = None;
-        if let Some(thread) = self.thread.take() {
-            thread
-                .join()
-                .map_err(|_| "the NATS client's thread panicked".to_owned())?;
-        }
-        Ok(())
+        join(self.thread.take())
     }
 
     pub(crate) fn report(&self) -> ConnectorReport {
