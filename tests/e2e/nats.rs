@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 
 use crate::connectors::{Running, project};
 use crate::registry::block_on;
-use crate::support::{Run, TestProject, count, node, torvyn};
+use crate::support::{Run, TestProject, count, installed, node, torvyn};
 
 /// A `nats-server` with JetStream on loopback, stopped when dropped.
 pub(crate) struct Nats {
@@ -34,18 +34,9 @@ impl Nats {
             .local_addr()
             .unwrap()
             .port();
-        let child = match spawn_server(dir.path(), port) {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                assert!(
-                    std::env::var_os("TORVYN_TEST_REQUIRE_NATS").is_none(),
-                    "nats-server is not installed (apt-get install nats-server)"
-                );
-                eprintln!("skipped: nats-server is not installed");
-                return None;
-            }
-            Err(error) => panic!("nats-server does not start: {error}"),
-        };
+        let spawned = spawn_server(dir.path(), port);
+        let require = "TORVYN_TEST_REQUIRE_NATS";
+        let child = installed(spawned, "nats-server", "nats-server", require)?;
         let mut nats = Nats {
             child,
             url: format!("nats://127.0.0.1:{port}"),

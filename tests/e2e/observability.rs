@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Guest, TestProject};
+use crate::support::{Guest, TestProject, installed};
 
 /// `cargo torvyn run --listen 127.0.0.1:0` in the background, and where it serves.
 struct Served {
@@ -143,17 +143,9 @@ fn promtool_accepts(metrics: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("TORVYN_TEST_REQUIRE_PROMTOOL").is_none(),
-                "promtool is not installed (apt-get install prometheus)"
-            );
-            eprintln!("skipped the promtool check: promtool is not installed");
-            return;
-        }
-        Err(error) => panic!("promtool does not start: {error}"),
+    let require = "TORVYN_TEST_REQUIRE_PROMTOOL";
+    let Some(mut child) = installed(spawned, "promtool", "prometheus", require) else {
+        return;
     };
     child
         .stdin

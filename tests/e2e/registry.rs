@@ -12,7 +12,7 @@ use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::support::{Guest, Run, TestProject, torvyn};
+use crate::support::{Guest, Run, TestProject, installed, torvyn};
 
 pub(crate) const USER: &str = "torvyn";
 pub(crate) const PASSWORD: &str = "s3cret-pass";
@@ -60,18 +60,8 @@ impl Registry {
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                assert!(
-                    std::env::var_os("TORVYN_TEST_REQUIRE_REGISTRY").is_none(),
-                    "docker-registry is not installed (apt-get install docker-registry)"
-                );
-                eprintln!("skipped: docker-registry is not installed");
-                return None;
-            }
-            Err(error) => panic!("docker-registry does not start: {error}"),
-        };
+        let require = "TORVYN_TEST_REQUIRE_REGISTRY";
+        let mut child = installed(spawned, "docker-registry", "docker-registry", require)?;
         let address = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&address).is_err() {

@@ -459,3 +459,27 @@ pub fn events(file: &tempfile::NamedTempFile) -> (Vec<serde_json::Value>, Vec<St
         .collect();
     (events, kinds)
 }
+
+/// A program the tests start (a server, a checker) as `spawned`: the child, or `None`
+/// when `program` is not installed and the tests do not require it, so that the test is
+/// skipped, saying so. Under `require` (an environment variable CI sets after installing
+/// Debian's `package`) a missing program fails the test, as does any other error.
+pub fn installed(
+    spawned: std::io::Result<std::process::Child>,
+    program: &str,
+    package: &str,
+    require: &str,
+) -> Option<std::process::Child> {
+    match spawned {
+        Ok(child) => Some(child),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os(require).is_none(),
+                "{program} is not installed (apt-get install {package})"
+            );
+            eprintln!("skipped: {program} is not installed");
+            None
+        }
+        Err(error) => panic!("{program} does not start: {error}"),
+    }
+}
