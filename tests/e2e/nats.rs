@@ -692,3 +692,47 @@ fn a_server_that_restarts_under_a_running_host_costs_retries_not_messages() {
     assert!(work["transient-errors"].as_u64().unwrap() > 0, "{work:#}");
     assert_eq!(nats.held("WORK"), 0);
 }
+
+#[test]
+fn a_url_that_accepts_and_never_speaks_nats_fails_the_start_instead_of_hanging() {
+    // A port that accepts connections and says nothing, as an HTTP port does to a client
+    // waiting for a NATS greeting.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<TcpStream> = listener.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    let flow = project(&format!(
+        r#"
+[sources.work]
+type = "nats"
+url = "nats://127.0.0.1:{port}"
+stream = "WORK"
+
+[sinks.out]
+type = "stdout"
+
+[flows.main]
+nodes = ["work", "out"]
+edges = [{{ from = "work", to = "out" }}]
+"#
+    ));
+    let mut host = Running::spawned(
+        torvyn()
+            .args(["torvyn", "run", "--manifest-path"])
+            .arg(flow.write_manifest())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // It used to wait for the greeting forever: a minute is a hang.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while host.child().try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the start hangs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = Run::from(host.wait_with_output()).failure();
+    assert!(run.stderr.contains("no NATS greeting"), "{}", run.stderr);
+}

@@ -37,7 +37,8 @@ const MOST_BACKOFF: Duration = Duration::from_secs(5);
 /// unreachable gets the source's messages delivered again after the ack wait.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long connecting to the server may take before the flow fails.
+/// How long connecting to the server (its greeting included) may take before the flow
+/// fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A `nats` source.
@@ -117,7 +118,7 @@ impl Counters {
 /// by itself, and what waits for it resumes).
 async fn connect(url: &str, counters: &Arc<Counters>) -> Result<async_nats::Client, String> {
     let counted = counters.clone();
-    async_nats::ConnectOptions::new()
+    let connecting = async_nats::ConnectOptions::new()
         .connection_timeout(CONNECT_TIMEOUT)
         .event_callback(move |event| {
             let counted = counted.clone();
@@ -127,9 +128,17 @@ async fn connect(url: &str, counters: &Arc<Counters>) -> Result<async_nats::Clie
                 }
             }
         })
-        .connect(url)
-        .await
-        .map_err(|error| format!("cannot connect to the NATS server at {url}: {error}"))
+        .connect(url);
+    // The client's own timeout covers the TCP connection only: a port that accepts and
+    // never speaks NATS (an HTTP port) would hold the flow's start, and its stop, forever.
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(connected) => connected
+            .map_err(|error| format!("cannot connect to the NATS server at {url}: {error}")),
+        Err(_) => Err(format!(
+            "cannot connect to the NATS server at {url}: no NATS greeting within {} s (is it a NATS server's client port?)",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// The stream `spec` names: created when missing; refused, naming the field, when the
