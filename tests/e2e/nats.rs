@@ -388,6 +388,10 @@ fn three_hosts_share_a_work_queue_and_a_graceful_stop_redelivers_nothing() {
     );
     assert_eq!(nats.held("WORK"), 0, "the work queue is empty");
     assert_eq!(nats.pending("WORK", "torvyn-main-work"), (0, 0));
+    // The hosts stopped last saw the consumer with nothing left to deliver.
+    for report in &reports[1..] {
+        assert_eq!(connector(report, "work")["lag"], 0);
+    }
 }
 
 #[test]

@@ -35,7 +35,8 @@
 //! 5. A few times a second, every message held for longer than half of the consumer's ack
 //!    wait since it was received (or last reported) gets a progress acknowledgement
 //!    (`+WPI`): a slow sink, a long aggregation window or backpressure do not get it
-//!    delivered to another host. The consumer's pending count is read as the lag.
+//!    delivered to another host. The consumer's pending count is read as the lag, once a
+//!    second and when the source closes.
 //! 6. A stop (a signal, `--timeout`) ends the source by draining it: no new pull request
 //!    is sent, and what the last one brings is still emitted, so that everything the
 //!    server delivered to this host reaches the flow; the source's stream then ends and
@@ -170,7 +171,7 @@ impl NatsSource {
                     wake,
                 );
                 let acking = acknowledge(&client, orders, &thread_shared.counters);
-                let lag = watch_lag(consumer, &thread_shared);
+                let lag = watch_lag(consumer.clone(), &thread_shared);
                 tokio::select! {
                     () = async { tokio::join!(pulling, acking); } => {}
                     () = lag => {}
@@ -180,6 +181,10 @@ impl NatsSource {
                 if !matches!(flushed, Ok(Ok(()))) {
                     thread_shared.counters.error();
                 }
+                // The lag as the flow's final report leaves it.
+                let mut consumer = consumer;
+                let _ =
+                    tokio::time::timeout(LAG_EVERY, read_lag(&mut consumer, &thread_shared)).await;
             })?;
         Ok(NatsSource {
             index,
@@ -573,12 +578,14 @@ async fn acknowledge(
 /// ends.
 async fn watch_lag(mut consumer: consumer::PullConsumer, shared: &Shared) {
     loop {
-        if let Ok(info) = consumer.info().await {
-            shared
-                .counters
-                .lag
-                .store(info.num_pending, Ordering::Relaxed);
-        }
+        read_lag(&mut consumer, shared).await;
         tokio::time::sleep(LAG_EVERY).await;
+    }
+}
+
+/// The consumer's pending count, now.
+async fn read_lag(consumer: &mut consumer::PullConsumer, shared: &Shared) {
+    if let Ok(info) = consumer.info().await {
+        (shared.counters.lag).store(info.num_pending, Ordering::Relaxed);
     }
 }
