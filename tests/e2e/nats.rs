@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 
 use crate::connectors::{Running, project};
 use crate::registry::block_on;
-use crate::support::{Run, TestProject, count, installed, node, torvyn};
+use crate::support::{Run, TestProject, count, installed, node, torvyn, wait_until_listening};
 
 /// A `nats-server` with JetStream on loopback, stopped when dropped.
 pub(crate) struct Nats {
@@ -49,19 +49,8 @@ impl Nats {
 
     fn wait_until_listening(&mut self) {
         let address = format!("127.0.0.1:{}", self.port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&address).is_err() {
-            let log = || std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("nats-server exited ({status}):\n{}", log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen:\n{}",
-                log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let log = self.dir.path().join("log");
+        wait_until_listening(&mut self.child, "nats-server", &address, &log);
     }
 
     /// Waits (up to a minute) until consumer `name` of `stream` exists and has pull

@@ -2,17 +2,16 @@
 //! Debian's `docker-registry` package, started on a free loopback port with its storage in
 //! a temporary folder, and the CLI and an OCI client pointed at it.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::support::{Guest, Run, TestProject, installed, torvyn};
+use crate::support::{Guest, Run, TestProject, installed, torvyn, wait_until_listening};
 
 pub(crate) const USER: &str = "torvyn";
 pub(crate) const PASSWORD: &str = "s3cret-pass";
@@ -63,19 +62,8 @@ impl Registry {
         let require = "TORVYN_TEST_REQUIRE_REGISTRY";
         let mut child = installed(spawned, "docker-registry", "docker-registry", require)?;
         let address = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&address).is_err() {
-            let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("docker-registry exited ({status}):\n{}", log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen:\n{}",
-                log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let log = dir.path().join("log");
+        wait_until_listening(&mut child, "docker-registry", &address, &log);
         Some(Registry {
             child,
             address,

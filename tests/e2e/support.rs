@@ -483,3 +483,26 @@ pub fn installed(
         Err(error) => panic!("{program} does not start: {error}"),
     }
 }
+
+/// Waits (up to 20 s) until `program`, started as `child` with its output in `log`,
+/// listens on `address`; panics with its log if it exits or does not listen.
+pub fn wait_until_listening(
+    child: &mut std::process::Child,
+    program: &str,
+    address: &str,
+    log: &Path,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(address).is_err() {
+        let log = || std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{program} exited ({status}):\n{}", log());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{program} did not listen:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
