@@ -387,17 +387,19 @@ impl Driver<'_> {
             false => None,
         };
         let result = self.stages[s].pull(&mut self.table).await;
-        self.settle_pull(s, result, span).await
+        self.settle_pull(s, result, span, super::now_ns()).await
     }
 
-    /// Goes on with what source `s` answered to a pull: sends an element on, applies the
-    /// error policy (calling `pull` again for a retry), or marks the end of its stream.
-    /// A traced element's trace begins with `span`.
+    /// Goes on with what source `s` answered to a pull at `at_ns` (nanoseconds since the
+    /// Unix epoch): sends an element on, applies the error policy (calling `pull` again
+    /// for a retry), or marks the end of its stream. A traced element's trace begins with
+    /// `span`.
     async fn settle_pull(
         &mut self,
         s: usize,
         mut result: Result<Option<OutputElement>, CallError>,
         span: Span,
+        at_ns: u64,
     ) -> Result<(), Failure> {
         let mut attempt = 0;
         let output = loop {
@@ -436,7 +438,7 @@ impl Driver<'_> {
             self.nodes[s].finished = true;
             return Ok(());
         };
-        let mut element = self.admit(output);
+        let mut element = self.admit(output, at_ns);
         element.ack = self.source_ack(s, ticket);
         element.attributes = self.stages[s].take_attributes();
         self.end_span(s, span, &mut element, attempt, Fate::Sent);
@@ -448,13 +450,15 @@ impl Driver<'_> {
         self.send(s, element)
     }
 
-    /// A new element enters the flow: the host stamps its sequence number and time.
-    fn admit(&mut self, output: OutputElement) -> Queued {
+    /// A new element enters the flow, made at `at_ns` (nanoseconds since the Unix epoch;
+    /// one reading of the clock serves all the elements of a call): the host stamps its
+    /// sequence number and time.
+    fn admit(&mut self, output: OutputElement, at_ns: u64) -> Queued {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         Queued {
             sequence,
-            timestamp_ns: super::now_ns(),
+            timestamp_ns: at_ns,
             content_type: output.meta.content_type,
             buffer: output.payload.rep(),
             ack: NO_ACK,
@@ -520,10 +524,11 @@ impl Driver<'_> {
             }
         };
         self.accounting.produced += outputs.len() as u64;
+        let at = super::now_ns();
         let batch = outputs.len();
         let ack = self.made_from_absorbed(n, batch as u32);
         let flushed = outputs.into_iter().map(|output| {
-            let mut element = self.admit(output);
+            let mut element = self.admit(output, at);
             element.ack = ack;
             element.attributes = self.stages[n].take_attributes();
             let span = self.begun_span(Call::Flush, began, batch);

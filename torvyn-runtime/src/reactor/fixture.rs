@@ -167,9 +167,10 @@ pub(crate) enum Stage {
         index: usize,
         role: Role,
         body: Box<dyn NativeStage>,
-        /// Where outputs are written before they are copied into a buffer, kept to save
-        /// an allocation per element.
+        /// Where outputs are written before they are copied into a buffer, and where
+        /// inputs are read into, kept to save two allocations per element.
         scratch: Vec<u8>,
+        input: Vec<u8>,
     },
     Connector(Box<Connector>),
     /// Stands in for a stage whose call runs on its own task (`driver/detached.rs`): what
@@ -222,6 +223,7 @@ impl Stage {
                 role: native.role,
                 body: (native.make)(),
                 scratch: Vec::new(),
+                input: Vec::new(),
             },
             StageBody::Connector(connector) => Stage::Connector(Box::new(
                 Connector::open(connector, index, wake).map_err(wasmtime::Error::msg)?,
@@ -376,14 +378,16 @@ impl Stage {
                 role,
                 body,
                 scratch,
+                input,
             } => {
-                let input = read_lent(table, *index, element.buffer)?;
+                input.clear();
+                host_read_onto(table, *index, element.buffer, input)?;
                 if *role == Role::Sink {
-                    body.push(&input);
+                    body.push(input);
                     return Ok(Handled::Delivered(BackpressureSignal::Ready));
                 }
                 scratch.clear();
-                if !body.process(&input, scratch) {
+                if !body.process(input, scratch) {
                     return Ok(Handled::Consumed);
                 }
                 let content_type = &element.content_type;
@@ -517,14 +521,7 @@ pub(crate) fn host_output(
     payload: &[u8],
     content_type: &str,
 ) -> Result<OutputElement, BufferError> {
-    let mutable = table.allocate(index, payload.len() as u64)?;
-    table.append(index, mutable, payload)?;
-    if !content_type.is_empty() {
-        table.set_content_type(index, mutable, content_type)?;
-    }
-    let frozen = table.freeze(index, mutable)?;
-    table.drop_mutable(index, mutable)?;
-    table.take_output(index, frozen)?;
+    let frozen = table.host_output(index, payload, content_type)?;
     Ok(OutputElement {
         meta: ElementMeta {
             sequence: 0,

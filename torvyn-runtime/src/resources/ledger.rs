@@ -30,11 +30,13 @@ impl CopyLedger {
     ///
     /// The caller has checked that `offset + src.len()` fits the buffer's capacity.
     pub fn copy(&mut self, stage: usize, dst: &mut Vec<u8>, offset: usize, src: &[u8]) {
-        let end = offset + src.len();
-        if end > dst.len() {
-            dst.resize(end, 0);
+        if offset > dst.len() {
+            dst.resize(offset, 0);
         }
-        dst[offset..end].copy_from_slice(src);
+        // What overwrites is copied over; the rest is appended, never zeroed first.
+        let over = (dst.len() - offset).min(src.len());
+        dst[offset..offset + over].copy_from_slice(&src[..over]);
+        dst.extend_from_slice(&src[over..]);
         self.record(stage, src.len());
     }
 

@@ -174,8 +174,17 @@ impl BufferTable {
     }
 
     fn charge(&mut self, stage: usize, bytes: usize) -> Result<(), BufferError> {
-        let budget = self.budgets[stage];
+        self.within_budget(stage, bytes)?;
         let held = &mut self.held[stage];
+        held.handles += 1;
+        held.bytes += bytes as u64;
+        Ok(())
+    }
+
+    /// Whether `stage` may take one more handle of `bytes` bytes of capacity.
+    fn within_budget(&self, stage: usize, bytes: usize) -> Result<(), BufferError> {
+        let budget = self.budgets[stage];
+        let held = &self.held[stage];
         if held.handles >= budget.max_handles {
             return Err(BufferError::AllocationFailed(format!(
                 "stage holds {} buffer handles, its limit",
@@ -189,8 +198,6 @@ impl BufferTable {
                 budget.max_bytes
             )));
         }
-        held.handles += 1;
-        held.bytes += bytes as u64;
         Ok(())
     }
 
@@ -207,6 +214,29 @@ impl BufferTable {
         self.charge(stage, TieredPool::capacity_for(hint))?;
         let (bytes, capacity) = self.pool.take(hint);
         Ok(self.insert(bytes, capacity, State::Writable { owner: stage }))
+    }
+
+    /// What one of the host's own stages (a connector, a test feed, a native stage) makes
+    /// as `stage`: a buffer the host owns holding `payload`, with `content_type`. It is
+    /// what `allocate`, `append`, `set-content-type`, `freeze`, dropping the mutable
+    /// handle and handing the buffer over leave, done in one step: one copy, counted by
+    /// the ledger, and the stage's budget checked as `allocate` checks it.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::AllocationFailed`] when the stage's budget has no room for it.
+    pub fn host_output(
+        &mut self,
+        stage: usize,
+        payload: &[u8],
+        content_type: &str,
+    ) -> Result<u32, BufferError> {
+        self.within_budget(stage, TieredPool::capacity_for(payload.len()))?;
+        let (mut bytes, capacity) = self.pool.take(payload.len());
+        self.ledger.copy(stage, &mut bytes, 0, payload);
+        let rep = self.insert(bytes, capacity, State::Owned(Holder::Host));
+        self.slots[rep as usize].content_type.push_str(content_type);
+        Ok(rep)
     }
 
     /// `buffer-allocator.clone-into-mutable`: a writable copy of a readable buffer.
@@ -671,6 +701,42 @@ mod tests {
             Err(BufferError::Misuse(_))
         ));
         assert!(matches!(table.size(999), Err(BufferError::Misuse(_))));
+    }
+
+    #[test]
+    fn a_host_stage_output_is_what_the_component_path_leaves_in_one_step() {
+        let (mut fused, mut stepwise) = (table(), table());
+        let one = fused.host_output(0, b"hello", "text/plain").unwrap();
+        let mutable = stepwise.allocate(0, 5).unwrap();
+        stepwise.append(0, mutable, b"hello").unwrap();
+        stepwise.set_content_type(0, mutable, "text/plain").unwrap();
+        let frozen = stepwise.freeze(0, mutable).unwrap();
+        stepwise.drop_mutable(0, mutable).unwrap();
+        stepwise.take_output(0, frozen).unwrap();
+        for (table, rep) in [(&mut fused, one), (&mut stepwise, frozen)] {
+            assert_eq!(table.content_type(rep).unwrap(), "text/plain");
+            assert_eq!(table.capacity(rep).unwrap(), 256);
+            assert_eq!(table.handles_held(0), 0);
+            table.lend(rep, 1);
+            assert_eq!(table.read(1, rep, 0, u64::MAX).unwrap(), b"hello");
+            table.give_back(rep);
+            table.release(rep);
+            assert_eq!(table.live(), 0);
+            assert_eq!(table.copies().copies, 2);
+            assert_eq!(table.copies_per_stage()[0].bytes, 5);
+        }
+        // The stage's budget is checked as `allocate` checks it.
+        let mut small = BufferTable::new(vec![StageBudget {
+            max_bytes: 256,
+            max_handles: 1,
+        }]);
+        assert!(matches!(
+            small.host_output(0, &[0; 257], ""),
+            Err(BufferError::AllocationFailed(_))
+        ));
+        assert_eq!(small.copies().copies, 0);
+        let rep = small.host_output(0, &[0; 256], "").unwrap();
+        assert_eq!(small.size(rep).unwrap(), 256);
     }
 
     #[test]

@@ -66,6 +66,8 @@ impl Driver<'_> {
                     .map(drop);
             }
         };
+        // The elements entered the flow as the call returned, all at once.
+        let at = crate::reactor::now_ns();
         let (mut elements, mut bytes) = (0, 0);
         for output in results.iter().flatten().flatten() {
             elements += 1;
@@ -79,7 +81,7 @@ impl Driver<'_> {
         let batch = results.len();
         for result in results {
             let span = self.begun_span(Call::Pull, began, batch);
-            self.settle_pull(s, result.map_err(CallError::Process), span)
+            self.settle_pull(s, result.map_err(CallError::Process), span, at)
                 .await?;
         }
         Ok(())

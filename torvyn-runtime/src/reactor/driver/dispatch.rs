@@ -117,7 +117,7 @@ impl Driver<'_> {
                     self.accounting.produced += 1;
                     // The new element goes on in the trace of the one it completed, and
                     // settles what it was made of.
-                    let mut made = self.admit(output);
+                    let mut made = self.admit(output, crate::reactor::now_ns());
                     made.trace = element.trace.take();
                     made.attributes = std::mem::take(&mut element.attributes);
                     self.absorb(n, element.ack);
