@@ -1,5 +1,6 @@
 //! How a run ends: Ctrl-C and `--timeout` drain what is in flight; the compile cache is
-//! written, reused and survives corruption; the examples run.
+//! written, reused and survives corruption, and a large component's compile is announced;
+//! the examples run.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -201,6 +202,55 @@ fn compiled_components_are_cached_and_a_corrupt_cache_is_recompiled() {
             .iter()
             .all(|f| std::fs::read(f).unwrap().len() > 100)
     );
+}
+
+#[test]
+fn a_large_component_is_announced_while_it_compiles_and_taken_from_the_cache_after() {
+    let cache = tempfile::tempdir().unwrap();
+    // The test processor with 10 MiB more in a custom section: as large as a small
+    // Python guest, and the same component.
+    let mut bytes = std::fs::read(Guest::Upper.wasm()).unwrap();
+    let padding = wasm_encoder::CustomSection {
+        name: "padding".into(),
+        data: vec![0; 10 << 20].into(),
+    };
+    bytes.push(wasm_encoder::ComponentSection::id(&padding));
+    wasm_encoder::Encode::encode(&padding, &mut bytes);
+    let large = cache.path().join("large-upper.wasm");
+    std::fs::write(&large, bytes).unwrap();
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component_at("big", large.to_str().unwrap(), "")
+        .component("out", Guest::Sink, "");
+    let manifest = project.write_manifest();
+    let run = || {
+        let output = torvyn()
+            .env("TORVYN_CACHE_DIR", cache.path())
+            .args(["torvyn", "run", "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        Run::from(output).success()
+    };
+    let first = run();
+    let announced: Vec<&str> = (first.stderr.lines())
+        .filter(|line| line.trim_start().starts_with("Compiling component"))
+        .collect();
+    // Only the large one: the small ones compile in a blink.
+    assert_eq!(announced.len(), 1, "{}", first.stderr);
+    assert!(
+        announced[0].contains("`big` (1") && announced[0].contains("from the cache"),
+        "{}",
+        announced[0]
+    );
+    assert_eq!(first.delivered().len(), 3);
+    let second = run();
+    assert!(
+        !second.stderr.contains("Compiling component"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(second.delivered().len(), 3);
 }
 
 #[test]

@@ -344,7 +344,7 @@ fn component_flow(
 ) -> miette::Result<(Host, FlowSpec)> {
     let files = project::component_files(project, [name], release)?;
     let host = super::link::host_for(project)?;
-    let loaded = host.load(&files[name]);
+    let loaded = super::link::load(&host, name, &files[name]);
     super::link::warn_unversioned(name, &loaded);
     let stage =
         torvyn_runtime::stage(project, name, &project.manifest().components[name], &loaded)?;

@@ -31,12 +31,14 @@ impl CompileCache {
             .join(format!("{hex}.cwasm"))
     }
 
-    /// The compiled component for `bytes`, from the cache when present. A cache that
-    /// cannot be read or written is skipped: it only ever costs a recompile.
+    /// The compiled component for `bytes`, from the cache when present; `compiling` is
+    /// called just before a compile. A cache that cannot be read or written is skipped: it
+    /// only ever costs a recompile.
     pub(super) fn load_or_compile(
         &self,
         engine: &wasmtime::Engine,
         bytes: &[u8],
+        compiling: impl FnOnce(),
     ) -> wasmtime::Result<Component> {
         let entry = self.entry(bytes);
         if entry.is_file() {
@@ -48,6 +50,7 @@ impl CompileCache {
                 return Ok(component);
             }
         }
+        compiling();
         let component = Component::new(engine, bytes)?;
         if let Ok(serialized) = component.serialize() {
             store_atomically(&entry, &serialized);

@@ -216,8 +216,13 @@ impl Engine {
 
     /// Reads, checks, compiles (or loads from the cache) and links the component at `path`.
     /// Its contract names without a version are read as 0.1.0 ([`contracts::normalise`]),
-    /// and its imports are checked before it is compiled.
-    pub fn load(&self, path: &Path) -> Result<LoadedComponent, EngineError> {
+    /// and its imports are checked before it is compiled. `compiling` is called with the
+    /// component's size in bytes just before it is compiled, when it is not in the cache.
+    pub fn load(
+        &self,
+        path: &Path,
+        compiling: impl FnOnce(u64),
+    ) -> Result<LoadedComponent, EngineError> {
         let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
             path: path.to_owned(),
             source,
@@ -244,11 +249,15 @@ impl Engine {
             path: path.to_owned(),
             message: format!("{e:#}"),
         };
+        let size = bytes.len() as u64;
         let component = match &self.cache {
             Some(cache) => cache
-                .load_or_compile(&self.engine, bytes)
+                .load_or_compile(&self.engine, bytes, || compiling(size))
                 .map_err(compile)?,
-            None => Component::new(&self.engine, bytes).map_err(compile)?,
+            None => {
+                compiling(size);
+                Component::new(&self.engine, bytes).map_err(compile)?
+            }
         };
         let pre = (self.linker.instantiate_pre(&component)).map_err(|e| EngineError::Link {
             path: path.to_owned(),

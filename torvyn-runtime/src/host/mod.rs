@@ -95,7 +95,20 @@ impl Host {
     /// Loads the component at `path`: checks it against the contract, compiles it (or
     /// takes it from the cache) and links it.
     pub fn load(&self, path: &Path) -> Result<LoadedComponent, EngineError> {
-        self.engine.load(path)
+        self.engine.load(path, |_| {})
+    }
+
+    /// Like [`Host::load`], calling `compiling` with the component's size in bytes just
+    /// before it is compiled to machine code, which happens when the host has no compile
+    /// cache or the cache does not hold these bytes yet. A large component (a Python or
+    /// JavaScript guest of 10 to 20 MB) takes seconds to compile, and milliseconds to load
+    /// from the cache afterwards: a caller can say so while the user waits.
+    pub fn load_compiling(
+        &self,
+        path: &Path,
+        compiling: impl FnOnce(u64),
+    ) -> Result<LoadedComponent, EngineError> {
+        self.engine.load(path, compiling)
     }
 
     /// Starts a flow in a tokio task of its own; it runs until its sources end, it is
