@@ -78,6 +78,33 @@ pub fn host(options: HostOptions) -> Host {
     .expect("a host starts")
 }
 
+/// The Python guest `name` of `benches/guests`, built by componentize-py against the
+/// contract's `transform` world on first use; `None`, saying why on stderr, where
+/// componentize-py is not installed (`pip install componentize-py`).
+pub fn python_guest(name: &str) -> Option<PathBuf> {
+    let source = workspace().join("torvyn-runtime/benches/guests").join(name);
+    let wasm = guest_dir().join(format!("{name}.wasm"));
+    let status = Command::new("componentize-py")
+        .arg("-d")
+        .arg(workspace().join("wit/streaming"))
+        .args(["-w", "transform", "componentize", "app", "-p"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&wasm)
+        .stdout(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(status) if status.success() => Some(wasm),
+        Ok(status) => panic!("componentize-py failed to build `{name}`: {status}"),
+        Err(error) => {
+            eprintln!(
+                "skipped `{name}`: componentize-py cannot run ({error}); `pip install componentize-py` for these rows"
+            );
+            None
+        }
+    }
+}
+
 /// The path of a guest's `.wasm`.
 pub fn guest(name: &str) -> PathBuf {
     guests_built().join(format!("{name}.wasm"))
