@@ -163,6 +163,17 @@ fn timeout_stops_the_source_and_drains_what_is_in_flight() {
     assert!(assert_drained(&run, "timed-out") < 100_000_000);
 }
 
+/// `run` of `manifest` with its compile cache in `cache`, to a successful end.
+fn run_cached(cache: &std::path::Path, manifest: &std::path::Path) -> Run {
+    let output = torvyn()
+        .env("TORVYN_CACHE_DIR", cache)
+        .args(["torvyn", "run", "--manifest-path"])
+        .arg(manifest)
+        .output()
+        .unwrap();
+    Run::from(output).success()
+}
+
 #[test]
 fn compiled_components_are_cached_and_a_corrupt_cache_is_recompiled() {
     let cache = tempfile::tempdir().unwrap();
@@ -170,15 +181,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_is_recompiled() {
         .component("src", Guest::Source, r#"{"count": 3}"#)
         .component("out", Guest::Sink, "");
     let manifest = project.write_manifest();
-    let run = || {
-        let output = torvyn()
-            .env("TORVYN_CACHE_DIR", cache.path())
-            .args(["torvyn", "run", "--manifest-path"])
-            .arg(&manifest)
-            .output()
-            .unwrap();
-        Run::from(output).success()
-    };
+    let run = || run_cached(cache.path(), &manifest);
     let cached = || -> Vec<std::path::PathBuf> {
         let mut files = Vec::new();
         for engine in std::fs::read_dir(cache.path().join("compiled")).unwrap() {
@@ -223,15 +226,7 @@ fn a_large_component_is_announced_while_it_compiles_and_taken_from_the_cache_aft
         .component_at("big", large.to_str().unwrap(), "")
         .component("out", Guest::Sink, "");
     let manifest = project.write_manifest();
-    let run = || {
-        let output = torvyn()
-            .env("TORVYN_CACHE_DIR", cache.path())
-            .args(["torvyn", "run", "--manifest-path"])
-            .arg(&manifest)
-            .output()
-            .unwrap();
-        Run::from(output).success()
-    };
+    let run = || run_cached(cache.path(), &manifest);
     let first = run();
     let announced: Vec<&str> = (first.stderr.lines())
         .filter(|line| line.trim_start().starts_with("Compiling component"))

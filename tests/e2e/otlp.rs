@@ -305,11 +305,7 @@ fn many_spans_go_in_requests_of_at_most_512() {
 #[test]
 fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
     // A port nothing listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let run = project(SHOW_TRACE)
         .run(&exporting("3", "diagnostic", &endpoint))

@@ -2,7 +2,6 @@
 //! Debian's `docker-registry` package, started on a free loopback port with its storage in
 //! a temporary folder, and the CLI and an OCI client pointed at it.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -11,7 +10,7 @@ use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::support::{Guest, Run, TestProject, installed, torvyn, wait_until_listening};
+use crate::support::{Guest, Run, TestProject, free_port, installed, torvyn, wait_until_listening};
 
 pub(crate) const USER: &str = "torvyn";
 pub(crate) const PASSWORD: &str = "s3cret-pass";
@@ -31,11 +30,7 @@ impl Registry {
     /// `docker-registry` is not installed and the tests do not require it.
     pub(crate) fn start(auth: bool) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n\

@@ -277,18 +277,7 @@ sink-pause = "{pause}""#
 
     /// `cargo torvyn run --message-format json` on the written manifest, with `args`.
     pub fn run_command(&self, args: &[&str]) -> Command {
-        let mut command = torvyn();
-        command
-            .args([
-                "torvyn",
-                "run",
-                "--message-format",
-                "json",
-                "--manifest-path",
-            ])
-            .arg(self.write_manifest())
-            .args(args);
-        command
+        run_json(&self.write_manifest(), args)
     }
 
     /// Runs `cargo torvyn ARGS --manifest-path` on the written manifest.
@@ -458,6 +447,30 @@ pub fn events(file: &tempfile::NamedTempFile) -> (Vec<serde_json::Value>, Vec<St
         .map(|event| event["event"].as_str().unwrap().to_owned())
         .collect();
     (events, kinds)
+}
+
+/// `cargo torvyn run --message-format json` on `manifest`, with `args`.
+pub fn run_json(manifest: &Path, args: &[&str]) -> Command {
+    let mut command = torvyn();
+    command
+        .args([
+            "torvyn",
+            "run",
+            "--message-format",
+            "json",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .args(args);
+    command
+}
+
+/// A loopback port free a moment ago, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 /// A program the tests start (a server, a checker) as `spawned`: the child, or `None`
