@@ -14,7 +14,9 @@ use futures_util::StreamExt;
 
 use crate::connectors::{Running, project};
 use crate::registry::block_on;
-use crate::support::{Run, TestProject, count, installed, node, torvyn, wait_until_listening};
+use crate::support::{
+    Run, TestProject, count, free_port, installed, node, run_json, torvyn, wait_until_listening,
+};
 
 /// A `nats-server` with JetStream on loopback, stopped when dropped.
 pub(crate) struct Nats {
@@ -29,11 +31,7 @@ impl Nats {
     /// require it (`TORVYN_TEST_REQUIRE_NATS`, set by CI).
     pub(crate) fn start() -> Option<Nats> {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let spawned = spawn_server(dir.path(), port);
         let require = "TORVYN_TEST_REQUIRE_NATS";
         let child = installed(spawned, "nats-server", "nats-server", require)?;
@@ -254,16 +252,7 @@ fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
 /// while another start writes it.
 pub(crate) fn host(manifest: &Path, args: &[&str]) -> Running {
     Running::spawned(
-        torvyn()
-            .args([
-                "torvyn",
-                "run",
-                "--message-format",
-                "json",
-                "--manifest-path",
-            ])
-            .arg(manifest)
-            .args(args)
+        run_json(manifest, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -679,11 +668,26 @@ fn a_server_that_restarts_under_a_running_host_costs_retries_not_messages() {
     nats.publish("work.items", numbered(2_000..3_000));
     wait_until_held(&nats, &mut running, "RESULTS", 3_000);
     wait_until_done(&nats);
-    let report = terminate(running.remove(0)).success().report();
+    let run = terminate(running.remove(0)).success();
+    let report = run.report();
     assert_eq!(check_numbers(&nats.messages("RESULTS"), 3_000), 0);
     let work = connector(&report, "work");
     assert!(work["transient-errors"].as_u64().unwrap() > 0, "{work:#}");
     assert_eq!(nats.held("WORK"), 0);
+    // Both connectors said they lost the server and found it again, as it happened.
+    for node in ["work", "results"] {
+        let lost = format!(
+            "`{node}` of flow `main` lost its connection to {}",
+            nats.url
+        );
+        let back = format!("Reconnected `{node}` of flow `main` to {}", nats.url);
+        let (at_lost, at_back) = (run.stderr.find(&lost), run.stderr.find(&back));
+        assert!(
+            at_lost.is_some() && at_back > at_lost,
+            "{node}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub use self::file_source::glob_files;
+pub(crate) use self::nats::Connection;
 pub use self::nats::{NatsSinkSpec, NatsSourceSpec, SinkSubject, StreamSpec};
 use crate::attributes::Attributes;
 use crate::config::{Framing, Oversize};
@@ -223,6 +224,16 @@ impl Connector {
     pub(crate) fn deliveries(&self, ticket: u64) -> Option<Deliveries> {
         match self {
             Connector::NatsSource(source) => source.deliveries(ticket),
+            _ => None,
+        }
+    }
+
+    /// Its connection to a server, which the flow watches for losses and returns; `None`
+    /// for a connector without one.
+    pub(crate) fn connection(&self) -> Option<Connection> {
+        match self {
+            Connector::NatsSource(source) => Some(source.connection()),
+            Connector::NatsSink(sink) => Some(sink.connection()),
             _ => None,
         }
     }

@@ -52,6 +52,22 @@ pub enum EventKind {
         /// Why it was refused.
         reason: String,
     },
+    /// A connector lost its connection to its server (a NATS server restarting, a network
+    /// fault). Its client reconnects by itself; what waits for the server then resumes, and
+    /// what the server did not confirm is published or delivered again, never lost.
+    ConnectionLost {
+        /// The node.
+        node: String,
+        /// The server, as the manifest names it.
+        endpoint: String,
+    },
+    /// A connector's client connected again after losing its connection.
+    Reconnected {
+        /// The node.
+        node: String,
+        /// The server, as the manifest names it.
+        endpoint: String,
+    },
     /// It stopped.
     Ended {
         /// Why.

@@ -26,6 +26,7 @@ mod report;
 mod spec;
 mod tracing;
 
+use self::acknowledging::Watched;
 use self::detached::Placement;
 pub use self::detached::{SLOW_CALL, SLOW_CALLS};
 use self::failure::Failure;
@@ -117,6 +118,8 @@ struct Node {
     absorbed: Vec<super::acks::Ack>,
     /// Where its calls run: a sink that waits runs on its own task.
     placement: Placement,
+    /// A connector's connection to its server, watched wherever its calls run.
+    connection: Option<Watched>,
 }
 
 struct Edge {
@@ -636,6 +639,7 @@ async fn run_to_end(
                 batch_element_bytes: None,
                 absorbed: Vec::new(),
                 placement: Placement::start(&spec, n),
+                connection: None,
             })
             .collect(),
         edges: plan
@@ -688,7 +692,11 @@ async fn run_to_end(
         let (identity, audit) = (driver.identity.clone(), driver.audit.clone());
         let wake = driver.wake.clone();
         match start_stage(engine, &spec, index, identity, &audit, &wake, true).await {
-            Ok(Some(instance)) => driver.stages.push(instance),
+            Ok(Some(mut instance)) => {
+                let connection = instance.connector().and_then(|c| c.connection());
+                driver.nodes[index].connection = connection.map(Watched::new);
+                driver.stages.push(instance);
+            }
             Ok(None) => {
                 // Stopped before it ran: the stages started end as after a failure, and
                 // nothing was lost, since no element entered the flow.

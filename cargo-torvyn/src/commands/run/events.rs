@@ -128,6 +128,22 @@ impl EventSink for EventLog {
                 format!("`{node}` of flow `{flow}`"),
                 "for the same use",
             ),
+            EventKind::ConnectionLost { node, endpoint } => {
+                self.show_repeated();
+                status(
+                    "Warning",
+                    format!(
+                        "`{node}` of flow `{flow}` lost its connection to {endpoint}; it reconnects by itself, and what waits for the server resumes then"
+                    ),
+                );
+            }
+            EventKind::Reconnected { node, endpoint } => {
+                self.show_repeated();
+                status(
+                    "Reconnected",
+                    format!("`{node}` of flow `{flow}` to {endpoint}"),
+                );
+            }
         }
         let Some((path, file)) = &self.file else {
             return;

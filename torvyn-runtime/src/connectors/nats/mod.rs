@@ -106,27 +106,71 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     /// The consumer's messages not yet delivered to any host: its lag.
     pub(crate) lag: AtomicU64,
+    /// Connections lost so far.
+    pub(crate) lost: AtomicU64,
+    /// Connections made again after a loss.
+    pub(crate) regained: AtomicU64,
 }
 
 impl Counters {
     fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// What the client said of its connection: a loss is a transient error.
+    fn saw(&self, event: &async_nats::Event) {
+        match event {
+            async_nats::Event::Disconnected => {
+                self.error();
+                self.lost.fetch_add(1, Ordering::Relaxed);
+            }
+            // The first connection is announced too: only one after a loss counts.
+            async_nats::Event::Connected
+                if self.lost.load(Ordering::Relaxed) > self.regained.load(Ordering::Relaxed) =>
+            {
+                self.regained.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
 }
 
-/// Connects to `url`, counting each lost connection in `counters` (the client reconnects
-/// by itself, and what waits for it resumes).
+/// A connector's connection to its NATS server, as its client thread sees it, shared with
+/// the flow, which reports each loss and each return as an event.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    /// The server's URL, as the manifest gives it.
+    pub(crate) endpoint: String,
+    counters: Arc<Counters>,
+}
+
+impl Connection {
+    pub(crate) fn new(endpoint: &str, counters: &Arc<Counters>) -> Self {
+        Connection {
+            endpoint: endpoint.to_owned(),
+            counters: counters.clone(),
+        }
+    }
+
+    /// Connections lost so far, and made again after a loss.
+    pub(crate) fn changes(&self) -> (u64, u64) {
+        let counters = &self.counters;
+        (
+            counters.lost.load(Ordering::Relaxed),
+            counters.regained.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Connects to `url`, counting each lost connection and each return in `counters` (the
+/// client reconnects by itself, and what waits for it resumes).
 async fn connect(url: &str, counters: &Arc<Counters>) -> Result<async_nats::Client, String> {
     let counted = counters.clone();
     let connecting = async_nats::ConnectOptions::new()
         .connection_timeout(CONNECT_TIMEOUT)
         .event_callback(move |event| {
             let counted = counted.clone();
-            async move {
-                if matches!(event, async_nats::Event::Disconnected) {
-                    counted.error();
-                }
-            }
+            async move { counted.saw(&event) }
         })
         .connect(url);
     // The client's own timeout covers the TCP connection only: a port that accepts and
@@ -244,5 +288,24 @@ where
             Err(why)
         }
         Err(_) => Err("the NATS client's thread ended before it was set up".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_counts_its_losses_and_returns_but_not_its_first_connect() {
+        let counters = Arc::new(Counters::default());
+        let connection = Connection::new("nats://127.0.0.1:4222", &counters);
+        counters.saw(&async_nats::Event::Connected);
+        assert_eq!(connection.changes(), (0, 0));
+        counters.saw(&async_nats::Event::Disconnected);
+        assert_eq!(connection.changes(), (1, 0));
+        counters.saw(&async_nats::Event::Connected);
+        counters.saw(&async_nats::Event::Connected);
+        assert_eq!(connection.changes(), (1, 1));
+        assert_eq!(counters.errors.load(Ordering::Relaxed), 1);
     }
 }

@@ -31,8 +31,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{
-    ATTRIBUTE_HEADER, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF, NatsSinkSpec,
-    SinkSubject, connect, ensure_stream, join, spawn,
+    ATTRIBUTE_HEADER, Connection, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF,
+    NatsSinkSpec, SinkSubject, connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
 use crate::config::valid_subject;
@@ -66,6 +66,7 @@ pub(crate) struct NatsSink {
     requests: Option<mpsc::UnboundedSender<Request>>,
     thread: Option<std::thread::JoinHandle<()>>,
     counters: Arc<Counters>,
+    connection: Connection,
     report: ConnectorReport,
     last_write: Duration,
 }
@@ -105,6 +106,7 @@ impl NatsSink {
             subject: spec.subject.clone(),
             requests: Some(requests),
             thread: Some(thread),
+            connection: Connection::new(&spec.url, &counters),
             counters,
             report: ConnectorReport::new("nats"),
             last_write: Duration::ZERO,
@@ -201,6 +203,10 @@ impl NatsSink {
     pub(crate) fn close(&mut self) -> Result<(), String> {
         self.requests = None;
         join(self.thread.take())
+    }
+
+    pub(crate) fn connection(&self) -> Connection {
+        self.connection.clone()
     }
 
     pub(crate) fn report(&self) -> ConnectorReport {

@@ -61,8 +61,8 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc};
 
 use super::{
-    ATTRIBUTE_HEADER, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF, NatsSourceSpec,
-    connect, ensure_stream, join, spawn,
+    ATTRIBUTE_HEADER, Connection, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF,
+    NatsSourceSpec, connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
@@ -136,6 +136,7 @@ pub(crate) struct NatsSource {
     progress_after: Duration,
     /// The consumer's most deliveries of a message.
     max_deliver: u32,
+    connection: Connection,
     report: ConnectorReport,
 }
 
@@ -150,6 +151,7 @@ impl NatsSource {
         let shared = Arc::new(Shared::default());
         let (sender, deliveries) = mpsc::unbounded_channel();
         let (commands, orders) = mpsc::unbounded_channel();
+        let connection = Connection::new(&spec.url, &shared.counters);
         let (spec, thread_shared) = (spec.clone(), shared.clone());
         let ((ack_wait, max_deliver), thread) =
             spawn("torvyn-nats-source", move |ready| async move {
@@ -201,6 +203,7 @@ impl NatsSource {
             progress_after: ack_wait / 2,
             // No most (-1) is as good as the most a count can say.
             max_deliver: u32::try_from(max_deliver).unwrap_or(u32::MAX),
+            connection,
             report: ConnectorReport::new("nats"),
         })
     }
@@ -353,6 +356,10 @@ impl NatsSource {
         // The thread ends once its last pull request has ended and every command is sent.
         self.commands = None;
         join(self.thread.take())
+    }
+
+    pub(crate) fn connection(&self) -> Connection {
+        self.connection.clone()
     }
 
     pub(crate) fn report(&self) -> ConnectorReport {

@@ -1,10 +1,12 @@
 //! The driver's side of end-to-end acknowledgements (the protocol is in `reactor::acks`)
 //! and of the built-in connectors: whether a source connector is ready, when to look at
-//! it again, its checkpoints' ticks.
+//! it again, its checkpoints' ticks, and its connection's losses and returns.
 
 use std::time::{Duration, Instant};
 
 use super::{Driver, Failure, FlowErrorKind};
+use crate::connectors::Connection;
+use crate::observability::EventKind;
 use crate::reactor::StageBody;
 use crate::reactor::acks::{Ack, Deliveries, NO_ACK};
 
@@ -130,6 +132,7 @@ impl Driver<'_> {
         }
         self.ticked = now;
         for n in 0..self.stages.len() {
+            self.report_connection(n);
             if let Some(connector) = self.stages[n].connector()
                 && let Err(why) = connector.tick()
             {
@@ -142,5 +145,45 @@ impl Driver<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Reports node `n`'s connector losing its connection, or getting it back, since the
+    /// last tick, as events.
+    fn report_connection(&mut self, n: usize) {
+        let Some(watched) = &mut self.nodes[n].connection else {
+            return;
+        };
+        let (lost, regained) = watched.connection.changes();
+        let (reported_lost, reported_regained) =
+            std::mem::replace(&mut watched.reported, (lost, regained));
+        if (lost, regained) == (reported_lost, reported_regained) {
+            return;
+        }
+        let endpoint = watched.connection.endpoint.clone();
+        let node = self.nodes[n].plan.name.clone();
+        if lost > reported_lost {
+            let (node, endpoint) = (node.clone(), endpoint.clone());
+            self.emit(|_| EventKind::ConnectionLost { node, endpoint });
+        }
+        if regained > reported_regained {
+            self.emit(|_| EventKind::Reconnected { node, endpoint });
+        }
+    }
+}
+
+/// A connector's connection to its server, and how many of its losses and returns the
+/// flow has reported.
+pub(super) struct Watched {
+    connection: Connection,
+    reported: (u64, u64),
+}
+
+impl Watched {
+    pub(super) fn new(connection: Connection) -> Self {
+        let reported = connection.changes();
+        Watched {
+            connection,
+            reported,
+        }
     }
 }
