@@ -441,6 +441,8 @@ impl Driver<'_> {
             self.nodes[s].finished = true;
             return Ok(());
         };
+        // A retried pull made its element later than the call the reading was taken for.
+        let at_ns = if attempt > 0 { super::now_ns() } else { at_ns };
         let mut element = self.admit(output, at_ns);
         element.ack = self.source_ack(s, ticket);
         element.attributes = self.stages[s].take_attributes();

@@ -167,9 +167,10 @@ pub(crate) enum Stage {
         index: usize,
         role: Role,
         body: Box<dyn NativeStage>,
-        /// Where outputs are written before they are copied into a buffer, and where
-        /// inputs are read into, kept to save two allocations per element.
+        /// Where outputs are written before they are copied into a buffer, kept to save
+        /// an allocation per element.
         scratch: Vec<u8>,
+        /// Where inputs are read into, kept for the same reason.
         input: Vec<u8>,
     },
     Connector(Box<Connector>),
