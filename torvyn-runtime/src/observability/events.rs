@@ -58,14 +58,14 @@ pub enum EventKind {
     ConnectionLost {
         /// The node.
         node: String,
-        /// The server, as the manifest names it.
+        /// The server, as the manifest names it, without credentials (`nats://HOST:PORT`).
         endpoint: String,
     },
     /// A connector's client connected again after losing its connection.
     Reconnected {
         /// The node.
         node: String,
-        /// The server, as the manifest names it.
+        /// The server, as the manifest names it, without credentials (`nats://HOST:PORT`).
         endpoint: String,
     },
     /// It stopped.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use async_nats::ServerAddr;
 use async_nats::jetstream::{self, stream};
 
 pub(crate) use self::sink::NatsSink;
@@ -139,15 +140,22 @@ impl Counters {
 /// the flow, which reports each loss and each return as an event.
 #[derive(Clone)]
 pub(crate) struct Connection {
-    /// The server's URL, as the manifest gives it.
+    /// The server, as the manifest's URL names it, without a user name or password:
+    /// `nats://HOST:PORT`.
     pub(crate) endpoint: String,
     counters: Arc<Counters>,
 }
 
 impl Connection {
-    pub(crate) fn new(endpoint: &str, counters: &Arc<Counters>) -> Self {
+    pub(crate) fn new(url: &str, counters: &Arc<Counters>) -> Self {
+        let shown = url
+            .split(',')
+            .map(|one| match one.trim().parse::<ServerAddr>() {
+                Ok(addr) => format!("{}://{}:{}", addr.scheme(), addr.host(), addr.port()),
+                Err(_) => "the NATS server".to_owned(),
+            });
         Connection {
-            endpoint: endpoint.to_owned(),
+            endpoint: shown.collect::<Vec<_>>().join(", "),
             counters: counters.clone(),
         }
     }
@@ -294,6 +302,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_is_shown_without_its_credentials() {
+        let counters = Arc::default();
+        let shown = |url| Connection::new(url, &counters).endpoint;
+        assert_eq!(shown("nats://me:secret@host:4222"), "nats://host:4222");
+        assert_eq!(shown("nats://host"), "nats://host:4222");
+        assert_eq!(shown("nats://a:1, nats://b:2"), "nats://a:1, nats://b:2");
+    }
 
     #[test]
     fn a_connection_counts_its_losses_and_returns_but_not_its_first_connect() {

@@ -147,26 +147,44 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Reports node `n`'s connector losing its connection, or getting it back, since the
-    /// last tick, as events.
-    fn report_connection(&mut self, n: usize) {
+    /// Reports node `n`'s connector losing its connection, or getting it back, since it
+    /// was last looked at, as events in the order they happened. Several changes in between
+    /// are told as the first and the last: up then up again is a loss and a return; down
+    /// then down again, a return and a loss.
+    pub(super) fn report_connection(&mut self, n: usize) {
         let Some(watched) = &mut self.nodes[n].connection else {
             return;
         };
-        let (lost, regained) = watched.connection.changes();
-        let (reported_lost, reported_regained) =
-            std::mem::replace(&mut watched.reported, (lost, regained));
-        if (lost, regained) == (reported_lost, reported_regained) {
+        let now = watched.connection.changes();
+        let was = std::mem::replace(&mut watched.reported, now);
+        if now == was {
             return;
         }
+        let (was_down, is_down) = (was.0 > was.1, now.0 > now.1);
+        let lost_first = !was_down;
+        let both = was_down == is_down;
         let endpoint = watched.connection.endpoint.clone();
         let node = self.nodes[n].plan.name.clone();
-        if lost > reported_lost {
+        let event = |lost: bool| {
             let (node, endpoint) = (node.clone(), endpoint.clone());
-            self.emit(|_| EventKind::ConnectionLost { node, endpoint });
+            match lost {
+                true => EventKind::ConnectionLost { node, endpoint },
+                false => EventKind::Reconnected { node, endpoint },
+            }
+        };
+        let first = event(lost_first);
+        self.emit(|_| first);
+        if both {
+            let second = event(!lost_first);
+            self.emit(|_| second);
         }
-        if regained > reported_regained {
-            self.emit(|_| EventKind::Reconnected { node, endpoint });
+    }
+
+    /// Reports what every connector's connection did since it was last looked at: at the
+    /// end of a flow, which a loss may have ended.
+    pub(super) fn report_connections(&mut self) {
+        for n in 0..self.nodes.len() {
+            self.report_connection(n);
         }
     }
 }
@@ -179,11 +197,12 @@ pub(super) struct Watched {
 }
 
 impl Watched {
+    /// Watches `connection` from its first connect on: a loss while the flow started is
+    /// reported at its first look.
     pub(super) fn new(connection: Connection) -> Self {
-        let reported = connection.changes();
         Watched {
             connection,
-            reported,
+            reported: (0, 0),
         }
     }
 }

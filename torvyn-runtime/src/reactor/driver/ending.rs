@@ -59,6 +59,7 @@ impl Driver<'_> {
     /// Step 3: `teardown` of every started stage that did not trap; the first error, as
     /// the flow's failure.
     pub(super) async fn teardown(&mut self) -> Result<(), Failure> {
+        self.report_connections();
         let mut first_failure = None;
         for i in 0..self.spec.plan.order.len() {
             let n = self.spec.plan.order[i];
