@@ -156,7 +156,7 @@ pub(crate) fn warn_unversioned(name: &str, component: &Result<LoadedComponent, E
 }
 
 /// Components at least this large (bytes) are announced when they are compiled: a Python
-/// or JavaScript guest (12 to 20 MB) takes seconds (10 s for an 18 MB componentize-py
+/// or JavaScript guest (12 to 20 MB) takes seconds (8 to 11 s for an 18 MB componentize-py
 /// processor on a 2-core machine), where a Rust one (about 0.2 MB in release, 3 MB in a
 /// debug build) takes a fraction of one.
 const ANNOUNCED_COMPILE: u64 = 8 << 20;
@@ -171,11 +171,13 @@ pub(crate) fn load(
     host.load_compiling(wasm, |size| {
         if size >= ANNOUNCED_COMPILE {
             let mib = size as f64 / f64::from(1 << 20);
+            let later = match cache_dir() {
+                Some(_) => "; later runs load it from the cache",
+                None => " (no cache folder: set TORVYN_CACHE_DIR to keep it for later runs)",
+            };
             status(
                 "Compiling",
-                format!(
-                    "component `{name}` ({mib:.1} MiB) to machine code; later runs load it from the cache"
-                ),
+                format!("component `{name}` ({mib:.1} MiB) to machine code{later}"),
             );
         }
     })

@@ -79,11 +79,17 @@ pub fn host(options: HostOptions) -> Host {
 }
 
 /// The Python guest `name` of `benches/guests`, built by componentize-py against the
-/// contract's `transform` world on first use; `None`, saying why on stderr, where
-/// componentize-py is not installed (`pip install componentize-py`).
+/// contract's `transform` world when its `app.py` is newer than the build; `None`, saying
+/// why on stderr, where componentize-py is not installed (`pip install componentize-py`).
 pub fn python_guest(name: &str) -> Option<PathBuf> {
     let source = workspace().join("torvyn-runtime/benches/guests").join(name);
     let wasm = guest_dir().join(format!("{name}.wasm"));
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&wasm).is_some_and(|built| Some(built) >= modified(&source.join("app.py"))) {
+        return Some(wasm);
+    }
+    std::fs::create_dir_all(guest_dir()).expect("the guests' folder can be made");
+    // componentize-py leaves a `__pycache__` beside the source, which git ignores.
     let status = Command::new("componentize-py")
         .arg("-d")
         .arg(workspace().join("wit/streaming"))

@@ -101,7 +101,7 @@ impl Host {
     /// Like [`Host::load`], calling `compiling` with the component's size in bytes just
     /// before it is compiled to machine code, which happens when the host has no compile
     /// cache or the cache does not hold these bytes yet. A large component (a Python or
-    /// JavaScript guest of 10 to 20 MB) takes seconds to compile, and milliseconds to load
+    /// JavaScript guest of 12 to 20 MB) takes seconds to compile, and milliseconds to load
     /// from the cache afterwards: a caller can say so while the user waits.
     pub fn load_compiling(
         &self,
