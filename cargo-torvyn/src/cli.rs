@@ -8,15 +8,25 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use torvyn_runtime::bounds::{self, Bounds};
 
 use crate::commands::{
-    BenchCommand, BuildCommand, CheckCommand, DoctorCommand, InitCommand, InspectCommand,
-    LinkCommand, NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand, TopCommand,
-    TraceCommand,
+    BenchCommand, BuildCommand, CheckCommand, ConfigCommand, DoctorCommand, InitCommand,
+    InspectCommand, LinkCommand, NewCommand, PackCommand, PublishCommand, RunCommand, TestCommand,
+    TopCommand, TraceCommand,
 };
 
 /// Build and run streaming pipelines of WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "cargo torvyn", bin_name = "cargo torvyn", version, about)]
 pub(crate) struct Cli {
+    /// Set a setting for this command, above every other layer, e.g.
+    /// `--config queue-capacity=16` (`cargo torvyn config` lists them); repeatable
+    #[arg(
+        long = "config",
+        global = true,
+        value_name = "KEY=VALUE",
+        value_parser = setting_override
+    )]
+    pub(crate) config: Vec<torvyn_runtime::Settings>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -36,6 +46,7 @@ pub(crate) enum Command {
     Inspect(InspectCommand),
     Pack(PackCommand),
     Publish(PublishCommand),
+    Config(ConfigCommand),
     Doctor(DoctorCommand),
 }
 
@@ -55,9 +66,39 @@ impl Command {
             Command::Inspect(command) => command.exec(),
             Command::Pack(command) => command.exec(),
             Command::Publish(command) => command.exec(),
+            Command::Config(command) => command.exec(),
             Command::Doctor(command) => command.exec(),
         }
     }
+}
+
+/// Parses `--config KEY=VALUE`: a setting's dotted key and its value.
+pub(crate) fn setting_override(text: &str) -> Result<torvyn_runtime::Settings, String> {
+    use torvyn_runtime::Settings;
+    let Some((key, value)) = text.split_once('=') else {
+        return Err("write KEY=VALUE, such as `queue-capacity=16` or `limits.memory=64MiB`".into());
+    };
+    let key = key.trim();
+    if !Settings::KEYS.contains(&key) {
+        return Err(format!(
+            "`{key}` is not a setting; the settings are {}",
+            Settings::KEYS.join(", ")
+        ));
+    }
+    setting_value(key, value.trim())
+}
+
+/// The layer that sets `key` to `value`, read as a TOML value, else as a bare string,
+/// else as a comma-separated list of strings (`a:5000,b:5000`), whichever the setting
+/// takes; or what is wrong with it.
+pub(crate) fn setting_value(key: &str, value: &str) -> Result<torvyn_runtime::Settings, String> {
+    let quoted = |text: &str| toml::Value::String(text.trim().to_owned()).to_string();
+    let list: Vec<String> = value.split(',').map(quoted).collect();
+    let read = |value: &str| toml::from_str(&format!("{key} = {value}"));
+    read(value)
+        .or_else(|_| read(&quoted(value)))
+        .or_else(|as_string| read(&format!("[{}]", list.join(", "))).map_err(|_| as_string))
+        .map_err(|error: toml::de::Error| error.message().to_owned())
 }
 
 /// Parses `--timeout` and bench's `--duration`: within [`bounds::RUN_TIMEOUT`].
@@ -89,6 +130,15 @@ pub(crate) fn refresh_interval(text: &str) -> Result<Duration, String> {
 pub(crate) enum Listen {
     Tcp(std::net::SocketAddr),
     Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(address) => address.fmt(f),
+            Listen::Unix(path) => write!(f, "{UNIX_SCHEME}{}", path.display()),
+        }
+    }
 }
 
 /// The prefix of a Unix domain socket's address.
@@ -157,14 +207,16 @@ pub(crate) struct OutputArgs {
 pub(crate) struct ObservabilityArgs {
     /// `production` keeps live counters, queue depths, time blocked and latency
     /// histograms, published every 100 ms, and traces one element in 1024; `diagnostic`
-    /// traces every element; `off` keeps only what the summary needs
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = Level::Production)]
-    pub(crate) observability: Level,
+    /// traces every element; `off` keeps only what the summary needs [default: the
+    /// `observability` setting, `production` unless set]
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub(crate) observability: Option<Level>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Level {
     Off,
+    #[default]
     Production,
     Diagnostic,
 }
@@ -176,6 +228,24 @@ impl From<Level> for torvyn_runtime::ObservabilityLevel {
             Level::Production => torvyn_runtime::ObservabilityLevel::Production,
             Level::Diagnostic => torvyn_runtime::ObservabilityLevel::Diagnostic,
         }
+    }
+}
+
+impl From<torvyn_runtime::ObservabilityLevel> for Level {
+    fn from(level: torvyn_runtime::ObservabilityLevel) -> Self {
+        match level {
+            torvyn_runtime::ObservabilityLevel::Off => Level::Off,
+            torvyn_runtime::ObservabilityLevel::Production => Level::Production,
+            torvyn_runtime::ObservabilityLevel::Diagnostic => Level::Diagnostic,
+        }
+    }
+}
+
+impl ObservabilityArgs {
+    /// The level of this run: the flag, else the `observability` setting of `settings`.
+    pub(crate) fn level(&self, settings: &crate::settings::Resolved) -> Level {
+        let set = settings.settings().observability.unwrap_or_default();
+        self.observability.unwrap_or(set.into())
     }
 }
 
@@ -209,7 +279,7 @@ mod tests {
         use clap::CommandFactory;
         for name in [
             "", "new", "init", "build", "check", "link", "run", "test", "trace", "bench", "top",
-            "inspect", "pack", "publish", "doctor",
+            "inspect", "pack", "publish", "config", "doctor",
         ] {
             let args = ["cargo-torvyn", name, "--help"]
                 .into_iter()

@@ -17,6 +17,7 @@ mod commands;
 mod oci;
 mod output;
 mod project;
+mod settings;
 mod templates;
 
 use clap::Parser;
@@ -51,6 +52,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    settings::set_command_line(cli.config);
     match cli.command.exec() {
         Ok(()) => EXIT_OK,
         Err(report) => {

@@ -33,16 +33,23 @@ pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
     if let Some(reference) = pipeline {
         let pulled = oci::registry::pull(reference, oci::Kind::Pipeline)?;
         let manifest = pulled.pipeline_manifest()?;
-        return Ok(Project::Torvyn(Box::new(ProjectManifest::load(&manifest)?)));
+        return Ok(Project::Torvyn(Box::new(load(&manifest)?)));
     }
     let found = match manifest_path {
         Some(path) => named(path)?,
         None => searched()?,
     };
     Ok(match found {
-        Found::Torvyn(path) => Project::Torvyn(Box::new(ProjectManifest::load(&path)?)),
+        Found::Torvyn(path) => Project::Torvyn(Box::new(load(&path)?)),
         Found::Cargo(path) => Project::Cargo(path),
     })
+}
+
+/// The Torvyn manifest at `path`, with the defaults that the settings of this run give it.
+pub(crate) fn load(path: &Path) -> miette::Result<ProjectManifest> {
+    let project = ProjectManifest::load(path)?;
+    let defaults = crate::settings::resolve(Some(&project))?.defaults()?;
+    Ok(project.with_defaults(defaults)?)
 }
 
 /// The Torvyn manifest a command would read, whether or not it parses: the one

@@ -73,7 +73,8 @@ fn each_failure_is_named_with_its_fix_and_fails_the_run() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("help: set TORVYN_CACHE_DIR"),
+        run.stderr
+            .contains("help: set `cache-dir` (or TORVYN_CACHE_DIR)"),
         "{}",
         run.stderr
     );

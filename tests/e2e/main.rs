@@ -29,6 +29,7 @@ mod otlp;
 mod overlap;
 mod pipelines;
 mod registry;
+mod settings;
 mod stdio;
 mod templates;
 mod testing;

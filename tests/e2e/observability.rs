@@ -296,7 +296,9 @@ fn a_flow_stuck_in_a_call_is_shown_inside_it() {
         flow["in_call"]["for_ms"].as_u64() >= Some(1000)
     });
     assert_eq!(flow["in_call"]["node"], "spin");
-    let frame = succeeds(&["top", &served.address, "--once", "--interval", "200ms"]);
+    // `top` finds the host where the `listen` setting says.
+    let listen = format!("listen={}", served.address);
+    let frame = succeeds(&["top", "--config", &listen, "--once", "--interval", "200ms"]);
     assert!(
         frame.contains("Stuck: `spin` has been inside one call for"),
         "{frame}"

@@ -16,12 +16,20 @@ pub fn guest_target_dir() -> PathBuf {
     workspace().join("target").join("e2e")
 }
 
-/// A command for the CLI under test, with its caches kept inside the test target folder.
+/// A command for the CLI under test, with its caches kept inside the test target folder
+/// and none of the developer's settings: no user configuration file (its folder is one
+/// that holds none) and no `TORVYN_` variable but the cache folder.
 pub fn torvyn() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-torvyn"));
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("TORVYN_") {
+            command.env_remove(var);
+        }
+    }
     command
         .env("CARGO_TARGET_DIR", guest_target_dir())
         .env("TORVYN_CACHE_DIR", guest_target_dir().join("cache"))
+        .env("XDG_CONFIG_HOME", guest_target_dir().join("no-user-config"))
         .env_remove("RUSTFLAGS")
         // Tests that export say where; a developer's collector gets nothing from them.
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");

@@ -62,6 +62,7 @@ pub use config::{
     DEFAULT_PULL_BATCH, DEFAULT_PULL_EXPIRES, DEFAULT_STATE_DIR, Framing, Oversize, Retention,
     SinkDecl, SinkType, SourceDecl, SourceType,
 };
+pub use config::{Defaults, LimitSettings, RegistrySettings, SettingError, Settings, env_var};
 pub use connectors::{
     ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
     SinkSubject, StreamSpec, glob_files,

@@ -122,8 +122,11 @@ struct StageShare {
 }
 
 impl BenchCommand {
-    pub(crate) fn exec(self) -> miette::Result<()> {
-        if self.observability.observability == Level::Diagnostic {
+    pub(crate) fn exec(mut self) -> miette::Result<()> {
+        let settings = crate::settings::for_manifest(self.manifest.manifest_path.as_deref())?;
+        let level = self.observability.level(&settings);
+        self.observability.observability = Some(level);
+        if level == Level::Diagnostic {
             bail!(
                 help = "`cargo torvyn trace FLOW` shows where each element's time goes",
                 "`bench` measures at `off` or `production`: tracing every element would be what it measures"
@@ -214,7 +217,7 @@ impl BenchCommand {
             let options = RunOptions {
                 limit: self.elements,
                 timeout: Some(self.warmup),
-                observability: self.observability.observability.into(),
+                observability: self.observability.observability.unwrap_or_default().into(),
                 ..RunOptions::default()
             };
             host.run(spec.clone(), options).await?;
@@ -224,7 +227,7 @@ impl BenchCommand {
             limit: self.elements,
             timeout: Some(self.duration),
             measure: true,
-            observability: self.observability.observability.into(),
+            observability: self.observability.observability.unwrap_or_default().into(),
             ..RunOptions::default()
         };
         let bar = ProgressBar::new(self.duration.as_millis() as u64).with_style(

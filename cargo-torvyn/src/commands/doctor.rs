@@ -190,8 +190,14 @@ fn sdk_versions(workspace: &Path) -> Check {
 
 /// The compile cache folder exists, or can be made, and takes writes.
 fn cache() -> Check {
-    let Some(dir) = super::link::cache_dir() else {
-        return Ok("no cache folder on this system: components are compiled on every run".into());
+    let dir = match super::link::cache_dir() {
+        Ok(Some(dir)) => dir,
+        Ok(None) => {
+            return Ok(
+                "no cache folder on this system: components are compiled on every run".into(),
+            );
+        }
+        Err(error) => return Err((error.to_string(), "fix the setting `config` names".into())),
     };
     let probe = dir.join(".doctor");
     std::fs::create_dir_all(&dir)
@@ -200,7 +206,7 @@ fn cache() -> Check {
         .map_err(|error| {
             (
                 format!("cannot write to `{}`: {error}", dir.display()),
-                "set TORVYN_CACHE_DIR to a writable folder".into(),
+                "set `cache-dir` (or TORVYN_CACHE_DIR) to a writable folder".into(),
             )
         })?;
     let entries = std::fs::read_dir(&dir).map_or(0, |d| d.count());

@@ -122,16 +122,15 @@ pub(crate) fn one_flow<'a>(
     Ok(flows)
 }
 
-/// Torvyn's cache: `$TORVYN_CACHE_DIR`, else `torvyn` in the user's cache folder.
-pub(crate) fn cache_root() -> Option<PathBuf> {
-    std::env::var_os("TORVYN_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|dir| dir.join("torvyn")))
+/// Torvyn's cache: the `cache-dir` setting (by default `torvyn` in the user's cache
+/// folder); none where the user has no cache folder and sets none.
+pub(crate) fn cache_root() -> miette::Result<Option<PathBuf>> {
+    Ok(crate::settings::machine()?.cache_root())
 }
 
 /// Where compiled components are cached.
-pub(crate) fn cache_dir() -> Option<PathBuf> {
-    cache_root().map(|root| root.join("compiled"))
+pub(crate) fn cache_dir() -> miette::Result<Option<PathBuf>> {
+    Ok(cache_root()?.map(|root| root.join("compiled")))
 }
 
 /// A host for `project`: with the compile cache, and metering fuel when a component of
@@ -140,7 +139,7 @@ pub(crate) fn host_for(project: &ProjectManifest) -> miette::Result<Host> {
     let components = project.manifest().components.values();
     let fuel = components.into_iter().any(|c| c.limits.fuel.is_some());
     Ok(Host::new(HostOptions {
-        cache_dir: cache_dir(),
+        cache_dir: cache_dir()?,
         fuel,
         ..HostOptions::default()
     })?)
@@ -168,12 +167,13 @@ pub(crate) fn load(
     name: &str,
     wasm: &std::path::Path,
 ) -> Result<LoadedComponent, EngineError> {
+    let cached = matches!(cache_dir(), Ok(Some(_)));
     host.load_compiling(wasm, |size| {
         if size >= ANNOUNCED_COMPILE {
             let mib = size as f64 / f64::from(1 << 20);
-            let later = match cache_dir() {
-                Some(_) => "; later runs load it from the cache",
-                None => " (no cache folder: set TORVYN_CACHE_DIR to keep it for later runs)",
+            let later = match cached {
+                true => "; later runs load it from the cache",
+                false => " (no cache folder: set `cache-dir` to keep it for later runs)",
             };
             status(
                 "Compiling",

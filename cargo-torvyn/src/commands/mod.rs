@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod check;
+mod config;
 mod doctor;
 mod init;
 mod inspect;
@@ -19,6 +20,7 @@ mod trace;
 pub(crate) use bench::BenchCommand;
 pub(crate) use build::BuildCommand;
 pub(crate) use check::CheckCommand;
+pub(crate) use config::ConfigCommand;
 pub(crate) use doctor::DoctorCommand;
 pub(crate) use init::InitCommand;
 pub(crate) use inspect::InspectCommand;

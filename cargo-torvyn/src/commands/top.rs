@@ -19,6 +19,9 @@ use torvyn_runtime::ConnectorReport;
 use super::live;
 use crate::output;
 
+/// Where `top` looks when neither its argument nor the `listen` setting says.
+const DEFAULT_ADDRESS: &str = "127.0.0.1:9464";
+
 /// Watch the flows of a running host: per node and queue, throughput, call latency, queue
 /// fill, time blocked, drops and errors, refreshed each interval
 ///
@@ -28,9 +31,10 @@ use crate::output;
 /// `q` or Esc quits.
 #[derive(Debug, Args)]
 pub(crate) struct TopCommand {
-    /// The host's address, as given to `run --listen`: HOST:PORT or unix:PATH
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9464")]
-    addr: String,
+    /// The host's address, as given to `run --listen`: HOST:PORT or unix:PATH [default:
+    /// the `listen` setting, else 127.0.0.1:9464]
+    #[arg(value_name = "ADDR")]
+    addr: Option<String>,
 
     /// Time between two refreshes
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::cli::refresh_interval)]
@@ -43,7 +47,12 @@ pub(crate) struct TopCommand {
 
 impl TopCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let base = live::base(&self.addr);
+        let addr = match &self.addr {
+            Some(addr) => addr.clone(),
+            None => (crate::settings::for_manifest(None)?.listen()?)
+                .map_or_else(|| DEFAULT_ADDRESS.to_owned(), |listen| listen.to_string()),
+        };
+        let base = live::base(&addr);
         let mut previous = sample(&base)?;
         if self.once {
             std::thread::sleep(self.interval);

@@ -18,11 +18,11 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// The user's store (`$TORVYN_CACHE_DIR/oci`, else the user's cache folder).
+    /// The user's store: `oci` in the `cache-dir` setting's folder.
     pub(crate) fn open() -> miette::Result<Store> {
-        let Some(cache) = crate::commands::cache_root() else {
+        let Some(cache) = crate::commands::cache_root()? else {
             miette::bail!(
-                help = "set TORVYN_CACHE_DIR to a writable folder",
+                help = "set `cache-dir` (or TORVYN_CACHE_DIR) to a writable folder",
                 "no cache folder for pulled components: this user has no cache directory"
             );
         };

@@ -15,10 +15,11 @@ use torvyn_runtime::OCI_SCHEME;
 use super::cache::Store;
 use super::{Artifact, Kind, config};
 use crate::output::status;
+use crate::settings::Resolved;
 
-/// Environment variables with credentials, used before the Docker config.
-pub(crate) const USERNAME_VAR: &str = "TORVYN_REGISTRY_USERNAME";
-pub(crate) const PASSWORD_VAR: &str = "TORVYN_REGISTRY_PASSWORD";
+/// How to give credentials other than through the Docker config, for a help line.
+const LOGIN_SETTINGS: &str = "the settings `registry.username` and `registry.password` \
+                              (TORVYN_REGISTRY_USERNAME and TORVYN_REGISTRY_PASSWORD)";
 
 /// Parses `host[:port]/repository[:tag][@sha256:…]`, with or without `oci://`.
 pub(crate) fn parse_reference(text: &str) -> miette::Result<Reference> {
@@ -45,18 +46,13 @@ fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The credentials for `registry`: from `TORVYN_REGISTRY_USERNAME` and
-/// `TORVYN_REGISTRY_PASSWORD`, else from the Docker config (and its credential helpers),
-/// else none.
-fn credentials(registry: &str) -> miette::Result<RegistryAuth> {
+/// The credentials for `registry`: from the settings `registry.username` and
+/// `registry.password`, else from the Docker config (and its credential helpers), else
+/// none.
+fn credentials(settings: &Resolved, registry: &str) -> miette::Result<RegistryAuth> {
     use docker_credential::{CredentialRetrievalError as Missing, DockerCredential};
-    match (std::env::var(USERNAME_VAR), std::env::var(PASSWORD_VAR)) {
-        (Ok(username), Ok(password)) => return Ok(RegistryAuth::Basic(username, password)),
-        (Ok(_), Err(_)) | (Err(_), Ok(_)) => miette::bail!(
-            help = "set both, or neither to use the Docker config",
-            "{USERNAME_VAR} and {PASSWORD_VAR} go together"
-        ),
-        (Err(_), Err(_)) => {}
+    if let Some((username, password)) = settings.registry_login()? {
+        return Ok(RegistryAuth::Basic(username, password));
     }
     let server = match registry {
         "docker.io" | "index.docker.io" => "https://index.docker.io/v1/",
@@ -73,7 +69,7 @@ fn credentials(registry: &str) -> miette::Result<RegistryAuth> {
         Err(error) => miette::bail!(
             help = format!(
                 "fix the Docker config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`), \
-                 or set {USERNAME_VAR} and {PASSWORD_VAR}"
+                 or set {LOGIN_SETTINGS}"
             ),
             "cannot get the credentials for `{registry}` from the Docker config: {error}"
         ),
@@ -141,12 +137,13 @@ pub(crate) enum Pushed {
 
 impl Remote {
     /// A client for `reference`. Plain HTTP is used for this machine's registries, and for
-    /// others only when `insecure`.
+    /// others only when `insecure` or named by the setting `registry.insecure`.
     pub(crate) fn new(reference: Reference, insecure: bool) -> miette::Result<Remote> {
         // reqwest speaks TLS through rustls, with ring for its cryptography.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let settings = crate::settings::machine()?;
         let registry = reference.resolve_registry().to_owned();
-        let protocol = if insecure || is_loopback(&registry) {
+        let protocol = if insecure || settings.insecure(&registry) || is_loopback(&registry) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             ClientProtocol::Https
@@ -161,7 +158,7 @@ impl Remote {
         let client = Client::try_from(config).into_diagnostic()?;
         Ok(Remote {
             client,
-            auth: credentials(&registry)?,
+            auth: credentials(&settings, &registry)?,
             reference,
         })
     }
@@ -177,7 +174,8 @@ impl Remote {
         match classify(&error) {
             Failure::Unreachable => miette!(
                 help = "check the address and that the registry is running (registries other than \
-                        this machine's are reached over https, unless --insecure)",
+                        this machine's are reached over https, unless --insecure or the setting \
+                        `registry.insecure` names them)",
                 "cannot reach the registry `{registry}` while {doing} `{reference}`: {}",
                 root_cause(&error)
             ),
@@ -187,9 +185,8 @@ impl Remote {
                     _ => "refused the credentials",
                 };
                 miette!(
-                    help = format!(
-                        "log in with `docker login {registry}`, or set {USERNAME_VAR} and {PASSWORD_VAR}"
-                    ),
+                    help =
+                        format!("log in with `docker login {registry}`, or set {LOGIN_SETTINGS}"),
                     "the registry `{registry}` {refused} while {doing} `{reference}` (401 Unauthorized)"
                 )
             }

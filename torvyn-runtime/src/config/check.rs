@@ -39,6 +39,7 @@ impl ProjectManifest {
             self.check_limits(&decl.limits, &mut keep);
         }
         self.check_connectors(&mut keep);
+        self.check_settings(&mut keep);
         for (name, test) in &manifest.tests {
             keep(self.check_name("test", name, test.span()));
             let decl = test.get_ref();
@@ -249,6 +250,56 @@ impl ProjectManifest {
         })
     }
 
+    /// The `[settings]` table: no setting of the machine rather than the project, each
+    /// value within its bounds.
+    fn check_settings(&self, keep: &mut impl FnMut(Result<(), ManifestError>)) {
+        let settings = &self.manifest.settings;
+        let machine = [
+            ("cache-dir", settings.cache_dir.is_some()),
+            ("registry.username", settings.registry.username.is_some()),
+            ("registry.password", settings.registry.password.is_some()),
+        ];
+        for (key, set) in machine {
+            if set {
+                keep(Err(self.error_at(
+                    self.settings_span(key),
+                    format!("`{key}` is a setting of the machine, not of the project"),
+                    Some(format!(
+                        "set it in the user's configuration file, or in {}",
+                        super::settings::env_var(key)
+                    )),
+                )));
+            }
+        }
+        if let Err(error) = settings.defaults() {
+            keep(Err(self.error_at(
+                self.settings_span(error.key),
+                format!("`{}` of {}", error.key, error.why),
+                None,
+            )));
+        }
+    }
+
+    /// Where the dotted `key` of the `[settings]` table is written: its name, or the
+    /// nearest table above it that is.
+    fn settings_span(&self, key: &str) -> Range<usize> {
+        let Ok(root) = toml::de::DeTable::parse(&self.text) else {
+            return 0..0;
+        };
+        let (mut table, mut span) = (root.get_ref(), 0..0);
+        for part in std::iter::once("settings").chain(key.split('.')) {
+            let Some((name, value)) = table.iter().find(|(name, _)| name.get_ref() == part) else {
+                break;
+            };
+            span = name.span();
+            match value.get_ref() {
+                toml::de::DeValue::Table(inner) => table = inner,
+                _ => break,
+            }
+        }
+        span
+    }
+
     /// A component's `[limits]`: each is within its bounds.
     fn check_limits(&self, limits: &LimitsDecl, keep: &mut impl FnMut(Result<(), ManifestError>)) {
         if let Some(time) = &limits.invocation_time {
@@ -337,8 +388,9 @@ impl ProjectManifest {
     }
 
     fn check_watermarks(&self, decl: &FlowDecl, edge: &EdgeDecl) -> Result<(), ManifestError> {
-        let capacity = edge.capacity(decl);
-        let (high, low) = edge.watermarks(decl);
+        let default = self.defaults().queue_capacity;
+        let capacity = edge.capacity(decl, default);
+        let (high, low) = edge.watermarks(decl, default);
         let problem = if high > capacity {
             Some(format!(
                 "the high watermark {high} is above the edge's capacity {capacity}"

@@ -24,6 +24,9 @@
 //! resumed. Edges out of a router name the router's `port`. `[flows.NAME.on-error]` gives a
 //! node's error policy: `"fail-flow"` (the default), `"skip"`,
 //! `{ retry = 3, backoff = "10ms", then = "skip" }` or `{ dead-letter = "SINK" }`.
+//!
+//! A `[settings]` table is the project's layer of [`Settings`]: what its flows and
+//! components fall back on where they set nothing ([`Defaults`]), and how it is run.
 
 pub mod bounds;
 mod check;
@@ -31,6 +34,7 @@ mod connectors;
 mod error;
 mod lenient;
 mod nats;
+mod settings;
 mod warnings;
 
 use std::collections::BTreeMap;
@@ -49,6 +53,7 @@ pub use nats::{
     DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_NATS_URL, DEFAULT_PULL_BATCH,
     DEFAULT_PULL_EXPIRES, Retention,
 };
+pub use settings::{Defaults, LimitSettings, RegistrySettings, SettingError, Settings, env_var};
 pub use warnings::ManifestWarning;
 
 use crate::contracts::Role;
@@ -56,7 +61,7 @@ use crate::contracts::Role;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "Torvyn.toml";
 
-/// Queue capacity of an edge that does not set one.
+/// Queue capacity of an edge that does not set one, where no setting changes it.
 pub const DEFAULT_QUEUE_CAPACITY: u32 = 64;
 
 /// The contents of a `Torvyn.toml`.
@@ -80,6 +85,9 @@ pub struct Manifest {
     /// The `[tests.NAME]` tables, run by `cargo torvyn test`.
     #[serde(default)]
     pub tests: BTreeMap<String, Spanned<TestDecl>>,
+    /// The `[settings]` table: the project's layer of [`Settings`].
+    #[serde(default)]
+    pub settings: Settings,
 }
 
 /// A `[tests.NAME]` table: elements fed to one component or a whole flow, and what must
@@ -335,20 +343,26 @@ pub struct EdgeDecl {
     pub low_watermark: Option<Spanned<u32>>,
 }
 
-impl EdgeDecl {
-    /// The queue's capacity: its own, else the flow's, else [`DEFAULT_QUEUE_CAPACITY`].
-    pub fn capacity(&self, flow: &FlowDecl) -> u32 {
-        let flow_default = flow.queue_capacity.as_ref().map(|c| *c.get_ref());
-        self.capacity
+impl FlowDecl {
+    /// The capacity of each queue whose edge sets none: the flow's `queue-capacity`, else
+    /// `default` (the project's [`Defaults::queue_capacity`]).
+    pub fn queue_capacity_or(&self, default: u32) -> u32 {
+        self.queue_capacity
             .as_ref()
-            .map(|c| *c.get_ref())
-            .or(flow_default)
-            .unwrap_or(DEFAULT_QUEUE_CAPACITY)
+            .map_or(default, |c| *c.get_ref())
+    }
+}
+
+impl EdgeDecl {
+    /// The queue's capacity: its own, else the flow's, else `default` (the project's
+    /// [`Defaults::queue_capacity`]).
+    pub fn capacity(&self, flow: &FlowDecl, default: u32) -> u32 {
+        (self.capacity.as_ref()).map_or_else(|| flow.queue_capacity_or(default), |c| *c.get_ref())
     }
 
     /// The `(high, low)` watermarks: as set, else the capacity and half of it.
-    pub fn watermarks(&self, flow: &FlowDecl) -> (u32, u32) {
-        let capacity = self.capacity(flow);
+    pub fn watermarks(&self, flow: &FlowDecl, default: u32) -> (u32, u32) {
+        let capacity = self.capacity(flow, default);
         let high = self
             .high_watermark
             .as_ref()
@@ -384,6 +398,7 @@ pub struct ProjectManifest {
     path: PathBuf,
     text: String,
     manifest: Manifest,
+    defaults: Defaults,
 }
 
 impl ProjectManifest {
@@ -403,10 +418,35 @@ impl ProjectManifest {
             path: path.to_owned(),
             text,
             manifest,
+            defaults: Defaults::default(),
         };
         project.find_problems(&mut problems);
         ManifestError::gather(problems)?;
         Ok(project)
+    }
+
+    /// The project with `defaults` for what it leaves unset (the settings resolved for
+    /// this run), checked again with them: a watermark above a smaller default capacity is
+    /// an error.
+    pub fn with_defaults(mut self, defaults: Defaults) -> Result<Self, ManifestError> {
+        self.defaults = defaults;
+        let mut problems = Vec::new();
+        self.find_problems(&mut problems);
+        ManifestError::gather(problems)?;
+        Ok(self)
+    }
+
+    /// What the project's declarations fall back on.
+    pub fn defaults(&self) -> &Defaults {
+        &self.defaults
+    }
+
+    /// The folder a file source keeps its checkpoints in: its `state`, else the project's
+    /// default, relative to the project's folder unless absolute.
+    pub fn state_dir(&self, source: &SourceDecl) -> PathBuf {
+        let state: &Path =
+            (source.state.as_ref()).map_or(&self.defaults.state_dir, |s| Path::new(s.get_ref()));
+        self.dir().join(state)
     }
 
     /// The typed contents.

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use crate::config::{
     DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_NATS_URL, DEFAULT_PULL_BATCH, DEFAULT_PULL_EXPIRES,
-    DEFAULT_STATE_DIR, ManifestError, ProjectManifest, Retention, SinkDecl, SinkType, SourceDecl,
-    SourceType,
+    ManifestError, ProjectManifest, Retention, SinkDecl, SinkType, SourceDecl, SourceType,
 };
 use crate::connectors::{
     ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
@@ -48,13 +47,8 @@ pub(super) fn connector_stage(
                     })
                     .collect();
                 let follow = decl.follow.as_ref().is_some_and(|f| *f.get_ref());
-                let state = decl
-                    .state
-                    .as_ref()
-                    .map_or(DEFAULT_STATE_DIR, |s| s.get_ref());
                 let checkpoint = project
-                    .dir()
-                    .join(state)
+                    .state_dir(decl)
                     .join(flow)
                     .join(format!("{name}.json"));
                 let matched = glob_files(&include).map(|files| files.len());

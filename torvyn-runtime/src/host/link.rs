@@ -169,9 +169,9 @@ fn grant_hint(capability: &str) -> String {
     }
 }
 
-/// A component's `[limits]`, each unset one at its default.
+/// A component's `[limits]`, each unset one at the project's default.
 fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, ManifestError> {
-    let default = Limits::default();
+    let default = project.defaults().limits;
     let invocation_time = match &decl.invocation_time {
         Some(time) => Some(project.duration(time, bounds::INVOCATION_TIME)?),
         None => default.invocation_time,

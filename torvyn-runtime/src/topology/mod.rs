@@ -307,11 +307,7 @@ fn lay_out(
             let t = planner.index(&target.dead_letter);
             nodes[n].dead_letter = Some(edges.len());
             nodes[t].inputs.push(edges.len());
-            let capacity = decl
-                .queue_capacity
-                .as_ref()
-                .map_or(crate::config::DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref())
-                as usize;
+            let capacity = decl.queue_capacity_or(project.defaults().queue_capacity) as usize;
             spans.push(policy.span());
             edges.push(EdgePlan {
                 from: n,
@@ -447,8 +443,9 @@ impl Planner<'_> {
             }
             _ => {}
         }
-        let capacity = edge.capacity(self.decl) as usize;
-        let (high, low) = edge.watermarks(self.decl);
+        let default = self.project.defaults().queue_capacity;
+        let capacity = edge.capacity(self.decl, default) as usize;
+        let (high, low) = edge.watermarks(self.decl, default);
         Ok(EdgePlan {
             from,
             to,

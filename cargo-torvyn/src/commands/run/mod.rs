@@ -47,24 +47,21 @@ pub(crate) struct RunCommand {
 
     /// Serve Prometheus `/metrics` and the inspection API (`/flows`) on this address
     /// while the flows run, e.g. `127.0.0.1:9464` (port 0 picks a free one), or on a Unix
-    /// domain socket, `unix:PATH` (mode 0600: its owner's only)
+    /// domain socket, `unix:PATH` (mode 0600: its owner's only) [default: the `listen`
+    /// setting, else nowhere]
     #[arg(long, value_name = "ADDR", value_parser = crate::cli::listen)]
     listen: Option<Listen>,
 
     /// Once the flows have ended, keep serving their final figures on the `--listen`
     /// address until stopped (Ctrl-C or SIGTERM), so that they can be scraped
-    #[arg(long, requires = "listen")]
+    #[arg(long)]
     serve_after: bool,
 
     /// Export the flows' metrics and the spans of traced elements (one in 1024, or every
     /// one at `--observability diagnostic`) to this OpenTelemetry collector, by OTLP over
-    /// gRPC, e.g. `http://127.0.0.1:4317`
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
-        hide_env_values = true
-    )]
+    /// gRPC, e.g. `http://127.0.0.1:4317` [default: the `otlp-endpoint` setting, which
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` also sets, else none]
+    #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
 
     /// Also write every lifecycle event (flow started, paused, resumed, ended; component
@@ -108,20 +105,24 @@ impl RunCommand {
             }
             self.manifest.manifest_path = Some(self.flows.remove(0).into());
         }
-        if self.listen.is_some() && self.observability.observability == Level::Off {
+        self.settle(&crate::settings::for_manifest(
+            self.manifest.manifest_path.as_deref(),
+        )?)?;
+        let level = self.observability.observability.unwrap_or_default();
+        if self.listen.is_some() && level == Level::Off {
             miette::bail!(
                 "--listen serves what flows publish, and with --observability off they publish nothing"
             );
         }
-        if self.observability.observability == Level::Diagnostic && self.otlp_endpoint.is_none() {
+        if level == Level::Diagnostic && self.otlp_endpoint.is_none() {
             miette::bail!(
                 help = "give --otlp-endpoint URL to export the spans to a collector, or run \
                         `cargo torvyn trace FLOW` to see them",
                 "--observability diagnostic traces every element, and `run` has nowhere to send the spans"
             );
         }
-        if self.otlp_endpoint.is_some() && self.observability.observability == Level::Off {
-            // The endpoint may come from the environment, meant for every run: `off` wins.
+        if self.otlp_endpoint.is_some() && level == Level::Off {
+            // The endpoint may come from a setting, meant for every run: `off` wins.
             status(
                 "Warning",
                 "not exporting to the OTLP endpoint: with --observability off, flows record nothing to export",
@@ -143,6 +144,34 @@ impl RunCommand {
                 Err(miette::Report::new(first).wrap_err(format!("{} failed", counted(n, "flow"))))
             }
         }
+    }
+
+    /// Fills in what the command line leaves to the settings: the observability level,
+    /// the `--listen` address (not under `--watch`, which serves nothing) and the OTLP
+    /// endpoint.
+    fn settle(&mut self, settings: &crate::settings::Resolved) -> miette::Result<()> {
+        self.observability.observability = Some(self.observability.level(settings));
+        if self.listen.is_none() {
+            match settings.listen()? {
+                Some(listen) if self.watch => status(
+                    "Warning",
+                    format!(
+                        "not serving on {listen} (the `listen` setting): `--watch` restarts the flows, and serves nothing"
+                    ),
+                ),
+                set => self.listen = set,
+            }
+        }
+        if self.serve_after && self.listen.is_none() {
+            miette::bail!(
+                help = "give --listen ADDR, or set `listen`",
+                "--serve-after keeps serving on the listen address, and none is given"
+            );
+        }
+        if self.otlp_endpoint.is_none() {
+            self.otlp_endpoint = settings.settings().otlp_endpoint.clone();
+        }
+        Ok(())
     }
 
     /// Builds what is stale and runs the flows to their end, or until their sources are
@@ -195,7 +224,7 @@ impl RunCommand {
             timeout: self.timeout,
             cancel: cancel.clone(),
             measure: false,
-            observability: self.observability.observability.into(),
+            observability: self.observability.observability.unwrap_or_default().into(),
             spans: None,
             events: Some(events.clone()),
         };

@@ -25,7 +25,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
-use torvyn_runtime::{ComponentSource, DEFAULT_STATE_DIR, MANIFEST_FILE, ProjectManifest};
+use torvyn_runtime::{ComponentSource, MANIFEST_FILE, ProjectManifest};
 
 use super::RunCommand;
 use super::events::EventLog;
@@ -161,11 +161,15 @@ impl Watched {
             };
         }
         let sinks = (project.manifest().sinks.values()).filter_map(|s| s.path.as_ref());
-        let states = (project.manifest().sources.values())
-            .map(|s| s.state.as_ref().map_or(DEFAULT_STATE_DIR, |s| s.get_ref()));
-        for written in sinks.map(|p| p.get_ref().as_str()).chain(states) {
-            watched.written.insert(absolute(&dir.join(written)));
+        for written in sinks {
+            watched
+                .written
+                .insert(absolute(&dir.join(written.get_ref())));
         }
+        let states = project.manifest().sources.values();
+        watched
+            .written
+            .extend(states.map(|s| absolute(&project.state_dir(s))));
         watched
     }
 
