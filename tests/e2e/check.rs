@@ -255,3 +255,50 @@ edges = [{ from = "work", to = "out" }]
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }
 }
+
+#[test]
+fn one_stream_declared_two_ways_is_found_before_any_server_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"[project]
+name = "n"
+[sinks.queue]
+type = "nats"
+subject = "work.a"
+stream = "WORK"
+subjects = ["work.>"]
+[sources.work]
+type = "nats"
+stream = "WORK"
+subjects = ["work.a", "work.b"]
+retention = "work-queue"
+[sinks.results]
+type = "nats"
+subject = "done.a"
+stream = "DONE"
+retention = "limits"
+[sources.done]
+type = "nats"
+stream = "DONE"
+retention = "limits"
+[sources.elsewhere]
+type = "nats"
+url = "nats://127.0.0.1:4333"
+stream = "WORK"
+[flows.main]
+nodes = ["work", "results"]
+edges = [{ from = "work", to = "results" }]
+"#;
+    write(dir.path(), "Torvyn.toml", manifest);
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "`work` asks JetStream stream `WORK` for retention `work-queue`, and `queue` would create it with retention `limits`",
+        "set the same `retention` on `work` and `queue`",
+        "`work` and `queue` declare JetStream stream `WORK` with different `subjects`",
+        "Torvyn.toml:12:13]",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    // `DONE` is declared alike twice, and `WORK` on another server is another stream.
+    assert!(!run.stderr.contains("`DONE`"), "{}", run.stderr);
+    assert!(!run.stderr.contains("`elsewhere`"), "{}", run.stderr);
+}

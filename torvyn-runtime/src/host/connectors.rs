@@ -1,7 +1,7 @@
 //! Linking built-in connectors: each `[sources.NAME]` and `[sinks.NAME]` table a flow
 //! names becomes a stage the host plays, with its paths resolved against the manifest's
 //! folder; a file source whose globs match no file (and that does not follow) is a
-//! problem at its `include`.
+//! problem at its `include`, and so is one stream declared two ways at the second way.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -97,14 +97,111 @@ pub(super) fn connector_stage(
 }
 
 /// The problems of `project`'s connectors that only the file system shows (a file source
-/// whose globs match no file), each at its line: what `check` adds to the manifest's own
-/// checks, and `link` finds for the connectors of the flows it links.
+/// whose globs match no file), and the JetStream streams that two connectors declare in
+/// ways a server cannot both have, each at its line: what `check` adds to the manifest's
+/// own checks (`link` finds the first kind for the connectors of the flows it links).
 pub fn connector_problems(project: &ProjectManifest) -> Vec<ManifestError> {
     let manifest = project.manifest();
     let names = manifest.sources.keys().chain(manifest.sinks.keys());
     // The flow a connector is linked for only names its checkpoint file.
     let problems = names.filter_map(|name| connector_stage(project, "check", name)?.err());
-    problems.collect()
+    let mut problems: Vec<ManifestError> = problems.collect();
+    problems.extend(stream_conflicts(project));
+    problems
+}
+
+/// A JetStream stream as one `nats` connector declares it.
+struct Declared<'a> {
+    node: &'a str,
+    url: String,
+    stream: StreamSpec,
+    /// Where its `retention` is set, and its `subjects`.
+    retention_at: Option<std::ops::Range<usize>>,
+    subjects_at: Option<std::ops::Range<usize>>,
+}
+
+/// Each pair of `nats` connectors that declare one stream (the same name on the same
+/// server) in two ways the server cannot both have, whichever starts first: a `retention`
+/// one of them sets that the other would create the stream without, or `subjects` both
+/// set that differ. Each is a problem at the key that cannot be met, naming the other.
+fn stream_conflicts(project: &ProjectManifest) -> Vec<ManifestError> {
+    let manifest = project.manifest();
+    let sources = (manifest.sources.iter())
+        .filter(|(_, decl)| *decl.kind.get_ref() == SourceType::Nats && decl.stream.is_some())
+        .map(|(name, decl)| {
+            let spec = nats_source("", name, decl);
+            let spans = (decl.retention.as_ref(), decl.subjects.first());
+            (name.as_str(), spec.url, spec.stream, spans)
+        });
+    let sinks = (manifest.sinks.iter())
+        .filter(|(_, decl)| *decl.kind.get_ref() == SinkType::Nats)
+        .filter_map(|(name, decl)| {
+            let spec = nats_sink(decl);
+            let spans = (decl.retention.as_ref(), decl.subjects.first());
+            Some((name.as_str(), spec.url, spec.stream?, spans))
+        });
+    let declared: Vec<Declared<'_>> = sources
+        .chain(sinks)
+        .map(|(node, url, stream, (retention, subjects))| Declared {
+            node,
+            url,
+            stream,
+            retention_at: retention.map(toml::Spanned::span),
+            subjects_at: subjects.map(toml::Spanned::span),
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (i, b) in declared.iter().enumerate() {
+        for a in &declared[..i] {
+            if (a.url.as_str(), &a.stream.name) != (b.url.as_str(), &b.stream.name) {
+                continue;
+            }
+            let name = &b.stream.name;
+            if a.stream.retention != b.stream.retention {
+                // The one that sets it is refused when the other created the stream.
+                let (set, other) = if b.stream.retention_set {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                if let Some(at) = set.retention_at.clone() {
+                    problems.push(project.error_at(
+                        at,
+                        format!(
+                            "`{}` asks JetStream stream `{name}` for retention `{}`, and `{}` would create it with retention `{}`",
+                            set.node,
+                            set.stream.retention.name(),
+                            other.node,
+                            other.stream.retention.name()
+                        ),
+                        Some(format!("set the same `retention` on `{}` and `{}`", a.node, b.node)),
+                    ));
+                }
+            }
+            let sorted = |s: &StreamSpec| {
+                let mut subjects = s.subjects.clone();
+                subjects.sort();
+                subjects
+            };
+            if a.stream.subjects_set
+                && b.stream.subjects_set
+                && sorted(&a.stream) != sorted(&b.stream)
+                && let Some(at) = b.subjects_at.clone()
+            {
+                problems.push(project.error_at(
+                    at,
+                    format!(
+                        "`{}` and `{}` declare JetStream stream `{name}` with different `subjects`",
+                        a.node, b.node
+                    ),
+                    Some(
+                        "declare the stream's subjects the same way on both, or on one only".into(),
+                    ),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// A `nats` source as its (checked) table declares it: the durable consumer is named
