@@ -88,17 +88,25 @@ pub(crate) fn setting_override(text: &str) -> Result<torvyn_runtime::Settings, S
     setting_value(key, value.trim())
 }
 
-/// The layer that sets `key` to `value`, read as a TOML value, else as a bare string,
-/// else as a comma-separated list of strings (`a:5000,b:5000`), whichever the setting
-/// takes; or what is wrong with it.
+/// The layer that sets `key` to `value`: the text as it is, for a setting that takes a
+/// string (a password keeps its quotes and spaces); else read as one TOML value (a
+/// number, `["a", "b"]`); else as a comma-separated list of strings (`a:5000,b:5000`).
+/// Or what is wrong with it, as a string would be.
 pub(crate) fn setting_value(key: &str, value: &str) -> Result<torvyn_runtime::Settings, String> {
-    let quoted = |text: &str| toml::Value::String(text.trim().to_owned()).to_string();
-    let list: Vec<String> = value.split(',').map(quoted).collect();
+    let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
     let read = |value: &str| toml::from_str(&format!("{key} = {value}"));
+    let as_string = match read(&quoted(value)) {
+        Ok(settings) => return Ok(settings),
+        Err(error) => error.message().to_owned(),
+    };
+    // One line only: a line break would let the value set other keys.
+    if value.contains(['\n', '\r']) {
+        return Err(as_string);
+    }
+    let list: Vec<String> = value.split(',').map(|item| quoted(item.trim())).collect();
     read(value)
-        .or_else(|_| read(&quoted(value)))
-        .or_else(|as_string| read(&format!("[{}]", list.join(", "))).map_err(|_| as_string))
-        .map_err(|error: toml::de::Error| error.message().to_owned())
+        .or_else(|_| read(&format!("[{}]", list.join(", "))))
+        .map_err(|_: toml::de::Error| as_string)
 }
 
 /// Parses `--timeout` and bench's `--duration`: within [`bounds::RUN_TIMEOUT`].
@@ -264,6 +272,23 @@ mod tests {
         let via_cargo = normalise_args(["cargo-torvyn", "torvyn", "build"].map(OsString::from));
         let direct = normalise_args(["cargo-torvyn", "build"].map(OsString::from));
         assert_eq!(via_cargo, direct);
+    }
+
+    #[test]
+    fn a_setting_is_a_known_key_with_a_value_of_its_type() {
+        let set = setting_override("limits.memory=64MiB").unwrap();
+        assert_eq!(set.limits.memory, Some(bytesize::ByteSize::mib(64)));
+        let set = setting_override("listen=unix:/tmp/t.sock").unwrap();
+        assert_eq!(set.listen.as_deref(), Some("unix:/tmp/t.sock"));
+        let set = setting_override("registry.insecure=a:5000, b").unwrap();
+        assert_eq!(set.registry.insecure, ["a:5000", "b"]);
+        let unknown = setting_override("queue-capcity=3").unwrap_err();
+        assert!(unknown.contains("is not a setting"), "{unknown}");
+        assert!(setting_override("queue-capacity=many").is_err());
+        // A string is taken as it is; a line break cannot set another key.
+        let set = setting_value("registry.password", " \"p w\" ").unwrap();
+        assert_eq!(set.registry.password.as_deref(), Some(" \"p w\" "));
+        assert!(setting_value("queue-capacity", "1\nlimits.fuel = 5").is_err());
     }
 
     #[test]

@@ -104,10 +104,13 @@ pub(crate) struct Resolved {
     settings: Settings,
 }
 
-/// The user's configuration file: `torvyn/config.toml` in the platform's config folder
-/// (`$XDG_CONFIG_HOME` or `~/.config` on Linux), whether or not it exists.
+/// The user's configuration file, whether or not it exists: `torvyn/config.toml` in
+/// `$XDG_CONFIG_HOME` where that is set (on every platform, as other command-line tools
+/// do), else in the platform's config folder (`~/.config` on Linux).
 pub(crate) fn user_file() -> Option<PathBuf> {
-    dirs::config_dir().map(|dir| dir.join("torvyn").join("config.toml"))
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").filter(|dir| !dir.is_empty());
+    let dir = xdg.map(PathBuf::from).or_else(dirs::config_dir)?;
+    Some(dir.join("torvyn").join("config.toml"))
 }
 
 /// What `--config KEY=VALUE` set, in the order given: the command line's layer.
@@ -197,9 +200,9 @@ impl Resolved {
         Some((layer, metadata.source.as_ref().map(Source::to_string)))
     }
 
-    /// A setting's value, as a string, with where it came from named: for a diagnostic
-    /// about it.
-    fn at(&self, key: &str) -> String {
+    /// A setting's key with the layer it came from, for a diagnostic about it:
+    /// ``limits.memory` (from the command line)`.
+    pub(crate) fn describe(&self, key: &str) -> String {
         match self.origin(key) {
             Some((layer, Some(detail))) => format!("`{key}` (from the {}: {detail})", layer.name()),
             Some((layer, None)) => format!("`{key}` (from the {})", layer.name()),
@@ -211,7 +214,7 @@ impl Resolved {
     pub(crate) fn defaults(&self) -> miette::Result<Defaults> {
         self.settings
             .defaults()
-            .map_err(|error| miette::miette!("setting {}: {}", self.at(error.key), error.why))
+            .map_err(|error| miette::miette!("setting {}: {}", self.describe(error.key), error.why))
     }
 
     /// The `listen` setting, parsed.
@@ -219,7 +222,7 @@ impl Resolved {
         (self.settings.listen.as_deref())
             .map(|text| {
                 crate::cli::listen(text)
-                    .map_err(|why| miette::miette!("setting {}: {why}", self.at("listen")))
+                    .map_err(|why| miette::miette!("setting {}: {why}", self.describe("listen")))
             })
             .transpose()
     }
@@ -247,7 +250,7 @@ impl Resolved {
                         env_var("registry.password")
                     ),
                     "setting {} has no `{missing}` to go with it",
-                    self.at(given)
+                    self.describe(given)
                 )
             }
         }
@@ -260,50 +263,5 @@ impl Resolved {
             .insecure
             .iter()
             .any(|r| r == registry)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_line_overrides_the_project_which_overrides_the_defaults() {
-        let text =
-            "[project]\nname = \"p\"\n\n[settings]\nqueue-capacity = 8\nobservability = \"off\"\n";
-        let project = ProjectManifest::parse("/p/Torvyn.toml".as_ref(), text.into()).unwrap();
-        set_command_line(vec![
-            crate::cli::setting_override("observability=diagnostic").unwrap(),
-        ]);
-        let resolved = resolve(Some(&project)).unwrap();
-        assert_eq!(resolved.settings().queue_capacity, Some(8));
-        assert_eq!(
-            resolved.origin("queue-capacity"),
-            Some((Layer::Project, Some("/p/Torvyn.toml".into())))
-        );
-        assert_eq!(
-            resolved.settings().observability,
-            Some(torvyn_runtime::ObservabilityLevel::Diagnostic)
-        );
-        assert_eq!(
-            resolved.origin("observability"),
-            Some((Layer::CommandLine, None))
-        );
-        assert_eq!(
-            resolved.origin("limits.memory"),
-            Some((Layer::Default, None))
-        );
-        assert_eq!(resolved.defaults().unwrap().queue_capacity, 8);
-    }
-
-    #[test]
-    fn a_command_line_setting_is_a_known_key_with_a_value_of_its_type() {
-        let set = crate::cli::setting_override("limits.memory=64MiB").unwrap();
-        assert_eq!(set.limits.memory, Some(bytesize::ByteSize::mib(64)));
-        let set = crate::cli::setting_override("listen=unix:/tmp/t.sock").unwrap();
-        assert_eq!(set.listen.as_deref(), Some("unix:/tmp/t.sock"));
-        let unknown = crate::cli::setting_override("queue-capcity=3").unwrap_err();
-        assert!(unknown.contains("is not a setting"), "{unknown}");
-        assert!(crate::cli::setting_override("queue-capacity=many").is_err());
     }
 }

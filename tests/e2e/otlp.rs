@@ -335,8 +335,9 @@ fn an_unreachable_collector_is_a_warning_and_the_flow_still_runs() {
         .run(&exporting("3", "off", &collector.endpoint))
         .success();
     assert!(
-        off.stderr
-            .contains("not exporting to the OTLP endpoint: with --observability off"),
+        off.stderr.contains(
+            "not exporting to the OTLP endpoint: with observability `off` (--observability)"
+        ),
         "{}",
         off.stderr
     );

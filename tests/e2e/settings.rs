@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Run, TestProject, torvyn};
+use crate::support::{Guest, Run, TestProject, torvyn};
 
 /// `logs/*.log` → standard output, with `settings` as the project's `[settings]` table.
 fn file_to_stdout(settings: &str) -> TestProject {
@@ -101,15 +101,21 @@ fn each_layer_overrides_the_one_below_as_config_shows() {
 
     // The human listing names the file or the variable, and hides a password.
     let listing = run(cli(&flow, home.path(), &["config"])
-        .env("TORVYN_REGISTRY_USERNAME", "ci")
+        .env("TORVYN_REGISTRY_USERNAME", " 'ci' ")
         .env("TORVYN_REGISTRY_PASSWORD", "s3cret"))
     .success();
+    let line_of = |key: &str| {
+        let line = listing.stdout.lines().find(|l| l.starts_with(key));
+        line.unwrap_or_else(|| panic!("no {key}: {}", listing.stdout))
+    };
+    assert!(line_of("queue-capacity = 40 ").contains("# project: "));
+    assert!(line_of("limits.memory = 268435456 ").ends_with("# built-in default"));
+    // A variable's text is taken as it is, spaces and quotes included.
+    assert!(
+        line_of("registry.username = \" 'ci' \" ")
+            .ends_with("# environment: TORVYN_REGISTRY_USERNAME")
+    );
     for line in [
-        "queue-capacity = 40",
-        "limits.memory = \"256.0 MiB\"",
-        "# built-in default",
-        "registry.username = \"ci\"",
-        "# environment: TORVYN_REGISTRY_USERNAME",
         "# registry.password is set, and not shown (environment: TORVYN_REGISTRY_PASSWORD)",
         "# listen is not set",
     ] {
@@ -168,7 +174,9 @@ fn what_the_settings_give_reaches_the_flows() {
     let listen = ["run", "--listen", "127.0.0.1:0"];
     let refused = run(&mut cli(&quiet, home.path(), &listen)).failure();
     assert!(
-        refused.stderr.contains("with --observability off"),
+        refused
+            .stderr
+            .contains("with observability `off` (the setting `observability` (from the project"),
         "{}",
         refused.stderr
     );
@@ -243,4 +251,35 @@ fn a_bad_layer_is_named_with_its_file_and_line_or_its_variable() {
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn a_fuel_limit_set_as_a_setting_is_metered() {
+    let flow = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component("bad", Guest::Hostile, r#"{"mode": "loop", "at": 1}"#)
+        .component("out", Guest::Sink, "");
+    let run = flow.run(&["--config", "limits.fuel=5000000"]).failure();
+    assert!(run.stderr.contains("all fuel consumed"), "{}", run.stderr);
+}
+
+#[test]
+fn a_listen_setting_is_passed_over_where_there_is_nothing_to_serve() {
+    let home = tempfile::tempdir().unwrap();
+    write_user_file(home.path(), "listen = \"127.0.0.1:0\"\n");
+    let flow = file_to_stdout("queue-capacity = 32");
+    let ran = run(&mut cli(
+        &flow,
+        home.path(),
+        &["run", "--observability", "off"],
+    ))
+    .success();
+    assert!(
+        ran.stderr.contains(
+            "not serving on 127.0.0.1:0 (the `listen` setting): with observability `off`"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stdout, "one\ntwo\n");
 }

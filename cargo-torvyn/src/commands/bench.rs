@@ -124,7 +124,17 @@ struct StageShare {
 impl BenchCommand {
     pub(crate) fn exec(mut self) -> miette::Result<()> {
         let settings = crate::settings::for_manifest(self.manifest.manifest_path.as_deref())?;
-        let level = self.observability.level(&settings);
+        let mut level = self.observability.level(&settings);
+        if level == Level::Diagnostic && self.observability.observability.is_none() {
+            status(
+                "Warning",
+                format!(
+                    "measuring at observability `production`, not the `diagnostic` of the setting {}: tracing every element would be what is measured",
+                    settings.describe("observability")
+                ),
+            );
+            level = Level::Production;
+        }
         self.observability.observability = Some(level);
         if level == Level::Diagnostic {
             bail!(

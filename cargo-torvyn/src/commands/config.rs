@@ -12,7 +12,7 @@ use crate::settings::{self, Resolved};
 /// Show each setting's effective value and where it comes from
 ///
 /// A setting comes from the first of these that sets it: the command line (`--config
-/// KEY=VALUE`, or a command's own flag such as `run --listen`), the environment
+/// KEY=VALUE`; a command's own flag, such as `run --listen`, comes above it), the environment
 /// (`TORVYN_` and the key in capitals, `.` and `-` as `_`: `TORVYN_LIMITS_MEMORY`), the
 /// project's `[settings]` table in Torvyn.toml, the user's configuration file
 /// (`torvyn/config.toml` in the platform's config folder, e.g. `~/.config`), or the
@@ -44,7 +44,14 @@ impl ConfigCommand {
             None => Settings::KEYS.to_vec(),
         };
         // A project that is there but cannot be read is reported, not passed over.
-        let found = crate::project::torvyn_manifest(self.manifest.manifest_path.as_deref());
+        let path = self.manifest.manifest_path.as_deref();
+        let found = crate::project::torvyn_manifest(path);
+        if let (Some(path), None) = (path, &found) {
+            bail!(
+                "`{}` is not a Torvyn manifest: `config` reads the `[settings]` of a project's Torvyn.toml",
+                path.display()
+            );
+        }
         let project = found.map(|path| ProjectManifest::load(&path)).transpose()?;
         let resolved = settings::resolve(project.as_ref())?;
         for key in keys {

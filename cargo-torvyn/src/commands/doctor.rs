@@ -197,7 +197,12 @@ fn cache() -> Check {
                 "no cache folder on this system: components are compiled on every run".into(),
             );
         }
-        Err(error) => return Err((error.to_string(), "fix the setting `config` names".into())),
+        Err(error) => {
+            return Err((
+                error.to_string(),
+                "fix the setting named (`cargo torvyn config` shows each)".into(),
+            ));
+        }
     };
     let probe = dir.join(".doctor");
     std::fs::create_dir_all(&dir)

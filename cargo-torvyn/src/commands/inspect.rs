@@ -31,7 +31,8 @@ pub(crate) struct InspectCommand {
     #[arg(value_name = "TARGET")]
     target: String,
 
-    /// Allow plain HTTP to a registry on another machine
+    /// Allow plain HTTP to a registry on another machine (as the setting
+    /// `registry.insecure` does for the registries it names)
     #[arg(long)]
     insecure: bool,
 

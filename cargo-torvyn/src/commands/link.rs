@@ -134,10 +134,11 @@ pub(crate) fn cache_dir() -> miette::Result<Option<PathBuf>> {
 }
 
 /// A host for `project`: with the compile cache, and metering fuel when a component of
-/// the project has a fuel limit.
+/// the project has a fuel limit, its own or the `limits.fuel` setting's.
 pub(crate) fn host_for(project: &ProjectManifest) -> miette::Result<Host> {
     let components = project.manifest().components.values();
-    let fuel = components.into_iter().any(|c| c.limits.fuel.is_some());
+    let fuel = project.defaults().limits.fuel.is_some()
+        || components.into_iter().any(|c| c.limits.fuel.is_some());
     Ok(Host::new(HostOptions {
         cache_dir: cache_dir()?,
         fuel,

@@ -16,9 +16,10 @@ use crate::output::{self, counted, status};
 /// Pack a component (or the pipeline) and push it to an OCI registry
 ///
 /// The reference is `host[:port]/repository[:tag]`; without a tag, the version packed is
-/// the tag. Credentials come from TORVYN_REGISTRY_USERNAME and TORVYN_REGISTRY_PASSWORD,
-/// else from the Docker config and its credential helpers (`docker login`). Registries on
-/// this machine are reached over plain HTTP, others over HTTPS unless `--insecure`.
+/// the tag. Credentials come from the settings `registry.username` and `registry.password`
+/// (TORVYN_REGISTRY_USERNAME, TORVYN_REGISTRY_PASSWORD), else from the Docker config and its
+/// credential helpers (`docker login`). Registries on this machine are reached over plain
+/// HTTP, others over HTTPS unless `--insecure` or the setting `registry.insecure` names them.
 /// Publishing what the tag already holds pushes nothing.
 #[derive(Debug, Args)]
 pub(crate) struct PublishCommand {
@@ -34,7 +35,8 @@ pub(crate) struct PublishCommand {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["components", "pipeline"])]
     from: Option<PathBuf>,
 
-    /// Allow plain HTTP to a registry on another machine
+    /// Allow plain HTTP to a registry on another machine (as the setting
+    /// `registry.insecure` does for the registries it names)
     #[arg(long)]
     insecure: bool,
 

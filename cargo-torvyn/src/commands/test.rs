@@ -372,11 +372,7 @@ fn component_flow(
         .iter()
         .map(|s| (s.name.clone(), s.body.role()))
         .collect();
-    let plan = FlowPlan::chain(
-        name,
-        &nodes,
-        torvyn_runtime::DEFAULT_QUEUE_CAPACITY as usize,
-    );
+    let plan = FlowPlan::chain(name, &nodes, project.defaults().queue_capacity as usize);
     Ok((host, FlowSpec::new(plan, stages)))
 }
 

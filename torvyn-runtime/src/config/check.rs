@@ -258,6 +258,7 @@ impl ProjectManifest {
             ("cache-dir", settings.cache_dir.is_some()),
             ("registry.username", settings.registry.username.is_some()),
             ("registry.password", settings.registry.password.is_some()),
+            ("registry.insecure", !settings.registry.insecure.is_empty()),
         ];
         for (key, set) in machine {
             if set {

@@ -45,8 +45,8 @@ pub struct Settings {
     /// What flows record about themselves (`off`, `production`, `diagnostic`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observability: Option<ObservabilityLevel>,
-    /// Where `run` serves `/metrics` and the inspection API, and where `top` and
-    /// `inspect` look: `HOST:PORT` or `unix:PATH`.
+    /// Where `run` serves `/metrics` and the inspection API, and where `top` looks:
+    /// `HOST:PORT` or `unix:PATH`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// The OpenTelemetry collector `run` exports to, by OTLP over gRPC.
@@ -77,7 +77,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitSettings {
     /// Largest size of each linear memory, within [`bounds::MEMORY`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "in_bytes")]
     pub memory: Option<ByteSize>,
     /// Most elements of each table, at least one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +93,7 @@ pub struct LimitSettings {
     pub fuel: Option<u64>,
     /// Bytes of host buffers a component may hold at once, within
     /// [`bounds::BUFFER_MEMORY`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "in_bytes")]
     pub buffer_memory: Option<ByteSize>,
     /// Host buffer handles a component may hold at once, within
     /// [`bounds::BUFFER_HANDLES`].
@@ -101,8 +101,14 @@ pub struct LimitSettings {
     pub buffer_handles: Option<u32>,
 }
 
-/// The `[registry]` of a settings layer.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+/// A size as its number of bytes: bytesize writes sizes rounded to one decimal of their
+/// unit (`95.4 MiB`), which would change a size passed on through another layer.
+fn in_bytes<S: serde::Serializer>(size: &Option<ByteSize>, to: S) -> Result<S::Ok, S::Error> {
+    size.map(|size| size.as_u64()).serialize(to)
+}
+
+/// The `[registry]` of a settings layer. Its `Debug` does not show the password.
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistrySettings {
     /// The user name given to every registry; with `password`, or not at all.
@@ -114,6 +120,16 @@ pub struct RegistrySettings {
     /// Registries (`HOST[:PORT]`) reached over plain HTTP; this machine's are anyway.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub insecure: Vec<String>,
+}
+
+impl std::fmt::Debug for RegistrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySettings")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("insecure", &self.insecure)
+            .finish()
+    }
 }
 
 impl LimitSettings {

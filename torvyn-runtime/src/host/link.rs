@@ -181,7 +181,7 @@ fn limits(project: &ProjectManifest, decl: &LimitsDecl) -> Result<Limits, Manife
         table_elements: set_or(&decl.table_elements, default.table_elements),
         instances: set_or(&decl.instances, default.instances),
         invocation_time,
-        fuel: decl.fuel.as_ref().map(|f| *f.get_ref()),
+        fuel: decl.fuel.as_ref().map(|f| *f.get_ref()).or(default.fuel),
         budget: StageBudget {
             max_bytes: (decl.buffer_memory.as_ref())
                 .map_or(default.budget.max_bytes, |b| b.get_ref().as_u64()),

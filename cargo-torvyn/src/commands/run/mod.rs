@@ -105,27 +105,33 @@ impl RunCommand {
             }
             self.manifest.manifest_path = Some(self.flows.remove(0).into());
         }
-        self.settle(&crate::settings::for_manifest(
-            self.manifest.manifest_path.as_deref(),
-        )?)?;
+        let settings = crate::settings::for_manifest(self.manifest.manifest_path.as_deref())?;
+        // Where the level comes from, for the messages about it.
+        let level_from = match self.observability.observability {
+            Some(_) => "--observability".to_owned(),
+            None => format!("the setting {}", settings.describe("observability")),
+        };
+        self.settle(&settings)?;
         let level = self.observability.observability.unwrap_or_default();
         if self.listen.is_some() && level == Level::Off {
             miette::bail!(
-                "--listen serves what flows publish, and with --observability off they publish nothing"
+                "--listen serves what flows publish, and with observability `off` ({level_from}) they publish nothing"
             );
         }
         if level == Level::Diagnostic && self.otlp_endpoint.is_none() {
             miette::bail!(
                 help = "give --otlp-endpoint URL to export the spans to a collector, or run \
                         `cargo torvyn trace FLOW` to see them",
-                "--observability diagnostic traces every element, and `run` has nowhere to send the spans"
+                "observability `diagnostic` ({level_from}) traces every element, and `run` has nowhere to send the spans"
             );
         }
         if self.otlp_endpoint.is_some() && level == Level::Off {
             // The endpoint may come from a setting, meant for every run: `off` wins.
             status(
                 "Warning",
-                "not exporting to the OTLP endpoint: with --observability off, flows record nothing to export",
+                format!(
+                    "not exporting to the OTLP endpoint: with observability `off` ({level_from}), flows record nothing to export"
+                ),
             );
             self.otlp_endpoint = None;
         }
@@ -147,19 +153,25 @@ impl RunCommand {
     }
 
     /// Fills in what the command line leaves to the settings: the observability level,
-    /// the `--listen` address (not under `--watch`, which serves nothing) and the OTLP
-    /// endpoint.
+    /// the `--listen` address (not under `--watch`, which serves nothing, nor at
+    /// observability `off`, when there is nothing to serve) and the OTLP endpoint.
     fn settle(&mut self, settings: &crate::settings::Resolved) -> miette::Result<()> {
-        self.observability.observability = Some(self.observability.level(settings));
-        if self.listen.is_none() {
-            match settings.listen()? {
-                Some(listen) if self.watch => status(
+        let level = self.observability.level(settings);
+        self.observability.observability = Some(level);
+        if self.listen.is_none()
+            && let Some(listen) = settings.listen()?
+        {
+            let why = match (self.watch, level) {
+                (true, _) => Some("`--watch` restarts the flows, and serves nothing"),
+                (false, Level::Off) => Some("with observability `off`, flows publish nothing"),
+                (false, _) => None,
+            };
+            match why {
+                Some(why) => status(
                     "Warning",
-                    format!(
-                        "not serving on {listen} (the `listen` setting): `--watch` restarts the flows, and serves nothing"
-                    ),
+                    format!("not serving on {listen} (the `listen` setting): {why}"),
                 ),
-                set => self.listen = set,
+                None => self.listen = Some(listen),
             }
         }
         if self.serve_after && self.listen.is_none() {
