@@ -11,13 +11,14 @@ use std::fs;
 use std::path::PathBuf;
 
 /// WIT packages in dependency order: later folders use packages from earlier ones.
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
     "streaming",
     "filtering",
     "aggregation",
     "capabilities",
     "batching",
     "attributes",
+    "runtime",
 ];
 
 fn main() {

@@ -11,6 +11,7 @@ mod boundaries;
 mod capabilities;
 mod check;
 mod compat;
+mod component_metrics;
 mod connectors;
 mod distribution;
 mod doctor;

@@ -15,14 +15,14 @@ use serde_json::Value;
 use crate::support::{Guest, TestProject, installed};
 
 /// `cargo torvyn run --listen 127.0.0.1:0` in the background, and where it serves.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     address: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Served {
-    fn start(project: &TestProject, args: &[&str]) -> Served {
+    pub(crate) fn start(project: &TestProject, args: &[&str]) -> Served {
         let args = [&["--listen", "127.0.0.1:0"], args].concat();
         let mut child = (project.run_command(&args))
             .stdout(Stdio::null())
@@ -57,7 +57,7 @@ impl Served {
         }
     }
 
-    fn get(&self, path: &str) -> String {
+    pub(crate) fn get(&self, path: &str) -> String {
         let url = format!("http://{}{path}", self.address);
         let mut response = ureq::get(&url)
             .call()
@@ -80,7 +80,7 @@ impl Served {
     }
 
     /// `GET /flows/main` until `ready` holds for it.
-    fn wait_for(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let url = format!("http://{}/flows/main", self.address);
@@ -113,7 +113,7 @@ fn edge<'a>(flow: &'a Value, from: &str, to: &str) -> &'a Value {
 }
 
 /// `(labels, value)` of each sample of `name` in a Prometheus text exposition.
-fn samples<'a>(metrics: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+pub(crate) fn samples<'a>(metrics: &'a str, name: &str) -> Vec<(&'a str, f64)> {
     (metrics.lines())
         .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
         .map(|rest| {
@@ -136,7 +136,7 @@ fn succeeds(args: &[&str]) -> String {
 }
 
 /// `promtool check metrics` on `metrics`: it must accept them, lint included.
-fn promtool_accepts(metrics: &str) {
+pub(crate) fn promtool_accepts(metrics: &str) {
     let spawned = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -54,14 +54,14 @@ impl MetricsService for Received {
 }
 
 /// An OTLP gRPC collector on a free loopback port, until dropped.
-struct Collector {
-    endpoint: String,
+pub(crate) struct Collector {
+    pub(crate) endpoint: String,
     received: Received,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Collector {
-    fn start() -> Collector {
+    pub(crate) fn start() -> Collector {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let received = Received::default();
         let listener = runtime
@@ -99,7 +99,7 @@ impl Collector {
 
     /// The latest value of each metric point received, by metric name and attributes
     /// (`key=value`, sorted).
-    fn metrics(&self) -> BTreeMap<(String, String), f64> {
+    pub(crate) fn metrics(&self) -> BTreeMap<(String, String), f64> {
         let requests = self.received.metrics.lock().unwrap();
         let mut points = BTreeMap::new();
         let metrics = (requests.iter())

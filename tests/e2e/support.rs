@@ -60,6 +60,8 @@ pub enum Guest {
     /// A processor that shows and writes element attributes, and its batch export.
     Attributes,
     BatchAttributes,
+    /// A processor that keeps a counter, a gauge and a histogram (`torvyn:runtime/metrics`).
+    Metrics,
 }
 
 impl Guest {
@@ -82,6 +84,7 @@ impl Guest {
             Guest::MissingImport => "missing-import",
             Guest::Attributes => "test-attributes",
             Guest::BatchAttributes => "batch-attributes",
+            Guest::Metrics => "test-metrics",
         }
     }
 
@@ -122,6 +125,7 @@ fn build_guests() {
         Guest::BatchSink,
         Guest::Attributes,
         Guest::BatchAttributes,
+        Guest::Metrics,
     ] {
         sdk_guests.args(["-p", guest.package()]);
     }

@@ -77,11 +77,11 @@ pub use host::{
     link, stage,
 };
 pub use observability::{
-    Accounting, BufferReport, Call, CallHistogram, CallStats, ConnectorReport, EdgeReport,
-    ErrorCounts, ErrorEvent, EventKind, EventSink, Fate, FlowEvent, FlowReport, LatencyReport,
-    NodeReport, ObservabilityLevel, OtlpError, OtlpExporter, OtlpSummary, Outcome,
-    PRODUCTION_SAMPLING, PUBLISH_EVERY, QueueWait, RECENT_ERRORS, SpanId, SpanSink, StageSpan,
-    TraceId, printable,
+    Accounting, BufferReport, Call, CallHistogram, CallStats, ComponentMetric, ConnectorReport,
+    EdgeReport, ErrorCounts, ErrorEvent, EventKind, EventSink, Fate, FlowEvent, FlowReport,
+    LatencyReport, MAX_METRICS, MAX_SERIES, MetricKind, NodeReport, ObservabilityLevel, OtlpError,
+    OtlpExporter, OtlpSummary, Outcome, PRODUCTION_SAMPLING, PUBLISH_EVERY, QueueWait,
+    RECENT_ERRORS, SeriesValue, SpanId, SpanSink, StageSpan, TraceId, printable,
 };
 pub use reactor::{
     FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, MAX_ROUTE_PORTS, Native,

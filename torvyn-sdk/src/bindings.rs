@@ -16,6 +16,7 @@ wit_bindgen::generate!({
         "wit/aggregation",
         "wit/capabilities",
         "wit/attributes",
+        "wit/runtime",
     ],
     inline: "
         package torvyn:sdk;
@@ -25,6 +26,7 @@ wit_bindgen::generate!({
             import torvyn:streaming/buffer-allocator@0.1.0;
             import torvyn:capabilities/capability-query@0.1.0;
             import torvyn:attributes/element-attributes@0.1.0;
+            import torvyn:runtime/metrics@0.1.0;
         }
     ",
     world: "torvyn:sdk/guest",

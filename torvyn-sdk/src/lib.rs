@@ -45,6 +45,8 @@
 //! [`Output::with_attribute`] or [`Element::set_attribute`] (`torvyn:attributes@0.1.0`). A
 //! component that never touches them does not import that package.
 //!
+//! A component can keep metrics of its own, served with the host's: see [`metrics`].
+//!
 //! Build with `cargo build --target wasm32-wasip2` in a `cdylib` crate; the result is a
 //! component. Payloads live in host memory: an [`Element`] reads them on demand and an
 //! [`Output`] is written into a buffer from [`allocate`].
@@ -60,6 +62,7 @@ mod element;
 mod error;
 mod export;
 mod glue;
+pub mod metrics;
 mod output;
 mod roles;
 

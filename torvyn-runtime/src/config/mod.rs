@@ -146,6 +146,8 @@ pub struct CapabilitiesDecl {
     pub stdout: Option<bool>,
     /// May write to standard error (default: yes).
     pub stderr: Option<bool>,
+    /// May keep metrics of its own through `torvyn:runtime/metrics` (default: no).
+    pub metrics: Option<bool>,
     /// Environment variables it sees, by name, with the host's values.
     #[serde(default)]
     pub env: Vec<Spanned<String>>,

@@ -13,13 +13,14 @@ use wasmparser::{BinaryReader, FromReader, Payload, SectionLimited};
 use super::{CONTRACT_VERSION, ContractError, malformed, top_level};
 
 /// The contract packages whose unversioned names are read as version 0.1.0.
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
     "torvyn:streaming",
     "torvyn:filtering",
     "torvyn:aggregation",
     "torvyn:capabilities",
     "torvyn:batching",
     "torvyn:attributes",
+    "torvyn:runtime",
 ];
 
 /// `name` at the contract version, when it names an interface of a contract package

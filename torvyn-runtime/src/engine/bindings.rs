@@ -10,15 +10,17 @@ wasmtime::component::bindgen!({
         "wit/capabilities",
         "wit/batching",
         "wit/attributes",
+        "wit/runtime",
     ],
     inline: "
-        package torvyn:runtime;
+        package torvyn:host;
 
         world host {
             import torvyn:streaming/types@0.1.0;
             import torvyn:streaming/buffer-allocator@0.1.0;
             import torvyn:capabilities/capability-query@0.1.0;
             import torvyn:attributes/element-attributes@0.1.0;
+            import torvyn:runtime/metrics@0.1.0;
             export torvyn:streaming/source@0.1.0;
             export torvyn:streaming/processor@0.1.0;
             export torvyn:streaming/sink@0.1.0;
@@ -31,7 +33,7 @@ wasmtime::component::bindgen!({
             export torvyn:batching/batch-sink@0.1.0;
         }
     ",
-    world: "torvyn:runtime/host",
+    world: "torvyn:host/host",
     imports: { default: trappable },
     exports: { default: async },
 });

@@ -20,10 +20,11 @@ use crate::contracts::Declarations;
 
 /// The packages the host's linker provides, each with one of its interfaces (which a test
 /// looks up, so that this list stays true).
-pub(super) const PROVIDED: [(&str, &str); 9] = [
+pub(super) const PROVIDED: [(&str, &str); 10] = [
     ("torvyn:streaming@0.1.0", "types"),
     ("torvyn:capabilities@0.1.0", "capability-query"),
     ("torvyn:attributes@0.1.0", "element-attributes"),
+    ("torvyn:runtime@0.1.0", "metrics"),
     ("wasi:io@0.2.12", "streams"),
     ("wasi:clocks@0.2.12", "monotonic-clock"),
     ("wasi:random@0.2.12", "random"),
@@ -195,6 +196,17 @@ mod tests {
             "torvyn:attributes" => Item::Enum(
                 "attribute-error",
                 &["no-such-element", "too-many", "too-large"],
+            ),
+            "torvyn:runtime" => Item::Enum(
+                "metric-error",
+                &[
+                    "invalid-name",
+                    "conflicting",
+                    "no-such-metric",
+                    "invalid-labels",
+                    "invalid-value",
+                    "too-many",
+                ],
             ),
             "wasi:io" => Item::Resource("output-stream"),
             "wasi:clocks" => Item::Func("now", None, U64),

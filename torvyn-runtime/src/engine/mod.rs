@@ -269,7 +269,7 @@ impl Engine {
                 role,
                 lifecycle,
                 batched,
-                needs: info.capabilities,
+                needs: needs(info.capabilities, &info.imports),
                 unversioned: info.unversioned,
                 denied_root: self.denied_root.clone(),
                 pre,
@@ -277,6 +277,19 @@ impl Engine {
         })
     }
 }
+
+/// What a component needs: the capabilities its section lists, and `metrics` when it
+/// imports [`METRICS_INTERFACE`], which only a component granted it may use.
+fn needs(mut listed: Vec<String>, imports: &[String]) -> Vec<String> {
+    let metered = imports.iter().any(|i| i.starts_with(METRICS_INTERFACE));
+    if metered && !listed.iter().any(|c| c == "metrics") {
+        listed.push("metrics".into());
+    }
+    listed
+}
+
+/// The interface through which a component keeps metrics of its own.
+const METRICS_INTERFACE: &str = "torvyn:runtime/metrics@";
 
 /// A pool of `slots` component instances. A component built by Rust for `wasm32-wasip2`
 /// has a handful of core instances, one linear memory and a few tables; the pool allows

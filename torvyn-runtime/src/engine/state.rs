@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::attributes::CallAttributes;
-use crate::observability::{CallStats, SpanId, TraceId};
+use crate::observability::{CallStats, ComponentMetrics, SpanId, TraceId};
 use crate::reactor::CallWatch;
 use crate::resources::BufferTable;
 use crate::security::{AuditLog, DeniedRoot, Grants, Limiter};
@@ -27,6 +27,8 @@ pub(crate) struct FlowIdentity {
     /// Cancelled when the flow is asked to stop: a call that carries no element, and so
     /// loses nothing when cut short, then ends at the next epoch tick.
     pub(crate) stop: tokio_util::sync::CancellationToken,
+    /// The metrics each node's component keeps, by node: kept across restarts.
+    pub(crate) metrics: Vec<ComponentMetrics>,
 }
 
 /// The data of one component's store.

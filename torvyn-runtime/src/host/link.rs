@@ -201,6 +201,7 @@ fn grants(project: &ProjectManifest, decl: &CapabilitiesDecl) -> Result<Grants, 
         stdout: decl.stdout.unwrap_or(true),
         stderr: decl.stderr.unwrap_or(true),
         env: decl.env.iter().map(|name| name.get_ref().clone()).collect(),
+        metrics: decl.metrics.unwrap_or(false),
         ..Grants::default()
     };
     for dir in &decl.filesystem {

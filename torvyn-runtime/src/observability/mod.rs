@@ -4,13 +4,17 @@
 
 use std::time::Duration;
 
+mod component;
 mod events;
 mod metrics;
 pub(crate) mod otlp;
+mod otlp_component;
 pub(crate) mod prometheus;
 mod text;
 mod trace;
 
+pub use component::{ComponentMetric, MAX_METRICS, MAX_SERIES, MetricKind, SeriesValue};
+pub(crate) use component::{ComponentMetrics, MetricError, Update, component_families};
 pub(crate) use events::Events;
 pub use events::{EventKind, EventSink, FlowEvent};
 pub use otlp::{OtlpError, OtlpExporter, OtlpSummary};
@@ -82,7 +86,7 @@ pub enum Outcome {
 }
 
 /// Counts of one node.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NodeReport {
     /// The node's name.
     pub name: String,
@@ -131,6 +135,10 @@ pub struct NodeReport {
     /// What a built-in connector did; `None` for a component.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<ConnectorReport>,
+    /// The metrics its component declared through `torvyn:runtime/metrics`, with their
+    /// series as they stand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<ComponentMetric>,
 }
 
 /// What a built-in connector (a node the host plays: a file, standard input or output, a
@@ -237,18 +245,17 @@ impl CallHistogram {
         self.sum_ns = self.sum_ns.saturating_add(took_ns);
     }
 
-    /// `(upper bound in seconds, calls at most that long)` per bucket, cumulative, ending
-    /// with `f64::INFINITY` and every call: what Prometheus histograms expose.
-    pub fn cumulative(&self) -> Vec<(f64, u64)> {
-        let mut total = 0;
+    /// `(upper bound in seconds, calls in this bucket)` per bucket, not cumulative,
+    /// ending with `f64::INFINITY` and the calls longer than every bound: what the
+    /// Prometheus encoder takes (it adds them up into the `le` buckets itself).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
         (self.counts.iter().enumerate())
             .map(|(i, count)| {
-                total += count;
                 let bound = match i {
                     CALL_BUCKETS => f64::INFINITY,
                     i => (1u64 << i) as f64 * 1e-6,
                 };
-                (bound, total)
+                (bound, *count)
             })
             .collect()
     }
@@ -543,13 +550,13 @@ mod tests {
         for nanos in [0, 1_000, 1_001, 3_000, 4_000, 600_000_000_000] {
             histogram.record(Duration::from_nanos(nanos));
         }
-        let buckets = histogram.cumulative();
+        let buckets = histogram.buckets();
         assert_eq!(buckets.len(), CALL_BUCKETS + 1);
         // ≤ 1 µs: 0 and 1 000 ns; ≤ 2 µs: 1 001 ns; ≤ 4 µs: 3 000 and 4 000 ns.
-        assert_eq!(&buckets[..3], &[(1e-6, 2), (2e-6, 3), (4e-6, 5)]);
-        assert_eq!(buckets[CALL_BUCKETS - 1].1, 5);
+        assert_eq!(&buckets[..3], &[(1e-6, 2), (2e-6, 1), (4e-6, 2)]);
+        assert_eq!(buckets[CALL_BUCKETS - 1].1, 0);
         // Ten minutes is beyond every bound.
-        assert_eq!(buckets[CALL_BUCKETS], (f64::INFINITY, 6));
+        assert_eq!(buckets[CALL_BUCKETS], (f64::INFINITY, 1));
         assert_eq!(histogram.count(), 6);
         assert_eq!(histogram.sum(), Duration::from_nanos(600_000_009_001));
     }

@@ -22,7 +22,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLink
 use tokio::sync::mpsc;
 
 use super::metrics::{Family, Kind, Unit, Value, families};
-use super::{Fate, FlowReport, SpanSink, StageSpan};
+use super::otlp_component::{ComponentInstruments, Snapshots};
+use super::{Fate, SpanSink, StageSpan};
 
 /// Spans waiting for export; beyond this, the flows' new ones are dropped and counted
 /// lost, so that a slow collector costs at most this much memory (about 10 MiB).
@@ -31,6 +32,10 @@ const QUEUED_SPANS: u64 = 64 * 1024;
 const EXPORT_BATCH: usize = 512;
 /// How long one export request may take, retries included.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the names of component metrics are looked for, to register their
+/// instruments: each is exported from the first collection after that.
+const REGISTER_EVERY: Duration = Duration::from_secs(1);
 
 /// An OTLP exporter could not be set up.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -64,6 +69,10 @@ pub struct OtlpExporter {
     spans: Arc<SpanQueue>,
     task: tokio::task::JoinHandle<()>,
     meters: SdkMeterProvider,
+    /// The instruments of component metrics, and the task that registers them as their
+    /// names appear.
+    components: Arc<ComponentInstruments>,
+    registering: tokio::task::JoinHandle<()>,
     endpoint: String,
 }
 
@@ -108,10 +117,7 @@ impl OtlpExporter {
     /// Starts exporting to `endpoint` (`http://HOST:PORT`), the metrics of the flows
     /// `snapshots` returns. Connects lazily: an unreachable collector shows as export
     /// errors, not here. Must be called within a tokio runtime.
-    pub(crate) fn start(
-        endpoint: &str,
-        snapshots: Arc<dyn Fn() -> Vec<Arc<FlowReport>> + Send + Sync>,
-    ) -> Result<Self, OtlpError> {
+    pub(crate) fn start(endpoint: &str, snapshots: Snapshots) -> Result<Self, OtlpError> {
         let failed = |why: String| OtlpError {
             endpoint: endpoint.to_owned(),
             why,
@@ -135,7 +141,16 @@ impl OtlpExporter {
             .with_resource(resource)
             .with_reader(PeriodicReader::builder(metrics).build())
             .build();
-        observe(&meters.meter("torvyn"), snapshots);
+        observe(&meters.meter("torvyn"), snapshots.clone());
+        let components = Arc::new(ComponentInstruments::new(meters.meter("torvyn"), snapshots));
+        let registrar = components.clone();
+        let registering = tokio::spawn(async move {
+            let mut every = tokio::time::interval(REGISTER_EVERY);
+            loop {
+                every.tick().await;
+                registrar.register_new();
+            }
+        });
 
         let (sender, mut receiver) = mpsc::unbounded_channel::<(String, Vec<StageSpan>)>();
         let outcome = Arc::new(Outcome::default());
@@ -162,6 +177,8 @@ impl OtlpExporter {
             spans: Arc::new(SpanQueue { sender, outcome }),
             task,
             meters,
+            components,
+            registering,
             endpoint: endpoint.to_owned(),
         })
     }
@@ -183,12 +200,17 @@ impl OtlpExporter {
             spans,
             task,
             meters,
+            components,
+            registering,
             ..
         } = self;
         let outcome = spans.outcome.clone();
         // The flows hold the queue too; once they ended, this is the last sender.
         drop(spans);
         let _ = task.await;
+        // Metrics declared since the last look are in the last collection too.
+        registering.abort();
+        components.register_new();
         // The SDK's shutdown blocks until the last collection is exported, which needs
         // this runtime free to drive the connection.
         let flushed = tokio::task::spawn_blocking(move || meters.shutdown()).await;
@@ -266,7 +288,7 @@ fn span_data(flow: &str, span: &StageSpan, scope: &InstrumentationScope) -> Span
 /// Registers an observable instrument per metric family (histograms apart: OpenTelemetry
 /// has no observable histogram, and `/metrics` serves them), each reading the family from
 /// the flows' latest snapshots when collected.
-fn observe(meter: &Meter, snapshots: Arc<dyn Fn() -> Vec<Arc<FlowReport>> + Send + Sync>) {
+fn observe(meter: &Meter, snapshots: Snapshots) {
     for family in families(&[]) {
         let (name, help) = (otel_name(family.name), family.help);
         let unit = match family.unit {

@@ -12,8 +12,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::FlowReport;
 use super::metrics::{self, Kind, Labels, Value, families};
+use super::{FlowReport, MetricKind, SeriesValue, component_families};
 
 /// The `Content-Type` of what [`render`] writes.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -57,12 +57,52 @@ impl Collector for Flows {
                     Value::Histogram(histogram) => sample.encode_histogram::<Labels<'_>>(
                         histogram.sum().as_secs_f64(),
                         histogram.count(),
-                        &histogram.cumulative(),
+                        &histogram.buckets(),
                         None,
                     )?,
                 }
             }
         }
-        Ok(())
+        encode_components(&self.0, &mut encoder)
     }
+}
+
+/// The metrics components keep, as `torvyn_component_NAME` families.
+fn encode_components(
+    flows: &[Arc<FlowReport>],
+    encoder: &mut DescriptorEncoder<'_>,
+) -> fmt::Result {
+    for family in component_families(flows) {
+        let metric = family.metric;
+        if family.samples.is_empty() {
+            continue;
+        }
+        let metric_type = match metric.kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Histogram => MetricType::Histogram,
+        };
+        let unit = (!metric.unit.is_empty()).then(|| Unit::Other(metric.unit.clone()));
+        let name = format!("component_{}", metric.name);
+        let mut encoder =
+            encoder.encode_descriptor(&name, &metric.help, unit.as_ref(), metric_type)?;
+        for (labels, value) in &family.samples {
+            let mut sample = encoder.encode_family(labels)?;
+            match value {
+                SeriesValue::Count(count) => ConstCounter::new(*count).encode(sample)?,
+                SeriesValue::Level(level) => ConstGauge::new(*level).encode(sample)?,
+                SeriesValue::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                } => sample.encode_histogram::<Labels<'_>>(
+                    *sum,
+                    *count,
+                    &SeriesValue::buckets(&metric.bounds, buckets),
+                    None,
+                )?,
+            }
+        }
+    }
+    Ok(())
 }

@@ -618,6 +618,7 @@ async fn run_to_end(
         time_calls: options.observability.observed(),
         watch: (options.observability.observed()).then(|| control.call.clone()),
         stop: control.cancel.clone(),
+        metrics: plan.nodes.iter().map(|_| Default::default()).collect(),
     });
     let mut driver = Driver {
         engine,

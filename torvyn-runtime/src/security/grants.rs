@@ -37,6 +37,8 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Addresses it may open TCP connections to.
     pub network: Vec<SocketAddr>,
+    /// May keep metrics of its own (`torvyn:runtime/metrics`), exported with the host's.
+    pub metrics: bool,
 }
 
 impl Default for Grants {
@@ -47,6 +49,7 @@ impl Default for Grants {
             env: Vec::new(),
             dirs: Vec::new(),
             network: Vec::new(),
+            metrics: false,
         }
     }
 }
@@ -125,6 +128,7 @@ impl Grants {
                 "stdout" => self.stdout,
                 "stderr" => self.stderr,
                 "network" => !self.network.is_empty(),
+                "metrics" => self.metrics,
                 _ => false,
             },
             Some(("env", var)) => self.env.iter().any(|granted| granted == var),

@@ -4,6 +4,7 @@ mod attributes;
 mod buffer_allocator;
 mod capability_query;
 mod filesystem;
+mod metrics;
 mod types;
 
 use wasmtime::component::{HasSelf, Linker};

@@ -46,6 +46,7 @@ impl Driver<'_> {
                     calls,
                     handles_held: self.table.handles_held(n),
                     connector: self.stages.get(n).and_then(Stage::connector_report),
+                    metrics: self.identity.metrics[n].snapshot(),
                 }
             })
             .collect();
