@@ -45,7 +45,8 @@ fn a_component_keeps_a_counter_a_gauge_and_a_histogram_in_the_report() {
     );
     assert_eq!(series(meter, "last_size")[0][1]["level"], 7.0);
     let histogram = &series(meter, "size")[0][1]["histogram"];
-    assert_eq!(histogram["buckets"], serde_json::json!([0, 12, 0]));
+    // Bounds 6 and 16, inclusive: the ten of 6 bytes in the first bucket.
+    assert_eq!(histogram["buckets"], serde_json::json!([10, 2, 0]));
     assert_eq!(histogram["sum"], 74.0);
     assert_eq!(histogram["count"], 12);
     // Nodes that keep none report none.
@@ -66,7 +67,7 @@ fn component_metrics_are_served_beside_the_hosts_and_promtool_accepts_them() {
         format!("torvyn_component_elements_total{{{labels},kind=\"even\"}} 10"),
         format!("torvyn_component_elements_total{{{labels},kind=\"odd\"}} 2"),
         format!("torvyn_component_last_size_bytes{{{labels}}} 7.0"),
-        format!("torvyn_component_size_bytes_bucket{{{labels},le=\"4\"}} 0"),
+        format!("torvyn_component_size_bytes_bucket{{{labels},le=\"6\"}} 10"),
         format!("torvyn_component_size_bytes_bucket{{{labels},le=\"16\"}} 12"),
         format!("torvyn_component_size_bytes_bucket{{{labels},le=\"+Inf\"}} 12"),
         format!("torvyn_component_size_bytes_sum{{{labels}}} 74.0"),
@@ -123,5 +124,27 @@ fn an_otlp_collector_receives_the_component_counters_and_gauges() {
     assert_eq!(
         point("torvyn.component.last_size", "flow=main,node=meter"),
         Some(&7.0)
+    );
+}
+
+#[test]
+fn only_a_component_that_keeps_metrics_imports_them() {
+    let imports = |guest: Guest| {
+        let output = crate::support::torvyn()
+            .args(["torvyn", "inspect"])
+            .arg(guest.wasm())
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Built with the same SDK, whose guest world names the interface: no grant needed.
+    let plain = imports(Guest::Upper);
+    assert!(plain.contains("torvyn:streaming/types@0.1.0"), "{plain}");
+    assert!(!plain.contains("torvyn:runtime"), "{plain}");
+    let metered = imports(Guest::Metrics);
+    assert!(
+        metered.contains("torvyn:runtime/metrics@0.1.0"),
+        "{metered}"
     );
 }

@@ -17,6 +17,10 @@ pub const MAX_SERIES: usize = 1000;
 const MAX_LABELS: usize = 8;
 /// Longest name, unit or label name, in bytes.
 const MAX_NAME: usize = 64;
+/// Longest unit, in bytes (OpenTelemetry takes at most 63).
+const MAX_UNIT: usize = 32;
+/// Name endings Prometheus writes itself (a counter's `_total`, a histogram's series).
+const RESERVED_SUFFIXES: [&str; 6] = ["_total", "_count", "_sum", "_bucket", "_info", "_created"];
 /// Longest help, in bytes: past it, the help is cut.
 const MAX_HELP: usize = 256;
 /// Longest label value, in bytes.
@@ -140,32 +144,39 @@ pub(crate) struct ComponentFamily<'a> {
 pub(crate) fn component_families(
     flows: &[std::sync::Arc<super::FlowReport>],
 ) -> Vec<ComponentFamily<'_>> {
-    let mut families: std::collections::BTreeMap<&str, ComponentFamily<'_>> = Default::default();
-    for flow in flows {
-        for node in &flow.nodes {
-            for metric in &node.metrics {
-                let family = families.entry(&metric.name).or_insert(ComponentFamily {
-                    metric,
-                    samples: Vec::new(),
-                });
-                let first = family.metric;
-                if (first.kind, &first.unit, &first.bounds)
-                    != (metric.kind, &metric.unit, &metric.bounds)
-                {
-                    continue;
-                }
-                for (values, value) in &metric.series {
-                    let mut labels =
-                        vec![("flow", flow.flow.as_str()), ("node", node.name.as_str())];
-                    labels.extend(
-                        metric
-                            .labels
-                            .iter()
-                            .map(String::as_str)
-                            .zip(values.iter().map(String::as_str)),
-                    );
-                    family.samples.push((labels, value));
-                }
+    families_of(flows.iter().flat_map(|flow| {
+        (flow.nodes.iter()).map(|node| (flow.flow.as_str(), node.name.as_str(), &node.metrics[..]))
+    }))
+}
+
+/// The families of the metrics of each `(flow, node, metrics)`.
+fn families_of<'a>(
+    declared: impl Iterator<Item = (&'a str, &'a str, &'a [ComponentMetric])>,
+) -> Vec<ComponentFamily<'a>> {
+    let mut families: std::collections::BTreeMap<String, ComponentFamily<'a>> = Default::default();
+    for (flow, node, metrics) in declared {
+        for metric in metrics {
+            // Keyed by the name as written out, unit and all: a metric `x` in bytes and a
+            // metric `x_bytes` are one family, and the first one declared wins.
+            let written = match metric.unit.as_str() {
+                "" => metric.name.clone(),
+                unit => format!("{}_{unit}", metric.name),
+            };
+            let family = families.entry(written).or_insert(ComponentFamily {
+                metric,
+                samples: Vec::new(),
+            });
+            let first = family.metric;
+            if (first.kind, &first.unit, &first.bounds)
+                != (metric.kind, &metric.unit, &metric.bounds)
+            {
+                continue;
+            }
+            for (values, value) in &metric.series {
+                let mut labels = vec![("flow", flow), ("node", node)];
+                let names = metric.labels.iter().map(String::as_str);
+                labels.extend(names.zip(values.iter().map(String::as_str)));
+                family.samples.push((labels, value));
             }
         }
     }
@@ -184,17 +195,29 @@ impl ComponentMetrics {
         labels: Vec<String>,
         bounds: Vec<f64>,
     ) -> Result<u32, MetricError> {
-        let valid = |text: &str| {
-            text.len() <= MAX_NAME
+        // The counts first: the checks below walk the lists.
+        if labels.len() > MAX_LABELS {
+            return Err(MetricError::InvalidLabels);
+        }
+        if bounds.len() > MAX_BOUNDS {
+            return Err(MetricError::InvalidValue);
+        }
+        let valid = |text: &str, longest: usize| {
+            text.len() <= longest
                 && text.starts_with(|c: char| c.is_ascii_lowercase())
                 && text
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         let reserved = |label: &String| RESERVED_LABELS.contains(&label.as_str());
-        if !valid(&name)
-            || !(unit.is_empty() || valid(&unit))
-            || labels.iter().any(|l| !valid(l) || reserved(l))
+        // A suffix Prometheus writes itself would make two metrics one family.
+        let suffixed = RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s));
+        let repeated = (labels.iter().enumerate()).any(|(i, l)| labels[..i].contains(l));
+        if !valid(&name, MAX_NAME)
+            || suffixed
+            || !(unit.is_empty() || valid(&unit, MAX_UNIT))
+            || labels.iter().any(|l| !valid(l, MAX_NAME) || reserved(l))
+            || repeated
         {
             return Err(MetricError::InvalidName);
         }
@@ -204,17 +227,14 @@ impl ComponentMetrics {
             _ => Vec::new(),
         };
         let increasing = bounds.windows(2).all(|pair| pair[0] < pair[1]);
-        if bounds.len() > MAX_BOUNDS || !increasing || !bounds.iter().all(|b| b.is_finite()) {
+        if !increasing || !bounds.iter().all(|b| b.is_finite()) {
             return Err(MetricError::InvalidValue);
         }
-        if labels.len() > MAX_LABELS {
-            return Err(MetricError::InvalidLabels);
-        }
-        // One line of text: Prometheus' `# HELP` ends at a line break.
-        let mut help: String = (help.chars())
+        // One line of text (Prometheus' `# HELP` ends at a line break), cut before it is
+        // copied: the guest's text may be as large as its memory.
+        let help: String = (help[..help.floor_char_boundary(MAX_HELP)].chars())
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        help.truncate(help.floor_char_boundary(MAX_HELP));
         let mut declared = self.lock();
         if let Some(at) = declared.metrics.iter().position(|m| m.name == name) {
             let found = &declared.metrics[at];
@@ -303,6 +323,10 @@ impl ComponentMetrics {
                 },
                 Update::Record(value),
             ) => {
+                // A sum past what an f64 holds would show as no number at all.
+                if !(*sum + value).is_finite() {
+                    return Err(MetricError::InvalidValue);
+                }
                 let bucket = bounds.partition_point(|bound| *bound < value);
                 buckets[bucket] += 1;
                 *sum += value;
@@ -426,5 +450,93 @@ mod tests {
         );
         // An existing series still counts.
         store.update(id, vec!["0".into()], Update::Add(1)).unwrap();
+    }
+
+    #[test]
+    fn what_would_break_a_scrape_is_refused_when_declared() {
+        let store = ComponentMetrics::default();
+        assert_eq!(
+            counter(&store, "a", &["k", "k"]),
+            Err(MetricError::InvalidName)
+        );
+        assert_eq!(
+            counter(&store, "a_total", &[]),
+            Err(MetricError::InvalidName)
+        );
+        assert_eq!(
+            counter(&store, "a_bucket", &[]),
+            Err(MetricError::InvalidName)
+        );
+        let histogram = |bounds: Vec<f64>| {
+            store.declare(
+                MetricKind::Histogram,
+                "h".into(),
+                String::new(),
+                String::new(),
+                Vec::new(),
+                bounds,
+            )
+        };
+        assert_eq!(histogram(vec![2.0, 1.0]), Err(MetricError::InvalidValue));
+        assert_eq!(histogram(vec![f64::NAN]), Err(MetricError::InvalidValue));
+        assert_eq!(
+            histogram(vec![1.0; MAX_BOUNDS + 1]),
+            Err(MetricError::InvalidValue)
+        );
+        let h = histogram(vec![f64::MAX / 2.0]).unwrap();
+        let none = Vec::new;
+        assert_eq!(
+            store.update(h, none(), Update::Record(f64::INFINITY)),
+            Err(MetricError::InvalidValue)
+        );
+        store.update(h, none(), Update::Record(f64::MAX)).unwrap();
+        // A sum past f64 would read as no number.
+        assert_eq!(
+            store.update(h, none(), Update::Record(f64::MAX)),
+            Err(MetricError::InvalidValue)
+        );
+        for n in 1..MAX_METRICS {
+            counter(&store, &format!("c{n}"), &[]).unwrap();
+        }
+        assert_eq!(counter(&store, "one_more", &[]), Err(MetricError::TooMany));
+    }
+
+    #[test]
+    fn a_help_is_one_line_cut_at_a_character() {
+        let store = ComponentMetrics::default();
+        let help = format!("two\nlines {}", "é".repeat(200));
+        store
+            .declare(
+                MetricKind::Gauge,
+                "g".into(),
+                help,
+                String::new(),
+                Vec::new(),
+                Vec::new(),
+            )
+            .unwrap();
+        let kept = &store.snapshot()[0].help;
+        assert!(kept.starts_with("two lines é"), "{kept}");
+        assert!(kept.len() <= MAX_HELP && kept.ends_with('é'), "{kept}");
+    }
+
+    #[test]
+    fn one_written_name_is_one_family_whoever_declared_it_first() {
+        let metric = |name: &str, unit: &str| ComponentMetric {
+            name: name.into(),
+            help: String::new(),
+            unit: unit.into(),
+            kind: MetricKind::Counter,
+            labels: Vec::new(),
+            bounds: Vec::new(),
+            series: vec![(Vec::new(), SeriesValue::Count(1))],
+        };
+        let metrics = [metric("x", "bytes"), metric("x_bytes", "")];
+        let families = families_of([("f", "n", &metrics[..])].into_iter());
+        assert_eq!(families.len(), 1);
+        assert_eq!(
+            (families[0].metric.unit.as_str(), families[0].samples.len()),
+            ("bytes", 1)
+        );
     }
 }

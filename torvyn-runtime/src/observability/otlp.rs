@@ -72,8 +72,19 @@ pub struct OtlpExporter {
     /// The instruments of component metrics, and the task that registers them as their
     /// names appear.
     components: Arc<ComponentInstruments>,
-    registering: tokio::task::JoinHandle<()>,
+    registering: AbortOnDrop,
     endpoint: String,
+}
+
+/// A task that ends with its handle: an exporter dropped without `shutdown` leaves no
+/// task behind.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What flows hand their spans to.
@@ -144,13 +155,13 @@ impl OtlpExporter {
         observe(&meters.meter("torvyn"), snapshots.clone());
         let components = Arc::new(ComponentInstruments::new(meters.meter("torvyn"), snapshots));
         let registrar = components.clone();
-        let registering = tokio::spawn(async move {
+        let registering = AbortOnDrop(tokio::spawn(async move {
             let mut every = tokio::time::interval(REGISTER_EVERY);
             loop {
                 every.tick().await;
                 registrar.register_new();
             }
-        });
+        }));
 
         let (sender, mut receiver) = mpsc::unbounded_channel::<(String, Vec<StageSpan>)>();
         let outcome = Arc::new(Outcome::default());
@@ -209,7 +220,7 @@ impl OtlpExporter {
         drop(spans);
         let _ = task.await;
         // Metrics declared since the last look are in the last collection too.
-        registering.abort();
+        drop(registering);
         components.register_new();
         // The SDK's shutdown blocks until the last collection is exported, which needs
         // this runtime free to drive the connection.

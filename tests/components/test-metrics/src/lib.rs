@@ -1,7 +1,7 @@
 //! Test processor of `torvyn:runtime/metrics`: hands every element on unchanged and keeps
 //! `elements` (a counter by the parity of the payload's length, `kind` = `even` or `odd`),
 //! `last_size` (a gauge of the last payload's length, in bytes) and `size` (a histogram
-//! of the payloads' lengths, bounds 4 and 16 bytes). A second declaration of `elements`
+//! of the payloads' lengths, bounds 6 and 16 bytes). A second declaration of `elements`
 //! with other labels must be refused, or the call fails. Config `"still"` declares them
 //! and updates none: the same work without the updates, to measure what they cost.
 
@@ -30,7 +30,7 @@ impl Processor for Metered {
             )));
         }
         let last = Gauge::new("last_size", "Length of the last payload", "bytes", &[])?;
-        let sizes = Histogram::new("size", "Payload lengths", "bytes", &[], &[4.0, 16.0])?;
+        let sizes = Histogram::new("size", "Payload lengths", "bytes", &[], &[6.0, 16.0])?;
         self.metrics = Some((elements, last, sizes));
         Ok(())
     }
