@@ -312,21 +312,11 @@ expected = "expected.jsonl"
 
 #[test]
 fn a_component_that_never_touches_attributes_does_not_import_them() {
-    let imports = |guest: Guest| {
-        let output = torvyn()
-            .args(["torvyn", "inspect"])
-            .arg(guest.wasm())
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr)
-    };
     // So it also runs on a host that predates `torvyn:attributes`.
-    let plain = imports(Guest::Upper);
+    let plain = Guest::Upper.inspected();
     assert!(plain.contains("torvyn:streaming/types@0.1.0"), "{plain}");
     assert!(!plain.contains("torvyn:attributes"), "{plain}");
-    let source = imports(Guest::Source);
+    let source = Guest::Source.inspected();
     assert!(
         source.contains("torvyn:attributes/element-attributes@0.1.0"),
         "{source}"

@@ -129,20 +129,11 @@ fn an_otlp_collector_receives_the_component_counters_and_gauges() {
 
 #[test]
 fn only_a_component_that_keeps_metrics_imports_them() {
-    let imports = |guest: Guest| {
-        let output = crate::support::torvyn()
-            .args(["torvyn", "inspect"])
-            .arg(guest.wasm())
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
     // Built with the same SDK, whose guest world names the interface: no grant needed.
-    let plain = imports(Guest::Upper);
+    let plain = Guest::Upper.inspected();
     assert!(plain.contains("torvyn:streaming/types@0.1.0"), "{plain}");
     assert!(!plain.contains("torvyn:runtime"), "{plain}");
-    let metered = imports(Guest::Metrics);
+    let metered = Guest::Metrics.inspected();
     assert!(
         metered.contains("torvyn:runtime/metrics@0.1.0"),
         "{metered}"

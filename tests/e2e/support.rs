@@ -88,6 +88,18 @@ impl Guest {
         }
     }
 
+    /// What `cargo torvyn inspect` says of the guest: its exports and imports among the rest.
+    pub fn inspected(self) -> String {
+        let output = torvyn()
+            .args(["torvyn", "inspect"])
+            .arg(self.wasm())
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    }
+
     /// The built `.wasm`, building every guest on first use.
     pub fn wasm(self) -> PathBuf {
         static BUILT: OnceLock<()> = OnceLock::new();
