@@ -12,9 +12,14 @@ use crate::support::{Guest, TestProject, node};
 /// `src` (12 elements: `item 0` to `item 11`, ten of 6 bytes and two of 7) → `meter`
 /// → `out`, with `meter`'s capabilities as given.
 fn metered(capabilities: &str) -> TestProject {
+    metered_with("", capabilities)
+}
+
+/// [`metered`] with `meter`'s config.
+fn metered_with(config: &str, capabilities: &str) -> TestProject {
     TestProject::new()
         .component("src", Guest::Source, r#"{"count": 12}"#)
-        .component("meter", Guest::Metrics, "")
+        .component("meter", Guest::Metrics, config)
         .component("out", Guest::Sink, r#"{"quiet": true}"#)
         .set("meter", "capabilities", capabilities)
 }
@@ -51,6 +56,27 @@ fn a_component_keeps_a_counter_a_gauge_and_a_histogram_in_the_report() {
     assert_eq!(histogram["count"], 12);
     // Nodes that keep none report none.
     assert!(node(&report, "src").get("metrics").is_none(), "{report}");
+}
+
+#[test]
+fn a_restarted_component_declares_its_metrics_again_and_they_go_on() {
+    // `item 3` traps the first instance; under `skip` it is given up, and a new instance
+    // takes the rest.
+    let flow = metered_with(r#""trap:item 3""#, "{ metrics = true }").flow(
+        r#"nodes = ["src", "meter", "out"]
+edges = [{ from = "src", to = "meter" }, { from = "meter", to = "out" }]
+on-error = { meter = "skip" }"#,
+    );
+    let report = flow.run(&[]).success().report();
+    let meter = node(&report, "meter");
+    assert_eq!(meter["restarts"], 1, "{meter}");
+    assert_eq!(meter["metrics"].as_array().unwrap().len(), 3, "{meter}");
+    let elements = series(meter, "elements");
+    let counted: u64 = (elements.iter())
+        .map(|s| s[1]["count"].as_u64().unwrap())
+        .sum();
+    // Three counted before the trap, eight after it.
+    assert_eq!(counted, 11, "{meter}");
 }
 
 #[test]

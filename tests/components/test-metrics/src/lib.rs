@@ -4,6 +4,7 @@
 //! of the payloads' lengths, bounds 6 and 16 bytes). A second declaration of `elements`
 //! with other labels must be refused, or the call fails. Config `"still"` declares them
 //! and updates none: the same work without the updates, to measure what they cost.
+//! Config `"trap:TEXT"` traps on the element whose payload is TEXT, before counting it.
 
 use torvyn_sdk::metrics::{Counter, Gauge, Histogram, MetricError};
 use torvyn_sdk::{Element, Error, Output, Processor};
@@ -12,11 +13,16 @@ use torvyn_sdk::{Element, Error, Output, Processor};
 struct Metered {
     metrics: Option<(Counter, Gauge, Histogram)>,
     still: bool,
+    trap_on: Option<Vec<u8>>,
 }
 
 impl Processor for Metered {
     fn init(&mut self, config: &str) -> Result<(), Error> {
-        self.still = config.trim() == "\"still\"";
+        let config = config.trim().trim_matches('"');
+        self.still = config == "still";
+        self.trap_on = config
+            .strip_prefix("trap:")
+            .map(|text| text.as_bytes().to_vec());
         let elements = Counter::new(
             "elements",
             "Elements seen, by the parity of their length",
@@ -37,6 +43,9 @@ impl Processor for Metered {
 
     fn process(&mut self, input: &Element<'_>) -> Result<Option<Output>, Error> {
         let bytes = input.bytes();
+        if self.trap_on.as_deref() == Some(&bytes[..]) {
+            panic!("asked to trap on this element");
+        }
         if let Some((elements, last, sizes)) = self.metrics.as_ref().filter(|_| !self.still) {
             let kind = if bytes.len().is_multiple_of(2) {
                 "even"
