@@ -330,23 +330,7 @@ fn cargo_build(
 /// Checks that `wasm` is a component exporting a role, and the one `member` expects if
 /// it says; writes the capabilities it declares into the binary.
 fn check_component(wasm: &Path, member: &ComponentCrate) -> miette::Result<Role> {
-    let bytes = std::fs::read(wasm)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read `{}`", wasm.display()))?;
-    let info = torvyn_runtime::inspect(&bytes)?;
-    let role = Role::from_exports(&info.exports)?;
-    if let Some(expected) = member.role
-        && expected != role
-    {
-        bail!(
-            help = format!(
-                "export `{}@0.1.0`, or declare the role it has",
-                expected.interface()
-            ),
-            "`{}` is declared a {expected}, but it exports the {role} interface",
-            wasm.display()
-        );
-    }
+    let (bytes, info, role) = read_component(wasm, member.role)?;
     if info.capabilities != member.capabilities {
         // Cargo may hard-link this file to its own copy: write a new file, then swap it in.
         let marked = torvyn_runtime::with_capabilities(&bytes, &member.capabilities)?;
@@ -359,8 +343,34 @@ fn check_component(wasm: &Path, member: &ComponentCrate) -> miette::Result<Role>
     Ok(role)
 }
 
+/// Reads the component a build made at `wasm`, and checks it exports a role: `expected`,
+/// where the manifest or the package declares one. Its bytes, what they hold, and its role.
+pub(crate) fn read_component(
+    wasm: &Path,
+    expected: Option<Role>,
+) -> miette::Result<(Vec<u8>, torvyn_runtime::ComponentInfo, Role)> {
+    let bytes = std::fs::read(wasm)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read `{}`", wasm.display()))?;
+    let info = torvyn_runtime::inspect(&bytes)?;
+    let role = Role::from_exports(&info.exports)?;
+    if let Some(expected) = expected
+        && expected != role
+    {
+        bail!(
+            help = format!(
+                "export `{}@0.1.0`, or declare the role it has",
+                expected.interface()
+            ),
+            "`{}` is declared a {expected}, but it exports the {role} interface",
+            wasm.display()
+        );
+    }
+    Ok((bytes, info, role))
+}
+
 /// `path` relative to the current folder when it lies below it.
-fn relative(path: &Path) -> &Path {
+pub(crate) fn relative(path: &Path) -> &Path {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok())

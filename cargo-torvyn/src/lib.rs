@@ -13,12 +13,14 @@
 
 mod cargo;
 mod cli;
+mod command_build;
 mod commands;
 mod oci;
 mod output;
 mod project;
 mod settings;
 mod templates;
+mod tools;
 
 use clap::Parser;
 

@@ -158,6 +158,8 @@ pub(crate) struct Sources {
     pub(crate) wasm: BTreeMap<String, PathBuf>,
     /// Crates to build, by component name.
     pub(crate) crates: Vec<(String, ComponentCrate)>,
+    /// Components built by a command of their own (`[components.NAME.build]`).
+    pub(crate) commands: Vec<String>,
 }
 
 /// Resolves the named components of `project`; a missing file or crate is an error that
@@ -170,6 +172,7 @@ pub(crate) fn sources<'a>(
     let mut sources = Sources {
         wasm: BTreeMap::new(),
         crates: Vec::new(),
+        commands: Vec::new(),
     };
     let mut workspaces = cargo::Workspaces::default();
     for name in names {
@@ -178,6 +181,9 @@ pub(crate) fn sources<'a>(
         };
         let not_found = |why: String| project.error_at(decl.path.span(), why, None);
         match project.source_of(decl) {
+            ComponentSource::Wasm(_) if decl.build.is_some() => {
+                sources.commands.push(name.to_owned());
+            }
             ComponentSource::Wasm(path) if !path.is_file() => {
                 let why = format!("component `{name}`: `{}` does not exist", path.display());
                 return Err(not_found(why).into());
@@ -225,14 +231,19 @@ pub(crate) struct Resolved {
     pub(crate) from_crate: Option<ComponentCrate>,
 }
 
-/// Each named component of `project`, building crate components first (Cargo rebuilds
-/// only what is stale) and pulling `oci://` ones.
+/// Each named component of `project`, building crate components (Cargo rebuilds only what
+/// is stale) and those with a build command of their own (rerun only when what they read
+/// changed), and pulling `oci://` ones.
 pub(crate) fn components<'a>(
     project: &ProjectManifest,
     names: impl IntoIterator<Item = &'a str>,
     release: bool,
 ) -> miette::Result<BTreeMap<String, Resolved>> {
-    let Sources { wasm, crates } = sources(project, names)?;
+    let Sources {
+        wasm,
+        crates,
+        commands,
+    } = sources(project, names)?;
     // A crate serving several components (or a component in several flows) is built once.
     let mut to_build: Vec<ComponentCrate> = Vec::with_capacity(crates.len());
     for (_, component) in &crates {
@@ -253,6 +264,11 @@ pub(crate) fn components<'a>(
             let from_crate = Some(component);
             resolved.insert(name, Resolved { wasm, from_crate });
         }
+    }
+    for name in commands {
+        let wasm = crate::command_build::build(project, &name)?.wasm;
+        let from_crate = None;
+        resolved.insert(name, Resolved { wasm, from_crate });
     }
     Ok(resolved)
 }

@@ -2,7 +2,8 @@
 //!
 //! A template is a folder of files; `{{name}}` and `{{sdk}}` in them are replaced, and a
 //! `.tmpl` suffix (which keeps Cargo from reading `Cargo.toml.tmpl` as a manifest) is
-//! dropped. `new` and `init` both render through [`Template::files`], so that what they
+//! dropped. The templates of components in other languages also get the contract's WIT
+//! in `wit/`, from which their build generates bindings. `new` and `init` both render through [`Template::files`], so that what they
 //! scaffold is the same; only where it goes differs.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use torvyn_runtime::Role;
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates");
 
+/// The `torvyn:streaming` contract's WIT files.
+static CONTRACT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit/streaming");
+
 /// What `new` and `init` scaffold: a crate of one role, or a pipeline project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Template {
@@ -22,11 +26,17 @@ pub(crate) enum Template {
     Component(Role),
     /// A project with a source, a processor, a sink and a Torvyn.toml that runs them.
     Pipeline,
+    /// A project whose one processor is written in Python, between stdin and stdout.
+    PythonProcessor,
+    /// A project whose one processor is written in JavaScript, between stdin and stdout.
+    JavascriptProcessor,
 }
 
 /// Every template, in the order the help lists them.
-const ALL: [Template; Role::ALL.len() + 1] = {
-    let mut all = [Template::Pipeline; Role::ALL.len() + 1];
+const ALL: [Template; Role::ALL.len() + 3] = {
+    let mut all = [Template::Pipeline; Role::ALL.len() + 3];
+    all[Role::ALL.len() + 1] = Template::PythonProcessor;
+    all[Role::ALL.len() + 2] = Template::JavascriptProcessor;
     let mut at = 0;
     while at < Role::ALL.len() {
         all[at] = Template::Component(Role::ALL[at]);
@@ -46,6 +56,14 @@ impl ValueEnum for Template {
             Template::Component(role) => format!("A {role} component"),
             Template::Pipeline => {
                 "A project with a source, a processor, a sink and a Torvyn.toml that runs them"
+                    .to_owned()
+            }
+            Template::PythonProcessor => {
+                "A processor in Python, built with componentize-py, between stdin and stdout"
+                    .to_owned()
+            }
+            Template::JavascriptProcessor => {
+                "A processor in JavaScript, built with ComponentizeJS, between stdin and stdout"
                     .to_owned()
             }
         };
@@ -83,13 +101,37 @@ impl Template {
         match self {
             Template::Component(role) => role.name(),
             Template::Pipeline => "pipeline",
+            Template::PythonProcessor => "python-processor",
+            Template::JavascriptProcessor => "javascript-processor",
         }
     }
 
+    /// Whether the template is a component in a language other than Rust: a project of
+    /// its own, with no crate.
+    pub(crate) fn is_other_language(self) -> bool {
+        matches!(
+            self,
+            Template::PythonProcessor | Template::JavascriptProcessor
+        )
+    }
+
     /// The files of this template rendered with `values`: a pipeline's own files and its
-    /// components' crates under `components/`, or one component's crate.
+    /// components' crates under `components/`, one component's crate, or a project of a
+    /// component in another language with the contract's WIT in `wit/`.
     pub(crate) fn files(self, values: &Values<'_>) -> miette::Result<Vec<File>> {
         let mut files = render(self.folder(), values)?;
+        if self.is_other_language() {
+            for wit in CONTRACT.files() {
+                let name = wit.path().file_name().unwrap_or_default();
+                let text = (wit.contents_utf8()).ok_or_else(|| {
+                    miette!("the contract's `{}` is not UTF-8", wit.path().display())
+                })?;
+                files.push(File {
+                    path: Path::new("wit").join(name),
+                    text: text.to_owned(),
+                });
+            }
+        }
         if self == Template::Pipeline {
             for (role, name) in PIPELINE_COMPONENTS {
                 let component = Values { name, ..*values };
@@ -105,10 +147,12 @@ impl Template {
 
     /// The command that comes next once this template is scaffolded.
     pub(crate) fn next_step(self) -> &'static str {
-        if self == Template::Pipeline {
-            "cargo torvyn run"
-        } else {
-            "cargo torvyn build"
+        match self {
+            Template::Pipeline => "cargo torvyn run",
+            Template::PythonProcessor | Template::JavascriptProcessor => {
+                "printf 'hello\\nworld\\n' | cargo torvyn run"
+            }
+            Template::Component(_) => "cargo torvyn build",
         }
     }
 }
@@ -274,8 +318,12 @@ mod tests {
         };
         for template in Template::value_variants() {
             let files = template.files(&values).unwrap();
+            let manifest = match template.is_other_language() {
+                true => "Torvyn.toml",
+                false => "Cargo.toml",
+            };
             assert!(
-                files.iter().any(|f| f.path.ends_with("Cargo.toml")),
+                files.iter().any(|f| f.path.ends_with(manifest)),
                 "{template:?}"
             );
             assert!(files.iter().all(|f| !f.text.contains("{{")), "{template:?}");

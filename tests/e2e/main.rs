@@ -26,6 +26,7 @@ mod link;
 mod nats;
 mod nats_example;
 mod observability;
+mod other_languages;
 mod otlp;
 mod overlap;
 mod pipelines;

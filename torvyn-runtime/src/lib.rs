@@ -57,6 +57,7 @@ pub use config::{
     OCI_SCHEME, Overflow, Project, ProjectManifest, RetryDecl, SimplePolicy, TestDecl,
     find_manifest,
 };
+pub use config::{BuildDecl, ToolRegistry, ToolSpec};
 pub use config::{
     DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_NATS_URL,
     DEFAULT_PULL_BATCH, DEFAULT_PULL_EXPIRES, DEFAULT_STATE_DIR, Framing, Oversize, Retention,

@@ -9,10 +9,12 @@ use crate::cli::{BuildArgs, ManifestArgs, OutputArgs};
 use crate::output;
 use crate::project::{self, Project};
 
-/// Build component crates for wasm32-wasip2 and check each is a component of its role
+/// Build components and check each is a component of its role
 ///
-/// In a project with a Torvyn.toml, builds every component given as a crate folder;
-/// otherwise builds the members of the Cargo workspace that are Torvyn components.
+/// In a project with a Torvyn.toml, builds every component given as a crate folder (for
+/// wasm32-wasip2) and runs the build command of every component that declares one in
+/// `[components.NAME.build]` (when what it reads changed); otherwise builds the members of
+/// the Cargo workspace that are Torvyn components.
 #[derive(Debug, Args)]
 pub(crate) struct BuildCommand {
     #[command(flatten)]
@@ -21,7 +23,7 @@ pub(crate) struct BuildCommand {
     #[command(flatten)]
     build: BuildArgs,
 
-    /// Build only these component packages
+    /// Build only these component packages (or components with a build command, by name)
     #[arg(short, long = "package", value_name = "SPEC")]
     packages: Vec<String>,
 
@@ -31,29 +33,40 @@ pub(crate) struct BuildCommand {
 
 impl BuildCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
-        let mut crates = match project::locate(self.manifest.manifest_path.as_deref())? {
-            Project::Torvyn(manifest) => {
-                let names = manifest.manifest().components.keys().map(String::as_str);
-                let sources = project::sources(&manifest, names)?;
-                sources.crates.into_iter().map(|(_, c)| c).collect()
-            }
-            Project::Cargo(manifest) => cargo::workspace_components(&manifest)?,
-        };
+        let (project, mut crates, mut commands) =
+            match project::locate(self.manifest.manifest_path.as_deref())? {
+                Project::Torvyn(manifest) => {
+                    let names = manifest.manifest().components.keys().map(String::as_str);
+                    let sources = project::sources(&manifest, names)?;
+                    let crates = sources.crates.into_iter().map(|(_, c)| c).collect();
+                    (Some(manifest), crates, sources.commands)
+                }
+                Project::Cargo(manifest) => {
+                    (None, cargo::workspace_components(&manifest)?, Vec::new())
+                }
+            };
         if !self.packages.is_empty() {
             for wanted in &self.packages {
-                if !crates.iter().any(|c| &c.package == wanted) {
+                if !crates.iter().any(|c| &c.package == wanted) && !commands.contains(wanted) {
                     bail!("`{wanted}` is not a component package of this project");
                 }
             }
             crates.retain(|c| self.packages.contains(&c.package));
+            commands.retain(|name| self.packages.contains(name));
         }
-        if crates.is_empty() {
+        if crates.is_empty() && commands.is_empty() {
             bail!(
-                help = "a component crate builds a cdylib, depends on torvyn-sdk, or sets `[package.metadata.torvyn] role`",
-                "no component crates to build"
+                help = "a component crate builds a cdylib, depends on torvyn-sdk, or sets `[package.metadata.torvyn] role`; any other component declares `[components.NAME.build]`",
+                "no components to build"
             );
         }
-        for built in cargo::build(&crates, self.build.release)? {
+        let mut built = cargo::build(&crates, self.build.release)?;
+        if let Some(project) = &project {
+            for name in &commands {
+                built.push(crate::command_build::build(project, name)?);
+            }
+        }
+        for built in built {
             output::json(
                 self.output.message_format,
                 &json!({

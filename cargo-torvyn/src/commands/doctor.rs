@@ -6,16 +6,20 @@ use std::process::Command;
 use clap::Args;
 use miette::bail;
 use serde_json::json;
+use torvyn_runtime::{ProjectManifest, ToolRegistry, ToolSpec};
 
 use crate::cargo::{self, WASM_TARGET};
 use crate::cli::{ManifestArgs, OutputArgs};
 use crate::output::{self, counted, status};
 use crate::project::{self, Project};
+use crate::tools;
 
-/// Check the toolchain, the `wasm32-wasip2` target, the project and the compile cache
+/// Check the Rust toolchain and target, the project, its build tools and the compile cache
 ///
-/// Prints one line per check and exits with 1 when any fails. `--fix` installs what can
-/// be installed (the `wasm32-wasip2` target).
+/// Checks Cargo, rustc, the `wasm32-wasip2` target, the project's manifest and SDK, the
+/// tools its components build with, and the compile cache. Prints one line per check and exits with 1 when any fails. `--fix` installs what can
+/// be installed: the `wasm32-wasip2` target, and the tools (such as componentize-py) that
+/// the project's components name in `[components.NAME.build] tools`.
 #[derive(Debug, Args)]
 pub(crate) struct DoctorCommand {
     /// Install what is missing instead of only reporting it
@@ -39,7 +43,7 @@ impl DoctorCommand {
             ("rustc", rustc()),
             ("target", self.wasm_target()),
         ];
-        checks.extend(project_checks(&self.manifest));
+        checks.extend(project_checks(&self.manifest, self.fix));
         checks.push(("cache", cache()));
         let mut failed = 0;
         for (name, check) in &checks {
@@ -127,7 +131,7 @@ fn rustc() -> Check {
 
 /// The project, if there is one: its manifest parses, and its component crates use a
 /// torvyn-sdk this CLI speaks for.
-fn project_checks(args: &ManifestArgs) -> Vec<(&'static str, Check)> {
+fn project_checks(args: &ManifestArgs, fix: bool) -> Vec<(&'static str, Check)> {
     let workspace = match project::locate(args.manifest_path.as_deref()) {
         Err(error) => {
             let help = "fix the manifest; `cargo torvyn link` shows every problem".to_owned();
@@ -140,6 +144,7 @@ fn project_checks(args: &ManifestArgs) -> Vec<(&'static str, Check)> {
             if workspace.is_file() {
                 checks.push(("sdk", sdk_versions(&workspace)));
             }
+            checks.extend(build_tools(&manifest, fix));
             return checks;
         }
         Ok(Project::Cargo(workspace)) => workspace,
@@ -188,6 +193,68 @@ fn sdk_versions(workspace: &Path) -> Check {
     })
 }
 
+/// Each tool the project's components build with: installed in the cache, or installable
+/// there by the first build (or now, with `fix`), since its installer runs.
+fn build_tools(project: &ProjectManifest, fix: bool) -> Vec<(&'static str, Check)> {
+    let mut tools: Vec<&ToolSpec> = Vec::new();
+    let builds = project.manifest().components.values();
+    for tool in builds
+        .filter_map(|d| d.build.as_ref())
+        .flat_map(|b| &b.tools)
+    {
+        if !tools.contains(&tool.get_ref()) {
+            tools.push(tool.get_ref());
+        }
+    }
+    let cache = match super::cache_root() {
+        Ok(cache) => cache,
+        Err(error) => return vec![("tools", Err((error.to_string(), settings_help())))],
+    };
+    (tools.into_iter())
+        .map(|tool| ("tool", build_tool(cache.as_deref(), tool, fix)))
+        .collect()
+}
+
+fn build_tool(cache: Option<&Path>, tool: &ToolSpec, fix: bool) -> Check {
+    let Some(cache) = cache else {
+        return Err((
+            format!("{tool}: there is no cache folder to install it into"),
+            "set `cache-dir` (or TORVYN_CACHE_DIR) to a folder".into(),
+        ));
+    };
+    if tools::installed(cache, tool) {
+        let dir = tools::folder(cache, tool);
+        return Ok(format!("{tool} is installed in {}", dir.display()));
+    }
+    let (installer, help) = match tool.registry {
+        ToolRegistry::PyPi => (
+            tools::python(),
+            "install Python 3 with its `venv` module (Debian: `apt install python3-venv`)",
+        ),
+        ToolRegistry::Npm => (
+            tools::npm(),
+            "install Node.js with npm (https://nodejs.org)",
+        ),
+    };
+    let found = version_of(Path::new(installer), installer).map_err(|(wrong, _)| {
+        (
+            format!("{tool} is not installed, and its installer cannot run: {wrong}"),
+            help.to_owned(),
+        )
+    })?;
+    if fix {
+        tools::ensure(cache, tool).map_err(|e| (format!("{e:?}"), help.to_owned()))?;
+        return Ok(format!("{tool} installed now"));
+    }
+    Ok(format!(
+        "{tool} is not installed yet: the first build installs it, with {installer} ({found}); or `cargo torvyn doctor --fix` now"
+    ))
+}
+
+fn settings_help() -> String {
+    "fix the setting named (`cargo torvyn config` shows each)".into()
+}
+
 /// The compile cache folder exists, or can be made, and takes writes.
 fn cache() -> Check {
     let dir = match super::link::cache_dir() {
@@ -198,10 +265,7 @@ fn cache() -> Check {
             );
         }
         Err(error) => {
-            return Err((
-                error.to_string(),
-                "fix the setting named (`cargo torvyn config` shows each)".into(),
-            ));
+            return Err((error.to_string(), settings_help()));
         }
     };
     let probe = dir.join(".doctor");

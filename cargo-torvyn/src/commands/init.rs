@@ -23,7 +23,8 @@ use crate::templates::{self, COMPONENTS_DIR, File, PIPELINE_COMPONENTS, Template
 /// Make an existing folder a Torvyn project, from the same templates as `new`
 ///
 /// Writes a Torvyn.toml and the template's crates into PATH: a pipeline's files as `new`
-/// makes them, or one component crate in `components/NAME`, named in the Torvyn.toml. The
+/// makes them, one component crate in `components/NAME`, named in the Torvyn.toml, or a
+/// Python or JavaScript processor's files, which need no crate. The
 /// crates join the Cargo workspace of PATH (or of a folder above it) as `members`; without
 /// one, PATH gets a Cargo.toml that makes them a workspace. No file is ever overwritten: a
 /// folder that is a Torvyn project already, or that holds a file the template would write,
@@ -84,7 +85,8 @@ impl InitCommand {
                     }
                 }
             }
-            None => files.push(templates::workspace_manifest(&values)?),
+            None if !crates.is_empty() => files.push(templates::workspace_manifest(&values)?),
+            None => {}
         }
 
         // 2. Nothing is overwritten.
@@ -131,9 +133,12 @@ impl InitCommand {
 ///
 /// A pipeline is laid out as `new` lays it out, less its `Cargo.toml`, which depends on
 /// the workspace; a component's crate goes in `components/NAME`, beside a Torvyn.toml that
-/// names it.
+/// names it; a component in another language is a project with no crate, as `new` makes.
 fn layout(template: Template, values: &Values<'_>) -> miette::Result<(Vec<File>, Vec<String>)> {
     let components = Path::new(COMPONENTS_DIR);
+    if template.is_other_language() {
+        return Ok((template.files(values)?, Vec::new()));
+    }
     if template == Template::Pipeline {
         let mut files = template.files(values)?;
         files.retain(|file| file.path != Path::new(CARGO_MANIFEST));

@@ -353,6 +353,8 @@ fn pack_pipeline(project: &ProjectManifest, release: bool) -> miette::Result<Pac
             .and_then(|c| c.as_table_mut())
         {
             decl.insert("path".into(), toml::Value::String(digest.clone()));
+            // The pinned component is what its build made; a puller builds nothing.
+            decl.remove("build");
         }
         if !digests.values().any(|d| *d == digest) {
             layers.push(wasm_layer(name, wasm));

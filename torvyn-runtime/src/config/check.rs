@@ -37,6 +37,7 @@ impl ProjectManifest {
                 )));
             }
             self.check_limits(&decl.limits, &mut keep);
+            self.check_build(name, decl, &mut keep);
         }
         self.check_connectors(&mut keep);
         self.check_settings(&mut keep);

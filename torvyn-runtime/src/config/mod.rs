@@ -29,6 +29,7 @@
 //! components fall back on where they set nothing ([`Defaults`]), and how it is run.
 
 pub mod bounds;
+mod build;
 mod check;
 mod connectors;
 mod error;
@@ -43,6 +44,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use build::{BuildDecl, ToolRegistry, ToolSpec};
 pub use connectors::{
     DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_STATE_DIR, Framing, Oversize, SinkDecl, SinkType, SourceDecl,
     SourceType,
@@ -136,6 +138,8 @@ pub struct ComponentDecl {
     /// What the component may reach outside its sandbox.
     #[serde(default)]
     pub capabilities: CapabilitiesDecl,
+    /// How to make `path` when the component is not a Rust crate.
+    pub build: Option<BuildDecl>,
 }
 
 /// A `[components.NAME.capabilities]` table: everything not listed is denied.

@@ -5,8 +5,9 @@
 //!    round runs on a child of it.
 //! 2. A round reads the manifest, builds what is stale, links and runs the flows, as a
 //!    plain `run` does.
-//! 3. Meanwhile a change to the manifest, to a `.wasm` component, or to anything in a
-//!    component crate's folder (its `target` and hidden folders aside) ends the round: its
+//! 3. Meanwhile a change to the manifest, to a `.wasm` component, to anything in a
+//!    component crate's folder (its `target` and hidden folders aside), or to a file that
+//!    the `watch` globs of a component's own build match, ends the round: its
 //!    sources stop and what is in flight drains, and its report is printed as any run's.
 //!    Folders are watched rather than files, since editors save by replacing a file.
 //! 4. Changes that come together (one save of several files) are gathered for
@@ -138,6 +139,11 @@ struct Watched {
     /// Crate folders, looked at whole but for their `target` folder, hidden folders and
     /// `Cargo.lock`, which a build writes.
     crates: BTreeSet<PathBuf>,
+    /// The folders components with a build command of their own build in, and the files
+    /// there that their `watch` globs name (never the `.wasm` file the build writes,
+    /// unless a glob names it).
+    build_dirs: BTreeSet<PathBuf>,
+    build_globs: BTreeSet<glob::Pattern>,
     /// What a run writes: file sinks' files, checkpoint folders, the events file.
     written: BTreeSet<PathBuf>,
 }
@@ -154,6 +160,15 @@ impl Watched {
         };
         let dir = project.dir();
         for decl in project.manifest().components.values() {
+            if let Some(build) = &decl.build {
+                let build_dir = absolute(&project.build_dir(build));
+                let globs = (build.watch.iter()).filter_map(|glob| {
+                    glob::Pattern::new(&build_dir.join(glob.get_ref()).to_string_lossy()).ok()
+                });
+                watched.build_globs.extend(globs);
+                watched.build_dirs.insert(build_dir);
+                continue;
+            }
             match project.source_of(decl) {
                 ComponentSource::Crate(dir) => watched.crates.insert(absolute(&dir)),
                 ComponentSource::Wasm(file) => watched.files.insert(absolute(&file)),
@@ -176,7 +191,7 @@ impl Watched {
     /// The folders to watch, each with whether its subfolders are too.
     fn folders(&self) -> BTreeSet<(PathBuf, bool)> {
         let parents = (self.files.iter()).filter_map(|f| Some((f.parent()?.to_owned(), false)));
-        let crates = self.crates.iter().map(|c| (c.clone(), true));
+        let crates = (self.crates.iter().chain(&self.build_dirs)).map(|c| (c.clone(), true));
         parents.chain(crates).collect()
     }
 
@@ -212,7 +227,12 @@ impl Watched {
         if self.written.iter().any(|written| path.starts_with(written)) {
             return false;
         }
+        let separated = glob::MatchOptions {
+            require_literal_separator: true,
+            ..glob::MatchOptions::new()
+        };
         self.files.contains(path)
+            || (self.build_globs.iter()).any(|glob| glob.matches_path_with(path, separated))
             || self.crates.iter().any(|dir| {
                 path.strip_prefix(dir).is_ok_and(|inside| {
                     let built = inside.starts_with("target") || inside == Path::new("Cargo.lock");
@@ -251,6 +271,8 @@ mod tests {
             &manifest,
             "[project]\nname = \"w\"\n\n[components.up]\npath = \"components/up\"\n\n\
              [components.pre]\npath = \"built/pre.wasm\"\n\n\
+             [components.py]\npath = \"py/target/py.wasm\"\n\
+             [components.py.build]\ncommand = \"make\"\nworkdir = \"py\"\nwatch = [\"*.py\"]\n\n\
              [sinks.out]\ntype = \"file\"\npath = \"components/up/out.txt\"\n",
         )
         .unwrap();
@@ -268,6 +290,11 @@ mod tests {
         assert!(!watched.concerns(&root.join("components/up/events.jsonl")));
         assert!(!watched.concerns(&root.join("out/out.txt")));
         assert!(!watched.concerns(&root.join("built/other.wasm")));
+        // A component built by its own command: what its globs name, not what it makes.
+        assert!(watched.concerns(&root.join("py/app.py")));
+        assert!(!watched.concerns(&root.join("py/lib/deep.py")));
+        assert!(!watched.concerns(&root.join("py/target/py.wasm")));
+        assert!(!watched.concerns(&root.join("py/__pycache__/app.cpython-311.pyc")));
         // A manifest that does not parse is still watched, alone.
         std::fs::write(&manifest, "[project").unwrap();
         let broken = Watched::of(&manifest, None);

@@ -1,0 +1,259 @@
+//! Components built by a command of their own (`[components.NAME.build]`), as the Python
+//! and JavaScript templates' components are.
+//!
+//! 1. The tools the build names are installed into the cache first ([`crate::tools`]),
+//!    and their program folders put first on the command's `PATH`.
+//! 2. A fingerprint is taken of what the build reads: the command, the tools, and every
+//!    file its `watch` globs match, by path (relative to `workdir`) and content.
+//! 3. When the fingerprint, and the digest of the file at `path`, are those recorded after
+//!    the last build (`TARGET/torvyn/builds/NAME-HASH.json`), the component is fresh and the
+//!    command does not run. A build without `watch` runs every time, since nothing says
+//!    what it depends on.
+//! 4. Otherwise the folder of `path` is made, and the command runs through the shell
+//!    (`sh -c`) in its `workdir`, its output on stderr; a failure, or no file at `path`
+//!    afterwards, is an error at the component's entry in the manifest.
+//! 5. The file must be a component of the declared role; only then are the fingerprint
+//!    and its digest recorded, so a build that made something unusable runs again.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use miette::{Context, IntoDiagnostic, miette};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use torvyn_runtime::{BuildDecl, ComponentDecl, ProjectManifest};
+
+use crate::cargo::{self, BuiltComponent};
+use crate::output::status;
+
+/// What was recorded after a component's last good build.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    /// The fingerprint of what the build read (step 2).
+    inputs: String,
+    /// The digest of the file it made.
+    output: String,
+}
+
+/// Builds component `name` of `project` with its own command, unless it is fresh, and
+/// checks the result.
+///
+/// # Errors
+/// The manifest declares no `build` for `name`; a tool cannot be installed; the command
+/// cannot run, fails, or makes no component of the declared role at `path`.
+pub(crate) fn build(project: &ProjectManifest, name: &str) -> miette::Result<BuiltComponent> {
+    let (decl, build) = project
+        .manifest()
+        .components
+        .get(name)
+        .and_then(|decl| Some((decl, decl.build.as_ref()?)))
+        .ok_or_else(|| miette!("component `{name}` declares no build command"))?;
+    let wasm = project.dir().join(decl.path.get_ref());
+    let dir = project.build_dir(build);
+    let role = decl.role.as_ref().map(|r| *r.get_ref());
+
+    let cache = crate::commands::cache_root()?;
+    let mut bins = Vec::new();
+    for tool in &build.tools {
+        let cache = cache.as_deref().ok_or_else(|| {
+            miette!(
+                help = "set `cache-dir` (or TORVYN_CACHE_DIR) to a folder",
+                "component `{name}` needs the tool `{}`, and there is no cache folder to install it into",
+                tool.get_ref()
+            )
+        })?;
+        bins.push(crate::tools::ensure(cache, tool.get_ref())?);
+    }
+
+    let stamp_path = stamp_path(project, name)?;
+    let inputs = fingerprint(build, &dir)?;
+    let recorded = std::fs::read(&stamp_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Stamp>(&bytes).ok());
+    let output = std::fs::read(&wasm).ok().map(|b| crate::oci::digest(&b));
+    let fresh = match (&inputs, recorded, output) {
+        (Some(inputs), Some(recorded), Some(output)) => {
+            recorded.inputs == *inputs && recorded.output == output
+        }
+        _ => false,
+    };
+    if fresh {
+        let (_, _, role) = cargo::read_component(&wasm, role)?;
+        status(
+            "Fresh",
+            format!("{name} ({role}): its sources are as they were at its last build"),
+        );
+        return Ok(BuiltComponent {
+            package: name.to_owned(),
+            wasm,
+            role,
+        });
+    }
+
+    if let Some(folder) = wasm.parent() {
+        std::fs::create_dir_all(folder)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot make `{}`", folder.display()))?;
+    }
+    run(project, name, decl, build, &dir, &bins)?;
+    if !wasm.is_file() {
+        let why = format!(
+            "the build command of component `{name}` succeeded, but made no `{}`",
+            decl.path.get_ref()
+        );
+        let help = "make the command write the component's `path`, relative to the manifest";
+        return Err(at(
+            project,
+            decl.path.span(),
+            why,
+            "torvyn::build::output",
+            help,
+        ));
+    }
+    let (bytes, _, role) = cargo::read_component(&wasm, role)
+        .wrap_err_with(|| format!("component `{name}` is not usable"))?;
+    if let Some(inputs) = inputs {
+        let stamp = Stamp {
+            inputs,
+            output: crate::oci::digest(&bytes),
+        };
+        record(&stamp_path, &stamp)?;
+    }
+    status(
+        "Built",
+        format!("{name} ({role}) -> {}", cargo::relative(&wasm).display()),
+    );
+    Ok(BuiltComponent {
+        package: name.to_owned(),
+        wasm,
+        role,
+    })
+}
+
+/// Runs the build command of `decl` in `dir`, with `bins` first on its `PATH`.
+fn run(
+    project: &ProjectManifest,
+    name: &str,
+    decl: &ComponentDecl,
+    build: &BuildDecl,
+    dir: &Path,
+    bins: &[PathBuf],
+) -> miette::Result<()> {
+    let command = build.command.get_ref();
+    let at_command = |why: String, help: &str| {
+        at(
+            project,
+            build.command.span(),
+            why,
+            "torvyn::build::command",
+            help,
+        )
+    };
+    if !dir.is_dir() {
+        let span = (build.workdir.as_ref()).map_or(decl.path.span(), |w| w.span());
+        let why = format!(
+            "component `{name}` builds in `{}`, which is not a folder",
+            dir.display()
+        );
+        return Err(project.error_at(span, why, None).into());
+    }
+    status("Building", format!("{name}: {command}"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(bins.iter().cloned().chain(std::env::split_paths(&path)))
+        .into_diagnostic()?;
+    let (shell, flag) = if cfg!(windows) {
+        ("cmd", "/C")
+    } else {
+        ("sh", "-c")
+    };
+    let status = Command::new(shell)
+        .args([flag, command])
+        .current_dir(dir)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(crate::output::stderr_stdio()?)
+        .status()
+        .map_err(|error| {
+            at_command(
+                format!("cannot run the build command of component `{name}`: {error}"),
+                "the command runs through `sh -c`",
+            )
+        })?;
+    if !status.success() {
+        return Err(at_command(
+            format!("the build command of component `{name}` failed ({status})"),
+            "its own messages are above",
+        ));
+    }
+    Ok(())
+}
+
+/// A build's failure `why`, shown at `span` of the manifest with its `code` and `help`.
+fn at(
+    project: &ProjectManifest,
+    span: std::ops::Range<usize>,
+    why: String,
+    code: &str,
+    help: &str,
+) -> miette::Report {
+    let problem = miette!(code = code, help = help.to_owned(), "{why}");
+    project.component_error(span, why, problem.as_ref()).into()
+}
+
+/// The fingerprint of what `build` reads in `dir` (step 2); `None` without `watch`.
+fn fingerprint(build: &BuildDecl, dir: &Path) -> miette::Result<Option<String>> {
+    if build.watch.is_empty() {
+        return Ok(None);
+    }
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(build.command.get_ref().as_bytes());
+    for tool in &build.tools {
+        field(tool.get_ref().to_string().as_bytes());
+    }
+    for file in watched(build, dir)? {
+        let relative = file.strip_prefix(dir).unwrap_or(&file);
+        field(relative.as_os_str().as_encoded_bytes());
+        let bytes = std::fs::read(&file)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read `{}`", file.display()))?;
+        field(&bytes);
+    }
+    Ok(Some(format!("{:x}", hasher.finalize())))
+}
+
+/// The files the `watch` globs of `build` match in `dir`, each once, in order.
+pub(crate) fn watched(build: &BuildDecl, dir: &Path) -> miette::Result<Vec<PathBuf>> {
+    let patterns: Vec<String> = (build.watch.iter())
+        .map(|glob| dir.join(glob.get_ref()).to_string_lossy().into_owned())
+        .collect();
+    torvyn_runtime::glob_files(&patterns).map_err(|e| miette!("{e}"))
+}
+
+/// Where the stamp of component `name`'s last good build is kept: named by the component
+/// and its manifest, since projects may share a target folder (`CARGO_TARGET_DIR`).
+fn stamp_path(project: &ProjectManifest, name: &str) -> miette::Result<PathBuf> {
+    let target = cargo::target_dir(project.dir())?;
+    let manifest = std::path::absolute(project.path()).into_diagnostic()?;
+    let manifest = crate::oci::digest(manifest.as_os_str().as_encoded_bytes());
+    let short = &manifest["sha256:".len()..][..16];
+    let file = format!("{name}-{short}.json");
+    Ok(target.join("torvyn").join("builds").join(file))
+}
+
+/// Writes `stamp` to `path`, whole or not at all.
+fn record(path: &Path, stamp: &Stamp) -> miette::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).into_diagnostic()?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).into_diagnostic()?;
+    let json = serde_json::to_vec(stamp).into_diagnostic()?;
+    file.write_all(&json).into_diagnostic()?;
+    file.persist(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! Components that are not Rust crates: a component's own build command
+//! (`[components.NAME.build]`), rerun only when what it reads changed, with the tools it
+//! names installed into the cache; and the Python and JavaScript processor templates,
+//! scaffolded, built, tested and run as a user would.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::support::{Guest, Run, TestProject, installed, torvyn};
+
+/// `cargo torvyn ARGS` in the project folder `dir`.
+fn in_project(dir: &Path, args: &[&str]) -> Run {
+    Run::from(
+        torvyn()
+            .current_dir(dir)
+            .arg("torvyn")
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// `cargo torvyn run` in `dir` with `input` on its standard input.
+fn run_with_input(dir: &Path, input: &[u8]) -> Run {
+    let mut child = torvyn()
+        .current_dir(dir)
+        .args(["torvyn", "run"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// A project whose processor `up` is "built" by copying the test guest `guest` to
+/// `out/up.wasm` with `cp`, after the `[components.up.build]` keys in `build`.
+fn copied(guest: Guest, role: &str, build: &str) -> TestProject {
+    let project = TestProject::new();
+    let wasm = guest.wasm();
+    project.manifest(&format!(
+        r#"[project]
+name = "built"
+
+[sources.input]
+type = "stdin"
+
+[components.up]
+path = "out/up.wasm"
+role = "{role}"
+
+[components.up.build]
+command = "cp '{}' out/up.wasm"
+{build}
+
+[sinks.output]
+type = "stdout"
+
+[flows.main]
+nodes = ["input", "up", "output"]
+edges = [{{ from = "input", to = "up" }}, {{ from = "up", to = "output" }}]
+"#,
+        wasm.display()
+    ))
+}
+
+/// The JSON line `build --message-format json` printed for component `name`.
+fn built(run: &Run, name: &str) -> serde_json::Value {
+    (run.stdout.lines())
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|message| message["reason"] == "component-built" && message["package"] == name)
+        .unwrap_or_else(|| panic!("no component-built message for `{name}`:\n{}", run.stdout))
+}
+
+#[test]
+fn a_build_command_reruns_only_when_what_it_reads_changed() {
+    let project = copied(Guest::Upper, "processor", r#"watch = ["src/*.txt"]"#);
+    std::fs::create_dir_all(project.dir().join("src")).unwrap();
+    std::fs::write(project.dir().join("src/a.txt"), "one").unwrap();
+    let build = || {
+        project
+            .command(&["build", "--message-format", "json"])
+            .success()
+    };
+
+    // The first build runs the command, into an output folder made for it.
+    let first = build();
+    assert!(
+        first.stderr.contains("Building up: cp "),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("Built up (processor)"),
+        "{}",
+        first.stderr
+    );
+    let message = built(&first, "up");
+    assert_eq!(message["role"], "processor");
+    let wasm = PathBuf::from(message["wasm"].as_str().unwrap());
+    assert_eq!(wasm, project.dir().join("out/up.wasm"));
+
+    // Nothing changed: fresh, the command does not run.
+    let again = build();
+    assert!(
+        again.stderr.contains("Fresh up (processor)"),
+        "{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains("Building"), "{}", again.stderr);
+    assert_eq!(built(&again, "up")["wasm"], message["wasm"]);
+
+    // A watched file changed, a new one matched, the output removed or altered: it runs.
+    let changes: [&dyn Fn(); 4] = [
+        &|| std::fs::write(project.dir().join("src/a.txt"), "two").unwrap(),
+        &|| std::fs::write(project.dir().join("src/b.txt"), "new").unwrap(),
+        &|| std::fs::remove_file(&wasm).unwrap(),
+        &|| std::fs::write(&wasm, b"not what the build made").unwrap(),
+    ];
+    for change in changes {
+        change();
+        let run = build();
+        assert!(
+            run.stderr.contains("Built up (processor)"),
+            "{}",
+            run.stderr
+        );
+        assert!(build().stderr.contains("Fresh up"));
+    }
+    // A file the globs do not match changes nothing.
+    std::fs::write(project.dir().join("src/c.md"), "notes").unwrap();
+    assert!(build().stderr.contains("Fresh up"));
+
+    // `run` builds the same way, and runs what was built.
+    let run = run_with_input(project.dir(), b"hello\n").success();
+    assert_eq!(run.stdout, "HELLO\n");
+    assert!(run.stderr.contains("Fresh up"), "{}", run.stderr);
+}
+
+#[test]
+fn a_build_without_watch_globs_runs_every_time() {
+    let project = copied(Guest::Upper, "processor", "");
+    for _ in 0..2 {
+        let run = project.command(&["build"]).success();
+        assert!(
+            run.stderr.contains("Built up (processor)"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_failed_or_wrong_build_is_a_diagnostic_at_its_line() {
+    // The command fails: its exit status, at the command's line.
+    let project = copied(Guest::Upper, "processor", "").manifest(
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"out/up.wasm\"\n\n\
+         [components.up.build]\ncommand = \"echo compiling >&2; exit 3\"\n",
+    );
+    let run = project.command(&["build"]).failure();
+    assert!(
+        run.stderr
+            .contains("the build command of component `up` failed (exit status: 3)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("torvyn::build::command"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Torvyn.toml:8:11"), "{}", run.stderr);
+    assert!(run.stderr.contains("compiling"), "{}", run.stderr);
+
+    // The command succeeds but makes nothing at `path`.
+    let project = project.manifest(
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"out/up.wasm\"\n\n\
+         [components.up.build]\ncommand = \"true\"\n",
+    );
+    let run = project.command(&["build"]).failure();
+    assert!(
+        run.stderr
+            .contains("the build command of component `up` succeeded, but made no `out/up.wasm`"),
+        "{}",
+        run.stderr
+    );
+
+    // It makes a component of another role than the one declared.
+    let project = copied(Guest::Upper, "filter", r#"watch = ["*.txt"]"#);
+    let run = project.command(&["build"]).failure();
+    assert!(
+        run.stderr
+            .contains("is declared a filter, but it exports the processor interface"),
+        "{}",
+        run.stderr
+    );
+
+    // `check` refuses a build table where `path` names no `.wasm` file, and a bad glob.
+    let project = TestProject::new().manifest(
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"components/up\"\n\n\
+         [components.up.build]\ncommand = \"make\"\nwatch = [\"src/[\"]\n\
+         tools = [\"pip:thing\"]\n\n[flows.main]\nnodes = [\"up\"]\nedges = []\n",
+    );
+    let run = project.command(&["check"]).failure();
+    assert!(
+        run.stderr.contains("`pip:thing` names no registry"),
+        "{}",
+        run.stderr
+    );
+    let project = project.manifest(
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"components/up\"\n\n\
+         [components.up.build]\ncommand = \"make\"\nwatch = [\"src/[\"]\n\n\
+         [flows.main]\nnodes = [\"up\"]\nedges = []\n",
+    );
+    let run = project.command(&["check"]).failure();
+    assert!(
+        run.stderr
+            .contains("its `path` must name the `.wasm` file it makes"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`src/[` is not a glob"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Whether `program` runs; `None` skips the test, saying so, unless CI requires it.
+fn available(program: &str) -> Option<()> {
+    let spawned = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .spawn();
+    let mut child = installed(spawned, program, program, "TORVYN_TEST_REQUIRE_GUEST_TOOLS")?;
+    assert!(
+        child.wait().unwrap().success(),
+        "`{program} --version` failed"
+    );
+    Some(())
+}
+
+#[test]
+fn a_build_tool_is_installed_into_the_cache_once_and_found_on_the_path() {
+    if available("python3").is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    // `python` below is the tool's virtual environment's, which has `six`.
+    let project = copied(Guest::Upper, "processor", "").manifest(&format!(
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"out/up.wasm\"\n\n\
+         [components.up.build]\n\
+         command = \"python -c 'import six, shutil; shutil.copy(\\\"{}\\\", \\\"out/up.wasm\\\")'\"\n\
+         watch = [\"*.txt\"]\ntools = [\"pypi:six==1.16.0\"]\n",
+        Guest::Upper.wasm().display()
+    ));
+    let manifest = project.write_manifest();
+    let build = || {
+        let output = torvyn()
+            .env("TORVYN_CACHE_DIR", cache.path())
+            .args(["torvyn", "build", "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        Run::from(output)
+    };
+    let first = build().success();
+    let folder = cache.path().join("tools/pypi/six==1.16.0");
+    assert!(
+        first.stderr.contains(&format!(
+            "Installing pypi:six==1.16.0 into {}",
+            folder.display()
+        )),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("Installed pypi:six==1.16.0 in"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("Built up (processor)"),
+        "{}",
+        first.stderr
+    );
+    // Installed once: the next build finds it.
+    let second = build().success();
+    assert!(!second.stderr.contains("Installing"), "{}", second.stderr);
+    assert!(second.stderr.contains("Fresh up"), "{}", second.stderr);
+    // An install that was cut short (no mark) is done again, not trusted.
+    std::fs::remove_file(folder.join(".installed")).unwrap();
+    std::fs::remove_file(project.dir().join("out/up.wasm")).unwrap();
+    let third = build().success();
+    assert!(
+        third.stderr.contains("Installing pypi:six"),
+        "{}",
+        third.stderr
+    );
+
+    // A package that does not exist: the installer's failure, said as such.
+    std::fs::write(
+        &manifest,
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"out/up.wasm\"\n\n\
+         [components.up.build]\ncommand = \"true\"\ntools = [\"pypi:torvyn-no-such-package==0.0.0\"]\n",
+    )
+    .unwrap();
+    let run = build().failure();
+    assert!(
+        run.stderr
+            .contains("cannot install the build tool `pypi:torvyn-no-such-package==0.0.0`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Scaffolds `template` as `name` in a new folder, then builds, tests and runs it as a
+/// user would: `source` is the file of the component's code, whose edit rebuilds it.
+fn a_language_template_works(template: &str, name: &str, source: &str, upper: &str, lower: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let created = Run::from(
+        torvyn()
+            .current_dir(dir.path())
+            .args(["torvyn", "new", name, "--template", template])
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert!(
+        created.stderr.contains(&format!(
+            "cd {name} && printf 'hello\\nworld\\n' | cargo torvyn run"
+        )),
+        "{}",
+        created.stderr
+    );
+    let project = dir.path().join(name);
+    assert!(project.join("wit/types.wit").is_file());
+    assert!(!project.join("Cargo.toml").exists());
+
+    // Built by its tool (installed into the cache the first time), then run.
+    let run = run_with_input(&project, b"hello\nworld\n").success();
+    assert_eq!(run.stdout, "HELLO\nWORLD\n", "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("Built {name} (processor) -> target/{name}.wasm")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Accounted 2 emitted = 2 delivered"),
+        "{}",
+        run.stderr
+    );
+
+    // Input that is not UTF-8 raises `invalid-input`, which fails the flow by default.
+    let run = run_with_input(&project, b"fine\n\xff\xfe\n").failure();
+    assert_eq!(run.stdout, "FINE\n");
+    assert!(
+        run.stderr.contains(&format!("Fresh {name} (processor)")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("invalid input: element 1 is not UTF-8"),
+        "{}",
+        run.stderr
+    );
+
+    // Its test passes, and `doctor` finds the tool installed.
+    let test = in_project(&project, &["test"]).success();
+    assert!(test.stderr.contains("ok test `shout`"), "{}", test.stderr);
+    let doctor = in_project(&project, &["doctor"]).success();
+    assert!(
+        doctor.stderr.contains("is installed in"),
+        "{}",
+        doctor.stderr
+    );
+
+    // An edit to the code is built before the next run.
+    let code = project.join(source);
+    let text = std::fs::read_to_string(&code).unwrap();
+    assert!(text.contains(upper), "{text}");
+    std::fs::write(&code, text.replace(upper, lower)).unwrap();
+    let run = run_with_input(&project, b"MiXeD\n").success();
+    assert_eq!(run.stdout, "mixed\n");
+    assert!(
+        run.stderr.contains(&format!("Built {name} (processor)")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_python_processor_template_is_built_tested_and_run() {
+    if available("python3").is_some() {
+        a_language_template_works(
+            "python-processor",
+            "py-shout",
+            "app.py",
+            ".upper()",
+            ".lower()",
+        );
+    }
+}
+
+#[test]
+fn the_javascript_processor_template_is_built_tested_and_run() {
+    if available("npm").is_some() {
+        a_language_template_works(
+            "javascript-processor",
+            "js-shout",
+            "app.js",
+            ".toUpperCase()",
+            ".toLowerCase()",
+        );
+    }
+}
+
+#[test]
+fn init_makes_a_folder_a_python_or_javascript_processor_without_a_crate() {
+    for (template, code) in [
+        ("python-processor", "app.py"),
+        ("javascript-processor", "app.js"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("mine");
+        std::fs::create_dir(&folder).unwrap();
+        // A Cargo workspace around it gains no member: there is no crate to add.
+        let workspace = "[workspace]\nmembers = []\n";
+        std::fs::write(dir.path().join("Cargo.toml"), workspace).unwrap();
+        in_project(&folder, &["init", "--template", template]).success();
+        for file in [
+            "Torvyn.toml",
+            code,
+            "wit/worlds.wit",
+            "tests/shout.input.jsonl",
+        ] {
+            assert!(folder.join(file).is_file(), "{template}: {file}");
+        }
+        assert!(!folder.join("Cargo.toml").exists(), "{template}");
+        let after = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+        assert_eq!(after, workspace, "{template}");
+        let check = in_project(&folder, &["check"]).success();
+        assert!(check.stderr.contains("no problems"), "{}", check.stderr);
+        // Once more is refused, and changes nothing.
+        in_project(&folder, &["init", "--template", template]).failure();
+    }
+}
