@@ -1,6 +1,7 @@
 //! The project templates of `templates/`, built into the binary, and their rendering.
 //!
-//! A template is a folder of files; `{{name}}` and `{{sdk}}` in them are replaced, and a
+//! A template is a folder of files; `{{name}}`, `{{sdk}}` and `{{path}}` in them are
+//! replaced, and a
 //! `.tmpl` suffix (which keeps Cargo from reading `Cargo.toml.tmpl` as a manifest) is
 //! dropped. The templates of components in other languages also get the contract's WIT
 //! in `wit/`, from which their build generates bindings. `new` and `init` both render through [`Template::files`], so that what they
@@ -12,7 +13,7 @@ use clap::ValueEnum;
 use clap::builder::PossibleValue;
 use include_dir::{Dir, DirEntry, include_dir};
 use miette::{Context, IntoDiagnostic, bail, miette};
-use torvyn_runtime::Role;
+use torvyn_runtime::{MANIFEST_FILE, Role};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates");
 
@@ -87,6 +88,15 @@ pub(crate) struct Values<'a> {
     pub(crate) name: &'a str,
     /// The TOML value of the `torvyn-sdk` dependency.
     pub(crate) sdk: &'a str,
+    /// Where a component template's Torvyn.toml finds its crate, relative to it: `.` when
+    /// they share a folder, as `new` makes them.
+    pub(crate) path: &'a str,
+}
+
+/// Whether a file of a component template belongs to the project around the crate (its
+/// Torvyn.toml and test files) rather than to the crate itself.
+pub(crate) fn is_project_file(path: &Path) -> bool {
+    path == Path::new(MANIFEST_FILE) || path.starts_with("tests")
 }
 
 /// A file a template makes: where it goes, relative to the folder scaffolded, and its text.
@@ -136,10 +146,15 @@ impl Template {
             for (role, name) in PIPELINE_COMPONENTS {
                 let component = Values { name, ..*values };
                 let prefix = Path::new(COMPONENTS_DIR).join(name);
-                files.extend(render(role.name(), &component)?.into_iter().map(|f| File {
-                    path: prefix.join(f.path),
-                    text: f.text,
-                }));
+                let crate_files = render(role.name(), &component)?.into_iter();
+                files.extend(
+                    crate_files
+                        .filter(|f| !is_project_file(&f.path))
+                        .map(|f| File {
+                            path: prefix.join(f.path),
+                            text: f.text,
+                        }),
+                );
             }
         }
         Ok(files)
@@ -152,7 +167,11 @@ impl Template {
             Template::PythonProcessor | Template::JavascriptProcessor => {
                 "printf 'hello\\nworld\\n' | cargo torvyn run"
             }
-            Template::Component(_) => "cargo torvyn build",
+            Template::Component(Role::Source) => "cargo torvyn run",
+            Template::Component(Role::Router | Role::Aggregator) => {
+                "printf 'a\\nb\\nc\\n' | cargo torvyn run"
+            }
+            Template::Component(_) => "printf 'hello\\nworld\\n' | cargo torvyn run",
         }
     }
 }
@@ -194,7 +213,8 @@ fn collect(
                     .contents_utf8()
                     .ok_or_else(|| miette!("template file `{relative}` is not UTF-8"))?
                     .replace("{{name}}", values.name)
-                    .replace("{{sdk}}", values.sdk);
+                    .replace("{{sdk}}", values.sdk)
+                    .replace("{{path}}", values.path);
                 files.push(File {
                     path: PathBuf::from(relative),
                     text,
@@ -315,6 +335,7 @@ mod tests {
         let values = Values {
             name: "demo",
             sdk: "\"0.1.0\"",
+            path: ".",
         };
         for template in Template::value_variants() {
             let files = template.files(&values).unwrap();

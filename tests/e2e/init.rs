@@ -83,6 +83,8 @@ fn init_makes_an_empty_folder_a_pipeline_that_runs() {
             "Torvyn.toml",
             "components/counter/Cargo.toml",
             "components/counter/src/lib.rs",
+            "tests/count.expected.jsonl",
+            "tests/count.input.jsonl",
         ],
     );
     let manifest = std::fs::read_to_string(other.join("Torvyn.toml")).unwrap();
@@ -90,6 +92,14 @@ fn init_makes_an_empty_folder_a_pipeline_that_runs() {
         manifest.contains("[components.counter]\npath = \"components/counter\""),
         "{manifest}"
     );
+    // Its test, at the top of the project, finds the crate below.
+    let test = torvyn()
+        .current_dir(&other)
+        .args(["torvyn", "test"])
+        .output()
+        .unwrap();
+    let test = Run::from(test).success();
+    assert!(test.stderr.contains("ok test `count`"), "{}", test.stderr);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `cargo torvyn new` and what it scaffolds, built and run where a user would: outside
 //! this repository.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use crate::support::{Run, torvyn};
 
@@ -48,17 +50,22 @@ fn a_new_pipeline_runs_out_of_the_box() {
     assert!(stderr.contains("ok test `shout`"), "{stderr}");
 }
 
+/// What each component template's flow prints for `a`, `b`, an empty line and `c` on its
+/// standard input.
+const TEMPLATE_RUNS: [(&str, &str); 6] = [
+    ("source", "hello 0\nhello 1\nhello 2\nhello 3\nhello 4\n"),
+    ("processor", "A\nB\n\nC\n"),
+    ("sink", "a\nb\n\nc\n"),
+    ("filter", "a\nb\nc\n"),
+    ("router", ""),
+    ("aggregator", "4 elements\n"),
+];
+
 #[test]
-fn every_component_template_builds_to_a_component_of_its_role() {
+fn every_component_template_builds_tests_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    for (template, role) in [
-        ("source", "source"),
-        ("processor", "processor"),
-        ("sink", "sink"),
-        ("filter", "filter"),
-        ("router", "router"),
-        ("aggregator", "aggregator"),
-    ] {
+    for (template, printed) in TEMPLATE_RUNS {
+        let role = template;
         let project = new_project(dir.path(), &format!("my-{template}"), template);
         // The processor says what it needs; the build writes that into the component.
         let needs = if template == "processor" {
@@ -67,6 +74,11 @@ fn every_component_template_builds_to_a_component_of_its_role() {
                 "[package.metadata.torvyn]",
                 "[package.metadata.torvyn]\ncapabilities = [\"env:LANG\"]",
             );
+            std::fs::write(manifest, text).unwrap();
+            // And its project grants it, so that it runs.
+            let manifest = project.join("Torvyn.toml");
+            let text = std::fs::read_to_string(&manifest).unwrap()
+                + "\n[components.my-processor.capabilities]\nenv = [\"LANG\"]\n";
             std::fs::write(manifest, text).unwrap();
             vec!["env:LANG".to_owned()]
         } else {
@@ -95,7 +107,47 @@ fn every_component_template_builds_to_a_component_of_its_role() {
         // Building again leaves the component as it is.
         build();
         assert_eq!(std::fs::read(&wasm).unwrap(), bytes, "{template}");
+
+        // Its test passes, and its flow runs between standard input and output.
+        let test = in_folder(&project, &["test"]).success();
+        assert!(
+            test.stderr.contains("Tested 1 passed, 0 failed"),
+            "{}",
+            test.stderr
+        );
+        let mut run = torvyn()
+            .current_dir(&project)
+            .args(["torvyn", "run"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        run.stdin.take().unwrap().write_all(b"a\nb\n\nc\n").unwrap();
+        let run = Run::from(run.wait_with_output().unwrap()).success();
+        assert_eq!(run.stdout, printed, "{template}: {}", run.stderr);
     }
+    // The router's flow wrote its two files: elements 0 and 2 are even.
+    let router = dir.path().join("my-router");
+    assert_eq!(
+        std::fs::read_to_string(router.join("even.txt")).unwrap(),
+        "a\n\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(router.join("odd.txt")).unwrap(),
+        "b\nc\n"
+    );
+}
+
+/// `cargo torvyn ARGS` in `dir`.
+fn in_folder(dir: &Path, args: &[&str]) -> Run {
+    let output = torvyn()
+        .current_dir(dir)
+        .arg("torvyn")
+        .args(args)
+        .output()
+        .unwrap();
+    Run::from(output)
 }
 
 #[test]

@@ -66,9 +66,11 @@ impl InitCommand {
         let template = self.scaffold.template;
         let name = templates::name_for(&dir, self.scaffold.name.as_deref())?;
         let sdk = templates::sdk_dependency(self.scaffold.sdk_path.as_deref())?;
+        let folder = format!("{COMPONENTS_DIR}/{name}");
         let values = Values {
             name: &name,
             sdk: &sdk,
+            path: &folder,
         };
 
         // 1. The plan: the files, and the crates the workspace gains.
@@ -132,8 +134,9 @@ impl InitCommand {
 /// The files `init` writes for `template`, and the crate folders among them.
 ///
 /// A pipeline is laid out as `new` lays it out, less its `Cargo.toml`, which depends on
-/// the workspace; a component's crate goes in `components/NAME`, beside a Torvyn.toml that
-/// names it; a component in another language is a project with no crate, as `new` makes.
+/// the workspace; a component's crate goes in `components/NAME`, and its Torvyn.toml and
+/// tests stay at the top, naming it there; a component in another language is a project
+/// with no crate, as `new` makes.
 fn layout(template: Template, values: &Values<'_>) -> miette::Result<(Vec<File>, Vec<String>)> {
     let components = Path::new(COMPONENTS_DIR);
     if template.is_other_language() {
@@ -147,19 +150,16 @@ fn layout(template: Template, values: &Values<'_>) -> miette::Result<(Vec<File>,
             .collect();
         return Ok((files, crates));
     }
-    let name = values.name;
-    let folder = format!("{COMPONENTS_DIR}/{name}");
-    let mut files: Vec<File> = (template.files(values)?.into_iter())
-        .map(|file| File {
-            path: components.join(name).join(file.path),
-            text: file.text,
+    let files: Vec<File> = (template.files(values)?.into_iter())
+        .map(|file| match templates::is_project_file(&file.path) {
+            true => file,
+            false => File {
+                path: components.join(values.name).join(file.path),
+                text: file.text,
+            },
         })
         .collect();
-    files.push(File {
-        path: PathBuf::from(MANIFEST_FILE),
-        text: format!("[project]\nname = \"{name}\"\n\n[components.{name}]\npath = \"{folder}\"\n"),
-    });
-    Ok((files, vec![folder]))
+    Ok((files, vec![values.path.to_owned()]))
 }
 
 /// The Cargo manifest the new crates join: the nearest one from `dir` upwards that has a

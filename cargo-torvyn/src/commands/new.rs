@@ -53,6 +53,7 @@ impl NewCommand {
         let files = template.files(&Values {
             name: &name,
             sdk: &sdk,
+            path: ".",
         })?;
         templates::write(dest, &files)?;
         status(
