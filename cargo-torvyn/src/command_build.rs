@@ -1,18 +1,21 @@
 //! Components built by a command of their own (`[components.NAME.build]`), as the Python
 //! and JavaScript templates' components are.
 //!
-//! 1. The tools the build names are installed into the cache first ([`crate::tools`]),
-//!    and their program folders put first on the command's `PATH`.
+//! 1. Component `NAME` has a `build`, and a `path` that names the `.wasm` file it makes.
+//!    The lock file beside its stamp (step 3) is taken and held to the end, so that two
+//!    builds of one component (a `run --watch` and a `test`) take turns.
 //! 2. A fingerprint is taken of what the build reads: the command, the tools, and every
 //!    file its `watch` globs match, by path (relative to `workdir`) and content.
 //! 3. When the fingerprint, and the digest of the file at `path`, are those recorded after
 //!    the last build (`TARGET/torvyn/builds/NAME-HASH.json`), the component is fresh and the
-//!    command does not run. A build without `watch` runs every time, since nothing says
-//!    what it depends on.
-//! 4. Otherwise the folder of `path` is made, and the command runs through the shell
-//!    (`sh -c`) in its `workdir`, its output on stderr; a failure, or no file at `path`
-//!    afterwards, is an error at the component's entry in the manifest.
-//! 5. The file must be a component of the declared role; only then are the fingerprint
+//!    command does not run. A build whose `watch` globs match no file runs every time,
+//!    since nothing says what it depends on.
+//! 4. Only a build that runs installs the tools it names, once, into the cache
+//!    ([`crate::tools`]), and puts their program folders first on the command's `PATH`.
+//! 5. The folder of `path` is made, and the command runs through the shell (`sh -c`) in
+//!    its `workdir`, its output on stderr; a failure, or no file at `path` afterwards, is
+//!    an error at the component's entry in the manifest.
+//! 6. The file must be a component of the declared role; only then are the fingerprint
 //!    and its digest recorded, so a build that made something unusable runs again.
 
 use std::io::Write;
@@ -22,13 +25,13 @@ use std::process::{Command, Stdio};
 use miette::{Context, IntoDiagnostic, miette};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use torvyn_runtime::{BuildDecl, ComponentDecl, ProjectManifest};
+use torvyn_runtime::{BuildDecl, ComponentDecl, ComponentSource, ProjectManifest};
 
 use crate::cargo::{self, BuiltComponent};
 use crate::output::status;
 
 /// What was recorded after a component's last good build.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Stamp {
     /// The fingerprint of what the build read (step 2).
     inputs: String,
@@ -49,25 +52,26 @@ pub(crate) fn build(project: &ProjectManifest, name: &str) -> miette::Result<Bui
         .get(name)
         .and_then(|decl| Some((decl, decl.build.as_ref()?)))
         .ok_or_else(|| miette!("component `{name}` declares no build command"))?;
-    let wasm = project.dir().join(decl.path.get_ref());
+    let ComponentSource::Wasm(wasm) = project.source_of(decl) else {
+        // `check` refuses a build whose `path` names no `.wasm` file.
+        return Err(miette!("component `{name}`: a build makes a `.wasm` file"));
+    };
     let dir = project.build_dir(build);
     let role = decl.role.as_ref().map(|r| *r.get_ref());
 
-    let cache = crate::commands::cache_root()?;
-    let mut bins = Vec::new();
-    for tool in &build.tools {
-        let cache = cache.as_deref().ok_or_else(|| {
-            miette!(
-                help = "set `cache-dir` (or TORVYN_CACHE_DIR) to a folder",
-                "component `{name}` needs the tool `{}`, and there is no cache folder to install it into",
-                tool.get_ref()
-            )
-        })?;
-        bins.push(crate::tools::ensure(cache, tool.get_ref())?);
-    }
-
+    // One build of the component at a time, from the look at its stamp to the new stamp:
+    // two commands writing one `.wasm` file could leave either reading half of it.
     let stamp_path = stamp_path(project, name)?;
+    let _lock = lock_beside(&stamp_path)?;
     let inputs = fingerprint(build, &dir)?;
+    if inputs.is_none() && !build.watch.is_empty() {
+        status(
+            "Warning",
+            format!(
+                "the `watch` globs of component `{name}` match no file, so it is built every time"
+            ),
+        );
+    }
     let recorded = std::fs::read(&stamp_path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Stamp>(&bytes).ok());
@@ -91,6 +95,18 @@ pub(crate) fn build(project: &ProjectManifest, name: &str) -> miette::Result<Bui
         });
     }
 
+    let cache = crate::commands::cache_root()?;
+    let mut bins = Vec::new();
+    for tool in &build.tools {
+        let cache = cache.as_deref().ok_or_else(|| {
+            miette!(
+                help = "set `cache-dir` (or TORVYN_CACHE_DIR) to a folder",
+                "component `{name}` needs the tool `{}`, and there is no cache folder to install it into",
+                tool.get_ref()
+            )
+        })?;
+        bins.push(crate::tools::ensure(cache, tool.get_ref())?);
+    }
     if let Some(folder) = wasm.parent() {
         std::fs::create_dir_all(folder)
             .into_diagnostic()
@@ -159,20 +175,15 @@ fn run(
         return Err(project.error_at(span, why, None).into());
     }
     status("Building", format!("{name}: {command}"));
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(bins.iter().cloned().chain(std::env::split_paths(&path)))
-        .into_diagnostic()?;
-    let (shell, flag) = if cfg!(windows) {
-        ("cmd", "/C")
-    } else {
-        ("sh", "-c")
-    };
-    let status = Command::new(shell)
-        .args([flag, command])
+    let inherited = std::env::var_os("PATH");
+    let inherited = inherited.iter().flat_map(std::env::split_paths);
+    let path = std::env::join_paths(bins.iter().cloned().chain(inherited)).into_diagnostic()?;
+    let status = Command::new("sh")
+        .args(["-c", command])
         .current_dir(dir)
         .env("PATH", path)
         .stdin(Stdio::null())
-        .stdout(crate::output::stderr_stdio()?)
+        .stdout(crate::output::stderr_stdio())
         .status()
         .map_err(|error| {
             at_command(
@@ -201,9 +212,11 @@ fn at(
     project.component_error(span, why, problem.as_ref()).into()
 }
 
-/// The fingerprint of what `build` reads in `dir` (step 2); `None` without `watch`.
+/// The fingerprint of what `build` reads in `dir` (step 2); `None` when its `watch` globs
+/// match no file.
 fn fingerprint(build: &BuildDecl, dir: &Path) -> miette::Result<Option<String>> {
-    if build.watch.is_empty() {
+    let files = watched(build, dir)?;
+    if files.is_empty() {
         return Ok(None);
     }
     let mut hasher = Sha256::new();
@@ -215,7 +228,7 @@ fn fingerprint(build: &BuildDecl, dir: &Path) -> miette::Result<Option<String>> 
     for tool in &build.tools {
         field(tool.get_ref().to_string().as_bytes());
     }
-    for file in watched(build, dir)? {
+    for file in files {
         let relative = file.strip_prefix(dir).unwrap_or(&file);
         field(relative.as_os_str().as_encoded_bytes());
         let bytes = std::fs::read(&file)
@@ -226,12 +239,36 @@ fn fingerprint(build: &BuildDecl, dir: &Path) -> miette::Result<Option<String>> 
     Ok(Some(format!("{:x}", hasher.finalize())))
 }
 
-/// The files the `watch` globs of `build` match in `dir`, each once, in order.
-pub(crate) fn watched(build: &BuildDecl, dir: &Path) -> miette::Result<Vec<PathBuf>> {
+/// The files the `watch` globs of `build` match in `dir`, each once, in order; never one
+/// in a hidden folder or hidden itself (`.git`, `.venv`).
+fn watched(build: &BuildDecl, dir: &Path) -> miette::Result<Vec<PathBuf>> {
     let patterns: Vec<String> = (build.watch.iter())
-        .map(|glob| dir.join(glob.get_ref()).to_string_lossy().into_owned())
+        .map(|glob| torvyn_runtime::glob_in(dir, glob.get_ref()))
         .collect();
-    torvyn_runtime::glob_files(&patterns).map_err(|e| miette!("{e}"))
+    let files = torvyn_runtime::glob_files(&patterns).map_err(|e| miette!("{e}"))?;
+    Ok(files.into_iter().filter(|f| !hidden(f, dir)).collect())
+}
+
+/// Whether `path`, below `dir`, is hidden or lies in a hidden folder.
+pub(crate) fn hidden(path: &Path, dir: &Path) -> bool {
+    let inside = path.strip_prefix(dir).unwrap_or(path);
+    inside.components().any(|part| {
+        matches!(part, std::path::Component::Normal(name) if name.to_string_lossy().starts_with('.'))
+    })
+}
+
+/// Takes the lock file beside `path`, waiting for another process that holds it.
+fn lock_beside(path: &Path) -> miette::Result<std::fs::File> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).into_diagnostic()?;
+    let lock_path = path.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot make `{}`", lock_path.display()))?;
+    lock.lock()
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot lock `{}`", lock_path.display()))?;
+    Ok(lock)
 }
 
 /// Where the stamp of component `name`'s last good build is kept: named by the component
@@ -248,7 +285,6 @@ fn stamp_path(project: &ProjectManifest, name: &str) -> miette::Result<PathBuf> 
 /// Writes `stamp` to `path`, whole or not at all.
 fn record(path: &Path, stamp: &Stamp) -> miette::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).into_diagnostic()?;
     let mut file = tempfile::NamedTempFile::new_in(dir).into_diagnostic()?;
     let json = serde_json::to_vec(stamp).into_diagnostic()?;
     file.write_all(&json).into_diagnostic()?;
@@ -256,4 +292,35 @@ fn record(path: &Path, stamp: &Stamp) -> miette::Result<()> {
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_globs_match_in_a_folder_whose_name_reads_as_a_glob() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("proj [old] *");
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        std::fs::create_dir_all(dir.join(".venv")).unwrap();
+        for file in ["app.py", "lib/util.py", ".venv/site.py", ".hidden.py"] {
+            std::fs::write(dir.join(file), "x").unwrap();
+        }
+        let manifest = dir.join("Torvyn.toml");
+        std::fs::write(
+            &manifest,
+            "[project]\nname = \"p\"\n\n[components.up]\npath = \"up.wasm\"\n\n\
+             [components.up.build]\ncommand = \"make\"\nwatch = [\"**/*.py\"]\n",
+        )
+        .unwrap();
+        let project = ProjectManifest::load(&manifest).unwrap();
+        let build = project.manifest().components["up"].build.as_ref().unwrap();
+        let found: Vec<PathBuf> = (watched(build, &project.build_dir(build)).unwrap())
+            .into_iter()
+            .map(|file| file.strip_prefix(&dir).unwrap().to_owned())
+            .collect();
+        assert_eq!(found, [Path::new("app.py"), Path::new("lib/util.py")]);
+        assert!(fingerprint(build, &dir).unwrap().is_some());
+    }
 }

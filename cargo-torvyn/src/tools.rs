@@ -1,8 +1,9 @@
 //! The tools a component's own build runs (`tools = ["pypi:componentize-py==0.25.1"]`),
 //! each installed once into the cache folder, where every later build finds it.
 //!
-//! 1. A tool's folder is `CACHE/tools/REGISTRY/PACKAGE`, the package text made a file
-//!    name: a pinned version is its own folder, and two versions never mix.
+//! 1. A tool's folder is `CACHE/tools/REGISTRY/PACKAGE-HASH`: the package text made a
+//!    file name, and a hash of the text itself, so that a pinned version is its own folder
+//!    and two requirements never share one.
 //! 2. Installers take the lock file beside the folder first, so two builds at once install
 //!    a tool once; the second waits, then finds it installed.
 //! 3. A folder counts as installed only once its `.installed` mark is written, after the
@@ -27,19 +28,34 @@ const INSTALLED: &str = ".installed";
 pub(crate) fn folder(cache: &Path, tool: &ToolSpec) -> PathBuf {
     let name: String = (tool.package.chars())
         .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' | '=' | '@' | '+' => c,
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' | '=' | '@' => c,
             _ => '+',
         })
         .collect();
-    cache.join("tools").join(tool.registry.prefix()).join(name)
+    let digest = crate::oci::digest(tool.package.as_bytes());
+    let hash = &digest["sha256:".len()..][..12];
+    let folder = format!("{name}-{hash}");
+    cache
+        .join("tools")
+        .join(tool.registry.prefix())
+        .join(folder)
 }
 
 /// The folder of `tool`'s programs, once installed in `dir`.
 fn bin_dir(dir: &Path, registry: ToolRegistry) -> PathBuf {
     match registry {
-        ToolRegistry::PyPi if cfg!(windows) => dir.join("Scripts"),
         ToolRegistry::PyPi => dir.join("bin"),
         ToolRegistry::Npm => dir.join("node_modules").join(".bin"),
+    }
+}
+
+/// What to install for the installer of `registry` to run.
+pub(crate) fn installer_help(registry: ToolRegistry) -> &'static str {
+    match registry {
+        ToolRegistry::PyPi => {
+            "install Python 3 with its `venv` module (Debian: `apt install python3-venv`)"
+        }
+        ToolRegistry::Npm => "install Node.js with npm (https://nodejs.org)",
     }
 }
 
@@ -52,16 +68,20 @@ pub(crate) fn installed(cache: &Path, tool: &ToolSpec) -> bool {
 /// there yet; says so on stderr, since an install takes a while (seconds for a wheel from
 /// PyPI, tens of seconds for a package from npm).
 pub(crate) fn ensure(cache: &Path, tool: &ToolSpec) -> miette::Result<PathBuf> {
-    let dir = folder(cache, tool);
+    // The folder goes on the PATH of a command run elsewhere: it must not be relative.
+    let cache = std::path::absolute(cache).into_diagnostic()?;
+    let dir = folder(&cache, tool);
     let bin = bin_dir(&dir, tool.registry);
     if dir.join(INSTALLED).is_file() {
         return Ok(bin);
     }
-    let parent = dir.parent().unwrap_or(cache);
+    let parent = dir.parent().unwrap_or(&cache);
     std::fs::create_dir_all(parent)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot make `{}`", parent.display()))?;
-    let lock_path = dir.with_extension("lock");
+    let mut lock_name = dir.file_name().unwrap_or_default().to_owned();
+    lock_name.push(".lock");
+    let lock_path = dir.with_file_name(lock_name);
     let lock = File::create(&lock_path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot make `{}`", lock_path.display()))?;
@@ -97,14 +117,9 @@ pub(crate) fn ensure(cache: &Path, tool: &ToolSpec) -> miette::Result<PathBuf> {
 fn install(dir: &Path, tool: &ToolSpec) -> miette::Result<()> {
     match tool.registry {
         ToolRegistry::PyPi => {
-            let python = python();
-            let mut venv = Command::new(python);
+            let mut venv = Command::new(PYTHON);
             venv.args(["-m", "venv"]).arg(dir);
-            run(
-                venv,
-                python,
-                "install Python 3 with its `venv` module (Debian: `apt install python3-venv`)",
-            )?;
+            run(venv, PYTHON, installer_help(tool.registry))?;
             let pip = bin_dir(dir, tool.registry).join("python");
             let mut install = Command::new(&pip);
             install
@@ -123,7 +138,7 @@ fn install(dir: &Path, tool: &ToolSpec) -> miette::Result<()> {
             )
         }
         ToolRegistry::Npm => {
-            let mut install = Command::new(npm());
+            let mut install = Command::new(NPM);
             install
                 .args([
                     "install",
@@ -134,31 +149,54 @@ fn install(dir: &Path, tool: &ToolSpec) -> miette::Result<()> {
                 ])
                 .arg(dir)
                 .arg(&tool.package);
-            run(
-                install,
-                "npm",
-                "install Node.js with npm (https://nodejs.org), and check the package name and version on https://www.npmjs.com",
-            )
+            let help = format!(
+                "{}, and check the package name and version on https://www.npmjs.com",
+                installer_help(tool.registry)
+            );
+            run(install, NPM, &help)
         }
     }
 }
 
-/// The Python interpreter: `python3`, or `python` where only that exists (Windows).
-pub(crate) fn python() -> &'static str {
-    if cfg!(windows) { "python" } else { "python3" }
+/// The installer of `registry`'s tools as it runs here (`python3 3.11.7`, `npm 11.19.1`),
+/// or why it cannot: Python needs its `venv` and `ensurepip` modules too, which some
+/// distributions package apart.
+pub(crate) fn installer(registry: ToolRegistry) -> Result<String, String> {
+    let (program, args): (&str, &[&str]) = match registry {
+        ToolRegistry::PyPi => (
+            PYTHON,
+            &[
+                "-c",
+                "import ensurepip, sys, venv; print(sys.version.split()[0])",
+            ],
+        ),
+        ToolRegistry::Npm => (NPM, &["--version"]),
+    };
+    let output = (Command::new(program).args(args).output())
+        .map_err(|error| format!("cannot run `{program}`: {error}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.trim().lines().last().unwrap_or_default().to_owned();
+        return Err(format!("`{program}` fails ({}): {last}", output.status));
+    }
+    Ok(format!(
+        "{program} {}",
+        String::from_utf8_lossy(&output.stdout).trim()
+    ))
 }
 
-/// npm: `npm`, or `npm.cmd` on Windows, where it is a script.
-pub(crate) fn npm() -> &'static str {
-    if cfg!(windows) { "npm.cmd" } else { "npm" }
-}
+/// The Python interpreter that makes the virtual environments of PyPI tools.
+pub(crate) const PYTHON: &str = "python3";
+
+/// The installer of npm tools.
+pub(crate) const NPM: &str = "npm";
 
 /// Runs `command` with its output on our stderr (our stdout carries JSON lines); `help`
 /// says what to do when it cannot run or fails.
 fn run(mut command: Command, name: &str, help: &str) -> miette::Result<()> {
     let status = command
         .stdin(Stdio::null())
-        .stdout(crate::output::stderr_stdio()?)
+        .stdout(crate::output::stderr_stdio())
         .status()
         .map_err(|error| miette!(help = help.to_owned(), "cannot run `{name}`: {error}"))?;
     if !status.success() {
@@ -178,15 +216,23 @@ mod tests {
         let js: ToolSpec = "npm:@bytecodealliance/componentize-js@0.23.0"
             .parse()
             .unwrap();
-        assert_eq!(
-            folder(cache, &py),
-            Path::new("/cache/tools/pypi/componentize-py==0.25.1")
+        let named = |tool: &ToolSpec| {
+            let folder = folder(cache, tool);
+            let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+            (folder.parent().unwrap().to_owned(), name)
+        };
+        let (parent, name) = named(&py);
+        assert_eq!(parent, Path::new("/cache/tools/pypi"));
+        assert!(name.starts_with("componentize-py==0.25.1-"), "{name}");
+        let (parent, name) = named(&js);
+        assert_eq!(parent, Path::new("/cache/tools/npm"));
+        assert!(
+            name.starts_with("@bytecodealliance+componentize-js@0.23.0-"),
+            "{name}"
         );
-        assert_eq!(
-            folder(cache, &js),
-            Path::new("/cache/tools/npm/@bytecodealliance+componentize-js@0.23.0")
-        );
-        let other: ToolSpec = "pypi:componentize-py==0.25.0".parse().unwrap();
-        assert_ne!(folder(cache, &py), folder(cache, &other));
+        // Requirements that read alike once made file names still differ.
+        let at_least: ToolSpec = "pypi:foo>=1".parse().unwrap();
+        let at_most: ToolSpec = "pypi:foo<=1".parse().unwrap();
+        assert_ne!(folder(cache, &at_least), folder(cache, &at_most));
     }
 }

@@ -3,44 +3,21 @@
 //! names installed into the cache; and the Python and JavaScript processor templates,
 //! scaffolded, built, tested and run as a user would.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::support::{Guest, Run, TestProject, installed, torvyn};
-
-/// `cargo torvyn ARGS` in the project folder `dir`.
-fn in_project(dir: &Path, args: &[&str]) -> Run {
-    Run::from(
-        torvyn()
-            .current_dir(dir)
-            .arg("torvyn")
-            .args(args)
-            .output()
-            .unwrap(),
-    )
-}
-
-/// `cargo torvyn run` in `dir` with `input` on its standard input.
-fn run_with_input(dir: &Path, input: &[u8]) -> Run {
-    let mut child = torvyn()
-        .current_dir(dir)
-        .args(["torvyn", "run"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    Run::from(child.wait_with_output().unwrap())
-}
+use crate::support::{Guest, Run, TestProject, in_folder, installed, run_with_input, torvyn};
 
 /// A project whose processor `up` is "built" by copying the test guest `guest` to
 /// `out/up.wasm` with `cp`, after the `[components.up.build]` keys in `build`.
 fn copied(guest: Guest, role: &str, build: &str) -> TestProject {
-    let project = TestProject::new();
+    TestProject::new().manifest(&copied_text(guest, role, build))
+}
+
+/// The manifest of [`copied`].
+fn copied_text(guest: Guest, role: &str, build: &str) -> String {
     let wasm = guest.wasm();
-    project.manifest(&format!(
+    format!(
         r#"[project]
 name = "built"
 
@@ -63,7 +40,7 @@ nodes = ["input", "up", "output"]
 edges = [{{ from = "input", to = "up" }}, {{ from = "up", to = "output" }}]
 "#,
         wasm.display()
-    ))
+    )
 }
 
 /// The JSON line `build --message-format json` printed for component `name`.
@@ -133,6 +110,16 @@ fn a_build_command_reruns_only_when_what_it_reads_changed() {
     std::fs::write(project.dir().join("src/c.md"), "notes").unwrap();
     assert!(build().stderr.contains("Fresh up"));
 
+    // `build -p` names it; `pack --pipeline` pins what it made, without its build.
+    let named = project.command(&["build", "-p", "up"]).success();
+    assert!(named.stderr.contains("Fresh up"), "{}", named.stderr);
+    let packed = project.command(&["pack", "--pipeline"]).success();
+    assert!(
+        packed.stderr.contains("Packed pipeline `built`"),
+        "{}",
+        packed.stderr
+    );
+
     // `run` builds the same way, and runs what was built.
     let run = run_with_input(project.dir(), b"hello\n").success();
     assert_eq!(run.stdout, "HELLO\n");
@@ -188,13 +175,31 @@ fn a_failed_or_wrong_build_is_a_diagnostic_at_its_line() {
     );
 
     // It makes a component of another role than the one declared.
-    let project = copied(Guest::Upper, "filter", r#"watch = ["*.txt"]"#);
+    let watch = r#"watch = ["*.txt"]"#;
+    let project = copied(Guest::Upper, "filter", watch);
+    std::fs::write(project.dir().join("src.txt"), "the same throughout").unwrap();
     let run = project.command(&["build"]).failure();
     assert!(
         run.stderr
             .contains("is declared a filter, but it exports the processor interface"),
         "{}",
         run.stderr
+    );
+    // Nothing was recorded for what it made: declared right, it is built again, not
+    // taken for fresh.
+    let project = project.manifest(&copied_text(Guest::Upper, "processor", watch));
+    let run = project.command(&["build"]).success();
+    assert!(
+        run.stderr.contains("Built up (processor)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        project
+            .command(&["build"])
+            .success()
+            .stderr
+            .contains("Fresh up")
     );
 
     // `check` refuses a build table where `path` names no `.wasm` file, and a bad glob.
@@ -228,23 +233,35 @@ fn a_failed_or_wrong_build_is_a_diagnostic_at_its_line() {
     );
 }
 
-/// Whether `program` runs; `None` skips the test, saying so, unless CI requires it.
-fn available(program: &str) -> Option<()> {
+/// Whether `program` runs with `args`; `None` skips the test, saying so, unless CI
+/// requires it.
+fn available(program: &str, args: &[&str]) -> Option<()> {
     let spawned = Command::new(program)
-        .arg("--version")
+        .args(args)
         .stdout(Stdio::null())
         .spawn();
     let mut child = installed(spawned, program, program, "TORVYN_TEST_REQUIRE_GUEST_TOOLS")?;
     assert!(
         child.wait().unwrap().success(),
-        "`{program} --version` failed"
+        "`{program} {}` failed",
+        args.join(" ")
     );
     Some(())
 }
 
+/// Python with what makes a virtual environment, as PyPI tools need.
+fn python() -> Option<()> {
+    available("python3", &["-c", "import ensurepip, venv"])
+}
+
+/// npm, as npm tools need.
+fn npm() -> Option<()> {
+    available("npm", &["--version"])
+}
+
 #[test]
 fn a_build_tool_is_installed_into_the_cache_once_and_found_on_the_path() {
-    if available("python3").is_none() {
+    if python().is_none() {
         return;
     }
     let cache = tempfile::tempdir().unwrap();
@@ -257,6 +274,7 @@ fn a_build_tool_is_installed_into_the_cache_once_and_found_on_the_path() {
         Guest::Upper.wasm().display()
     ));
     let manifest = project.write_manifest();
+    std::fs::write(project.dir().join("src.txt"), "read by the build").unwrap();
     let build = || {
         let output = torvyn()
             .env("TORVYN_CACHE_DIR", cache.path())
@@ -267,7 +285,13 @@ fn a_build_tool_is_installed_into_the_cache_once_and_found_on_the_path() {
         Run::from(output)
     };
     let first = build().success();
-    let folder = cache.path().join("tools/pypi/six==1.16.0");
+    let installed = cache.path().join("tools/pypi");
+    let folder = (std::fs::read_dir(&installed).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.is_dir())
+        .unwrap();
+    let name = folder.file_name().unwrap().to_string_lossy();
+    assert!(name.starts_with("six==1.16.0-"), "{name}");
     assert!(
         first.stderr.contains(&format!(
             "Installing pypi:six==1.16.0 into {}",
@@ -369,9 +393,9 @@ fn a_language_template_works(template: &str, name: &str, source: &str, upper: &s
     );
 
     // Its test passes, and `doctor` finds the tool installed.
-    let test = in_project(&project, &["test"]).success();
+    let test = in_folder(&project, &["test"]).success();
     assert!(test.stderr.contains("ok test `shout`"), "{}", test.stderr);
-    let doctor = in_project(&project, &["doctor"]).success();
+    let doctor = in_folder(&project, &["doctor"]).success();
     assert!(
         doctor.stderr.contains("is installed in"),
         "{}",
@@ -394,7 +418,7 @@ fn a_language_template_works(template: &str, name: &str, source: &str, upper: &s
 
 #[test]
 fn the_python_processor_template_is_built_tested_and_run() {
-    if available("python3").is_some() {
+    if python().is_some() {
         a_language_template_works(
             "python-processor",
             "py-shout",
@@ -407,7 +431,7 @@ fn the_python_processor_template_is_built_tested_and_run() {
 
 #[test]
 fn the_javascript_processor_template_is_built_tested_and_run() {
-    if available("npm").is_some() {
+    if npm().is_some() {
         a_language_template_works(
             "javascript-processor",
             "js-shout",
@@ -430,7 +454,11 @@ fn init_makes_a_folder_a_python_or_javascript_processor_without_a_crate() {
         // A Cargo workspace around it gains no member: there is no crate to add.
         let workspace = "[workspace]\nmembers = []\n";
         std::fs::write(dir.path().join("Cargo.toml"), workspace).unwrap();
-        in_project(&folder, &["init", "--template", template]).success();
+        // A `.gitignore` of its own (a git repository's) is kept as it is.
+        std::fs::write(folder.join(".gitignore"), "/secrets\n").unwrap();
+        in_folder(&folder, &["init", "--template", template]).success();
+        let ignored = std::fs::read_to_string(folder.join(".gitignore")).unwrap();
+        assert_eq!(ignored, "/secrets\n");
         for file in [
             "Torvyn.toml",
             code,
@@ -442,9 +470,9 @@ fn init_makes_a_folder_a_python_or_javascript_processor_without_a_crate() {
         assert!(!folder.join("Cargo.toml").exists(), "{template}");
         let after = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
         assert_eq!(after, workspace, "{template}");
-        let check = in_project(&folder, &["check"]).success();
+        let check = in_folder(&folder, &["check"]).success();
         assert!(check.stderr.contains("no problems"), "{}", check.stderr);
         // Once more is refused, and changes nothing.
-        in_project(&folder, &["init", "--template", template]).failure();
+        in_folder(&folder, &["init", "--template", template]).failure();
     }
 }

@@ -543,3 +543,34 @@ pub fn wait_until_listening(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// `cargo torvyn ARGS` in the folder `dir`, as a user runs it there.
+pub fn in_folder(dir: &Path, args: &[&str]) -> Run {
+    let output = torvyn()
+        .current_dir(dir)
+        .arg("torvyn")
+        .args(args)
+        .output()
+        .expect("cargo-torvyn runs");
+    Run::from(output)
+}
+
+/// `cargo torvyn run` in the folder `dir` with `input` on its standard input, to its end.
+pub fn run_with_input(dir: &Path, input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = torvyn()
+        .current_dir(dir)
+        .args(["torvyn", "run"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cargo-torvyn runs");
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = input.to_vec();
+    // The host may stop reading once its flow fails.
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let output = child.wait_with_output().expect("cargo-torvyn ends");
+    writer.join().expect("the writer ends");
+    Run::from(output)
+}

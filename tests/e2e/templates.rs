@@ -1,11 +1,9 @@
 //! `cargo torvyn new` and what it scaffolds, built and run where a user would: outside
 //! this repository.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use crate::support::{Run, torvyn};
+use crate::support::{Run, in_folder, run_with_input, torvyn};
 
 /// `cargo torvyn new NAME --template TEMPLATE` in `dir`; returns the new project's folder.
 fn new_project(dir: &Path, name: &str, template: &str) -> PathBuf {
@@ -115,16 +113,7 @@ fn every_component_template_builds_tests_and_runs() {
             "{}",
             test.stderr
         );
-        let mut run = torvyn()
-            .current_dir(&project)
-            .args(["torvyn", "run"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        run.stdin.take().unwrap().write_all(b"a\nb\n\nc\n").unwrap();
-        let run = Run::from(run.wait_with_output().unwrap()).success();
+        let run = run_with_input(&project, b"a\nb\n\nc\n").success();
         assert_eq!(run.stdout, printed, "{template}: {}", run.stderr);
     }
     // The router's flow wrote its two files: elements 0 and 2 are even.
@@ -137,17 +126,6 @@ fn every_component_template_builds_tests_and_runs() {
         std::fs::read_to_string(router.join("odd.txt")).unwrap(),
         "b\nc\n"
     );
-}
-
-/// `cargo torvyn ARGS` in `dir`.
-fn in_folder(dir: &Path, args: &[&str]) -> Run {
-    let output = torvyn()
-        .current_dir(dir)
-        .arg("torvyn")
-        .args(args)
-        .output()
-        .unwrap();
-    Run::from(output)
 }
 
 #[test]
@@ -200,4 +178,26 @@ fn new_takes_a_path_and_names_the_crate_after_its_last_part() {
     new(&["nested/2024", "--name", "sink-2024", "--template", "sink"]).success();
     let text = std::fs::read_to_string(dir.path().join("nested/2024/Cargo.toml")).unwrap();
     assert!(text.contains("name = \"sink-2024\""), "{text}");
+}
+
+#[test]
+fn a_component_made_inside_a_project_joins_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = new_project(dir.path(), "shop", "pipeline");
+    let made = in_folder(
+        &project,
+        &["new", "components/keep", "--template", "filter"],
+    )
+    .success();
+    // No manifest of its own, which would hide the project's from the crate's folder.
+    let keep = project.join("components/keep");
+    assert!(keep.join("Cargo.toml").is_file());
+    assert!(!keep.join("Torvyn.toml").exists());
+    assert!(!keep.join("tests").exists());
+    assert!(
+        made.stderr.contains("[components.keep]")
+            && made.stderr.contains("path = \"components/keep\""),
+        "{}",
+        made.stderr
+    );
 }

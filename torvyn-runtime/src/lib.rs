@@ -66,7 +66,7 @@ pub use config::{
 pub use config::{Defaults, LimitSettings, RegistrySettings, SettingError, Settings, env_var};
 pub use connectors::{
     ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
-    SinkSubject, StreamSpec, glob_files,
+    SinkSubject, StreamSpec, glob_files, glob_in,
 };
 pub use contracts::{
     CAPABILITIES_SECTION, CONTRACT_VERSION, ComponentInfo, ContractError, Normalised, Role,

@@ -6,7 +6,7 @@ use std::process::Command;
 use clap::Args;
 use miette::bail;
 use serde_json::json;
-use torvyn_runtime::{ProjectManifest, ToolRegistry, ToolSpec};
+use torvyn_runtime::{ProjectManifest, ToolSpec};
 
 use crate::cargo::{self, WASM_TARGET};
 use crate::cli::{ManifestArgs, OutputArgs};
@@ -206,6 +206,9 @@ fn build_tools(project: &ProjectManifest, fix: bool) -> Vec<(&'static str, Check
             tools.push(tool.get_ref());
         }
     }
+    if tools.is_empty() {
+        return Vec::new();
+    }
     let cache = match super::cache_root() {
         Ok(cache) => cache,
         Err(error) => return vec![("tools", Err((error.to_string(), settings_help())))],
@@ -226,28 +229,22 @@ fn build_tool(cache: Option<&Path>, tool: &ToolSpec, fix: bool) -> Check {
         let dir = tools::folder(cache, tool);
         return Ok(format!("{tool} is installed in {}", dir.display()));
     }
-    let (installer, help) = match tool.registry {
-        ToolRegistry::PyPi => (
-            tools::python(),
-            "install Python 3 with its `venv` module (Debian: `apt install python3-venv`)",
-        ),
-        ToolRegistry::Npm => (
-            tools::npm(),
-            "install Node.js with npm (https://nodejs.org)",
-        ),
-    };
-    let found = version_of(Path::new(installer), installer).map_err(|(wrong, _)| {
+    let help = tools::installer_help(tool.registry).to_owned();
+    let installer = tools::installer(tool.registry).map_err(|wrong| {
         (
             format!("{tool} is not installed, and its installer cannot run: {wrong}"),
-            help.to_owned(),
+            help.clone(),
         )
     })?;
     if fix {
-        tools::ensure(cache, tool).map_err(|e| (format!("{e:?}"), help.to_owned()))?;
+        tools::ensure(cache, tool).map_err(|error| {
+            let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
+            (chain.join(": "), help)
+        })?;
         return Ok(format!("{tool} installed now"));
     }
     Ok(format!(
-        "{tool} is not installed yet: the first build installs it, with {installer} ({found}); or `cargo torvyn doctor --fix` now"
+        "{tool} is not installed yet: the first build installs it with {installer}; or `cargo torvyn doctor --fix` now"
     ))
 }
 

@@ -39,6 +39,9 @@ pub(crate) struct InitCommand {
     scaffold: ScaffoldArgs,
 }
 
+/// The file of paths git leaves out, which some templates bring.
+const GITIGNORE: &str = ".gitignore";
+
 /// A Cargo manifest to edit: where it is, and its text as `toml_edit` keeps it.
 struct Workspace {
     manifest: PathBuf,
@@ -65,7 +68,7 @@ impl InitCommand {
         }
         let template = self.scaffold.template;
         let name = templates::name_for(&dir, self.scaffold.name.as_deref())?;
-        let sdk = templates::sdk_dependency(self.scaffold.sdk_path.as_deref())?;
+        let sdk = templates::sdk_dependency(template, self.scaffold.sdk_path.as_deref())?;
         let folder = format!("{COMPONENTS_DIR}/{name}");
         let values = Values {
             name: &name,
@@ -91,7 +94,8 @@ impl InitCommand {
             None => {}
         }
 
-        // 2. Nothing is overwritten.
+        // 2. Nothing is overwritten; a `.gitignore` of the folder's own is kept as it is.
+        files.retain(|file| !(file.path == Path::new(GITIGNORE) && dir.join(GITIGNORE).exists()));
         let taken: Vec<String> = (files.iter())
             .filter(|file| dir.join(&file.path).exists())
             .map(|file| format!("`{}`", file.path.display()))

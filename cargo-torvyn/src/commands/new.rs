@@ -1,14 +1,14 @@
 //! `cargo torvyn new`: scaffolds a component crate or a whole pipeline project.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use miette::bail;
+use miette::{IntoDiagnostic, bail};
 
 use crate::output::status;
 use crate::templates::{self, Template, Values};
 
-/// Create a component crate or a pipeline project from a template
+/// Create a component crate or a project from a template
 #[derive(Debug, Args)]
 pub(crate) struct NewCommand {
     /// The folder to create, as `cargo new` takes it: a name, or a path whose last part
@@ -49,17 +49,38 @@ impl NewCommand {
                 dest.display()
             );
         }
-        let sdk = templates::sdk_dependency(self.scaffold.sdk_path.as_deref())?;
-        let files = template.files(&Values {
+        let sdk = templates::sdk_dependency(template, self.scaffold.sdk_path.as_deref())?;
+        let mut files = template.files(&Values {
             name: &name,
             sdk: &sdk,
             path: ".",
         })?;
+        // A crate made inside a project joins that project, rather than starting another
+        // whose manifest would then be the one found from the crate's folder.
+        let absolute = std::path::absolute(dest).into_diagnostic()?;
+        let around = (absolute.parent()).and_then(torvyn_runtime::find_manifest);
+        let joins = around.filter(|_| matches!(template, Template::Component(_)));
+        if joins.is_some() {
+            files.retain(|file| !templates::is_project_file(&file.path));
+        }
         templates::write(dest, &files)?;
         status(
             "Created",
             format!("{} `{name}` in {}", template.folder(), dest.display()),
         );
+        if let Some(manifest) = joins {
+            let project = manifest.parent().unwrap_or(Path::new("."));
+            let path = absolute.strip_prefix(project).unwrap_or(&absolute);
+            status(
+                "Note",
+                format!(
+                    "it lies in the project of `{}`, so it has no Torvyn.toml of its own; name it there:\n[components.{name}]\npath = \"{}\"",
+                    manifest.display(),
+                    path.display()
+                ),
+            );
+            return Ok(());
+        }
         status(
             "Next",
             format!("cd {} && {}", dest.display(), template.next_step()),

@@ -11,8 +11,8 @@
 //! tools = ["pypi:componentize-py==0.25.1"]
 //! ```
 //!
-//! The keys follow Spin's `[component.NAME.build]` (`command`, `workdir`, `watch`), so a
-//! build that works there reads the same here.
+//! The keys are those of Spin's `[component.NAME.build]` (`command` as one string,
+//! `workdir`, `watch`); here `watch` also decides whether a build needs to run at all.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -33,9 +33,10 @@ pub struct BuildDecl {
     /// The folder the command runs in, relative to the manifest (default: the manifest's
     /// folder).
     pub workdir: Option<Spanned<String>>,
-    /// Globs of the files the build reads, relative to `workdir`: the build reruns only
-    /// when one of them (or the command, or the output) changed. Without them it reruns
-    /// every time, since nothing says what it depends on.
+    /// Globs of the files the build reads, relative to `workdir` (`*` does not match a
+    /// leading `.`): the build reruns only when one of these files, the command, a tool or
+    /// the output changed. Without them, or when they match no file, it reruns every time,
+    /// since nothing says what it depends on.
     #[serde(default)]
     pub watch: Vec<Spanned<String>>,
     /// Tools the command runs, installed into the cache the first time and put first on
@@ -88,13 +89,18 @@ impl FromStr for ToolSpec {
                 ));
             }
         };
-        // What follows is handed to pip or npm as one argument: it must not read as an
-        // option, nor be several words.
+        // What follows is handed to pip or npm as one argument: a package of the registry,
+        // never an option, several words, a local path or a URL, which would install
+        // something else than the registry's package of that name.
         let plain = !package.is_empty()
-            && !package.starts_with('-')
+            && !package.starts_with(['-', '.', '/', '~'])
+            && !package.contains("..")
+            && !package.contains(':')
             && !package.chars().any(|c| c.is_whitespace() || c.is_control());
         if !plain {
-            return Err(format!("`{package}` is not a package name"));
+            return Err(format!(
+                "`{package}` is not a package of the registry: name one, with its version"
+            ));
         }
         Ok(ToolSpec {
             registry,
@@ -187,6 +193,12 @@ mod tests {
             "pypi:",
             "pypi:--index-url=x",
             "npm:a b",
+            "pypi:.",
+            "npm:./tool",
+            "pypi:/abs",
+            "npm:a/../../b",
+            "pypi:git+https://example.com/x",
+            "npm:file:../x",
         ] {
             assert!(bad.parse::<ToolSpec>().is_err(), "{bad}");
         }

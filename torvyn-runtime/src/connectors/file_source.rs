@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,19 @@ pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(100);
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How much is read from a file at once.
 const READ_SIZE: usize = 64 * 1024;
+
+/// `pattern` as a glob of the files below `dir`: itself when absolute, else joined to
+/// `dir`, whose own characters (`[`, `*`, `?`) are escaped so that they match only
+/// themselves.
+pub fn glob_in(dir: &Path, pattern: &str) -> String {
+    if Path::new(pattern).is_absolute() {
+        return pattern.to_owned();
+    }
+    format!(
+        "{}/{pattern}",
+        glob::Pattern::escape(&dir.to_string_lossy())
+    )
+}
 
 /// The files matching `patterns`, in order: each pattern's matches sorted by path, each
 /// file once. Unreadable folders are skipped.

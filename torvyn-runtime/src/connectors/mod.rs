@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-pub use self::file_source::glob_files;
+pub use self::file_source::{glob_files, glob_in};
 pub(crate) use self::nats::Connection;
 pub use self::nats::{NatsSinkSpec, NatsSourceSpec, SinkSubject, StreamSpec};
 use crate::attributes::Attributes;

@@ -3,7 +3,6 @@
 //! folder; a file source whose globs match no file (and that does not follow) is a
 //! problem at its `include`, and so is one stream declared two ways at the second way.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{
@@ -12,7 +11,7 @@ use crate::config::{
 };
 use crate::connectors::{
     ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
-    SinkSubject, StreamSpec, glob_files,
+    SinkSubject, StreamSpec, glob_files, glob_in,
 };
 use crate::reactor::{StageBody, StageSpec};
 
@@ -39,12 +38,8 @@ pub(super) fn connector_stage(
             SourceType::Stdin => Ok(ConnectorSpec::Stdin(framing)),
             SourceType::Nats => Ok(ConnectorSpec::NatsSource(nats_source(flow, name, decl))),
             SourceType::File => {
-                let dir = glob::Pattern::escape(&project.dir().to_string_lossy());
                 let include: Vec<String> = (decl.include.iter())
-                    .map(|pattern| match Path::new(pattern.get_ref()).is_absolute() {
-                        true => pattern.get_ref().clone(),
-                        false => format!("{dir}/{}", pattern.get_ref()),
-                    })
+                    .map(|pattern| glob_in(project.dir(), pattern.get_ref()))
                     .collect();
                 let follow = decl.follow.as_ref().is_some_and(|f| *f.get_ref());
                 let checkpoint = project

@@ -17,7 +17,7 @@
 //! 6. A signal ends the round (draining it) and the watch; a second aborts, as for `run`.
 
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use torvyn_runtime::{ComponentSource, MANIFEST_FILE, ProjectManifest};
 use super::RunCommand;
 use super::events::EventLog;
 use super::signals::stop_on_signal;
+use crate::command_build::hidden;
 use crate::output::status;
 
 /// How long changes are gathered into one round after the first of them.
@@ -162,9 +163,9 @@ impl Watched {
         for decl in project.manifest().components.values() {
             if let Some(build) = &decl.build {
                 let build_dir = absolute(&project.build_dir(build));
-                let globs = (build.watch.iter()).filter_map(|glob| {
-                    glob::Pattern::new(&build_dir.join(glob.get_ref()).to_string_lossy()).ok()
-                });
+                let globs = (build.watch.iter())
+                    .map(|glob| torvyn_runtime::glob_in(&build_dir, glob.get_ref()))
+                    .filter_map(|glob| glob::Pattern::new(&glob).ok());
                 watched.build_globs.extend(globs);
                 watched.build_dirs.insert(build_dir);
                 continue;
@@ -231,15 +232,13 @@ impl Watched {
             require_literal_separator: true,
             ..glob::MatchOptions::new()
         };
+        let below = |dir: &PathBuf| path.starts_with(dir) && !hidden(path, dir);
         self.files.contains(path)
-            || (self.build_globs.iter()).any(|glob| glob.matches_path_with(path, separated))
-            || self.crates.iter().any(|dir| {
+            || (self.build_dirs.iter().any(below)
+                && (self.build_globs.iter()).any(|glob| glob.matches_path_with(path, separated)))
+            || self.crates.iter().filter(|dir| below(dir)).any(|dir| {
                 path.strip_prefix(dir).is_ok_and(|inside| {
-                    let built = inside.starts_with("target") || inside == Path::new("Cargo.lock");
-                    let hidden = inside.components().any(|part| {
-                        matches!(part, Component::Normal(name) if name.to_string_lossy().starts_with('.'))
-                    });
-                    !built && !hidden
+                    !inside.starts_with("target") && inside != Path::new("Cargo.lock")
                 })
             })
     }
@@ -295,6 +294,7 @@ mod tests {
         assert!(!watched.concerns(&root.join("py/lib/deep.py")));
         assert!(!watched.concerns(&root.join("py/target/py.wasm")));
         assert!(!watched.concerns(&root.join("py/__pycache__/app.cpython-311.pyc")));
+        assert!(!watched.concerns(&root.join("py/.hidden.py")));
         // A manifest that does not parse is still watched, alone.
         std::fs::write(&manifest, "[project").unwrap();
         let broken = Watched::of(&manifest, None);
