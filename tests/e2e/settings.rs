@@ -214,6 +214,19 @@ fn a_bad_layer_is_named_with_its_file_and_line_or_its_variable() {
             refused.stderr
         );
     }
+    // A diagnostic beside a password shows the line, never the password.
+    write_user_file(
+        home.path(),
+        "[registry]\nusername = \"me\"\npassword = \"hunter2-secret\"\ninsecure = maybe\n",
+    );
+    let refused = run(&mut cli(&flow, home.path(), &["config"])).failure();
+    assert!(
+        refused.stderr.contains("torvyn/config.toml:4:")
+            && refused.stderr.contains("password = ****"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("hunter2"), "{}", refused.stderr);
     write_user_file(home.path(), "");
     let refused =
         run(cli(&flow, home.path(), &["run"]).env("TORVYN_QUEUE_CAPACITY", "many")).failure();

@@ -158,7 +158,7 @@ impl ManifestError {
             message,
             code,
             help: problem.help().map(|help| help.to_string()),
-            source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
+            source_code: shown(path, text),
             span: span.into(),
         }))
     }
@@ -174,9 +174,105 @@ impl Located {
     ) -> Box<Self> {
         Box::new(Located {
             message,
-            source_code: NamedSource::new(path.display().to_string(), text.to_owned()),
+            source_code: shown(path, text),
             span: span.into(),
             help,
         })
+    }
+}
+
+/// The text of the file at `path` as a diagnostic shows it: with the value of every
+/// `password` key hidden, so that a diagnostic about a nearby line (a syntax error, a key
+/// refused where it stands) never prints a credential to a terminal or a CI log.
+fn shown(path: &Path, text: &str) -> NamedSource<String> {
+    NamedSource::new(path.display().to_string(), redacted(text))
+}
+
+/// `text` with the value after each `password =` (in any case, quoted or bare, in a
+/// table or an inline table) replaced by as many `*` as it has bytes, so that every span
+/// into the text still points where it did.
+fn redacted(text: &str) -> String {
+    const KEY: &[u8] = b"password";
+    let mut bytes = text.as_bytes().to_vec();
+    let mut at = 0;
+    while let Some(found) = (bytes[at..].windows(KEY.len()))
+        .position(|w| w.eq_ignore_ascii_case(KEY))
+        .map(|found| at + found)
+    {
+        at = found + KEY.len();
+        // After the key: an optional closing quote, blanks, `=`, blanks, then the value.
+        let mut next = at + usize::from(matches!(bytes.get(at), Some(b'"' | b'\'')));
+        let blanks = |mut i: usize, bytes: &[u8]| {
+            while matches!(bytes.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
+            i
+        };
+        next = blanks(next, &bytes);
+        if bytes.get(next) != Some(&b'=') {
+            continue;
+        }
+        let start = blanks(next + 1, &bytes);
+        let end = value_end(&bytes, start);
+        bytes[start..end].fill(b'*');
+        at = end;
+    }
+    // Only ASCII bytes were written, each in place of a whole value.
+    String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned())
+}
+
+/// Where the TOML value that starts at `start` ends: after its closing quote, or at the
+/// end of the line, a comment, a `,` or a `}` for a bare value.
+fn value_end(bytes: &[u8], start: usize) -> usize {
+    match bytes.get(start) {
+        Some(&quote @ (b'"' | b'\'')) => {
+            let mut i = start + 1;
+            while let Some(&byte) = bytes.get(i) {
+                match byte {
+                    b'\\' if quote == b'"' => i += 2,
+                    b'\n' => return i,
+                    _ if byte == quote => return i + 1,
+                    _ => i += 1,
+                }
+            }
+            bytes.len()
+        }
+        _ => {
+            let mut end = (start..bytes.len())
+                .find(|&i| matches!(bytes[i], b'\n' | b'#' | b',' | b'}'))
+                .unwrap_or(bytes.len());
+            while end > start && matches!(bytes[end - 1], b' ' | b'\t' | b'\r') {
+                end -= 1;
+            }
+            end
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_never_shown_and_spans_still_point_where_they_did() {
+        let text = "[registry]\nusername = \"me\"\npassword = \"s3cr\\\"et é\"  # mine\n\
+                    PASSWORD='x'\nregistry = { username = \"u\", password = hunter2 }\n\
+                    \"password\" = \"quoted key\"\npasswords_seen = 3\n";
+        let shown = redacted(text);
+        assert_eq!(shown.len(), text.len());
+        for secret in ["s3cr", "et é", "'x'", "hunter2", "quoted key"] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
+        // What is not a password's value stays, at its place.
+        for kept in [
+            "username = \"me\"",
+            "# mine",
+            "username = \"u\"",
+            " }",
+            "passwords_seen = 3",
+        ] {
+            assert!(shown.contains(kept), "{kept}: {shown}");
+        }
+        assert_eq!(shown.find("# mine"), text.find("# mine"));
     }
 }
