@@ -5,7 +5,7 @@ use miette::bail;
 use serde_json::json;
 use torvyn_runtime::{ProjectManifest, Settings};
 
-use crate::cli::{ManifestArgs, MessageFormat, OutputArgs};
+use crate::cli::{ManifestArgs, MessageFormat};
 use crate::output;
 use crate::settings::{self, Resolved};
 
@@ -26,8 +26,9 @@ pub(crate) struct ConfigCommand {
     #[command(flatten)]
     manifest: ManifestArgs,
 
-    #[command(flatten)]
-    output: OutputArgs,
+    /// TOML lines, or JSON lines instead; both on stdout
+    #[arg(long, value_enum, value_name = "FMT", default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
 }
 
 /// Settings whose value is never printed.
@@ -55,12 +56,12 @@ impl ConfigCommand {
         let project = found.map(|path| ProjectManifest::load(&path)).transpose()?;
         let resolved = settings::resolve(project.as_ref())?;
         for key in keys {
-            show(&resolved, key, self.output.message_format);
+            show(&resolved, key, self.message_format);
         }
         // Shown as they are, then refused as every other command would refuse them.
         resolved.defaults()?;
         resolved.listen()?;
-        if self.output.message_format == MessageFormat::Human
+        if self.message_format == MessageFormat::Human
             && let Some(file) = settings::user_file()
         {
             let there = if file.is_file() { "" } else { " (none yet)" };
