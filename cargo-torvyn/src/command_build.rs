@@ -12,9 +12,9 @@
 //!    since nothing says what it depends on.
 //! 4. Only a build that runs installs the tools it names, once, into the cache
 //!    ([`crate::tools`]), and puts their program folders first on the command's `PATH`.
-//! 5. The folder of `path` is made, and the command runs through the shell (`sh -c`) in
-//!    its `workdir`, its output on stderr; a failure, or no file at `path` afterwards, is
-//!    an error at the component's entry in the manifest.
+//! 5. The file at `path` is removed and its folder made, and the command runs through the
+//!    shell (`sh -c`) in its `workdir`, its output on stderr; a failure, or no file at
+//!    `path` afterwards, is an error at the component's entry in the manifest.
 //! 6. The file must be a component of the declared role; only then are the fingerprint
 //!    and its digest recorded, so a build that made something unusable runs again.
 
@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use miette::{Context, IntoDiagnostic, miette};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use torvyn_runtime::{BuildDecl, ComponentDecl, ComponentSource, ProjectManifest};
+use torvyn_runtime::{BuildDecl, ComponentSource, ProjectManifest};
 
 use crate::cargo::{self, BuiltComponent};
 use crate::output::status;
@@ -58,6 +58,14 @@ pub(crate) fn build(project: &ProjectManifest, name: &str) -> miette::Result<Bui
     };
     let dir = project.build_dir(build);
     let role = decl.role.as_ref().map(|r| *r.get_ref());
+    if !dir.is_dir() {
+        let span = (build.workdir.as_ref()).map_or(decl.path.span(), |w| w.span());
+        let why = format!(
+            "component `{name}` builds in `{}`, which is not a folder",
+            dir.display()
+        );
+        return Err(project.error_at(span, why, None).into());
+    }
 
     // One build of the component at a time, from the look at its stamp to the new stamp:
     // two commands writing one `.wasm` file could leave either reading half of it.
@@ -105,14 +113,31 @@ pub(crate) fn build(project: &ProjectManifest, name: &str) -> miette::Result<Bui
                 tool.get_ref()
             )
         })?;
-        bins.push(crate::tools::ensure(cache, tool.get_ref())?);
+        let bin = crate::tools::ensure(cache, tool.get_ref()).map_err(|error| {
+            let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
+            let why = format!("component `{name}`: {}", chain.join(": "));
+            let help =
+                "the installer's own messages are above; check the package's name and version";
+            at(project, tool.span(), why, "torvyn::build::tool", help)
+        })?;
+        bins.push(bin);
+    }
+    // What the last build made goes first, so that a command that makes nothing (or
+    // writes elsewhere) is never taken for one that made it.
+    match std::fs::remove_file(&wasm) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(error)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot remove `{}`", wasm.display()));
+        }
+        _ => {}
     }
     if let Some(folder) = wasm.parent() {
         std::fs::create_dir_all(folder)
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot make `{}`", folder.display()))?;
     }
-    run(project, name, decl, build, &dir, &bins)?;
+    run(project, name, build, &dir, &bins)?;
     if !wasm.is_file() {
         let why = format!(
             "the build command of component `{name}` succeeded, but made no `{}`",
@@ -151,7 +176,6 @@ pub(crate) fn build(project: &ProjectManifest, name: &str) -> miette::Result<Bui
 fn run(
     project: &ProjectManifest,
     name: &str,
-    decl: &ComponentDecl,
     build: &BuildDecl,
     dir: &Path,
     bins: &[PathBuf],
@@ -166,14 +190,6 @@ fn run(
             help,
         )
     };
-    if !dir.is_dir() {
-        let span = (build.workdir.as_ref()).map_or(decl.path.span(), |w| w.span());
-        let why = format!(
-            "component `{name}` builds in `{}`, which is not a folder",
-            dir.display()
-        );
-        return Err(project.error_at(span, why, None).into());
-    }
     status("Building", format!("{name}: {command}"));
     let inherited = std::env::var_os("PATH");
     let inherited = inherited.iter().flat_map(std::env::split_paths);
@@ -192,9 +208,15 @@ fn run(
             )
         })?;
     if !status.success() {
+        // `sh` exits 127 when it finds no such command, 126 when it cannot run it.
+        let help = match status.code() {
+            Some(127) => "the shell found no such command: is it on PATH, or named in `tools`?",
+            Some(126) => "the shell could not run the command: is it executable?",
+            _ => "its own messages are above",
+        };
         return Err(at_command(
             format!("the build command of component `{name}` failed ({status})"),
-            "its own messages are above",
+            help,
         ));
     }
     Ok(())

@@ -171,6 +171,9 @@ impl Template {
             Template::Component(Role::Router | Role::Aggregator) => {
                 "printf 'a\\nb\\nc\\n' | cargo torvyn run"
             }
+            Template::Component(Role::Filter) => {
+                "printf 'kept\\n\\nalso kept\\n' | cargo torvyn run"
+            }
             Template::Component(_) => "printf 'hello\\nworld\\n' | cargo torvyn run",
         }
     }

@@ -10,7 +10,8 @@ export const processor = {
     try {
       text = utf8.decode(input.payload.readAll());
     } catch {
-      // A `process-error` goes back to the host, whose error policy decides.
+      // A `process-error` goes back to the host, whose error policy decides; anything
+      // else thrown traps the component, which then starts afresh.
       throw { tag: 'invalid-input', val: `element ${input.meta.sequence} is not UTF-8` };
     }
     const data = new TextEncoder().encode(text.toUpperCase());

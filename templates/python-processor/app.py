@@ -10,7 +10,8 @@ class Processor(exports.Processor):
         try:
             text = input.payload.read_all().decode("utf-8")
         except UnicodeDecodeError:
-            # A `process-error` goes back to the host, whose error policy decides.
+            # A `process-error` goes back to the host, whose error policy decides; any
+            # other exception traps the component, which then starts afresh.
             raise Err(types.ProcessError_InvalidInput(
                 f"element {input.meta.sequence} is not UTF-8"))
         data = text.upper().encode("utf-8")

@@ -161,11 +161,26 @@ fn a_failed_or_wrong_build_is_a_diagnostic_at_its_line() {
     assert!(run.stderr.contains("Torvyn.toml:8:11"), "{}", run.stderr);
     assert!(run.stderr.contains("compiling"), "{}", run.stderr);
 
-    // The command succeeds but makes nothing at `path`.
+    // A command the shell does not find is said to be one.
+    let project = project.manifest(
+        "[project]\nname = \"b\"\n\n[components.up]\npath = \"out/up.wasm\"\n\n\
+         [components.up.build]\ncommand = \"torvyn-no-such-compiler app.py\"\n",
+    );
+    let run = project.command(&["build"]).failure();
+    assert!(
+        run.stderr.contains("the shell found no such command"),
+        "{}",
+        run.stderr
+    );
+
+    // The command succeeds but makes nothing at `path`, where a file from before lies: that
+    // file is not taken for what it made.
     let project = project.manifest(
         "[project]\nname = \"b\"\n\n[components.up]\npath = \"out/up.wasm\"\n\n\
          [components.up.build]\ncommand = \"true\"\n",
     );
+    std::fs::create_dir_all(project.dir().join("out")).unwrap();
+    std::fs::copy(Guest::Upper.wasm(), project.dir().join("out/up.wasm")).unwrap();
     let run = project.command(&["build"]).failure();
     assert!(
         run.stderr
@@ -210,7 +225,8 @@ fn a_failed_or_wrong_build_is_a_diagnostic_at_its_line() {
     );
     let run = project.command(&["check"]).failure();
     assert!(
-        run.stderr.contains("`pip:thing` names no registry"),
+        run.stderr
+            .contains("`pip` is not a registry build tools come from"),
         "{}",
         run.stderr
     );
@@ -333,8 +349,9 @@ fn a_build_tool_is_installed_into_the_cache_once_and_found_on_the_path() {
     .unwrap();
     let run = build().failure();
     assert!(
-        run.stderr
-            .contains("cannot install the build tool `pypi:torvyn-no-such-package==0.0.0`"),
+        run.stderr.contains(
+            "component `up`: cannot install the build tool `pypi:torvyn-no-such-package==0.0.0`"
+        ),
         "{}",
         run.stderr
     );
@@ -456,9 +473,16 @@ fn init_makes_a_folder_a_python_or_javascript_processor_without_a_crate() {
         std::fs::write(dir.path().join("Cargo.toml"), workspace).unwrap();
         // A `.gitignore` of its own (a git repository's) is kept as it is.
         std::fs::write(folder.join(".gitignore"), "/secrets\n").unwrap();
-        in_folder(&folder, &["init", "--template", template]).success();
+        let made = in_folder(&folder, &["init", "--template", template]).success();
         let ignored = std::fs::read_to_string(folder.join(".gitignore")).unwrap();
         assert_eq!(ignored, "/secrets\n");
+        assert!(
+            made.stderr.contains(
+                "kept the folder's own .gitignore; the template would have it ignore /target/"
+            ),
+            "{}",
+            made.stderr
+        );
         for file in [
             "Torvyn.toml",
             code,

@@ -275,6 +275,23 @@ fn cache() -> Check {
                 "set `cache-dir` (or TORVYN_CACHE_DIR) to a writable folder".into(),
             )
         })?;
-    let entries = std::fs::read_dir(&dir).map_or(0, |d| d.count());
-    Ok(format!("{} ({entries} compiled components)", dir.display()))
+    // One folder per engine build, one file per component compiled by it.
+    let (mut files, mut bytes) = (0, 0);
+    let engines = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+    for engine in engines.filter(|entry| entry.path().is_dir()) {
+        for file in std::fs::read_dir(engine.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            files += 1;
+            bytes += file.metadata().map_or(0, |m| m.len());
+        }
+    }
+    Ok(format!(
+        "{} ({}, {})",
+        dir.display(),
+        counted(files, "compiled component"),
+        bytesize::ByteSize(bytes).display().iec()
+    ))
 }

@@ -95,7 +95,15 @@ impl InitCommand {
         }
 
         // 2. Nothing is overwritten; a `.gitignore` of the folder's own is kept as it is.
-        files.retain(|file| !(file.path == Path::new(GITIGNORE) && dir.join(GITIGNORE).exists()));
+        let own_gitignore = dir.join(GITIGNORE).exists();
+        let mut ignores = None;
+        files.retain(|file| {
+            let kept = file.path == Path::new(GITIGNORE) && own_gitignore;
+            if kept {
+                ignores = Some(file.text.lines().collect::<Vec<_>>().join(", "));
+            }
+            !kept
+        });
         let taken: Vec<String> = (files.iter())
             .filter(|file| dir.join(&file.path).exists())
             .map(|file| format!("`{}`", file.path.display()))
@@ -115,6 +123,14 @@ impl InitCommand {
             "Created",
             format!("{} `{name}` in {shown}", template.folder()),
         );
+        if let Some(ignores) = ignores {
+            status(
+                "Note",
+                format!(
+                    "kept the folder's own {GITIGNORE}; the template would have it ignore {ignores}"
+                ),
+            );
+        }
         if let Some(workspace) = workspace.filter(|_| !added.is_empty()) {
             std::fs::write(&workspace.manifest, workspace.document.to_string())
                 .into_diagnostic()

@@ -80,14 +80,16 @@ impl FromStr for ToolSpec {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const FORMS: &str = "write `pypi:PACKAGE==VERSION` or `npm:PACKAGE@VERSION`";
         let (registry, package) = match text.split_once(':') {
             Some(("pypi", package)) => (ToolRegistry::PyPi, package),
             Some(("npm", package)) => (ToolRegistry::Npm, package),
-            _ => {
+            Some((other, _)) => {
                 return Err(format!(
-                    "`{text}` names no registry: write `pypi:PACKAGE==VERSION` or `npm:PACKAGE@VERSION`"
+                    "`{other}` is not a registry build tools come from: {FORMS}"
                 ));
             }
+            None => return Err(format!("`{text}` names no registry: {FORMS}")),
         };
         // What follows is handed to pip or npm as one argument: a package of the registry,
         // never an option, several words, a local path or a URL, which would install
@@ -100,6 +102,22 @@ impl FromStr for ToolSpec {
         if !plain {
             return Err(format!(
                 "`{package}` is not a package of the registry: name one, with its version"
+            ));
+        }
+        // A tool is installed once and kept: without a pinned version, which one a build
+        // gets would depend on the day the cache was filled.
+        let pinned = match registry {
+            ToolRegistry::PyPi => package
+                .split_once("==")
+                .is_some_and(|(n, v)| !n.is_empty() && !v.is_empty() && !v.contains('*')),
+            // `@scope/name@1.2.3` or `name@1.2.3`.
+            ToolRegistry::Npm => (package.strip_prefix('@').unwrap_or(package))
+                .split_once('@')
+                .is_some_and(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit())),
+        };
+        if !pinned {
+            return Err(format!(
+                "`{package}` has no exact version: {FORMS}, as `pypi:componentize-py==0.25.1`"
             ));
         }
         Ok(ToolSpec {
@@ -189,6 +207,12 @@ mod tests {
         );
         for bad in [
             "componentize-py",
+            "pypi:componentize-py",
+            "pypi:componentize-py>=0.25",
+            "pypi:x==0.*",
+            "npm:@bytecodealliance/componentize-js",
+            "npm:left-pad@latest",
+            "npm:é",
             "cargo:x",
             "pypi:",
             "pypi:--index-url=x",
