@@ -1,11 +1,11 @@
 //! The project templates of `templates/`, built into the binary, and their rendering.
 //!
 //! A template is a folder of files; `{{name}}`, `{{sdk}}` and `{{path}}` in them are
-//! replaced, and a
-//! `.tmpl` suffix (which keeps Cargo from reading `Cargo.toml.tmpl` as a manifest) is
-//! dropped. The templates of components in other languages also get the contract's WIT
-//! in `wit/`, from which their build generates bindings. `new` and `init` both render through [`Template::files`], so that what they
-//! scaffold is the same; only where it goes differs.
+//! replaced, and a `.tmpl` suffix (which keeps Cargo from reading `Cargo.toml.tmpl` as a
+//! manifest) is dropped. The templates of components in other languages also get the
+//! contract's WIT in `wit/`, from which their build generates bindings. `new` and `init`
+//! both render through [`Template::files`], so that what they scaffold is the same; only
+//! where it goes differs.
 
 use std::path::{Path, PathBuf};
 

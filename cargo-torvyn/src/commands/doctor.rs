@@ -17,9 +17,10 @@ use crate::tools;
 /// Check the Rust toolchain and target, the project, its build tools and the compile cache
 ///
 /// Checks Cargo, rustc, the `wasm32-wasip2` target, the project's manifest and SDK, the
-/// tools its components build with, and the compile cache. Prints one line per check and exits with 1 when any fails. `--fix` installs what can
-/// be installed: the `wasm32-wasip2` target, and the tools (such as componentize-py) that
-/// the project's components name in `[components.NAME.build] tools`.
+/// tools its components build with, and the compile cache. Prints one line per check and
+/// exits with 1 when any fails. `--fix` installs what can be installed: the
+/// `wasm32-wasip2` target, and the tools (such as componentize-py) that the project's
+/// components name in `[components.NAME.build] tools`.
 #[derive(Debug, Args)]
 pub(crate) struct DoctorCommand {
     /// Install what is missing instead of only reporting it

@@ -95,15 +95,10 @@ impl InitCommand {
         }
 
         // 2. Nothing is overwritten; a `.gitignore` of the folder's own is kept as it is.
-        let own_gitignore = dir.join(GITIGNORE).exists();
-        let mut ignores = None;
-        files.retain(|file| {
-            let kept = file.path == Path::new(GITIGNORE) && own_gitignore;
-            if kept {
-                ignores = Some(file.text.lines().collect::<Vec<_>>().join(", "));
-            }
-            !kept
-        });
+        let left_out = (dir.join(GITIGNORE).exists())
+            .then(|| files.iter().position(|f| f.path == Path::new(GITIGNORE)))
+            .flatten()
+            .map(|at| files.remove(at));
         let taken: Vec<String> = (files.iter())
             .filter(|file| dir.join(&file.path).exists())
             .map(|file| format!("`{}`", file.path.display()))
@@ -123,11 +118,13 @@ impl InitCommand {
             "Created",
             format!("{} `{name}` in {shown}", template.folder()),
         );
-        if let Some(ignores) = ignores {
+        if let Some(template_gitignore) = left_out {
+            let ignores: Vec<&str> = template_gitignore.text.lines().collect();
             status(
                 "Note",
                 format!(
-                    "kept the folder's own {GITIGNORE}; the template would have it ignore {ignores}"
+                    "kept the folder's own {GITIGNORE}; the template would have it ignore {}",
+                    ignores.join(", ")
                 ),
             );
         }
