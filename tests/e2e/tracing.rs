@@ -182,3 +182,56 @@ fn batch_calls_give_each_element_its_own_span_in_its_own_trace() {
     assert_eq!(largest, 32, "{}", run.stdout);
     assert!(run.stderr.contains(" · in a batch of 32"), "{}", run.stderr);
 }
+
+#[test]
+fn connectors_take_batches_as_large_as_their_queue_holds_below_its_high_watermark() {
+    // A built-in connector's elements cross no component, so its batches are bounded by
+    // its queue (64 by default, whose high watermark is 64 too), not by a component's 32.
+    // A batch stops one short of the high watermark: a flow that keeps up never pauses.
+    let file_to_file = || {
+        let project = crate::connectors::project(
+            r#"
+[sources.logs]
+type = "file"
+include = ["in.log"]
+
+[sinks.out]
+type = "file"
+path = "out.txt"
+
+[flows.main]
+nodes = ["logs", "out"]
+edges = [{ from = "logs", to = "out" }]
+"#,
+        );
+        let lines: String = (0..300).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(project.dir().join("in.log"), &lines).unwrap();
+        (project, lines)
+    };
+    let (project, lines) = file_to_file();
+    let (run, elements) = traced(&project, 300);
+    assert_eq!(elements.len(), 300);
+    let mut largest = std::collections::BTreeMap::new();
+    for element in &elements {
+        assert_eq!(linked_nodes(element), ["logs", "out"]);
+        for span in element["spans"].as_array().unwrap() {
+            let batch = span["batch"].as_u64().unwrap();
+            let node = span["node"].as_str().unwrap().to_owned();
+            let most = largest.entry(node).or_insert(0);
+            *most = batch.max(*most);
+        }
+    }
+    let below_watermark = u64::from(torvyn_runtime::DEFAULT_QUEUE_CAPACITY) - 1;
+    assert!(below_watermark > torvyn_runtime::MAX_BATCH as u64);
+    assert_eq!(largest["logs"], below_watermark, "{}", run.stdout);
+    assert_eq!(largest["out"], below_watermark, "{}", run.stdout);
+    let written = std::fs::read_to_string(project.dir().join("out.txt")).unwrap();
+    assert_eq!(written, lines);
+
+    let (project, lines) = file_to_file();
+    let report = project.run(&[]).success().report();
+    assert_eq!(report["source_pauses"], 0, "{report}");
+    assert_eq!(report["delivered"], 300, "{report}");
+    let written = std::fs::read_to_string(project.dir().join("out.txt")).unwrap();
+    assert_eq!(written, lines);
+}

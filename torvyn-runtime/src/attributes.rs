@@ -182,6 +182,35 @@ impl Attributes {
     }
 }
 
+/// The read-at attributes of the elements a source connector handed out that the driver
+/// has not taken yet, in order. None are made when no stage of the flow reads attributes
+/// ([`ReadAtQueue::omit`]): an element's attributes cost an allocation.
+#[derive(Debug, Default)]
+pub(crate) struct ReadAtQueue {
+    kept: std::collections::VecDeque<Attributes>,
+    omitted: bool,
+}
+
+impl ReadAtQueue {
+    /// The next element handed out was read at `read_at` (worked out only when kept).
+    pub(crate) fn push(&mut self, read_at: impl FnOnce() -> ReadAt) {
+        if !self.omitted {
+            self.kept.push_back(Attributes::read_at(read_at()));
+        }
+    }
+
+    /// The attributes of the first element not taken yet: none once omitted.
+    pub(crate) fn take(&mut self) -> Attributes {
+        self.kept.pop_front().unwrap_or_default()
+    }
+
+    /// No stage of the flow reads attributes: none are made from now on.
+    pub(crate) fn omit(&mut self) {
+        self.omitted = true;
+        self.kept.clear();
+    }
+}
+
 /// What one attribute counts against [`MAX_ATTRIBUTES_SIZE`]: its key and value, and
 /// [`ATTRIBUTE_OVERHEAD`] for what keeping them costs beside their bytes.
 fn footprint(key: &str, value: &str) -> usize {

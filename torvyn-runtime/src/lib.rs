@@ -85,9 +85,9 @@ pub use observability::{
     RECENT_ERRORS, SeriesValue, SpanId, SpanSink, StageSpan, TraceId, printable,
 };
 pub use reactor::{
-    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, MAX_ROUTE_PORTS, Native,
-    NativeFactory, NativeStage, Recorder, RunOptions, SLOW_CALL, SLOW_CALLS, StageBody, StageSpec,
-    TestElement, YIELD_EVERY,
+    FlowError, FlowErrorKind, FlowSpec, MAX_BATCH, MAX_BATCH_BYTES, MAX_CONNECTOR_BATCH,
+    MAX_CONNECTOR_BATCH_BYTES, MAX_ROUTE_PORTS, Native, NativeFactory, NativeStage, Recorder,
+    RunOptions, SLOW_CALL, SLOW_CALLS, StageBody, StageSpec, TestElement, YIELD_EVERY,
 };
 pub use resources::{
     CopyStats, HUSKS_PER_HANDLE, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats,

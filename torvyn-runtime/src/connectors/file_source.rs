@@ -28,7 +28,7 @@ use super::checkpoint::{
     self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock,
 };
 use super::framing::{Frame, Framer};
-use crate::attributes::{Attributes, ReadAt};
+use crate::attributes::{Attributes, ReadAt, ReadAtQueue};
 use crate::config::Framing;
 use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
@@ -133,7 +133,7 @@ pub(crate) struct FileSource {
     /// Tickets of the results handed out and not yet taken by the driver.
     tickets: VecDeque<u64>,
     /// Attributes of the elements handed out and not yet taken by the driver.
-    attributes: VecDeque<Attributes>,
+    attributes: ReadAtQueue,
     /// Elements whose fate is awaited, by ticket from `first_ticket`.
     pending: VecDeque<Pending>,
     first_ticket: u64,
@@ -157,7 +157,7 @@ impl FileSource {
             files: Vec::new(),
             current: 0,
             tickets: VecDeque::new(),
-            attributes: VecDeque::new(),
+            attributes: ReadAtQueue::default(),
             pending: VecDeque::new(),
             first_ticket: 0,
             resumed_from,
@@ -320,14 +320,9 @@ impl FileSource {
     ) -> Result<super::Pulled, CallError> {
         let mut results = Vec::new();
         while results.len() < max as usize {
-            match self.next_result(table)? {
-                Step::Result(result) => {
-                    let error = result.is_err();
-                    results.push(result);
-                    if error {
-                        break;
-                    }
-                }
+            match self.next_result(table, &mut results)? {
+                Step::Pushed { error: true } => break,
+                Step::Pushed { error: false } => {}
                 Step::Wait => break,
                 Step::End => {
                     results.push(Ok(None));
@@ -338,8 +333,12 @@ impl FileSource {
         Ok(results)
     }
 
-    /// The next element or error of the files, reading as needed.
-    fn next_result(&mut self, table: &mut BufferTable) -> Result<Step, CallError> {
+    /// Pushes the next element or error of the files onto `results`, reading as needed.
+    fn next_result(
+        &mut self,
+        table: &mut BufferTable,
+        results: &mut super::Pulled,
+    ) -> Result<Step, CallError> {
         loop {
             let Some(i) = self.readable() else {
                 return Ok(match self.spec.follow {
@@ -373,7 +372,8 @@ impl FileSource {
                         self.retire(i, Retired::Done);
                         let ticket = self.push_pending(i, settled, lines, true);
                         self.tickets.push_back(ticket);
-                        return Ok(Step::Result(Err(ProcessError::Unavailable(why))));
+                        results.push(Err(ProcessError::Unavailable(why)));
+                        return Ok(Step::Pushed { error: true });
                     }
                 };
                 if tracked.fed == tracked.head.len() as u64 {
@@ -398,12 +398,12 @@ impl FileSource {
                     self.report.oversize_truncated += truncated as u64;
                     let bytes = tracked.framer.bytes(range);
                     let content_type = self.spec.framing.framing.content_type();
-                    let output = host_output(table, self.index, bytes, content_type)?;
-                    self.attributes.push_back(Attributes::read_at(ReadAt {
+                    let output = host_output(table, self.index, bytes, content_type.into())?;
+                    self.attributes.push(|| ReadAt {
                         path: Some(tracked.name.clone()),
                         line: if tracked.numbered { framed.line } else { 0 },
                         offset: framed.start,
-                    }));
+                    });
                     Ok(Some(output))
                 }
                 Frame::Skipped => {
@@ -424,7 +424,9 @@ impl FileSource {
             self.report.replayed += replayed as u64;
             let ticket = self.push_pending(i, at, lines, false);
             self.tickets.push_back(ticket);
-            return Ok(Step::Result(result));
+            let error = result.is_err();
+            results.push(result);
+            return Ok(Step::Pushed { error });
         }
     }
 
@@ -460,7 +462,11 @@ impl FileSource {
     }
 
     pub(crate) fn take_attributes(&mut self) -> Attributes {
-        self.attributes.pop_front().unwrap_or_default()
+        self.attributes.take()
+    }
+
+    pub(crate) fn omit_attributes(&mut self) {
+        self.attributes.omit();
     }
 
     pub(crate) fn settled(&mut self, ticket: u64, failed: bool) {
@@ -532,7 +538,8 @@ impl FileSource {
 
 /// What one step of reading gives.
 enum Step {
-    Result(Result<Option<crate::engine::OutputElement>, ProcessError>),
+    /// An element, or an error (which ends the batch), pushed onto the batch's results.
+    Pushed { error: bool },
     /// Nothing now (a followed file at its end).
     Wait,
     /// Every file read to its end.

@@ -34,9 +34,9 @@ pub use self::nats::{NatsSinkSpec, NatsSourceSpec, SinkSubject, StreamSpec};
 use crate::attributes::Attributes;
 use crate::config::{Framing, Oversize};
 use crate::contracts::Role;
-use crate::engine::{OutputElement, ProcessError};
+use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
-use crate::reactor::{CallError, Deliveries, Handled, Queued};
+use crate::reactor::{CallError, Deliveries, Handled, Made, Queued};
 use crate::resources::BufferTable;
 
 /// A built-in connector as the manifest declares it, ready to open.
@@ -118,7 +118,7 @@ pub(crate) enum Connector {
 
 /// What a source's batch call gives: each result as a component's batch pull would, with
 /// the acknowledgement ticket of each element or error (none for the end of the stream).
-pub(crate) type Pulled = Vec<Result<Option<OutputElement>, ProcessError>>;
+pub(crate) type Pulled = Vec<Result<Option<Made>, ProcessError>>;
 
 impl Connector {
     /// Opens the connector of node `index`: its files, its checkpoints, its reader.
@@ -203,6 +203,16 @@ impl Connector {
             Connector::Stdin(source) => source.take_attributes(),
             Connector::NatsSource(source) => source.take_attributes(),
             _ => Attributes::default(),
+        }
+    }
+
+    /// No stage of the flow reads attributes: a file or stdin source makes none (a NATS
+    /// source's are few, and kept).
+    pub(crate) fn omit_attributes(&mut self) {
+        match self {
+            Connector::FileSource(source) => source.omit_attributes(),
+            Connector::Stdin(source) => source.omit_attributes(),
+            _ => {}
         }
     }
 

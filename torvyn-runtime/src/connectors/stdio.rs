@@ -4,7 +4,6 @@
 //! of input ends the source's stream, and the flow drains. The reading thread is not
 //! joined: it ends with the input, or with the process.
 
-use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use tokio::sync::mpsc::{self, Receiver, error::TryRecvError};
 
 use super::framing::{Frame, Framer};
 use super::{FramingSpec, Pulled};
-use crate::attributes::{Attributes, ReadAt};
+use crate::attributes::{Attributes, ReadAt, ReadAtQueue};
 use crate::engine::ProcessError;
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, host_output};
@@ -34,7 +33,7 @@ pub(crate) struct StdinSource {
     /// The last pull stopped at its most elements: more may be framed already.
     more: bool,
     /// Attributes of the elements handed out and not yet taken by the driver.
-    attributes: VecDeque<Attributes>,
+    attributes: ReadAtQueue,
     report: ConnectorReport,
 }
 
@@ -69,7 +68,7 @@ impl StdinSource {
             chunks,
             ended: false,
             more: false,
-            attributes: VecDeque::new(),
+            attributes: ReadAtQueue::default(),
             report: ConnectorReport::new("stdin"),
         })
     }
@@ -113,12 +112,12 @@ impl StdinSource {
                     self.report.oversize_truncated += truncated as u64;
                     let content_type = self.spec.framing.content_type();
                     let bytes = self.framer.bytes(range);
-                    let output = host_output(table, self.index, bytes, content_type)?;
-                    self.attributes.push_back(Attributes::read_at(ReadAt {
+                    let output = host_output(table, self.index, bytes, content_type.into())?;
+                    self.attributes.push(|| ReadAt {
                         path: None,
                         line: framed.line,
                         offset: framed.start,
-                    }));
+                    });
                     Ok(Some(output))
                 }
                 Frame::Skipped => {
@@ -143,7 +142,11 @@ impl StdinSource {
     }
 
     pub(crate) fn take_attributes(&mut self) -> Attributes {
-        self.attributes.pop_front().unwrap_or_default()
+        self.attributes.take()
+    }
+
+    pub(crate) fn omit_attributes(&mut self) {
+        self.attributes.omit();
     }
 
     pub(crate) fn report(&self) -> ConnectorReport {

@@ -3,12 +3,11 @@
 //! and waits), `dispatch` (where an element goes after a call), `batching`, `tracing`,
 //! `recovery` (error policies and restarts), `acknowledging` (end-to-end acknowledgements
 //! and connectors), `detached` (sinks that wait, called apart), `ending` (the last calls
-//! of every stage), `report`, and the types a flow is run with (`spec`) and fails with
-//! (`failure`).
+//! of every stage), `pulling` (how elements enter the flow), `report`, and the types a
+//! flow is run with (`spec`) and fails with (`failure`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -21,6 +20,7 @@ mod dispatch;
 mod drive;
 mod ending;
 mod failure;
+mod pulling;
 mod recovery;
 mod report;
 mod spec;
@@ -33,20 +33,18 @@ use self::failure::Failure;
 pub use self::failure::{FlowError, FlowErrorKind};
 pub use self::spec::{FlowSpec, RunOptions, StageSpec};
 
-use self::recovery::{Recovery, describe_call_error};
-use self::tracing::{Span, Tracing};
-use super::acks::{Acks, NO_ACK, Resolved};
+use self::recovery::describe_call_error;
+use self::tracing::Tracing;
+use super::acks::{Acks, Resolved};
 use super::control::Control;
 use super::fixture::Stage;
 use super::queue::{Queue, Queued};
-use super::stage::CallError;
-use crate::attributes::Attributes;
 use crate::config::Overflow;
 use crate::contracts::Role;
-use crate::engine::{BackpressureSignal, FlowIdentity, OutputElement};
+use crate::engine::{BackpressureSignal, FlowIdentity};
 use crate::observability::{
     Accounting, Call, CallStats, ErrorCounts, ErrorEvent, EventKind, Events, Fate, FlowReport,
-    Outcome, PUBLISH_EVERY, TraceId,
+    Outcome, PUBLISH_EVERY,
 };
 use crate::resources::BufferTable;
 use crate::security::AuditLog;
@@ -62,6 +60,14 @@ pub const MAX_BATCH: usize = 32;
 /// component with the call, which pays off for small elements only: a large one goes
 /// alone, as a single call.
 pub const MAX_BATCH_BYTES: u64 = 32 * 1024;
+/// The most elements a built-in connector takes or makes in one batch call. Its elements
+/// cross no component boundary, so its batches are bounded by the room its queues have
+/// ([`crate::DEFAULT_QUEUE_CAPACITY`] by default) rather than by [`MAX_BATCH`]; this bounds
+/// them where no queue does (edges that drop).
+pub const MAX_CONNECTOR_BATCH: usize = 1024;
+/// The most payload bytes a built-in connector takes or makes in one batch: enough for a
+/// file sink's write to be large, small enough for one batch's memory to stay small.
+pub const MAX_CONNECTOR_BATCH_BYTES: u64 = 256 * 1024;
 /// Longest a flow runs between two yields to tokio, looked at every [`CLOCK_EVERY`] turns.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
 /// Turns between two looks at the clock for [`YIELD_AFTER`].
@@ -383,95 +389,6 @@ impl Driver<'_> {
         result.map_err(|error| self.fail(s, Call::Notify, None, error))
     }
 
-    /// Pulls one element from source `s` and sends it on.
-    async fn pull(&mut self, s: usize) -> Result<(), Failure> {
-        let span = match self.sampled() {
-            true => Some(self.open_span(s, TraceId::random(), None, None, 1)),
-            false => None,
-        };
-        let result = self.stages[s].pull(&mut self.table).await;
-        self.settle_pull(s, result, span, super::now_ns()).await
-    }
-
-    /// Goes on with what source `s` answered to a pull at `at_ns` (nanoseconds since the
-    /// Unix epoch): sends an element on, applies the error policy (calling `pull` again
-    /// for a retry), or marks the end of its stream. A traced element's trace begins with
-    /// `span`.
-    async fn settle_pull(
-        &mut self,
-        s: usize,
-        mut result: Result<Option<OutputElement>, CallError>,
-        span: Span,
-        at_ns: u64,
-    ) -> Result<(), Failure> {
-        let mut attempt = 0;
-        let output = loop {
-            // A source that learns its elements' fate has a ticket for each element and
-            // each error.
-            let ticket = match &result {
-                Ok(None) => None,
-                _ => self.stages[s].take_ticket(),
-            };
-            let error = match result {
-                Ok(output) => break output.map(|output| (output, ticket)),
-                Err(error) => error,
-            };
-            // A failed pull is not an element of the flow: its ack is opened to end.
-            let ack = self.source_ack(s, ticket);
-            match self
-                .recover(s, Call::Pull, error, attempt, None, None)
-                .await?
-            {
-                Recovery::Retry => {
-                    self.end_branch(ack, true);
-                    attempt += 1;
-                    result = self.stages[s].pull(&mut self.table).await;
-                }
-                // Topology planning refuses dead letters for sources, and a failed pull
-                // has no delivery to repeat.
-                Recovery::Skip | Recovery::DeadLetter(_) | Recovery::Redeliver(_) => {
-                    self.end_branch(ack, true);
-                    self.drop_span(s, span);
-                    return Ok(());
-                }
-            }
-        };
-        let Some((output, ticket)) = output else {
-            self.drop_span(s, span);
-            self.nodes[s].finished = true;
-            return Ok(());
-        };
-        // A retried pull made its element later than the call the reading was taken for.
-        let at_ns = if attempt > 0 { super::now_ns() } else { at_ns };
-        let mut element = self.admit(output, at_ns);
-        element.ack = self.source_ack(s, ticket);
-        element.attributes = self.stages[s].take_attributes();
-        self.end_span(s, span, &mut element, attempt, Fate::Sent);
-        self.accounting.emitted += 1;
-        self.control
-            .emitted
-            .store(self.accounting.emitted, Ordering::Relaxed);
-        self.nodes[s].counts.emitted += 1;
-        self.send(s, element)
-    }
-
-    /// A new element enters the flow, made at `at_ns` (nanoseconds since the Unix epoch;
-    /// one reading of the clock serves all the elements of a call): the host stamps its
-    /// sequence number and time.
-    fn admit(&mut self, output: OutputElement, at_ns: u64) -> Queued {
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        Queued {
-            sequence,
-            timestamp_ns: at_ns,
-            content_type: output.meta.content_type,
-            buffer: output.payload.rep(),
-            ack: NO_ACK,
-            trace: None,
-            attributes: Attributes::default(),
-        }
-    }
-
     /// Hands node `n` the head of input edge `e`, applying its error policy.
     async fn step(&mut self, n: usize, e: usize) -> Result<(), Failure> {
         let Some(mut element) = self.edges[e].queue.pop() else {
@@ -719,6 +636,18 @@ async fn run_to_end(
                     kind,
                 };
                 return Err(driver.into_error(failure, Duration::ZERO));
+            }
+        }
+    }
+    // Attributes no stage reads are not made.
+    if !spec
+        .stages
+        .iter()
+        .any(|stage| stage.body.reads_attributes())
+    {
+        for stage in &mut driver.stages {
+            if let Some(connector) = stage.connector() {
+                connector.omit_attributes();
             }
         }
     }

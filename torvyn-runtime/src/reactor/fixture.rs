@@ -7,19 +7,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::Resource;
-
 use tokio::sync::Notify;
 
 use super::StageSpec;
-use super::queue::Queued;
+use super::queue::{ContentType, Made, Queued};
 use super::stage::{CallError, Handled, Instance};
 use crate::attributes::Attributes;
 use crate::connectors::{Connector, ConnectorSpec};
 use crate::contracts::Role;
-use crate::engine::{
-    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
-};
+use crate::engine::{BackpressureSignal, FlowIdentity, LoadedComponent, ProcessError};
 use crate::observability::{CallStats, ConnectorReport, SpanId, TraceId};
 use crate::resources::{BufferError, BufferTable};
 use crate::security::AuditLog;
@@ -143,6 +139,25 @@ impl StageBody {
             StageBody::Record(_) => Role::Sink,
             StageBody::Native(native) => native.role,
             StageBody::Connector(connector) => connector.role(),
+        }
+    }
+
+    /// Whether the body may read its elements' attributes: a component, a fixture or
+    /// native code may; of the connectors, only a NATS sink does (its headers).
+    pub(crate) fn reads_attributes(&self) -> bool {
+        match self {
+            StageBody::Connector(connector) => match connector {
+                ConnectorSpec::NatsSink(_) => true,
+                ConnectorSpec::FileSource(_)
+                | ConnectorSpec::Stdin(_)
+                | ConnectorSpec::NatsSource(_)
+                | ConnectorSpec::FileSink(_)
+                | ConnectorSpec::Stdout(_) => false,
+            },
+            StageBody::Component(_)
+            | StageBody::Feed(_)
+            | StageBody::Record(_)
+            | StageBody::Native(_) => true,
         }
     }
 }
@@ -295,10 +310,7 @@ impl Stage {
         }
     }
 
-    pub(crate) async fn pull(
-        &mut self,
-        table: &mut BufferTable,
-    ) -> CallResult<Option<OutputElement>> {
+    pub(crate) async fn pull(&mut self, table: &mut BufferTable) -> CallResult<Option<Made>> {
         match self {
             Stage::Component(instance) => instance.pull(table).await,
             Stage::Feed { index, items, fed } => match items.pop_front() {
@@ -321,7 +333,7 @@ impl Stage {
                 if !body.pull(scratch) {
                     return Ok(None);
                 }
-                Ok(Some(host_output(table, *index, scratch, "")?))
+                Ok(Some(host_output(table, *index, scratch, "".into())?))
             }
             // A batch of one: whatever ended the batch is the result.
             Stage::Connector(connector) => {
@@ -363,7 +375,7 @@ impl Stage {
                 recorder,
             } => {
                 let payload = read_lent(table, *index, element.buffer)?;
-                let content_type = element.content_type.clone();
+                let content_type = element.content_type.to_string();
                 recorder.push(
                     node,
                     TestElement {
@@ -391,7 +403,7 @@ impl Stage {
                 if !body.process(input, scratch) {
                     return Ok(Handled::Consumed);
                 }
-                let content_type = &element.content_type;
+                let content_type = element.content_type.clone();
                 Ok(Handled::Emit(host_output(
                     table,
                     *index,
@@ -440,7 +452,7 @@ impl Stage {
         &mut self,
         table: &mut BufferTable,
         max: u32,
-    ) -> CallResult<Vec<Result<Option<OutputElement>, ProcessError>>> {
+    ) -> CallResult<Vec<Result<Option<Made>, ProcessError>>> {
         match self {
             Stage::Component(instance) => instance.pull_batch(table, max).await,
             Stage::Connector(connector) => connector.pull_batch(table, max),
@@ -460,10 +472,7 @@ impl Stage {
         }
     }
 
-    pub(crate) async fn flush(
-        &mut self,
-        table: &mut BufferTable,
-    ) -> CallResult<Vec<OutputElement>> {
+    pub(crate) async fn flush(&mut self, table: &mut BufferTable) -> CallResult<Vec<Made>> {
         match self {
             Stage::Component(instance) => instance.flush(table).await,
             _ => unreachable!("flush on a stage that is not an aggregator"),
@@ -506,12 +515,8 @@ pub(crate) fn host_read_onto(
 }
 
 /// Puts `item` in a buffer the host owns, as a source's output would be.
-fn feed(
-    table: &mut BufferTable,
-    index: usize,
-    item: TestElement,
-) -> Result<OutputElement, BufferError> {
-    host_output(table, index, &item.payload, &item.content_type)
+fn feed(table: &mut BufferTable, index: usize, item: TestElement) -> Result<Made, BufferError> {
+    host_output(table, index, &item.payload, item.content_type.into())
 }
 
 /// Copies `payload` into a new buffer of stage `index`, handed over to the host as a
@@ -520,15 +525,11 @@ pub(crate) fn host_output(
     table: &mut BufferTable,
     index: usize,
     payload: &[u8],
-    content_type: &str,
-) -> Result<OutputElement, BufferError> {
-    let frozen = table.host_output(index, payload, content_type)?;
-    Ok(OutputElement {
-        meta: ElementMeta {
-            sequence: 0,
-            timestamp_ns: 0,
-            content_type: content_type.to_owned(),
-        },
-        payload: Resource::new_own(frozen),
+    content_type: ContentType,
+) -> Result<Made, BufferError> {
+    let buffer = table.host_output(index, payload, &content_type)?;
+    Ok(Made {
+        buffer,
+        content_type,
     })
 }

@@ -30,11 +30,16 @@
 //!    flow's sink pause time; meanwhile upstream runs until its queues are full.
 //! 7. A source, processor or sink that also exports its `torvyn:batching` interface is
 //!    called with up to [`MAX_BATCH`] elements at once: as many as are queued (or, for a
-//!    source, as the element limit allows) and as fit in its `block` and `error` edges.
+//!    source, as the element limit allows) and as fit in its `block` and `error` edges
+//!    (a source's, below their high watermarks: a batch that reached one by its own size
+//!    would pause a source whose downstream keeps up).
 //!    A batch handed to a processor or sink holds at most [`MAX_BATCH_BYTES`] of payload,
 //!    since the payloads are copied in with the call: a large element goes alone. A
 //!    source is asked for as many elements as that holds at the size of its latest batch
-//!    (for one element, the first time).
+//!    (for one element, the first time). A built-in connector's batches cross no
+//!    component boundary: they are bounded by its queues' room,
+//!    [`MAX_CONNECTOR_BATCH`] and [`MAX_CONNECTOR_BATCH_BYTES`] instead, so that a file
+//!    sink writes many lines at once.
 //!    Each element's result then goes on as a single call's would. A batch of one is a
 //!    single call.
 //! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress (and
@@ -85,10 +90,13 @@ pub(crate) use acks::Deliveries;
 pub(crate) use control::{CallWatch, Control};
 pub(crate) use driver::run_flow;
 pub use driver::{FlowError, FlowErrorKind, FlowSpec, RunOptions, StageSpec};
-pub use driver::{MAX_BATCH, MAX_BATCH_BYTES, SLOW_CALL, SLOW_CALLS, YIELD_EVERY};
+pub use driver::{
+    MAX_BATCH, MAX_BATCH_BYTES, MAX_CONNECTOR_BATCH, MAX_CONNECTOR_BATCH_BYTES, SLOW_CALL,
+    SLOW_CALLS, YIELD_EVERY,
+};
 pub use fixture::{Native, NativeFactory, NativeStage, Recorder, StageBody, TestElement};
 pub(crate) use fixture::{host_output, host_read_onto};
-pub(crate) use queue::Queued;
+pub(crate) use queue::{Made, Queued};
 pub use stage::MAX_ROUTE_PORTS;
 pub(crate) use stage::{CallError, Handled};
 

@@ -1,16 +1,39 @@
 //! A bounded queue of elements between two stages.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use crate::attributes::Attributes;
+use crate::engine::OutputElement;
 use crate::observability::{SpanId, TraceId};
+
+/// An element's content type: a built-in connector's is a constant, kept without an
+/// allocation per element; a component's is the string it gave.
+pub(crate) type ContentType = Cow<'static, str>;
+
+/// What a stage made, before the host admits it into the flow: the handle of its buffer
+/// (the host's by now) and its content type.
+#[derive(Debug)]
+pub(crate) struct Made {
+    pub(crate) buffer: u32,
+    pub(crate) content_type: ContentType,
+}
+
+impl From<OutputElement> for Made {
+    fn from(output: OutputElement) -> Self {
+        Made {
+            buffer: output.payload.rep(),
+            content_type: Cow::Owned(output.meta.content_type),
+        }
+    }
+}
 
 /// An element waiting between two stages: its metadata and the handle of its payload.
 #[derive(Debug, Clone)]
 pub(crate) struct Queued {
     pub(crate) sequence: u64,
     pub(crate) timestamp_ns: u64,
-    pub(crate) content_type: String,
+    pub(crate) content_type: ContentType,
     pub(crate) buffer: u32,
     /// Its end-to-end acknowledgement (see `acks`), or `NO_ACK`.
     pub(crate) ack: super::acks::Ack,

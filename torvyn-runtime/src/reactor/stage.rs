@@ -14,8 +14,8 @@ use crate::engine::exports::torvyn::batching::{batch_processor, batch_sink, batc
 use crate::engine::exports::torvyn::filtering::{filter, router};
 use crate::engine::exports::torvyn::streaming::{lifecycle, processor, sink, source};
 use crate::engine::{
-    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, OutputElement, ProcessError,
-    ProcessResult, StageState, StreamElement,
+    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, ProcessError, ProcessResult,
+    StageState, StreamElement,
 };
 use crate::observability::{CallStats, SpanId, TraceId};
 use crate::resources::BufferTable;
@@ -23,7 +23,7 @@ use crate::security::{AuditLog, Limiter};
 
 use super::StageSpec;
 use super::fixture::read_lent;
-use super::queue::Queued;
+use super::queue::{Made, Queued};
 
 /// The export a stage is called through, by role.
 enum Calls {
@@ -280,10 +280,7 @@ impl Instance {
 
     /// Pulls the next element from a source; `None` at the end of the stream. The
     /// element's buffer belongs to the host on return.
-    pub(crate) async fn pull(
-        &mut self,
-        table: &mut BufferTable,
-    ) -> CallResult<Option<OutputElement>> {
+    pub(crate) async fn pull(&mut self, table: &mut BufferTable) -> CallResult<Option<Made>> {
         let Calls::Source(source) = &self.calls else {
             unreachable!("pull on a stage that is not a source")
         };
@@ -295,10 +292,10 @@ impl Instance {
         leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
-            self.take_output(table, output)?;
+            self.take_output(table, output.payload.rep())?;
             self.keep_made(1);
         }
-        Ok(output)
+        Ok(output.map(Made::from))
     }
 
     pub(crate) async fn notify(
@@ -337,9 +334,9 @@ impl Instance {
         let result = self.call(&input).await;
         leave(&mut self.store, table);
         table.give_back(buffer);
-        element.content_type = input.meta.content_type;
+        element.content_type = input.meta.content_type.into();
         let outcome = result.and_then(|handled| match &handled {
-            Handled::Emit(output) => self.take_output(table, output).map(|()| handled),
+            Handled::Emit(output) => self.take_output(table, output.buffer).map(|()| handled),
             _ => Ok(handled),
         });
         // Only a call that succeeded changes what its element carries on.
@@ -374,7 +371,7 @@ impl Instance {
         &mut self,
         table: &mut BufferTable,
         max: u32,
-    ) -> CallResult<Vec<Result<Option<OutputElement>, ProcessError>>> {
+    ) -> CallResult<Vec<Result<Option<Made>, ProcessError>>> {
         let Some(BatchCalls::Source(source)) = &self.batch else {
             unreachable!("pull-batch on a stage that is not a batch source")
         };
@@ -396,10 +393,13 @@ impl Instance {
             )));
         }
         for output in results.iter().flatten().flatten() {
-            self.take_output(table, output)?;
+            self.take_output(table, output.payload.rep())?;
         }
         self.keep_made(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count());
-        Ok(results)
+        Ok(results
+            .into_iter()
+            .map(|result| result.map(|output| output.map(Made::from)))
+            .collect())
     }
 
     /// Hands `elements` to a batch processor or sink in one call, each with a copy of its
@@ -426,7 +426,7 @@ impl Instance {
             sequence: element.sequence,
             timestamp_ns: element.timestamp_ns,
             // Moved in for the call and back out after it, as for a single element.
-            content_type: std::mem::take(&mut element.content_type),
+            content_type: std::mem::take(&mut element.content_type).into_owned(),
         });
         let context = Resource::new_borrow(FLOW_CONTEXT);
         let store = &mut self.store;
@@ -460,7 +460,7 @@ impl Instance {
             }
             for result in &results {
                 if let Ok(Handled::Emit(output)) = result {
-                    self.take_output(table, output)?;
+                    self.take_output(table, output.buffer)?;
                 }
             }
             Ok(results)
@@ -494,7 +494,7 @@ impl Instance {
                 Handled::Route(at_most_max_ports(ports)?)
             }
             Calls::Aggregator(aggregator) => match aggregator.call_ingest(store, input).await? {
-                Ok(Some(output)) => Handled::Emit(output),
+                Ok(Some(output)) => Handled::Emit(output.into()),
                 Ok(None) => Handled::Consumed,
                 Err(error) => return Err(CallError::Process(error)),
             },
@@ -505,10 +505,7 @@ impl Instance {
     }
 
     /// Asks an aggregator for what it still holds, at the end of its input.
-    pub(crate) async fn flush(
-        &mut self,
-        table: &mut BufferTable,
-    ) -> CallResult<Vec<OutputElement>> {
+    pub(crate) async fn flush(&mut self, table: &mut BufferTable) -> CallResult<Vec<Made>> {
         let Calls::Aggregator(aggregator) = &self.calls else {
             unreachable!("flush on a stage that is not an aggregator")
         };
@@ -518,10 +515,10 @@ impl Instance {
         leave(&mut self.store, table);
         let outputs = result?.map_err(CallError::Process)?;
         for output in &outputs {
-            self.take_output(table, output)?;
+            self.take_output(table, output.payload.rep())?;
         }
         self.keep_made(outputs.len());
-        Ok(outputs)
+        Ok(outputs.into_iter().map(Made::from).collect())
     }
 
     /// Tells a sink the stream has ended.
@@ -559,9 +556,9 @@ impl Instance {
         self.made.pop_front().unwrap_or_default()
     }
 
-    /// The stage handed `output` over: the host owns its buffer now.
-    fn take_output(&self, table: &mut BufferTable, output: &OutputElement) -> CallResult<()> {
-        Ok(table.take_output(self.index, output.payload.rep())?)
+    /// The stage handed over the buffer of an output: the host owns it now.
+    fn take_output(&self, table: &mut BufferTable, buffer: u32) -> CallResult<()> {
+        Ok(table.take_output(self.index, buffer)?)
     }
 }
 
@@ -572,7 +569,7 @@ fn lent(element: &mut Queued) -> StreamElement {
         meta: ElementMeta {
             sequence: element.sequence,
             timestamp_ns: element.timestamp_ns,
-            content_type: std::mem::take(&mut element.content_type),
+            content_type: std::mem::take(&mut element.content_type).into_owned(),
         },
         payload: Resource::new_borrow(element.buffer),
         context: Resource::new_borrow(FLOW_CONTEXT),
@@ -582,14 +579,14 @@ fn lent(element: &mut Queued) -> StreamElement {
 /// Gives elements their content types back after a batch call.
 fn restore(elements: &mut [Queued], metas: impl Iterator<Item = ElementMeta>) {
     for (element, meta) in elements.iter_mut().zip(metas) {
-        element.content_type = meta.content_type;
+        element.content_type = meta.content_type.into();
     }
 }
 
 /// What a processor's result means to the flow.
 fn processed(result: Result<ProcessResult, ProcessError>) -> CallResult<Handled> {
     match result {
-        Ok(ProcessResult::Emit(output)) => Ok(Handled::Emit(output)),
+        Ok(ProcessResult::Emit(output)) => Ok(Handled::Emit(output.into())),
         Ok(ProcessResult::Drop) => Ok(Handled::Consumed),
         Err(error) => Err(CallError::Process(error)),
     }
@@ -643,7 +640,7 @@ fn leave(store: &mut Store<StageState>, table: &mut BufferTable) {
 /// What a stage did with an element it was lent.
 pub(crate) enum Handled {
     /// A new element: a processor's output, or an aggregator's.
-    Emit(OutputElement),
+    Emit(Made),
     /// A filter kept the element: it goes on as it is.
     Keep,
     /// A processor dropped it, a filter rejected it or an aggregator absorbed it.

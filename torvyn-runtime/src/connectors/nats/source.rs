@@ -243,14 +243,18 @@ impl NatsSource {
                 }
                 break;
             };
-            let output =
-                match host_output(table, self.index, &delivery.payload, &delivery.content_type) {
-                    Ok(output) => output,
-                    Err(error) => {
-                        self.inbox.push_front(delivery);
-                        return Err(error.into());
-                    }
-                };
+            let output = match host_output(
+                table,
+                self.index,
+                &delivery.payload,
+                delivery.content_type.clone().into(),
+            ) {
+                Ok(output) => output,
+                Err(error) => {
+                    self.inbox.push_front(delivery);
+                    return Err(error.into());
+                }
+            };
             self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
             self.report.bytes += delivery.payload.len() as u64;
             self.report.redelivered += (delivery.delivered > 1) as u64;

@@ -2,17 +2,30 @@
 //! result of a batch goes on as a single call's would.
 
 use super::tracing::{Span, call_of};
-use super::{Driver, Failure, MAX_BATCH, MAX_BATCH_BYTES};
+use super::{
+    Driver, Failure, MAX_BATCH, MAX_BATCH_BYTES, MAX_CONNECTOR_BATCH, MAX_CONNECTOR_BATCH_BYTES,
+};
 use crate::config::Overflow;
 use crate::observability::Call;
+use crate::reactor::StageBody;
 use crate::reactor::queue::Queued;
 use crate::reactor::stage::{CallError, Handled};
 
 impl Driver<'_> {
-    /// How many elements node `n` may take or make in one batch call: at most
-    /// [`MAX_BATCH`], and no more than every edge out of it that must not overflow (`block`
-    /// and `error`, and its dead-letter edge) has room for, since each element sends at
-    /// most one down each. Then nothing it sends in a batch can overflow an edge.
+    /// The most elements and payload bytes node `n` takes or makes in one batch call: a
+    /// component's, [`MAX_BATCH`] and [`MAX_BATCH_BYTES`]; a built-in connector's,
+    /// [`MAX_CONNECTOR_BATCH`] and [`MAX_CONNECTOR_BATCH_BYTES`].
+    fn batch_limits(&self, n: usize) -> (usize, u64) {
+        match self.spec.stages[n].body {
+            StageBody::Connector(_) => (MAX_CONNECTOR_BATCH, MAX_CONNECTOR_BATCH_BYTES),
+            _ => (MAX_BATCH, MAX_BATCH_BYTES),
+        }
+    }
+
+    /// How many elements node `n` may take or make in one batch call: at most its
+    /// `batch_limits`, and no more than every edge out of it that must not overflow
+    /// (`block` and `error`, and its dead-letter edge) has room for, since each element
+    /// sends at most one down each. Then nothing it sends in a batch can overflow an edge.
     pub(super) fn batch_room(&self, n: usize) -> usize {
         let node = &self.nodes[n].plan;
         node.outputs
@@ -21,31 +34,46 @@ impl Driver<'_> {
             .map(|&e| &self.edges[e])
             .filter(|edge| matches!(edge.plan.overflow, Overflow::Block | Overflow::Error))
             .map(|edge| edge.queue.room())
-            .fold(MAX_BATCH, usize::min)
+            .fold(self.batch_limits(n).0, usize::min)
     }
 
     /// How many elements batch source `s` is asked for: as many as `batch_room` allows,
-    /// the element limit leaves, and `MAX_BATCH_BYTES` holds at the size of its latest
-    /// batch, so that a source of large elements does not fill memory in one call. The
-    /// first batch is of one element, to learn their size.
+    /// the element limit leaves, `below_high_watermarks` keeps below the watermarks, and
+    /// its `batch_limits` bytes hold at the size of its latest batch, so that a source of
+    /// large elements does not fill memory in one call. The first batch is of one
+    /// element, to learn their size.
     pub(super) fn source_batch(&self, s: usize) -> u32 {
         let Some(bytes) = self.nodes[s].batch_element_bytes else {
             return 1;
         };
         let left = (self.limit).map_or(u64::MAX, |l| l.saturating_sub(self.total_emitted()));
-        let fits = (MAX_BATCH_BYTES / bytes.max(1)).max(1);
-        // At least one: a full `error` edge fails the flow on the element, as it would
-        // after a single pull.
-        (self.batch_room(s) as u64).min(left).min(fits).max(1) as u32
+        let fits = (self.batch_limits(s).1 / bytes.max(1)).max(1);
+        let room = self.batch_room(s).min(self.below_high_watermarks(s));
+        // At least one: a full `error` edge fails the flow on the element, and an edge
+        // one short of its high watermark pauses the source, as after a single pull.
+        (room as u64).min(left).min(fits).max(1) as u32
+    }
+
+    /// How many elements source `s` may add to every `block` edge out of it without one
+    /// reaching its high watermark. A batch that reaches it by its own size would pause a
+    /// source whose downstream keeps up; the watermark is there to tell one that does not.
+    fn below_high_watermarks(&self, s: usize) -> usize {
+        let edges = self.nodes[s].plan.outputs.iter().map(|&e| &self.edges[e]);
+        edges
+            .filter(|edge| edge.plan.overflow == Overflow::Block)
+            .map(|edge| {
+                (edge.plan.high_watermark.saturating_sub(1)).saturating_sub(edge.queue.len())
+            })
+            .fold(usize::MAX, usize::min)
     }
 
     /// How many of the elements waiting on input edge `e` batch stage `n` takes in one
-    /// call: as many as `batch_room` allows and [`MAX_BATCH_BYTES`] holds.
+    /// call: as many as `batch_room` allows and its `batch_limits` bytes hold.
     pub(super) fn batch_len(&self, n: usize, e: usize) -> usize {
-        let mut bytes = 0;
+        let (mut bytes, most) = (0, self.batch_limits(n).1);
         let fitting = self.edges[e].queue.iter().take_while(|element| {
             bytes += self.table.size(element.buffer).unwrap_or(0);
-            bytes <= MAX_BATCH_BYTES
+            bytes <= most
         });
         fitting.count().max(1).min(self.batch_room(n))
     }
@@ -71,7 +99,7 @@ impl Driver<'_> {
         let (mut elements, mut bytes) = (0, 0);
         for output in results.iter().flatten().flatten() {
             elements += 1;
-            bytes += self.table.size(output.payload.rep()).unwrap_or(0);
+            bytes += self.table.size(output.buffer).unwrap_or(0);
         }
         if let Some(per_element) = bytes.checked_div(elements) {
             self.nodes[s].batch_element_bytes = Some(per_element);
@@ -81,8 +109,16 @@ impl Driver<'_> {
         let batch = results.len();
         for result in results {
             let span = self.begun_span(Call::Pull, began, batch);
-            self.settle_pull(s, result.map_err(CallError::Process), span, at)
-                .await?;
+            match result {
+                Ok(Some(output)) => {
+                    let ticket = self.stages[s].take_ticket();
+                    self.pulled(s, output, ticket, span, at, 0)?;
+                }
+                result => {
+                    self.settle_pull(s, result.map_err(CallError::Process), span, at)
+                        .await?
+                }
+            }
         }
         Ok(())
     }
@@ -148,6 +184,9 @@ impl Driver<'_> {
         for (element, result) in batch.drain(..).zip(results) {
             let span = spans.next().flatten();
             let settled = match (&failure, result) {
+                // Not through `settle`, so that a batch's elements go on without a future
+                // each.
+                (None, Ok(handled)) => self.handled(n, element, handled, dead_letter, span, 0),
                 (None, result) => self.settle(n, element, result, dead_letter, span).await,
                 (Some(_), Ok(handled)) => self.dispatch(n, element, handled, dead_letter),
                 (Some(_), Err(_)) => {

@@ -32,11 +32,7 @@ impl Driver<'_> {
         loop {
             let error = match result {
                 Ok(handled) => {
-                    if span.is_some() {
-                        let fate = self.fate(n, &handled);
-                        self.end_span(n, span, &mut element, attempt, fate);
-                    }
-                    return self.dispatch(n, element, handled, dead_letter);
+                    return self.handled(n, element, handled, dead_letter, span, attempt);
                 }
                 Err(error) => error,
             };
@@ -68,7 +64,7 @@ impl Driver<'_> {
                     self.end_span(n, span, &mut element, attempt, Fate::DeadLettered);
                     let node = &mut self.nodes[n];
                     node.counts.dead_lettered += 1;
-                    mark_dead_letter(&mut element.content_type, &node.plan.name, &why);
+                    mark_dead_letter(element.content_type.to_mut(), &node.plan.name, &why);
                     let edge = node
                         .plan
                         .dead_letter
@@ -83,6 +79,24 @@ impl Driver<'_> {
                 }
             }
         }
+    }
+
+    /// Node `n` handled `element` (after `attempt` retries): its span ends with what
+    /// became of it, and it goes on.
+    pub(super) fn handled(
+        &mut self,
+        n: usize,
+        mut element: Queued,
+        handled: Handled,
+        dead_letter: bool,
+        span: Span,
+        attempt: u32,
+    ) -> Result<(), Failure> {
+        if span.is_some() {
+            let fate = self.fate(n, &handled);
+            self.end_span(n, span, &mut element, attempt, fate);
+        }
+        self.dispatch(n, element, handled, dead_letter)
     }
 
     /// What becomes of an element node `n` handled so.
@@ -125,8 +139,8 @@ impl Driver<'_> {
                     made
                 } else {
                     Queued {
-                        content_type: output.meta.content_type,
-                        buffer: output.payload.rep(),
+                        content_type: output.content_type,
+                        buffer: output.buffer,
                         ..element
                     }
                 };

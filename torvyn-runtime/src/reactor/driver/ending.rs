@@ -40,7 +40,7 @@ impl Driver<'_> {
                         Ok(outputs) => {
                             let made = outputs.len() as u64;
                             for output in outputs {
-                                self.table.release(output.payload.rep());
+                                self.table.release(output.buffer);
                             }
                             self.accounting.produced += made;
                             self.accounting.abandoned += made;
