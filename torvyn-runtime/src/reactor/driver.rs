@@ -639,18 +639,7 @@ async fn run_to_end(
             }
         }
     }
-    // Attributes no stage reads are not made.
-    if !spec
-        .stages
-        .iter()
-        .any(|stage| stage.body.reads_attributes())
-    {
-        for stage in &mut driver.stages {
-            if let Some(connector) = stage.connector() {
-                connector.omit_attributes();
-            }
-        }
-    }
+    driver.omit_unread_attributes();
     driver.detach_blocking_sinks();
     driver.emit(|driver| EventKind::Started {
         nodes: driver.nodes.len(),

@@ -116,6 +116,20 @@ impl Driver<'_> {
         first
     }
 
+    /// When no stage of the flow reads attributes, its source connectors make none (an
+    /// allocation per element read).
+    pub(super) fn omit_unread_attributes(&mut self) {
+        let bodies = self.spec.stages.iter().map(|stage| &stage.body);
+        if bodies.into_iter().any(StageBody::reads_attributes) {
+            return;
+        }
+        for stage in &mut self.stages {
+            if let Some(connector) = stage.connector() {
+                connector.omit_attributes();
+            }
+        }
+    }
+
     /// Whether a built-in connector plays a node of the flow.
     pub(super) fn has_connectors(&self) -> bool {
         let bodies = self.spec.stages.iter().map(|stage| &stage.body);
