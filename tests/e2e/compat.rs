@@ -108,3 +108,29 @@ fn an_import_the_host_lacks_is_named_at_the_component_before_it_is_compiled() {
         "{hex} was compiled: {entries:?}"
     );
 }
+
+#[test]
+fn an_export_of_another_type_than_the_contracts_fails_its_flow_before_any_element() {
+    // Its name is the contract's, so `link` takes it (the types of an export are checked
+    // against the host's bindings only in an instance); its flow must not start.
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 3}"#)
+        .component("odd", Guest::MistypedProcessor, "")
+        .component("out", Guest::Sink, "")
+        .run(&[])
+        .failure();
+    for wanted in [
+        "flow `main`: node `odd` could not be instantiated",
+        "type mismatch with parameters",
+        "expected `record` found `list`",
+    ] {
+        assert!(
+            run.stderr.contains(wanted),
+            "`{wanted}` not in:\n{}",
+            run.stderr
+        );
+    }
+    let report = run.report();
+    assert_eq!(report["emitted"], 0);
+    crate::support::assert_balanced(&report);
+}

@@ -57,6 +57,8 @@ pub enum Guest {
     UnversionedFilter,
     /// A processor that imports `acme:nothing/thing@1.0.0`, which no host provides.
     MissingImport,
+    /// A processor whose `process` export takes and returns bytes, not the contract's types.
+    MistypedProcessor,
     /// A processor that shows and writes element attributes, and its batch export.
     Attributes,
     BatchAttributes,
@@ -82,6 +84,7 @@ impl Guest {
             Guest::BatchSink => "batch-sink",
             Guest::UnversionedFilter => "unversioned-filter",
             Guest::MissingImport => "missing-import",
+            Guest::MistypedProcessor => "mistyped-processor",
             Guest::Attributes => "test-attributes",
             Guest::BatchAttributes => "batch-attributes",
             Guest::Metrics => "test-metrics",
@@ -156,6 +159,7 @@ fn build_guests() {
         Guest::Future,
         Guest::UnversionedFilter,
         Guest::MissingImport,
+        Guest::MistypedProcessor,
     ] {
         plain.args(["-p", guest.package()]);
     }

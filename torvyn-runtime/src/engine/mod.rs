@@ -6,6 +6,7 @@ mod bindings;
 mod cache;
 mod host;
 mod imports;
+mod indices;
 mod state;
 
 use crate::host::HostOptions;
@@ -21,6 +22,8 @@ pub(crate) use bindings::exports;
 pub(crate) use bindings::torvyn::streaming::types::{
     BackpressureSignal, ElementMeta, OutputElement, ProcessError, ProcessResult, StreamElement,
 };
+use indices::ExportIndices;
+pub(crate) use indices::{BatchCalls, Calls, Exports};
 pub(crate) use state::{FlowIdentity, StageState};
 
 /// Why a component could not be loaded.
@@ -108,6 +111,7 @@ struct Loaded {
     unversioned: Vec<String>,
     denied_root: Arc<DeniedRoot>,
     pre: InstancePre<StageState>,
+    exports: ExportIndices,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -143,10 +147,6 @@ impl LoadedComponent {
         &self.inner.unversioned
     }
 
-    pub(crate) fn has_lifecycle(&self) -> bool {
-        self.inner.lifecycle
-    }
-
     /// Whether the component also exports its role's batch interface
     /// ([`Role::batch_interface`]), through which the host then calls it.
     pub fn is_batched(&self) -> bool {
@@ -159,6 +159,15 @@ impl LoadedComponent {
 
     pub(crate) fn instance_pre(&self) -> &InstancePre<StageState> {
         &self.inner.pre
+    }
+
+    /// The typed exports of `instance`, an instance of this component in `store`.
+    pub(crate) fn exports(
+        &self,
+        store: &mut wasmtime::Store<StageState>,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<Exports> {
+        self.inner.exports.load(store, instance)
     }
 }
 
@@ -259,10 +268,12 @@ impl Engine {
                 Component::new(&self.engine, bytes).map_err(compile)?
             }
         };
-        let pre = (self.linker.instantiate_pre(&component)).map_err(|e| EngineError::Link {
+        let link = |e: wasmtime::Error| EngineError::Link {
             path: path.to_owned(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let pre = (self.linker.instantiate_pre(&component)).map_err(link)?;
+        let exports = ExportIndices::new(&pre, role, batched, lifecycle).map_err(link)?;
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
                 path: path.to_owned(),
@@ -273,6 +284,7 @@ impl Engine {
                 unversioned: info.unversioned,
                 denied_root: self.denied_root.clone(),
                 pre,
+                exports,
             }),
         })
     }

@@ -9,13 +9,11 @@ use wasmtime::{CallHook, Store, UpdateDeadline};
 
 use crate::attributes::{Attributes, MAX_FLUSH_ATTRIBUTED};
 use crate::contracts::Role;
-use crate::engine::exports::torvyn::aggregation::aggregator;
-use crate::engine::exports::torvyn::batching::{batch_processor, batch_sink, batch_source};
-use crate::engine::exports::torvyn::filtering::{filter, router};
-use crate::engine::exports::torvyn::streaming::{lifecycle, processor, sink, source};
+use crate::engine::exports::torvyn::batching::{batch_processor, batch_sink};
+use crate::engine::exports::torvyn::streaming::lifecycle;
 use crate::engine::{
-    BackpressureSignal, ElementMeta, FlowIdentity, LoadedComponent, ProcessError, ProcessResult,
-    StageState, StreamElement,
+    BackpressureSignal, BatchCalls, Calls, ElementMeta, Exports, FlowIdentity, LoadedComponent,
+    ProcessError, ProcessResult, StageState, StreamElement,
 };
 use crate::observability::{CallStats, SpanId, TraceId};
 use crate::resources::BufferTable;
@@ -24,23 +22,6 @@ use crate::security::{AuditLog, Limiter};
 use super::StageSpec;
 use super::fixture::read_lent;
 use super::queue::{Made, Queued};
-
-/// The export a stage is called through, by role.
-enum Calls {
-    Source(source::Guest),
-    Processor(processor::Guest),
-    Filter(filter::Guest),
-    Router(router::Guest),
-    Aggregator(aggregator::Guest),
-    Sink(sink::Guest),
-}
-
-/// The batch export a stage is also called through, when it has one.
-enum BatchCalls {
-    Source(batch_source::Guest),
-    Processor(batch_processor::Guest),
-    Sink(batch_sink::Guest),
-}
 
 /// What went wrong in a call: the component's own error, or a trap.
 pub(crate) enum CallError {
@@ -203,42 +184,11 @@ impl Instance {
         let instance = pre.instantiate_async(&mut store).await;
         store.data_mut().unwatch();
         let instance = instance?;
-        let calls = match component.role() {
-            Role::Source => {
-                Calls::Source(source::GuestIndices::new(pre)?.load(&mut store, &instance)?)
-            }
-            Role::Processor => {
-                Calls::Processor(processor::GuestIndices::new(pre)?.load(&mut store, &instance)?)
-            }
-            Role::Filter => {
-                Calls::Filter(filter::GuestIndices::new(pre)?.load(&mut store, &instance)?)
-            }
-            Role::Router => {
-                Calls::Router(router::GuestIndices::new(pre)?.load(&mut store, &instance)?)
-            }
-            Role::Aggregator => {
-                Calls::Aggregator(aggregator::GuestIndices::new(pre)?.load(&mut store, &instance)?)
-            }
-            Role::Sink => Calls::Sink(sink::GuestIndices::new(pre)?.load(&mut store, &instance)?),
-        };
-        let batch = match component.role() {
-            _ if !component.is_batched() => None,
-            Role::Source => Some(BatchCalls::Source(
-                batch_source::GuestIndices::new(pre)?.load(&mut store, &instance)?,
-            )),
-            Role::Processor => Some(BatchCalls::Processor(
-                batch_processor::GuestIndices::new(pre)?.load(&mut store, &instance)?,
-            )),
-            Role::Sink => Some(BatchCalls::Sink(
-                batch_sink::GuestIndices::new(pre)?.load(&mut store, &instance)?,
-            )),
-            Role::Filter | Role::Router | Role::Aggregator => None,
-        };
-        let lifecycle = if component.has_lifecycle() {
-            Some(lifecycle::GuestIndices::new(pre)?.load(&mut store, &instance)?)
-        } else {
-            None
-        };
+        let Exports {
+            calls,
+            batch,
+            lifecycle,
+        } = component.exports(&mut store, &instance)?;
         Ok(Self {
             index,
             store,

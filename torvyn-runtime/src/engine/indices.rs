@@ -1,0 +1,134 @@
+//! Where a component's exported functions are, looked up by name once when it is loaded,
+//! so that each of its instances only takes its functions by index.
+
+use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
+
+use super::StageState;
+use super::exports::torvyn::aggregation::aggregator;
+use super::exports::torvyn::batching::{batch_processor, batch_sink, batch_source};
+use super::exports::torvyn::filtering::{filter, router};
+use super::exports::torvyn::streaming::{lifecycle, processor, sink, source};
+use crate::contracts::Role;
+
+/// The export a stage is called through, by role.
+pub(crate) enum Calls {
+    Source(source::Guest),
+    Processor(processor::Guest),
+    Filter(filter::Guest),
+    Router(router::Guest),
+    Aggregator(aggregator::Guest),
+    Sink(sink::Guest),
+}
+
+/// The batch export a stage is also called through, when it has one.
+pub(crate) enum BatchCalls {
+    Source(batch_source::Guest),
+    Processor(batch_processor::Guest),
+    Sink(batch_sink::Guest),
+}
+
+/// An instance's typed exports: its role's, its batch interface's and `lifecycle`'s.
+pub(crate) struct Exports {
+    pub(crate) calls: Calls,
+    pub(crate) batch: Option<BatchCalls>,
+    pub(crate) lifecycle: Option<lifecycle::Guest>,
+}
+
+enum RoleIndices {
+    Source(source::GuestIndices),
+    Processor(processor::GuestIndices),
+    Filter(filter::GuestIndices),
+    Router(router::GuestIndices),
+    Aggregator(aggregator::GuestIndices),
+    Sink(sink::GuestIndices),
+}
+
+enum BatchIndices {
+    Source(batch_source::GuestIndices),
+    Processor(batch_processor::GuestIndices),
+    Sink(batch_sink::GuestIndices),
+}
+
+/// The indices of a component's exports ([`Exports`]), found once per component: by
+/// name, through its types, which takes about 2 µs a component
+/// (`docs/performance.md`, warm instantiation).
+pub(crate) struct ExportIndices {
+    role: RoleIndices,
+    batch: Option<BatchIndices>,
+    lifecycle: Option<lifecycle::GuestIndices>,
+}
+
+impl ExportIndices {
+    /// The exports of `pre`'s component, which plays `role`, exports its batch
+    /// interface when `batched` and `lifecycle` when `lifecycle`. Fails when an export
+    /// is missing or has another type than the contract's.
+    pub(crate) fn new(
+        pre: &InstancePre<StageState>,
+        role: Role,
+        batched: bool,
+        lifecycle: bool,
+    ) -> wasmtime::Result<Self> {
+        let calls = match role {
+            Role::Source => RoleIndices::Source(source::GuestIndices::new(pre)?),
+            Role::Processor => RoleIndices::Processor(processor::GuestIndices::new(pre)?),
+            Role::Filter => RoleIndices::Filter(filter::GuestIndices::new(pre)?),
+            Role::Router => RoleIndices::Router(router::GuestIndices::new(pre)?),
+            Role::Aggregator => RoleIndices::Aggregator(aggregator::GuestIndices::new(pre)?),
+            Role::Sink => RoleIndices::Sink(sink::GuestIndices::new(pre)?),
+        };
+        let batch = match role {
+            _ if !batched => None,
+            Role::Source => Some(BatchIndices::Source(batch_source::GuestIndices::new(pre)?)),
+            Role::Processor => Some(BatchIndices::Processor(batch_processor::GuestIndices::new(
+                pre,
+            )?)),
+            Role::Sink => Some(BatchIndices::Sink(batch_sink::GuestIndices::new(pre)?)),
+            Role::Filter | Role::Router | Role::Aggregator => None,
+        };
+        let lifecycle = match lifecycle {
+            true => Some(lifecycle::GuestIndices::new(pre)?),
+            false => None,
+        };
+        Ok(Self {
+            role: calls,
+            batch,
+            lifecycle,
+        })
+    }
+
+    /// The typed exports of `instance`, an instance of this component in `store`.
+    pub(crate) fn load(
+        &self,
+        store: &mut Store<StageState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Exports> {
+        let calls = match &self.role {
+            RoleIndices::Source(i) => Calls::Source(i.load(&mut *store, instance)?),
+            RoleIndices::Processor(i) => Calls::Processor(i.load(&mut *store, instance)?),
+            RoleIndices::Filter(i) => Calls::Filter(i.load(&mut *store, instance)?),
+            RoleIndices::Router(i) => Calls::Router(i.load(&mut *store, instance)?),
+            RoleIndices::Aggregator(i) => Calls::Aggregator(i.load(&mut *store, instance)?),
+            RoleIndices::Sink(i) => Calls::Sink(i.load(&mut *store, instance)?),
+        };
+        let batch = match &self.batch {
+            None => None,
+            Some(BatchIndices::Source(i)) => {
+                Some(BatchCalls::Source(i.load(&mut *store, instance)?))
+            }
+            Some(BatchIndices::Processor(i)) => {
+                Some(BatchCalls::Processor(i.load(&mut *store, instance)?))
+            }
+            Some(BatchIndices::Sink(i)) => Some(BatchCalls::Sink(i.load(&mut *store, instance)?)),
+        };
+        let lifecycle = match &self.lifecycle {
+            Some(indices) => Some(indices.load(&mut *store, instance)?),
+            None => None,
+        };
+        Ok(Exports {
+            calls,
+            batch,
+            lifecycle,
+        })
+    }
+}
