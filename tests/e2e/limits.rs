@@ -165,32 +165,3 @@ fn frozen_buffers_a_collector_has_not_dropped_yet_cost_no_handle_of_the_budget()
         run.stderr
     );
 }
-
-#[test]
-fn a_host_that_cannot_reserve_its_instance_pool_runs_its_flows_on_demand() {
-    // The CLI's pool of at least 16 slots reserves two 4 GiB linear memories per slot up
-    // front; 40 GiB of address space holds the three instances of this flow mapped one by
-    // one, not the pool.
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 50}"#)
-        .component("up", Guest::Upper, "")
-        .component("out", Guest::Sink, r#"{"quiet": true}"#);
-    let cli = project.run_command(&[]);
-    let mut limited = std::process::Command::new("sh");
-    limited
-        .arg("-c")
-        .arg(format!("ulimit -v {}; exec \"$@\"", 40u64 << 20))
-        .arg("sh")
-        .arg(cli.get_program())
-        .args(cli.get_args());
-    for (var, value) in cli.get_envs() {
-        match value {
-            Some(value) => limited.env(var, value),
-            None => limited.env_remove(var),
-        };
-    }
-    let run = Run::from(limited.output().expect("sh runs")).success();
-    let report = run.report();
-    assert_eq!(report["delivered"], 50);
-    crate::support::assert_balanced(&report);
-}

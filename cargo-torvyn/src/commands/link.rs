@@ -133,42 +133,17 @@ pub(crate) fn cache_dir() -> miette::Result<Option<PathBuf>> {
     Ok(cache_root()?.map(|root| root.join("compiled")))
 }
 
-/// A host for `project`: with the compile cache, metering fuel when a component of the
-/// project has a fuel limit (its own or the `limits.fuel` setting's), and with an
-/// instance pool ([`pool_slots`]), in which a three-stage flow runs to its first element
-/// in about 40 % of the time that it takes on demand (`docs/performance.md`). Where the pool's address space cannot be reserved (a
-/// `ulimit -v`, say), the host maps each instance on demand instead: slower to start,
-/// the same otherwise.
+/// A host for `project`: with the compile cache, and metering fuel when a component of
+/// the project has a fuel limit, its own or the `limits.fuel` setting's.
 pub(crate) fn host_for(project: &ProjectManifest) -> miette::Result<Host> {
     let components = project.manifest().components.values();
     let fuel = project.defaults().limits.fuel.is_some()
         || components.into_iter().any(|c| c.limits.fuel.is_some());
-    let options = HostOptions {
+    Ok(Host::new(HostOptions {
         cache_dir: cache_dir()?,
         fuel,
         ..HostOptions::default()
-    };
-    let pooled = HostOptions {
-        instance_pool: Some(pool_slots(project)),
-        ..options.clone()
-    };
-    Ok(Host::new(pooled).or_else(|_| Host::new(options))?)
-}
-
-/// The fewest instance slots a host of the CLI has.
-const MIN_POOL_SLOTS: u32 = 16;
-
-/// Instance slots for `project`'s host: two per node of its flows (a node restarted
-/// after a trap holds a second slot while its new instance starts; connectors hold
-/// none), and at least [`MIN_POOL_SLOTS`]. Each slot reserves address space for two
-/// linear memories (4 GiB each by default), not memory.
-fn pool_slots(project: &ProjectManifest) -> u32 {
-    let nodes: usize = (project.manifest().flows.values())
-        .map(|flow| flow.nodes.len())
-        .sum();
-    u32::try_from(nodes.saturating_mul(2))
-        .unwrap_or(u32::MAX)
-        .max(MIN_POOL_SLOTS)
+    })?)
 }
 
 /// Warns when component `name`, loaded as `component`, names contract interfaces without

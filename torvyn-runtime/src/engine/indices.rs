@@ -69,7 +69,7 @@ impl ExportIndices {
         batched: bool,
         lifecycle: bool,
     ) -> wasmtime::Result<Self> {
-        let calls = match role {
+        let role_indices = match role {
             Role::Source => RoleIndices::Source(source::GuestIndices::new(pre)?),
             Role::Processor => RoleIndices::Processor(processor::GuestIndices::new(pre)?),
             Role::Filter => RoleIndices::Filter(filter::GuestIndices::new(pre)?),
@@ -91,7 +91,7 @@ impl ExportIndices {
             false => None,
         };
         Ok(Self {
-            role: calls,
+            role: role_indices,
             batch,
             lifecycle,
         })

@@ -268,12 +268,12 @@ impl Engine {
                 Component::new(&self.engine, bytes).map_err(compile)?
             }
         };
-        let link = |e: wasmtime::Error| EngineError::Link {
+        let pre = (self.linker.instantiate_pre(&component)).map_err(|e| EngineError::Link {
             path: path.to_owned(),
             message: format!("{e:#}"),
-        };
-        let pre = (self.linker.instantiate_pre(&component)).map_err(link)?;
-        let exports = ExportIndices::new(&pre, role, batched, lifecycle).map_err(link)?;
+        })?;
+        // An export its role needs is missing: wasmtime refuses the component as it is.
+        let exports = ExportIndices::new(&pre, role, batched, lifecycle).map_err(compile)?;
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
                 path: path.to_owned(),
@@ -315,13 +315,13 @@ const POOL_TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// has a handful of core instances, one linear memory and a few tables; the pool allows
 /// for several times that, and for tables as large as the default limit.
 ///
-/// A slot given back is made ready for its next instance without giving its pages back
-/// to the kernel: the pages an instance wrote, up to [`POOL_MEMORY_KEEP_RESIDENT`] of its
-/// linear memory and [`POOL_TABLE_KEEP_RESIDENT`] of each table, are reset in place, and
-/// Linux's `PAGEMAP_SCAN` (6.7 and later; where it is missing, the whole of those first
-/// bytes are cleared) finds which. The next instance in the slot then takes no page
-/// faults on them, and its last one no `madvise`: a three-stage flow ran to its first
-/// element in a third to a half less time (`docs/performance.md`).
+/// A slot given back keeps the first [`POOL_MEMORY_KEEP_RESIDENT`] bytes of its linear
+/// memory and [`POOL_TABLE_KEEP_RESIDENT`] of each table, cleared in place (`memset`),
+/// instead of giving them back to the kernel (`madvise`) for the next instance to fault
+/// in again: a three-stage flow reached its first element in about a fifth less time
+/// (`docs/performance.md`). wasmtime's `pagemap_scan`, which would clear only the pages
+/// written, is left off: in wasmtime 48 it skips a written page that is swapped out,
+/// which the next instance in the slot could then read.
 fn pool(slots: u32, reservation: Option<u64>) -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
@@ -335,8 +335,7 @@ fn pool(slots: u32, reservation: Option<u64>) -> wasmtime::PoolingAllocationConf
         .max_tables_per_module(4)
         .table_elements(crate::security::Limits::default().table_elements as usize)
         .linear_memory_keep_resident(POOL_MEMORY_KEEP_RESIDENT)
-        .table_keep_resident(POOL_TABLE_KEEP_RESIDENT)
-        .pagemap_scan(wasmtime::Enabled::Auto);
+        .table_keep_resident(POOL_TABLE_KEEP_RESIDENT);
     if let Some(bytes) = reservation {
         pool.max_memory_size(bytes as usize);
     }
