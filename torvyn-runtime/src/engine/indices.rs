@@ -61,8 +61,9 @@ pub(crate) struct ExportIndices {
 
 impl ExportIndices {
     /// The exports of `pre`'s component, which plays `role`, exports its batch
-    /// interface when `batched` and `lifecycle` when `lifecycle`. Fails when an export
-    /// is missing or has another type than the contract's.
+    /// interface when `batched` and `lifecycle` when `lifecycle`. Fails when one of
+    /// their functions is missing; their types are checked in each instance
+    /// ([`ExportIndices::load`]).
     pub(crate) fn new(
         pre: &InstancePre<StageState>,
         role: Role,
@@ -97,7 +98,8 @@ impl ExportIndices {
         })
     }
 
-    /// The typed exports of `instance`, an instance of this component in `store`.
+    /// The typed exports of `instance`, an instance of this component in `store`. Fails
+    /// when an export has other types than the host's bindings of the contract.
     pub(crate) fn load(
         &self,
         store: &mut Store<StageState>,
