@@ -4,6 +4,7 @@
 //! stream is never held whole unless it is one element.
 
 use crate::config::{Framing, Oversize};
+use crate::resources::append_bytes;
 
 /// One element cut from the stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -125,7 +126,7 @@ impl Framer {
     /// Feeds `bytes` (a chunk read elsewhere).
     pub(crate) fn feed(&mut self, bytes: &[u8]) {
         self.spare(0);
-        self.buffer.extend_from_slice(bytes);
+        append_bytes(&mut self.buffer, bytes);
     }
 
     /// The next complete frame; at `eof`, what is left is the last one. `None` when more

@@ -17,7 +17,7 @@ use crate::connectors::{Connector, ConnectorSpec};
 use crate::contracts::Role;
 use crate::engine::{BackpressureSignal, FlowIdentity, LoadedComponent, ProcessError};
 use crate::observability::{CallStats, ConnectorReport, SpanId, TraceId};
-use crate::resources::{BufferError, BufferTable};
+use crate::resources::{BufferError, BufferTable, append_bytes};
 use crate::security::AuditLog;
 
 /// An element given to, or recorded from, a flow under test.
@@ -63,7 +63,7 @@ pub trait NativeStage: Send {
     /// As a processor: writes the output for `input` into `out` (empty on entry), or
     /// says the element is dropped.
     fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-        out.extend_from_slice(input);
+        append_bytes(out, input);
         true
     }
 

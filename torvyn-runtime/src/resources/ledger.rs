@@ -1,5 +1,7 @@
 //! The copy ledger: the one place where payload bytes are copied and counted.
 
+use super::copy::{append_bytes, copy_bytes};
+
 /// Copies counted so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CopyStats {
@@ -35,8 +37,8 @@ impl CopyLedger {
         }
         // What overwrites is copied over; the rest is appended, never zeroed first.
         let over = (dst.len() - offset).min(src.len());
-        dst[offset..offset + over].copy_from_slice(&src[..over]);
-        dst.extend_from_slice(&src[over..]);
+        copy_bytes(&mut dst[offset..offset + over], &src[..over]);
+        append_bytes(dst, &src[over..]);
         self.record(stage, src.len());
     }
 

@@ -22,10 +22,12 @@
 //! [`CopyLedger::copy`], so copy counts are measured, not claimed. (wasmtime's typed
 //! bindings still stage each `list<u8>` in a `Vec`: see `docs/decisions/002`.)
 
+mod copy;
 mod ledger;
 mod pool;
 mod table;
 
+pub(crate) use copy::append_bytes;
 pub use ledger::{CopyLedger, CopyStats};
 pub use pool::{PoolStats, TIER_NAMES, TIERS, TierStats, TieredPool};
 pub use table::{BufferError, BufferTable, HUSKS_PER_HANDLE, StageBudget};
