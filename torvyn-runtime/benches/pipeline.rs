@@ -66,8 +66,9 @@ fn pipelines(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("native", shape), |b| {
                 b.iter(|| run(&runtime, &host, native_flow(processor, size, count), count));
             });
+            let mut pair = PagePair::new(size);
             group.bench_function(BenchmarkId::new("plain-rust", shape), |b| {
-                b.iter(|| plain_rust(processor, size, count));
+                b.iter(|| plain_rust(processor, &mut pair, count));
             });
             group.bench_function(BenchmarkId::new("bare-wasmtime", shape), |b| {
                 b.iter(|| bare.run(processor, size, count));
@@ -80,10 +81,9 @@ fn pipelines(c: &mut Criterion) {
 /// The stages' work as plain functions called in a loop, with no queue, buffer table or
 /// driver of ours: the source makes the payload, the processor writes its output into a
 /// second buffer (or there is none), the sink reads it. What the driver costs is the
-/// native flow's figure over this one.
-fn plain_rust(processor: Option<Work>, size: usize, count: u64) {
-    let mut arena = PagePair::new(size);
-    let (made, processed) = arena.halves();
+/// native flow's figure over this one. `buffers` are made once, outside the timed loop.
+fn plain_rust(processor: Option<Work>, buffers: &mut PagePair, count: u64) {
+    let (made, processed) = buffers.halves();
     for _ in 0..count {
         made.fill(b'x');
         let out: &[u8] = match processor {
@@ -105,9 +105,9 @@ fn plain_rust(processor: Option<Work>, size: usize, count: u64) {
 
 /// Two buffers of `size` bytes that start at the same offset in a page. glibc's `memcpy`
 /// (2.36, AMD Zen) is 20 times slower when the destination sits 1 to 63 bytes past the
-/// source modulo 4 KiB, which two buffers of one size from `malloc` do as a rule (a chunk
-/// header apart; `torvyn-runtime/src/resources/ledger.rs` has the figures): the floors
-/// are measured in the fast case.
+/// source modulo 4 KiB, as two 64 KiB buffers allocated one after the other by `malloc`
+/// do (a chunk header apart; `torvyn-runtime/src/resources/copy.rs` has the figures):
+/// the floors are measured in the fast case.
 struct PagePair {
     arena: Vec<u8>,
     start: usize,
