@@ -4,7 +4,7 @@
 //! stream is never held whole unless it is one element.
 
 use crate::config::{Framing, Oversize};
-use crate::resources::append_bytes;
+use crate::resources::{append_bytes, drop_front};
 
 /// One element cut from the stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl Framer {
     /// most one element and one read.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
         if self.start > 0 {
-            self.buffer.drain(..self.start);
+            drop_front(&mut self.buffer, self.start);
             self.offset += self.start as u64;
             self.scanned -= self.start;
             self.start = 0;

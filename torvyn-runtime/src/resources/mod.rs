@@ -27,7 +27,7 @@ mod ledger;
 mod pool;
 mod table;
 
-pub(crate) use copy::append_bytes;
+pub(crate) use copy::{append_bytes, drop_front};
 pub use ledger::{CopyLedger, CopyStats};
 pub use pool::{PoolStats, TIER_NAMES, TIERS, TierStats, TieredPool};
 pub use table::{BufferError, BufferTable, HUSKS_PER_HANDLE, StageBudget};
