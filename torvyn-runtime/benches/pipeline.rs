@@ -342,10 +342,30 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
+/// One `memcpy` of 64 KiB with the destination 0, 16 and 64 bytes past the source modulo
+/// a page: the case `torvyn-runtime/src/resources/copy.rs` copies in spans (16) against
+/// two it does not.
+fn memcpy_distance(c: &mut Criterion) {
+    let size = 64 * 1024;
+    let mut group = c.benchmark_group("memcpy-distance/64 KiB");
+    group.throughput(Throughput::Bytes(size as u64));
+    let mut pair = PagePair::new(size + 4096);
+    for distance in [0, 16, 64] {
+        let (source, target) = pair.halves();
+        source.fill(b'x');
+        let (source, target) = (&source[..size], &mut target[distance..distance + size]);
+        group.bench_function(format!("{distance} B past"), |b| {
+            b.iter(|| target.copy_from_slice(black_box(source)));
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     pipelines,
     memcpy,
+    memcpy_distance,
     instantiation,
     preemption,
     observability,
