@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use torvyn_runtime::{
-    FlowHandle, FlowPlan, FlowSpec, Host, HostOptions, Native, NativeStage, Outcome,
+    FlowHandle, FlowPlan, FlowReport, FlowSpec, Host, HostOptions, Native, NativeStage, Outcome,
     ProjectManifest, Role, RunOptions, StageBody, StageSpec, YIELD_EVERY,
 };
 
@@ -154,6 +154,26 @@ impl NativeStage for Keep {
     }
 }
 
+/// Runs native `stages` as a chain in that order, with queues of 8, to its end.
+fn run_chain<const N: usize>(flow: &str, stages: [(&str, Native); N]) -> FlowReport {
+    let stages: Vec<StageSpec> = (stages.into_iter())
+        .map(|(name, native)| StageSpec {
+            name: name.to_owned(),
+            body: StageBody::Native(native),
+            config: String::new(),
+            limits: Default::default(),
+            grants: Default::default(),
+        })
+        .collect();
+    let nodes: Vec<(String, Role)> = (stages.iter())
+        .map(|s| (s.name.clone(), s.body.role()))
+        .collect();
+    let spec = FlowSpec::new(FlowPlan::chain(flow, &nodes, 8), stages);
+    single_thread()
+        .block_on(host().run(spec, RunOptions::default()))
+        .unwrap()
+}
+
 #[test]
 fn native_stages_run_through_the_same_queues_buffers_and_accounting() {
     let kept = Arc::new(Mutex::new(Vec::new()));
@@ -169,22 +189,7 @@ fn native_stages_run_through_the_same_queues_buffers_and_accounting() {
             Native::sink(Arc::new(move || Box::new(Keep(sink_kept.clone())))),
         ),
     ];
-    let stages: Vec<StageSpec> = (stages.into_iter())
-        .map(|(name, native)| StageSpec {
-            name: name.to_owned(),
-            body: StageBody::Native(native),
-            config: String::new(),
-            limits: Default::default(),
-            grants: Default::default(),
-        })
-        .collect();
-    let nodes: Vec<(String, Role)> = (stages.iter())
-        .map(|s| (s.name.clone(), s.body.role()))
-        .collect();
-    let spec = FlowSpec::new(FlowPlan::chain("native", &nodes, 8), stages);
-    let report = single_thread()
-        .block_on(host().run(spec, RunOptions::default()))
-        .unwrap();
+    let report = run_chain("native", stages);
     assert_eq!(report.outcome, Outcome::Completed);
     assert_eq!((report.emitted, report.delivered), (1000, 900));
     assert_eq!(report.accounting.filtered, 100);
@@ -199,6 +204,73 @@ fn native_stages_run_through_the_same_queues_buffers_and_accounting() {
         (kept[0].as_str(), kept[899].as_str()),
         ("ITEM 0", "ITEM 998")
     );
+}
+
+/// A stage of a chain that logs each call: `pull 3`, `process 3`, `push 3`.
+struct Logged {
+    log: Arc<Mutex<Vec<String>>>,
+    pulled: u64,
+}
+
+impl NativeStage for Logged {
+    fn pull(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.pulled == 100 {
+            return false;
+        }
+        out.extend_from_slice(self.pulled.to_string().as_bytes());
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("pull {}", self.pulled));
+        self.pulled += 1;
+        true
+    }
+
+    fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(input);
+        let input = String::from_utf8_lossy(input);
+        self.log.lock().unwrap().push(format!("process {input}"));
+        true
+    }
+
+    fn push(&mut self, input: &[u8]) {
+        let input = String::from_utf8_lossy(input);
+        self.log.lock().unwrap().push(format!("push {input}"));
+    }
+}
+
+#[test]
+fn an_element_reaches_the_sink_before_the_source_is_pulled_again() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let logged = |log: &Arc<Mutex<Vec<String>>>| -> torvyn_runtime::NativeFactory {
+        let log = log.clone();
+        Arc::new(move || {
+            let log = log.clone();
+            Box::new(Logged { log, pulled: 0 })
+        })
+    };
+    let stages = [
+        ("src", Native::source(logged(&log))),
+        ("copy", Native::processor(logged(&log))),
+        ("out", Native::sink(logged(&log))),
+    ];
+    let report = run_chain("logged", stages);
+    assert_eq!((report.emitted, report.delivered), (100, 100));
+    // Downstream first: each element goes all the way before the next comes in, however
+    // much room the queues have, so that no element waits for others to be made.
+    let expected: Vec<String> = (0..100)
+        .flat_map(|i| {
+            [
+                format!("pull {i}"),
+                format!("process {i}"),
+                format!("push {i}"),
+            ]
+        })
+        .collect();
+    assert_eq!(*log.lock().unwrap(), expected);
+    for edge in &report.edges {
+        assert_eq!(edge.max_depth, 1, "{edge:?}");
+    }
 }
 
 #[test]
