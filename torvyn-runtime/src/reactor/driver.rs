@@ -20,7 +20,6 @@ mod dispatch;
 mod drive;
 mod ending;
 mod failure;
-mod follow;
 mod pulling;
 mod recovery;
 mod report;
@@ -51,11 +50,11 @@ use crate::resources::BufferTable;
 use crate::security::AuditLog;
 use crate::topology::{EdgePlan, NodePlan};
 
-/// Calls a flow makes between two yields to tokio: the most a busy flow runs while another
-/// flow on the same thread waits (100 µs, `YIELD_AFTER`, bounds it in time). Tokio's own
-/// cooperative budget per task poll is the same 128 (`tokio::task::coop`). A yield costs
-/// the runtime a poll of its I/O driver (an `epoll_wait`): at 32, that was about 5 % of a
-/// native flow's time.
+/// Turns (each one call, or one batch call) a flow takes between two yields to tokio: the most a busy flow runs while
+/// another flow on the same thread waits, as 100 µs (`YIELD_AFTER`) bounds it in time.
+/// Tokio's own cooperative budget per task poll is the same 128 (`tokio::task::coop`). A
+/// yield costs the runtime a poll of its I/O driver (an `epoll_wait`): at 32, that was
+/// about 5 % of a native flow's time.
 pub const YIELD_EVERY: u32 = 128;
 /// The most elements a stage that exports a batch interface takes or makes in one call.
 pub const MAX_BATCH: usize = 32;
@@ -128,8 +127,6 @@ struct Node {
     absorbed: Vec<super::acks::Ack>,
     /// Where its calls run: a sink that waits runs on its own task.
     placement: Placement,
-    /// The nodes its edges (the dead-letter edge too) go to, furthest downstream first.
-    downstream: Vec<usize>,
     /// A connector's connection to its server, watched wherever its calls run.
     connection: Option<Watched>,
 }
@@ -289,21 +286,49 @@ impl Driver<'_> {
         }
     }
 
-    /// Does one unit of work: a call (or a wind-down) at the node furthest downstream that
-    /// can work, or else a source's, and the calls that follow it down the flow (see
-    /// `follow`). Returns how many calls it made, 0 when nothing could run right now.
-    async fn turn(&mut self) -> Result<u32, Failure> {
+    /// Does one unit of work; `false` when nothing could run right now.
+    async fn turn(&mut self) -> Result<bool, Failure> {
         if !self.calls.is_empty() {
             self.land_returned().await?;
         }
         // Downstream first: elements already in the flow go on before new ones come in.
         for i in (0..self.spec.plan.order.len()).rev() {
             let n = self.spec.plan.order[i];
-            if let Some(work) = self.work(n) {
-                if !self.run(n, work).await? {
-                    return Ok(1);
+            let node = &self.nodes[n];
+            if node.finished || node.plan.role == Role::Source {
+                continue;
+            }
+            let role = node.plan.role;
+            let ready = match role {
+                // A sink's only edge out is its dead-letter edge.
+                Role::Sink => !self.is_away(n) && self.room_downstream(n) && self.sink_ready(n),
+                _ => self.room_downstream(n),
+            };
+            if !ready {
+                if self.observed && role != Role::Sink && self.has_input(n) {
+                    self.held_back(n);
                 }
-                return Ok(1 + self.follow(n).await?);
+                continue;
+            }
+            if let Some(e) = self.next_input(n) {
+                let batch = match self.stages[n].batched() {
+                    true => self.batch_len(n, e),
+                    false => 1,
+                };
+                if self.detached(n) {
+                    self.send_away(n, e, batch);
+                    return Ok(true);
+                }
+                if batch > 1 {
+                    self.step_batch(n, e, batch).await?;
+                } else {
+                    self.step(n, e).await?;
+                }
+                return Ok(true);
+            }
+            if self.inputs_ended(n) {
+                self.wind_down(n).await?;
+                return Ok(true);
             }
         }
         // Then the sources, taking turns.
@@ -334,10 +359,10 @@ impl Driver<'_> {
                 if self.above_high_watermark(s) {
                     self.signal(s, BackpressureSignal::Pause).await?;
                 }
-                return Ok(1 + self.follow(s).await?);
+                return Ok(true);
             }
         }
-        Ok(0)
+        Ok(false)
     }
 
     fn below_low_watermarks(&self, s: usize) -> bool {
@@ -538,7 +563,6 @@ async fn run_to_end(
                 absorbed: Vec::new(),
                 placement: Placement::start(&spec, n),
                 connection: None,
-                downstream: downstream(&spec.plan, n),
             })
             .collect(),
         edges: plan
@@ -648,18 +672,6 @@ async fn run_to_end(
         }
         Err(failure) => Err(driver.into_error(failure, duration)),
     }
-}
-
-/// The nodes node `n`'s edges (its dead-letter edge too) go to, once each, furthest
-/// downstream (in `plan.order`) first.
-fn downstream(plan: &crate::topology::FlowPlan, n: usize) -> Vec<usize> {
-    let node = &plan.nodes[n];
-    let to = node.outputs.iter().chain(&node.dead_letter);
-    let mut nodes: Vec<usize> = to.map(|&e| plan.edges[e].to).collect();
-    let rank = |m: &usize| plan.order.iter().position(|o| o == m);
-    nodes.sort_by_key(|m| std::cmp::Reverse(rank(m)));
-    nodes.dedup();
-    nodes
 }
 
 /// Instantiates node `n`'s component (or opens its connector, which notifies `wake`) and

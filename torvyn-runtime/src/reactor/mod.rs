@@ -42,7 +42,7 @@
 //!    sink writes many lines at once.
 //!    Each element's result then goes on as a single call's would. A batch of one is a
 //!    single call.
-//! 8. After 32 turns or 100 µs, yield to tokio so flows sharing a thread progress (and
+//! 8. After 128 turns or 100 µs, yield to tokio so flows sharing a thread progress (and
 //!    publish, tick connectors, and stop at `--timeout`). The clock is read every 8 turns,
 //!    and after any turn during which the engine's epoch ticked (a millisecond passed):
 //!    a read costs as much as a native stage's turn, and a slow turn is still followed

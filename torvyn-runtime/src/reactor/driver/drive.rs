@@ -16,7 +16,6 @@ pub(super) async fn drive(
 ) -> Result<(), Failure> {
     let control = driver.control;
     let mut since_yield = 0u32;
-    let mut look_at = CLOCK_EVERY;
     let mut last_yield = Instant::now();
     let mut tick_at_yield = crate::engine::ticks();
     loop {
@@ -41,19 +40,15 @@ pub(super) async fn drive(
             driver.emit(|_| EventKind::Resumed);
             last_yield = Instant::now();
         }
-        let calls = driver.turn().await?;
-        if calls > 0 {
-            since_yield += calls;
-            // The clock every few calls, or once an epoch tick shows a millisecond went by
+        if driver.turn().await? {
+            since_yield += 1;
+            // The clock every few turns, or once an epoch tick shows a millisecond went by
             // (a slow call), so that a yield is never late by more than that.
-            let look = since_yield >= look_at || crate::engine::ticks() != tick_at_yield;
-            if look {
-                look_at = since_yield + CLOCK_EVERY;
-            }
+            let look =
+                since_yield.is_multiple_of(CLOCK_EVERY) || crate::engine::ticks() != tick_at_yield;
             if since_yield >= YIELD_EVERY || (look && last_yield.elapsed() >= YIELD_AFTER) {
                 tokio::task::yield_now().await;
                 since_yield = 0;
-                look_at = CLOCK_EVERY;
                 last_yield = Instant::now();
                 tick_at_yield = crate::engine::ticks();
                 driver.resumed(last_yield, deadline)?;
@@ -101,7 +96,6 @@ pub(super) async fn drive(
             driver.land(joined, false).await?;
         }
         since_yield = 0;
-        look_at = CLOCK_EVERY;
         last_yield = Instant::now();
         tick_at_yield = crate::engine::ticks();
         driver.resumed(last_yield, deadline)?;
