@@ -56,11 +56,6 @@ pub(crate) struct Traced {
     pub(crate) depth: usize,
 }
 
-/// Places a queue's storage starts with: it grows with the elements it holds, up to its
-/// capacity, so that storage follows use, never a configured number. Once grown, it is
-/// kept: a flow in its steady state allocates nothing here.
-const INITIAL_PLACES: usize = 16;
-
 /// A queue that never holds more than its capacity.
 #[derive(Debug)]
 pub(crate) struct Queue {
@@ -72,7 +67,11 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            items: VecDeque::with_capacity(capacity.min(INITIAL_PLACES)),
+            // No storage until the first element: it grows with the elements the queue
+            // holds, up to its capacity, so that storage follows use, never a configured
+            // number (an idle flow's queues hold none). Once grown, it is kept: a flow in
+            // its steady state allocates nothing here.
+            items: VecDeque::new(),
             capacity,
             max_depth: 0,
         }
