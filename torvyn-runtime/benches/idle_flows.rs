@@ -2,7 +2,9 @@
 //! `TORVYN_IDLE_FLOWS` (default 10 000) three-stage flows of components, each paused
 //! before its first element, on a host reserving 256 MiB of address space per linear
 //! memory (with `TORVYN_IDLE_POOLED` set, from a pool of instance slots), and reports the
-//! resident memory they take, per flow.
+//! memory they take, per flow: resident (RSS) and proportional (PSS). Each instance maps
+//! its component's memory image from the compiled file, copy-on-write, and RSS counts
+//! those pages once per instance though they are in memory once; PSS counts them once.
 
 mod support;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use torvyn_runtime::{FlowHandle, HostOptions, RunOptions};
 
-use support::{Guests, Work, rss, runtime, wasm_flow};
+use support::{Guests, Memory, Work, memory, runtime, wasm_flow};
 
 fn main() {
     let count: usize = std::env::var("TORVYN_IDLE_FLOWS")
@@ -30,7 +32,7 @@ fn main() {
     // One flow first, so that what every flow shares (code, the engine) is counted apart.
     let warm = wasm_flow(&guests, Some(Work::Upper), 64, 1);
     support::run(&runtime, &host, warm, 1);
-    let Some(before) = rss() else {
+    let Some(before) = memory() else {
         eprintln!("idle_flows: this platform does not report resident memory");
         return;
     };
@@ -48,7 +50,7 @@ fn main() {
         let mut last = 0;
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let now = rss().unwrap_or(0);
+            let now = memory().map_or(0, |m| m.resident);
             if now == last {
                 break;
             }
@@ -56,16 +58,22 @@ fn main() {
         }
         handles
     });
-    let after = rss().unwrap_or(before);
+    let after = memory().unwrap_or(before);
     let emitted: u64 = handles.iter().map(|h| h.progress().emitted).sum();
     // A flow that could not start has ended already; it holds nothing.
     let idle = handles.iter().filter(|h| !h.is_finished()).count();
-    let per_flow = after.saturating_sub(before) / idle.max(1) as u64;
+    let taken = |of: fn(&Memory) -> u64| of(&after).saturating_sub(of(&before));
+    let (resident, proportional) = (taken(|m| m.resident), taken(|m| m.proportional));
+    let per_flow = |bytes: u64| bytes as f64 / idle.max(1) as f64 / 1024.0;
     println!(
         "idle_flows: {idle} of {count} three-stage flows of components started and paused, \
-         taking {} MiB resident, {} KiB per flow ({emitted} elements emitted before pausing)",
-        after.saturating_sub(before) >> 20,
-        per_flow >> 10,
+         taking {} MiB resident, {:.1} KiB per flow; {} MiB proportional (a page shared by \
+         instances counted once), {:.1} KiB per flow ({emitted} elements emitted before \
+         pausing)",
+        resident >> 20,
+        per_flow(resident),
+        proportional >> 20,
+        per_flow(proportional),
     );
     let failures = runtime.block_on(async {
         let mut failures = Vec::new();

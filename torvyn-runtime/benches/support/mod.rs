@@ -304,12 +304,29 @@ pub fn run_observed(
     assert_eq!(report.delivered, count);
 }
 
-/// The process's resident memory now (`VmRSS`), in bytes, on Linux.
-pub fn rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// The process's memory at one moment, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident (`Rss`): a page counts once for each mapping of it, so a page of a file
+    /// mapped by a thousand instances counts a thousand times.
+    pub resident: u64,
+    /// Proportional (`Pss`): a page mapped n times counts 1/n in each, so the memory the
+    /// process really holds counts once (`proc(5)`, `/proc/pid/smaps`).
+    pub proportional: u64,
+}
+
+/// The process's memory now, on Linux 4.14 and later (`/proc/self/smaps_rollup`).
+pub fn memory() -> Option<Memory> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = rollup.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some(Memory {
+        resident: field("Rss:")?,
+        proportional: field("Pss:")?,
+    })
 }
 
 /// Takes the spans of traced elements and counts them, as an exporter's queue would take
