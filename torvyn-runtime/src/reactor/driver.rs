@@ -50,11 +50,12 @@ use crate::resources::BufferTable;
 use crate::security::AuditLog;
 use crate::topology::{EdgePlan, NodePlan};
 
-/// Turns (each one call, or one batch call) a flow takes between two yields to tokio: the most a busy flow runs while
-/// another flow on the same thread waits, as 100 µs (`YIELD_AFTER`) bounds it in time.
-/// Tokio's own cooperative budget per task poll is the same 128 (`tokio::task::coop`). A
-/// yield costs the runtime a poll of its I/O driver (an `epoll_wait`): at 32, that was
-/// about 5 % of a native flow's time.
+/// Turns a flow takes between two yields to tokio (a turn is one unit of work: mostly a
+/// call or a batch call, or a wind-down): the most a busy flow runs while another flow on
+/// the same thread waits, as 100 µs (`YIELD_AFTER`) bounds it in time. Tokio's own
+/// cooperative budget per task poll is the same 128 (`tokio::task::coop`). A yield costs
+/// the runtime a poll of its I/O driver (an `epoll_wait`): at 32, that was about 5 % of a
+/// native flow's time.
 pub const YIELD_EVERY: u32 = 128;
 /// The most elements a stage that exports a batch interface takes or makes in one call.
 pub const MAX_BATCH: usize = 32;
