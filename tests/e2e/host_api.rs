@@ -256,8 +256,8 @@ fn an_element_reaches_the_sink_before_the_source_is_pulled_again() {
     ];
     let report = run_chain("logged", stages);
     assert_eq!((report.emitted, report.delivered), (100, 100));
-    // Downstream first: each element goes all the way before the next comes in, however
-    // much room the queues have, so that no element waits for others to be made.
+    // Downstream first: each element goes all the way before the next comes in, though
+    // the queues have room for 8, so that no element waits for others to be made.
     let expected: Vec<String> = (0..100)
         .flat_map(|i| {
             [

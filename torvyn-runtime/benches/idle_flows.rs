@@ -33,7 +33,7 @@ fn main() {
     let warm = wasm_flow(&guests, Some(Work::Upper), 64, 1);
     support::run(&runtime, &host, warm, 1);
     let Some(before) = memory() else {
-        eprintln!("idle_flows: this platform does not report resident memory");
+        eprintln!("idle_flows: this platform does not report its memory (/proc/self/smaps_rollup)");
         return;
     };
     let handles: Vec<FlowHandle> = runtime.block_on(async {

@@ -67,11 +67,11 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            // No storage until the first element: it grows with the elements the queue
-            // holds (doubling, so up to the power of two at or above its capacity), so
-            // that storage follows use, never a configured
-            // number (an idle flow's queues hold none). Once grown, it is kept: a flow in
-            // its steady state allocates nothing here.
+            // No storage until the first element (an idle flow's queues hold none): it
+            // grows with the elements the queue holds, doubling, up to the power of two at
+            // or above its capacity, so that storage follows use, never a configured
+            // number. Once grown, it is kept: a flow in its steady state allocates nothing
+            // here.
             items: VecDeque::new(),
             capacity,
             max_depth: 0,
