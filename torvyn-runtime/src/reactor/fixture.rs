@@ -487,17 +487,16 @@ impl Stage {
     }
 }
 
-/// Reads the whole of `buffer` as stage `index`, lent to it for the read as a component
-/// would be lent it for a call.
+/// Copies the whole of `buffer` as stage `index`, lent to it for the read as a component
+/// would be lent it for a call: one copy, counted by the ledger.
 pub(crate) fn read_lent(
     table: &mut BufferTable,
     index: usize,
     buffer: u32,
 ) -> Result<Vec<u8>, BufferError> {
-    table.lend(buffer, index);
-    let bytes = table.read(index, buffer, 0, u64::MAX);
-    table.give_back(buffer);
-    bytes
+    let mut bytes = Vec::new();
+    host_read_onto(table, index, buffer, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Appends the whole of `buffer` to `out` as stage `index`, lent to it for the read as a

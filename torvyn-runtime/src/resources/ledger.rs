@@ -42,7 +42,9 @@ impl CopyLedger {
         self.record(stage, src.len());
     }
 
-    fn record(&mut self, stage: usize, bytes: usize) {
+    /// Records against `stage` a copy of `bytes` bytes made elsewhere: by wasmtime, which
+    /// lowers the bytes of a buffer a component reads straight into its memory.
+    pub fn record(&mut self, stage: usize, bytes: usize) {
         let bytes = bytes as u64;
         self.total.copies += 1;
         self.total.bytes += bytes;

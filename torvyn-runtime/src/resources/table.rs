@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::{CopyLedger, CopyStats, PoolStats, TieredPool};
 
 /// Who holds an immutable buffer.
@@ -385,15 +387,18 @@ impl BufferTable {
         }
     }
 
-    /// `buffer.read` / `buffer.read-all`: copies up to `len` bytes from `offset` out of the
-    /// buffer, for the component to receive.
+    /// `buffer.read` / `buffer.read-all`: up to `len` bytes from `offset` of the buffer,
+    /// shared with it rather than copied (the content moves behind an `Arc` on its first
+    /// read or lending, and back to the pool when the buffer is released). The caller
+    /// makes the one copy, wasmtime lowering the bytes into the component's memory, and it
+    /// is counted here against `stage`.
     pub fn read(
         &mut self,
         stage: usize,
         rep: u32,
         offset: u64,
         len: u64,
-    ) -> Result<Vec<u8>, BufferError> {
+    ) -> Result<Bytes, BufferError> {
         let content = self.readable(stage, rep)?.content();
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -402,15 +407,8 @@ impl BufferTable {
             + usize::try_from(len)
                 .unwrap_or(usize::MAX)
                 .min(content.len() - start);
-        let mut out = Vec::with_capacity(end - start);
-        let (slots, ledger) = (&self.slots, &mut self.ledger);
-        ledger.copy(
-            stage,
-            &mut out,
-            0,
-            &slots[rep as usize].content()[start..end],
-        );
-        Ok(out)
+        self.ledger.record(stage, end - start);
+        Ok(Bytes::from_owner(SharedContent(self.shared(rep))).slice(start..end))
     }
 
     /// Like [`BufferTable::read`] of the whole content, appended to `out` (which keeps its
@@ -480,8 +478,13 @@ impl BufferTable {
     /// is copied; the buffer stays readable here, and its memory returns to this table's
     /// pool once it is released here and there.
     pub fn lend_away(&mut self, rep: u32) -> Arc<Vec<u8>> {
+        debug_assert_eq!(self.slots[rep as usize].state, State::Owned(Holder::Host));
+        self.shared(rep)
+    }
+
+    /// The content of a live buffer, moved behind an `Arc` if it is not already there.
+    fn shared(&mut self, rep: u32) -> Arc<Vec<u8>> {
         let slot = &mut self.slots[rep as usize];
-        debug_assert_eq!(slot.state, State::Owned(Holder::Host));
         let bytes = &mut slot.bytes;
         (slot
             .shared
@@ -558,6 +561,15 @@ impl Slot {
     /// What a reader of the buffer sees.
     fn content(&self) -> &[u8] {
         self.shared.as_deref().unwrap_or(&self.bytes)
+    }
+}
+
+/// A buffer's shared content, as the owner of a [`Bytes`] read from it.
+struct SharedContent(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedContent {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 

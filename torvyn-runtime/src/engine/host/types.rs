@@ -1,5 +1,6 @@
 //! `torvyn:streaming/types`: the `buffer`, `mutable-buffer` and `flow-context` resources.
 
+use bytes::Bytes;
 use wasmtime::component::{Linker, Resource, WasmList};
 use wasmtime::{AsContext, StoreContextMut};
 
@@ -26,16 +27,17 @@ impl HostBuffer for StageState {
             .to_owned())
     }
 
+    // `read` and `read-all` are shadowed in the linker by versions that lower the bytes
+    // straight from the buffer (see `add_to_linker`); these serve only the generated trait.
     fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
         self.buffers
             .read(self.stage, this.rep(), offset, len)
+            .map(Vec::from)
             .map_err(trap)
     }
 
     fn read_all(&mut self, this: Resource<Buffer>) -> wasmtime::Result<Vec<u8>> {
-        self.buffers
-            .read(self.stage, this.rep(), 0, u64::MAX)
-            .map_err(trap)
+        self.read(this, 0, u64::MAX)
     }
 
     fn drop(&mut self, this: Resource<Buffer>) -> wasmtime::Result<()> {
@@ -130,12 +132,26 @@ impl HostFlowContext for StageState {
 const TYPES: &str = "torvyn:streaming/types@0.1.0";
 
 /// Replaces `mutable-buffer.write` and `.append` with versions that copy the bytes straight
-/// out of the component's memory (a `WasmList<u8>`) into the buffer, rather than into a
-/// `Vec` first as the generated bindings would: one copy of each payload byte instead of
-/// two.
+/// out of the component's memory (a `WasmList<u8>`) into the buffer, and `buffer.read` and
+/// `.read-all` with versions whose result wasmtime lowers straight from the buffer's
+/// memory (a `Bytes` sharing it), rather than through a `Vec` as the generated bindings
+/// would: one copy of each payload byte instead of two, and no allocation of its size.
 pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut types = linker.instance(TYPES)?;
+    types.func_wrap(
+        "[method]buffer.read",
+        |mut store: StoreContextMut<'_, StageState>,
+         (this, offset, len): (Resource<Buffer>, u64, u64)| {
+            Ok((shared(&mut store, &this, offset, len)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]buffer.read-all",
+        |mut store: StoreContextMut<'_, StageState>, (this,): (Resource<Buffer>,)| {
+            Ok((shared(&mut store, &this, 0, u64::MAX)?,))
+        },
+    )?;
     types.func_wrap(
         "[method]mutable-buffer.write",
         |mut store: StoreContextMut<'_, StageState>,
@@ -158,6 +174,20 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Up to `len` bytes from `offset` of the buffer `this`, shared with it, for wasmtime to
+/// lower into the component's memory; a trap for a misused handle.
+fn shared(
+    store: &mut StoreContextMut<'_, StageState>,
+    this: &Resource<Buffer>,
+    offset: u64,
+    len: u64,
+) -> wasmtime::Result<Bytes> {
+    let state = store.data_mut();
+    (state.buffers)
+        .read(state.stage, this.rep(), offset, len)
+        .map_err(trap)
 }
 
 /// Runs `op` on the flow's buffer table with the bytes of `list`, read where they lie in

@@ -16,7 +16,7 @@ fn a_buffer_travels_from_stage_to_host_to_stage_and_back_to_the_pool() {
     table.drop_mutable(0, mutable).unwrap();
     table.take_output(0, frozen).unwrap();
     table.lend(frozen, 1);
-    assert_eq!(table.read(1, frozen, 0, u64::MAX).unwrap(), b"hello");
+    assert_eq!(table.read(1, frozen, 0, u64::MAX).unwrap(), &b"hello"[..]);
     assert_eq!(table.content_type(frozen).unwrap(), "text/plain");
     table.give_back(frozen);
     table.release(frozen);
@@ -39,11 +39,11 @@ fn a_buffer_lent_to_another_table_is_not_copied_and_returns_to_the_pool_once() {
     let lent = own.insert_lent(flow.lend_away(rep), "text/plain");
     // Read in its own table by stage 1, and still readable in the flow's.
     own.lend(lent, 1);
-    assert_eq!(own.read(1, lent, 0, u64::MAX).unwrap(), b"payload");
+    assert_eq!(own.read(1, lent, 0, u64::MAX).unwrap(), &b"payload"[..]);
     assert_eq!(own.content_type(lent).unwrap(), "text/plain");
     own.give_back(lent);
     flow.lend(rep, 0);
-    assert_eq!(flow.read(0, rep, 0, 3).unwrap(), b"pay");
+    assert_eq!(flow.read(0, rep, 0, 3).unwrap(), &b"pay"[..]);
     flow.give_back(rep);
     own.release(lent);
     flow.release(rep);
@@ -62,6 +62,34 @@ fn a_buffer_lent_to_another_table_is_not_copied_and_returns_to_the_pool_once() {
 }
 
 /// A buffer the host owns, holding `bytes`, made by `stage`.
+#[test]
+fn bytes_read_share_the_buffer_and_outlive_it_without_its_memory_being_reused() {
+    let mut table = table();
+    let rep = host_output(&mut table, 0, b"payload");
+    table.lend(rep, 1);
+    let whole = table.read(1, rep, 0, u64::MAX).unwrap();
+    let part = table.read(1, rep, 3, 2).unwrap();
+    table.give_back(rep);
+    // Both reads point into the buffer's own memory: nothing was copied for them.
+    let (start, end) = (whole.as_ptr(), part.as_ptr());
+    assert_eq!(end, start.wrapping_add(3));
+    // Each read counts the one copy its caller makes of it.
+    assert_eq!(
+        table.copies_per_stage()[1],
+        CopyStats {
+            copies: 2,
+            bytes: 9
+        }
+    );
+    // Released while the reads are still held, the memory cannot go back to the pool.
+    table.release(rep);
+    assert_eq!(table.pool_stats().returns, 0);
+    let reused = host_output(&mut table, 0, b"overwritten");
+    assert_eq!((&whole[..], &part[..]), (&b"payload"[..], &b"lo"[..]));
+    table.release(reused);
+    assert_eq!(table.pool_stats().returns, 1);
+}
+
 fn host_output(table: &mut BufferTable, stage: usize, bytes: &[u8]) -> u32 {
     let mutable = table.allocate(stage, bytes.len() as u64).unwrap();
     table.append(stage, mutable, bytes).unwrap();
@@ -103,8 +131,8 @@ fn writes_are_bounded_by_capacity_and_offset() {
     table.append(0, mutable, b"abc").unwrap();
     table.write(0, mutable, 1, b"ZZZ").unwrap();
     let frozen = table.freeze(0, mutable).unwrap();
-    assert_eq!(table.read(0, frozen, 2, 10).unwrap(), b"ZZ");
-    assert_eq!(table.read(0, frozen, 10, 10).unwrap(), b"");
+    assert_eq!(table.read(0, frozen, 2, 10).unwrap(), &b"ZZ"[..]);
+    assert_eq!(table.read(0, frozen, 10, 10).unwrap(), &b""[..]);
 }
 
 #[test]
@@ -142,7 +170,7 @@ fn a_host_stage_output_is_what_the_component_path_leaves_in_one_step() {
         assert_eq!(table.capacity(rep).unwrap(), 256);
         assert_eq!(table.handles_held(0), 0);
         table.lend(rep, 1);
-        assert_eq!(table.read(1, rep, 0, u64::MAX).unwrap(), b"hello");
+        assert_eq!(table.read(1, rep, 0, u64::MAX).unwrap(), &b"hello"[..]);
         table.give_back(rep);
         table.release(rep);
         assert_eq!(table.live(), 0);
