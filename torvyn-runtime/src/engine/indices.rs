@@ -2,13 +2,14 @@
 //! so that each of its instances only takes its functions by index.
 
 use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre};
 
-use super::StageState;
+use super::batch::BatchCall;
 use super::exports::torvyn::aggregation::aggregator;
-use super::exports::torvyn::batching::{batch_processor, batch_sink, batch_source};
+use super::exports::torvyn::batching::batch_source;
 use super::exports::torvyn::filtering::{filter, router};
 use super::exports::torvyn::streaming::{lifecycle, processor, sink, source};
+use super::{BackpressureSignal, ProcessResult, StageState};
 use crate::contracts::Role;
 
 /// The export a stage is called through, by role.
@@ -24,8 +25,8 @@ pub(crate) enum Calls {
 /// The batch export a stage is also called through, when it has one.
 pub(crate) enum BatchCalls {
     Source(batch_source::Guest),
-    Processor(batch_processor::Guest),
-    Sink(batch_sink::Guest),
+    Processor(BatchCall<ProcessResult>),
+    Sink(BatchCall<BackpressureSignal>),
 }
 
 /// An instance's typed exports: its role's, its batch interface's and `lifecycle`'s.
@@ -46,8 +47,8 @@ enum RoleIndices {
 
 enum BatchIndices {
     Source(batch_source::GuestIndices),
-    Processor(batch_processor::GuestIndices),
-    Sink(batch_sink::GuestIndices),
+    Processor(ComponentExportIndex),
+    Sink(ComponentExportIndex),
 }
 
 /// The indices of a component's exports ([`Exports`]), found once per component: by
@@ -81,10 +82,12 @@ impl ExportIndices {
         let batch = match role {
             _ if !batched => None,
             Role::Source => Some(BatchIndices::Source(batch_source::GuestIndices::new(pre)?)),
-            Role::Processor => Some(BatchIndices::Processor(batch_processor::GuestIndices::new(
-                pre,
+            Role::Processor => Some(BatchIndices::Processor(BatchCall::<ProcessResult>::index(
+                pre.component(),
             )?)),
-            Role::Sink => Some(BatchIndices::Sink(batch_sink::GuestIndices::new(pre)?)),
+            Role::Sink => Some(BatchIndices::Sink(BatchCall::<BackpressureSignal>::index(
+                pre.component(),
+            )?)),
             Role::Filter | Role::Router | Role::Aggregator => None,
         };
         let lifecycle = match lifecycle {
@@ -119,9 +122,11 @@ impl ExportIndices {
                 Some(BatchCalls::Source(i.load(&mut *store, instance)?))
             }
             Some(BatchIndices::Processor(i)) => {
-                Some(BatchCalls::Processor(i.load(&mut *store, instance)?))
+                Some(BatchCalls::Processor(BatchCall::load(store, instance, i)?))
             }
-            Some(BatchIndices::Sink(i)) => Some(BatchCalls::Sink(i.load(&mut *store, instance)?)),
+            Some(BatchIndices::Sink(i)) => {
+                Some(BatchCalls::Sink(BatchCall::load(store, instance, i)?))
+            }
         };
         let lifecycle = match &self.lifecycle {
             Some(indices) => Some(indices.load(&mut *store, instance)?),

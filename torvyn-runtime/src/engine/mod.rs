@@ -2,6 +2,7 @@
 //! cache keyed by content hash, pre-instantiated components, and the host implementation
 //! of the contract's imports (one file per interface under `host/`).
 
+mod batch;
 mod bindings;
 mod cache;
 mod host;
@@ -18,6 +19,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use crate::contracts::{self, ContractError, Role};
 use crate::security::{DeniedRoot, EPOCH_TICK};
+pub(crate) use batch::BatchInput;
 pub(crate) use bindings::exports;
 pub(crate) use bindings::torvyn::streaming::types::{
     BackpressureSignal, ElementMeta, OutputElement, ProcessError, ProcessResult, StreamElement,

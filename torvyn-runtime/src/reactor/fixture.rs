@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::StageSpec;
@@ -374,7 +375,7 @@ impl Stage {
                 node,
                 recorder,
             } => {
-                let payload = read_lent(table, *index, element.buffer)?;
+                let payload = read_lent(table, *index, element.buffer)?.to_vec();
                 let content_type = element.content_type.to_string();
                 recorder.push(
                     node,
@@ -487,16 +488,18 @@ impl Stage {
     }
 }
 
-/// Copies the whole of `buffer` as stage `index`, lent to it for the read as a component
-/// would be lent it for a call: one copy, counted by the ledger.
+/// Reads the whole of `buffer` as stage `index`, lent to it for the read as a component
+/// would be lent it for a call: its bytes, shared with it, for the caller to make the one
+/// copy that the ledger counts ([`BufferTable::read`]).
 pub(crate) fn read_lent(
     table: &mut BufferTable,
     index: usize,
     buffer: u32,
-) -> Result<Vec<u8>, BufferError> {
-    let mut bytes = Vec::new();
-    host_read_onto(table, index, buffer, &mut bytes)?;
-    Ok(bytes)
+) -> Result<Bytes, BufferError> {
+    table.lend(buffer, index);
+    let bytes = table.read(index, buffer, 0, u64::MAX);
+    table.give_back(buffer);
+    bytes
 }
 
 /// Appends the whole of `buffer` to `out` as stage `index`, lent to it for the read as a

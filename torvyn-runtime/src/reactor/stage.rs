@@ -9,11 +9,10 @@ use wasmtime::{CallHook, Store, UpdateDeadline};
 
 use crate::attributes::{Attributes, MAX_FLUSH_ATTRIBUTED};
 use crate::contracts::Role;
-use crate::engine::exports::torvyn::batching::{batch_processor, batch_sink};
 use crate::engine::exports::torvyn::streaming::lifecycle;
 use crate::engine::{
-    BackpressureSignal, BatchCalls, Calls, ElementMeta, Exports, FlowIdentity, LoadedComponent,
-    ProcessError, ProcessResult, StageState, StreamElement,
+    BackpressureSignal, BatchCalls, BatchInput, Calls, ElementMeta, Exports, FlowIdentity,
+    LoadedComponent, ProcessError, ProcessResult, StageState, StreamElement,
 };
 use crate::observability::{CallStats, SpanId, TraceId};
 use crate::resources::BufferTable;
@@ -378,27 +377,21 @@ impl Instance {
             // Moved in for the call and back out after it, as for a single element.
             content_type: std::mem::take(&mut element.content_type).into_owned(),
         });
+        let inputs: Vec<_> = (metas.zip(payloads))
+            .map(|(meta, payload)| BatchInput { meta, payload })
+            .collect();
         let context = Resource::new_borrow(FLOW_CONTEXT);
         let store = &mut self.store;
         let results = match &self.batch {
-            Some(BatchCalls::Processor(processor)) => {
-                let inputs: Vec<_> = (metas.zip(payloads))
-                    .map(|(meta, payload)| batch_processor::BatchElement { meta, payload })
-                    .collect();
-                let results = processor.call_process_batch(store, context, &inputs).await;
-                restore(elements, inputs.into_iter().map(|input| input.meta));
-                results.map(|results| results.into_iter().map(processed).collect::<Vec<_>>())
-            }
-            Some(BatchCalls::Sink(sink)) => {
-                let inputs: Vec<_> = (metas.zip(payloads))
-                    .map(|(meta, payload)| batch_sink::BatchElement { meta, payload })
-                    .collect();
-                let results = sink.call_push_batch(store, context, &inputs).await;
-                restore(elements, inputs.into_iter().map(|input| input.meta));
-                results.map(|results| results.into_iter().map(delivered).collect())
-            }
+            Some(BatchCalls::Processor(processor)) => (processor.call(store, context, &inputs))
+                .await
+                .map(|results| results.into_iter().map(processed).collect::<Vec<_>>()),
+            Some(BatchCalls::Sink(sink)) => (sink.call(store, context, &inputs))
+                .await
+                .map(|results| results.into_iter().map(delivered).collect()),
             _ => unreachable!("a batch call on a stage that is neither batch processor nor sink"),
         };
+        restore(elements, inputs.into_iter().map(|input| input.meta));
         leave(&mut self.store, table);
         let outcome = (results.map_err(CallError::Trap)).and_then(|results| {
             if results.len() != elements.len() {

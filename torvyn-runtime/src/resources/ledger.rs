@@ -1,4 +1,4 @@
-//! The copy ledger: the one place where payload bytes are copied and counted.
+//! The copy ledger: where payload bytes are counted, and where the host copies them.
 
 use super::copy::{append_bytes, copy_bytes};
 

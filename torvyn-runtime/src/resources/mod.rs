@@ -18,9 +18,10 @@
 //! 6. back to **pooled** when the host has no further use for it (the last stage consumed
 //!    it) or the component dropped its handle.
 //!
-//! Every copy the host makes between a component and a host buffer goes through
-//! [`CopyLedger::copy`], so copy counts are measured, not claimed. (wasmtime's typed
-//! bindings still stage each `list<u8>` in a `Vec`: see `docs/decisions/002`.)
+//! Every copy between a component and a host buffer is counted by the [`CopyLedger`], so
+//! copy counts are measured, not claimed: the host's own copies go through
+//! [`CopyLedger::copy`], and the copy wasmtime makes of the bytes a component reads is
+//! recorded by [`BufferTable::read`] (see `docs/decisions/002`).
 
 mod copy;
 mod ledger;

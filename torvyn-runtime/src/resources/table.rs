@@ -27,8 +27,9 @@ enum State {
 #[derive(Debug)]
 struct Slot {
     bytes: Vec<u8>,
-    /// The content, once the host lent the buffer to a stage that runs on its own task
-    /// ([`BufferTable::lend_away`]); `bytes` is empty meanwhile.
+    /// The content, once a stage read it ([`BufferTable::read`]) or the host lent the
+    /// buffer to a stage that runs on its own task ([`BufferTable::lend_away`]); `bytes`
+    /// is empty meanwhile.
     shared: Option<Arc<Vec<u8>>>,
     capacity: usize,
     content_type: String,
@@ -387,11 +388,17 @@ impl BufferTable {
         }
     }
 
-    /// `buffer.read` / `buffer.read-all`: up to `len` bytes from `offset` of the buffer,
-    /// shared with it rather than copied (the content moves behind an `Arc` on its first
-    /// read or lending, and back to the pool when the buffer is released). The caller
-    /// makes the one copy, wasmtime lowering the bytes into the component's memory, and it
-    /// is counted here against `stage`.
+    /// `buffer.read` / `buffer.read-all`: up to `len` bytes from `offset` of the buffer
+    /// (none when `offset` is past its end), shared with it rather than copied. The content
+    /// moves behind an `Arc` on its first read or lending; its memory goes back to the
+    /// pool when the buffer is released, unless bytes read from it, or another table it
+    /// was lent to, still hold it (it is freed with the last of them). The caller makes
+    /// the one copy, wasmtime lowering the bytes into the component's memory, and it is
+    /// counted here against `stage`.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::Misuse`] when `stage` may not read the buffer `rep`.
     pub fn read(
         &mut self,
         stage: usize,

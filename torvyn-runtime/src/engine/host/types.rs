@@ -28,12 +28,10 @@ impl HostBuffer for StageState {
     }
 
     // `read` and `read-all` are shadowed in the linker by versions that lower the bytes
-    // straight from the buffer (see `add_to_linker`); these serve only the generated trait.
+    // straight from the buffer (see `add_to_linker`); these serve only the generated trait,
+    // and would copy twice where the ledger counts once.
     fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
-        self.buffers
-            .read(self.stage, this.rep(), offset, len)
-            .map(Vec::from)
-            .map_err(trap)
+        self.read_bytes(&this, offset, len).map(Vec::from)
     }
 
     fn read_all(&mut self, this: Resource<Buffer>) -> wasmtime::Result<Vec<u8>> {
@@ -143,13 +141,13 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
         "[method]buffer.read",
         |mut store: StoreContextMut<'_, StageState>,
          (this, offset, len): (Resource<Buffer>, u64, u64)| {
-            Ok((shared(&mut store, &this, offset, len)?,))
+            Ok((store.data_mut().read_bytes(&this, offset, len)?,))
         },
     )?;
     types.func_wrap(
         "[method]buffer.read-all",
         |mut store: StoreContextMut<'_, StageState>, (this,): (Resource<Buffer>,)| {
-            Ok((shared(&mut store, &this, 0, u64::MAX)?,))
+            Ok((store.data_mut().read_bytes(&this, 0, u64::MAX)?,))
         },
     )?;
     types.func_wrap(
@@ -176,18 +174,20 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
     Ok(())
 }
 
-/// Up to `len` bytes from `offset` of the buffer `this`, shared with it, for wasmtime to
-/// lower into the component's memory; a trap for a misused handle.
-fn shared(
-    store: &mut StoreContextMut<'_, StageState>,
-    this: &Resource<Buffer>,
-    offset: u64,
-    len: u64,
-) -> wasmtime::Result<Bytes> {
-    let state = store.data_mut();
-    (state.buffers)
-        .read(state.stage, this.rep(), offset, len)
-        .map_err(trap)
+impl StageState {
+    /// Up to `len` bytes from `offset` of the buffer `this`, shared with it, for wasmtime
+    /// to lower into the component's memory ([`BufferTable::read`]); a trap for a misused
+    /// handle.
+    fn read_bytes(
+        &mut self,
+        this: &Resource<Buffer>,
+        offset: u64,
+        len: u64,
+    ) -> wasmtime::Result<Bytes> {
+        (self.buffers)
+            .read(self.stage, this.rep(), offset, len)
+            .map_err(trap)
+    }
 }
 
 /// Runs `op` on the flow's buffer table with the bytes of `list`, read where they lie in

@@ -1,0 +1,115 @@
+//! The batch calls that hand payloads to a component, `batch-processor.process-batch` and
+//! `batch-sink.push-batch` (`torvyn:batching@0.1.0`), made through the host's own record
+//! type rather than the generated one, so that each payload is copied once.
+
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentType, Func, Instance, Lift, Lower, Resource,
+};
+use wasmtime::{AsContextMut, Store};
+
+use super::StageState;
+use super::bindings::torvyn::streaming::types::{
+    BackpressureSignal, ElementMeta, FlowContext, ProcessError, ProcessResult,
+};
+
+/// A `batch-element` as the host hands it over: its payload a `Bytes` sharing the
+/// element's buffer ([`crate::resources::BufferTable::read`]), which wasmtime lowers
+/// straight into the component's memory. The generated record holds a `Vec<u8>`: a second
+/// copy of every payload.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct BatchInput {
+    /// The element's sequence number, time and content type.
+    pub(crate) meta: ElementMeta,
+    /// The whole payload.
+    pub(crate) payload: Bytes,
+}
+
+/// The parameters both batch calls take: the flow's context and the elements.
+type Params<'a> = (Resource<FlowContext>, &'a [BatchInput]);
+/// What a batch call returns: one result per element, each an `R` or the component's error.
+type Results<R> = (Vec<Result<R, ProcessError>>,);
+
+/// A component's `process-batch` (`R`: `process-result`) or `push-batch` (`R`:
+/// `backpressure-signal`), its types checked when it was loaded.
+pub(crate) struct BatchCall<R> {
+    func: Func,
+    results: PhantomData<fn() -> R>,
+}
+
+impl BatchCall<ProcessResult> {
+    /// Where `component`'s `batch-processor.process-batch` is.
+    ///
+    /// # Errors
+    ///
+    /// When the component does not export it.
+    pub(crate) fn index(component: &Component) -> wasmtime::Result<ComponentExportIndex> {
+        export_index(
+            component,
+            "torvyn:batching/batch-processor@0.1.0",
+            "process-batch",
+        )
+    }
+}
+
+impl BatchCall<BackpressureSignal> {
+    /// Where `component`'s `batch-sink.push-batch` is.
+    ///
+    /// # Errors
+    ///
+    /// When the component does not export it.
+    pub(crate) fn index(component: &Component) -> wasmtime::Result<ComponentExportIndex> {
+        export_index(component, "torvyn:batching/batch-sink@0.1.0", "push-batch")
+    }
+}
+
+/// Where the function `name` of the exported interface `interface` is in `component`.
+fn export_index(
+    component: &Component,
+    interface: &str,
+    name: &str,
+) -> wasmtime::Result<ComponentExportIndex> {
+    let (_, instance) = component
+        .get_export(None, interface)
+        .ok_or_else(|| wasmtime::format_err!("no exported instance named `{interface}`"))?;
+    let (_, func) = component
+        .get_export(Some(&instance), name)
+        .ok_or_else(|| wasmtime::format_err!("`{interface}` exports no `{name}`"))?;
+    Ok(func)
+}
+
+impl<R: ComponentType + Lift + Send + Sync + 'static> BatchCall<R> {
+    /// The function at `index` in `instance`.
+    ///
+    /// # Errors
+    ///
+    /// When it is missing, or its types are not the contract's.
+    pub(crate) fn load(
+        store: &mut Store<StageState>,
+        instance: &Instance,
+        index: &ComponentExportIndex,
+    ) -> wasmtime::Result<Self> {
+        let func = (instance.get_func(store.as_context_mut(), index))
+            .ok_or_else(|| wasmtime::format_err!("an exported batch function is missing"))?;
+        func.typed::<Params<'_>, Results<R>>(&*store)?;
+        Ok(Self {
+            func,
+            results: PhantomData,
+        })
+    }
+
+    /// Calls the function with `context` and `inputs`: one result per input, or a trap.
+    pub(crate) async fn call(
+        &self,
+        store: &mut Store<StageState>,
+        context: Resource<FlowContext>,
+        inputs: &[BatchInput],
+    ) -> wasmtime::Result<Vec<Result<R, ProcessError>>> {
+        // Checked in `load`; checking again costs a walk of the types, not a lookup.
+        let typed = self.func.typed::<Params<'_>, Results<R>>(&*store)?;
+        Ok(typed.call_async(store, (context, inputs)).await?.0)
+    }
+}
