@@ -1,7 +1,5 @@
 //! The per-flow buffer table: every payload buffer of a flow, its state, and who holds it.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use super::{CopyLedger, CopyStats, PoolStats, TieredPool};
@@ -30,7 +28,7 @@ struct Slot {
     /// The content, once a stage read it ([`BufferTable::read`]) or the host lent the
     /// buffer to a stage that runs on its own task ([`BufferTable::lend_away`]); `bytes`
     /// is empty meanwhile.
-    shared: Option<Arc<Vec<u8>>>,
+    shared: Option<Bytes>,
     capacity: usize,
     content_type: String,
     state: State,
@@ -163,9 +161,10 @@ impl BufferTable {
         let mut bytes = std::mem::take(&mut slot.bytes);
         let mut capacity = std::mem::replace(&mut slot.capacity, 0);
         if let Some(shared) = slot.shared.take() {
-            // The memory goes back to the pool once no other table holds it.
-            match Arc::try_unwrap(shared) {
-                Ok(content) => bytes = content,
+            // The memory goes back to the pool once nothing else holds it: no other table,
+            // no bytes read from it.
+            match shared.try_into_mut() {
+                Ok(content) => bytes = content.into(),
                 Err(_) => capacity = 0,
             }
         }
@@ -390,7 +389,7 @@ impl BufferTable {
 
     /// `buffer.read` / `buffer.read-all`: up to `len` bytes from `offset` of the buffer
     /// (none when `offset` is past its end), shared with it rather than copied. The content
-    /// moves behind an `Arc` on its first read or lending; its memory goes back to the
+    /// moves into a `Bytes` on its first read or lending; its memory goes back to the
     /// pool when the buffer is released, unless bytes read from it, or another table it
     /// was lent to, still hold it (it is freed with the last of them). The caller makes
     /// the one copy, wasmtime lowering the bytes into the component's memory, and it is
@@ -415,7 +414,7 @@ impl BufferTable {
                 .unwrap_or(usize::MAX)
                 .min(content.len() - start);
         self.ledger.record(stage, end - start);
-        Ok(Bytes::from_owner(SharedContent(self.shared(rep))).slice(start..end))
+        Ok(self.shared(rep).slice(start..end))
     }
 
     /// Like [`BufferTable::read`] of the whole content, appended to `out` (which keeps its
@@ -484,25 +483,26 @@ impl BufferTable {
     /// its own: its content, to be placed there with [`BufferTable::insert_lent`]. Nothing
     /// is copied; the buffer stays readable here, and its memory returns to this table's
     /// pool once it is released here and there.
-    pub fn lend_away(&mut self, rep: u32) -> Arc<Vec<u8>> {
+    pub fn lend_away(&mut self, rep: u32) -> Bytes {
         debug_assert_eq!(self.slots[rep as usize].state, State::Owned(Holder::Host));
         self.shared(rep)
     }
 
-    /// The content of a live buffer, moved behind an `Arc` if it is not already there.
-    fn shared(&mut self, rep: u32) -> Arc<Vec<u8>> {
+    /// The content of a live buffer, moved into a `Bytes` if it is not already there
+    /// (without copying it), for another holder: a clone, which only counts a reference.
+    fn shared(&mut self, rep: u32) -> Bytes {
         let slot = &mut self.slots[rep as usize];
         let bytes = &mut slot.bytes;
         (slot
             .shared
-            .get_or_insert_with(|| Arc::new(std::mem::take(bytes))))
+            .get_or_insert_with(|| Bytes::from(std::mem::take(bytes))))
         .clone()
     }
 
     /// A buffer another table lent away ([`BufferTable::lend_away`]), held by the host
     /// here: its handle in this table, to [`BufferTable::lend`] to the stage and then
     /// [`BufferTable::release`].
-    pub fn insert_lent(&mut self, content: Arc<Vec<u8>>, content_type: &str) -> u32 {
+    pub fn insert_lent(&mut self, content: Bytes, content_type: &str) -> u32 {
         let rep = self.insert(Vec::new(), 0, State::Owned(Holder::Host));
         let slot = &mut self.slots[rep as usize];
         slot.shared = Some(content);
@@ -568,15 +568,6 @@ impl Slot {
     /// What a reader of the buffer sees.
     fn content(&self) -> &[u8] {
         self.shared.as_deref().unwrap_or(&self.bytes)
-    }
-}
-
-/// A buffer's shared content, as the owner of a [`Bytes`] read from it.
-struct SharedContent(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for SharedContent {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }
 
