@@ -91,6 +91,27 @@ fn bytes_read_share_the_buffer_and_outlive_it_without_its_memory_being_reused() 
     assert_eq!(table.pool_stats().returns, 1);
 }
 
+#[test]
+fn memory_shared_by_reads_goes_back_to_the_pool_whole_whether_full_or_not() {
+    for size in [5, 256] {
+        let mut table = table();
+        let rep = host_output(&mut table, 0, &vec![7; size]);
+        table.lend(rep, 1);
+        assert_eq!(table.read(1, rep, 0, u64::MAX).unwrap().len(), size);
+        table.give_back(rep);
+        table.release(rep);
+        assert_eq!(table.pool_stats().returns, 1, "{size} bytes");
+        // Taken again from the pool, with all of its 256 bytes.
+        let again = table.allocate(0, 1).unwrap();
+        assert_eq!(table.pool_stats().hits, 1, "{size} bytes");
+        assert_eq!(
+            table.slots[again as usize].bytes.capacity(),
+            256,
+            "{size} bytes"
+        );
+    }
+}
+
 /// A buffer the host owns, holding `bytes`, made by `stage`.
 fn host_output(table: &mut BufferTable, stage: usize, bytes: &[u8]) -> u32 {
     let mutable = table.allocate(stage, bytes.len() as u64).unwrap();
