@@ -5,10 +5,12 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentType, Func, Instance, Lift, Lower, Resource,
     TypedFunc,
 };
+use wasmtime::error::Context as _;
 use wasmtime::{AsContextMut, Store};
 
 use super::StageState;
@@ -34,68 +36,65 @@ type Params<'a> = (Resource<FlowContext>, &'a [BatchInput]);
 /// What a batch call returns: one result per element, each an `R` or the component's error.
 type Results<R> = (Vec<Result<R, ProcessError>>,);
 
+/// What a batch call returns for each element, and the call that returns it.
+pub(crate) trait BatchResult: ComponentType + Lift + Send + Sync + 'static {
+    /// The exported interface and its function.
+    const FUNCTION: (&'static str, &'static str);
+}
+
+impl BatchResult for ProcessResult {
+    const FUNCTION: (&'static str, &'static str) =
+        ("torvyn:batching/batch-processor@0.1.0", "process-batch");
+}
+
+impl BatchResult for BackpressureSignal {
+    const FUNCTION: (&'static str, &'static str) =
+        ("torvyn:batching/batch-sink@0.1.0", "push-batch");
+}
+
 /// A component's `process-batch` (`R`: `process-result`) or `push-batch` (`R`:
-/// `backpressure-signal`), its types checked when it was loaded.
+/// `backpressure-signal`), its types checked when its instance was made.
 pub(crate) struct BatchCall<R> {
     func: Func,
     results: PhantomData<fn() -> R>,
 }
 
-impl BatchCall<ProcessResult> {
-    /// Where `component`'s `batch-processor.process-batch` is.
+impl<R: BatchResult> BatchCall<R> {
+    /// Where the function is in `component`.
     ///
     /// # Errors
     ///
-    /// When the component does not export it.
+    /// When the component does not export it as a function.
     pub(crate) fn index(component: &Component) -> wasmtime::Result<ComponentExportIndex> {
-        export_index(
-            component,
-            "torvyn:batching/batch-processor@0.1.0",
-            "process-batch",
-        )
+        let (interface, name) = R::FUNCTION;
+        let (_, instance) = component
+            .get_export(None, interface)
+            .ok_or_else(|| wasmtime::format_err!("no exported instance named `{interface}`"))?;
+        match component.get_export(Some(&instance), name) {
+            Some((ComponentItem::ComponentFunc(_), func)) => Ok(func),
+            _ => Err(wasmtime::format_err!(
+                "`{interface}` exports no function `{name}`"
+            )),
+        }
     }
-}
 
-impl BatchCall<BackpressureSignal> {
-    /// Where `component`'s `batch-sink.push-batch` is.
+    /// The function at `index` in `instance`, an instance of the component `index` was
+    /// found in.
     ///
     /// # Errors
     ///
-    /// When the component does not export it.
-    pub(crate) fn index(component: &Component) -> wasmtime::Result<ComponentExportIndex> {
-        export_index(component, "torvyn:batching/batch-sink@0.1.0", "push-batch")
-    }
-}
-
-/// Where the function `name` of the exported interface `interface` is in `component`.
-fn export_index(
-    component: &Component,
-    interface: &str,
-    name: &str,
-) -> wasmtime::Result<ComponentExportIndex> {
-    let (_, instance) = component
-        .get_export(None, interface)
-        .ok_or_else(|| wasmtime::format_err!("no exported instance named `{interface}`"))?;
-    let (_, func) = component
-        .get_export(Some(&instance), name)
-        .ok_or_else(|| wasmtime::format_err!("`{interface}` exports no `{name}`"))?;
-    Ok(func)
-}
-
-impl<R: ComponentType + Lift + Send + Sync + 'static> BatchCall<R> {
-    /// The function at `index` in `instance`.
-    ///
-    /// # Errors
-    ///
-    /// When it is missing, or its types are not the contract's.
+    /// When its types are not those of `torvyn:batching@0.1.0`.
     pub(crate) fn load(
         store: &mut Store<StageState>,
         instance: &Instance,
         index: &ComponentExportIndex,
     ) -> wasmtime::Result<Self> {
+        let (interface, name) = R::FUNCTION;
+        let mistyped = || format!("`{interface}`.`{name}` does not have the contract's types");
         let func = (instance.get_func(store.as_context_mut(), index))
-            .ok_or_else(|| wasmtime::format_err!("an exported batch function is missing"))?;
-        func.typed::<Params<'_>, Results<R>>(&*store)?;
+            .ok_or_else(|| wasmtime::format_err!("{}", mistyped()))?;
+        func.typed::<Params<'_>, Results<R>>(&*store)
+            .with_context(mistyped)?;
         Ok(Self {
             func,
             results: PhantomData,

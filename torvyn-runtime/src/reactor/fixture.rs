@@ -375,7 +375,8 @@ impl Stage {
                 node,
                 recorder,
             } => {
-                let payload = read_lent(table, *index, element.buffer)?.to_vec();
+                let mut payload = Vec::new();
+                host_read_onto(table, *index, element.buffer, &mut payload)?;
                 let content_type = element.content_type.to_string();
                 recorder.push(
                     node,

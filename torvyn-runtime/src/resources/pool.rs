@@ -88,6 +88,7 @@ impl TieredPool {
 
     /// Gives `bytes`, taken with capacity `capacity`, back to its tier.
     pub fn give(&mut self, mut bytes: Vec<u8>, capacity: usize) {
+        debug_assert!(bytes.capacity() >= capacity || capacity > TIERS[TIERS.len() - 1]);
         match TIERS.iter().position(|&size| size == capacity) {
             Some(tier) if self.free[tier].len() < RETAIN[tier] => {
                 bytes.clear();
