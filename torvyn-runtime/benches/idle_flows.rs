@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use torvyn_runtime::{FlowHandle, HostOptions, RunOptions};
 
-use support::{Guests, Memory, Work, memory, runtime, wasm_flow};
+use support::{Guests, Memory, Work, limits, memory, runtime, wasm_flow};
 
 fn main() {
     let count: usize = std::env::var("TORVYN_IDLE_FLOWS")
@@ -75,6 +75,27 @@ fn main() {
         proportional >> 20,
         per_flow(proportional),
     );
+    // What bounds the number of idle flows at this machine's limits: their mappings or
+    // their descriptors, whichever runs out first.
+    let (mappings, descriptors) = (taken(|m| m.mappings), taken(|m| m.descriptors));
+    let each = |total: u64| total as f64 / idle.max(1) as f64;
+    if let Some((max_maps, max_files)) = limits() {
+        let fit = |limit: u64, used: u64, each: f64| {
+            (each > 0.0).then(|| (limit.saturating_sub(used) as f64 / each) as u64)
+        };
+        let by_maps = fit(max_maps, before.mappings, each(mappings));
+        let by_files = fit(max_files, before.descriptors, each(descriptors));
+        let shown = |fit: Option<u64>| fit.map_or("no limit".to_owned(), |n| n.to_string());
+        println!(
+            "idle_flows: {:.1} mappings and {:.1} descriptors per flow; at vm.max_map_count \
+             {max_maps} and ulimit -n {max_files}, the mappings leave room for {} idle flows, \
+             the descriptors for {}",
+            each(mappings),
+            each(descriptors),
+            shown(by_maps),
+            shown(by_files),
+        );
+    }
     let failures = runtime.block_on(async {
         let mut failures = Vec::new();
         for handle in handles {

@@ -304,7 +304,8 @@ pub fn run_observed(
     assert_eq!(report.delivered, count);
 }
 
-/// The process's memory at one moment, in bytes.
+/// The process's memory at one moment, in bytes, and the mappings and descriptors it
+/// holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Memory {
     /// Resident (`Rss`): a page counts once for each mapping of it, so a page of a file
@@ -313,9 +314,14 @@ pub struct Memory {
     /// Proportional (`Pss`): a page mapped n times counts 1/n in each, so the memory the
     /// process really holds counts once (`proc(5)`, `/proc/pid/smaps`).
     pub proportional: u64,
+    /// Memory mappings (lines of `/proc/self/maps`), which `vm.max_map_count` bounds.
+    pub mappings: u64,
+    /// Open file descriptors (entries of `/proc/self/fd`), which `ulimit -n` bounds.
+    pub descriptors: u64,
 }
 
-/// The process's memory now, on Linux 4.14 and later (`/proc/self/smaps_rollup`).
+/// The process's memory now, on Linux 4.14 and later (`/proc/self/smaps_rollup`,
+/// `/proc/self/maps`, `/proc/self/fd`).
 pub fn memory() -> Option<Memory> {
     let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
     let field = |name: &str| -> Option<u64> {
@@ -326,7 +332,35 @@ pub fn memory() -> Option<Memory> {
     Some(Memory {
         resident: field("Rss:")?,
         proportional: field("Pss:")?,
+        mappings: lines("/proc/self/maps")?,
+        descriptors: std::fs::read_dir("/proc/self/fd").ok()?.count() as u64,
     })
+}
+
+/// The lines of the file at `path`, counted through a buffer on the stack: reading a
+/// process's map of tens of thousands of mappings into one `String` would leave
+/// megabytes of its heap resident, counted as the flows'.
+fn lines(path: &str) -> Option<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let (mut buffer, mut lines) = ([0u8; 8192], 0);
+    loop {
+        match file.read(&mut buffer).ok()? {
+            0 => return Some(lines),
+            read => lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64,
+        }
+    }
+}
+
+/// What bounds the mappings and descriptors of this process on Linux: `vm.max_map_count`
+/// (`/proc/sys/vm/max_map_count`) and the soft limit of open files (`ulimit -n`, the
+/// "Max open files" line of `/proc/self/limits`).
+pub fn limits() -> Option<(u64, u64)> {
+    let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let files = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = files.split_whitespace().nth(3)?;
+    Some((maps.trim().parse().ok()?, soft.parse().ok()?))
 }
 
 /// Takes the spans of traced elements and counts them, as an exporter's queue would take

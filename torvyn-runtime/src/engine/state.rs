@@ -56,7 +56,10 @@ pub(crate) struct StageState {
     pub(crate) audit: AuditLog,
     /// The empty folder preopened as `/`.
     pub(crate) denied_root: Arc<DeniedRoot>,
-    pub(crate) wasi: WasiCtx,
+    /// Its WASI context: made at instantiation when it is granted directories (so that one
+    /// that cannot be opened stops the flow from starting), else on its first call into
+    /// WASI ([`Grants::wasi_ctx_without_dirs`]).
+    pub(crate) wasi: Option<WasiCtx>,
     pub(crate) resources: ResourceTable,
     /// The calls into this stage and out of it.
     pub(crate) stats: CallStats,
@@ -95,9 +98,18 @@ impl StageState {
 
 impl WasiView for StageState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let Self {
+            wasi,
+            grants,
+            node,
+            audit,
+            denied_root,
+            resources,
+            ..
+        } = self;
         WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.resources,
+            ctx: wasi.get_or_insert_with(|| grants.wasi_ctx_without_dirs(node, audit, denied_root)),
+            table: resources,
         }
     }
 }

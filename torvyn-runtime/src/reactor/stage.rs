@@ -109,7 +109,11 @@ impl Instance {
     ) -> wasmtime::Result<Self> {
         let (limits, grants) = (&spec.limits, spec.grants.clone());
         let root = component.denied_root().clone();
-        let wasi = grants.wasi_ctx(&spec.name, audit, &root)?;
+        let wasi = if grants.dirs.is_empty() {
+            None
+        } else {
+            Some(grants.wasi_ctx(&spec.name, audit, &root)?)
+        };
         let (count_host_calls, time_calls) = (flow.count_host_calls, flow.time_calls);
         let state = StageState {
             stage: index,

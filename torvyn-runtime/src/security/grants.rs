@@ -146,16 +146,64 @@ impl Grants {
     /// arguments, no UDP; clocks and randomness as WASI provides them. `root` is
     /// preopened as `/`, so that other paths reach the host to be refused. A refused TCP
     /// address is recorded in `audit` under `node`.
+    ///
+    /// # Errors
+    ///
+    /// A granted directory, or `root`, that cannot be opened (`ENOENT`, `EACCES`); the
+    /// error names its path.
     pub(crate) fn wasi_ctx(
         &self,
         node: &str,
         audit: &AuditLog,
         root: &DeniedRoot,
     ) -> std::io::Result<WasiCtx> {
+        let mut builder = self.wasi_builder(node, audit);
+        preopen_root(&mut builder, root)?;
+        for dir in &self.dirs {
+            let perms = if dir.write {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| std::io::Error::other(format!("{}: {e:#}", dir.host.display())))?;
+        }
+        Ok(builder.build())
+    }
+
+    /// The WASI context of a component granted no directory, made when it first calls
+    /// into WASI rather than when it is instantiated: most components never do, and each
+    /// context costs an open descriptor of `root` and a few hundred bytes.
+    ///
+    /// It cannot fail: if `root` cannot be opened (something removed the host's folder
+    /// from under it), the component sees no filesystem at all, its opens refused by its
+    /// own libc rather than audited by the host, and `audit` records that under `node`.
+    pub(crate) fn wasi_ctx_without_dirs(
+        &self,
+        node: &str,
+        audit: &AuditLog,
+        root: &DeniedRoot,
+    ) -> WasiCtx {
+        debug_assert!(self.dirs.is_empty(), "granted directories open eagerly");
+        let mut builder = self.wasi_builder(node, audit);
+        if let Err(error) = preopen_root(&mut builder, root) {
+            audit.record(
+                node,
+                "filesystem:read".to_owned(),
+                "the empty folder the host preopens as `/`".to_owned(),
+                format!(
+                    "the host could not open it ({error}): the component sees no filesystem, \
+                     and its opens are refused without being audited"
+                ),
+            );
+        }
+        builder.build()
+    }
+
+    /// Everything of [`Grants::wasi_ctx`] but the directories.
+    fn wasi_builder(&self, node: &str, audit: &AuditLog) -> WasiCtxBuilder {
         let mut builder = WasiCtxBuilder::new();
-        builder
-            .preopened_dir(root.path(), "/", FsPerms::ReadOnly)
-            .map_err(|e| std::io::Error::other(format!("{}: {e:#}", root.path().display())))?;
         if self.stdout {
             builder.inherit_stdout();
         }
@@ -166,16 +214,6 @@ impl Grants {
             if let Ok(value) = std::env::var(name) {
                 builder.env(name, value);
             }
-        }
-        for dir in &self.dirs {
-            let perms = if dir.write {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            builder
-                .preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(|e| std::io::Error::other(format!("{}: {e:#}", dir.host.display())))?;
         }
         let (allowed, audit, node) = (self.network.clone(), audit.clone(), node.to_owned());
         builder
@@ -196,8 +234,16 @@ impl Grants {
                 }
                 Box::pin(async move { granted })
             });
-        Ok(builder.build())
+        builder
     }
+}
+
+/// Preopens `root` as `/`, read-only.
+fn preopen_root(builder: &mut WasiCtxBuilder, root: &DeniedRoot) -> std::io::Result<()> {
+    builder
+        .preopened_dir(root.path(), "/", FsPerms::ReadOnly)
+        .map_err(|e| std::io::Error::other(format!("{}: {e:#}", root.path().display())))?;
+    Ok(())
 }
 
 #[cfg(test)]
