@@ -109,21 +109,16 @@ fn an_import_the_host_lacks_is_named_at_the_component_before_it_is_compiled() {
     );
 }
 
-#[test]
-fn an_export_of_another_type_than_the_contracts_fails_its_flow_before_any_element() {
-    // Its name is the contract's, so `link` takes it (the types of an export are checked
-    // against the host's bindings only in an instance); its flow must not start.
+/// Runs `odd` as the processor of a three-stage flow, which must fail before any element
+/// enters it, with each of `wanted` in its diagnostic.
+fn fails_to_start(odd: Guest, wanted: &[&str]) {
     let run = TestProject::new()
         .component("src", Guest::Source, r#"{"count": 3}"#)
-        .component("odd", Guest::MistypedProcessor, "")
+        .component("odd", odd, "")
         .component("out", Guest::Sink, "")
         .run(&[])
         .failure();
-    for wanted in [
-        "flow `main`: node `odd` could not be instantiated",
-        "type mismatch with parameters",
-        "expected `record` found `list`",
-    ] {
+    for wanted in wanted {
         assert!(
             run.stderr.contains(wanted),
             "`{wanted}` not in:\n{}",
@@ -133,4 +128,34 @@ fn an_export_of_another_type_than_the_contracts_fails_its_flow_before_any_elemen
     let report = run.report();
     assert_eq!(report["emitted"], 0);
     crate::support::assert_balanced(&report);
+}
+
+#[test]
+fn an_export_of_another_type_than_the_contracts_fails_its_flow_before_any_element() {
+    // Its name is the contract's, so `link` takes it (the types of an export are checked
+    // against the host's bindings only in an instance); its flow must not start.
+    fails_to_start(
+        Guest::MistypedProcessor,
+        &[
+            "flow `main`: node `odd` could not be instantiated",
+            "type mismatch with parameters",
+            "expected `record` found `list`",
+        ],
+    );
+}
+
+#[test]
+fn a_batch_export_of_another_type_than_the_contracts_fails_its_flow_naming_it() {
+    // The host calls `process-batch` through a record of its own (`engine/batch.rs`),
+    // whose types it checks against the instance's export.
+    fails_to_start(
+        Guest::MistypedBatch,
+        &[
+            "flow `main`: node `odd` could not be instantiated",
+            "`torvyn:batching/batch-processor@0.1.0`.`process-batch` does not have the \
+             contract's types",
+            "type mismatch for field payload",
+            "expected `list` found `string`",
+        ],
+    );
 }

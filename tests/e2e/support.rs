@@ -59,6 +59,8 @@ pub enum Guest {
     MissingImport,
     /// A processor whose `process` export takes and returns bytes, not the contract's types.
     MistypedProcessor,
+    /// A processor whose `process-batch` takes payloads as strings, not the contract's bytes.
+    MistypedBatch,
     /// A processor that shows and writes element attributes, and its batch export.
     Attributes,
     BatchAttributes,
@@ -85,6 +87,7 @@ impl Guest {
             Guest::UnversionedFilter => "unversioned-filter",
             Guest::MissingImport => "missing-import",
             Guest::MistypedProcessor => "mistyped-processor",
+            Guest::MistypedBatch => "mistyped-batch",
             Guest::Attributes => "test-attributes",
             Guest::BatchAttributes => "batch-attributes",
             Guest::Metrics => "test-metrics",
@@ -160,6 +163,7 @@ fn build_guests() {
         Guest::UnversionedFilter,
         Guest::MissingImport,
         Guest::MistypedProcessor,
+        Guest::MistypedBatch,
     ] {
         plain.args(["-p", guest.package()]);
     }
