@@ -404,7 +404,11 @@ impl Driver<'_> {
         let span = self.open_element_span(n, &element, 1);
         let result = self.stages[n].handle(&mut self.table, &mut element).await;
         self.timed(n);
-        self.settle(n, element, result, dead_letter, span).await
+        match result {
+            // Most calls succeed: they go on without the error policy's future.
+            Ok(handled) => self.handled(n, element, handled, dead_letter, span, 0),
+            result => self.settle(n, element, result, dead_letter, span).await,
+        }
     }
 
     /// Node `n`'s inputs have all ended: a sink completes, an aggregator flushes and then

@@ -21,8 +21,15 @@ impl Driver<'_> {
             false => None,
         };
         let result = self.stages[s].pull(&mut self.table).await;
-        self.settle_pull(s, result, span, crate::reactor::now_ns())
-            .await
+        let at_ns = crate::reactor::now_ns();
+        match result {
+            // Most pulls make an element: it goes on without the error policy's future.
+            Ok(Some(output)) => {
+                let ticket = self.stages[s].take_ticket();
+                self.pulled(s, output, ticket, span, at_ns, 0)
+            }
+            result => self.settle_pull(s, result, span, at_ns).await,
+        }
     }
 
     /// Goes on with what source `s` answered to a pull at `at_ns` (nanoseconds since the
