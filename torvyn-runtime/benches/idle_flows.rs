@@ -23,6 +23,9 @@ fn main() {
     // Ten thousand flows are thirty thousand linear memories: more 4 GiB reservations than
     // a 47-bit address space holds. Each reserves its 256 MiB limit instead.
     let pooled = std::env::var_os("TORVYN_IDLE_POOLED").is_some();
+    // A pool maps a fiber stack for each of its slots when its host starts: a flow's
+    // mappings count from before that.
+    let unhosted = memory();
     let host = support::host(HostOptions {
         memory_reservation: Some(256 << 20),
         instance_pool: pooled.then_some(3 * count as u32 + 3),
@@ -77,13 +80,15 @@ fn main() {
     );
     // What bounds the number of idle flows at this machine's limits: their mappings or
     // their descriptors, whichever runs out first.
-    let (mappings, descriptors) = (taken(|m| m.mappings), taken(|m| m.descriptors));
+    let unhosted = unhosted.unwrap_or(before);
+    let mappings = after.mappings.saturating_sub(unhosted.mappings);
+    let descriptors = taken(|m| m.descriptors);
     let each = |total: u64| total as f64 / idle.max(1) as f64;
     if let Some((max_maps, max_files)) = limits() {
         let fit = |limit: u64, used: u64, each: f64| {
             (each > 0.0).then(|| (limit.saturating_sub(used) as f64 / each) as u64)
         };
-        let by_maps = fit(max_maps, before.mappings, each(mappings));
+        let by_maps = fit(max_maps, unhosted.mappings, each(mappings));
         let by_files = fit(max_files, before.descriptors, each(descriptors));
         let shown = |fit: Option<u64>| fit.map_or("no limit".to_owned(), |n| n.to_string());
         println!(
