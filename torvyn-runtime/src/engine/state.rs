@@ -56,9 +56,9 @@ pub(crate) struct StageState {
     pub(crate) audit: AuditLog,
     /// The empty folder preopened as `/`.
     pub(crate) denied_root: Arc<DeniedRoot>,
-    /// Its WASI context: made at instantiation when it is granted directories (so that one
-    /// that cannot be opened stops the flow from starting), else on its first call into
-    /// WASI ([`Grants::wasi_ctx_without_dirs`]).
+    /// Its WASI context: made at instantiation when it is granted directories
+    /// ([`Grants::wasi_ctx_at_start`]), else at its first call into WASI
+    /// ([`Grants::wasi_ctx_on_first_use`]).
     pub(crate) wasi: Option<WasiCtx>,
     pub(crate) resources: ResourceTable,
     /// The calls into this stage and out of it.
@@ -108,7 +108,7 @@ impl WasiView for StageState {
             ..
         } = self;
         WasiCtxView {
-            ctx: wasi.get_or_insert_with(|| grants.wasi_ctx_without_dirs(node, audit, denied_root)),
+            ctx: wasi.get_or_insert_with(|| grants.wasi_ctx_on_first_use(node, audit, denied_root)),
             table: resources,
         }
     }

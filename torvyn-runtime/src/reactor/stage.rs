@@ -109,11 +109,7 @@ impl Instance {
     ) -> wasmtime::Result<Self> {
         let (limits, grants) = (&spec.limits, spec.grants.clone());
         let root = component.denied_root().clone();
-        let wasi = if grants.dirs.is_empty() {
-            None
-        } else {
-            Some(grants.wasi_ctx(&spec.name, audit, &root)?)
-        };
+        let wasi = grants.wasi_ctx_at_start(&spec.name, audit, &root)?;
         let (count_host_calls, time_calls) = (flow.count_host_calls, flow.time_calls);
         let state = StageState {
             stage: index,

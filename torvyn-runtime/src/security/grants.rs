@@ -141,22 +141,30 @@ impl Grants {
         }
     }
 
-    /// A WASI context that gives the component exactly these grants: the granted
-    /// environment variables, directories and TCP addresses, the console if granted, no
-    /// arguments, no UDP; clocks and randomness as WASI provides them. `root` is
-    /// preopened as `/`, so that other paths reach the host to be refused. A refused TCP
-    /// address is recorded in `audit` under `node`.
+    /// The WASI context a component gets when it is instantiated: one that gives it exactly
+    /// these grants (the granted environment variables, directories and TCP addresses, the
+    /// console if granted, no arguments, no UDP; clocks and randomness as WASI provides
+    /// them), with `root` preopened as `/` so that other paths reach the host to be
+    /// refused. A refused TCP address is recorded in `audit` under `node`.
+    ///
+    /// `None` when no directory is granted: the component then gets its context at its
+    /// first call into WASI ([`Grants::wasi_ctx_on_first_use`]), and one that makes none
+    /// never holds a descriptor. A granted directory opens here, so that one that cannot
+    /// stops the flow from starting.
     ///
     /// # Errors
     ///
-    /// A granted directory, or `root`, that cannot be opened (`ENOENT`, `EACCES`); the
-    /// error names its path.
-    pub(crate) fn wasi_ctx(
+    /// A granted directory, or `root`, that cannot be opened (`ENOENT`, `EACCES`,
+    /// `EMFILE`); the error names its path.
+    pub(crate) fn wasi_ctx_at_start(
         &self,
         node: &str,
         audit: &AuditLog,
         root: &DeniedRoot,
-    ) -> std::io::Result<WasiCtx> {
+    ) -> std::io::Result<Option<WasiCtx>> {
+        if self.dirs.is_empty() {
+            return Ok(None);
+        }
         let mut builder = self.wasi_builder(node, audit);
         preopen_root(&mut builder, root)?;
         for dir in &self.dirs {
@@ -169,39 +177,46 @@ impl Grants {
                 .preopened_dir(&dir.host, &dir.guest, perms)
                 .map_err(|e| std::io::Error::other(format!("{}: {e:#}", dir.host.display())))?;
         }
-        Ok(builder.build())
+        Ok(Some(builder.build()))
     }
 
-    /// The WASI context of a component granted no directory, made when it first calls
-    /// into WASI rather than when it is instantiated: most components never do, and each
-    /// context costs an open descriptor of `root` and a few hundred bytes.
+    /// The WASI context of a component granted no directory, made at its first call into
+    /// WASI (to print, read a clock, the environment or randomness; Rust's `HashMap` seeds
+    /// itself so): a component that makes none holds no context, which costs a descriptor
+    /// of `root` and about 0.8 KiB (idle flows of three stages took 2.5 KiB less each
+    /// without them, `docs/performance.md`).
     ///
-    /// It cannot fail: if `root` cannot be opened (something removed the host's folder
-    /// from under it), the component sees no filesystem at all, its opens refused by its
-    /// own libc rather than audited by the host, and `audit` records that under `node`.
-    pub(crate) fn wasi_ctx_without_dirs(
+    /// Made then, the granted environment variables are read then, WASI's monotonic clock
+    /// starts then (its origin is the host's choice), and that call pays for the making:
+    /// about 5 µs and an `openat`.
+    ///
+    /// It cannot fail: if `root` cannot be opened (the process is out of descriptors,
+    /// `EMFILE`, or something removed the host's folder), the component sees no
+    /// filesystem at all, its opens refused inside it rather than audited by the host, and
+    /// `audit` records that under `node`, as a refusal of every path.
+    pub(crate) fn wasi_ctx_on_first_use(
         &self,
         node: &str,
         audit: &AuditLog,
         root: &DeniedRoot,
     ) -> WasiCtx {
-        debug_assert!(self.dirs.is_empty(), "granted directories open eagerly");
+        debug_assert!(self.dirs.is_empty(), "granted directories open at start");
         let mut builder = self.wasi_builder(node, audit);
         if let Err(error) = preopen_root(&mut builder, root) {
             audit.record(
                 node,
                 "filesystem:read".to_owned(),
-                "the empty folder the host preopens as `/`".to_owned(),
+                "any path".to_owned(),
                 format!(
-                    "the host could not open it ({error}): the component sees no filesystem, \
-                     and its opens are refused without being audited"
+                    "the host could not open the empty folder it preopens as `/` ({error}), so \
+                     the component sees no filesystem: what it opens fails inside it, unaudited"
                 ),
             );
         }
         builder.build()
     }
 
-    /// Everything of [`Grants::wasi_ctx`] but the directories.
+    /// Everything of [`Grants::wasi_ctx_at_start`] but the directories.
     fn wasi_builder(&self, node: &str, audit: &AuditLog) -> WasiCtxBuilder {
         let mut builder = WasiCtxBuilder::new();
         if self.stdout {
@@ -279,5 +294,27 @@ mod tests {
         assert!(!grants.allows("filesystem:write"));
         assert!(grants.allows("network:127.0.0.1:9000"));
         assert!(!grants.allows("network:127.0.0.1:9001"));
+    }
+
+    #[test]
+    fn a_root_removed_before_a_context_is_made_leaves_no_filesystem_and_is_audited() {
+        let (grants, audit) = (Grants::default(), AuditLog::default());
+        let root = DeniedRoot::create().unwrap();
+        drop(grants.wasi_ctx_on_first_use("up", &audit, &root));
+        assert!(audit.events().is_empty(), "{:?}", audit.events());
+        std::fs::remove_dir(root.path()).unwrap();
+        drop(grants.wasi_ctx_on_first_use("up", &audit, &root));
+        let events = audit.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            (&*events[0].node, &*events[0].capability),
+            ("up", "filesystem:read")
+        );
+        let path = root.path().display().to_string();
+        assert!(
+            events[0].reason.contains("sees no filesystem"),
+            "{events:?}"
+        );
+        assert!(events[0].reason.contains(&path), "{events:?}");
     }
 }
