@@ -5,6 +5,8 @@
 //! memory they take, per flow: resident (RSS) and proportional (PSS). Each instance maps
 //! its component's memory image from the compiled file, copy-on-write, and RSS counts
 //! those pages once per instance though they are in memory once; PSS counts them once.
+//! It also reports the mappings and file descriptors each flow holds, and how many idle
+//! flows this machine's `vm.max_map_count` and `ulimit -n` (its soft limit) leave room for.
 
 mod support;
 
@@ -23,8 +25,8 @@ fn main() {
     // Ten thousand flows are thirty thousand linear memories: more 4 GiB reservations than
     // a 47-bit address space holds. Each reserves its 256 MiB limit instead.
     let pooled = std::env::var_os("TORVYN_IDLE_POOLED").is_some();
-    // A pool maps a fiber stack for each of its slots when its host starts: a flow's
-    // mappings count from before that.
+    // A pool maps a fiber stack for each of its slots when its host starts: a pooled
+    // flow's mappings count from before that.
     let unhosted = memory();
     let host = support::host(HostOptions {
         memory_reservation: Some(256 << 20),
@@ -80,25 +82,28 @@ fn main() {
     );
     // What bounds the number of idle flows at this machine's limits: their mappings or
     // their descriptors, whichever runs out first.
-    let unhosted = unhosted.unwrap_or(before);
-    let mappings = after.mappings.saturating_sub(unhosted.mappings);
+    let mapped = match (pooled, unhosted) {
+        (true, Some(unhosted)) => unhosted.mappings,
+        _ => before.mappings,
+    };
+    let mappings = after.mappings.saturating_sub(mapped);
     let descriptors = taken(|m| m.descriptors);
     let each = |total: u64| total as f64 / idle.max(1) as f64;
+    println!(
+        "idle_flows: {:.1} mappings and {:.1} descriptors per flow",
+        each(mappings),
+        each(descriptors),
+    );
     if let Some((max_maps, max_files)) = limits() {
         let fit = |limit: u64, used: u64, each: f64| {
             (each > 0.0).then(|| (limit.saturating_sub(used) as f64 / each) as u64)
         };
-        let by_maps = fit(max_maps, unhosted.mappings, each(mappings));
-        let by_files = fit(max_files, before.descriptors, each(descriptors));
         let shown = |fit: Option<u64>| fit.map_or("no limit".to_owned(), |n| n.to_string());
         println!(
-            "idle_flows: {:.1} mappings and {:.1} descriptors per flow; at vm.max_map_count \
-             {max_maps} and ulimit -n {max_files}, the mappings leave room for {} idle flows, \
-             the descriptors for {}",
-            each(mappings),
-            each(descriptors),
-            shown(by_maps),
-            shown(by_files),
+            "idle_flows: at vm.max_map_count {max_maps} and ulimit -n {max_files}, the \
+             mappings leave room for {} idle flows, the descriptors for {}",
+            shown(fit(max_maps, mapped, each(mappings))),
+            shown(fit(max_files, before.descriptors, each(descriptors))),
         );
     }
     let failures = runtime.block_on(async {

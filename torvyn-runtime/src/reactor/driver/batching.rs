@@ -110,10 +110,7 @@ impl Driver<'_> {
         for result in results {
             let span = self.begun_span(Call::Pull, began, batch);
             match result {
-                Ok(Some(output)) => {
-                    let ticket = self.stages[s].take_ticket();
-                    self.pulled(s, output, ticket, span, at, 0)?;
-                }
+                Ok(Some(output)) => self.pulled_first_time(s, output, span, at)?,
                 result => {
                     self.settle_pull(s, result.map_err(CallError::Process), span, at)
                         .await?

@@ -19,7 +19,8 @@ use crate::topology::NodePlan;
 impl Driver<'_> {
     /// Goes on with what node `n` answered for `element`: sends on what it made, or
     /// applies its error policy (calling it again with the element for a retry). The
-    /// element's span, if it is traced, ends with what became of it.
+    /// element's span, if it is traced, ends with what became of it. `step` hands it
+    /// only errors: a success goes to [`Driver::handled`] without this future.
     pub(super) async fn settle(
         &mut self,
         n: usize,

@@ -24,10 +24,7 @@ impl Driver<'_> {
         let at_ns = crate::reactor::now_ns();
         match result {
             // Most pulls make an element: it goes on without the error policy's future.
-            Ok(Some(output)) => {
-                let ticket = self.stages[s].take_ticket();
-                self.pulled(s, output, ticket, span, at_ns, 0)
-            }
+            Ok(Some(output)) => self.pulled_first_time(s, output, span, at_ns),
             result => self.settle_pull(s, result, span, at_ns).await,
         }
     }
@@ -35,7 +32,8 @@ impl Driver<'_> {
     /// Goes on with what source `s` answered to a pull at `at_ns` (nanoseconds since the
     /// Unix epoch): sends an element on, applies the error policy (calling `pull` again
     /// for a retry), or marks the end of its stream. A traced element's trace begins with
-    /// `span`.
+    /// `span`. An element made at the first try goes to [`Driver::pulled_first_time`]
+    /// instead, without this future.
     pub(super) async fn settle_pull(
         &mut self,
         s: usize,
@@ -89,9 +87,22 @@ impl Driver<'_> {
         self.pulled(s, output, ticket, span, at_ns, attempt)
     }
 
+    /// Source `s` made `output` at `at_ns` at its pull's first try, with the ticket the
+    /// pull gave it: [`Driver::pulled`], without `settle_pull`'s future.
+    pub(super) fn pulled_first_time(
+        &mut self,
+        s: usize,
+        output: Made,
+        span: Span,
+        at_ns: u64,
+    ) -> Result<(), Failure> {
+        let ticket = self.stages[s].take_ticket();
+        self.pulled(s, output, ticket, span, at_ns, 0)
+    }
+
     /// Source `s` made `output` at `at_ns` (nanoseconds since the Unix epoch), with
     /// `ticket`, after `attempt` retries of its pull: it enters the flow and goes on.
-    /// Not async, so that a batch's elements go on without a future each.
+    /// Not async, so that elements go on without a future each.
     pub(super) fn pulled(
         &mut self,
         s: usize,
