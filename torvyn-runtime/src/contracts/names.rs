@@ -13,7 +13,7 @@ use wasmparser::{BinaryReader, FromReader, Payload, SectionLimited};
 use super::{CONTRACT_VERSION, ContractError, malformed, top_level};
 
 /// The contract packages whose unversioned names are read as version 0.1.0.
-const PACKAGES: [&str; 7] = [
+const PACKAGES: [&str; 8] = [
     "torvyn:streaming",
     "torvyn:filtering",
     "torvyn:aggregation",
@@ -21,6 +21,7 @@ const PACKAGES: [&str; 7] = [
     "torvyn:batching",
     "torvyn:attributes",
     "torvyn:runtime",
+    "torvyn:buffers",
 ];
 
 /// `name` at the contract version, when it names an interface of a contract package

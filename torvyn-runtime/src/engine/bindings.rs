@@ -11,6 +11,7 @@ wasmtime::component::bindgen!({
         "wit/batching",
         "wit/attributes",
         "wit/runtime",
+        "wit/buffers",
     ],
     inline: "
         package torvyn:host;
@@ -21,6 +22,7 @@ wasmtime::component::bindgen!({
             import torvyn:capabilities/capability-query@0.1.0;
             import torvyn:attributes/element-attributes@0.1.0;
             import torvyn:runtime/metrics@0.1.0;
+            import torvyn:buffers/buffer-builder@0.1.0;
             export torvyn:streaming/source@0.1.0;
             export torvyn:streaming/processor@0.1.0;
             export torvyn:streaming/sink@0.1.0;

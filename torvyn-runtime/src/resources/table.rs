@@ -234,11 +234,40 @@ impl BufferTable {
         content_type: &str,
     ) -> Result<u32, BufferError> {
         self.within_budget(stage, TieredPool::capacity_for(payload.len()))?;
+        Ok(self.filled_slot(stage, payload, content_type, Holder::Host))
+    }
+
+    /// `buffer-builder.from-bytes`: a buffer owned by `stage` holding a copy of `payload`,
+    /// with `content_type`. It is what `allocate`, `append`, `set-content-type`, `freeze`
+    /// and dropping the mutable handle leave, done in one step: one copy, counted by the
+    /// ledger, and the buffer charged to the stage's budget as `allocate` charges it.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::AllocationFailed`] when the stage's budget has no room for it.
+    pub fn filled(
+        &mut self,
+        stage: usize,
+        payload: &[u8],
+        content_type: &str,
+    ) -> Result<u32, BufferError> {
+        self.charge(stage, TieredPool::capacity_for(payload.len()))?;
+        Ok(self.filled_slot(stage, payload, content_type, Holder::Stage(stage)))
+    }
+
+    /// A new slot held by `holder`, holding a copy of `payload` that `stage` made.
+    fn filled_slot(
+        &mut self,
+        stage: usize,
+        payload: &[u8],
+        content_type: &str,
+        holder: Holder,
+    ) -> u32 {
         let (mut bytes, capacity) = self.pool.take(payload.len());
         self.ledger.copy(stage, &mut bytes, 0, payload);
-        let rep = self.insert(bytes, capacity, State::Owned(Holder::Host));
+        let rep = self.insert(bytes, capacity, State::Owned(holder));
         self.slots[rep as usize].content_type.push_str(content_type);
-        Ok(rep)
+        rep
     }
 
     /// `buffer-allocator.clone-into-mutable`: a writable copy of a readable buffer.

@@ -2,6 +2,7 @@
 
 mod attributes;
 mod buffer_allocator;
+mod buffer_builder;
 mod capability_query;
 mod filesystem;
 mod metrics;
@@ -17,7 +18,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     filesystem::add_to_linker(linker)?;
     bindings::Host_::add_to_linker::<_, HasSelf<StageState>>(linker, |state| state)?;
-    types::add_to_linker(linker)
+    types::add_to_linker(linker)?;
+    buffer_builder::add_to_linker(linker)
 }
 
 /// Splits a buffer-table failure into what the component sees (a WIT `buffer-error`) and

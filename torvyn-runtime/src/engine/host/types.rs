@@ -193,7 +193,7 @@ impl StageState {
 /// Runs `op` on the flow's buffer table with the bytes of `list`, read where they lie in
 /// the component's memory. The table is taken out of the store for the call, since the
 /// bytes borrow the store.
-fn in_place(
+pub(super) fn in_place(
     store: &mut StoreContextMut<'_, StageState>,
     list: &WasmList<u8>,
     op: impl FnOnce(&mut BufferTable, usize, &[u8]) -> Result<(), crate::resources::BufferError>,

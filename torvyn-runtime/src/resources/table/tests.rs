@@ -178,27 +178,41 @@ fn a_stage_cannot_touch_another_stages_buffers() {
     assert!(matches!(table.size(999), Err(BufferError::Misuse(_))));
 }
 
+/// A `text/plain` buffer holding `hello`, made by stage 0 as a component makes it through
+/// the 0.1.0 contract: `allocate`, `append`, `set-content-type`, `freeze`, and dropping the
+/// mutable handle.
+fn made_stepwise(table: &mut BufferTable) -> u32 {
+    let mutable = table.allocate(0, 5).unwrap();
+    table.append(0, mutable, b"hello").unwrap();
+    table.set_content_type(0, mutable, "text/plain").unwrap();
+    let frozen = table.freeze(0, mutable).unwrap();
+    table.drop_mutable(0, mutable).unwrap();
+    frozen
+}
+
+/// Checks that `rep`, made by [`made_stepwise`] or in one step and handed over by stage 0,
+/// holds what it should and reaches stage 1 with one more copy.
+fn lent_after_its_making(table: &mut BufferTable, rep: u32) {
+    assert_eq!(table.content_type(rep).unwrap(), "text/plain");
+    assert_eq!(table.capacity(rep).unwrap(), 256);
+    assert_eq!(table.handles_held(0), 0);
+    table.lend(rep, 1);
+    assert_eq!(table.read(1, rep, 0, u64::MAX).unwrap(), &b"hello"[..]);
+    table.give_back(rep);
+    table.release(rep);
+    assert_eq!(table.live(), 0);
+    assert_eq!(table.copies().copies, 2);
+    assert_eq!(table.copies_per_stage()[0].bytes, 5);
+}
+
 #[test]
 fn a_host_stage_output_is_what_the_component_path_leaves_in_one_step() {
     let (mut fused, mut stepwise) = (table(), table());
     let one = fused.host_output(0, b"hello", "text/plain").unwrap();
-    let mutable = stepwise.allocate(0, 5).unwrap();
-    stepwise.append(0, mutable, b"hello").unwrap();
-    stepwise.set_content_type(0, mutable, "text/plain").unwrap();
-    let frozen = stepwise.freeze(0, mutable).unwrap();
-    stepwise.drop_mutable(0, mutable).unwrap();
+    let frozen = made_stepwise(&mut stepwise);
     stepwise.take_output(0, frozen).unwrap();
     for (table, rep) in [(&mut fused, one), (&mut stepwise, frozen)] {
-        assert_eq!(table.content_type(rep).unwrap(), "text/plain");
-        assert_eq!(table.capacity(rep).unwrap(), 256);
-        assert_eq!(table.handles_held(0), 0);
-        table.lend(rep, 1);
-        assert_eq!(table.read(1, rep, 0, u64::MAX).unwrap(), &b"hello"[..]);
-        table.give_back(rep);
-        table.release(rep);
-        assert_eq!(table.live(), 0);
-        assert_eq!(table.copies().copies, 2);
-        assert_eq!(table.copies_per_stage()[0].bytes, 5);
+        lent_after_its_making(table, rep);
     }
     // The stage's budget is checked as `allocate` checks it.
     let mut small = BufferTable::new(vec![StageBudget {
@@ -212,6 +226,38 @@ fn a_host_stage_output_is_what_the_component_path_leaves_in_one_step() {
     assert_eq!(small.copies().copies, 0);
     let rep = small.host_output(0, &[0; 256], "").unwrap();
     assert_eq!(small.size(rep).unwrap(), 256);
+}
+
+#[test]
+fn a_filled_buffer_is_what_a_components_four_calls_leave_in_one() {
+    let (mut fused, mut stepwise) = (table(), table());
+    let one = fused.filled(0, b"hello", "text/plain").unwrap();
+    let frozen = made_stepwise(&mut stepwise);
+    for (table, rep) in [(&mut fused, one), (&mut stepwise, frozen)] {
+        // The component holds it, as it holds what it froze, until it hands it over.
+        assert_eq!(table.handles_held(0), 1);
+        assert!(matches!(
+            table.append(0, rep, b"!"),
+            Err(BufferError::Misuse(_))
+        ));
+        table.take_output(0, rep).unwrap();
+        lent_after_its_making(table, rep);
+    }
+    // It counts against the stage's budget as `allocate` does.
+    let mut small = BufferTable::new(vec![StageBudget {
+        max_bytes: 512,
+        max_handles: 1,
+    }]);
+    assert!(matches!(
+        small.filled(0, &[0; 513], ""),
+        Err(BufferError::AllocationFailed(_))
+    ));
+    assert_eq!(small.copies().copies, 0);
+    small.filled(0, &[0; 256], "").unwrap();
+    assert!(matches!(
+        small.filled(0, b"x", ""),
+        Err(BufferError::AllocationFailed(_))
+    ));
 }
 
 #[test]
