@@ -39,12 +39,14 @@ fn calls(elements: u64) -> Vec<(u64, u64)> {
 fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
     let (small, large) = (calls(100), calls(300));
     // Over 200 more elements: one call into each stage per element, and the host calls
-    // the test guests make for one: the source allocates, writes and hands over a buffer,
-    // the processor reads, allocates, writes and hands over another, the sink reads.
+    // the test guests make for one. The source makes its buffer in one call
+    // (`buffer-builder.from-bytes`, where `allocate`, `append`, `freeze` and dropping the
+    // mutable handle counted five), the processor reads and makes
+    // another, the sink reads.
     let per_element: Vec<(u64, u64)> = (small.iter().zip(&large))
         .map(|(s, l)| ((l.0 - s.0) / 200, (l.1 - s.1) / 200))
         .collect();
-    assert_eq!(per_element, [(1, 5), (1, 8), (1, 3)], "{small:?} {large:?}");
+    assert_eq!(per_element, [(1, 1), (1, 4), (1, 3)], "{small:?} {large:?}");
     for (s, l) in small.iter().zip(&large) {
         assert_eq!(l.0 - s.0, 200, "calls grow by exactly one per element");
         assert_eq!((l.1 - s.1) % 200, 0, "{small:?} {large:?}");
@@ -83,7 +85,9 @@ fn bench_prints_figures_saves_a_baseline_and_plots_a_report() {
     assert_eq!(figures["copies_per_element"], 4.0);
     assert_eq!(figures["bytes_copied_per_element"], 256.0);
     let crossings = figures["crossings_per_element"].as_f64().unwrap();
-    assert!((19.0..19.1).contains(&crossings), "{crossings}");
+    // 3 calls into the stages and 8 back into the host (see above), with the calls the
+    // run's start and end make spread over its elements.
+    assert!((11.0..11.1).contains(&crossings), "{crossings}");
     let latency = &figures["latency_ns"];
     let (p50, p99, max) = (
         latency["p50"].as_u64(),

@@ -17,6 +17,7 @@ wit_bindgen::generate!({
         "wit/capabilities",
         "wit/attributes",
         "wit/runtime",
+        "wit/buffers",
     ],
     inline: "
         package torvyn:sdk;
@@ -27,6 +28,7 @@ wit_bindgen::generate!({
             import torvyn:capabilities/capability-query@0.1.0;
             import torvyn:attributes/element-attributes@0.1.0;
             import torvyn:runtime/metrics@0.1.0;
+            import torvyn:buffers/buffer-builder@0.1.0;
         }
     ",
     world: "torvyn:sdk/guest",
@@ -37,5 +39,6 @@ wit_bindgen::generate!({
 });
 
 pub use torvyn::attributes::element_attributes;
+pub use torvyn::buffers::buffer_builder;
 pub use torvyn::capabilities::capability_query;
 pub use torvyn::streaming::{buffer_allocator, types};

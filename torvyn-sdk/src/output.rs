@@ -2,7 +2,7 @@
 
 use crate::Error;
 use crate::bindings::types::{Buffer, ElementMeta, MutableBuffer, OutputElement};
-use crate::bindings::{buffer_allocator, element_attributes};
+use crate::bindings::{buffer_allocator, buffer_builder, element_attributes};
 use crate::element::attribute_error;
 
 /// Asks the host for an empty writable buffer able to hold at least `capacity` bytes.
@@ -99,19 +99,28 @@ fn write_attributes(index: u32, attributes: &[(String, Option<String>)]) -> Resu
 }
 
 impl Output {
-    /// Copies `bytes` into a new host buffer.
+    /// Copies `bytes` into a new host buffer, in one call into the host
+    /// (`torvyn:buffers/buffer-builder@0.1.0`, which hosts before it do not provide; see
+    /// [`allocate`] for the calls of the 0.1.0 contract alone).
     pub fn bytes(bytes: &[u8]) -> Result<Output, Error> {
-        let mut buffer = allocate(bytes.len() as u64)?;
-        buffer.append(bytes)?;
-        Ok(buffer.freeze())
+        Self::filled(bytes, "")
     }
 
-    /// Copies `text` into a new host buffer with content type `text/plain`.
+    /// Copies `text` into a new host buffer with content type `text/plain`, as
+    /// [`Output::bytes`] does.
     pub fn text(text: &str) -> Result<Output, Error> {
-        let mut buffer = allocate(text.len() as u64)?;
-        buffer.set_content_type("text/plain");
-        buffer.append(text.as_bytes())?;
-        Ok(buffer.freeze())
+        Self::filled(text.as_bytes(), "text/plain")
+    }
+
+    /// A new host buffer holding `bytes`, the buffer and the element of content type
+    /// `content_type`, as [`OutputBuffer::set_content_type`] sets both.
+    fn filled(bytes: &[u8], content_type: &str) -> Result<Output, Error> {
+        Ok(Output {
+            payload: buffer_builder::from_bytes(bytes, content_type)?,
+            content_type: content_type.to_owned(),
+            attributes: Vec::new(),
+            write_attributes: None,
+        })
     }
 
     /// Wraps a filled buffer; the same as [`OutputBuffer::freeze`].
