@@ -40,9 +40,9 @@ fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
     let (small, large) = (calls(100), calls(300));
     // Over 200 more elements: one call into each stage per element, and the host calls
     // the test guests make for one. The source makes its buffer in one call
-    // (`buffer-builder.from-bytes`, where `allocate`, `append`, `freeze` and dropping the
-    // mutable handle counted five), the processor reads and makes
-    // another, the sink reads.
+    // (`buffer-builder.from-bytes`; `allocate`, `append`, `freeze` and dropping the mutable
+    // handle counted 5 here), the processor reads and makes another (8 before), the sink
+    // reads.
     let per_element: Vec<(u64, u64)> = (small.iter().zip(&large))
         .map(|(s, l)| ((l.0 - s.0) / 200, (l.1 - s.1) / 200))
         .collect();
@@ -51,6 +51,20 @@ fn each_element_costs_a_fixed_number_of_sandbox_crossings() {
         assert_eq!(l.0 - s.0, 200, "calls grow by exactly one per element");
         assert_eq!((l.1 - s.1) % 200, 0, "{small:?} {large:?}");
     }
+}
+
+#[test]
+fn sdk_components_make_buffers_in_one_call_and_components_built_for_0_1_0_need_not() {
+    // What the counts above rest on: the SDK's outputs go through `torvyn:buffers`, which
+    // a component built for the 0.1.0 contract alone does not import and runs without.
+    let sdk = Guest::Upper.inspected();
+    assert!(sdk.contains("torvyn:buffers/buffer-builder@0.1.0"), "{sdk}");
+    let raw = Guest::RawUpper.inspected();
+    assert!(
+        raw.contains("torvyn:streaming/buffer-allocator@0.1.0"),
+        "{raw}"
+    );
+    assert!(!raw.contains("torvyn:buffers"), "{raw}");
 }
 
 #[test]

@@ -49,7 +49,8 @@
 //!
 //! Build with `cargo build --target wasm32-wasip2` in a `cdylib` crate; the result is a
 //! component. Payloads live in host memory: an [`Element`] reads them on demand and an
-//! [`Output`] is written into a buffer from [`allocate`].
+//! [`Output`] is copied into a host buffer in one call ([`Output::bytes`]), or written
+//! into one from [`allocate`] piece by piece.
 //!
 //! The export macros expect this crate under its own name, `torvyn_sdk`, in the
 //! component's dependencies (do not rename it). Invoke one of them, once, at module level

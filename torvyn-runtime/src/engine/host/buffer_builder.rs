@@ -21,24 +21,23 @@ impl Host for StageState {
     }
 }
 
+/// The interface whose function the in-place version below replaces.
+const BUFFER_BUILDER: &str = "torvyn:buffers/buffer-builder@0.1.0";
+
 /// Replaces `from-bytes` with a version that copies the bytes straight out of the
 /// component's memory into the new buffer, as `mutable-buffer.append` does.
 pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker
-        .instance("torvyn:buffers/buffer-builder@0.1.0")?
-        .func_wrap(
-            "from-bytes",
-            |mut store: StoreContextMut<'_, StageState>,
-             (bytes, content_type): (WasmList<u8>, String)| {
-                let mut rep = 0;
-                let filled = in_place(&mut store, &bytes, |table, stage, src| {
-                    rep = table.filled(stage, src, &content_type)?;
-                    Ok(())
-                });
-                Ok((made(filled.map(|()| rep))?,))
-            },
-        )?;
+    linker.instance(BUFFER_BUILDER)?.func_wrap(
+        "from-bytes",
+        |mut store: StoreContextMut<'_, StageState>,
+         (bytes, content_type): (WasmList<u8>, String)| {
+            let filled = in_place(&mut store, &bytes, |table, stage, src| {
+                table.filled(stage, src, &content_type)
+            });
+            Ok((made(filled)?,))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(())
 }

@@ -193,11 +193,11 @@ impl StageState {
 /// Runs `op` on the flow's buffer table with the bytes of `list`, read where they lie in
 /// the component's memory. The table is taken out of the store for the call, since the
 /// bytes borrow the store.
-pub(super) fn in_place(
+pub(super) fn in_place<T>(
     store: &mut StoreContextMut<'_, StageState>,
     list: &WasmList<u8>,
-    op: impl FnOnce(&mut BufferTable, usize, &[u8]) -> Result<(), crate::resources::BufferError>,
-) -> Result<(), crate::resources::BufferError> {
+    op: impl FnOnce(&mut BufferTable, usize, &[u8]) -> Result<T, crate::resources::BufferError>,
+) -> Result<T, crate::resources::BufferError> {
     let mut table = std::mem::take(&mut store.data_mut().buffers);
     let stage = store.data().stage;
     let result = op(&mut table, stage, list.as_le_slice(store.as_context()));

@@ -258,6 +258,19 @@ fn a_filled_buffer_is_what_a_components_four_calls_leave_in_one() {
         small.filled(0, b"x", ""),
         Err(BufferError::AllocationFailed(_))
     ));
+    // Bytes add up over buffers, and a buffer dropped gives its share back.
+    let mut budget = BufferTable::new(vec![StageBudget {
+        max_bytes: 512,
+        max_handles: 4,
+    }]);
+    let first = budget.filled(0, &[0; 200], "").unwrap();
+    budget.filled(0, &[0; 200], "").unwrap();
+    assert!(matches!(
+        budget.filled(0, &[0; 200], ""),
+        Err(BufferError::AllocationFailed(_))
+    ));
+    budget.drop_buffer(0, first).unwrap();
+    budget.filled(0, &[0; 200], "").unwrap();
 }
 
 #[test]
