@@ -82,7 +82,7 @@ pub enum EngineError {
     #[diagnostic(
         code(torvyn::engine::link),
         help(
-            "the host provides torvyn:streaming@0.1, torvyn:capabilities@0.1 and WASI 0.2 (up to the version wasmtime-wasi implements); build the component against those"
+            "the host provides torvyn:streaming, torvyn:capabilities, torvyn:attributes, torvyn:runtime and torvyn:buffers at 0.1, and WASI 0.2 (up to the version wasmtime-wasi implements); build the component against those"
         )
     )]
     Link {
