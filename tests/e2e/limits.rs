@@ -133,6 +133,48 @@ fn a_component_that_keeps_its_buffers_is_held_to_its_budget() {
 }
 
 #[test]
+fn a_content_type_past_8_kib_traps_the_component_that_gives_it() {
+    // The element's own content type, and its buffer's through `set-content-type`.
+    for mode in ["label", "label-buffer"] {
+        let config = format!(r#"{{"mode": "{mode}", "at": 2, "length": 8193}}"#);
+        let run = hostile(&config, "{}", r#""fail-flow""#).failure();
+        assert_stderr(
+            &run,
+            "flow `main`: node `bad` trapped in `process` on element 2",
+        );
+        assert_stderr(&run, "a content type of 8193 bytes");
+        assert_stderr(&run, "is at most 8192 bytes");
+        assert_eq!(run.delivered_to("main").len(), 2, "{mode}");
+        good_flow_finished(&run);
+
+        let config = format!(r#"{{"mode": "{mode}", "length": 8192}}"#);
+        let run = hostile(&config, "{}", r#""fail-flow""#).success();
+        assert_eq!(run.delivered_to("main").len(), 5, "{mode}");
+    }
+}
+
+#[test]
+fn an_error_text_past_4_kib_is_cut_short_where_the_host_keeps_it() {
+    let run = hostile(
+        r#"{"mode": "long-error", "at": 2, "length": 100000}"#,
+        "{}",
+        r#""skip""#,
+    )
+    .success();
+    let reports = run.reports();
+    let main = reports.iter().find(|r| r["flow"] == "main").unwrap();
+    let errors = main["recent_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "{main}");
+    for error in errors {
+        let text = error["error"].as_str().unwrap();
+        assert!(text.len() <= 4096 + 32, "{} bytes", text.len());
+        assert!(text.ends_with("xxx… (100016 bytes in all)"), "{text}");
+    }
+    assert_eq!(run.delivered_to("main").len(), 2);
+    good_flow_finished(&run);
+}
+
+#[test]
 fn a_trap_without_a_panic_names_the_component() {
     let run = hostile(r#"{"mode": "trap", "at": 1}"#, "{}", r#""fail-flow""#).failure();
     assert_stderr(

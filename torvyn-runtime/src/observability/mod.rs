@@ -18,7 +18,7 @@ pub(crate) use component::{ComponentMetrics, MetricError, Update, component_fami
 pub(crate) use events::Events;
 pub use events::{EventKind, EventSink, FlowEvent};
 pub use otlp::{OtlpError, OtlpExporter, OtlpSummary};
-pub use text::printable;
+pub use text::{MAX_COMPONENT_TEXT, cut_short, printable};
 pub use trace::{Call, Fate, PRODUCTION_SAMPLING, QueueWait, SpanId, SpanSink, StageSpan, TraceId};
 
 use crate::config::Overflow;

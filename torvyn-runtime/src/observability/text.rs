@@ -22,9 +22,38 @@ pub fn printable(text: &str, newlines: bool) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// The most bytes of a component's own words (the text of an error it returns) that the
+/// host keeps and shows. A flow's report keeps its latest errors and a dead letter carries
+/// one, so without a bound a component could make the host hold as much text as its own
+/// memory limit allows, for each of them.
+pub const MAX_COMPONENT_TEXT: usize = 4096;
+
+/// `text` cut at the last character boundary at most `max` bytes in, followed by
+/// `… (N bytes in all)`; unchanged, and not copied, when it fits.
+pub fn cut_short(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    Cow::Owned(format!("{}… ({} bytes in all)", &text[..end], text.len()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::printable;
+    use super::{Cow, cut_short, printable};
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary_and_says_so() {
+        assert_eq!(cut_short("short", 5), "short");
+        assert!(matches!(cut_short("short", 5), Cow::Borrowed(_)));
+        assert_eq!(cut_short("abcdef", 4), "abcd… (6 bytes in all)");
+        // `é` is two bytes: a cut inside it falls before it.
+        assert_eq!(cut_short("aéb", 2), "a… (4 bytes in all)");
+        assert_eq!(cut_short("éé", 0), "… (4 bytes in all)");
+    }
 
     #[test]
     fn control_characters_are_escaped_and_line_breaks_kept_when_asked() {

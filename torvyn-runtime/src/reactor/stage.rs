@@ -15,7 +15,7 @@ use crate::engine::{
     LoadedComponent, ProcessError, ProcessResult, StageState, StreamElement,
 };
 use crate::observability::{CallStats, SpanId, TraceId};
-use crate::resources::BufferTable;
+use crate::resources::{BufferTable, bounded_content_type};
 use crate::security::{AuditLog, Limiter};
 
 use super::StageSpec;
@@ -241,7 +241,7 @@ impl Instance {
         leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
-            self.take_output(table, output.payload.rep())?;
+            self.take_output(table, output.payload.rep(), &output.meta.content_type)?;
             self.keep_made(1);
         }
         Ok(output.map(Made::from))
@@ -285,7 +285,9 @@ impl Instance {
         table.give_back(buffer);
         element.content_type = input.meta.content_type.into();
         let outcome = result.and_then(|handled| match &handled {
-            Handled::Emit(output) => self.take_output(table, output.buffer).map(|()| handled),
+            Handled::Emit(output) => {
+                (self.take_output(table, output.buffer, &output.content_type)).map(|()| handled)
+            }
             _ => Ok(handled),
         });
         // Only a call that succeeded changes what its element carries on.
@@ -342,7 +344,7 @@ impl Instance {
             )));
         }
         for output in results.iter().flatten().flatten() {
-            self.take_output(table, output.payload.rep())?;
+            self.take_output(table, output.payload.rep(), &output.meta.content_type)?;
         }
         self.keep_made(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count());
         Ok(results
@@ -403,7 +405,7 @@ impl Instance {
             }
             for result in &results {
                 if let Ok(Handled::Emit(output)) = result {
-                    self.take_output(table, output.buffer)?;
+                    self.take_output(table, output.buffer, &output.content_type)?;
                 }
             }
             Ok(results)
@@ -458,7 +460,7 @@ impl Instance {
         leave(&mut self.store, table);
         let outputs = result?.map_err(CallError::Process)?;
         for output in &outputs {
-            self.take_output(table, output.payload.rep())?;
+            self.take_output(table, output.payload.rep(), &output.meta.content_type)?;
         }
         self.keep_made(outputs.len());
         Ok(outputs.into_iter().map(Made::from).collect())
@@ -500,7 +502,17 @@ impl Instance {
     }
 
     /// The stage handed over the buffer of an output: the host owns it now.
-    fn take_output(&self, table: &mut BufferTable, buffer: u32) -> CallResult<()> {
+    /// Takes an output the stage made into the host's hands: its buffer, with the content
+    /// type its element carries on. A content type past
+    /// [`MAX_CONTENT_TYPE_BYTES`](crate::resources::MAX_CONTENT_TYPE_BYTES) traps
+    /// the stage, as one given to a buffer does.
+    fn take_output(
+        &self,
+        table: &mut BufferTable,
+        buffer: u32,
+        content_type: &str,
+    ) -> CallResult<()> {
+        bounded_content_type(content_type)?;
         Ok(table.take_output(self.index, buffer)?)
     }
 }

@@ -31,4 +31,7 @@ mod table;
 pub(crate) use copy::{append_bytes, drop_front};
 pub use ledger::{CopyLedger, CopyStats};
 pub use pool::{PoolStats, TIER_NAMES, TIERS, TierStats, TieredPool};
-pub use table::{BufferError, BufferTable, HUSKS_PER_HANDLE, StageBudget};
+pub use table::{
+    BufferError, BufferTable, HUSKS_PER_HANDLE, MAX_CONTENT_TYPE_BYTES, StageBudget,
+    bounded_content_type,
+};

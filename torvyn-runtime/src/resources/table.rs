@@ -37,7 +37,8 @@ struct Slot {
 }
 
 /// Why a buffer operation failed. The first three are reported to the component as a
-/// WIT `buffer-error`; [`BufferError::Misuse`] traps the component that caused it.
+/// WIT `buffer-error`; [`BufferError::Misuse`] and [`BufferError::ContentTypeTooLong`] trap
+/// the component that caused it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BufferError {
     /// The write would grow the buffer past its capacity (a frozen buffer has none).
@@ -52,6 +53,33 @@ pub enum BufferError {
     /// The component used a handle in a way the ownership rules forbid.
     #[error("buffer misuse: {0}")]
     Misuse(&'static str),
+    /// The component gave a content type longer than [`MAX_CONTENT_TYPE_BYTES`] (its
+    /// length in bytes), which traps it as misuse does.
+    #[error(
+        "a content type of {0} bytes: a buffer's or an element's content type is at most \
+         {MAX_CONTENT_TYPE_BYTES} bytes"
+    )]
+    ContentTypeTooLong(usize),
+}
+
+/// The longest content type, in bytes of UTF-8, that a component may give a buffer
+/// (`set-content-type`, `from-bytes`) or an element it makes (`element-meta`), so that
+/// the host keeps a bounded string for each buffer and element a component makes. RFC 6838
+/// (section 4.2) bounds a media type's type and subtype names to 127 characters each but
+/// not its parameters; 8 KiB is the bound HTTP servers set on a whole header field (Apache's
+/// `LimitRequestFieldSize`, 8 190 bytes), far beyond any real content type.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 8192;
+
+/// `content_type`, if it is at most [`MAX_CONTENT_TYPE_BYTES`] long.
+///
+/// # Errors
+///
+/// [`BufferError::ContentTypeTooLong`] when it is longer.
+pub fn bounded_content_type(content_type: &str) -> Result<&str, BufferError> {
+    match content_type.len() {
+        len if len > MAX_CONTENT_TYPE_BYTES => Err(BufferError::ContentTypeTooLong(len)),
+        _ => Ok(content_type),
+    }
 }
 
 /// The share of buffer memory and handles one stage may hold at once.
@@ -244,13 +272,15 @@ impl BufferTable {
     ///
     /// # Errors
     ///
-    /// [`BufferError::AllocationFailed`] when the stage's budget has no room for it.
+    /// [`BufferError::AllocationFailed`] when the stage's budget has no room for it;
+    /// [`BufferError::ContentTypeTooLong`] past [`MAX_CONTENT_TYPE_BYTES`].
     pub fn filled(
         &mut self,
         stage: usize,
         payload: &[u8],
         content_type: &str,
     ) -> Result<u32, BufferError> {
+        let content_type = bounded_content_type(content_type)?;
         self.charge(stage, TieredPool::capacity_for(payload.len()))?;
         Ok(self.filled_slot(stage, payload, content_type, Holder::Stage(stage)))
     }
@@ -319,12 +349,18 @@ impl BufferTable {
     }
 
     /// `mutable-buffer.set-content-type`; ignored once the buffer is frozen.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::Misuse`] for a handle the stage does not hold as writable;
+    /// [`BufferError::ContentTypeTooLong`] past [`MAX_CONTENT_TYPE_BYTES`].
     pub fn set_content_type(
         &mut self,
         stage: usize,
         rep: u32,
         content_type: &str,
     ) -> Result<(), BufferError> {
+        let content_type = bounded_content_type(content_type)?;
         let slot = self.writable(stage, rep)?;
         if matches!(slot.state, State::Writable { .. }) {
             slot.content_type.clear();

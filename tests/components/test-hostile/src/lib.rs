@@ -1,7 +1,8 @@
 //! Test processor that misbehaves on purpose once it reaches element `at` (default 0);
 //! before that, and in mode `pass`, it passes elements through unchanged.
 //!
-//! Config (JSON): `{"mode": "loop", "at": 0, "path": ""}`, where the mode is one of:
+//! Config (JSON): `{"mode": "loop", "at": 0, "path": "", "length": 0}`, where the mode is
+//! one of:
 //!
 //! - `loop` spins forever inside `process`;
 //! - `init-loop` spins forever inside `init`;
@@ -12,7 +13,10 @@
 //! - `write` writes the element to the file `path` and passes it on, or fails;
 //! - `connect` opens a TCP connection to `path` (`host:port`), or fails with the reason;
 //! - `env` emits the value of the environment variable `path`, or fails;
-//! - `query` emits `{path}=true` or `{path}=false`: whether the host grants capability `path`.
+//! - `query` emits `{path}=true` or `{path}=false`: whether the host grants capability `path`;
+//! - `label` passes the element on with a content type `length` bytes long;
+//! - `label-buffer` passes it on in a buffer whose content type is `length` bytes long;
+//! - `long-error` fails with an internal error whose text is `length` bytes long.
 
 use serde::Deserialize;
 use torvyn_sdk::{Element, Error, Output, Processor};
@@ -32,6 +36,9 @@ enum Mode {
     Connect,
     Env,
     Query,
+    Label,
+    LabelBuffer,
+    LongError,
 }
 
 #[derive(Default, Deserialize)]
@@ -40,6 +47,7 @@ struct Config {
     mode: Mode,
     at: u64,
     path: String,
+    length: usize,
 }
 
 #[derive(Default)]
@@ -82,6 +90,16 @@ impl Processor for TestHostile {
                 pass()
             }
             Mode::Trap => std::process::abort(),
+            Mode::Label => Ok(Some(
+                Output::bytes(&input.bytes())?.with_content_type("x".repeat(self.config.length)),
+            )),
+            Mode::LabelBuffer => {
+                let mut buffer = torvyn_sdk::allocate(input.size())?;
+                buffer.append(&input.bytes())?;
+                buffer.set_content_type(&"x".repeat(self.config.length));
+                Ok(Some(buffer.freeze()))
+            }
+            Mode::LongError => Err(Error::Internal("x".repeat(self.config.length))),
             Mode::Write => match std::fs::write(&self.config.path, input.bytes()) {
                 Ok(()) => pass(),
                 Err(error) => Err(Error::Unavailable(format!(

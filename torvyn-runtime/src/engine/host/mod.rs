@@ -31,6 +31,7 @@ fn to_wit(error: BufferError) -> wasmtime::Result<bindings::torvyn::streaming::t
         BufferError::OutOfBounds => Ok(Wit::OutOfBounds),
         BufferError::AllocationFailed(why) => Ok(Wit::AllocationFailed(why)),
         BufferError::Misuse(why) => Err(wasmtime::Error::msg(why)),
+        error @ BufferError::ContentTypeTooLong(_) => Err(trap(error)),
     }
 }
 

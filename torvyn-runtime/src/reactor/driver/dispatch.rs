@@ -14,6 +14,7 @@ use crate::engine::BackpressureSignal;
 use crate::observability::{Fate, Outcome, printable};
 use crate::reactor::queue::Queued;
 use crate::reactor::stage::{CallError, Handled};
+use crate::resources::MAX_CONTENT_TYPE_BYTES;
 use crate::topology::NodePlan;
 
 impl Driver<'_> {
@@ -356,20 +357,58 @@ impl Driver<'_> {
     }
 }
 
-/// Appends the failure to a dead letter's content type as a MIME parameter.
+/// Appends the failure to a dead letter's content type as a MIME parameter, its text cut
+/// short where the content type would pass [`MAX_CONTENT_TYPE_BYTES`], so that a component
+/// may hand a dead letter's content type on as its own.
 fn mark_dead_letter(content_type: &mut String, node: &str, why: &str) {
-    let quoted: String = format!("{node}: {why}")
-        .chars()
-        .flat_map(|c| match c {
-            '"' | '\\' => vec!['\\', c],
-            '\n' | '\r' => vec![' '],
-            c => vec![c],
-        })
-        .collect();
     if content_type.is_empty() {
         content_type.push_str("application/octet-stream");
     }
     content_type.push_str("; torvyn-error=\"");
-    content_type.push_str(&quoted);
+    // Room is kept for the closing quote.
+    let end = MAX_CONTENT_TYPE_BYTES - 1;
+    for c in format!("{node}: {why}").chars() {
+        let c = if matches!(c, '\n' | '\r') { ' ' } else { c };
+        let escaped = matches!(c, '"' | '\\');
+        if content_type.len() + usize::from(escaped) + c.len_utf8() > end {
+            break;
+        }
+        if escaped {
+            content_type.push('\\');
+        }
+        content_type.push(c);
+    }
     content_type.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letters_mark_quotes_its_failure_on_one_line() {
+        let mut content_type = String::new();
+        mark_dead_letter(&mut content_type, "up", "said \"no\"\nthen \\ left");
+        assert_eq!(
+            content_type,
+            r#"application/octet-stream; torvyn-error="up: said \"no\" then \\ left""#
+        );
+    }
+
+    #[test]
+    fn a_dead_letters_mark_stops_at_the_longest_content_type() {
+        // Two-byte characters and escapes at every length, so the cut falls on each kind.
+        for pad in 0..4 {
+            let mut content_type = "text/plain".to_owned() + &" ".repeat(pad);
+            let why = "é\"".repeat(MAX_CONTENT_TYPE_BYTES);
+            mark_dead_letter(&mut content_type, "up", &why);
+            assert!(
+                content_type.len() <= MAX_CONTENT_TYPE_BYTES,
+                "{}",
+                content_type.len()
+            );
+            assert!(content_type.len() >= MAX_CONTENT_TYPE_BYTES - 3);
+            assert!(content_type.ends_with('"') && !content_type.ends_with("\\\""));
+        }
+    }
 }

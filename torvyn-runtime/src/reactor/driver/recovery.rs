@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use super::{Driver, Failure, FlowErrorKind, start_stage};
 use crate::engine::ProcessError;
-use crate::observability::{Call, ErrorEvent, EventKind, Outcome, RECENT_ERRORS, printable};
+use crate::observability::{
+    Call, ErrorEvent, EventKind, MAX_COMPONENT_TEXT, Outcome, RECENT_ERRORS, cut_short, printable,
+};
 use crate::reactor::acks::Deliveries;
 use crate::reactor::stage::CallError;
 use crate::topology::Fallback;
@@ -42,7 +44,7 @@ pub(super) enum Recovery {
 }
 
 /// What a component's `process-error` says; its text is the component's, so its control
-/// characters are escaped.
+/// characters are escaped, and it is cut short past [`MAX_COMPONENT_TEXT`] bytes.
 pub(super) fn describe_process_error(error: &ProcessError) -> String {
     let described = match error {
         ProcessError::InvalidInput(why) => format!("invalid input: {why}"),
@@ -51,7 +53,7 @@ pub(super) fn describe_process_error(error: &ProcessError) -> String {
         ProcessError::DeadlineExceeded => "deadline exceeded".into(),
         ProcessError::Fatal(why) => format!("fatal: {why}"),
     };
-    printable(&described, false).into_owned()
+    printable(&cut_short(&described, MAX_COMPONENT_TEXT), false).into_owned()
 }
 
 /// What went wrong in a call. A trap's backtrace names the component's functions, as the

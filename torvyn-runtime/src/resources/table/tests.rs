@@ -360,3 +360,28 @@ fn clone_into_mutable_copies_once() {
     assert_eq!(table.size(copy).unwrap(), 3);
     assert_eq!(table.copies().copies, 2);
 }
+
+#[test]
+fn a_content_type_past_the_longest_traps_and_leaves_nothing_held() {
+    let mut table = table();
+    let longest = "x".repeat(MAX_CONTENT_TYPE_BYTES);
+    let longer = longest.clone() + "x";
+    let too_long = Err(BufferError::ContentTypeTooLong(MAX_CONTENT_TYPE_BYTES + 1));
+
+    let mutable = table.allocate(0, 5).unwrap();
+    assert_eq!(table.set_content_type(0, mutable, &longer), too_long);
+    let frozen = table.freeze(0, mutable).unwrap();
+    assert_eq!(table.content_type(frozen).unwrap(), "");
+    table.drop_mutable(0, mutable).unwrap();
+    table.drop_buffer(0, frozen).unwrap();
+
+    assert_eq!(
+        table.filled(0, b"hello", &longer).map(|_| ()),
+        too_long.clone()
+    );
+    assert_eq!(table.handles_held(0), 0);
+    assert_eq!(table.live(), 0);
+
+    let filled = table.filled(0, b"hello", &longest).unwrap();
+    assert_eq!(table.content_type(filled).unwrap(), longest);
+}
