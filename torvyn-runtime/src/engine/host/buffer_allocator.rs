@@ -2,7 +2,7 @@
 
 use wasmtime::component::Resource;
 
-use super::to_wit;
+use super::answer;
 use crate::engine::bindings::torvyn::streaming::buffer_allocator::Host;
 use crate::engine::bindings::torvyn::streaming::types::{Buffer, BufferError, MutableBuffer};
 use crate::engine::state::StageState;
@@ -12,19 +12,18 @@ impl Host for StageState {
         &mut self,
         capacity_hint: u64,
     ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
-        match self.buffers.allocate(self.stage, capacity_hint) {
-            Ok(rep) => Ok(Ok(Resource::new_own(rep))),
-            Err(error) => to_wit(error).map(Err),
-        }
+        answer(
+            self.buffers
+                .allocate(self.stage, capacity_hint)
+                .map(Resource::new_own),
+        )
     }
 
     fn clone_into_mutable(
         &mut self,
         source: Resource<Buffer>,
     ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
-        match self.buffers.clone_into_mutable(self.stage, source.rep()) {
-            Ok(rep) => Ok(Ok(Resource::new_own(rep))),
-            Err(error) => to_wit(error).map(Err),
-        }
+        let cloned = self.buffers.clone_into_mutable(self.stage, source.rep());
+        answer(cloned.map(Resource::new_own))
     }
 }

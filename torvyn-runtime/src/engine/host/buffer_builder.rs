@@ -3,7 +3,7 @@
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList};
 
-use super::to_wit;
+use super::answer;
 use super::types::in_place;
 use crate::engine::bindings::torvyn::buffers::buffer_builder::Host;
 use crate::engine::bindings::torvyn::streaming::types::{Buffer, BufferError};
@@ -17,7 +17,7 @@ impl Host for StageState {
         bytes: Vec<u8>,
         content_type: String,
     ) -> wasmtime::Result<Result<Resource<Buffer>, BufferError>> {
-        made(self.buffers.filled(self.stage, &bytes, &content_type))
+        answer((self.buffers.filled(self.stage, &bytes, &content_type)).map(Resource::new_own))
     }
 }
 
@@ -35,19 +35,9 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
             let filled = in_place(&mut store, &bytes, |table, stage, src| {
                 table.filled(stage, src, &content_type)
             });
-            Ok((made(filled)?,))
+            Ok((answer(filled.map(Resource::<Buffer>::new_own))?,))
         },
     )?;
     linker.allow_shadowing(false);
     Ok(())
-}
-
-/// The new buffer's handle, a `buffer-error` for the component, or a trap for misuse.
-fn made(
-    result: Result<u32, crate::resources::BufferError>,
-) -> wasmtime::Result<Result<Resource<Buffer>, BufferError>> {
-    match result {
-        Ok(rep) => Ok(Ok(Resource::new_own(rep))),
-        Err(error) => to_wit(error).map(Err),
-    }
 }

@@ -22,16 +22,19 @@ pub(super) fn add_to_linker(linker: &mut Linker<StageState>) -> wasmtime::Result
     buffer_builder::add_to_linker(linker)
 }
 
-/// Splits a buffer-table failure into what the component sees (a WIT `buffer-error`) and
-/// what traps it (misuse of a handle).
-fn to_wit(error: BufferError) -> wasmtime::Result<bindings::torvyn::streaming::types::BufferError> {
+/// Splits a buffer-table result into what the component sees (the operation's value, or a
+/// WIT `buffer-error`) and what traps it (misuse of a handle, a content type too long).
+fn answer<T>(
+    result: Result<T, BufferError>,
+) -> wasmtime::Result<Result<T, bindings::torvyn::streaming::types::BufferError>> {
     use bindings::torvyn::streaming::types::BufferError as Wit;
-    match error {
-        BufferError::CapacityExceeded => Ok(Wit::CapacityExceeded),
-        BufferError::OutOfBounds => Ok(Wit::OutOfBounds),
-        BufferError::AllocationFailed(why) => Ok(Wit::AllocationFailed(why)),
-        BufferError::Misuse(why) => Err(wasmtime::Error::msg(why)),
-        error @ BufferError::ContentTypeTooLong(_) => Err(trap(error)),
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(BufferError::CapacityExceeded) => Ok(Err(Wit::CapacityExceeded)),
+        Err(BufferError::OutOfBounds) => Ok(Err(Wit::OutOfBounds)),
+        Err(BufferError::AllocationFailed(why)) => Ok(Err(Wit::AllocationFailed(why))),
+        Err(BufferError::Misuse(why)) => Err(wasmtime::Error::msg(why)),
+        Err(error @ BufferError::ContentTypeTooLong(_)) => Err(trap(error)),
     }
 }
 

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use wasmtime::component::{Linker, Resource, WasmList};
 use wasmtime::{AsContext, StoreContextMut};
 
-use super::{to_wit, trap};
+use super::{answer, trap};
 use crate::engine::bindings::torvyn::streaming::types::{
     Buffer, BufferError, FlowContext, Host, HostBuffer, HostFlowContext, HostMutableBuffer,
     MutableBuffer,
@@ -203,15 +203,4 @@ pub(super) fn in_place<T>(
     let result = op(&mut table, stage, list.as_le_slice(store.as_context()));
     store.data_mut().buffers = table;
     result
-}
-
-/// What a write answers: nothing, a `buffer-error` for the component, or a trap for a
-/// misused handle.
-fn answer(
-    result: Result<(), crate::resources::BufferError>,
-) -> wasmtime::Result<Result<(), BufferError>> {
-    match result {
-        Ok(()) => Ok(Ok(())),
-        Err(error) => to_wit(error).map(Err),
-    }
 }
