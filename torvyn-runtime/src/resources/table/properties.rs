@@ -23,6 +23,10 @@ enum Op {
         stage: usize,
         handle: usize,
     },
+    Filled {
+        stage: usize,
+        len: usize,
+    },
     DropMutable {
         stage: usize,
         handle: usize,
@@ -58,6 +62,7 @@ fn op() -> impl Strategy<Value = Op> {
             len
         }),
         (stage.clone(), handle.clone()).prop_map(|(stage, handle)| Op::Freeze { stage, handle }),
+        (stage.clone(), 0usize..70_000).prop_map(|(stage, len)| Op::Filled { stage, len }),
         (stage.clone(), handle.clone())
             .prop_map(|(stage, handle)| Op::DropMutable { stage, handle }),
         (stage.clone(), handle.clone())
@@ -139,6 +144,13 @@ proptest! {
                         Err(_) => prop_assert!(!allowed),
                     }
                 }
+                Op::Filled { stage, len } => match table.filled(stage, &vec![7; len], "") {
+                    Ok(rep) => model.0.push((rep, stage, Kind::Owned)),
+                    // Out of budget: nothing is made.
+                    Err(error) => {
+                        prop_assert!(matches!(error, BufferError::AllocationFailed(_)));
+                    }
+                },
                 Op::DropMutable { stage, handle } => {
                     let rep = model.pick(handle);
                     let allowed = model.is(rep, stage, &[Kind::Mutable, Kind::Husk]);
