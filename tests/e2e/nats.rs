@@ -495,6 +495,33 @@ fn headers(nats: &Nats, name: &str) -> Vec<BTreeMap<String, String>> {
 }
 
 #[test]
+fn a_content_type_header_longer_than_a_component_may_give_keeps_its_media_type() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    for (subject, content_type) in [
+        ("work.1", format!("text/csv; header={}", "x".repeat(9000))),
+        ("work.2", "text/csv; header=present".to_owned()),
+    ] {
+        nats.with(|js| async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Content-Type", content_type.as_str());
+            let ack = js.publish_with_headers(subject, headers, "a,b".into());
+            ack.await.unwrap().await.unwrap();
+        });
+    }
+    let flow = project(&format!(
+        "{}\n[flows.main]\nnodes = [\"work\", \"results\"]\nedges = [{{ from = \"work\", to = \"results\" }}]\n",
+        connectors(&nats, "")
+    ));
+    let report = run_until(&nats, &flow, 2, 0);
+    assert_eq!(connector(&report, "work")["acks"], 2);
+    let written: Vec<String> = (headers(&nats, "RESULTS").into_iter())
+        .map(|mut h| h.remove("Content-Type").unwrap())
+        .collect();
+    assert_eq!(written, ["text/csv", "text/csv; header=present"]);
+}
+
+#[test]
 fn a_failed_element_is_acknowledged_under_skip() {
     let Some(nats) = Nats::start() else { return };
     nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);

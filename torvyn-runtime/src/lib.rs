@@ -90,7 +90,8 @@ pub use reactor::{
     RunOptions, SLOW_CALL, SLOW_CALLS, StageBody, StageSpec, TestElement, YIELD_EVERY,
 };
 pub use resources::{
-    CopyStats, HUSKS_PER_HANDLE, PoolStats, StageBudget, TIER_NAMES, TIERS, TierStats,
+    CopyStats, HUSKS_PER_HANDLE, MAX_CONTENT_TYPE_BYTES, PoolStats, StageBudget, TIER_NAMES, TIERS,
+    TierStats,
 };
 pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
 pub use topology::{

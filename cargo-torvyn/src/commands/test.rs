@@ -258,6 +258,14 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
                     ),
                 };
                 let content_type = text("content-type")?.unwrap_or("text/plain");
+                if content_type.len() > torvyn_runtime::MAX_CONTENT_TYPE_BYTES {
+                    bail!(
+                        "{}: `content-type` is {} bytes long; a content type is at most {}",
+                        at(),
+                        content_type.len(),
+                        torvyn_runtime::MAX_CONTENT_TYPE_BYTES
+                    );
+                }
                 let sink = text("sink")?.unwrap_or_default();
                 let mut element = element(&payload, content_type);
                 element.attributes = match fields.get(ATTRIBUTES) {
@@ -432,6 +440,28 @@ mod tests {
         }
         assert!(lines.contains(r#""payload-hex":"ff""#), "{lines}");
         assert!(lines.contains("\"payload\":\"\u{fffd}\""), "{lines}");
+    }
+
+    #[test]
+    fn a_content_type_longer_than_a_component_may_give_is_refused_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        let line = |len: usize| {
+            format!(
+                "{{\"payload\": \"x\", \"content-type\": \"{}\"}}\n",
+                "a".repeat(len)
+            )
+        };
+        std::fs::write(&path, line(8192)).unwrap();
+        assert_eq!(read_elements(&path).unwrap()[0].1.content_type.len(), 8192);
+        std::fs::write(&path, line(8192) + &line(8193)).unwrap();
+        let refused = read_elements(&path).unwrap_err().to_string();
+        assert!(
+            refused.contains(
+                "in.jsonl:2: `content-type` is 8193 bytes long; a content type is at most 8192"
+            ),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -33,5 +33,5 @@ pub use ledger::{CopyLedger, CopyStats};
 pub use pool::{PoolStats, TIER_NAMES, TIERS, TierStats, TieredPool};
 pub use table::{
     BufferError, BufferTable, HUSKS_PER_HANDLE, MAX_CONTENT_TYPE_BYTES, StageBudget,
-    bounded_content_type,
+    bounded_content_type, fitted_content_type,
 };

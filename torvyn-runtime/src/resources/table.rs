@@ -70,6 +70,25 @@ pub enum BufferError {
 /// `LimitRequestFieldSize`, 8 190 bytes), far beyond any real content type.
 pub const MAX_CONTENT_TYPE_BYTES: usize = 8192;
 
+/// `content_type` made to fit in `max` bytes, for one the host takes from outside the
+/// flow's components (a message's header) or adds to (a dead letter's): whole when it fits;
+/// else its media type alone (what comes before its parameters), when that fits; else
+/// `application/octet-stream`.
+pub fn fitted_content_type(content_type: &str, max: usize) -> &str {
+    if content_type.len() <= max {
+        return content_type;
+    }
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_end();
+    match media_type.len() {
+        len if len <= max => media_type,
+        _ => "application/octet-stream",
+    }
+}
+
 /// `content_type`, if it is at most [`MAX_CONTENT_TYPE_BYTES`] long.
 ///
 /// # Errors

@@ -69,7 +69,7 @@ use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER};
 use crate::connectors::Pulled;
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, Deliveries, host_output};
-use crate::resources::BufferTable;
+use crate::resources::{BufferTable, MAX_CONTENT_TYPE_BYTES, fitted_content_type};
 
 /// How long an acknowledgement may wait for the client to take it.
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -543,7 +543,9 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
             let name = name.to_string();
             let value = values.first().map(|v| v.as_str()).unwrap_or_default();
             if name.eq_ignore_ascii_case("content-type") {
-                content_type = value.to_owned();
+                // No longer than a component may give one; the header is also an attribute,
+                // as far as the bounds on attributes allow.
+                content_type = fitted_content_type(value, MAX_CONTENT_TYPE_BYTES).to_owned();
             }
             // What a NATS sink wrote of an element's attributes comes back as they were.
             let key = match name.strip_prefix(ATTRIBUTE_HEADER) {

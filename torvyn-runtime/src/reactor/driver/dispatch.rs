@@ -14,7 +14,7 @@ use crate::engine::BackpressureSignal;
 use crate::observability::{Fate, Outcome, printable};
 use crate::reactor::queue::Queued;
 use crate::reactor::stage::{CallError, Handled};
-use crate::resources::MAX_CONTENT_TYPE_BYTES;
+use crate::resources::{MAX_CONTENT_TYPE_BYTES, fitted_content_type};
 use crate::topology::NodePlan;
 
 impl Driver<'_> {
@@ -357,20 +357,30 @@ impl Driver<'_> {
     }
 }
 
-/// Appends the failure to a dead letter's content type as a MIME parameter, its text cut
-/// short where the content type would pass [`MAX_CONTENT_TYPE_BYTES`], so that a component
-/// may hand a dead letter's content type on as its own.
+/// Appends the failure to a dead letter's content type as a MIME parameter. The content
+/// type stays within [`MAX_CONTENT_TYPE_BYTES`], so that a component may hand it on as its
+/// own: the failure's text is cut short, ending in `…`, where it would pass that; and a
+/// content type too long to leave room for the parameter is fitted
+/// ([`fitted_content_type`]) to leave it.
 fn mark_dead_letter(content_type: &mut String, node: &str, why: &str) {
+    const PARAMETER: &str = "; torvyn-error=\"";
+    // The parameter, an ellipsis and the closing quote, with room for a few characters.
+    const ROOM: usize = PARAMETER.len() + '…'.len_utf8() + 1 + 64;
+    let fitted = fitted_content_type(content_type, MAX_CONTENT_TYPE_BYTES - ROOM);
+    if fitted.len() < content_type.len() {
+        *content_type = fitted.to_owned();
+    }
     if content_type.is_empty() {
         content_type.push_str("application/octet-stream");
     }
-    content_type.push_str("; torvyn-error=\"");
-    // Room is kept for the closing quote.
-    let end = MAX_CONTENT_TYPE_BYTES - 1;
+    content_type.push_str(PARAMETER);
+    // Room is kept for an ellipsis and the closing quote.
+    let end = MAX_CONTENT_TYPE_BYTES - '…'.len_utf8() - 1;
     for c in format!("{node}: {why}").chars() {
         let c = if matches!(c, '\n' | '\r') { ' ' } else { c };
         let escaped = matches!(c, '"' | '\\');
         if content_type.len() + usize::from(escaped) + c.len_utf8() > end {
+            content_type.push('…');
             break;
         }
         if escaped {
@@ -407,8 +417,29 @@ mod tests {
                 "{}",
                 content_type.len()
             );
-            assert!(content_type.len() >= MAX_CONTENT_TYPE_BYTES - 3);
-            assert!(content_type.ends_with('"') && !content_type.ends_with("\\\""));
+            assert!(content_type.len() >= MAX_CONTENT_TYPE_BYTES - 5);
+            assert!(content_type.ends_with("…\""), "{}", &content_type[8000..]);
         }
+    }
+
+    #[test]
+    fn a_content_type_with_no_room_for_the_mark_keeps_its_media_type() {
+        let longest =
+            |head: &str| head.to_owned() + &"x".repeat(MAX_CONTENT_TYPE_BYTES - head.len());
+        let mut content_type = longest("text/csv; header=");
+        mark_dead_letter(&mut content_type, "up", "failed");
+        assert_eq!(content_type, r#"text/csv; torvyn-error="up: failed""#);
+
+        let mut content_type = longest("text/");
+        mark_dead_letter(&mut content_type, "up", "failed");
+        assert_eq!(
+            content_type,
+            r#"application/octet-stream; torvyn-error="up: failed""#
+        );
+
+        // One that leaves room keeps all it had.
+        let mut content_type = "x".repeat(MAX_CONTENT_TYPE_BYTES - 200);
+        mark_dead_letter(&mut content_type, "up", "failed");
+        assert!(content_type.ends_with(r#"x; torvyn-error="up: failed""#));
     }
 }

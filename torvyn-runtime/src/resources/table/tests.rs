@@ -385,3 +385,20 @@ fn a_content_type_past_the_longest_traps_and_leaves_nothing_held() {
     let filled = table.filled(0, b"hello", &longest).unwrap();
     assert_eq!(table.content_type(filled).unwrap(), longest);
 }
+
+#[test]
+fn a_content_type_from_outside_is_fitted_by_dropping_its_parameters() {
+    assert_eq!(
+        fitted_content_type("text/csv; header=present", 24),
+        "text/csv; header=present"
+    );
+    assert_eq!(
+        fitted_content_type("text/csv; header=present", 23),
+        "text/csv"
+    );
+    assert_eq!(fitted_content_type("text/csv ; a=b", 9), "text/csv");
+    assert_eq!(
+        fitted_content_type("text/csv", 7),
+        "application/octet-stream"
+    );
+}
