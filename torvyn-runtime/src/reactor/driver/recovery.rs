@@ -46,14 +46,15 @@ pub(super) enum Recovery {
 /// What a component's `process-error` says; its text is the component's, so its control
 /// characters are escaped, and it is cut short past [`MAX_COMPONENT_TEXT`] bytes.
 pub(super) fn describe_process_error(error: &ProcessError) -> String {
+    let cut = |why: &str| cut_short(why, MAX_COMPONENT_TEXT).into_owned();
     let described = match error {
-        ProcessError::InvalidInput(why) => format!("invalid input: {why}"),
-        ProcessError::Unavailable(why) => format!("unavailable: {why}"),
-        ProcessError::Internal(why) => format!("internal error: {why}"),
+        ProcessError::InvalidInput(why) => format!("invalid input: {}", cut(why)),
+        ProcessError::Unavailable(why) => format!("unavailable: {}", cut(why)),
+        ProcessError::Internal(why) => format!("internal error: {}", cut(why)),
         ProcessError::DeadlineExceeded => "deadline exceeded".into(),
-        ProcessError::Fatal(why) => format!("fatal: {why}"),
+        ProcessError::Fatal(why) => format!("fatal: {}", cut(why)),
     };
-    printable(&cut_short(&described, MAX_COMPONENT_TEXT), false).into_owned()
+    printable(&described, false).into_owned()
 }
 
 /// What went wrong in a call. A trap's backtrace names the component's functions, as the
@@ -61,8 +62,22 @@ pub(super) fn describe_process_error(error: &ProcessError) -> String {
 pub(super) fn describe_call_error(error: &CallError) -> String {
     match error {
         CallError::Process(error) => describe_process_error(error),
-        CallError::Trap(trap) => printable(&format!("{trap:?}"), true).into_owned(),
+        CallError::Trap(trap) => printable(&describe_trap(trap), true).into_owned(),
     }
+}
+
+/// A trap's causes on its first line (the limit it went past, the host's refusal, or the
+/// wasm trap itself), then the guest's backtrace, where wasmtime puts the backtrace first.
+fn describe_trap(trap: &wasmtime::Error) -> String {
+    let Some(backtrace) = trap.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return format!("{trap:?}");
+    };
+    let backtrace = backtrace.to_string();
+    let causes: Vec<String> = (trap.chain())
+        .map(|cause| cause.to_string())
+        .filter(|cause| *cause != backtrace)
+        .collect();
+    format!("{}\n{}", causes.join(": "), backtrace.trim_end())
 }
 
 /// The failure of node `n` in `call` (on element `sequence`, if any) with `error`.
