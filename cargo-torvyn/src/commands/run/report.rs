@@ -7,14 +7,21 @@ use torvyn_runtime::{Accounting, FlowError, FlowReport, Outcome, Role};
 use crate::cli::MessageFormat;
 use crate::output::{self, counted, status};
 
+/// The first line of an error's description: a trap's cause, without the backtrace that
+/// the error's final diagnostic shows in full.
+fn headline(description: &str) -> &str {
+    description.lines().next().unwrap_or_default()
+}
+
 pub(super) fn report_failure(error: &FlowError, format: MessageFormat) {
     let report = &error.report;
     status(
         "Failed",
         format!(
-            "flow `{}` stopped after {}: {error}",
+            "flow `{}` stopped after {}: {}",
             report.flow,
-            counted(report.emitted, "element")
+            counted(report.emitted, "element"),
+            headline(&error.to_string())
         ),
     );
     account(report);
@@ -151,6 +158,7 @@ fn account(report: &FlowReport) {
             );
         }
         if let Some(error) = &node.first_error {
+            let error = headline(error);
             status("Error", format!("`{}` first failed {error}", node.name));
         }
         if let Some(connector) = &node.connector {
