@@ -228,7 +228,7 @@ impl RunCommand {
             format!(
                 "{noun} {} of {}",
                 listed.join(", "),
-                project.path().display()
+                crate::cargo::relative(project.path()).display()
             ),
         );
         let mut options = RunOptions {
