@@ -136,6 +136,24 @@ fn a_trap_in_a_batch_call_replays_the_batch_one_element_per_call_under_skip() {
 }
 
 #[test]
+fn a_batch_call_whose_one_output_breaks_the_contract_hands_over_none_of_them() {
+    // Element 40 comes late in its batch: the outputs before it must not stay taken.
+    let run = batched(100, r#"{"label_at": 40}"#, r#"on-error = { up = "skip" }"#)
+        .run(&[])
+        .success();
+    let expected: Vec<u64> = (0..100).filter(|&s| s != 40).collect();
+    assert_eq!(sequences(&run.delivered()), expected);
+    assert!(
+        run.stderr.contains("a content type of 8193 bytes"),
+        "{}",
+        run.stderr
+    );
+    let report = run.report();
+    assert_eq!(node(&report, "up")["failed"], 1);
+    assert_eq!(report["buffers"]["live"], 0);
+}
+
+#[test]
 fn a_trap_in_a_batch_call_under_fail_flow_fails_each_element_of_the_batch() {
     let run = batched(100, r#"{"trap_at": 40}"#, "").run(&[]).failure();
     // Element 0 and the first batch (1 to 32) went through; the second trapped as a whole.

@@ -241,7 +241,8 @@ impl Instance {
         leave(&mut self.store, table);
         let output = result?.map_err(CallError::Process)?;
         if let Some(output) = &output {
-            self.take_output(table, output.payload.rep(), &output.meta.content_type)?;
+            let content_type = output.meta.content_type.as_str();
+            self.take_outputs(table, [(output.payload.rep(), content_type)])?;
             self.keep_made(1);
         }
         Ok(output.map(Made::from))
@@ -285,9 +286,9 @@ impl Instance {
         table.give_back(buffer);
         element.content_type = input.meta.content_type.into();
         let outcome = result.and_then(|handled| match &handled {
-            Handled::Emit(output) => {
-                (self.take_output(table, output.buffer, &output.content_type)).map(|()| handled)
-            }
+            Handled::Emit(output) => (self
+                .take_outputs(table, [(output.buffer, &*output.content_type)]))
+            .map(|()| handled),
             _ => Ok(handled),
         });
         // Only a call that succeeded changes what its element carries on.
@@ -343,9 +344,11 @@ impl Instance {
                 early_end.map_or(String::new(), |i| format!(", going on after result {i}")),
             )));
         }
-        for output in results.iter().flatten().flatten() {
-            self.take_output(table, output.payload.rep(), &output.meta.content_type)?;
-        }
+        let outputs = results.iter().flatten().flatten();
+        self.take_outputs(
+            table,
+            outputs.map(|o| (o.payload.rep(), o.meta.content_type.as_str())),
+        )?;
         self.keep_made(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count());
         Ok(results
             .into_iter()
@@ -403,11 +406,11 @@ impl Instance {
                     elements.len()
                 )));
             }
-            for result in &results {
-                if let Ok(Handled::Emit(output)) = result {
-                    self.take_output(table, output.buffer, &output.content_type)?;
-                }
-            }
+            let outputs = results.iter().filter_map(|result| match result {
+                Ok(Handled::Emit(output)) => Some((output.buffer, &*output.content_type)),
+                _ => None,
+            });
+            self.take_outputs(table, outputs)?;
             Ok(results)
         });
         // Only the elements of a call that succeeded, each handled, change what they
@@ -459,9 +462,11 @@ impl Instance {
         let result = aggregator.call_flush(&mut self.store).await;
         leave(&mut self.store, table);
         let outputs = result?.map_err(CallError::Process)?;
-        for output in &outputs {
-            self.take_output(table, output.payload.rep(), &output.meta.content_type)?;
-        }
+        let made = outputs.iter();
+        self.take_outputs(
+            table,
+            made.map(|o| (o.payload.rep(), o.meta.content_type.as_str())),
+        )?;
         self.keep_made(outputs.len());
         Ok(outputs.into_iter().map(Made::from).collect())
     }
@@ -501,19 +506,32 @@ impl Instance {
         self.made.pop_front().unwrap_or_default()
     }
 
-    /// The stage handed over the buffer of an output: the host owns it now.
-    /// Takes an output the stage made into the host's hands: its buffer, with the content
-    /// type its element carries on. A content type past
-    /// [`MAX_CONTENT_TYPE_BYTES`](crate::resources::MAX_CONTENT_TYPE_BYTES) traps
-    /// the stage, as one given to a buffer does.
-    fn take_output(
-        &self,
-        table: &mut BufferTable,
-        buffer: u32,
-        content_type: &str,
-    ) -> CallResult<()> {
-        bounded_content_type(content_type)?;
-        Ok(table.take_output(self.index, buffer)?)
+    /// Takes the outputs of one call into the host's hands, each a buffer and the content
+    /// type its element carries on: all of them, or none when one breaks the contract,
+    /// which traps the stage. A content type past
+    /// [`MAX_CONTENT_TYPE_BYTES`](crate::resources::MAX_CONTENT_TYPE_BYTES) breaks it, as
+    /// one given to a buffer does, and so does a buffer the stage does not own (one handed
+    /// over twice among them). What was taken before the one that broke it is released,
+    /// and what the stage still owns is freed with its instance, so that nothing of a
+    /// failed call stays in the table.
+    fn take_outputs<'a, I>(&self, table: &mut BufferTable, outputs: I) -> CallResult<()>
+    where
+        I: IntoIterator<Item = (u32, &'a str)>,
+        I::IntoIter: Clone,
+    {
+        let outputs = outputs.into_iter();
+        for (_, content_type) in outputs.clone() {
+            bounded_content_type(content_type)?;
+        }
+        for (taken, (buffer, _)) in outputs.clone().enumerate() {
+            if let Err(error) = table.take_output(self.index, buffer) {
+                outputs
+                    .take(taken)
+                    .for_each(|(buffer, _)| table.release(buffer));
+                return Err(error.into());
+            }
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@
 //!   and succeed on the next one, so that a host retry policy can succeed; 0 (the default)
 //!   fails every attempt.
 //!
+//! - `label_at: 5` gives the output at that sequence a content type of 8 193 bytes, one
+//!   past what the host takes: the call breaks the contract.
+//!
 //! - `copy: true` passes payloads on unchanged (still read and written again, as any
 //!   processor's output is), so that benchmarks can time the copies without the upper-casing.
 //!
@@ -38,6 +41,7 @@ struct Config {
     fail_attempts: u32,
     copy: bool,
     short_batches: bool,
+    label_at: Option<u64>,
 }
 
 /// The `torvyn_sdk::Error` variant a requested failure returns.
@@ -121,9 +125,11 @@ impl Processor for TestUpper {
         if !self.config.copy {
             bytes.make_ascii_uppercase();
         }
-        Ok(Some(
-            Output::bytes(&bytes)?.with_content_type(input.content_type()),
-        ))
+        let content_type = match self.config.label_at == Some(sequence) {
+            true => "x".repeat(8193),
+            false => input.content_type().to_owned(),
+        };
+        Ok(Some(Output::bytes(&bytes)?.with_content_type(content_type)))
     }
 
     fn process_batch(&mut self, inputs: &[Element<'_>]) -> Vec<Result<Option<Output>, Error>> {
