@@ -61,8 +61,14 @@ fn a_component_is_fed_its_input_and_its_output_compared() {
         run.stderr
     );
 
-    // --bless writes what came out; the test then passes.
-    project.command(&["test", "--bless"]).success();
+    // --bless writes what came out, and says so; the test then passes.
+    let run = project.command(&["test", "--bless"]).success();
+    assert!(
+        run.stderr
+            .contains("Blessed test `upper`: blessed 2 elements into"),
+        "{}",
+        run.stderr
+    );
     let blessed = std::fs::read_to_string(project.dir().join("out.jsonl")).unwrap();
     assert_eq!(
         blessed,
@@ -85,6 +91,35 @@ fn a_flow_has_its_source_fed_and_its_sinks_recorded() {
     );
     let run: Run = project.command(&["test"]).success();
     assert!(run.stderr.contains("ok test `whole`"), "{}", run.stderr);
+}
+
+#[test]
+fn an_expected_file_that_cannot_be_read_or_names_no_sink_of_the_flow_fails_its_test_alone() {
+    let tests =
+        "\n[tests.whole]\nflow = \"main\"\ninput = \"in.jsonl\"\nexpected = \"out.jsonl\"\n";
+    let project = project(&(tests.to_owned() + &UPPER.replace("out.jsonl", "missing.jsonl")));
+    write(&project, "in.jsonl", "\"a\"\n");
+    write(
+        &project,
+        "out.jsonl",
+        "{\"payload\": \"A\", \"sink\": \"nope\"}\n",
+    );
+    let run = project.command(&["test"]).failure();
+    assert!(run.stderr.contains("FAILED test `upper`"), "{}", run.stderr);
+    assert!(run.stderr.contains("missing.jsonl"), "{}", run.stderr);
+    assert!(run.stderr.contains("FAILED test `whole`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "out.jsonl:1: `sink` names `nope`, which is not a sink of the flow; its sinks: `out`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Tested 0 passed, 2 failed"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

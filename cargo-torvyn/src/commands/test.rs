@@ -82,11 +82,17 @@ impl TestCommand {
             let outcome = runtime
                 .block_on(self.run_one(&project, test))
                 .wrap_err_with(|| format!("test `{name}` could not run"));
-            let (ok, detail) = match outcome {
-                Ok(actual) => self.compare(&project, test, &actual)?,
+            // An expected file that cannot be read fails its test, not the run.
+            let (ok, detail) = match outcome
+                .and_then(|(actual, sinks)| self.compare(&project, test, &actual, &sinks))
+            {
+                Ok(compared) => compared,
                 Err(error) => (false, format!("{error:?}")),
             };
-            if ok {
+            if ok && self.bless {
+                passed += 1;
+                status("Blessed", format!("test `{name}`: {detail}"));
+            } else if ok {
                 passed += 1;
                 status("ok", format!("test `{name}`"));
             } else {
@@ -106,14 +112,15 @@ impl TestCommand {
         Ok(())
     }
 
-    /// Runs `test` and returns what came out: each element and the sink that took it.
+    /// Runs `test` and returns what came out, each element and the sink that took it, and
+    /// the names of the flow's sinks (none for a component test).
     async fn run_one(
         &self,
         project: &ProjectManifest,
         test: &TestDecl,
-    ) -> miette::Result<Vec<(String, TestElement)>> {
+    ) -> miette::Result<(Vec<(String, TestElement)>, Vec<String>)> {
         let input = match &test.input {
-            Some(file) => read_elements(&project.dir().join(file))?,
+            Some(file) => read_elements(&project.dir().join(file), &[])?,
             None => Vec::new(),
         };
         let recorder = Recorder::default();
@@ -135,17 +142,25 @@ impl TestCommand {
             }
             (None, None) => bail!("a test names a `component` or a `flow`"),
         };
+        let sinks = match test.flow {
+            Some(_) => (spec.plan.nodes.iter())
+                .filter(|node| node.role == Role::Sink)
+                .map(|node| node.name.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         host.run(spec, RunOptions::default()).await?;
-        Ok(recorder.take())
+        Ok((recorder.take(), sinks))
     }
 
     /// Compares `actual` with the expected file, byte for byte, or writes it there with
-    /// `--bless`.
+    /// `--bless`; `sinks` are those the expected elements may name.
     fn compare(
         &self,
         project: &ProjectManifest,
         test: &TestDecl,
         actual: &[(String, TestElement)],
+        sinks: &[String],
     ) -> miette::Result<(bool, String)> {
         let path = project.dir().join(&test.expected);
         // A component test records one output; only a flow test says which sink took what.
@@ -171,7 +186,7 @@ impl TestCommand {
                 ),
             ));
         }
-        let expected = read_elements(&path)?;
+        let expected = read_elements(&path, sinks)?;
         let same_element = |(e_sink, e): &(String, TestElement),
                             (a_sink, a): &(String, TestElement)| {
             e.payload == a.payload
@@ -215,8 +230,9 @@ fn sorted(attributes: &[(String, String)]) -> Vec<&(String, String)> {
 /// Reads a file of elements, one JSON value per line: a string (a `text/plain` payload)
 /// or `{"payload": "…", "content-type": "…", "sink": "…", "attributes": {"key": "value"}}`,
 /// where bytes that are not UTF-8 are written `"payload-hex": "ff00…"` instead of
-/// `payload`.
-fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
+/// `payload`. `sink` may name one of `sinks` (a flow test's, for its expected elements),
+/// and nothing else: an input, and a component test's expected elements, name none.
+fn read_elements(path: &Path, sinks: &[String]) -> miette::Result<Vec<(String, TestElement)>> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
@@ -267,6 +283,23 @@ fn read_elements(path: &Path) -> miette::Result<Vec<(String, TestElement)>> {
                     );
                 }
                 let sink = text("sink")?.unwrap_or_default();
+                if !sink.is_empty() && !sinks.iter().any(|s| s == sink) {
+                    match sinks {
+                        [] => bail!(
+                            "{}: `sink` is for the expected elements of a flow test, to say which sink takes each",
+                            at()
+                        ),
+                        _ => bail!(
+                            "{}: `sink` names `{sink}`, which is not a sink of the flow; its sinks: {}",
+                            at(),
+                            sinks
+                                .iter()
+                                .map(|s| format!("`{s}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }
+                }
                 let mut element = element(&payload, content_type);
                 element.attributes = match fields.get(ATTRIBUTES) {
                     None => Vec::new(),
@@ -429,7 +462,7 @@ mod tests {
             })
             .collect();
         std::fs::write(&path, &lines).unwrap();
-        let read = read_elements(&path).unwrap();
+        let read = read_elements(&path, &["out".to_owned()]).unwrap();
         assert_eq!(read.len(), payloads.len());
         for ((sink, element), payload) in read.iter().zip(payloads) {
             assert_eq!(
@@ -453,13 +486,38 @@ mod tests {
             )
         };
         std::fs::write(&path, line(8192)).unwrap();
-        assert_eq!(read_elements(&path).unwrap()[0].1.content_type.len(), 8192);
+        assert_eq!(
+            read_elements(&path, &[]).unwrap()[0].1.content_type.len(),
+            8192
+        );
         std::fs::write(&path, line(8192) + &line(8193)).unwrap();
-        let refused = read_elements(&path).unwrap_err().to_string();
+        let refused = read_elements(&path, &[]).unwrap_err().to_string();
         assert!(
             refused.contains(
                 "in.jsonl:2: `content-type` is 8193 bytes long; a content type is at most 8192"
             ),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_sink_is_named_only_where_the_flow_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("expected.jsonl");
+        std::fs::write(&path, "\"a\"\n{\"payload\": \"b\", \"sink\": \"out\"}\n").unwrap();
+        let sinks = ["out".to_owned(), "audit".to_owned()];
+        assert_eq!(read_elements(&path, &sinks).unwrap()[1].0, "out");
+        let refused = read_elements(&path, &sinks[1..]).unwrap_err().to_string();
+        assert!(
+            refused.ends_with(
+                "expected.jsonl:2: `sink` names `out`, which is not a sink of the flow; its sinks: `audit`"
+            ),
+            "{refused}"
+        );
+        // An input, or a component test's expected elements, name no sink.
+        let refused = read_elements(&path, &[]).unwrap_err().to_string();
+        assert!(
+            refused.ends_with("expected.jsonl:2: `sink` is for the expected elements of a flow test, to say which sink takes each"),
             "{refused}"
         );
     }
