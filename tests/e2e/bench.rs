@@ -150,6 +150,28 @@ fn bench_prints_figures_saves_a_baseline_and_plots_a_report() {
         "{}",
         missing.stderr
     );
+    // A name it could not save under, and no element to measure, are refused before
+    // anything is measured (a usage error exits with 2, as clap's do).
+    for (args, said, code) in [
+        (
+            &["--save-baseline", "../x"][..],
+            "a baseline name is letters",
+            1,
+        ),
+        (&["--elements", "0"][..], "0 is not in 1..", 2),
+    ] {
+        let refused = torvyn()
+            .args(["torvyn", "bench", "--dev"])
+            .args(args)
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        let refused = Run::from(refused);
+        assert_eq!(refused.code, Some(code), "{}", refused.stderr);
+        assert!(refused.stderr.contains(said), "{}", refused.stderr);
+        assert!(!refused.stderr.contains("Measuring"), "{}", refused.stderr);
+    }
 }
 
 #[test]

@@ -57,6 +57,21 @@ fn trace_follows_every_element_of_the_example_through_its_three_stages() {
     let run = Run::from(output).success();
 
     // The timeline: every element, with its three stages.
+    let unwritable = torvyn()
+        .args(["torvyn", "trace", "--limit", "5", "--output"])
+        .arg(dir.path().join("no such folder").join("trace.json"))
+        .arg("--manifest-path")
+        .arg(workspace().join("examples").join("stream-transform"))
+        .output()
+        .unwrap();
+    let unwritable = Run::from(unwritable).failure();
+    // Said before the flow runs.
+    assert!(
+        unwritable.stderr.contains("cannot write the trace to")
+            && !unwritable.stderr.contains("Tracing"),
+        "{}",
+        unwritable.stderr
+    );
     for sequence in 0..5 {
         let header = format!("element {sequence} · 3 stages · ");
         assert!(run.stderr.contains(&header), "{header}: {}", run.stderr);

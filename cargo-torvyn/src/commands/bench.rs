@@ -38,7 +38,7 @@ pub(crate) struct BenchCommand {
     warmup: Duration,
 
     /// Stop measuring after this many elements (and the warm-up after as many)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     elements: Option<u64>,
 
     /// Print the figures as JSON on stdout
@@ -166,6 +166,10 @@ impl BenchCommand {
             Some(name) => Some(read_baseline(&bench_dir, name)?),
             None => None,
         };
+        // A name refused after the measuring would waste it.
+        let save_to = (self.save_baseline.as_deref())
+            .map(|name| baseline_path(&bench_dir, name))
+            .transpose()?;
 
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -197,8 +201,7 @@ impl BenchCommand {
             );
         }
 
-        if let Some(name) = &self.save_baseline {
-            let path = baseline_path(&bench_dir, name)?;
+        if let (Some(name), Some(path)) = (&self.save_baseline, save_to) {
             let json = serde_json::to_vec_pretty(&figures).into_diagnostic()?;
             write_atomically(&path, &json)?;
             status("Saved", format!("baseline `{name}` to {}", path.display()));
@@ -328,7 +331,9 @@ fn peak_rss() -> Option<u64> {
 fn baseline_path(dir: &Path, name: &str) -> miette::Result<PathBuf> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     if name.is_empty() || name.starts_with('.') || !name.chars().all(plain) {
-        bail!("a baseline name is letters, digits, `-`, `_` and `.`: `{name}` is not");
+        bail!(
+            "a baseline name is letters, digits, `-`, `_` and `.`, and does not start with `.`: `{name}` is not"
+        );
     }
     Ok(dir.join("baselines").join(format!("{name}.json")))
 }

@@ -74,6 +74,17 @@ impl TraceCommand {
         let (host, specs) = super::link::link_flows(&project, &flows, self.build.release)?;
         let spec = specs.into_iter().next().expect("one flow was linked");
         let plan = spec.plan.clone();
+        // Opened before the flow runs, so that a path that cannot be written to is said
+        // before the flow's work is done (and its sinks written).
+        let cannot_write = |path: &PathBuf| format!("cannot write the trace to {}", path.display());
+        let output = (self.output.as_ref())
+            .map(|path| {
+                std::fs::File::create(path)
+                    .into_diagnostic()
+                    .wrap_err_with(|| cannot_write(path))
+                    .map(|file| (path, file))
+            })
+            .transpose()?;
         status(
             "Tracing",
             format!(
@@ -114,12 +125,12 @@ impl TraceCommand {
                 }),
             );
         }
-        if let Some(path) = &self.output {
+        if let Some((path, mut file)) = output {
             let chrome = chrome_trace(&plan, &spans);
             let text = serde_json::to_vec_pretty(&chrome).into_diagnostic()?;
-            std::fs::write(path, text)
+            std::io::Write::write_all(&mut file, &text)
                 .into_diagnostic()
-                .wrap_err_with(|| format!("cannot write the trace to {}", path.display()))?;
+                .wrap_err_with(|| cannot_write(path))?;
             status(
                 "Wrote",
                 format!("{} to {}", counted(spans.len(), "span"), path.display()),
