@@ -43,7 +43,7 @@ pub(crate) struct InspectCommand {
 impl InspectCommand {
     pub(crate) fn exec(self) -> miette::Result<()> {
         if live::is_host(&self.target) {
-            let flows = live::flows(&live::base(&self.target))?;
+            let flows = live::flows(&live::base(&self.target)?)?;
             match self.output.message_format {
                 MessageFormat::Json => output::json(
                     MessageFormat::Json,
@@ -72,9 +72,23 @@ impl InspectCommand {
             )?
         } else {
             let path = Path::new(&self.target);
-            let wasm = std::fs::read(path)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
+            let wasm = match std::fs::read(path) {
+                Ok(wasm) => wasm,
+                // `HOST:PORT` names a running host to `top`; here it could be a file.
+                Err(error) if live::base(&self.target).is_ok() => miette::bail!(
+                    help = format!(
+                        "for a running host at that address, give `http://{}`",
+                        self.target
+                    ),
+                    "cannot read `{}`: {error}",
+                    path.display()
+                ),
+                Err(error) => {
+                    return Err(error)
+                        .into_diagnostic()
+                        .wrap_err_with(|| format!("cannot read `{}`", path.display()));
+                }
+            };
             describe_component(&wasm)?
         };
         if self.output.message_format == MessageFormat::Human {

@@ -9,13 +9,26 @@ use serde_json::Value;
 use crate::cli::UNIX_SCHEME;
 
 /// The prefix of every request to the host at `addr`, given as `HOST:PORT`,
-/// `http://HOST:PORT[/]` or `unix:PATH`.
-pub(crate) fn base(addr: &str) -> String {
+/// `http://HOST:PORT` or `unix:PATH`. A path after the port (the address of one of the
+/// API's pages, pasted) is left out: every request names its own.
+///
+/// # Errors
+///
+/// When the port is missing or not a number from 1 to 65535.
+pub(crate) fn base(addr: &str) -> miette::Result<String> {
     if addr.starts_with(UNIX_SCHEME) {
-        return addr.to_owned();
+        return Ok(addr.to_owned());
     }
-    let addr = addr.strip_prefix("http://").unwrap_or(addr);
-    format!("http://{}", addr.trim_end_matches('/'))
+    let rest = addr.strip_prefix("http://").unwrap_or(addr);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port = authority.rsplit_once(':').map(|(_, port)| port);
+    match port.and_then(|port| port.parse::<u16>().ok()) {
+        Some(port) if port > 0 => Ok(format!("http://{authority}")),
+        _ => miette::bail!(
+            help = "a running host's address is HOST:PORT, http://HOST:PORT or unix:PATH, as `cargo torvyn run --listen` took it",
+            "`{addr}` names no port from 1 to 65535"
+        ),
+    }
 }
 
 /// Whether `target` names a running host rather than a file or a registry reference.
@@ -80,4 +93,34 @@ fn get_unix(socket: &str, path: &str) -> miette::Result<String> {
             false => Err(miette::miette!("the host answered {status}: {text}")),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base;
+
+    #[test]
+    fn an_address_is_checked_and_a_pasted_path_left_out() {
+        for addr in [
+            "127.0.0.1:9464",
+            "http://127.0.0.1:9464/",
+            "http://127.0.0.1:9464/flows/main",
+        ] {
+            assert_eq!(base(addr).unwrap(), "http://127.0.0.1:9464");
+        }
+        assert_eq!(base("http://[::1]:80").unwrap(), "http://[::1]:80");
+        assert_eq!(base("unix:/tmp/t.sock").unwrap(), "unix:/tmp/t.sock");
+        for bad in [
+            "http://localhost:99999",
+            "localhost:0",
+            "http://localhost:abc",
+            "http://localhost",
+        ] {
+            let refused = base(bad).unwrap_err().to_string();
+            assert!(
+                refused.contains("names no port from 1 to 65535"),
+                "{refused}"
+            );
+        }
+    }
 }

@@ -52,7 +52,7 @@ impl TopCommand {
             None => (crate::settings::for_manifest(None)?.listen()?)
                 .map_or_else(|| DEFAULT_ADDRESS.to_owned(), |listen| listen.to_string()),
         };
-        let base = live::base(&addr);
+        let base = live::base(&addr)?;
         let mut previous = sample(&base)?;
         if self.once {
             std::thread::sleep(self.interval);
