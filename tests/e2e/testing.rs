@@ -170,3 +170,23 @@ fn payloads_are_blessed_and_compared_byte_for_byte() {
         run.stderr
     );
 }
+
+#[test]
+fn an_input_element_larger_than_a_stage_buffer_budget_reaches_the_component() {
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#);
+    let tests =
+        "\n[tests.big]\ncomponent = \"out\"\ninput = \"in.jsonl\"\nexpected = \"out.jsonl\"\n";
+    let manifest = project.manifest_text() + tests;
+    let project = project.manifest(&manifest);
+    // Past the 64 MiB that a stage may hold in buffers by default.
+    write(
+        &project,
+        "in.jsonl",
+        &format!("\"{}\"\n", "x".repeat(65 << 20)),
+    );
+    write(&project, "out.jsonl", "");
+    let run = project.command(&["test"]).success();
+    assert!(run.stderr.contains("ok test `big`"), "{}", run.stderr);
+}

@@ -233,19 +233,31 @@ fn sorted(attributes: &[(String, String)]) -> Vec<&(String, String)> {
 /// `payload`. `sink` may name one of `sinks` (a flow test's, for its expected elements),
 /// and nothing else: an input, and a component test's expected elements, name none.
 fn read_elements(path: &Path, sinks: &[String]) -> miette::Result<Vec<(String, TestElement)>> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
+    // A byte-order mark, as some editors write, is not part of the first element.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     let mut elements = Vec::new();
-    for (number, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (number, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let at = || format!("{}:{}", path.display(), number + 1);
-        let value: Value = serde_json::from_str(line)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("{}: not a JSON value", at()))?;
+        let line = std::str::from_utf8(line).map_err(|error| {
+            miette!(
+                "{}: not UTF-8 at byte {} of the line (a payload of any bytes is written `\"{PAYLOAD_HEX}\": \"ff00…\"`)",
+                at(),
+                error.valid_up_to() + 1
+            )
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).map_err(|error| {
+            // Each line is parsed alone: its column is what locates the error.
+            let what = error.to_string();
+            let where_in_line = format!(" at line {} column {}", error.line(), error.column());
+            let what = what.strip_suffix(&where_in_line).unwrap_or(&what);
+            miette!("{}:{}: not a JSON value: {what}", at(), error.column())
+        })?;
         let element = match &value {
             Value::String(text) => ("".to_owned(), element(text.as_bytes(), "text/plain")),
             Value::Object(fields) => {
@@ -402,8 +414,12 @@ fn component_flow(
     };
     let mut stages = Vec::new();
     if role != Role::Source {
-        let items = input.into_iter().map(|(_, element)| element).collect();
-        stages.push(fixture("input", StageBody::Feed(items)));
+        let items: Vec<TestElement> = input.into_iter().map(|(_, element)| element).collect();
+        let mut feed = fixture("input", StageBody::Feed(items));
+        // The feed holds what the input file holds already: a large element is the
+        // component's to take or refuse, within its own limits.
+        feed.limits.budget.max_bytes = u64::MAX;
+        stages.push(feed);
     }
     stages.push(stage);
     if role != Role::Sink {
@@ -520,6 +536,30 @@ mod tests {
             refused.ends_with("expected.jsonl:2: `sink` is for the expected elements of a flow test, to say which sink takes each"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_line_that_is_not_json_or_not_utf8_is_named_with_its_column_and_a_bom_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        let refused = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            read_elements(&path, &[]).unwrap_err().to_string()
+        };
+        assert!(
+            refused(b"\"ok\"\n{\"payload\": ")
+                .ends_with("in.jsonl:2:12: not a JSON value: EOF while parsing a value"),
+            "{}",
+            refused(b"\"ok\"\n{\"payload\": ")
+        );
+        assert!(
+            refused(b"\"ok\"\r\n\"\xff\xfe\"\n")
+                .contains("in.jsonl:2: not UTF-8 at byte 2 of the line"),
+            "{}",
+            refused(b"\"ok\"\r\n\"\xff\xfe\"\n")
+        );
+        std::fs::write(&path, b"\xef\xbb\xbf\"hello\"\r\n").unwrap();
+        assert_eq!(read_elements(&path, &[]).unwrap()[0].1.payload, b"hello");
     }
 
     #[test]
