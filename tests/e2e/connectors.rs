@@ -479,6 +479,18 @@ edges = [{ from = "logs", to = "out" }]
             run.stderr
         );
     }
+    // What the globs match that cannot be read as a file is named, and what it is.
+    let nothing = flow.dir().join("nothing");
+    std::fs::create_dir_all(nothing.join("folder.log")).unwrap();
+    std::os::unix::fs::symlink(nothing.join("gone"), nothing.join("link.log")).unwrap();
+    let run = flow.command(&["check"]).failure();
+    assert!(
+        run.stderr.contains(
+            "no file matches `nothing/*.log` (of what they match, `nothing/folder.log` is a folder, `nothing/link.log` is a symbolic link to nothing)"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

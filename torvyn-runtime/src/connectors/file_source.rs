@@ -72,6 +72,27 @@ pub fn glob_files(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// What `patterns` match that is not a regular file, each with what it is instead (at
+/// most `most` of them): why globs that match paths can match no file to read.
+pub(crate) fn glob_others(patterns: &[String], most: usize) -> Vec<(PathBuf, &'static str)> {
+    use std::os::unix::fs::FileTypeExt;
+    let matched = (patterns.iter()).filter_map(|pattern| glob::glob(pattern).ok());
+    (matched.flat_map(|paths| paths.flatten()))
+        .filter(|path| !path.is_file())
+        .take(most)
+        .map(|path| {
+            let what = match (std::fs::metadata(&path), std::fs::symlink_metadata(&path)) {
+                (Ok(meta), _) if meta.is_dir() => "a folder",
+                (Ok(meta), _) if meta.file_type().is_fifo() => "a named pipe",
+                (Ok(_), _) => "not a regular file",
+                (Err(_), Ok(link)) if link.file_type().is_symlink() => "a symbolic link to nothing",
+                (Err(_), _) => "not readable",
+            };
+            (path, what)
+        })
+        .collect()
+}
+
 /// Why a file is no longer read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retired {

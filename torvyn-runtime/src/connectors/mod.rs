@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+pub(crate) use self::file_source::glob_others;
 pub use self::file_source::{glob_files, glob_in};
 pub(crate) use self::nats::Connection;
 pub use self::nats::{NatsSinkSpec, NatsSourceSpec, SinkSubject, StreamSpec};

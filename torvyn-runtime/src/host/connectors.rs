@@ -52,11 +52,28 @@ pub(super) fn connector_stage(
                     .first()
                     .map_or_else(|| decl.span(), |p| p.span());
                 match matched {
-                    Ok(0) if !follow => Err(project.error_at(
-                        at,
-                        format!("file source `{name}`: no file matches {}", quoted(&decl.include)),
-                        Some("fix the globs (relative to Torvyn.toml), or set `follow = true` to wait for the files".into()),
-                    )),
+                    Ok(0) if !follow => {
+                        // Paths the globs match that cannot be read as files, and why.
+                        let others: Vec<String> = (crate::connectors::glob_others(&include, 3))
+                            .iter()
+                            .map(|(path, what)| {
+                                let shown = path.strip_prefix(project.dir()).unwrap_or(path);
+                                format!("`{}` is {what}", shown.display())
+                            })
+                            .collect();
+                        let matched = match others.is_empty() {
+                            true => String::new(),
+                            false => format!(" (of what they match, {})", others.join(", ")),
+                        };
+                        Err(project.error_at(
+                            at,
+                            format!(
+                                "file source `{name}`: no file matches {}{matched}",
+                                quoted(&decl.include)
+                            ),
+                            Some("fix the globs (relative to Torvyn.toml), or set `follow = true` to wait for the files".into()),
+                        ))
+                    }
                     Err(why) => Err(project.error_at(at, why, None)),
                     Ok(_) => Ok(ConnectorSpec::FileSource(FileSourceSpec {
                         include,
