@@ -338,7 +338,8 @@ fn an_over_long_line_is_skipped_truncated_or_refused_as_declared() {
     write(&fail);
     let run = fail.run(&[]).failure();
     assert!(
-        run.stderr.contains("logs/a.log`: the element ending at byte 107 is 100 bytes, more than max-element-size (16 bytes)"),
+        run.stderr
+            .contains("logs/a.log`: line 2 is 100 bytes, more than max-element-size (16 bytes)"),
         "{}",
         run.stderr
     );

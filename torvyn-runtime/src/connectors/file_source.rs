@@ -27,7 +27,7 @@ use super::FileSourceSpec;
 use super::checkpoint::{
     self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock,
 };
-use super::framing::{Frame, Framer};
+use super::framing::{Frame, Framer, place};
 use crate::attributes::{Attributes, ReadAt, ReadAtQueue};
 use crate::config::Framing;
 use crate::engine::ProcessError;
@@ -413,6 +413,7 @@ impl FileSource {
                 continue;
             };
             let (at, lines) = (framed.end, tracked.framer.lines());
+            let (line, start, numbered) = (framed.line, framed.start, tracked.numbered);
             let replayed = at <= tracked.replay_until;
             let result = match framed.frame {
                 Frame::Element { range, truncated } => {
@@ -433,12 +434,14 @@ impl FileSource {
                     continue;
                 }
                 Frame::NotJson(why) => Err(ProcessError::InvalidInput(format!(
-                    "`{}`, the line ending at byte {at}, is not JSON: {why}",
-                    tracked.path.display()
+                    "`{}`, {}, is not JSON: {why}",
+                    tracked.path.display(),
+                    place(line, start, numbered)
                 ))),
                 Frame::TooLong(length) => Err(ProcessError::InvalidInput(format!(
-                    "`{}`: the element ending at byte {at} is {length} bytes, more than max-element-size ({} bytes)",
+                    "`{}`: {} is {length} bytes, more than max-element-size ({} bytes)",
                     tracked.path.display(),
+                    place(line, start, numbered),
                     self.spec.framing.max_element_size
                 ))),
             };

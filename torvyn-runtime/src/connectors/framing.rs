@@ -34,6 +34,16 @@ pub(crate) struct Framed {
     pub(crate) line: u64,
 }
 
+/// Where a frame starting at byte `start` of line `line` is, as an error names it: `line N`
+/// when lines are counted (`numbered`, and not under `whole` framing), else `the element
+/// at byte N`.
+pub(crate) fn place(line: u64, start: u64, numbered: bool) -> String {
+    match line {
+        line if numbered && line > 0 => format!("line {line}"),
+        _ => format!("the element at byte {start}"),
+    }
+}
+
 /// Bytes fed in, frames taken out.
 #[derive(Debug)]
 pub(crate) struct Framer {
@@ -243,6 +253,14 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_element_is_placed_by_its_line_where_lines_are_counted() {
+        assert_eq!(place(2, 6, true), "line 2");
+        assert_eq!(place(2, 6, false), "the element at byte 6");
+        // Under `whole` framing, no line is counted.
+        assert_eq!(place(0, 0, true), "the element at byte 0");
+    }
 
     /// Every frame of `input` fed in chunks of `chunk` bytes, shown as text.
     fn frames(

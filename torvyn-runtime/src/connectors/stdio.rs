@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{self, Receiver, error::TryRecvError};
 
-use super::framing::{Frame, Framer};
+use super::framing::{Frame, Framer, place};
 use super::{FramingSpec, Pulled};
 use crate::attributes::{Attributes, ReadAt, ReadAtQueue};
 use crate::engine::ProcessError;
@@ -106,7 +106,7 @@ impl StdinSource {
                 }
                 continue;
             };
-            let at = framed.end;
+            let (line, start) = (framed.line, framed.start);
             results.push(match framed.frame {
                 Frame::Element { range, truncated } => {
                     self.report.oversize_truncated += truncated as u64;
@@ -125,10 +125,12 @@ impl StdinSource {
                     continue;
                 }
                 Frame::NotJson(why) => Err(ProcessError::InvalidInput(format!(
-                    "standard input, the line ending at byte {at}, is not JSON: {why}"
+                    "standard input, {}, is not JSON: {why}",
+                    place(line, start, true)
                 ))),
                 Frame::TooLong(length) => Err(ProcessError::InvalidInput(format!(
-                    "standard input: the element ending at byte {at} is {length} bytes, more than max-element-size ({} bytes)",
+                    "standard input: {} is {length} bytes, more than max-element-size ({} bytes)",
+                    place(line, start, true),
                     self.spec.max_element_size
                 ))),
             });
