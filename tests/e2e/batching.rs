@@ -137,7 +137,7 @@ fn a_trap_in_a_batch_call_replays_the_batch_one_element_per_call_under_skip() {
 
 #[test]
 fn a_batch_call_whose_one_output_breaks_the_contract_hands_over_none_of_them() {
-    // Element 40 comes late in its batch: the outputs before it must not stay taken.
+    // Element 40 comes late in its batch: the outputs before it must not be taken.
     let run = batched(100, r#"{"label_at": 40}"#, r#"on-error = { up = "skip" }"#)
         .run(&[])
         .success();

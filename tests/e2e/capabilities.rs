@@ -332,3 +332,27 @@ fn the_same_denial_again_and_again_is_shown_once_and_counted() {
     let events = logged.iter().filter(|e| e["event"] == "capability-denied");
     assert_eq!(events.count(), 12);
 }
+
+#[test]
+fn a_flow_keeps_its_first_thousand_refusals_and_counts_the_rest() {
+    let long = format!("/{}", "x".repeat(10_000));
+    let config = format!(r#"{{"mode": "read", "path": "{long}"}}"#);
+    let project = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1005}"#)
+        .component("probe", Guest::Hostile, &config)
+        .component("out", Guest::Sink, "")
+        .flow(
+            r#"nodes = ["src", "probe", "out"]
+edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
+on-error = { probe = "skip" }"#,
+        );
+    let report = project.run(&[]).success().report();
+    assert_eq!(report["audit"].as_array().unwrap().len(), 1000);
+    assert_eq!(report["audit_omitted"], 5);
+    // What the component asked for is kept cut short.
+    let detail = report["audit"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.len() < 4200 && detail.contains("(10008 bytes in all)"),
+        "{detail}"
+    );
+}

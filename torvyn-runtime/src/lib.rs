@@ -93,7 +93,9 @@ pub use resources::{
     CopyStats, HUSKS_PER_HANDLE, MAX_CONTENT_TYPE_BYTES, PoolStats, StageBudget, TIER_NAMES, TIERS,
     TierStats,
 };
-pub use security::{AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits};
+pub use security::{
+    AuditEvent, DEFAULT_INVOCATION_TIME, DirGrant, EPOCH_TICK, Grants, Limits, MAX_AUDIT_EVENTS,
+};
 pub use topology::{
     DEFAULT_BACKOFF, EdgePlan, ErrorPolicy, Fallback, FlowPlan, NodePlan, Port, RestartBudget,
     Retry, check_flow, plan_flow,

@@ -33,7 +33,8 @@ impl OutputBuffer {
         Ok(self.raw.write(offset, bytes)?)
     }
 
-    /// Sets the MIME type carried with the content and with the element made from it.
+    /// Sets the MIME type carried with the content and with the element made from it. The
+    /// host takes at most 8 192 bytes: a longer one traps the component.
     pub fn set_content_type(&mut self, content_type: &str) {
         self.raw.set_content_type(content_type);
         self.content_type = content_type.to_owned();
@@ -128,7 +129,9 @@ impl Output {
         buffer.freeze()
     }
 
-    /// Sets the content type of the element (the frozen payload keeps the one it had).
+    /// Sets the content type of the element (the frozen payload keeps the one it had). The
+    /// host takes at most 8 192 bytes: a longer one traps the component when the output is
+    /// handed over.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Output {
         self.content_type = content_type.into();
         self

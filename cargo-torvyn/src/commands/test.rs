@@ -180,9 +180,9 @@ impl TestCommand {
             return Ok((
                 true,
                 format!(
-                    "blessed {} into {}",
+                    "{} into {}",
                     counted(actual.len(), "element"),
-                    path.display()
+                    crate::cargo::relative(&path).display()
                 ),
             ));
         }

@@ -79,7 +79,10 @@ impl TraceCommand {
         let cannot_write = |path: &PathBuf| format!("cannot write the trace to {}", path.display());
         let output = (self.output.as_ref())
             .map(|path| {
-                std::fs::File::create(path)
+                // Emptied only when the trace is written: a run cut short keeps the last.
+                (std::fs::OpenOptions::new().write(true).create(true))
+                    .truncate(false)
+                    .open(path)
                     .into_diagnostic()
                     .wrap_err_with(|| cannot_write(path))
                     .map(|file| (path, file))
@@ -128,7 +131,8 @@ impl TraceCommand {
         if let Some((path, mut file)) = output {
             let chrome = chrome_trace(&plan, &spans);
             let text = serde_json::to_vec_pretty(&chrome).into_diagnostic()?;
-            std::io::Write::write_all(&mut file, &text)
+            (file.set_len(0))
+                .and_then(|()| std::io::Write::write_all(&mut file, &text))
                 .into_diagnostic()
                 .wrap_err_with(|| cannot_write(path))?;
             status(

@@ -512,8 +512,11 @@ pub struct FlowReport {
     pub edges: Vec<EdgeReport>,
     /// Buffer figures.
     pub buffers: BufferReport,
-    /// Uses of capabilities the host refused, in order.
+    /// Uses of capabilities the host refused, in order: the first
+    /// [`MAX_AUDIT_EVENTS`](crate::security::MAX_AUDIT_EVENTS).
     pub audit: Vec<AuditEvent>,
+    /// Refusals after those, counted only.
+    pub audit_omitted: u64,
     /// The latest errors, oldest first (at most [`RECENT_ERRORS`]).
     pub recent_errors: Vec<ErrorEvent>,
     /// End-to-end latency, when the run measured it ([`RunOptions::measure`]).

@@ -22,10 +22,11 @@ pub fn printable(text: &str, newlines: bool) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
-/// The most bytes of a component's own words (the text of an error it returns) that the
-/// host keeps and shows. A flow's report keeps its latest errors and a dead letter carries
-/// one, so without a bound a component could make the host hold as much text as its own
-/// memory limit allows, for each of them.
+/// The most bytes of a component's own words (the text of an error it returns, a path it
+/// was refused, a port it named) that the host keeps and shows: a screenful (50 lines of 80
+/// characters), more than any message meant to be read. A flow's report keeps its latest
+/// errors and a dead letter carries one, so without a bound a component could make the host
+/// hold as much text as its own memory limit allows, for each of them.
 pub const MAX_COMPONENT_TEXT: usize = 4096;
 
 /// `text` cut at the last character boundary at most `max` bytes in, followed by

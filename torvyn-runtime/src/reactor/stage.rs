@@ -510,10 +510,9 @@ impl Instance {
     /// type its element carries on: all of them, or none when one breaks the contract,
     /// which traps the stage. A content type past
     /// [`MAX_CONTENT_TYPE_BYTES`](crate::resources::MAX_CONTENT_TYPE_BYTES) breaks it, as
-    /// one given to a buffer does, and so does a buffer the stage does not own (one handed
-    /// over twice among them). What was taken before the one that broke it is released,
-    /// and what the stage still owns is freed with its instance, so that nothing of a
-    /// failed call stays in the table.
+    /// one given to a buffer does, and so does a buffer the stage does not own. What was
+    /// taken before the one that broke it is released, and what the stage still owns is
+    /// freed with its instance, so that nothing of a failed call stays in the table.
     fn take_outputs<'a, I>(&self, table: &mut BufferTable, outputs: I) -> CallResult<()>
     where
         I: IntoIterator<Item = (u32, &'a str)>,

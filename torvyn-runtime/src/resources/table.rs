@@ -367,7 +367,8 @@ impl BufferTable {
         self.write(stage, rep, end, src)
     }
 
-    /// `mutable-buffer.set-content-type`; ignored once the buffer is frozen.
+    /// `mutable-buffer.set-content-type`; ignored once the buffer is frozen (a content type
+    /// too long is refused even then).
     ///
     /// # Errors
     ///

@@ -76,8 +76,18 @@ pub struct AuditEvent {
 /// recorded.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AuditLog {
-    refused: Arc<Mutex<Vec<AuditEvent>>>,
+    refused: Arc<Mutex<Refused>>,
     events: Option<Events>,
+}
+
+/// The most refusals a flow's audit keeps: the first ones, the others counted, so that a
+/// component that keeps asking cannot grow its flow's report without end.
+pub const MAX_AUDIT_EVENTS: usize = 1000;
+
+#[derive(Debug, Default)]
+struct Refused {
+    kept: Vec<AuditEvent>,
+    omitted: u64,
 }
 
 impl AuditLog {
@@ -89,9 +99,11 @@ impl AuditLog {
     }
 
     /// Records a refused use; `detail` says what the component asked for (a path, an
-    /// address), in its own words, so its control characters are escaped.
+    /// address), in its own words, so its control characters are escaped and it is cut
+    /// short past [`MAX_COMPONENT_TEXT`](crate::observability::MAX_COMPONENT_TEXT) bytes.
     pub(crate) fn record(&self, node: &str, capability: String, detail: String, reason: String) {
-        let detail = crate::observability::printable(&detail, false).into_owned();
+        use crate::observability::{MAX_COMPONENT_TEXT, cut_short, printable};
+        let detail = printable(&cut_short(&detail, MAX_COMPONENT_TEXT), false).into_owned();
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -110,11 +122,17 @@ impl AuditLog {
             reason,
             at_unix_ms,
         };
-        (self.refused.lock().unwrap_or_else(|e| e.into_inner())).push(event);
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match refused.kept.len() < MAX_AUDIT_EVENTS {
+            true => refused.kept.push(event),
+            false => refused.omitted += 1,
+        }
     }
 
-    pub(crate) fn events(&self) -> Vec<AuditEvent> {
-        (self.refused.lock().unwrap_or_else(|e| e.into_inner())).clone()
+    /// The refusals kept, in order, and how many more there were.
+    pub(crate) fn events(&self) -> (Vec<AuditEvent>, u64) {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        (refused.kept.clone(), refused.omitted)
     }
 }
 
@@ -301,10 +319,10 @@ mod tests {
         let (grants, audit) = (Grants::default(), AuditLog::default());
         let root = DeniedRoot::create().unwrap();
         drop(grants.wasi_ctx_on_first_use("up", &audit, &root));
-        assert!(audit.events().is_empty(), "{:?}", audit.events());
+        assert!(audit.events().0.is_empty(), "{:?}", audit.events());
         std::fs::remove_dir(root.path()).unwrap();
         drop(grants.wasi_ctx_on_first_use("up", &audit, &root));
-        let events = audit.events();
+        let (events, _) = audit.events();
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(
             (&*events[0].node, &*events[0].capability),

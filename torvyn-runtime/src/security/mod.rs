@@ -6,7 +6,7 @@ mod limits;
 mod root;
 
 pub(crate) use grants::AuditLog;
-pub use grants::{AuditEvent, DirGrant, Grants};
+pub use grants::{AuditEvent, DirGrant, Grants, MAX_AUDIT_EVENTS};
 pub(crate) use limits::Limiter;
 pub use limits::{DEFAULT_INVOCATION_TIME, EPOCH_TICK, Limits};
 pub(crate) use root::DeniedRoot;

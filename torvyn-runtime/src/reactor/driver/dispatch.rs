@@ -11,7 +11,7 @@ use crate::config::Overflow;
 use crate::config::bounds::SINK_PAUSE;
 use crate::contracts::Role;
 use crate::engine::BackpressureSignal;
-use crate::observability::{Fate, Outcome, printable};
+use crate::observability::{Fate, MAX_COMPONENT_TEXT, Outcome, cut_short, printable};
 use crate::reactor::queue::Queued;
 use crate::reactor::stage::{CallError, Handled};
 use crate::resources::{MAX_CONTENT_TYPE_BYTES, fitted_content_type};
@@ -271,10 +271,10 @@ impl Driver<'_> {
                 None => {
                     unknown += 1;
                     node.counts.unknown_ports += 1;
-                    // The router's own words, shown in reports: on one line.
-                    node.counts
-                        .first_unknown_port
-                        .get_or_insert_with(|| printable(name, false).into_owned());
+                    // The router's own words, shown in reports: on one line, cut short.
+                    node.counts.first_unknown_port.get_or_insert_with(|| {
+                        printable(&cut_short(name, MAX_COMPONENT_TEXT), false).into_owned()
+                    });
                 }
             }
         }

@@ -77,7 +77,9 @@ fn describe_trap(trap: &wasmtime::Error) -> String {
         .map(|cause| cause.to_string())
         .filter(|cause| *cause != backtrace)
         .collect();
-    format!("{}\n{}", causes.join(": "), backtrace.trim_end())
+    // The backtrace names the component's functions in its own words: cut short too.
+    let backtrace = cut_short(backtrace.trim_end(), MAX_COMPONENT_TEXT);
+    format!("{}\n{backtrace}", causes.join(": "))
 }
 
 /// The failure of node `n` in `call` (on element `sequence`, if any) with `error`.

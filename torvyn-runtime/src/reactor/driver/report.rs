@@ -64,6 +64,7 @@ impl Driver<'_> {
                     .map(|f| f.len() as u64)
                     .sum::<u64>()
         };
+        let (audit, audit_omitted) = self.audit.events();
         FlowReport {
             flow: self.spec.plan.flow.clone(),
             outcome,
@@ -96,7 +97,8 @@ impl Driver<'_> {
                 high_water: self.table.slots(),
                 pool: self.table.pool_stats(),
             },
-            audit: self.audit.events(),
+            audit,
+            audit_omitted,
             recent_errors: self.recent_errors.iter().cloned().collect(),
             latency: self.latency.as_ref().map(LatencyReport::of),
         }
