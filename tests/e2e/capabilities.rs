@@ -7,23 +7,34 @@ use crate::support::{Guest, Run, TestProject};
 /// inline table, or `None`), skipping failures; `project` may add files to the folder.
 /// The host's environment has `TORVYN_TEST_SECRET=s3cret`.
 fn probe(mode: &str, path: &str, capabilities: Option<&str>, project: TestProject) -> Run {
+    let project = probing(mode, path, 1, capabilities, project);
+    // A variable in the host's environment, for the probe to find or not.
+    let mut command = project.run_command(&[]);
+    command.env("TORVYN_TEST_SECRET", "s3cret");
+    Run::from(command.output().unwrap()).success()
+}
+
+/// `count` elements through `test-hostile` in `mode` on `path`, as [`probe`] runs them.
+fn probing(
+    mode: &str,
+    path: &str,
+    count: u64,
+    capabilities: Option<&str>,
+    project: TestProject,
+) -> TestProject {
     let config = format!(r#"{{"mode": "{mode}", "path": "{path}"}}"#);
     let mut project = project
-        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("src", Guest::Source, &format!(r#"{{"count": {count}}}"#))
         .component("probe", Guest::Hostile, &config)
         .component("out", Guest::Sink, "");
     if let Some(capabilities) = capabilities {
         project = project.set("probe", "capabilities", capabilities);
     }
-    let project = project.flow(
+    project.flow(
         r#"nodes = ["src", "probe", "out"]
 edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
 on-error = { probe = "skip" }"#,
-    );
-    // A variable in the host's environment, for the probe to find or not.
-    let mut command = project.run_command(&[]);
-    command.env("TORVYN_TEST_SECRET", "s3cret");
-    Run::from(command.output().unwrap()).success()
+    )
 }
 
 /// What reached the sink, or `None` when the probe failed (and the error it gave).
@@ -336,16 +347,7 @@ fn the_same_denial_again_and_again_is_shown_once_and_counted() {
 #[test]
 fn a_flow_keeps_its_first_thousand_refusals_and_counts_the_rest() {
     let long = format!("/{}", "x".repeat(10_000));
-    let config = format!(r#"{{"mode": "read", "path": "{long}"}}"#);
-    let project = TestProject::new()
-        .component("src", Guest::Source, r#"{"count": 1005}"#)
-        .component("probe", Guest::Hostile, &config)
-        .component("out", Guest::Sink, "")
-        .flow(
-            r#"nodes = ["src", "probe", "out"]
-edges = [{ from = "src", to = "probe" }, { from = "probe", to = "out" }]
-on-error = { probe = "skip" }"#,
-        );
+    let project = probing("read", &long, 1005, None, TestProject::new());
     let report = project.run(&[]).success().report();
     assert_eq!(report["audit"].as_array().unwrap().len(), 1000);
     assert_eq!(report["audit_omitted"], 5);
