@@ -79,11 +79,11 @@ pub(super) fn summarise(report: &FlowReport, format: MessageFormat) {
     status(
         "Copies",
         format!(
-            "{:.2} per element, {:.1} bytes per element ({}, {} in all)",
+            "{:.2} per element, {} per element ({}, {} in all)",
             per_element(report.copies.copies),
-            per_element(report.copies.bytes),
+            bytesize::ByteSize(per_element(report.copies.bytes).round() as u64),
             counted(report.copies.copies, "copy"),
-            counted(report.copies.bytes, "byte")
+            bytesize::ByteSize(report.copies.bytes)
         ),
     );
     if report.source_pauses > 0 || report.sink_pauses > 0 {
