@@ -35,10 +35,7 @@ pub fn cut_short(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }
-    let end = (0..=max)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
+    let end = text.floor_char_boundary(max);
     Cow::Owned(format!("{}… ({} bytes in all)", &text[..end], text.len()))
 }
 
