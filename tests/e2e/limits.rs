@@ -206,3 +206,50 @@ fn frozen_buffers_a_collector_has_not_dropped_yet_cost_no_handle_of_the_budget()
         run.stderr
     );
 }
+
+/// A one-element flow `src → r → out` through `router`, its limits `limits`.
+fn routed_by(router: Guest, limits: &str) -> Run {
+    TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1}"#)
+        .component("r", router, "")
+        .component("out", Guest::Sink, "")
+        .set("r", "limits", limits)
+        .flow(
+            r#"nodes = ["src", "r", "out"]
+edges = [{ from = "src", to = "r" }, { from = "r", port = "even", to = "out" }]"#,
+        )
+        .run(&[])
+}
+
+#[test]
+fn a_call_cannot_make_the_host_copy_more_than_the_components_memory_limit() {
+    // The router holds a 1 MiB string and 64 pointers to it: lifted whole, its answer
+    // would be 64 MiB of port names, four times its memory limit.
+    let run = routed_by(Guest::AliasingRouter, r#"{ memory = "16 MiB" }"#).failure();
+    assert_stderr(
+        &run,
+        "flow `main`: node `r` trapped in `route` on element 0: too much data is being copied \
+         between the host and the guest: fuel allocated for hostcalls has been exhausted: \
+         one call hands the host at most the component's `memory` limit in strings and lists",
+    );
+    // Within its limit, the router's answer reaches the host and its names are checked.
+    let run = routed_by(Guest::AliasingRouter, r#"{ memory = "65 MiB" }"#).success();
+    assert_stderr(&run, "routed to unknown ports (first `pppp");
+}
+
+#[test]
+fn a_call_may_hand_the_host_as_much_as_the_components_memory_limit() {
+    // 160 MiB in one `from-bytes`, past the 128 MiB wasmtime lets a call hand over unless
+    // told otherwise.
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 1, "size": 167772160}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
+        .set(
+            "src",
+            "limits",
+            r#"{ memory = "512 MiB", buffer-memory = "512 MiB" }"#,
+        )
+        .run(&[])
+        .success();
+    assert_eq!(run.report()["accounting"]["delivered"], 1, "{}", run.stderr);
+}

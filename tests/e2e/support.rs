@@ -66,6 +66,9 @@ pub enum Guest {
     BatchAttributes,
     /// A processor that keeps a counter, a gauge and a histogram (`torvyn:runtime/metrics`).
     Metrics,
+    /// A router, written against the canonical ABI by hand, whose answer names 64 ports
+    /// that all point at one 1 MiB string in its memory.
+    AliasingRouter,
 }
 
 impl Guest {
@@ -91,6 +94,7 @@ impl Guest {
             Guest::Attributes => "test-attributes",
             Guest::BatchAttributes => "batch-attributes",
             Guest::Metrics => "test-metrics",
+            Guest::AliasingRouter => "aliasing-router",
         }
     }
 
@@ -164,6 +168,7 @@ fn build_guests() {
         Guest::MissingImport,
         Guest::MistypedProcessor,
         Guest::MistypedBatch,
+        Guest::AliasingRouter,
     ] {
         plain.args(["-p", guest.package()]);
     }

@@ -66,20 +66,37 @@ pub(super) fn describe_call_error(error: &CallError) -> String {
     }
 }
 
+/// How wasmtime's error ends when a call handed the host more in strings and lists than
+/// its hostcall fuel, which each stage sets to the component's `memory` limit.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// A trap's causes on its first line (the limit it went past, the host's refusal, or the
 /// wasm trap itself), then the guest's backtrace, where wasmtime puts the backtrace first.
 fn describe_trap(trap: &wasmtime::Error) -> String {
-    let Some(backtrace) = trap.downcast_ref::<wasmtime::WasmBacktrace>() else {
-        return format!("{trap:?}");
-    };
-    let backtrace = backtrace.to_string();
-    let causes: Vec<String> = (trap.chain())
+    let backtrace = trap.downcast_ref::<wasmtime::WasmBacktrace>();
+    let backtrace = backtrace.map(ToString::to_string);
+    let mut causes: Vec<String> = (trap.chain())
         .map(|cause| cause.to_string())
-        .filter(|cause| *cause != backtrace)
+        .filter(|cause| Some(cause) != backtrace.as_ref())
         .collect();
-    // The backtrace names the component's functions in its own words: cut short too.
-    let backtrace = cut_short(backtrace.trim_end(), MAX_COMPONENT_TEXT);
-    format!("{}\n{backtrace}", causes.join(": "))
+    if causes
+        .last()
+        .is_some_and(|c| c.ends_with(HOSTCALL_FUEL_EXHAUSTED))
+    {
+        causes.push(
+            "one call hands the host at most the component's `memory` limit in strings and lists"
+                .to_owned(),
+        );
+    }
+    let causes = causes.join(": ");
+    match backtrace {
+        // The backtrace names the component's functions in its own words: cut short too.
+        Some(backtrace) => format!(
+            "{causes}\n{}",
+            cut_short(backtrace.trim_end(), MAX_COMPONENT_TEXT)
+        ),
+        None => causes,
+    }
 }
 
 /// The failure of node `n` in `call` (on element `sequence`, if any) with `error`.
