@@ -273,13 +273,17 @@ impl BufferTable {
     ///
     /// # Errors
     ///
-    /// [`BufferError::AllocationFailed`] when the stage's budget has no room for it.
+    /// [`BufferError::AllocationFailed`] when the stage's budget has no room for it;
+    /// [`BufferError::ContentTypeTooLong`] past [`MAX_CONTENT_TYPE_BYTES`], as for a
+    /// component, so that every buffer's content type is bounded whoever made it (a
+    /// connector fits one from outside first, [`fitted_content_type`]).
     pub fn host_output(
         &mut self,
         stage: usize,
         payload: &[u8],
         content_type: &str,
     ) -> Result<u32, BufferError> {
+        let content_type = bounded_content_type(content_type)?;
         self.within_budget(stage, TieredPool::capacity_for(payload.len()))?;
         Ok(self.filled_slot(stage, payload, content_type, Holder::Host))
     }

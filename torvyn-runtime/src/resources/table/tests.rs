@@ -384,6 +384,15 @@ fn a_content_type_past_the_longest_traps_and_leaves_nothing_held() {
 
     let filled = table.filled(0, b"hello", &longest).unwrap();
     assert_eq!(table.content_type(filled).unwrap(), longest);
+
+    // The host's own stages are held to the same bound.
+    assert_eq!(
+        table.host_output(1, b"hello", &longer).map(|_| ()),
+        too_long
+    );
+    assert_eq!(table.live(), 1);
+    let made = table.host_output(1, b"hello", &longest).unwrap();
+    assert_eq!(table.content_type(made).unwrap(), longest);
 }
 
 #[test]
