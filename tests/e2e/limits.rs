@@ -253,3 +253,16 @@ fn a_call_may_hand_the_host_as_much_as_the_components_memory_limit() {
         .success();
     assert_eq!(run.report()["accounting"]["delivered"], 1, "{}", run.stderr);
 }
+
+#[test]
+fn a_component_may_hold_as_many_buffers_as_its_budget_allows() {
+    // Past the 100 000 handles wasmtime lets a store hold unless told otherwise.
+    let run = TestProject::new()
+        .component("src", Guest::Source, r#"{"count": 105000}"#)
+        .component("bad", Guest::Hostile, r#"{"mode": "leak"}"#)
+        .component("out", Guest::Sink, r#"{"quiet": true}"#)
+        .set("bad", "limits", "{ buffer-handles = 110000 }")
+        .run(&[])
+        .success();
+    assert_eq!(run.report()["accounting"]["delivered"], 105000);
+}

@@ -134,12 +134,7 @@ impl Instance {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        // What one call may hand the host in strings and lists, which wasmtime copies whole
-        // before the host sees them (its "hostcall fuel", 128 MiB unless set): as much as
-        // the component's memory may hold, so that an element as large as the limits allow
-        // is made in one call, and no more, so that many strings pointing at the same
-        // bytes cannot make the host allocate past what the component itself may.
-        store.set_hostcall_fuel(usize::try_from(limits.memory).unwrap_or(usize::MAX));
+        limits.bound_store(&mut store);
         if time_calls {
             store.data_mut().stats.latency = Some(Default::default());
         }

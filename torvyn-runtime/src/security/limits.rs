@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 
-use crate::resources::StageBudget;
+use crate::resources::{HUSKS_PER_HANDLE, StageBudget};
 
 /// Longest a call may run when the component sets no `invocation-time`.
 pub const DEFAULT_INVOCATION_TIME: Duration = Duration::from_secs(10);
@@ -43,6 +43,27 @@ impl Default for Limits {
             fuel: None,
             budget: StageBudget::default(),
         }
+    }
+}
+
+impl Limits {
+    /// Sets the bounds wasmtime itself keeps on `store`, whose defaults would otherwise
+    /// stop a component short of these limits, or let it past them:
+    ///
+    /// - what one call may hand the host in strings and lists, which wasmtime copies whole
+    ///   before the host sees them (its hostcall fuel, 128 MiB unless set): as much as
+    ///   the component's `memory` may hold, so that an element as large as the limits
+    ///   allow is made in one call, and no more, so that many strings pointing at the
+    ///   same bytes cannot make the host allocate past what the component itself may;
+    /// - the handles the component may hold at once (100 000 unless set, buffers among
+    ///   WASI's resources and borrows): room for every buffer and husk its budget allows
+    ///   besides that, so that it is the budget, with its own message, that refuses one.
+    pub(crate) fn bound_store<T>(&self, store: &mut wasmtime::Store<T>) {
+        store.set_hostcall_fuel(usize::try_from(self.memory).unwrap_or(usize::MAX));
+        let buffers = u64::from(self.budget.max_handles) * u64::from(1 + HUSKS_PER_HANDLE);
+        let handles = (store.max_component_handles())
+            .saturating_add(usize::try_from(buffers).unwrap_or(usize::MAX));
+        store.set_max_component_handles(handles);
     }
 }
 
