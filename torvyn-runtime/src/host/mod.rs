@@ -46,7 +46,10 @@ pub struct HostOptions {
     /// mapping them anew, which makes starting a flow several times faster. Each node of a
     /// running flow takes a slot; an instance beyond the last slot fails to start. A slot
     /// given back keeps up to 2 MiB of its linear memory and 64 KiB of each table
-    /// resident, for the next instance. `None` maps each instance on demand.
+    /// resident, for the next instance. A slot's sizes are fixed when the host starts:
+    /// each table holds at most 100 000 elements (`table-elements`' default), and with a
+    /// `memory_reservation` each linear memory at most that many bytes, whatever a
+    /// component's limits allow beyond them. `None` maps each instance on demand.
     pub instance_pool: Option<u32>,
 }
 
