@@ -1,6 +1,7 @@
 //! The per-flow buffer table: every payload buffer of a flow, its state, and who holds it.
 
 use bytes::Bytes;
+use bytesize::ByteSize;
 
 use super::{CopyLedger, CopyStats, PoolStats, TieredPool};
 
@@ -236,15 +237,17 @@ impl BufferTable {
         let held = &self.held[stage];
         if held.handles >= budget.max_handles {
             return Err(BufferError::AllocationFailed(format!(
-                "stage holds {} buffer handles, its limit",
+                "stage holds {} buffer handles, its `buffer-handles` limit",
                 held.handles
             )));
         }
         if held.bytes + bytes as u64 > budget.max_bytes {
+            let size = |bytes: u64| ByteSize(bytes).display().iec().to_string();
             return Err(BufferError::AllocationFailed(format!(
-                "stage would hold {} bytes of buffers, over its budget of {}",
-                held.bytes + bytes as u64,
-                budget.max_bytes
+                "stage would hold {} of buffers with this one's {}, over its `buffer-memory` of {}",
+                size(held.bytes + bytes as u64),
+                size(bytes as u64),
+                size(budget.max_bytes)
             )));
         }
         Ok(())
@@ -420,7 +423,8 @@ impl BufferTable {
         let held = &mut self.held[stage];
         if held.husks >= most {
             return Err(BufferError::AllocationFailed(format!(
-                "stage holds {} frozen mutable buffers it never dropped, its limit",
+                "stage holds {} frozen mutable buffers it never dropped, its limit \
+                 ({HUSKS_PER_HANDLE} for each of its `buffer-handles`)",
                 held.husks
             )));
         }

@@ -280,18 +280,23 @@ fn the_budget_limits_what_a_stage_holds() {
         max_handles: 3,
     }]);
     let first = table.allocate(0, 4000).unwrap();
-    assert!(matches!(
+    // Each buffer is charged its pool tier's capacity: 4 000 bytes take 4 KiB, 1 takes 256.
+    let refused = |why: &str| Err(BufferError::AllocationFailed(why.to_owned()));
+    assert_eq!(
         table.allocate(0, 1),
-        Err(BufferError::AllocationFailed(_))
-    ));
+        refused(
+            "stage would hold 4.2 KiB of buffers with this one's 256 B, over its \
+             `buffer-memory` of 4.0 KiB"
+        )
+    );
     table.drop_mutable(0, first).unwrap();
     for _ in 0..3 {
         table.allocate(0, 1).unwrap();
     }
-    assert!(matches!(
+    assert_eq!(
         table.allocate(0, 1),
-        Err(BufferError::AllocationFailed(_))
-    ));
+        refused("stage holds 3 buffer handles, its `buffer-handles` limit")
+    );
 }
 
 #[test]
@@ -314,7 +319,8 @@ fn frozen_mutable_buffers_left_for_a_collector_cost_no_handle_of_the_budget() {
     let refused = table.freeze(0, mutable).unwrap_err();
     assert_eq!(
         refused.to_string(),
-        "allocation failed: stage holds 48 frozen mutable buffers it never dropped, its limit"
+        "allocation failed: stage holds 48 frozen mutable buffers it never dropped, its limit \
+         (16 for each of its `buffer-handles`)"
     );
     // The collector runs: the husks go, and freezing works again.
     for husk in husks {
