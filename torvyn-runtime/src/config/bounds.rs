@@ -180,10 +180,13 @@ impl Bounds<Duration> {
 }
 
 impl Bounds<u64> {
-    /// `value` if it is within bounds; otherwise what is wrong. Sizes are shown in bytes
-    /// and in binary units.
+    /// `value` if it is within bounds; otherwise what is wrong. Sizes are shown in binary
+    /// units, and in bytes too from 1 KiB.
     pub fn check_size(&self, value: u64) -> Result<u64, String> {
-        let show = |v: u64| format!("{} ({v} B)", ByteSize(v).display().iec());
+        let show = |v: u64| match ByteSize(v).display().iec() {
+            shown if v < 1024 => shown.to_string(),
+            shown => format!("{shown} ({v} B)"),
+        };
         if value < self.min {
             Err(format!(
                 "{} is too small: the least is {}",
@@ -241,7 +244,7 @@ mod tests {
         );
         assert_eq!(
             MEMORY.check_size(1000).unwrap_err(),
-            "1000 B (1000 B) is too small: the least is 64.0 KiB (65536 B)"
+            "1000 B is too small: the least is 64.0 KiB (65536 B)"
         );
         assert_eq!(saturating_nanos(Duration::MAX), u64::MAX);
     }

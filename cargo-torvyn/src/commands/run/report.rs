@@ -38,6 +38,16 @@ pub(super) fn report_failure(error: &FlowError, format: MessageFormat) {
     );
 }
 
+/// A rate in whole elements per second, or with two decimals below 10, so that one large
+/// element in three seconds reads 0.33, not 0.
+fn shown_rate(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.2}")
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
 pub(super) fn summarise(report: &FlowReport, format: MessageFormat) {
     let seconds = report.duration.as_secs_f64();
     let rate = if seconds > 0.0 {
@@ -62,10 +72,11 @@ pub(super) fn summarise(report: &FlowReport, format: MessageFormat) {
     status(
         "Finished",
         format!(
-            "flow `{}` {how}: {} delivered in {:.2?} ({rate:.0} elements/s)",
+            "flow `{}` {how}: {} delivered in {:.2?} ({} elements/s)",
             report.flow,
             counted(report.delivered, "element"),
-            report.duration
+            report.duration,
+            shown_rate(rate)
         ),
     );
     account(report);
@@ -213,5 +224,17 @@ fn identity(a: &Accounting) -> String {
         format!("{arrived} = {ended}")
     } else {
         format!("{arrived} ≠ {ended}: elements are unaccounted for; please report this")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_rate;
+
+    #[test]
+    fn a_rate_below_ten_keeps_two_decimals() {
+        assert_eq!(shown_rate(1.0 / 2.87), "0.35");
+        assert_eq!(shown_rate(0.0), "0.00");
+        assert_eq!(shown_rate(12_345.6), "12346");
     }
 }
