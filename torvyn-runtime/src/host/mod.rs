@@ -46,10 +46,13 @@ pub struct HostOptions {
     /// mapping them anew, which makes starting a flow several times faster. Each node of a
     /// running flow takes a slot; an instance beyond the last slot fails to start. A slot
     /// given back keeps up to 2 MiB of its linear memory and 64 KiB of each table
-    /// resident, for the next instance. A slot's sizes are fixed when the host starts:
-    /// each table holds at most 100 000 elements (`table-elements`' default), and with a
-    /// `memory_reservation` each linear memory at most that many bytes, whatever a
-    /// component's limits allow beyond them. `None` maps each instance on demand.
+    /// resident, for the next instance. A slot's sizes are fixed when the host starts,
+    /// whatever a component's limits allow beyond them: at most 32 core instances, 4
+    /// linear memories and 32 tables per component (one memory and 4 tables per core
+    /// module), tables of at most 100 000 elements (`table-elements`' default), and with a
+    /// `memory_reservation` memories of at most that many bytes; a component past them
+    /// fails to start, and a table or memory that would grow past them does not grow.
+    /// `None` maps each instance on demand.
     pub instance_pool: Option<u32>,
 }
 

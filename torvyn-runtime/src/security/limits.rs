@@ -50,14 +50,19 @@ impl Limits {
     /// Sets the bounds wasmtime itself keeps on `store`, whose defaults would otherwise
     /// stop a component short of these limits, or let it past them:
     ///
-    /// - what one call may hand the host in strings and lists, which wasmtime copies whole
-    ///   before the host sees them (its hostcall fuel, 128 MiB unless set): as much as
-    ///   the component's `memory` may hold, so that an element as large as the limits
+    /// - the strings and lists the component may hand the host at once, the arguments of
+    ///   one host function or the results of one call, which wasmtime copies whole before
+    ///   the host sees them (its hostcall fuel, 128 MiB unless set, counted as the host
+    ///   holds them: a list's entries at their host size, 24 bytes for a string besides
+    ///   its text): as much
+    ///   as the component's `memory` may hold, so that an element as large as the limits
     ///   allow is made in one call, and no more, so that many strings pointing at the
-    ///   same bytes cannot make the host allocate past what the component itself may;
+    ///   same bytes cannot make the host allocate far past what the component holds;
     /// - the handles the component may hold at once (100 000 unless set, buffers among
     ///   WASI's resources and borrows): room for every buffer and husk its budget allows
-    ///   besides that, so that it is the budget, with its own message, that refuses one.
+    ///   besides that, so that it is the budget, with its own message, that refuses a
+    ///   buffer. The room is the store's, not the buffers' alone: a component may spend
+    ///   it on other handles, each a few dozen bytes of host memory.
     pub(crate) fn bound_store<T>(&self, store: &mut wasmtime::Store<T>) {
         store.set_hostcall_fuel(usize::try_from(self.memory).unwrap_or(usize::MAX));
         let buffers = u64::from(self.budget.max_handles) * u64::from(1 + HUSKS_PER_HANDLE);

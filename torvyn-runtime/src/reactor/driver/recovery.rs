@@ -70,8 +70,9 @@ pub(super) fn describe_call_error(error: &CallError) -> String {
 /// its hostcall fuel, which each stage sets to the component's `memory` limit.
 const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
-/// A trap's causes on its first line (the limit it went past, the host's refusal, or the
-/// wasm trap itself), then the guest's backtrace, where wasmtime puts the backtrace first.
+/// A trap's causes on its first line, joined by `: ` (the limit it went past, the host's
+/// refusal, or the wasm trap itself), then the guest's backtrace if it has one, where
+/// wasmtime puts the backtrace first.
 fn describe_trap(trap: &wasmtime::Error) -> String {
     let backtrace = trap.downcast_ref::<wasmtime::WasmBacktrace>();
     let backtrace = backtrace.map(ToString::to_string);
@@ -84,7 +85,8 @@ fn describe_trap(trap: &wasmtime::Error) -> String {
         .is_some_and(|c| c.ends_with(HOSTCALL_FUEL_EXHAUSTED))
     {
         causes.push(
-            "one call hands the host at most the component's `memory` limit in strings and lists"
+            "the strings and lists a component hands the host at once come to at most its \
+             `memory` limit as the host holds them"
                 .to_owned(),
         );
     }
@@ -298,5 +300,28 @@ impl Driver<'_> {
                 kind,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_trap;
+
+    #[test]
+    fn a_trap_shows_its_causes_on_one_line_and_explains_hostcall_fuel() {
+        let trap = wasmtime::Error::msg("the cause").context("what failed");
+        assert_eq!(describe_trap(&trap), "what failed: the cause");
+        let trap = wasmtime::Error::msg(
+            "too much data is being copied between the host and the guest: fuel allocated \
+             for hostcalls has been exhausted",
+        );
+        assert!(
+            describe_trap(&trap).ends_with(
+                "has been exhausted: the strings and lists a component hands the host at once \
+                 come to at most its `memory` limit as the host holds them"
+            ),
+            "{}",
+            describe_trap(&trap)
+        );
     }
 }
