@@ -760,3 +760,52 @@ edges = [{{ from = "work", to = "out" }}]
     let run = Run::from(host.wait_with_output()).failure();
     assert!(run.stderr.contains("no NATS greeting"), "{}", run.stderr);
 }
+
+#[test]
+fn an_element_larger_than_the_servers_max_payload_fails_at_once_and_the_others_go_on() {
+    let Some(nats) = Nats::start() else { return };
+    // nats-server's `max_payload` is 1 MiB unless configured: the second line is past it.
+    let flow = project(&format!(
+        r#"
+[sources.logs]
+type = "file"
+include = ["logs/*.log"]
+max-element-size = "2 MiB"
+
+[sinks.results]
+type = "nats"
+url = "{}"
+subject = "results.all"
+stream = "RESULTS"
+
+[flows.main]
+nodes = ["logs", "results"]
+edges = [{{ from = "logs", to = "results" }}]
+on-error = {{ results = "skip" }}
+"#,
+        nats.url
+    ));
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let long = "x".repeat(1_100_000);
+    std::fs::write(&log, format!("first\n{long}\nlast\n")).unwrap();
+    let run = flow.run(&[]).success();
+    for part in [
+        "invalid input: the message is ",
+        " B (1100000 B of payload and ",
+        " B of headers), over the server's `max_payload` of 1048576 B (1.0 MiB)",
+    ] {
+        assert!(run.stderr.contains(part), "no `{part}` in {}", run.stderr);
+    }
+    // Refused before it was sent: the server never closed the connection on it.
+    assert!(
+        !run.stderr.contains("lost its connection"),
+        "{}",
+        run.stderr
+    );
+    let report = run.report();
+    assert_eq!(connector(&report, "results")["transient-errors"], 0);
+    assert_eq!(count(&report, "delivered"), 2);
+    assert_eq!(count(&report, "failed"), 1);
+    assert_eq!(nats.messages("RESULTS"), ["first", "last"]);
+}

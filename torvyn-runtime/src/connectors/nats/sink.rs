@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::Publish};
 use bytes::Bytes;
+use bytesize::ByteSize;
 use tokio::sync::mpsc;
 
 use super::{
@@ -53,11 +54,39 @@ struct Outgoing {
     payload: Bytes,
 }
 
+impl Outgoing {
+    /// Its size as the server checks it against `max_payload`: the payload and the
+    /// headers as the client writes them (`NATS/1.0`, then `Name: value` per value, each
+    /// line ending in CRLF, then an empty line).
+    fn size(&self) -> usize {
+        let lines = (self.headers.iter())
+            .flat_map(|(name, values)| values.iter().map(move |v| (name, v)))
+            .map(|(name, value)| {
+                AsRef::<str>::as_ref(name).len() + ": ".len() + value.as_str().len() + 2
+            });
+        let headers = "NATS/1.0\r\n".len() + lines.sum::<usize>() + 2;
+        self.payload.len() + headers
+    }
+}
+
+/// Why `message`, `size` bytes with its headers, is not published to a server whose
+/// `max_payload` is `max`.
+fn too_large(message: &Outgoing, size: usize, max: usize) -> String {
+    format!(
+        "the message is {size} B ({} B of payload and {} B of headers), over the server's \
+         `max_payload` of {max} B ({}): raise `max_payload` in the server's configuration \
+         (nats-server allows up to 64 MiB), or make the elements smaller",
+        message.payload.len(),
+        size - message.payload.len(),
+        ByteSize(max as u64).display().iec()
+    )
+}
+
 /// A batch for the client's thread, and where its answers go: for each message, whether
 /// the server found it a duplicate, or why it was not stored.
 struct Request {
     messages: Vec<Outgoing>,
-    answers: std::sync::mpsc::SyncSender<Vec<Result<bool, String>>>,
+    answers: std::sync::mpsc::SyncSender<Vec<Result<bool, ProcessError>>>,
 }
 
 pub(crate) struct NatsSink {
@@ -95,7 +124,8 @@ impl NatsSink {
             }
             let _ = ready.send(Ok(()));
             while let Some(request) = incoming.recv().await {
-                let answers = publish(&context, request.messages, &counted).await;
+                let max_payload = client.server_info().max_payload;
+                let answers = publish(&context, max_payload, request.messages, &counted).await;
                 let _ = request.answers.send(answers);
             }
             // Every publish was answered; a server that went away has nothing to flush.
@@ -140,7 +170,7 @@ impl NatsSink {
                     self.report.duplicates += duplicate as u64;
                     Ok(Handled::Delivered(BackpressureSignal::Ready))
                 }
-                Some((Err(why), _)) => Err(CallError::Process(ProcessError::Unavailable(why))),
+                Some((Err(error), _)) => Err(CallError::Process(error)),
                 None => Err(CallError::Process(ProcessError::Unavailable(
                     "the NATS client's thread ended".into(),
                 ))),
@@ -181,7 +211,7 @@ impl NatsSink {
         })
     }
 
-    fn round_trip(&mut self, messages: Vec<Outgoing>) -> Vec<Result<bool, String>> {
+    fn round_trip(&mut self, messages: Vec<Outgoing>) -> Vec<Result<bool, ProcessError>> {
         if messages.is_empty() {
             return Vec::new();
         }
@@ -221,14 +251,27 @@ impl NatsSink {
 /// again, with the same message ids, after a backoff (doubling from 100 ms to 5 s), each
 /// round counted as a transient error, for up to [`PUBLISH_RETRY_FOR`]; past that, each
 /// still failing has its error.
+///
+/// A message larger than the server's `max_payload` (0: not known) fails at once: the
+/// server would close the connection on it, again on each retry.
 async fn publish(
     context: &jetstream::Context,
+    max_payload: usize,
     messages: Vec<Outgoing>,
     counters: &Counters,
-) -> Vec<Result<bool, String>> {
+) -> Vec<Result<bool, ProcessError>> {
     let began = Instant::now();
-    let mut answers: Vec<Option<Result<bool, String>>> = vec![None; messages.len()];
-    let mut pending: Vec<usize> = (0..messages.len()).collect();
+    let mut answers: Vec<Option<Result<bool, ProcessError>>> = vec![None; messages.len()];
+    let mut pending: Vec<usize> = Vec::with_capacity(messages.len());
+    for (i, message) in messages.iter().enumerate() {
+        match message.size() {
+            size if max_payload > 0 && size > max_payload => {
+                let why = too_large(message, size, max_payload);
+                answers[i] = Some(Err(ProcessError::InvalidInput(why)));
+            }
+            _ => pending.push(i),
+        }
+    }
     let mut backoff = FIRST_BACKOFF;
     loop {
         let mut sent = Vec::with_capacity(pending.len());
@@ -266,7 +309,7 @@ async fn publish(
         counters.error();
         if began.elapsed() >= PUBLISH_RETRY_FOR {
             for (i, why) in failed {
-                answers[i] = Some(Err(why));
+                answers[i] = Some(Err(ProcessError::Unavailable(why)));
             }
             break;
         }
