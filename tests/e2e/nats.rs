@@ -809,3 +809,60 @@ on-error = {{ results = "skip" }}
     assert_eq!(count(&report, "failed"), 1);
     assert_eq!(nats.messages("RESULTS"), ["first", "last"]);
 }
+
+#[test]
+fn a_subject_longer_than_a_server_reads_fails_its_element_alone() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    let long = format!("results.{}", "x".repeat(5000));
+    for (i, target) in ["results.first", &long, "results.last"]
+        .into_iter()
+        .enumerate()
+    {
+        let target = target.to_owned();
+        nats.with(|js| async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Target", target.as_str());
+            let payload = format!("m{i}").into();
+            let ack = js.publish_with_headers(format!("work.{i}"), headers, payload);
+            ack.await.unwrap().await.unwrap();
+        });
+    }
+    let flow = project(&format!(
+        r#"
+[sources.work]
+type = "nats"
+url = "{url}"
+stream = "WORK"
+
+[sinks.results]
+type = "nats"
+url = "{url}"
+subject-attribute = "header.Target"
+stream = "RESULTS"
+subjects = ["results.>"]
+
+[flows.main]
+nodes = ["work", "results"]
+edges = [{{ from = "work", to = "results" }}]
+on-error = {{ results = "skip" }}
+"#,
+        url = nats.url
+    ));
+    let mut running = hosts(&flow, 1);
+    wait_until_held(&nats, &mut running, "RESULTS", 2);
+    let run = terminate(running.remove(0)).success();
+    let refused = "attribute `header.Target` is a subject of 5008 bytes; a subject is at most 3968";
+    assert!(run.stderr.contains(refused), "{}", run.stderr);
+    // Refused before it was sent: the server, whose protocol lines are at most 4 KiB, never
+    // closed the connection on it, and the messages beside it were not caught up in that.
+    assert!(
+        !run.stderr.contains("lost its connection"),
+        "{}",
+        run.stderr
+    );
+    let report = run.report();
+    assert_eq!(connector(&report, "results")["transient-errors"], 0);
+    assert_eq!(count(&report, "failed"), 1);
+    assert_eq!(nats.messages("RESULTS"), ["m0", "m2"]);
+}

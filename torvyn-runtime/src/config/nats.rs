@@ -131,7 +131,7 @@ impl ProjectManifest {
                 keep(Err(self.error_at(
                     subject.span(),
                     format!("`{}` is not a subject to publish to", subject.get_ref()),
-                    Some("write tokens separated by dots, without spaces or the wildcards `*` and `>`".into()),
+                    Some(format!("write tokens separated by dots, without spaces or the wildcards `*` and `>`, in at most {MAX_SUBJECT_BYTES} bytes")),
                 )))
             }
             _ => {}
@@ -191,12 +191,36 @@ impl ProjectManifest {
     }
 }
 
+/// The longest subject a message is published to: nats-server's default
+/// `max_control_line` (4 096 bytes, the longest protocol line it reads; it is not told to
+/// clients) less 128 bytes for the rest of a publish's line (`HPUB`, the reply inbox and
+/// the sizes). The server closes the connection on a longer line, which would fail every
+/// message in flight on it.
+pub const MAX_SUBJECT_BYTES: usize = 4096 - 128;
+
 /// Whether `subject` is one a message can be published to: dot-separated tokens, none
-/// empty, without spaces or wildcards.
+/// empty, without spaces or wildcards, at most [`MAX_SUBJECT_BYTES`] long.
 pub(crate) fn valid_subject(subject: &str) -> bool {
-    !subject.is_empty()
+    subject.len() <= MAX_SUBJECT_BYTES
+        && !subject.is_empty()
         && subject
             .split('.')
             .all(|token| !token.is_empty() && token != "*" && token != ">")
         && !subject.contains(char::is_whitespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_SUBJECT_BYTES, valid_subject};
+
+    #[test]
+    fn a_subject_is_dotted_tokens_without_wildcards_within_a_protocol_line() {
+        assert!(valid_subject("results.all"));
+        for refused in ["", "a..b", "a.*", "a.>", "a b", ".a"] {
+            assert!(!valid_subject(refused), "{refused:?}");
+        }
+        let longest = "x".repeat(MAX_SUBJECT_BYTES);
+        assert!(valid_subject(&longest));
+        assert!(!valid_subject(&(longest + "x")));
+    }
 }

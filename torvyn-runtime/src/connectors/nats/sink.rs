@@ -36,7 +36,7 @@ use super::{
     NatsSinkSpec, SinkSubject, connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
-use crate::config::valid_subject;
+use crate::config::{MAX_SUBJECT_BYTES, valid_subject};
 use crate::engine::{BackpressureSignal, ProcessError};
 use crate::observability::ConnectorReport;
 use crate::reactor::{CallError, Handled, Queued, host_read_onto};
@@ -191,6 +191,13 @@ impl NatsSink {
                         "the element has no attribute `{name}` to take its subject from"
                     )))
                 })?;
+                if value.len() > MAX_SUBJECT_BYTES {
+                    return Err(CallError::Process(ProcessError::InvalidInput(format!(
+                        "attribute `{name}` is a subject of {} bytes; a subject is at most \
+                         {MAX_SUBJECT_BYTES}",
+                        value.len()
+                    ))));
+                }
                 // Not JetStream's API nor a reply inbox, whatever an element says.
                 let system = value.starts_with('$') || value.starts_with("_INBOX.");
                 if system || !valid_subject(&value) {
