@@ -868,3 +868,34 @@ on-error = {{ results = "skip" }}
         ["attribute `header.Target` is a subject of 5008 bytes; a subject is at most 3968"];
     failed_alone(&nats, &run, &reasons, &["m0", "m2"]);
 }
+
+#[test]
+fn a_flow_stopped_by_its_limit_gives_back_what_it_held_for_one_delivery_each() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..10));
+    let flow = project(&format!(
+        r#"
+[sources.work]
+type = "nats"
+url = "{}"
+stream = "WORK"
+
+[sinks.out]
+type = "file"
+path = "out.txt"
+
+[flows.main]
+nodes = ["work", "out"]
+edges = [{{ from = "work", to = "out" }}]
+"#,
+        nats.url
+    ));
+    let first = flow.run(&["--limit", "2"]).success();
+    let work = connector(&first.report(), "work").clone();
+    assert_eq!(work["acks"], 2, "{work:#}");
+    // Each message given back was delivered once more at most: the next run has them all.
+    let next = flow.run(&["--limit", "8", "--timeout", "30s"]).success();
+    assert_eq!(count(&next.report(), "delivered"), 8, "{}", next.stderr);
+    assert_eq!(nats.held("WORK"), 0);
+}

@@ -43,8 +43,10 @@
 //!    the flow drains, acknowledging each element as it settles. `--limit` and a closed
 //!    output end it at once (and send no new pull request either).
 //! 7. Closing gives back (`-NAK`, for another delivery at once) every message the flow
-//!    did not settle (it failed, it was stopped by `--limit`, its output closed), then
-//!    flushes the connection, so that every acknowledgement has reached the server before
+//!    did not settle (it failed, it was stopped by `--limit`, its output closed) and every
+//!    one the last pull request brought after, once that request has ended (given back
+//!    while it is open, a message would come straight back to it, again and again until
+//!    its deliveries ran out), then flushes the connection, so that every acknowledgement has reached the server before
 //!    the host exits. A host killed before it acknowledged has its messages delivered
 //!    again after the ack wait: at-least-once, with duplicates bounded by what it held.
 //!    Either way, each such message has used one of its `max-deliver` deliveries.
@@ -95,6 +97,11 @@ struct Delivery {
 enum Command {
     /// Send this acknowledgement for the message whose reply subject this is.
     Ack(Subject, AckKind),
+    /// Give back this message of a closing flow (`-NAK`) once the last pull request has
+    /// ended. Given back while one is open, the server hands it straight back to that
+    /// request, the closed flow gives it back again, and so on until its deliveries run
+    /// out (`max-deliver`): the message would never be delivered again.
+    GiveBack(Subject),
 }
 
 /// What the flow and the thread share.
@@ -175,7 +182,12 @@ impl NatsSource {
                 let acking = acknowledge(&client, orders, &thread_shared.counters);
                 let lag = watch_lag(consumer.clone(), &thread_shared);
                 tokio::select! {
-                    () = async { tokio::join!(pulling, acking); } => {}
+                    (refused, given_back) = async { tokio::join!(pulling, acking) } => {
+                        let counters = &thread_shared.counters;
+                        for reply in refused.into_iter().chain(given_back) {
+                            acknowledged(&client, reply, AckKind::Nak(None), counters).await;
+                        }
+                    }
                     () = lag => {}
                 }
                 // Last, after what the pulling gave back of a closed flow's messages too.
@@ -354,8 +366,10 @@ impl NatsSource {
             .chain(self.inbox.drain(..).map(|d| d.reply))
             .collect();
         self.report.naks += unsettled.len() as u64;
-        for reply in unsettled {
-            self.send(reply, AckKind::Nak(None));
+        if let Some(commands) = &self.commands {
+            for reply in unsettled {
+                let _ = commands.send(Command::GiveBack(reply));
+            }
         }
         // The thread ends once its last pull request has ended and every command is sent.
         self.commands = None;
@@ -457,7 +471,8 @@ fn humantime_of(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
 
-/// Step 2: pull requests, one at a time, while the flow keeps up and has not stopped.
+/// Step 2: pull requests, one at a time, while the flow keeps up and has not stopped;
+/// then the messages that came after the flow closed the source, to give back.
 async fn pull(
     spec: &NatsSourceSpec,
     client: &async_nats::Client,
@@ -465,7 +480,8 @@ async fn pull(
     shared: &Shared,
     deliveries: mpsc::UnboundedSender<Delivery>,
     wake: Arc<Notify>,
-) {
+) -> Vec<Subject> {
+    let mut refused = Vec::new();
     let batch = spec.pull_batch as usize;
     let mut backoff = FIRST_BACKOFF;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -511,11 +527,11 @@ async fn pull(
                 continue;
             };
             shared.waiting.fetch_add(1, Ordering::Relaxed);
-            if let Err(refused) = deliveries.send(delivery) {
-                // The flow closed the source: the message goes back for another host.
+            if let Err(closed) = deliveries.send(delivery) {
+                // The flow closed the source: the message goes back for another host, once
+                // this request has ended (see `Command::GiveBack`).
                 shared.waiting.fetch_sub(1, Ordering::Relaxed);
-                let reply = refused.0.reply;
-                let _ = client.publish(reply, AckKind::Nak(None).into()).await;
+                refused.push(closed.0.reply);
                 continue;
             }
             wake.notify_one();
@@ -523,6 +539,7 @@ async fn pull(
     }
     drop(deliveries);
     wake.notify_one();
+    refused
 }
 
 /// A received message as the flow takes it; `None` for one without JetStream's reply
@@ -574,16 +591,34 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
 /// connection is lost and its buffer full) is counted and dropped: its message is
 /// delivered again after the ack wait, and the source's close never waits on a server
 /// that is gone.
+///
+/// What it is to give back it returns instead, for after the last pull request.
 async fn acknowledge(
     client: &async_nats::Client,
     mut orders: mpsc::UnboundedReceiver<Command>,
     counters: &Counters,
-) {
-    while let Some(Command::Ack(reply, kind)) = orders.recv().await {
-        let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            counters.error();
+) -> Vec<Subject> {
+    let mut given_back = Vec::new();
+    while let Some(command) = orders.recv().await {
+        match command {
+            Command::Ack(reply, kind) => acknowledged(client, reply, kind, counters).await,
+            Command::GiveBack(reply) => given_back.push(reply),
         }
+    }
+    given_back
+}
+
+/// Sends acknowledgement `kind` for the message whose reply subject is `reply`, counting
+/// one the client cannot take within [`ACK_TIMEOUT`] as an error.
+async fn acknowledged(
+    client: &async_nats::Client,
+    reply: Subject,
+    kind: AckKind,
+    counters: &Counters,
+) {
+    let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        counters.error();
     }
 }
 
