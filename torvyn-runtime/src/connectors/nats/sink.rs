@@ -59,6 +59,10 @@ impl Outgoing {
     /// headers as the client writes them (`NATS/1.0`, then `Name: value` per value, each
     /// line ending in CRLF, then an empty line).
     fn size(&self) -> usize {
+        // Without headers, the client publishes the payload alone (`PUB`, not `HPUB`).
+        if self.headers.is_empty() {
+            return self.payload.len();
+        }
         let lines = (self.headers.iter())
             .flat_map(|(name, values)| values.iter().map(move |v| (name, v)))
             .map(|(name, value)| {
