@@ -42,11 +42,10 @@
 //!    server delivered to this host reaches the flow; the source's stream then ends and
 //!    the flow drains, acknowledging each element as it settles. `--limit` and a closed
 //!    output end it at once (and send no new pull request either).
-//! 7. Closing gives back (`-NAK`, for another delivery at once) every message the flow
-//!    did not settle (it failed, it was stopped by `--limit`, its output closed) and every
-//!    one the last pull request brought after, once that request has ended (given back
-//!    while it is open, a message would come straight back to it, again and again until
-//!    its deliveries ran out), then flushes the connection, so that every acknowledgement has reached the server before
+//! 7. Closing gives back every message the flow did not settle (it failed, it was
+//!    stopped by `--limit`, its output closed), and every one its last pull request brings
+//!    after: `-NAK` for another delivery once that request has ended ([`give_back`]), then
+//!    flushes the connection, so that every acknowledgement has reached the server before
 //!    the host exits. A host killed before it acknowledged has its messages delivered
 //!    again after the ack wait: at-least-once, with duplicates bounded by what it held.
 //!    Either way, each such message has used one of its `max-deliver` deliveries.
@@ -79,6 +78,18 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the consumer's pending count is read.
 const LAG_EVERY: Duration = Duration::from_secs(1);
 
+/// How much longer than a pull request may stay open (`pull-expires`) a closing flow's
+/// message is given back for: one second, for the server's timers. Given back for at once
+/// while the request is open, the server hands it straight back to that request, the closed
+/// flow gives it back again, and so on until its deliveries run out (`max-deliver`).
+const GIVE_BACK_MARGIN: Duration = Duration::from_secs(1);
+
+/// The `-NAK` of a closing flow's message: redelivered once no pull request of this
+/// source, which lasts at most `pull_expires`, can take it ([`GIVE_BACK_MARGIN`]).
+fn give_back(pull_expires: Duration) -> AckKind {
+    AckKind::Nak(Some(pull_expires + GIVE_BACK_MARGIN))
+}
+
 /// The attributes a NATS source gives every element itself.
 const OWN_ATTRIBUTES: [&str; 4] = ["subject", "stream", "sequence", "delivered"];
 
@@ -97,11 +108,6 @@ struct Delivery {
 enum Command {
     /// Send this acknowledgement for the message whose reply subject this is.
     Ack(Subject, AckKind),
-    /// Give back this message of a closing flow (`-NAK`) once the last pull request has
-    /// ended. Given back while one is open, the server hands it straight back to that
-    /// request, the closed flow gives it back again, and so on until its deliveries run
-    /// out (`max-deliver`): the message would never be delivered again.
-    GiveBack(Subject),
 }
 
 /// What the flow and the thread share.
@@ -141,6 +147,8 @@ pub(crate) struct NatsSource {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Half the consumer's ack wait (step 5).
     progress_after: Duration,
+    /// How long a pull request stays open at most (step 7).
+    pull_expires: Duration,
     /// The consumer's most deliveries of a message.
     max_deliver: u32,
     connection: Connection,
@@ -159,6 +167,7 @@ impl NatsSource {
         let (sender, deliveries) = mpsc::unbounded_channel();
         let (commands, orders) = mpsc::unbounded_channel();
         let connection = Connection::new(&spec.url, &shared.counters);
+        let pull_expires = spec.pull_expires;
         let (spec, thread_shared) = (spec.clone(), shared.clone());
         let ((ack_wait, max_deliver), thread) =
             spawn("torvyn-nats-source", move |ready| async move {
@@ -182,12 +191,7 @@ impl NatsSource {
                 let acking = acknowledge(&client, orders, &thread_shared.counters);
                 let lag = watch_lag(consumer.clone(), &thread_shared);
                 tokio::select! {
-                    (refused, given_back) = async { tokio::join!(pulling, acking) } => {
-                        let counters = &thread_shared.counters;
-                        for reply in refused.into_iter().chain(given_back) {
-                            acknowledged(&client, reply, AckKind::Nak(None), counters).await;
-                        }
-                    }
+                    () = async { tokio::join!(pulling, acking); } => {}
                     () = lag => {}
                 }
                 // Last, after what the pulling gave back of a closed flow's messages too.
@@ -213,6 +217,7 @@ impl NatsSource {
             commands: Some(commands),
             thread: Some(thread),
             progress_after: ack_wait / 2,
+            pull_expires,
             // No most (-1) is as good as the most a count can say.
             max_deliver: u32::try_from(max_deliver).unwrap_or(u32::MAX),
             connection,
@@ -366,10 +371,8 @@ impl NatsSource {
             .chain(self.inbox.drain(..).map(|d| d.reply))
             .collect();
         self.report.naks += unsettled.len() as u64;
-        if let Some(commands) = &self.commands {
-            for reply in unsettled {
-                let _ = commands.send(Command::GiveBack(reply));
-            }
+        for reply in unsettled {
+            self.send(reply, give_back(self.pull_expires));
         }
         // The thread ends once its last pull request has ended and every command is sent.
         self.commands = None;
@@ -471,8 +474,7 @@ fn humantime_of(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
 
-/// Step 2: pull requests, one at a time, while the flow keeps up and has not stopped;
-/// then the messages that came after the flow closed the source, to give back.
+/// Step 2: pull requests, one at a time, while the flow keeps up and has not stopped.
 async fn pull(
     spec: &NatsSourceSpec,
     client: &async_nats::Client,
@@ -480,8 +482,7 @@ async fn pull(
     shared: &Shared,
     deliveries: mpsc::UnboundedSender<Delivery>,
     wake: Arc<Notify>,
-) -> Vec<Subject> {
-    let mut refused = Vec::new();
+) {
     let batch = spec.pull_batch as usize;
     let mut backoff = FIRST_BACKOFF;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -527,11 +528,13 @@ async fn pull(
                 continue;
             };
             shared.waiting.fetch_add(1, Ordering::Relaxed);
-            if let Err(closed) = deliveries.send(delivery) {
-                // The flow closed the source: the message goes back for another host, once
-                // this request has ended (see `Command::GiveBack`).
+            if let Err(refused) = deliveries.send(delivery) {
+                // The flow closed the source: the message goes back for another host.
                 shared.waiting.fetch_sub(1, Ordering::Relaxed);
-                refused.push(closed.0.reply);
+                let reply = refused.0.reply;
+                let _ = client
+                    .publish(reply, give_back(spec.pull_expires).into())
+                    .await;
                 continue;
             }
             wake.notify_one();
@@ -539,7 +542,6 @@ async fn pull(
     }
     drop(deliveries);
     wake.notify_one();
-    refused
 }
 
 /// A received message as the flow takes it; `None` for one without JetStream's reply
@@ -591,34 +593,16 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
 /// connection is lost and its buffer full) is counted and dropped: its message is
 /// delivered again after the ack wait, and the source's close never waits on a server
 /// that is gone.
-///
-/// What it is to give back it returns instead, for after the last pull request.
 async fn acknowledge(
     client: &async_nats::Client,
     mut orders: mpsc::UnboundedReceiver<Command>,
     counters: &Counters,
-) -> Vec<Subject> {
-    let mut given_back = Vec::new();
-    while let Some(command) = orders.recv().await {
-        match command {
-            Command::Ack(reply, kind) => acknowledged(client, reply, kind, counters).await,
-            Command::GiveBack(reply) => given_back.push(reply),
-        }
-    }
-    given_back
-}
-
-/// Sends acknowledgement `kind` for the message whose reply subject is `reply`, counting
-/// one the client cannot take within [`ACK_TIMEOUT`] as an error.
-async fn acknowledged(
-    client: &async_nats::Client,
-    reply: Subject,
-    kind: AckKind,
-    counters: &Counters,
 ) {
-    let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
-    if !matches!(sent, Ok(Ok(()))) {
-        counters.error();
+    while let Some(Command::Ack(reply, kind)) = orders.recv().await {
+        let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            counters.error();
+        }
     }
 }
 
