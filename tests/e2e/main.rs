@@ -24,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod link;
 mod nats;
+mod nats_boundaries;
 mod nats_example;
 mod observability;
 mod other_languages;

@@ -243,7 +243,7 @@ edges = [{{ from = "work", to = "upper" }}, {{ from = "upper", to = "results" }}
     )
 }
 
-fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
+pub(crate) fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
     range.map(|i| format!("n {i}"))
 }
 
@@ -261,7 +261,7 @@ pub(crate) fn host(manifest: &Path, args: &[&str]) -> Running {
 }
 
 /// `n` hosts running `flow`.
-fn hosts(flow: &TestProject, n: usize) -> Vec<Running> {
+pub(crate) fn hosts(flow: &TestProject, n: usize) -> Vec<Running> {
     let manifest = flow.write_manifest();
     (0..n).map(|_| host(&manifest, &[])).collect()
 }
@@ -759,143 +759,4 @@ edges = [{{ from = "work", to = "out" }}]
     }
     let run = Run::from(host.wait_with_output()).failure();
     assert!(run.stderr.contains("no NATS greeting"), "{}", run.stderr);
-}
-
-#[test]
-fn an_element_larger_than_the_servers_max_payload_fails_at_once_and_the_others_go_on() {
-    let Some(nats) = Nats::start() else { return };
-    // nats-server's `max_payload` is 1 MiB unless configured: the second line is past it.
-    let flow = project(&format!(
-        r#"
-[sources.logs]
-type = "file"
-include = ["logs/*.log"]
-max-element-size = "2 MiB"
-
-[sinks.results]
-type = "nats"
-url = "{}"
-subject = "results.all"
-stream = "RESULTS"
-
-[flows.main]
-nodes = ["logs", "results"]
-edges = [{{ from = "logs", to = "results" }}]
-on-error = {{ results = "skip" }}
-"#,
-        nats.url
-    ));
-    let log = flow.dir().join("logs/a.log");
-    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-    let long = "x".repeat(1_100_000);
-    std::fs::write(&log, format!("first\n{long}\nlast\n")).unwrap();
-    let run = flow.run(&[]).success();
-    let reasons = [
-        "invalid input: the message is ",
-        " B (1100000 B of payload and ",
-        " B of headers), over the server's `max_payload` of 1048576 B (1.0 MiB)",
-    ];
-    failed_alone(&nats, &run, &reasons, &["first", "last"]);
-}
-
-/// Checks that `run` failed one element, for the `reasons` its messages give, before the
-/// sink `results` sent it: the server never closed the connection on it, nothing was
-/// published again, and the messages beside it reached `RESULTS`, which holds `delivered`.
-fn failed_alone(nats: &Nats, run: &Run, reasons: &[&str], delivered: &[&str]) {
-    for reason in reasons {
-        assert!(
-            run.stderr.contains(reason),
-            "no `{reason}` in {}",
-            run.stderr
-        );
-    }
-    assert!(
-        !run.stderr.contains("lost its connection"),
-        "{}",
-        run.stderr
-    );
-    let report = run.report();
-    assert_eq!(connector(&report, "results")["transient-errors"], 0);
-    assert_eq!(count(&report, "failed"), 1);
-    assert_eq!(nats.messages("RESULTS"), delivered);
-}
-
-#[test]
-fn a_subject_longer_than_a_server_reads_fails_its_element_alone() {
-    let Some(nats) = Nats::start() else { return };
-    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
-    let long = format!("results.{}", "x".repeat(5000));
-    for (i, target) in ["results.first", &long, "results.last"]
-        .into_iter()
-        .enumerate()
-    {
-        let target = target.to_owned();
-        nats.with(|js| async move {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Target", target.as_str());
-            let payload = format!("m{i}").into();
-            let ack = js.publish_with_headers(format!("work.{i}"), headers, payload);
-            ack.await.unwrap().await.unwrap();
-        });
-    }
-    let flow = project(&format!(
-        r#"
-[sources.work]
-type = "nats"
-url = "{url}"
-stream = "WORK"
-
-[sinks.results]
-type = "nats"
-url = "{url}"
-subject-attribute = "header.Target"
-stream = "RESULTS"
-subjects = ["results.>"]
-
-[flows.main]
-nodes = ["work", "results"]
-edges = [{{ from = "work", to = "results" }}]
-on-error = {{ results = "skip" }}
-"#,
-        url = nats.url
-    ));
-    let mut running = hosts(&flow, 1);
-    wait_until_held(&nats, &mut running, "RESULTS", 2);
-    let run = terminate(running.remove(0)).success();
-    // The server's protocol lines are at most 4 KiB: sent, it would have closed the
-    // connection, and the messages beside it would have failed too.
-    let reasons =
-        ["attribute `header.Target` is a subject of 5008 bytes; a subject is at most 3968"];
-    failed_alone(&nats, &run, &reasons, &["m0", "m2"]);
-}
-
-#[test]
-fn a_flow_stopped_by_its_limit_gives_back_what_it_held_for_one_delivery_each() {
-    let Some(nats) = Nats::start() else { return };
-    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
-    nats.publish("work.items", numbered(0..10));
-    let flow = project(&format!(
-        r#"
-[sources.work]
-type = "nats"
-url = "{}"
-stream = "WORK"
-
-[sinks.out]
-type = "file"
-path = "out.txt"
-
-[flows.main]
-nodes = ["work", "out"]
-edges = [{{ from = "work", to = "out" }}]
-"#,
-        nats.url
-    ));
-    let first = flow.run(&["--limit", "2"]).success();
-    let work = connector(&first.report(), "work").clone();
-    assert_eq!(work["acks"], 2, "{work:#}");
-    // Each message given back was delivered once more at most: the next run has them all.
-    let next = flow.run(&["--limit", "8", "--timeout", "30s"]).success();
-    assert_eq!(count(&next.report(), "delivered"), 8, "{}", next.stderr);
-    assert_eq!(nats.held("WORK"), 0);
 }
