@@ -54,10 +54,10 @@ impl Limits {
     ///   one host function or the results of one call, which wasmtime copies whole before
     ///   the host sees them (its hostcall fuel, 128 MiB unless set, counted as the host
     ///   holds them: a list's entries at their host size, 24 bytes for a string besides
-    ///   its text): as much
-    ///   as the component's `memory` may hold, so that an element as large as the limits
-    ///   allow is made in one call, and no more, so that many strings pointing at the
-    ///   same bytes cannot make the host allocate far past what the component holds;
+    ///   its text): as much as the component's `memory` may hold, so that an element as
+    ///   large as the limits allow is made in one call, and no more, so that many strings
+    ///   pointing at the same bytes cannot make the host allocate far past what the
+    ///   component holds;
     /// - the handles the component may hold at once (100 000 unless set, buffers among
     ///   WASI's resources and borrows): room for every buffer and husk its budget allows
     ///   besides that, so that it is the budget, with its own message, that refuses a
