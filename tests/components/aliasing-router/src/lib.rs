@@ -1,8 +1,8 @@
 //! Test router written against the canonical ABI by hand, as a hostile toolchain could
 //! write one: its `route` answers [`PORTS`] port names that all point at one string of
-//! [`NAME_BYTES`] bytes in its memory. It holds 1 MiB and a list of 64 pointers, but
-//! lifting its answer makes 64 MiB of host strings: what a call hands the host is not
-//! bounded by the component's memory alone.
+//! [`NAME_BYTES`] bytes in its memory. It holds 1 MiB and a list of 64 pointers, but its
+//! answer, lifted whole, would be 64 MiB of host strings: the host bounds what a call
+//! hands it by the component's `memory` limit, not by the bytes the component holds.
 
 #![allow(
     unsafe_code,
