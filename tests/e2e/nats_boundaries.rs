@@ -142,6 +142,7 @@ edges = [{{ from = "work", to = "out" }}]
     let first = flow.run(&["--limit", "2"]).success();
     let work = connector(&first.report(), "work").clone();
     assert_eq!(work["acks"], 2, "{work:#}");
+    assert_eq!(work["naks"], 8, "{work:#}");
     // Each message given back used one of its two deliveries: the next run has them all.
     let next = flow.run(&["--limit", "8", "--timeout", "30s"]).success();
     assert_eq!(count(&next.report(), "delivered"), 8, "{}", next.stderr);

@@ -52,7 +52,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, consumer};
@@ -114,6 +114,9 @@ enum Command {
 #[derive(Default)]
 struct Shared {
     counters: Arc<Counters>,
+    /// Messages the last pull request brought after the flow closed the source, given
+    /// back by the thread (counted among the source's `naks`).
+    given_back: AtomicU64,
     /// Set once the flow stops: no new pull request.
     stop: AtomicBool,
     /// Messages received and not yet pulled by the flow (step 2).
@@ -387,6 +390,7 @@ impl NatsSource {
         let mut report = self.report.clone();
         report.transient_errors = self.shared.counters.errors.load(Ordering::Relaxed);
         report.lag = Some(self.shared.counters.lag.load(Ordering::Relaxed));
+        report.naks += self.shared.given_back.load(Ordering::Relaxed);
         report
     }
 }
@@ -523,7 +527,7 @@ async fn pull(
                 // ended rather than delivered again.
                 shared.counters.error();
                 if let Some(reply) = reply {
-                    let _ = client.publish(reply, AckKind::Term.into()).await;
+                    acknowledged(client, reply, AckKind::Term, &shared.counters).await;
                 }
                 continue;
             };
@@ -531,10 +535,9 @@ async fn pull(
             if let Err(refused) = deliveries.send(delivery) {
                 // The flow closed the source: the message goes back for another host.
                 shared.waiting.fetch_sub(1, Ordering::Relaxed);
-                let reply = refused.0.reply;
-                let _ = client
-                    .publish(reply, give_back(spec.pull_expires).into())
-                    .await;
+                shared.given_back.fetch_add(1, Ordering::Relaxed);
+                let kind = give_back(spec.pull_expires);
+                acknowledged(client, refused.0.reply, kind, &shared.counters).await;
                 continue;
             }
             wake.notify_one();
@@ -599,10 +602,22 @@ async fn acknowledge(
     counters: &Counters,
 ) {
     while let Some(Command::Ack(reply, kind)) = orders.recv().await {
-        let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            counters.error();
-        }
+        acknowledged(client, reply, kind, counters).await;
+    }
+}
+
+/// Sends acknowledgement `kind` for the message whose reply subject is `reply`. One the
+/// client cannot take within [`ACK_TIMEOUT`] is counted as an error and dropped: its
+/// message is delivered again after the ack wait.
+async fn acknowledged(
+    client: &async_nats::Client,
+    reply: Subject,
+    kind: AckKind,
+    counters: &Counters,
+) {
+    let sent = tokio::time::timeout(ACK_TIMEOUT, client.publish(reply, kind.into())).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        counters.error();
     }
 }
 
