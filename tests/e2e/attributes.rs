@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
+use crate::connectors::checkpoint;
 use crate::support::{Guest, TestProject, count, torvyn};
 
 /// A manifest of `body` after a `[project]` table, naming test guests as `{attributes}`,
@@ -77,11 +78,21 @@ fn a_file_sources_path_line_and_offset_reach_components_past_one_built_for_0_1_0
     assert_eq!(count(&report, "delivered"), 4);
     let (a, b) = (logs.join("a.log"), logs.join("b.log"));
     let (a, b) = (a.display(), b.display());
+    // Each file's version is the one its checkpoint keeps.
+    let checkpoints = checkpoint(flow.dir(), "logs");
+    let version = |i: usize| {
+        checkpoints["files"][i]["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (va, vb) = (version(0), version(1));
+    assert_ne!(va, vb);
     let expected = [
-        format!("path={a};line=1;stage=tagged;|path={a} line=1 offset=0 ONE\n"),
-        format!("path={a};line=2;stage=tagged;|path={a} line=2 offset=5 \n"),
-        format!("path={a};line=3;stage=tagged;|path={a} line=3 offset=6 TWO\n"),
-        format!("path={b};line=1;stage=tagged;|path={b} line=1 offset=0 THREE\n"),
+        format!("path={a};line=1;file-version={va};stage=tagged;|path={a} line=1 offset=0 ONE\n"),
+        format!("path={a};line=2;file-version={va};stage=tagged;|path={a} line=2 offset=5 \n"),
+        format!("path={a};line=3;file-version={va};stage=tagged;|path={a} line=3 offset=6 TWO\n"),
+        format!("path={b};line=1;file-version={vb};stage=tagged;|path={b} line=1 offset=0 THREE\n"),
     ];
     assert_eq!(out_text(&flow), expected.concat());
 }

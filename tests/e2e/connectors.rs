@@ -140,7 +140,8 @@ fn connector<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
     &node(report, name)["connector"]
 }
 
-fn checkpoint(dir: &Path, node: &str) -> serde_json::Value {
+/// The checkpoints of file source `node` of flow `main` in the project at `dir`.
+pub(crate) fn checkpoint(dir: &Path, node: &str) -> serde_json::Value {
     let path = dir.join(format!(".torvyn/state/main/{node}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -26,6 +26,7 @@ mod link;
 mod nats;
 mod nats_boundaries;
 mod nats_example;
+mod nats_ids;
 mod observability;
 mod other_languages;
 mod otlp;

@@ -223,7 +223,7 @@ stream = "RESULTS"
 
 /// The work queue's messages go through `upper` to stream `RESULTS`: `WORK` (subjects
 /// `work.>`) → `upper` → `RESULTS` (subject `results`), with extra source settings.
-fn work_queue(nats: &Nats, source: &str) -> TestProject {
+pub(crate) fn work_queue(nats: &Nats, source: &str) -> TestProject {
     project(&work_queue_body(nats, source))
 }
 

@@ -1,6 +1,7 @@
 //! Element attributes: named text values the host keeps beside an element's payload, from
-//! the connector that read it (a file's `path`, `line` and `offset`) and from components,
-//! through `torvyn:attributes/element-attributes@0.1.0` (`engine/host/attributes.rs`).
+//! the connector that read it (a file's `path`, `line`, `offset` and `file-version`) and
+//! from components, through `torvyn:attributes/element-attributes@0.1.0`
+//! (`engine/host/attributes.rs`).
 //!
 //! Most elements carry none, and an element read from a file carries only where it was
 //! read: that is kept as a [`ReadAt`] and written out as text only when a component asks.
@@ -58,6 +59,9 @@ pub fn check_attributes(pairs: &[(String, String)]) -> Result<(), AttributeError
 pub(crate) struct ReadAt {
     /// The file's path (`path`); `None` for standard input.
     pub(crate) path: Option<Arc<str>>,
+    /// Which reading of the file (`file-version`: 16 hex digits, kept in its checkpoint, new
+    /// when the file at `path` is replaced or truncated); `None` for standard input.
+    pub(crate) version: Option<Arc<str>>,
     /// The line's number, from 1 (`line`); 0 where lines are not counted (`whole`
     /// framing, or a checkpoint that did not record them).
     pub(crate) line: u64,
@@ -71,7 +75,11 @@ impl ReadAt {
         let path = self.path.as_deref().map(|p| ("path", Cow::Borrowed(p)));
         let line = (self.line > 0).then(|| ("line", Cow::Owned(self.line.to_string())));
         let offset = ("offset", Cow::Owned(self.offset.to_string()));
-        path.into_iter().chain(line).chain(Some(offset))
+        let version = (self.version.as_deref()).map(|v| ("file-version", Cow::Borrowed(v)));
+        path.into_iter()
+            .chain(line)
+            .chain(Some(offset))
+            .chain(version)
     }
 }
 
@@ -282,6 +290,7 @@ mod tests {
     fn from_file() -> Attributes {
         Attributes::read_at(ReadAt {
             path: Some("/var/log/app.log".into()),
+            version: Some("00c0ffee00c0ffee".into()),
             line: 12,
             offset: 340,
         })
@@ -293,9 +302,12 @@ mod tests {
         assert_eq!(attributes.get("path").as_deref(), Some("/var/log/app.log"));
         assert_eq!(attributes.get("line").as_deref(), Some("12"));
         assert_eq!(attributes.get("offset").as_deref(), Some("340"));
+        let version = attributes.get("file-version");
+        assert_eq!(version.as_deref(), Some("00c0ffee00c0ffee"));
         assert_eq!(attributes.get("subject"), None);
         let stdin = Attributes::read_at(ReadAt {
             path: None,
+            version: None,
             line: 0,
             offset: 7,
         });
@@ -317,7 +329,11 @@ mod tests {
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        assert_eq!(keys, ["path=/var/log/app.log", "line=13", "level=warn"]);
+        let version = "file-version=00c0ffee00c0ffee";
+        assert_eq!(
+            keys,
+            ["path=/var/log/app.log", "line=13", version, "level=warn"]
+        );
         assert_eq!(shared.get("line").as_deref(), Some("12"));
         assert_eq!(shared.get("offset").as_deref(), Some("340"));
     }

@@ -7,6 +7,11 @@
 //! was replaced in place, is read from its start instead of at a stranger's offset. The
 //! fingerprint covers the bytes the file had when it was last checkpointed: the start of
 //! a file that is only appended to does not change.
+//!
+//! Each reading of a file from its start has a version (random, [`new_version`]), kept in
+//! its checkpoint, so that what names an element downstream (a NATS message id) is the
+//! same when a restart reads it again and new when the file at that path was replaced or
+//! truncated and written again: offsets alone repeat across a file's versions.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -113,6 +118,16 @@ pub(crate) struct FileCheckpoint {
     /// before they were): that file's lines then go unnumbered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) lines: Option<u64>,
+    /// Which reading of the file this is: 16 hex digits, made when it was first read from
+    /// its start (the `file-version` attribute of its elements). Absent in a checkpoint
+    /// written before versions were kept: the file then takes a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<String>,
+}
+
+/// A new file version: 16 random hex digits.
+pub(crate) fn new_version() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 /// The contents of a checkpoint file.
@@ -222,12 +237,14 @@ mod tests {
                 offset: 11,
                 read: 16,
                 lines: Some(1),
+                version: Some(new_version()),
             }],
         };
         checkpoints.store(&state).unwrap();
         let loaded = Checkpoints::load(&state).unwrap();
         let found = loaded.find(&File::open(&path).unwrap()).unwrap().unwrap();
         assert_eq!((found.offset, found.read, found.lines), (11, 16, Some(1)));
+        assert_eq!(found.version, checkpoints.files[0].version);
         std::fs::write(&state, "{").unwrap();
         assert!(Checkpoints::load(&state).is_err());
 

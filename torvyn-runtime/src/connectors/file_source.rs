@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::FileSourceSpec;
 use super::checkpoint::{
-    self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock,
+    self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock, new_version,
 };
 use super::framing::{Frame, Framer, place};
 use crate::attributes::{Attributes, ReadAt, ReadAtQueue};
@@ -114,6 +114,9 @@ struct Tracked {
     /// space.
     file: Option<File>,
     identity: Identity,
+    /// Which reading of the file this is (its checkpoint's `version`): the `file-version`
+    /// attribute of its elements.
+    version: Arc<str>,
     framer: Framer,
     /// How far it has been read.
     fed: u64,
@@ -162,6 +165,9 @@ pub(crate) struct FileSource {
     resumed_from: Checkpoints,
     /// The checkpoints moved since they were last stored.
     dirty: bool,
+    /// A file has a version that no stored checkpoint holds yet: stored before any of its
+    /// elements is handed out, so that a restart that reads them again names them alike.
+    unstored_version: bool,
     stored_at: Instant,
     next_look: Option<Instant>,
     report: ConnectorReport,
@@ -183,6 +189,7 @@ impl FileSource {
             first_ticket: 0,
             resumed_from,
             dirty: false,
+            unstored_version: false,
             stored_at: Instant::now(),
             next_look: None,
             report: ConnectorReport::new("file"),
@@ -203,12 +210,17 @@ impl FileSource {
         let identity = Identity::of(&file).map_err(describe)?;
         let resumed = (self.resumed_from.find(&file).map_err(describe)?)
             .filter(|c| file.metadata().is_ok_and(|m| m.len() >= c.offset))
-            .map(|c| (c.offset, c.read, c.lines));
-        let (offset, replay_until, lines) = resumed.unwrap_or((0, 0, Some(0)));
-        if resumed.is_some() {
+            .map(|c| (c.offset, c.read, c.lines, c.version.clone()));
+        let resuming = resumed.is_some();
+        let (offset, replay_until, lines, version) = resumed.unwrap_or((0, 0, Some(0), None));
+        if resuming {
             self.report.resumed_files += 1;
             file.seek(SeekFrom::Start(offset)).map_err(describe)?;
         }
+        let version = version.unwrap_or_else(|| {
+            (self.dirty, self.unstored_version) = (true, true);
+            new_version()
+        });
         let spec = self.spec.framing;
         let mut framer = Framer::new(spec.framing, spec.max_element_size, spec.oversize);
         framer.reset(offset, lines.unwrap_or(0));
@@ -220,6 +232,7 @@ impl FileSource {
             path,
             file: Some(file),
             identity,
+            version: version.into(),
             framer,
             fed: offset,
             head: Vec::new(),
@@ -339,6 +352,10 @@ impl FileSource {
         table: &mut BufferTable,
         max: u32,
     ) -> Result<super::Pulled, CallError> {
+        if self.unstored_version {
+            self.tick(true)
+                .map_err(|why| CallError::Trap(wasmtime::Error::msg(why)))?;
+        }
         let mut results = Vec::new();
         while results.len() < max as usize {
             match self.next_result(table, &mut results)? {
@@ -423,6 +440,7 @@ impl FileSource {
                     let output = host_output(table, self.index, bytes, content_type.into())?;
                     self.attributes.push(|| ReadAt {
                         path: Some(tracked.name.clone()),
+                        version: Some(tracked.version.clone()),
                         line: if tracked.numbered { framed.line } else { 0 },
                         offset: framed.start,
                     });
@@ -541,6 +559,7 @@ impl FileSource {
                 offset: tracked.settled,
                 read: tracked.framer.position(),
                 lines: tracked.numbered.then_some(tracked.settled_lines),
+                version: Some(tracked.version.to_string()),
             });
         }
         checkpoints.store(&self.spec.checkpoint).map_err(|e| {
@@ -550,7 +569,7 @@ impl FileSource {
             )
         })?;
         self.report.checkpoints += 1;
-        self.dirty = false;
+        (self.dirty, self.unstored_version) = (false, false);
         self.stored_at = Instant::now();
         Ok(())
     }

@@ -115,6 +115,7 @@ impl StdinSource {
                     let output = host_output(table, self.index, bytes, content_type.into())?;
                     self.attributes.push(|| ReadAt {
                         path: None,
+                        version: None,
                         line: framed.line,
                         offset: framed.start,
                     });

@@ -5,7 +5,7 @@
 //! awaited, on the client's thread; the flow's call waits for the answers (the sink runs
 //! on its own task from the start, `driver/detached.rs`, so the rest of the flow goes on).
 //! Each message carries a `Nats-Msg-Id` made of its source element's identity (a NATS
-//! message's stream and sequence, a file's path and offset, from the element's
+//! message's stream, sequence and time stored, a file's path, version and offset, from the element's
 //! attributes) and its subject, so that the stream drops an element delivered again within its duplicate
 //! window; the server's duplicate answers are counted. What the server does not store
 //! (a lost connection, a restarting server) is published again, with the same ids, for up
@@ -361,14 +361,21 @@ fn headers(element: &Queued, subject: &str) -> HeaderMap {
 }
 
 /// The `Nats-Msg-Id` of an element published to `subject`: its source's identity of it,
-/// from its attributes (a NATS message's `stream` and `sequence`, a file's `path` and
-/// `offset`), and the subject, so that the branches of a fan-out that publish one element
-/// to two subjects of a stream are two messages; `None` for an element a source
-/// component or an aggregator made.
+/// from its attributes (a NATS message's `stream`, `sequence` and `published`; a file's
+/// `path`, `file-version` and `offset`), and the subject, so that the branches of a
+/// fan-out that publish one element to two subjects of a stream are two messages.
+///
+/// `None` for an element a source component or an aggregator made, and for one whose
+/// identity lacks its version (`published`, `file-version`): sequences start again in a
+/// stream deleted and made again, offsets in a file replaced or truncated and written
+/// again, and an id that repeated would have the output stream drop new elements as
+/// duplicates of old ones.
 fn message_id(attributes: &Attributes, subject: &str) -> Option<String> {
-    let pair = |a: &str, b: &str| {
-        let (a, b) = (attributes.get(a)?, attributes.get(b)?);
-        Some(format!("{a}:{b}:{subject}"))
-    };
-    pair("stream", "sequence").or_else(|| pair("path", "offset"))
+    let get = |key: &str| attributes.get(key);
+    if let (Some(stream), Some(sequence)) = (get("stream"), get("sequence")) {
+        let published = get("published")?;
+        return Some(format!("{stream}:{sequence}:{published}:{subject}"));
+    }
+    let (path, version, offset) = (get("path")?, get("file-version")?, get("offset")?);
+    Some(format!("{path}:{version}:{offset}:{subject}"))
 }

@@ -91,7 +91,7 @@ fn give_back(pull_expires: Duration) -> AckKind {
 }
 
 /// The attributes a NATS source gives every element itself.
-const OWN_ATTRIBUTES: [&str; 4] = ["subject", "stream", "sequence", "delivered"];
+const OWN_ATTRIBUTES: [&str; 5] = ["subject", "stream", "sequence", "published", "delivered"];
 
 /// A message the thread received, on its way to the flow.
 struct Delivery {
@@ -557,6 +557,7 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
         ("subject".to_owned(), message.subject.to_string()),
         ("stream".to_owned(), info.stream.to_owned()),
         ("sequence".to_owned(), info.stream_sequence.to_string()),
+        ("published".to_owned(), published(info.published)),
         ("delivered".to_owned(), info.delivered.to_string()),
     ];
     let mut content_type = "application/octet-stream".to_owned();
@@ -589,6 +590,13 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
         delivered,
         received: Instant::now(),
     })
+}
+
+/// When a message was stored in its stream, in RFC 3339 to the nanosecond (the
+/// `published` attribute): with its stream and sequence, what names it apart from a
+/// message of an earlier stream of the same name, whose sequences started at 1 too.
+fn published(at: impl Into<std::time::SystemTime>) -> String {
+    humantime::format_rfc3339_nanos(at.into()).to_string()
 }
 
 /// Steps 4 and 5 on the thread: sends each acknowledgement the flow asks for, until the
