@@ -1,7 +1,8 @@
 //! What a `nats` sink's message ids let the output stream drop as duplicates within its
-//! window, and what they must not: the same element read again after a restart is
-//! dropped; a new element that reuses an old one's place (a file replaced, or truncated
-//! and written again) is stored.
+//! window, and what they must not: the same element read again after a restart (its
+//! file renamed meanwhile or not) is dropped; a new element that reuses an old one's
+//! place (a file replaced, or truncated and written again; a stream deleted and made
+//! again) is stored.
 
 use std::path::Path;
 
@@ -11,13 +12,13 @@ use crate::connectors::{checkpoint, project};
 use crate::nats::{Nats, connector, hosts, numbered, wait_until_held, work_queue};
 use crate::support::{TestProject, count};
 
-/// `logs/a.log` → `nats` sink `RESULTS`.
+/// `logs/a.log*` → `nats` sink `RESULTS`.
 fn file_to_nats(nats: &Nats) -> TestProject {
     project(&format!(
         r#"
 [sources.logs]
 type = "file"
-include = ["logs/*.log"]
+include = ["logs/a.log*"]
 
 [sinks.results]
 type = "nats"
@@ -55,11 +56,11 @@ fn a_file_read_again_is_stored_once_and_a_file_written_again_in_its_place_is_sto
 
     // A checkpoint behind what was delivered, as a host killed before it stored one leaves
     // it: the file's lines are read again, and the stream knows them.
-    let state = flow.dir().join(".torvyn/state/main/logs.json");
-    let mut behind = checkpoint(flow.dir(), "logs");
-    behind["files"][0]["offset"] = 0.into();
-    behind["files"][0]["lines"] = 0.into();
-    std::fs::write(&state, behind.to_string()).unwrap();
+    rewind(&flow);
+    assert_eq!(run(&flow), (2, 2));
+    // The same, the file rotated to a name the globs match too meanwhile.
+    rewind(&flow);
+    std::fs::rename(&log, logs.join("a.log.1")).unwrap();
     assert_eq!(run(&flow), (2, 2));
     assert_eq!(nats.messages("RESULTS"), ["aaa", "bbb"]);
 
@@ -108,6 +109,15 @@ fn a_stream_deleted_and_made_again_within_the_window_is_not_taken_for_the_old_on
         nats.with(|js| async move { js.delete_stream("WORK").await.unwrap() });
     }
     assert_eq!(nats.messages("RESULTS"), ["N 0", "N 1", "N 2", "N 3"]);
+}
+
+/// Moves the checkpoint of the one file `flow` has read back to its start.
+fn rewind(flow: &TestProject) {
+    let state = flow.dir().join(".torvyn/state/main/logs.json");
+    let mut behind = checkpoint(flow.dir(), "logs");
+    behind["files"][0]["offset"] = 0.into();
+    behind["files"][0]["lines"] = 0.into();
+    std::fs::write(&state, behind.to_string()).unwrap();
 }
 
 /// Puts a new file at `path`, as a program that writes a file beside it and renames it

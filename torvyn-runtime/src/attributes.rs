@@ -70,16 +70,23 @@ pub(crate) struct ReadAt {
 }
 
 impl ReadAt {
+    /// The keys of the attributes it may stand for, in order.
+    const KEYS: [&str; 4] = ["path", "line", "offset", "file-version"];
+
+    /// The value of attribute `key`, if it stands for one (only that one is written out).
+    fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+        match key {
+            "path" => self.path.as_deref().map(Cow::Borrowed),
+            "line" => (self.line > 0).then(|| Cow::Owned(self.line.to_string())),
+            "offset" => Some(Cow::Owned(self.offset.to_string())),
+            "file-version" => self.version.as_deref().map(Cow::Borrowed),
+            _ => None,
+        }
+    }
+
     /// The attributes it stands for, in order.
     fn pairs(&self) -> impl Iterator<Item = (&'static str, Cow<'_, str>)> {
-        let path = self.path.as_deref().map(|p| ("path", Cow::Borrowed(p)));
-        let line = (self.line > 0).then(|| ("line", Cow::Owned(self.line.to_string())));
-        let offset = ("offset", Cow::Owned(self.offset.to_string()));
-        let version = (self.version.as_deref()).map(|v| ("file-version", Cow::Borrowed(v)));
-        path.into_iter()
-            .chain(line)
-            .chain(Some(offset))
-            .chain(version)
+        (Self::KEYS.into_iter()).filter_map(|key| Some((key, self.get(key)?)))
     }
 }
 
@@ -120,7 +127,7 @@ impl Attributes {
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| Cow::Borrowed(v.as_str())),
-            Kept::ReadAt(read_at) => read_at.pairs().find(|(k, _)| *k == key).map(|(_, v)| v),
+            Kept::ReadAt(read_at) => read_at.get(key),
         }
     }
 

@@ -200,6 +200,7 @@ impl FileSource {
         if source.files.is_empty() && !spec.follow {
             return Err(format!("no file matches {}", spec.include.join(", ")));
         }
+        source.tick(true)?;
         Ok(source)
     }
 
@@ -217,10 +218,11 @@ impl FileSource {
             self.report.resumed_files += 1;
             file.seek(SeekFrom::Start(offset)).map_err(describe)?;
         }
-        let version = version.unwrap_or_else(|| {
-            (self.dirty, self.unstored_version) = (true, true);
-            new_version()
-        });
+        // Stored before any of its elements is handed out (by `open`, or at the end of the
+        // look that found it), resumed or not: the checkpoint it resumed from may have
+        // been left out of the state file since, by a store of the files of this run.
+        (self.dirty, self.unstored_version) = (true, true);
+        let version = version.unwrap_or_else(new_version);
         let spec = self.spec.framing;
         let mut framer = Framer::new(spec.framing, spec.max_element_size, spec.oversize);
         framer.reset(offset, lines.unwrap_or(0));
@@ -253,6 +255,11 @@ impl FileSource {
     }
 
     pub(crate) fn ready(&mut self) -> bool {
+        if self.unstored_version {
+            // Asked again after the tick that stores it.
+            self.next_look.get_or_insert(Instant::now() + FOLLOW_POLL);
+            return false;
+        }
         if !self.spec.follow || self.files.iter().any(|f| self.to_read(f)) {
             return true;
         }
@@ -330,6 +337,10 @@ impl FileSource {
                 }
             }
         }
+        if self.unstored_version {
+            // A failure leaves it unstored: the connector's next tick tries again.
+            let _ = self.tick(true);
+        }
     }
 
     /// File `i` is read no more: its handle is closed.
@@ -352,11 +363,11 @@ impl FileSource {
         table: &mut BufferTable,
         max: u32,
     ) -> Result<super::Pulled, CallError> {
-        if self.unstored_version {
-            self.tick(true)
-                .map_err(|why| CallError::Trap(wasmtime::Error::msg(why)))?;
-        }
         let mut results = Vec::new();
+        if self.unstored_version {
+            // Its store failed: the next tick tries again, and fails the flow if it fails.
+            return Ok(results);
+        }
         while results.len() < max as usize {
             match self.next_result(table, &mut results)? {
                 Step::Pushed { error: true } => break,
@@ -537,9 +548,11 @@ impl FileSource {
         }
     }
 
-    /// Stores the checkpoints when they moved and a second has passed, or `now`.
+    /// Stores the checkpoints when they moved and a second has passed, or `now`, or a file
+    /// version is not stored yet.
     pub(crate) fn tick(&mut self, now: bool) -> Result<(), String> {
-        if !self.dirty || (!now && self.stored_at.elapsed() < CHECKPOINT_EVERY) {
+        let soon = now || self.unstored_version;
+        if !self.dirty || (!soon && self.stored_at.elapsed() < CHECKPOINT_EVERY) {
             return Ok(());
         }
         let files = self

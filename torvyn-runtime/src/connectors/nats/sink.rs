@@ -5,8 +5,8 @@
 //! awaited, on the client's thread; the flow's call waits for the answers (the sink runs
 //! on its own task from the start, `driver/detached.rs`, so the rest of the flow goes on).
 //! Each message carries a `Nats-Msg-Id` made of its source element's identity (a NATS
-//! message's stream, sequence and time stored, a file's path, version and offset, from the element's
-//! attributes) and its subject, so that the stream drops an element delivered again within its duplicate
+//! message's stream, sequence and time stored, a file's version and offset, from the
+//! element's attributes) and its subject, so that the stream drops an element delivered again within its duplicate
 //! window; the server's duplicate answers are counted. What the server does not store
 //! (a lost connection, a restarting server) is published again, with the same ids, for up
 //! to 30 s, each round counted as a transient error; only then does the element fail,
@@ -362,20 +362,21 @@ fn headers(element: &Queued, subject: &str) -> HeaderMap {
 
 /// The `Nats-Msg-Id` of an element published to `subject`: its source's identity of it,
 /// from its attributes (a NATS message's `stream`, `sequence` and `published`; a file's
-/// `path`, `file-version` and `offset`), and the subject, so that the branches of a
-/// fan-out that publish one element to two subjects of a stream are two messages.
+/// `file-version` and `offset`), and the subject, so that the branches of a fan-out that
+/// publish one element to two subjects of a stream are two messages.
 ///
 /// `None` for an element a source component or an aggregator made, and for one whose
 /// identity lacks its version (`published`, `file-version`): sequences start again in a
 /// stream deleted and made again, offsets in a file replaced or truncated and written
 /// again, and an id that repeated would have the output stream drop new elements as
-/// duplicates of old ones.
+/// duplicates of old ones. A file's path is left out: a version names one reading of
+/// one file, and a file renamed (rotated to a name the globs match too) keeps it.
 fn message_id(attributes: &Attributes, subject: &str) -> Option<String> {
     let get = |key: &str| attributes.get(key);
-    if let (Some(stream), Some(sequence)) = (get("stream"), get("sequence")) {
-        let published = get("published")?;
+    if let Some(stream) = get("stream") {
+        let (sequence, published) = (get("sequence")?, get("published")?);
         return Some(format!("{stream}:{sequence}:{published}:{subject}"));
     }
-    let (path, version, offset) = (get("path")?, get("file-version")?, get("offset")?);
-    Some(format!("{path}:{version}:{offset}:{subject}"))
+    let (version, offset) = (get("file-version")?, get("offset")?);
+    Some(format!("{version}:{offset}:{subject}"))
 }

@@ -18,9 +18,10 @@
 //!    checks for none missed.)
 //! 3. The flow pulls what was received: each message becomes an element (its payload
 //!    copied once into a host buffer), with a ticket, and as attributes: `subject`,
-//!    `stream`, `sequence` (in the stream), `delivered` (the delivery count, from 1), and
+//!    `stream`, `sequence` (in the stream), `published` (when the stream stored it, in
+//!    nanoseconds since the Unix epoch), `delivered` (the delivery count, from 1), and
 //!    each header as `header.NAME`, but for those a NATS sink wrote of an element's
-//!    attributes (`Torvyn-KEY`), which are `KEY` again (not the four above, which are
+//!    attributes (`Torvyn-KEY`), which are `KEY` again (not the five above, which are
 //!    this delivery's own). A message delivered before
 //!    (delivery count above 1) is counted redelivered.
 //! 4. When an element has settled in every branch (`reactor::acks`), its message is
@@ -557,7 +558,7 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
         ("subject".to_owned(), message.subject.to_string()),
         ("stream".to_owned(), info.stream.to_owned()),
         ("sequence".to_owned(), info.stream_sequence.to_string()),
-        ("published".to_owned(), published(info.published)),
+        ("published".to_owned(), published(&info)),
         ("delivered".to_owned(), info.delivered.to_string()),
     ];
     let mut content_type = "application/octet-stream".to_owned();
@@ -592,11 +593,12 @@ fn delivery(message: jetstream::Message) -> Option<Delivery> {
     })
 }
 
-/// When a message was stored in its stream, in RFC 3339 to the nanosecond (the
-/// `published` attribute): with its stream and sequence, what names it apart from a
-/// message of an earlier stream of the same name, whose sequences started at 1 too.
-fn published(at: impl Into<std::time::SystemTime>) -> String {
-    humantime::format_rfc3339_nanos(at.into()).to_string()
+/// When a message was stored in its stream, in nanoseconds since the Unix epoch (the
+/// `published` attribute, as an element's `timestamp-ns` is): with its stream and
+/// sequence, what names it apart from a message of an earlier stream of the same name,
+/// whose sequences started at 1 too.
+fn published(info: &jetstream::message::Info<'_>) -> String {
+    info.published.unix_timestamp_nanos().to_string()
 }
 
 /// Steps 4 and 5 on the thread: sends each acknowledgement the flow asks for, until the
