@@ -133,6 +133,13 @@ pub(crate) fn connector_figures(source: bool, c: &ConnectorReport) -> String {
             ),
         ),
         (
+            c.files_made_again,
+            format!(
+                "its file deleted and made again {}",
+                counted(c.files_made_again, "time")
+            ),
+        ),
+        (
             c.acks,
             format!("{} acknowledged", counted(c.acks, "message")),
         ),

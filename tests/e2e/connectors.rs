@@ -312,6 +312,27 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
 }
 
 #[test]
+fn a_sinks_file_deleted_under_it_is_made_again_and_loses_nothing() {
+    let flow = file_to_file("follow = true");
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, "one\ntwo\n").unwrap();
+    let mut child = Running::start(&flow, true);
+    wait_for_output(flow.dir(), "ONE\nTWO\n");
+    // Its folder removed, file and all: what comes next would go into a file no one can
+    // open, each line counted delivered and its checkpoint moved over it.
+    std::fs::remove_dir_all(flow.dir().join("out")).unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(b"three\n").unwrap();
+    wait_for_output(flow.dir(), "THREE\n");
+    let pid = child.child().id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let report = Run::from(child.wait_with_output()).success().report();
+    assert_eq!(count(&report, "delivered"), 3);
+    assert_eq!(connector(&report, "out")["files-made-again"], 1);
+}
+
+#[test]
 fn an_over_long_line_is_skipped_truncated_or_refused_as_declared() {
     let write = |flow: &TestProject| {
         let log = flow.dir().join("logs/a.log");

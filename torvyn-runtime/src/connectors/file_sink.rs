@@ -6,12 +6,17 @@
 //! elements written whole and cuts a piece of the next off a file again, so that a retry
 //! writes whole lines. A named pipe (FIFO) is opened at the first write, so that waiting
 //! for its reader holds only the sink, on the thread it writes from.
+//!
+//! A file deleted under the sink (its folder removed, or the file itself) would take
+//! every later write with it, unreadable, each counted delivered: after each write the
+//! sink looks at the open file's link count, and a file no longer linked is made again
+//! at its path (its folder too) and the batch written into it again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileTypeExt;
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::FileSinkSpec;
@@ -23,7 +28,12 @@ use crate::resources::BufferTable;
 
 /// Where a sink writes.
 enum Output {
-    File(File),
+    File {
+        path: PathBuf,
+        file: File,
+        /// Its file system counts links: the file showed one when it was opened.
+        links_counted: bool,
+    },
     /// A named pipe, opened at the first write: opening one waits for a reader.
     Fifo {
         path: PathBuf,
@@ -40,20 +50,55 @@ struct ShortWrite {
     in_sync: bool,
 }
 
+/// Opens the file at `path` to append to, making it and its folder when missing.
+fn open_to_append(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// How many names `file` has in its file system, if that can be read.
+fn links(file: &File) -> Option<u64> {
+    file.metadata().ok().map(|m| m.nlink())
+}
+
+/// Writes all of `bytes` to `file`; with `sync`, to disk too.
+fn write_to_file(file: &mut File, bytes: &[u8], sync: bool) -> Result<(), ShortWrite> {
+    let written = write_fully(file, bytes)?;
+    match sync {
+        true => file.sync_data().map_err(|error| ShortWrite {
+            written,
+            error,
+            in_sync: true,
+        }),
+        false => Ok(()),
+    }
+}
+
 impl Output {
-    /// Writes all of `bytes` through to the OS; with `sync`, to disk too.
-    fn write_all(&mut self, bytes: &[u8], sync: bool) -> Result<(), ShortWrite> {
+    /// Writes all of `bytes` through to the OS; with `sync`, to disk too. Says whether
+    /// the file had been deleted, and was made again for them.
+    fn write_all(&mut self, bytes: &[u8], sync: bool) -> Result<bool, ShortWrite> {
         match self {
-            Output::File(file) => {
-                let written = write_fully(file, bytes)?;
-                match sync {
-                    true => file.sync_data().map_err(|error| ShortWrite {
-                        written,
-                        error,
-                        in_sync: true,
-                    }),
-                    false => Ok(()),
+            Output::File {
+                path,
+                file,
+                links_counted,
+            } => {
+                write_to_file(file, bytes, sync)?;
+                // Linked nowhere: what was written is lost with it. Where the link count
+                // cannot be read, the write stands.
+                if !*links_counted || links(file).is_none_or(|n| n > 0) {
+                    return Ok(false);
                 }
+                let unwritten = |error| ShortWrite {
+                    written: 0,
+                    error,
+                    in_sync: false,
+                };
+                *file = open_to_append(path).map_err(unwritten)?;
+                write_to_file(file, bytes, sync).map(|()| true)
             }
             Output::Fifo { path, pipe } => {
                 let pipe =
@@ -67,7 +112,7 @@ impl Output {
                             },
                         )?),
                     };
-                write_fully(pipe, bytes).map(drop)
+                write_fully(pipe, bytes).map(|_| false)
             }
             Output::Stdout(stdout) => {
                 let mut stdout = stdout.lock();
@@ -76,7 +121,8 @@ impl Output {
                     written,
                     error,
                     in_sync: false,
-                })
+                })?;
+                Ok(false)
             }
         }
     }
@@ -85,7 +131,7 @@ impl Output {
     /// regular file but a pipe, a terminal or a socket (or cannot be told).
     fn may_block(&self) -> bool {
         let fd = match self {
-            Output::File(file) => file.as_fd(),
+            Output::File { file, .. } => file.as_fd(),
             Output::Fifo { .. } => return true,
             Output::Stdout(stdout) => stdout.as_fd(),
         };
@@ -98,7 +144,7 @@ impl Output {
     /// Drops the last `bytes` written to a file: a piece of an element a failed write left.
     fn cut(&mut self, bytes: usize) -> io::Result<()> {
         match self {
-            Output::File(file) if bytes > 0 => {
+            Output::File { file, .. } if bytes > 0 => {
                 let len = file.metadata()?.len();
                 file.set_len(len.saturating_sub(bytes as u64))
             }
@@ -148,22 +194,20 @@ impl FileSink {
     pub(crate) fn open_file(spec: &FileSinkSpec, index: usize) -> Result<Self, String> {
         let what = format!("`{}`", spec.path.display());
         let describe = |e: io::Error| format!("cannot open {what} to append to: {e}");
-        if let Some(dir) = spec.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(describe)?;
-        }
         let fifo = std::fs::metadata(&spec.path).is_ok_and(|m| m.file_type().is_fifo());
         let output = match fifo {
             true => Output::Fifo {
                 path: spec.path.clone(),
                 pipe: None,
             },
-            false => Output::File(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&spec.path)
-                    .map_err(describe)?,
-            ),
+            false => {
+                let file = open_to_append(&spec.path).map_err(describe)?;
+                Output::File {
+                    path: spec.path.clone(),
+                    links_counted: links(&file).is_some_and(|n| n > 0),
+                    file,
+                }
+            }
         };
         Ok(Self::new(
             index,
@@ -248,9 +292,13 @@ impl FileSink {
         let began = Instant::now();
         let written = self.output.write_all(&self.scratch, self.fsync);
         self.last_write = began.elapsed();
-        let Err(short) = written else {
-            self.report.bytes += self.scratch.len() as u64;
-            return each(&|| Ok(Handled::Delivered(BackpressureSignal::Ready)));
+        let short = match written {
+            Ok(made_again) => {
+                self.report.bytes += self.scratch.len() as u64;
+                self.report.files_made_again += u64::from(made_again);
+                return each(&|| Ok(Handled::Delivered(BackpressureSignal::Ready)));
+            }
+            Err(short) => short,
         };
         // The elements written whole are delivered (unless they could not be flushed to
         // disk as asked); a piece of the next is cut off again, so that a retry does not
@@ -294,7 +342,7 @@ impl FileSink {
 
     /// Flushes what the OS holds for a file, when asked to (`fsync`).
     pub(crate) fn close(&mut self) -> Result<(), String> {
-        if let Output::File(file) = &self.output
+        if let Output::File { file, .. } = &self.output
             && self.fsync
         {
             (file.sync_all()).map_err(|e| format!("cannot flush {}: {e}", self.what))?;

@@ -291,7 +291,7 @@ const FLOW_FAMILIES: [Entry<FlowReport>; 11] = [
 ];
 
 /// Figures of built-in connectors, labelled by flow, node and connector type.
-const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 14] = [
+const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 15] = [
     (
         "connector_transferred",
         "Bytes a connector read (a source) or wrote (a sink)",
@@ -331,6 +331,11 @@ const CONNECTOR_FAMILIES: [Entry<ConnectorReport>; 14] = [
         "connector_unwritten",
         "Elements that reached a sink connector after its output closed",
         Count(|c| c.unwritten),
+    ),
+    (
+        "connector_files_made_again",
+        "Times a file sink found its file deleted after a write and made it again",
+        Count(|c| c.files_made_again),
     ),
     (
         "connector_acks",

@@ -172,6 +172,9 @@ pub struct ConnectorReport {
     /// A sink: elements that reached it after its output closed, not written (counted
     /// abandoned in the flow's accounting).
     pub unwritten: u64,
+    /// A file sink: times it found its file deleted after a write, made it again at its
+    /// path and wrote the batch into it again.
+    pub files_made_again: u64,
     /// A NATS source: messages acknowledged (`+ACK`) once their element settled.
     pub acks: u64,
     /// A NATS source: messages given back (`-NAK`) for another delivery.
