@@ -233,12 +233,16 @@ path = "x"
 type = "nats"
 subject = "a"
 subject-attribute = "b"
+stream = "LONG"
 [flows.main]
 nodes = ["work", "out"]
 edges = [{ from = "work", to = "out" }]
 "#;
-    write(dir.path(), "Torvyn.toml", manifest);
+    let long = "s".repeat(256);
+    let manifest = manifest.replace("LONG", &long);
+    write(dir.path(), "Torvyn.toml", &manifest);
     let run = check(dir.path(), false).failure();
+    let named = format!("`{long}` is not a JetStream stream or consumer name");
     for expected in [
         "nats source `work` names no stream",
         "is not a NATS server address",
@@ -246,6 +250,8 @@ edges = [{ from = "work", to = "out" }]
         "`pull-batch` of 0 is too small: the least is 1",
         "`10ms` is too short: the least is 1s",
         "`a.b` is not a JetStream stream or consumer name",
+        named.as_str(),
+        "at most 255 bytes",
         "`stream` of `logs`: only a `nats` source takes it",
         "`out.*` is not a subject to publish to",
         "`path` of `out`: only a `file` or `stdout` sink takes it",

@@ -171,7 +171,7 @@ impl ProjectManifest {
     }
 
     /// Stream and consumer names: JetStream refuses names with spaces, dots, `*`, `>`,
-    /// path separators, or empty.
+    /// path separators, empty, or longer than [`MAX_NAME_BYTES`].
     fn check_nats_names<'a>(
         &self,
         names: impl Iterator<Item = &'a Spanned<String>>,
@@ -179,17 +179,24 @@ impl ProjectManifest {
         for name in names {
             let text = name.get_ref();
             let bad = |c: char| c.is_whitespace() || ".*>/\\".contains(c);
-            if text.is_empty() || text.contains(bad) {
+            if text.is_empty() || text.contains(bad) || text.len() > MAX_NAME_BYTES {
                 return Err(self.error_at(
                     name.span(),
                     format!("`{text}` is not a JetStream stream or consumer name"),
-                    Some("use letters, digits, `-` and `_`".into()),
+                    Some(format!(
+                        "use letters, digits, `-` and `_`, at most {MAX_NAME_BYTES} bytes"
+                    )),
                 ));
             }
         }
         Ok(())
     }
 }
+
+/// The longest stream or consumer name JetStream takes (nats-server's `JSMaxNameLen`): a
+/// longer one is refused when the stream or consumer is made, and its API subjects would
+/// pass the longest protocol line the server reads.
+const MAX_NAME_BYTES: usize = 255;
 
 /// The longest subject a message is published to: nats-server's default
 /// `max_control_line` (4 096 bytes, the longest protocol line it reads; it is not told to
