@@ -411,17 +411,8 @@ async fn set_up(
     counters: &Arc<Counters>,
 ) -> Result<(async_nats::Client, consumer::PullConsumer), String> {
     let client = connect(&spec.url, counters).await?;
-    let consumer = bind(&jetstream::new(client.clone()), spec).await?;
-    Ok((client, consumer))
-}
-
-/// The durable consumer `spec` names, of its stream: checked against the manifest, or
-/// created (with the stream) when missing.
-async fn bind(
-    context: &jetstream::Context,
-    spec: &NatsSourceSpec,
-) -> Result<consumer::PullConsumer, String> {
-    let stream = ensure_stream(context, &spec.stream).await?;
+    let context = jetstream::new(client.clone());
+    let stream = ensure_stream(&context, &spec.stream).await?;
     let (name, stream_name) = (&spec.consumer, &spec.stream.name);
     match stream.consumer_info(name).await {
         Ok(info) => {
@@ -459,7 +450,9 @@ async fn bind(
                 ));
             }
             let consumer = stream.get_consumer(name).await;
-            consumer.map_err(|error| format!("cannot use JetStream consumer `{name}`: {error}"))
+            let consumer = consumer
+                .map_err(|error| format!("cannot use JetStream consumer `{name}`: {error}"))?;
+            Ok((client, consumer))
         }
         Err(error) if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
             let config = pull::Config {
@@ -469,38 +462,16 @@ async fn bind(
                 max_deliver: i64::from(spec.max_deliver.unwrap_or(DEFAULT_MAX_DELIVER)),
                 ..Default::default()
             };
-            stream.create_consumer(config).await.map_err(|error| {
+            let consumer = stream.create_consumer(config).await.map_err(|error| {
                 format!(
                     "cannot create JetStream consumer `{name}` of stream `{stream_name}`: {error}"
                 )
-            })
+            })?;
+            Ok((client, consumer))
         }
         Err(error) => Err(format!(
             "cannot look up JetStream consumer `{name}` of stream `{stream_name}`: {error}"
         )),
-    }
-}
-
-/// After a failed pull request: a consumer deleted under the flow (alone, or with its
-/// stream) is made again as the start makes it, so that the flow goes on instead of
-/// asking, until it is stopped, a consumer that no longer exists. One that cannot be
-/// looked up (a lost connection) is left as it is.
-async fn rebind_if_gone(
-    client: &async_nats::Client,
-    spec: &NatsSourceSpec,
-    consumer: &mut consumer::PullConsumer,
-) {
-    use jetstream::context::ConsumerInfoErrorKind::{NotFound, StreamNotFound};
-    let context = jetstream::new(client.clone());
-    let Ok(stream) = context.get_stream_no_info(&spec.stream.name).await else {
-        return;
-    };
-    let looked_up = stream.consumer_info(&spec.consumer).await;
-    if let Err(error) = looked_up
-        && matches!(error.kind(), NotFound | StreamNotFound)
-        && let Ok(bound) = bind(&context, spec).await
-    {
-        *consumer = bound;
     }
 }
 
@@ -512,7 +483,7 @@ fn humantime_of(duration: Duration) -> String {
 async fn pull(
     spec: &NatsSourceSpec,
     client: &async_nats::Client,
-    mut consumer: consumer::PullConsumer,
+    consumer: consumer::PullConsumer,
     shared: &Shared,
     deliveries: mpsc::UnboundedSender<Delivery>,
     wake: Arc<Notify>,
@@ -535,7 +506,6 @@ async fn pull(
             Ok(messages) => messages,
             Err(_) => {
                 shared.counters.error();
-                rebind_if_gone(client, spec, &mut consumer).await;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MOST_BACKOFF);
                 continue;
@@ -546,7 +516,6 @@ async fn pull(
                 Ok(message) => message,
                 Err(_) => {
                     shared.counters.error();
-                    rebind_if_gone(client, spec, &mut consumer).await;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MOST_BACKOFF);
                     break;
