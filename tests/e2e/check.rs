@@ -251,7 +251,6 @@ edges = [{ from = "work", to = "out" }]
         "`10ms` is too short: the least is 1s",
         "`a.b` is not a JetStream stream or consumer name",
         named.as_str(),
-        "at most 255 bytes",
         "`stream` of `logs`: only a `nats` source takes it",
         "`out.*` is not a subject to publish to",
         "`path` of `out`: only a `file` or `stdout` sink takes it",

@@ -325,11 +325,15 @@ fn a_sinks_file_deleted_under_it_is_made_again_and_loses_nothing() {
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     file.write_all(b"three\n").unwrap();
     wait_for_output(flow.dir(), "THREE\n");
+    // The file alone.
+    std::fs::remove_file(flow.dir().join("out/out.txt")).unwrap();
+    file.write_all(b"four\n").unwrap();
+    wait_for_output(flow.dir(), "FOUR\n");
     let pid = child.child().id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let report = Run::from(child.wait_with_output()).success().report();
-    assert_eq!(count(&report, "delivered"), 3);
-    assert_eq!(connector(&report, "out")["files-made-again"], 1);
+    assert_eq!(count(&report, "delivered"), 4);
+    assert_eq!(connector(&report, "out")["files-made-again"], 2);
 }
 
 #[test]

@@ -341,6 +341,7 @@ edges = [{ from = "logs", to = "out" }]
         r#"torvyn_connector_settled_total{flow="main",node="logs",type="file"} 3"#,
         r#"torvyn_connector_transferred_bytes_total{flow="main",node="logs",type="file"} 14"#,
         r#"torvyn_connector_transferred_bytes_total{flow="main",node="out",type="file"} 14"#,
+        r#"torvyn_connector_files_made_again_total{flow="main",node="out",type="file"} 0"#,
         r#"torvyn_node_delivered_total{flow="main",node="out"} 3"#,
     ] {
         assert!(metrics.contains(sample), "no {sample} in\n{metrics}");

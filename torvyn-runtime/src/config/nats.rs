@@ -194,8 +194,7 @@ impl ProjectManifest {
 }
 
 /// The longest stream or consumer name JetStream takes (nats-server's `JSMaxNameLen`): a
-/// longer one is refused when the stream or consumer is made, and its API subjects would
-/// pass the longest protocol line the server reads.
+/// longer one is refused when the stream or consumer is made.
 const MAX_NAME_BYTES: usize = 255;
 
 /// The longest subject a message is published to: nats-server's default

@@ -8,9 +8,11 @@
 //! for its reader holds only the sink, on the thread it writes from.
 //!
 //! A file deleted under the sink (its folder removed, or the file itself) would take
-//! every later write with it, unreadable, each counted delivered: after each write the
-//! sink looks at the open file's link count, and a file no longer linked is made again
-//! at its path (its folder too) and the batch written into it again.
+//! every later write with it, unreadable, each counted delivered: after each write,
+//! whole or not, the sink looks at the open file's link count, and a file no longer
+//! linked is made again at its path (its folders too) and the batch written into it
+//! again. A file renamed (rotated by `mv`) still has a name: the sink writes on into it,
+//! as most programs do until told to reopen; nothing is lost.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -50,12 +52,50 @@ struct ShortWrite {
     in_sync: bool,
 }
 
-/// Opens the file at `path` to append to, making it and its folder when missing.
-fn open_to_append(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+impl ShortWrite {
+    /// Nothing went out: the output could not be opened.
+    fn unopened(error: io::Error) -> ShortWrite {
+        ShortWrite {
+            written: 0,
+            error,
+            in_sync: false,
+        }
     }
-    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Where a whole write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    /// Into the output as it was.
+    Through,
+    /// Into the sink's file made again at its path: the one it had was deleted.
+    IntoFileMadeAgain,
+}
+
+/// The folder `path` is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Opens the file at `path` to append to, making it and its folders when missing. With
+/// `sync`, the names it made are on disk too (each in the folder that holds it), so
+/// that a crash does not take the file away with what was synced into it.
+fn open_to_append(path: &Path, sync: bool) -> io::Result<File> {
+    let dir = folder_of(path);
+    let missing: Vec<&Path> = (dir.ancestors())
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    if sync {
+        for holder in std::iter::once(dir).chain(missing.iter().map(|d| folder_of(d))) {
+            File::open(holder)?.sync_all()?;
+        }
+    }
+    Ok(file)
 }
 
 /// How many names `file` has in its file system, if that can be read.
@@ -77,42 +117,32 @@ fn write_to_file(file: &mut File, bytes: &[u8], sync: bool) -> Result<(), ShortW
 }
 
 impl Output {
-    /// Writes all of `bytes` through to the OS; with `sync`, to disk too. Says whether
-    /// the file had been deleted, and was made again for them.
-    fn write_all(&mut self, bytes: &[u8], sync: bool) -> Result<bool, ShortWrite> {
+    /// Writes all of `bytes` through to the OS; with `sync`, to disk too.
+    fn write_all(&mut self, bytes: &[u8], sync: bool) -> Result<Wrote, ShortWrite> {
         match self {
             Output::File {
                 path,
                 file,
                 links_counted,
             } => {
-                write_to_file(file, bytes, sync)?;
-                // Linked nowhere: what was written is lost with it. Where the link count
-                // cannot be read, the write stands.
+                let written = write_to_file(file, bytes, sync);
+                // Linked nowhere: what was written, whole or in part, is lost with it.
+                // Where the link count cannot be read, the write stands as it went.
                 if !*links_counted || links(file).is_none_or(|n| n > 0) {
-                    return Ok(false);
+                    return written.map(|()| Wrote::Through);
                 }
-                let unwritten = |error| ShortWrite {
-                    written: 0,
-                    error,
-                    in_sync: false,
-                };
-                *file = open_to_append(path).map_err(unwritten)?;
-                write_to_file(file, bytes, sync).map(|()| true)
+                *file = open_to_append(path, sync).map_err(ShortWrite::unopened)?;
+                write_to_file(file, bytes, sync).map(|()| Wrote::IntoFileMadeAgain)
             }
             Output::Fifo { path, pipe } => {
-                let pipe =
-                    match pipe {
-                        Some(pipe) => pipe,
-                        None => pipe.insert(OpenOptions::new().write(true).open(path).map_err(
-                            |error| ShortWrite {
-                                written: 0,
-                                error,
-                                in_sync: false,
-                            },
-                        )?),
-                    };
-                write_fully(pipe, bytes).map(|_| false)
+                let pipe = match pipe {
+                    Some(pipe) => pipe,
+                    None => pipe.insert(
+                        (OpenOptions::new().write(true).open(path))
+                            .map_err(ShortWrite::unopened)?,
+                    ),
+                };
+                write_fully(pipe, bytes).map(|_| Wrote::Through)
             }
             Output::Stdout(stdout) => {
                 let mut stdout = stdout.lock();
@@ -122,7 +152,7 @@ impl Output {
                     error,
                     in_sync: false,
                 })?;
-                Ok(false)
+                Ok(Wrote::Through)
             }
         }
     }
@@ -201,7 +231,7 @@ impl FileSink {
                 pipe: None,
             },
             false => {
-                let file = open_to_append(&spec.path).map_err(describe)?;
+                let file = open_to_append(&spec.path, spec.fsync).map_err(describe)?;
                 Output::File {
                     path: spec.path.clone(),
                     links_counted: links(&file).is_some_and(|n| n > 0),
@@ -293,9 +323,9 @@ impl FileSink {
         let written = self.output.write_all(&self.scratch, self.fsync);
         self.last_write = began.elapsed();
         let short = match written {
-            Ok(made_again) => {
+            Ok(wrote) => {
                 self.report.bytes += self.scratch.len() as u64;
-                self.report.files_made_again += u64::from(made_again);
+                self.report.files_made_again += u64::from(wrote == Wrote::IntoFileMadeAgain);
                 return each(&|| Ok(Handled::Delivered(BackpressureSignal::Ready)));
             }
             Err(short) => short,
