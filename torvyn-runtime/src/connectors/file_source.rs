@@ -219,9 +219,11 @@ impl FileSource {
             file.seek(SeekFrom::Start(offset)).map_err(describe)?;
         }
         // Stored before any of its elements is handed out (by `open`, or at the end of the
-        // look that found it), resumed or not: the checkpoint it resumed from may have
-        // been left out of the state file since, by a store of the files of this run.
-        (self.dirty, self.unstored_version) = (true, true);
+        // look that found it): a new version, or one resumed from a checkpoint that a store
+        // of this run's files has left out of the state file since.
+        if version.is_none() || self.report.checkpoints > 0 {
+            (self.dirty, self.unstored_version) = (true, true);
+        }
         let version = version.unwrap_or_else(new_version);
         let spec = self.spec.framing;
         let mut framer = Framer::new(spec.framing, spec.max_element_size, spec.oversize);
