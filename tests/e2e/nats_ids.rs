@@ -12,9 +12,9 @@ use crate::connectors::{checkpoint, project};
 use crate::nats::{Nats, connector, hosts, numbered, wait_until_held, work_queue};
 use crate::support::{TestProject, count};
 
-/// `logs/a.log*` → `nats` sink `RESULTS`.
-fn file_to_nats(nats: &Nats) -> TestProject {
-    project(&format!(
+/// `logs/a.log*` → `nats` sink `RESULTS`, and `logs/a.log` holding `contents`.
+fn file_to_nats(nats: &Nats, contents: &str) -> TestProject {
+    let flow = project(&format!(
         r#"
 [sources.logs]
 type = "file"
@@ -31,7 +31,11 @@ nodes = ["logs", "results"]
 edges = [{{ from = "logs", to = "results" }}]
 "#,
         nats.url
-    ))
+    ));
+    let logs = flow.dir().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("a.log"), contents).unwrap();
+    flow
 }
 
 /// Runs `flow` to the end of its file: how many elements it delivered and how many of
@@ -47,11 +51,9 @@ fn run(flow: &TestProject) -> (u64, u64) {
 #[test]
 fn a_file_read_again_is_stored_once_and_a_file_written_again_in_its_place_is_stored_anew() {
     let Some(nats) = Nats::start() else { return };
-    let flow = file_to_nats(&nats);
+    let flow = file_to_nats(&nats, "aaa\nbbb\n");
     let logs = flow.dir().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
     let log = logs.join("a.log");
-    std::fs::write(&log, "aaa\nbbb\n").unwrap();
     assert_eq!(run(&flow), (2, 0));
 
     // A checkpoint behind what was delivered, as a host killed before it stored one leaves
@@ -78,11 +80,8 @@ fn a_file_read_again_is_stored_once_and_a_file_written_again_in_its_place_is_sto
 #[test]
 fn a_host_killed_before_its_first_periodic_checkpoint_names_what_it_reads_again_alike() {
     let Some(nats) = Nats::start() else { return };
-    let flow = file_to_nats(&nats);
-    let logs = flow.dir().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
     let lines: Vec<String> = numbered(0..20_000).collect();
-    std::fs::write(logs.join("a.log"), lines.join("\n") + "\n").unwrap();
+    let flow = file_to_nats(&nats, &(lines.join("\n") + "\n"));
     // Killed at its first message stored, well within the second after which a file
     // source stores its checkpoints: only the checkpoint stored before its first line
     // was handed out names the file's version for the rerun.
