@@ -6,36 +6,20 @@ use async_nats::jetstream::stream;
 
 use crate::connectors::project;
 use crate::nats::{Nats, connector, hosts, numbered, terminate, wait_until_held};
+use crate::nats_ids::file_to_nats;
 use crate::support::{Run, count};
 
 #[test]
 fn an_element_larger_than_the_servers_max_payload_fails_at_once_and_the_others_go_on() {
     let Some(nats) = Nats::start() else { return };
     // nats-server's `max_payload` is 1 MiB unless configured: the second line is past it.
-    let flow = project(&format!(
-        r#"
-[sources.logs]
-type = "file"
-include = ["logs/*.log"]
-max-element-size = "2 MiB"
-
-[sinks.results]
-type = "nats"
-url = "{}"
-subject = "results.all"
-stream = "RESULTS"
-
-[flows.main]
-nodes = ["logs", "results"]
-edges = [{{ from = "logs", to = "results" }}]
-on-error = {{ results = "skip" }}
-"#,
-        nats.url
-    ));
-    let log = flow.dir().join("logs/a.log");
-    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     let long = "x".repeat(1_100_000);
-    std::fs::write(&log, format!("first\n{long}\nlast\n")).unwrap();
+    let flow = file_to_nats(
+        &nats,
+        r#"max-element-size = "2 MiB""#,
+        r#"on-error = { results = "skip" }"#,
+        &format!("first\n{long}\nlast\n"),
+    );
     let run = flow.run(&[]).success();
     let reasons = [
         "invalid input: the message is ",

@@ -12,13 +12,15 @@ use crate::connectors::{checkpoint, project};
 use crate::nats::{Nats, connector, hosts, numbered, wait_until_held, work_queue};
 use crate::support::{TestProject, count};
 
-/// `logs/a.log*` → `nats` sink `RESULTS`, and `logs/a.log` holding `contents`.
-fn file_to_nats(nats: &Nats, contents: &str) -> TestProject {
+/// `logs/a.log*` → `nats` sink `RESULTS` (subject `results.all`), with extra `source`
+/// and `flow` settings, and `logs/a.log` holding `contents`.
+pub(crate) fn file_to_nats(nats: &Nats, source: &str, flow: &str, contents: &str) -> TestProject {
     let flow = project(&format!(
         r#"
 [sources.logs]
 type = "file"
 include = ["logs/a.log*"]
+{source}
 
 [sinks.results]
 type = "nats"
@@ -29,6 +31,7 @@ stream = "RESULTS"
 [flows.main]
 nodes = ["logs", "results"]
 edges = [{{ from = "logs", to = "results" }}]
+{flow}
 "#,
         nats.url
     ));
@@ -51,7 +54,7 @@ fn run(flow: &TestProject) -> (u64, u64) {
 #[test]
 fn a_file_read_again_is_stored_once_and_a_file_written_again_in_its_place_is_stored_anew() {
     let Some(nats) = Nats::start() else { return };
-    let flow = file_to_nats(&nats, "aaa\nbbb\n");
+    let flow = file_to_nats(&nats, "", "", "aaa\nbbb\n");
     let logs = flow.dir().join("logs");
     let log = logs.join("a.log");
     assert_eq!(run(&flow), (2, 0));
@@ -81,7 +84,7 @@ fn a_file_read_again_is_stored_once_and_a_file_written_again_in_its_place_is_sto
 fn a_host_killed_before_its_first_periodic_checkpoint_names_what_it_reads_again_alike() {
     let Some(nats) = Nats::start() else { return };
     let lines: Vec<String> = numbered(0..20_000).collect();
-    let flow = file_to_nats(&nats, &(lines.join("\n") + "\n"));
+    let flow = file_to_nats(&nats, "", "", &(lines.join("\n") + "\n"));
     // Killed at its first message stored, well within the second after which a file
     // source stores its checkpoints: only the checkpoint stored before its first line
     // was handed out names the file's version for the rerun.
