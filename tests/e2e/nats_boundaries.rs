@@ -1,11 +1,13 @@
-//! NATS connectors at the server's limits and at a source's close: a message too large
-//! for the server, a subject too long for its protocol lines, messages given back by a
-//! flow that stops early. Each costs its own element at most, never the messages beside it.
+//! NATS connectors at the server's limits, at a source's close and with its consumer
+//! deleted under it: a message too large for the server, a subject too long for its
+//! protocol lines, messages given back by a flow that stops early, a consumer gone. Each
+//! costs its own element at most, never the messages beside it, and none leaves a flow
+//! idling without a word.
 
 use async_nats::jetstream::stream;
 
 use crate::connectors::project;
-use crate::nats::{Nats, connector, hosts, numbered, terminate, wait_until_held};
+use crate::nats::{Nats, connector, hosts, numbered, terminate, wait_until_held, work_queue};
 use crate::nats_ids::file_to_nats;
 use crate::support::{Run, count};
 
@@ -131,4 +133,29 @@ edges = [{{ from = "work", to = "out" }}]
     let next = flow.run(&["--limit", "8", "--timeout", "30s"]).success();
     assert_eq!(count(&next.report(), "delivered"), 8, "{}", next.stderr);
     assert_eq!(nats.held("WORK"), 0);
+}
+
+#[test]
+fn a_consumer_deleted_under_a_running_flow_fails_it_naming_the_consumer() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
+    nats.publish("work.items", numbered(0..5));
+    let flow = work_queue(&nats, "");
+    let mut running = hosts(&flow, 1);
+    wait_until_held(&nats, &mut running, "RESULTS", 5);
+    nats.with(|js| async move {
+        let stream = js.get_stream("WORK").await.unwrap();
+        stream.delete_consumer("torvyn-main-work").await.unwrap();
+    });
+    // It ends by itself: its pull requests would fail for as long as it ran.
+    let mut host = running.remove(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while host.child().try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the host idles on");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = Run::from(host.wait_with_output()).failure();
+    let why = "JetStream consumer `torvyn-main-work` of stream `WORK` was deleted under the flow";
+    assert!(run.stderr.contains(why), "{}", run.stderr);
+    assert_eq!(nats.held("RESULTS"), 5);
 }

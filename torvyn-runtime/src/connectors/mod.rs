@@ -297,14 +297,12 @@ impl Connector {
 
     /// A few times a second: a file source stores its checkpoints when they moved (and a
     /// second has passed); a NATS source reports the messages it has held long in
-    /// progress.
+    /// progress. An error fails the flow: a checkpoint that cannot be stored, a NATS
+    /// consumer deleted under the flow.
     pub(crate) fn tick(&mut self) -> Result<(), String> {
         match self {
             Connector::FileSource(source) => source.tick(false),
-            Connector::NatsSource(source) => {
-                source.tick();
-                Ok(())
-            }
+            Connector::NatsSource(source) => source.tick(),
             _ => Ok(()),
         }
     }

@@ -124,6 +124,9 @@ struct Shared {
     waiting: AtomicUsize,
     /// Notified when the flow pulled messages, or stopped.
     taken: Notify,
+    /// Why the source cannot go on: its consumer was deleted under it. The flow's next
+    /// tick fails it with this.
+    gone: std::sync::OnceLock<String>,
 }
 
 /// A message the flow holds, until it settles.
@@ -241,7 +244,9 @@ impl NatsSource {
                 Ok(delivery) => self.inbox.push_back(delivery),
                 Err(mpsc::error::TryRecvError::Empty) => return,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
-                    self.ended = true;
+                    // A thread that stopped for its consumer gone ends no stream: the
+                    // flow's next tick fails it.
+                    self.ended = self.shared.gone.get().is_none();
                     return;
                 }
             }
@@ -341,7 +346,12 @@ impl NatsSource {
     }
 
     /// Step 5: progress acknowledgements for the messages held long.
-    pub(crate) fn tick(&mut self) {
+    ///
+    /// Fails once the consumer was deleted under the flow (see [`consumer_gone`]).
+    pub(crate) fn tick(&mut self) -> Result<(), String> {
+        if let Some(why) = self.shared.gone.get() {
+            return Err(why.clone());
+        }
         self.receive();
         let now = Instant::now();
         let mut progressed = Vec::new();
@@ -357,6 +367,7 @@ impl NatsSource {
         for reply in progressed {
             self.send(reply, AckKind::Progress);
         }
+        Ok(())
     }
 
     /// Step 6: no new pull request; the source ends once the last one's messages are out.
@@ -475,6 +486,62 @@ async fn set_up(
     }
 }
 
+/// After a failed pull request: whether the source stops pulling, its consumer gone
+/// ([`consumer_gone`]); the flow is woken, to fail at its next tick.
+async fn gives_up(
+    client: &async_nats::Client,
+    spec: &NatsSourceSpec,
+    shared: &Shared,
+    wake: &Notify,
+) -> bool {
+    let Some(why) = consumer_gone(client, spec, shared).await else {
+        return false;
+    };
+    let _ = shared.gone.set(why);
+    wake.notify_one();
+    true
+}
+
+/// After a failed pull request: why the source cannot go on, when the server no longer
+/// has its consumer (deleted alone, or with its stream). Its pull requests would fail
+/// for as long as the flow ran; a restart makes the consumer again, as a start does.
+/// Making it again here could replay a whole `limits` stream, and acknowledgements of
+/// the messages still held would reach another stream made under the same name; so the
+/// flow fails, naming it. Only two lookups a second apart that both find it missing say
+/// so (a server that restarts answers before it has read its streams back); one that
+/// fails or takes longer than [`ACK_TIMEOUT`] (a lost connection) says nothing.
+async fn consumer_gone(
+    client: &async_nats::Client,
+    spec: &NatsSourceSpec,
+    shared: &Shared,
+) -> Option<String> {
+    use jetstream::context::ConsumerInfoErrorKind::{NotFound, StreamNotFound};
+    let context = jetstream::new(client.clone());
+    let stream = context.get_stream_no_info(&spec.stream.name).await.ok()?;
+    let (name, stream_name) = (&spec.consumer, &spec.stream.name);
+    let mut why = None;
+    for look in 0..2 {
+        if look > 0 {
+            tokio::time::sleep(ACK_TIMEOUT).await;
+        }
+        if shared.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let looked_up = tokio::time::timeout(ACK_TIMEOUT, stream.consumer_info(name));
+        let error = looked_up.await.ok()?.err()?;
+        why = Some(match error.kind() {
+            NotFound => format!(
+                "JetStream consumer `{name}` of stream `{stream_name}` was deleted under the flow; a new run makes it again"
+            ),
+            StreamNotFound => format!(
+                "JetStream stream `{stream_name}` was deleted under the flow, with its consumer `{name}`; a new run makes them again"
+            ),
+            _ => return None,
+        });
+    }
+    why
+}
+
 fn humantime_of(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
@@ -506,6 +573,9 @@ async fn pull(
             Ok(messages) => messages,
             Err(_) => {
                 shared.counters.error();
+                if gives_up(client, spec, shared, &wake).await {
+                    return;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MOST_BACKOFF);
                 continue;
@@ -516,6 +586,9 @@ async fn pull(
                 Ok(message) => message,
                 Err(_) => {
                     shared.counters.error();
+                    if gives_up(client, spec, shared, &wake).await {
+                        return;
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MOST_BACKOFF);
                     break;
