@@ -4,6 +4,7 @@
 //! costs its own element at most, never the messages beside it, and none leaves a flow
 //! idling without a word.
 
+use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::stream;
 
 use crate::connectors::project;
@@ -137,7 +138,29 @@ edges = [{{ from = "work", to = "out" }}]
 
 #[test]
 fn a_consumer_deleted_under_a_running_flow_fails_it_naming_the_consumer() {
-    let Some(nats) = Nats::start() else { return };
+    let Some(run) = consumer_changed_under_a_flow(false) else {
+        return;
+    };
+    let why = "JetStream consumer `torvyn-main-work` of stream `WORK` was deleted under the flow";
+    assert!(run.stderr.contains(why), "{}", run.stderr);
+}
+
+#[test]
+fn a_consumer_made_again_under_a_running_flow_fails_it_rather_than_read_from_it() {
+    // Made again at once, as another host's start would: the new consumer would deliver
+    // the stream from its start.
+    let Some(run) = consumer_changed_under_a_flow(true) else {
+        return;
+    };
+    let why = "JetStream consumer `torvyn-main-work` of stream `WORK` was deleted";
+    assert!(run.stderr.contains(why), "{}", run.stderr);
+}
+
+/// Runs a flow from a work queue of 5 messages until they are stored, then deletes its
+/// consumer (and makes it again, when `again`): the run, which must end by itself,
+/// failed, having stored nothing more; `None` without a NATS server.
+fn consumer_changed_under_a_flow(again: bool) -> Option<Run> {
+    let nats = Nats::start()?;
     nats.create_stream("WORK", &["work.>"], stream::RetentionPolicy::WorkQueue);
     nats.publish("work.items", numbered(0..5));
     let flow = work_queue(&nats, "");
@@ -145,17 +168,23 @@ fn a_consumer_deleted_under_a_running_flow_fails_it_naming_the_consumer() {
     wait_until_held(&nats, &mut running, "RESULTS", 5);
     nats.with(|js| async move {
         let stream = js.get_stream("WORK").await.unwrap();
+        let config = stream
+            .get_consumer::<pull::Config>("torvyn-main-work")
+            .await;
+        let config = config.unwrap().cached_info().config.clone();
         stream.delete_consumer("torvyn-main-work").await.unwrap();
+        if again {
+            stream.create_consumer(config).await.unwrap();
+        }
     });
-    // It ends by itself: its pull requests would fail for as long as it ran.
+    // It ends by itself: its pull requests would fail, or read a new consumer from the
+    // stream's start, for as long as it ran.
     let mut host = running.remove(0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while host.child().try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the host idles on");
+        assert!(std::time::Instant::now() < deadline, "the host runs on");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let run = Run::from(host.wait_with_output()).failure();
-    let why = "JetStream consumer `torvyn-main-work` of stream `WORK` was deleted under the flow";
-    assert!(run.stderr.contains(why), "{}", run.stderr);
     assert_eq!(nats.held("RESULTS"), 5);
+    Some(Run::from(host.wait_with_output()).failure())
 }

@@ -82,15 +82,17 @@ fn folder_of(path: &Path) -> &Path {
 
 /// Opens the file at `path` to append to, making it and its folders when missing. With
 /// `sync`, the names it made are on disk too (each in the folder that holds it), so
-/// that a crash does not take the file away with what was synced into it.
+/// that a crash does not take the file away with what was synced into it; a file that
+/// was there is opened as it is (its folder may be one the sink cannot read).
 fn open_to_append(path: &Path, sync: bool) -> io::Result<File> {
     let dir = folder_of(path);
     let missing: Vec<&Path> = (dir.ancestors())
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
         .collect();
+    let made = !path.exists();
     std::fs::create_dir_all(dir)?;
     let file = OpenOptions::new().create(true).append(true).open(path)?;
-    if sync {
+    if sync && made {
         for holder in std::iter::once(dir).chain(missing.iter().map(|d| folder_of(d))) {
             File::open(holder)?.sync_all()?;
         }

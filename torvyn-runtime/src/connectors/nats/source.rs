@@ -11,7 +11,10 @@
 //!    wait for the flow: a flow that is held back holds the consumer back, and the
 //!    server gives the rest of the work to other hosts. A failed request is counted and
 //!    tried again after a backoff (doubling from 100 ms to 5 s): a lost connection, a
-//!    restarted server or a missing responder never fails the flow. A request whose end
+//!    restarted server or a missing responder never fails the flow. But after a failed
+//!    request the consumer is looked up, and one the server no longer has (twice, a
+//!    second apart), or has made again since, stops the pulling: the flow's next tick
+//!    fails the flow, naming it (`consumer_gone`). A request whose end
 //!    never comes (a connection that died silently) is given up 5 s after its expiry,
 //!    and the client's own pings notice the dead connection. (Requests carry no idle
 //!    heartbeat: async-nats 0.42's batch stalls on one until something else wakes it, and
@@ -486,15 +489,17 @@ async fn set_up(
     }
 }
 
-/// After a failed pull request: whether the source stops pulling, its consumer gone
-/// ([`consumer_gone`]); the flow is woken, to fail at its next tick.
+/// After a failed pull request: whether the source stops pulling, its consumer (`first`
+/// as it was set up) gone ([`consumer_gone`]); the flow is woken, to fail at its next
+/// tick.
 async fn gives_up(
     client: &async_nats::Client,
     spec: &NatsSourceSpec,
+    first: &consumer::Info,
     shared: &Shared,
     wake: &Notify,
 ) -> bool {
-    let Some(why) = consumer_gone(client, spec, shared).await else {
+    let Some(why) = consumer_gone(client, spec, first, shared).await else {
         return false;
     };
     let _ = shared.gone.set(why);
@@ -503,40 +508,53 @@ async fn gives_up(
 }
 
 /// After a failed pull request: why the source cannot go on, when the server no longer
-/// has its consumer (deleted alone, or with its stream). Its pull requests would fail
-/// for as long as the flow ran; a restart makes the consumer again, as a start does.
-/// Making it again here could replay a whole `limits` stream, and acknowledgements of
-/// the messages still held would reach another stream made under the same name; so the
-/// flow fails, naming it. Only two lookups a second apart that both find it missing say
-/// so (a server that restarts answers before it has read its streams back); one that
-/// fails or takes longer than [`ACK_TIMEOUT`] (a lost connection) says nothing.
+/// has the consumer `first` (deleted alone, or with its stream, or made again since
+/// under the same name). Its pull requests would fail for as long as the flow ran; a new
+/// run makes the consumer again, as a start does. Making it again here, or pulling from
+/// one made again, could replay a whole `limits` stream, and acknowledgements of the
+/// messages still held would reach another stream made under the same name; so the
+/// flow fails, naming it. A missing consumer counts only when two lookups a second apart
+/// both find it missing (a server that restarts may answer before it has read its
+/// streams back); a lookup that fails or takes longer than [`ACK_TIMEOUT`] (a lost
+/// connection), or a flow that stops meanwhile, says nothing.
 async fn consumer_gone(
     client: &async_nats::Client,
     spec: &NatsSourceSpec,
+    first: &consumer::Info,
     shared: &Shared,
 ) -> Option<String> {
     use jetstream::context::ConsumerInfoErrorKind::{NotFound, StreamNotFound};
+    let stopped = || shared.stop.load(Ordering::Relaxed);
     let context = jetstream::new(client.clone());
     let stream = context.get_stream_no_info(&spec.stream.name).await.ok()?;
     let (name, stream_name) = (&spec.consumer, &spec.stream.name);
     let mut why = None;
     for look in 0..2 {
-        if look > 0 {
-            tokio::time::sleep(ACK_TIMEOUT).await;
+        let until = tokio::time::Instant::now() + ACK_TIMEOUT * look;
+        while !stopped() && tokio::time::Instant::now() < until {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = shared.taken.notified() => {}
+            }
         }
-        if shared.stop.load(Ordering::Relaxed) {
+        if stopped() {
             return None;
         }
         let looked_up = tokio::time::timeout(ACK_TIMEOUT, stream.consumer_info(name));
-        let error = looked_up.await.ok()?.err()?;
-        why = Some(match error.kind() {
-            NotFound => format!(
+        why = Some(match looked_up.await.ok()? {
+            Ok(info) if info.created == first.created => return None,
+            Ok(_) => {
+                return Some(format!(
+                    "JetStream consumer `{name}` of stream `{stream_name}` was deleted and made again under the flow; a new run uses it"
+                ));
+            }
+            Err(error) if error.kind() == NotFound => format!(
                 "JetStream consumer `{name}` of stream `{stream_name}` was deleted under the flow; a new run makes it again"
             ),
-            StreamNotFound => format!(
+            Err(error) if error.kind() == StreamNotFound => format!(
                 "JetStream stream `{stream_name}` was deleted under the flow, with its consumer `{name}`; a new run makes them again"
             ),
-            _ => return None,
+            Err(_) => return None,
         });
     }
     why
@@ -573,7 +591,7 @@ async fn pull(
             Ok(messages) => messages,
             Err(_) => {
                 shared.counters.error();
-                if gives_up(client, spec, shared, &wake).await {
+                if gives_up(client, spec, consumer.cached_info(), shared, &wake).await {
                     return;
                 }
                 tokio::time::sleep(backoff).await;
@@ -586,7 +604,7 @@ async fn pull(
                 Ok(message) => message,
                 Err(_) => {
                     shared.counters.error();
-                    if gives_up(client, spec, shared, &wake).await {
+                    if gives_up(client, spec, consumer.cached_info(), shared, &wake).await {
                         return;
                     }
                     tokio::time::sleep(backoff).await;
