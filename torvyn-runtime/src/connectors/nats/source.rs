@@ -7,18 +7,18 @@
 //!    acknowledgements), refuses them when they differ from the manifest, and starts the
 //!    client's thread (`nats/mod.rs`).
 //! 2. The thread asks for messages with pull requests of at most `pull-batch` messages,
-//!    each with an expiry (`pull-expires`), one request at a time, and only while fewer than `pull-batch` messages it received
-//!    wait for the flow: a flow that is held back holds the consumer back, and the
-//!    server gives the rest of the work to other hosts. A failed request is counted and
-//!    tried again after a backoff (doubling from 100 ms to 5 s): a lost connection, a
-//!    restarted server or a missing responder never fails the flow. But after a failed
-//!    request the consumer is looked up, and one the server no longer has (twice, a
-//!    second apart), or has made again since, stops the pulling: the flow's next tick
-//!    fails the flow, naming it (`consumer_gone`). A request whose end
-//!    never comes (a connection that died silently) is given up 5 s after its expiry,
-//!    and the client's own pings notice the dead connection. (Requests carry no idle
-//!    heartbeat: async-nats 0.42's batch stalls on one until something else wakes it, and
-//!    checks for none missed.)
+//!    each with an expiry (`pull-expires`), one request at a time, and only while fewer
+//!    than `pull-batch` messages it received wait for the flow: a flow that is held back
+//!    holds the consumer back, and the server gives the rest of the work to other hosts.
+//!    A failed request is counted and tried again after a backoff (doubling from 100 ms
+//!    to 5 s): a lost connection, a restarted server or a missing responder never fails
+//!    the flow. But after a failed request the consumer is looked up, and one the server
+//!    no longer has (twice, a second apart), or has made again since, stops the pulling:
+//!    the flow's next tick fails the flow, naming it (`consumer_gone`). A request whose
+//!    end never comes (a connection that died silently) is given up 5 s after its
+//!    expiry, and the client's own pings notice the dead connection. (Requests carry no
+//!    idle heartbeat: async-nats 0.42's batch stalls on one until something else wakes
+//!    it, and checks for none missed.)
 //! 3. The flow pulls what was received: each message becomes an element (its payload
 //!    copied once into a host buffer), with a ticket, and as attributes: `subject`,
 //!    `stream`, `sequence` (in the stream), `published` (when the stream stored it, in
@@ -127,8 +127,8 @@ struct Shared {
     waiting: AtomicUsize,
     /// Notified when the flow pulled messages, or stopped.
     taken: Notify,
-    /// Why the source cannot go on: its consumer was deleted under it. The flow's next
-    /// tick fails it with this.
+    /// Why the source cannot go on: its consumer was deleted (or made again) under it.
+    /// The flow's next tick fails it with this.
     gone: std::sync::OnceLock<String>,
 }
 
@@ -350,7 +350,8 @@ impl NatsSource {
 
     /// Step 5: progress acknowledgements for the messages held long.
     ///
-    /// Fails once the consumer was deleted under the flow (see [`consumer_gone`]).
+    /// Fails once the consumer was deleted or made again under the flow (see
+    /// [`consumer_gone`]).
     pub(crate) fn tick(&mut self) -> Result<(), String> {
         if let Some(why) = self.shared.gone.get() {
             return Err(why.clone());
