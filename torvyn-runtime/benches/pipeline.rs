@@ -15,11 +15,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use torvyn_runtime::{HostOptions, ObservabilityLevel, RunOptions, SpanSink};
+use torvyn_runtime::{HostOptions, ObservabilityLevel, SpanSink};
 
 use support::bare::BareStages;
+use support::plain::{PagePair, plain_rust};
 use support::{
-    CountedSpans, Guests, SIZES, Work, label, native_flow, run, run_observed, runtime, wasm_flow,
+    CountedSpans, Guests, SIZES, Work, busy_flows, label, native_flow, run, run_observed, runtime,
+    wasm_flow,
 };
 
 const SHAPES: [(&str, Option<Work>); 3] = [
@@ -75,63 +77,6 @@ fn pipelines(c: &mut Criterion) {
             });
         }
         group.finish();
-    }
-}
-
-/// The stages' work as plain functions called in a loop, with no queue, buffer table or
-/// driver of ours: the source makes the payload, the processor writes its output into a
-/// second buffer (or there is none), the sink reads it. What the driver costs is the
-/// native flow's figure over this one. `buffers` are made once, outside the timed loop.
-fn plain_rust(processor: Option<Work>, buffers: &mut PagePair, count: u64) {
-    let (made, processed) = buffers.halves();
-    for _ in 0..count {
-        made.fill(b'x');
-        let out: &[u8] = match processor {
-            Some(Work::Upper) => {
-                for (to, from) in processed.iter_mut().zip(made.iter()) {
-                    *to = from.to_ascii_uppercase();
-                }
-                processed
-            }
-            Some(Work::Copy) => {
-                processed.copy_from_slice(made);
-                processed
-            }
-            None => made,
-        };
-        black_box(out);
-    }
-}
-
-/// Two buffers of `size` bytes that start at the same offset in a page. glibc's `memcpy`
-/// (2.36, AMD Zen) is 20 times slower when the destination sits 1 to 63 bytes past the
-/// source modulo 4 KiB, as two 64 KiB buffers allocated one after the other by `malloc`
-/// do (a chunk header apart; `torvyn-runtime/src/resources/copy.rs` has the figures):
-/// the floors are measured in the fast case.
-struct PagePair {
-    arena: Vec<u8>,
-    start: usize,
-    stride: usize,
-    size: usize,
-}
-
-impl PagePair {
-    fn new(size: usize) -> Self {
-        let stride = size.next_multiple_of(4096);
-        let arena = vec![0u8; 2 * stride + 4096];
-        let start = arena.as_ptr().align_offset(4096);
-        Self {
-            arena,
-            start,
-            stride,
-            size,
-        }
-    }
-
-    /// The first buffer and the second.
-    fn halves(&mut self) -> (&mut [u8], &mut [u8]) {
-        let (first, second) = self.arena[self.start..].split_at_mut(self.stride);
-        (&mut first[..self.size], &mut second[..self.size])
     }
 }
 
@@ -291,12 +236,7 @@ fn observability(c: &mut Criterion) {
 /// target: ≥ 1.8 × on 2 cores). The same pair for the bare-wasmtime loop, one thread and
 /// then two, each with stages of its own, is what the machine itself allows.
 fn scaling(c: &mut Criterion) {
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("a runtime starts");
+    let runtime = support::runtime_per_core();
     let host = support::host(HostOptions::default());
     let guests = Guests::load(&host);
     let (size, count) = (64, 20_000);
@@ -306,20 +246,7 @@ fn scaling(c: &mut Criterion) {
         group.throughput(Throughput::Elements(flows * count));
         let name = format!("{flows} busy flow{}", if flows == 1 { "" } else { "s" });
         group.bench_function(name, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let running: Vec<_> = (0..flows)
-                        .map(|_| {
-                            let spec = wasm_flow(&guests, Some(Work::Upper), size, count);
-                            host.start(spec, RunOptions::default())
-                        })
-                        .collect();
-                    for flow in running {
-                        let report = flow.join().await.expect("the flow runs");
-                        assert_eq!(report.delivered, count);
-                    }
-                });
-            });
+            b.iter(|| busy_flows(&runtime, &host, &guests, flows, size, count));
         });
     }
     let mut bare: Vec<BareStages> = (0..2).map(|_| BareStages::new()).collect();

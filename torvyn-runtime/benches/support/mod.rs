@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod bare;
+pub mod idle;
+pub mod plain;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -271,6 +273,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime starts")
 }
 
+/// A runtime with a worker thread per core, as `cargo torvyn run` has.
+pub fn runtime_per_core() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
+        .enable_all()
+        .build()
+        .expect("a runtime starts")
+}
+
 /// Runs `spec` to its end at the default observability level; panics unless every
 /// element was delivered.
 pub fn run(runtime: &tokio::runtime::Runtime, host: &Host, spec: FlowSpec, count: u64) {
@@ -282,6 +293,31 @@ pub fn run(runtime: &tokio::runtime::Runtime, host: &Host, spec: FlowSpec, count
         ObservabilityLevel::default(),
         None,
     );
+}
+
+/// `flows` three-stage flows of `count` elements of `size` bytes (source → upper-casing
+/// processor → sink) run side by side on `runtime`, each a task of its own; panics unless
+/// each delivered every element.
+pub fn busy_flows(
+    runtime: &tokio::runtime::Runtime,
+    host: &Host,
+    guests: &Guests,
+    flows: u64,
+    size: usize,
+    count: u64,
+) {
+    runtime.block_on(async {
+        let running: Vec<_> = (0..flows)
+            .map(|_| {
+                let spec = wasm_flow(guests, Some(Work::Upper), size, count);
+                host.start(spec, RunOptions::default())
+            })
+            .collect();
+        for flow in running {
+            let report = flow.join().await.expect("the flow runs");
+            assert_eq!(report.delivered, count);
+        }
+    });
 }
 
 /// [`run`] at observability `level`.
