@@ -116,6 +116,30 @@ fn a_flow_can_be_paused_resumed_and_cancelled_through_its_handle() {
     });
 }
 
+#[test]
+fn a_stop_is_seen_at_the_first_turn_after_the_flow_yields() {
+    single_thread().block_on(async {
+        let host = host();
+        let project = project(100_000_000);
+        let flow = start(&host, &project);
+        while flow.progress().emitted < 1_000 {
+            tokio::task::yield_now().await;
+        }
+        // The flow waits in its yield on this one thread: what it emitted, it emitted
+        // before the stop. It looks at the stop only every few turns, but always on the
+        // first after a yield.
+        let before = flow.progress().emitted;
+        flow.cancel();
+        let report = flow.join().await.unwrap();
+        assert_eq!(report.outcome, Outcome::Cancelled);
+        assert_eq!(
+            report.emitted, before,
+            "the flow pulled after it was stopped"
+        );
+        assert_eq!(report.delivered, before);
+    });
+}
+
 /// A native stage emitting `item 0`, `item 1`, … up to `end`.
 struct Count {
     next: u64,
