@@ -116,18 +116,32 @@ fn a_flow_can_be_paused_resumed_and_cancelled_through_its_handle() {
     });
 }
 
-#[test]
-fn a_stop_is_seen_at_the_first_turn_after_the_flow_yields() {
+/// A host whose calls are never suspended by an epoch tick: its flows yield to tokio only
+/// between turns, so that what they did before another task runs is exact.
+fn host_without_epoch_yields() -> Host {
+    Host::new(HostOptions {
+        cache_dir: Some(guest_target_dir().join("compiled")),
+        epoch_interruption: false,
+        ..HostOptions::default()
+    })
+    .unwrap()
+}
+
+/// Cancels a busy flow once it has emitted 1 000 elements and `between` was done to it
+/// (the flow's task and this one sharing one thread), and asserts that it pulled nothing
+/// after.
+fn cancelled_busy_flow_pulls_nothing_more(between: impl Fn(&FlowHandle)) {
     single_thread().block_on(async {
-        let host = host();
+        let host = host_without_epoch_yields();
         let project = project(100_000_000);
         let flow = start(&host, &project);
         while flow.progress().emitted < 1_000 {
             tokio::task::yield_now().await;
         }
-        // The flow waits in its yield on this one thread: what it emitted, it emitted
-        // before the stop. It looks at the stop only every few turns, but always on the
-        // first after a yield.
+        between(&flow);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // The flow waits on this one thread, in its yield or its pause: what it emitted,
+        // it emitted before the stop.
         let before = flow.progress().emitted;
         flow.cancel();
         let report = flow.join().await.unwrap();
@@ -138,6 +152,18 @@ fn a_stop_is_seen_at_the_first_turn_after_the_flow_yields() {
         );
         assert_eq!(report.delivered, before);
     });
+}
+
+/// The flow looks at its stop only every few turns, but always on the first after a
+/// yield or a pause.
+#[test]
+fn a_stop_is_seen_at_the_first_turn_after_the_flow_yields() {
+    cancelled_busy_flow_pulls_nothing_more(|_| {});
+}
+
+#[test]
+fn a_stop_is_seen_at_the_first_turn_after_the_flows_pause() {
+    cancelled_busy_flow_pulls_nothing_more(FlowHandle::pause);
 }
 
 /// A native stage emitting `item 0`, `item 1`, … up to `end`.

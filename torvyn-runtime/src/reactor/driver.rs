@@ -74,7 +74,8 @@ pub const MAX_CONNECTOR_BATCH: usize = 1024;
 pub const MAX_CONNECTOR_BATCH_BYTES: u64 = 256 * 1024;
 /// Longest a flow runs between two yields to tokio, looked at every [`CLOCK_EVERY`] turns.
 const YIELD_AFTER: Duration = Duration::from_micros(100);
-/// Turns between two looks at the clock for [`YIELD_AFTER`].
+/// Turns between two looks at the clock for [`YIELD_AFTER`], and at the flow's stop: how
+/// many turns late a stop can be seen.
 const CLOCK_EVERY: u32 = 8;
 
 /// Counts of one node while the flow runs.

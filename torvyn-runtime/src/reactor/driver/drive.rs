@@ -18,19 +18,16 @@ pub(super) async fn drive(
     let mut since_yield = 0u32;
     let mut last_yield = Instant::now();
     let mut tick_at_yield = crate::engine::ticks();
-    // Whether to look at the stop and the clock on this turn: on the first, then every
-    // few turns, or on each once an epoch tick shows a millisecond went by since the last
-    // yield (a slow call). `CancellationToken::is_cancelled` takes a lock (tokio-util
-    // 0.7), which on every turn was 8 % of a native flow's time: a stop is seen within
-    // `CLOCK_EVERY` fast turns, or at the next turn after a slow one.
+    // Whether to look at the stop and the clock on this turn: on the first, on the first
+    // after a yield, a wait or a pause, then every `CLOCK_EVERY` turns, or on each once an
+    // epoch tick shows a millisecond went by since the last yield (a slow call).
+    // `CancellationToken::is_cancelled` takes a lock (tokio-util 0.7), which on every turn
+    // was 8 % of a native flow's time. So a stop is seen at most `CLOCK_EVERY - 1` turns
+    // late: a turn is one call (one batch, up to `MAX_CONNECTOR_BATCH` elements for a
+    // connector), and the turns after a slow one are looked at each, while epoch ticks
+    // run (any host in the process with `epoch_interruption`, the default).
     let mut look = true;
     loop {
-        if look && control.cancel.is_cancelled() {
-            driver.stop_sources(Outcome::Cancelled);
-        }
-        if (driver.limit).is_some_and(|limit| driver.total_emitted() >= limit) {
-            driver.stop_sources(Outcome::LimitReached);
-        }
         if control.is_paused() {
             driver.publish_due(Instant::now());
             driver.emit(|_| EventKind::Paused);
@@ -44,7 +41,17 @@ pub(super) async fn drive(
                 driver.tick_connectors(Instant::now())?;
             }
             driver.emit(|_| EventKind::Resumed);
+            // A pause, like a wait, ends the quantum, and a stop that ended it is seen now.
+            since_yield = 0;
             last_yield = Instant::now();
+            tick_at_yield = crate::engine::ticks();
+            look = true;
+        }
+        if look && control.cancel.is_cancelled() {
+            driver.stop_sources(Outcome::Cancelled);
+        }
+        if (driver.limit).is_some_and(|limit| driver.total_emitted() >= limit) {
+            driver.stop_sources(Outcome::LimitReached);
         }
         if driver.turn().await? {
             since_yield += 1;
@@ -57,6 +64,8 @@ pub(super) async fn drive(
                 last_yield = Instant::now();
                 tick_at_yield = crate::engine::ticks();
                 driver.resumed(last_yield, deadline)?;
+                // Already so at each yield (`YIELD_EVERY` is a multiple of `CLOCK_EVERY`,
+                // and the yield in time needs a look): set so that neither has to stay so.
                 look = true;
             }
             continue;
