@@ -50,7 +50,7 @@ fn main() {
             shown(files),
         );
     }
-    if let (failed @ 1.., Some(first)) = flows.failures {
+    if let (failed @ 1.., Some(first)) = (flows.failed, &flows.first_failure) {
         println!(
             "idle_flows: {failed} flows could not start, the first because {first}; each \
              instance maps a few regions, so many flows need vm.max_map_count above Linux's \

@@ -257,13 +257,7 @@ fn scaling(c: &mut Criterion) {
             if threads == 1 { "" } else { "s" }
         );
         group.bench_function(name, |b| {
-            b.iter(|| {
-                std::thread::scope(|scope| {
-                    for stages in &mut bare[..threads] {
-                        scope.spawn(|| stages.run(Some(Work::Upper), size, count));
-                    }
-                });
-            });
+            b.iter(|| BareStages::run_side_by_side(&mut bare[..threads], size, count));
         });
     }
     group.finish();

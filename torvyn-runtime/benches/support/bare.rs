@@ -70,6 +70,16 @@ impl BareStages {
         }
     }
 
+    /// The three-stage 64 B work (source → upper-casing processor → sink) on each of
+    /// `stages`, each on a thread of its own, side by side: `count` elements each.
+    pub fn run_side_by_side(stages: &mut [BareStages], size: usize, count: u64) {
+        std::thread::scope(|scope| {
+            for stages in stages {
+                scope.spawn(|| stages.run(Some(Work::Upper), size, count));
+            }
+        });
+    }
+
     /// `count` elements of `size` bytes made by the source, through the processor doing
     /// `processor`'s work (or none), into the sink; panics unless the sink took them all.
     pub fn run(&mut self, processor: Option<Work>, size: usize, count: u64) {

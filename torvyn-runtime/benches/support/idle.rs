@@ -24,10 +24,14 @@ pub struct IdleFlows {
     pub mappings: u64,
     /// File descriptors they opened.
     pub descriptors: u64,
-    /// Mappings and descriptors the process held before them, which the limits count too.
+    /// The process before them, whose mappings and descriptors the limits count too. With
+    /// a pool, its mappings are those from before the host started (the pool maps its
+    /// slots' stacks then), the rest from before the flows.
     pub before: Memory,
-    /// How many flows could not start, and the first one's error.
-    pub failures: (usize, Option<String>),
+    /// How many flows could not start.
+    pub failed: usize,
+    /// The first of their errors.
+    pub first_failure: Option<String>,
 }
 
 impl IdleFlows {
@@ -115,22 +119,21 @@ pub fn measure(runtime: &tokio::runtime::Runtime, count: usize, pooled: bool) ->
         mappings: taken(|m| m.mappings),
         descriptors: taken(|m| m.descriptors),
         before,
-        failures: (0, None),
+        failed: 0,
+        first_failure: None,
     };
-    let failures = runtime.block_on(async {
-        let mut failures = (0, None);
+    Some(runtime.block_on(async {
+        let mut measured = measured;
         for handle in handles {
             handle.cancel();
             handle.resume();
             if let Err(error) = handle.join().await {
-                failures.0 += 1;
-                failures.1.get_or_insert_with(|| error.to_string());
+                measured.failed += 1;
+                measured
+                    .first_failure
+                    .get_or_insert_with(|| error.to_string());
             }
         }
-        failures
-    });
-    Some(IdleFlows {
-        failures,
-        ..measured
-    })
+        measured
+    }))
 }
