@@ -262,6 +262,51 @@ edges = [{ from = "work", to = "out" }]
 }
 
 #[test]
+fn a_default_consumer_name_that_jetstream_refuses_is_found_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"[project]
+name = "n"
+[sources.work]
+type = "nats"
+stream = "WORK"
+[sources.named]
+type = "nats"
+stream = "WORK"
+consumer = "shared"
+[sinks.out]
+type = "stdout"
+[flows."nightly.v2"]
+nodes = ["work", "out"]
+edges = [{ from = "work", to = "out" }]
+[flows."also.dotted"]
+nodes = ["named", "out"]
+edges = [{ from = "named", to = "out" }]
+[flows.LONG]
+nodes = ["work", "out"]
+edges = [{ from = "work", to = "out" }]
+[flows.fine]
+nodes = ["work", "out"]
+edges = [{ from = "work", to = "out" }]
+"#;
+    // `torvyn-` and `-work` around it: 256 bytes, one past JetStream's 255.
+    let long = "f".repeat(244);
+    write(dir.path(), "Torvyn.toml", &manifest.replace("LONG", &long));
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "nats source `work` of flow `nightly.v2` would read through the consumer \
+         `torvyn-nightly.v2-work`, which is not a JetStream consumer name",
+        &format!("nats source `work` of flow `{long}` would read through the consumer"),
+        "name it with `consumer = \"NAME\"` in `[sources.work]`",
+        "2 problems found",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    // A source that names its consumer, and a flow whose name makes a good one, are fine.
+    assert!(!run.stderr.contains("also.dotted"), "{}", run.stderr);
+    assert!(!run.stderr.contains("flow `fine`"), "{}", run.stderr);
+}
+
+#[test]
 fn one_stream_declared_two_ways_is_found_before_any_server_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = r#"[project]

@@ -116,6 +116,7 @@ impl ProjectManifest {
                     None,
                 )));
             }
+            keep(self.check_default_consumer(flow, node));
         }
         if let Some(capacity) = &decl.queue_capacity {
             keep(self.check_count(capacity, bounds::QUEUE_CAPACITY, "queue capacity"));

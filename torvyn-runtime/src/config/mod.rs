@@ -54,7 +54,7 @@ pub use nats::{
     DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_NATS_URL, DEFAULT_PULL_BATCH,
     DEFAULT_PULL_EXPIRES, Retention,
 };
-pub(crate) use nats::{MAX_SUBJECT_BYTES, valid_subject};
+pub(crate) use nats::{MAX_SUBJECT_BYTES, default_consumer, valid_subject};
 pub use settings::{Defaults, LimitSettings, RegistrySettings, SettingError, Settings, env_var};
 pub use warnings::ManifestWarning;
 

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::bounds;
-use super::connectors::{SinkDecl, SourceDecl};
+use super::connectors::{SinkDecl, SourceDecl, SourceType};
 use super::{ManifestError, ProjectManifest};
 
 /// The server a `nats` connector connects to when it names none.
@@ -178,8 +178,7 @@ impl ProjectManifest {
     ) -> Result<(), ManifestError> {
         for name in names {
             let text = name.get_ref();
-            let bad = |c: char| c.is_whitespace() || ".*>/\\".contains(c);
-            if text.is_empty() || text.contains(bad) || text.len() > MAX_NAME_BYTES {
+            if !is_jetstream_name(text) {
                 return Err(self.error_at(
                     name.span(),
                     format!("`{text}` is not a JetStream stream or consumer name"),
@@ -191,6 +190,52 @@ impl ProjectManifest {
         }
         Ok(())
     }
+
+    /// Node `node` of flow `flow`, when it is a `nats` source that names no consumer: the
+    /// consumer it gets, [`default_consumer`], must be a JetStream name too, which a flow
+    /// or source named with a dot or a space, or long names, keep it from being.
+    pub(super) fn check_default_consumer(
+        &self,
+        flow: &str,
+        node: &Spanned<String>,
+    ) -> Result<(), ManifestError> {
+        let Some(decl) = self.manifest.sources.get(node.get_ref()) else {
+            return Ok(());
+        };
+        if *decl.kind.get_ref() != SourceType::Nats || decl.consumer.is_some() {
+            return Ok(());
+        }
+        let consumer = default_consumer(flow, node.get_ref());
+        match is_jetstream_name(&consumer) {
+            true => Ok(()),
+            false => Err(self.error_at(
+                node.span(),
+                format!(
+                    "nats source `{}` of flow `{flow}` would read through the consumer \
+                     `{consumer}`, which is not a JetStream consumer name",
+                    node.get_ref()
+                ),
+                Some(format!(
+                    "name it with `consumer = \"NAME\"` in `[sources.{}]` (letters, \
+                     digits, `-` and `_`, at most {MAX_NAME_BYTES} bytes)",
+                    node.get_ref()
+                )),
+            )),
+        }
+    }
+}
+
+/// The durable consumer of `nats` source `node` in flow `flow` when its table names none:
+/// named after both, so that every host running the same manifest shares it.
+pub(crate) fn default_consumer(flow: &str, node: &str) -> String {
+    format!("torvyn-{flow}-{node}")
+}
+
+/// Whether JetStream takes `name` as a stream or consumer name: not empty, at most
+/// [`MAX_NAME_BYTES`], without spaces, dots, `*`, `>` or path separators.
+fn is_jetstream_name(name: &str) -> bool {
+    let bad = |c: char| c.is_whitespace() || ".*>/\\".contains(c);
+    !name.is_empty() && !name.contains(bad) && name.len() <= MAX_NAME_BYTES
 }
 
 /// The longest stream or consumer name JetStream takes (nats-server's `JSMaxNameLen`): a

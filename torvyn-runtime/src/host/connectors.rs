@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::config::{
     DEFAULT_MAX_ELEMENT_SIZE, DEFAULT_NATS_URL, DEFAULT_PULL_BATCH, DEFAULT_PULL_EXPIRES,
     ManifestError, ProjectManifest, Retention, SinkDecl, SinkType, SourceDecl, SourceType,
+    default_consumer,
 };
 use crate::connectors::{
     ConnectorSpec, FileSinkSpec, FileSourceSpec, FramingSpec, NatsSinkSpec, NatsSourceSpec,
@@ -233,7 +234,7 @@ fn nats_source(flow: &str, name: &str, decl: &SourceDecl) -> NatsSourceSpec {
             None,
         ),
         consumer: (decl.consumer.as_ref())
-            .map_or_else(|| format!("torvyn-{flow}-{name}"), |c| c.get_ref().clone()),
+            .map_or_else(|| default_consumer(flow, name), |c| c.get_ref().clone()),
         ack_wait: duration(&decl.ack_wait),
         max_deliver: decl.max_deliver.as_ref().map(|m| *m.get_ref()),
         pull_batch: (decl.pull_batch.as_ref()).map_or(DEFAULT_PULL_BATCH, |b| *b.get_ref()),
