@@ -307,6 +307,55 @@ edges = [{ from = "work", to = "out" }]
 }
 
 #[test]
+fn names_that_torvyn_makes_files_of_are_one_file_name_each() {
+    let dir = tempfile::tempdir().unwrap();
+    // `a/b` + `c` and `a` + `b/c` would both keep `STATE/a/b/c.json`; `pack` would write
+    // `my/project.pipeline`.
+    let manifest = r#"[project]
+name = "my/project"
+[sources.c]
+type = "file"
+include = ["*.log"]
+[sources."b/c"]
+type = "file"
+include = ["*.log"]
+[sources.".."]
+type = "file"
+include = ["*.log"]
+[sources.plain]
+type = "file"
+include = ["*.log"]
+[sinks.out]
+type = "stdout"
+[flows."a/b"]
+nodes = ["c", "out"]
+edges = [{ from = "c", to = "out" }]
+[flows.a]
+nodes = ["b/c", "out"]
+edges = [{ from = "b/c", to = "out" }]
+[flows.up]
+nodes = ["..", "out"]
+edges = [{ from = "..", to = "out" }]
+[flows."v1.2"]
+nodes = ["plain", "out"]
+edges = [{ from = "plain", to = "out" }]
+"#;
+    write(dir.path(), "Torvyn.toml", manifest);
+    write(dir.path(), "a.log", "line\n");
+    let run = check(dir.path(), false).failure();
+    for expected in [
+        "the flow name `a/b` is not one folder or file name, which Torvyn makes of it",
+        "the connector name `b/c` is not one folder or file name",
+        "the connector name `..` is not one folder or file name",
+        "the project name `my/project` is not one folder or file name",
+        "4 problems found",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("v1.2"), "{}", run.stderr);
+}
+
+#[test]
 fn one_stream_declared_two_ways_is_found_before_any_server_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = r#"[project]

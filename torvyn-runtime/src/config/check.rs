@@ -20,12 +20,15 @@ impl ProjectManifest {
             }
         };
         let manifest = &self.manifest;
-        if manifest.project.name.get_ref().trim().is_empty() {
+        let project = &manifest.project.name;
+        if project.get_ref().trim().is_empty() {
             keep(Err(self.error_at(
-                manifest.project.name.span(),
+                project.span(),
                 "the project name is empty",
                 None,
             )));
+        } else {
+            keep(self.check_name("project", project.get_ref(), project.span()));
         }
         for (name, decl) in &manifest.components {
             keep(self.check_name("component", name, decl.path.span()));
@@ -366,7 +369,12 @@ impl ProjectManifest {
     }
 
     /// A name a flow uses (of a component, flow, test or port) can be shown on one line and
-    /// used as a metric label: not empty, and without control characters.
+    /// used as a metric label: not empty, and without control characters. It also names a
+    /// folder or file (a file source's checkpoint is `STATE/FLOW/NODE.json`, `bench` writes
+    /// its report in a folder named after the flow, `pack` its layouts after the
+    /// components and the project), so it holds no `/` or `\\` and is not `.` or `..`:
+    /// one would put the file elsewhere, where another could be (`a/b` + `c` and `a` +
+    /// `b/c` are one checkpoint).
     pub(super) fn check_name(
         &self,
         what: &str,
@@ -379,6 +387,11 @@ impl ProjectManifest {
             format!(
                 "the {what} name \"{}\" holds control characters",
                 name.escape_debug()
+            )
+        } else if name.contains(['/', '\\']) || name == "." || name == ".." {
+            format!(
+                "the {what} name `{name}` is not one folder or file name, which Torvyn makes \
+                 of it"
             )
         } else {
             return Ok(());

@@ -455,6 +455,14 @@ impl ProjectManifest {
         self.dir().join(state)
     }
 
+    /// Where file source `node` of flow `flow` keeps its checkpoints:
+    /// `STATE/FLOW/NODE.json`, `STATE` the source's [`state_dir`](Self::state_dir).
+    pub fn checkpoint_path(&self, source: &SourceDecl, flow: &str, node: &str) -> PathBuf {
+        self.state_dir(source)
+            .join(flow)
+            .join(format!("{node}.json"))
+    }
+
     /// The typed contents.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest

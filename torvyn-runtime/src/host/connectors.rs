@@ -43,10 +43,7 @@ pub(super) fn connector_stage(
                     .map(|pattern| glob_in(project.dir(), pattern.get_ref()))
                     .collect();
                 let follow = decl.follow.as_ref().is_some_and(|f| *f.get_ref());
-                let checkpoint = project
-                    .state_dir(decl)
-                    .join(flow)
-                    .join(format!("{name}.json"));
+                let checkpoint = project.checkpoint_path(decl, flow, name);
                 let matched = glob_files(&include).map(|files| files.len());
                 let at = decl
                     .include
