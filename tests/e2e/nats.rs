@@ -432,6 +432,56 @@ fn a_manifest_that_disagrees_with_an_existing_stream_is_refused_naming_the_field
     assert!(run.stderr.contains("captures subjects"), "{}", run.stderr);
 }
 
+#[test]
+fn a_sink_subject_that_no_stream_stores_is_refused_at_the_start_naming_it() {
+    let Some(nats) = Nats::start() else { return };
+    nats.create_stream("RESULTS", &["results.>"], stream::RetentionPolicy::Limits);
+    nats.create_stream("OTHER", &["other.>"], stream::RetentionPolicy::Limits);
+    let expected = [
+        (
+            "subject = \"nowhere.x\"",
+            "no JetStream stream captures subject `nowhere.x`",
+        ),
+        (
+            "subject = \"nowhere.x\"\nstream = \"RESULTS\"",
+            "JetStream stream `RESULTS` does not capture subject `nowhere.x`, nor does any other",
+        ),
+        (
+            "subject = \"other.x\"\nstream = \"RESULTS\"",
+            "subject `other.x` is stored by JetStream stream `OTHER`, not by `RESULTS`",
+        ),
+    ];
+    let flow = |sink: &str| {
+        project(&format!(
+            r#"
+[sources.lines]
+type = "stdin"
+
+[sinks.results]
+type = "nats"
+url = "{}"
+{sink}
+
+[flows.main]
+nodes = ["lines", "results"]
+edges = [{{ from = "lines", to = "results" }}]
+"#,
+            nats.url
+        ))
+    };
+    // Standard input is empty: the flow ends at once, unless its start is refused.
+    for (sink, expected) in expected {
+        let run = flow(sink).run(&[]).failure();
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    for sink in [
+        "subject = \"results.x\"",
+        "subject = \"results.x\"\nstream = \"RESULTS\"",
+    ] {
+        flow(sink).run(&[]).success();
+    }
+}
+
 /// `WORK` → `upper` (configured with `config`, failing under `policy`) → `RESULTS`, with
 /// extra source settings; a policy that dead-letters names `dead`, a NATS sink
 /// publishing to `DEAD`.

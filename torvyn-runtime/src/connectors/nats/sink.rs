@@ -1,6 +1,9 @@
 //! The `nats` sink: each element is published to JetStream, and counts delivered only once
 //! the server has acknowledged it (stored in a stream).
 //!
+//! At its start, a sink with a fixed subject looks up the stream that stores it: none (or
+//! another than the manifest's `stream`) refuses the start, naming the subject.
+//!
 //! A batch is published in one go, every message before the first acknowledgement is
 //! awaited, on the client's thread; the flow's call waits for the answers (the sink runs
 //! on its own task from the start, `driver/detached.rs`, so the rest of the flow goes on).
@@ -26,14 +29,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, context::Publish};
+use async_nats::jetstream;
+use async_nats::jetstream::context::{GetStreamByNameErrorKind, Publish};
 use bytes::Bytes;
 use bytesize::ByteSize;
 use tokio::sync::mpsc;
 
 use super::{
     ATTRIBUTE_HEADER, Connection, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF,
-    NatsSinkSpec, SinkSubject, connect, ensure_stream, join, spawn,
+    NatsSinkSpec, SinkSubject, StreamSpec, connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
 use crate::config::{MAX_SUBJECT_BYTES, valid_subject};
@@ -46,6 +50,42 @@ use crate::resources::BufferTable;
 /// their elements fail (through the node's error policy): long enough for a server to
 /// restart.
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// Whether a stream stores what is published to `subject`, and it is `named`'s when the
+/// manifest names one. Without one the server answers each publish that no one stores
+/// it, which the sink would retry for [`PUBLISH_RETRY_FOR`] before failing every element:
+/// a misnamed subject is found at the start instead. A subject set by an attribute is
+/// known only per element.
+async fn stored(
+    context: &jetstream::Context,
+    subject: &str,
+    named: Option<&StreamSpec>,
+) -> Result<(), String> {
+    let named = named.map(|stream| stream.name.as_str());
+    let nowhere = || match named {
+        Some(name) => format!(
+            "JetStream stream `{name}` does not capture subject `{subject}`, nor does any \
+             other: what the sink publishes would not be stored"
+        ),
+        None => format!(
+            "no JetStream stream captures subject `{subject}`: what the sink publishes would \
+             not be stored; name one with `stream = \"NAME\"` (made when missing), or make \
+             one that captures it"
+        ),
+    };
+    match context.stream_by_subject(subject).await {
+        Ok(found) if named.is_none_or(|name| name == found) => Ok(()),
+        Ok(found) => Err(format!(
+            "subject `{subject}` is stored by JetStream stream `{found}`, not by `{}` as the \
+             manifest says",
+            named.unwrap_or_default()
+        )),
+        Err(error) if error.kind() == GetStreamByNameErrorKind::NotFound => Err(nowhere()),
+        Err(error) => Err(format!(
+            "cannot look up the JetStream stream of subject `{subject}`: {error}"
+        )),
+    }
+}
 
 /// A message to publish.
 struct Outgoing {
@@ -122,6 +162,12 @@ impl NatsSink {
             let context = jetstream::new(client.clone());
             if let Some(stream) = &spec.stream
                 && let Err(why) = ensure_stream(&context, stream).await
+            {
+                let _ = ready.send(Err(why));
+                return;
+            }
+            if let SinkSubject::Fixed(subject) = &spec.subject
+                && let Err(why) = stored(&context, subject, spec.stream.as_ref()).await
             {
                 let _ = ready.send(Err(why));
                 return;
