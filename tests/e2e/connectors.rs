@@ -271,6 +271,35 @@ fn a_file_replaced_in_place_by_another_of_the_same_size_is_read_from_its_start()
 }
 
 #[test]
+fn a_file_written_again_in_place_with_the_same_start_is_read_from_its_start() {
+    let flow = file_to_file("");
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    // A header longer than the fingerprint's 1 KiB: both files start alike.
+    let header = format!("{}\n", "h".repeat(1100));
+    let lines =
+        |word: &str, n: usize| -> String { (0..n).map(|i| format!("{word} {i}\n")).collect() };
+    std::fs::write(&log, format!("{header}{}", lines("old", 50))).unwrap();
+    flow.run(&[]).success();
+    // Written again in place, longer than what was read: only the bytes before the
+    // checkpoint's offset tell it from an append.
+    std::fs::write(&log, format!("{header}{}", lines("new", 100))).unwrap();
+    let report = flow.run(&[]).success().report();
+    assert_eq!(connector(&report, "logs")["resumed-files"], 0);
+    assert_eq!(count(&report, "delivered"), 101);
+    let text = std::fs::read_to_string(flow.dir().join("out/out.txt")).unwrap();
+    let expected = format!("{header}{}", lines("old", 50)).to_uppercase()
+        + &format!("{header}{}", lines("new", 100)).to_uppercase();
+    assert_eq!(text, expected);
+    // A file only appended to keeps its checkpoint: the next run reads the appends.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"appended\n").unwrap();
+    let report = flow.run(&[]).success().report();
+    assert_eq!(connector(&report, "logs")["resumed-files"], 1);
+    assert_eq!(count(&report, "delivered"), 1);
+}
+
+#[test]
 fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
     let flow = file_to_file("follow = true");
     let log = flow.dir().join("logs/a.log");

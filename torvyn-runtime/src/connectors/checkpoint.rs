@@ -8,6 +8,12 @@
 //! fingerprint covers the bytes the file had when it was last checkpointed: the start of
 //! a file that is only appended to does not change.
 //!
+//! A file's first bytes alone miss a file written again in place with the same start (a
+//! header longer than the fingerprint, a file generated again): so a checkpoint also
+//! keeps a digest of the bytes just before its offset, or before the end it was read to
+//! ([`Before`]), and a file whose bytes there changed is read from its start too. A file
+//! only appended to keeps them.
+//!
 //! Each reading of a file from its start has a version (random, [`new_version`]), kept in
 //! its checkpoint, so that what names an element downstream (a NATS message id) is the
 //! same when a restart reads it again and new when the file at that path was replaced or
@@ -99,6 +105,41 @@ fn digest(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The digest of the bytes just before a position of a file (up to [`FINGERPRINT_BYTES`]
+/// of them): its checkpoint's offset, or the end it was read to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Before {
+    /// The offset the bytes end at.
+    pub(crate) offset: u64,
+    /// SHA-256 of `[offset - min(offset, FINGERPRINT_BYTES), offset)`, in hex.
+    pub(crate) digest: String,
+}
+
+impl Before {
+    /// The bytes of `file` before `offset`, as they are now; `None` when the file is
+    /// shorter.
+    pub(crate) fn of(file: &File, offset: u64) -> io::Result<Option<Before>> {
+        let start = offset.saturating_sub(FINGERPRINT_BYTES);
+        let mut bytes = vec![0; (offset - start) as usize];
+        let mut read = 0;
+        while read < bytes.len() {
+            match file.read_at(&mut bytes[read..], start + read as u64)? {
+                0 => return Ok(None),
+                n => read += n,
+            }
+        }
+        Ok(Some(Before {
+            offset,
+            digest: digest(&bytes),
+        }))
+    }
+
+    /// Whether `file` still holds these bytes before `offset`.
+    pub(crate) fn matches(&self, file: &File) -> io::Result<bool> {
+        Ok(Before::of(file, self.offset)?.is_some_and(|now| now == *self))
+    }
+}
+
 /// One file's checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FileCheckpoint {
@@ -123,6 +164,12 @@ pub(crate) struct FileCheckpoint {
     /// written before versions were kept: the file then takes a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) version: Option<String>,
+    /// The bytes before a position of the file as this run read it: its `offset` when the
+    /// checkpoint was stored, or the end it was read to once closed. Absent in a checkpoint
+    /// written before they were kept: the first bytes alone then say whether it is the
+    /// same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) before: Option<Before>,
 }
 
 /// A new file version: 16 random hex digits.
@@ -166,10 +213,13 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// The checkpoint of `file`, if one is this file.
+    /// The checkpoint of `file`, if one is this file: the same device, inode and first
+    /// bytes, and the same bytes before the checkpoint's offset.
     pub(crate) fn find(&self, file: &File) -> io::Result<Option<&FileCheckpoint>> {
         for checkpoint in &self.files {
-            if checkpoint.identity.matches(file)? {
+            if checkpoint.identity.matches(file)?
+                && (checkpoint.before.as_ref()).map_or(Ok(true), |b| b.matches(file))?
+            {
                 return Ok(Some(checkpoint));
             }
         }
@@ -238,6 +288,7 @@ mod tests {
                 read: 16,
                 lines: Some(1),
                 version: Some(new_version()),
+                before: Before::of(&File::open(&path).unwrap(), 11).unwrap(),
             }],
         };
         checkpoints.store(&state).unwrap();
@@ -245,6 +296,25 @@ mod tests {
         let found = loaded.find(&File::open(&path).unwrap()).unwrap().unwrap();
         assert_eq!((found.offset, found.read, found.lines), (11, 16, Some(1)));
         assert_eq!(found.version, checkpoints.files[0].version);
+        // The bytes before where `first line\nmore\n` was read to: appended to, the same
+        // file; the same first bytes (all the fingerprint has) and others there, another.
+        let mut read_to_16 = loaded.files[0].clone();
+        read_to_16.before = Before::of(&File::open(&path).unwrap(), 16).unwrap();
+        let read_to_16 = Checkpoints {
+            files: vec![read_to_16],
+        };
+        let found = |checkpoints: &Checkpoints| {
+            let file = File::open(&path).unwrap();
+            checkpoints.find(&file).unwrap().is_some()
+        };
+        std::fs::write(&path, "first line\nmore\nand more\n").unwrap();
+        assert!(found(&read_to_16));
+        std::fs::write(&path, "first line\nmire\nand more\n").unwrap();
+        assert!(!found(&read_to_16));
+        // A checkpoint written before they were kept compares the first bytes only.
+        let mut older = read_to_16.files[0].clone();
+        older.before = None;
+        assert!(found(&Checkpoints { files: vec![older] }));
         std::fs::write(&state, "{").unwrap();
         assert!(Checkpoints::load(&state).is_err());
 

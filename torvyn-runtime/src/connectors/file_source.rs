@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::FileSourceSpec;
 use super::checkpoint::{
-    self, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock, new_version,
+    self, Before, Checkpoints, FINGERPRINT_BYTES, FileCheckpoint, Identity, StateLock, new_version,
 };
 use super::framing::{Frame, Framer, place};
 use crate::attributes::{Attributes, ReadAt, ReadAtQueue};
@@ -125,6 +125,10 @@ struct Tracked {
     head: Vec<u8>,
     /// Everything up to here has its fate known.
     settled: u64,
+    /// The bytes before `settled` when it was last stored (or resumed from), or before
+    /// `fed` once the file was read to its end and closed: what a restart finds there if
+    /// the file is still this one.
+    before: Option<Before>,
     /// The lines that end at or before `settled`.
     settled_lines: u64,
     /// Elements ending at or before this position had been read by the run that wrote
@@ -211,9 +215,18 @@ impl FileSource {
         let identity = Identity::of(&file).map_err(describe)?;
         let resumed = (self.resumed_from.find(&file).map_err(describe)?)
             .filter(|c| file.metadata().is_ok_and(|m| m.len() >= c.offset))
-            .map(|c| (c.offset, c.read, c.lines, c.version.clone()));
+            .map(|c| {
+                (
+                    c.offset,
+                    c.read,
+                    c.lines,
+                    c.version.clone(),
+                    c.before.clone(),
+                )
+            });
         let resuming = resumed.is_some();
-        let (offset, replay_until, lines, version) = resumed.unwrap_or((0, 0, Some(0), None));
+        let (offset, replay_until, lines, version, before) =
+            resumed.unwrap_or((0, 0, Some(0), None, None));
         if resuming {
             self.report.resumed_files += 1;
             file.seek(SeekFrom::Start(offset)).map_err(describe)?;
@@ -241,6 +254,7 @@ impl FileSource {
             fed: offset,
             head: Vec::new(),
             settled: offset,
+            before,
             replay_until,
             at_end: false,
             rotated: false,
@@ -345,9 +359,13 @@ impl FileSource {
         }
     }
 
-    /// File `i` is read no more: its handle is closed.
+    /// File `i` is read no more: its handle is closed, the bytes before where it was read
+    /// to kept first for its checkpoints, which can no longer read them.
     fn retire(&mut self, i: usize, how: Retired) {
         let tracked = &mut self.files[i];
+        if let (Retired::Done, Some(file)) = (how, &tracked.file) {
+            tracked.before = Before::of(file, tracked.fed).ok().flatten();
+        }
         tracked.retired = Some(how);
         tracked.file = None;
     }
@@ -568,6 +586,16 @@ impl FileSource {
                 let (device, inode) = (tracked.identity.device, tracked.identity.inode);
                 tracked.identity = Identity::of_head(device, inode, &tracked.head);
             }
+            // The bytes before the offset, read again when it moved (a closed file's
+            // offset no longer moves).
+            if let Some(file) = &tracked.file
+                && tracked
+                    .before
+                    .as_ref()
+                    .is_none_or(|b| b.offset != tracked.settled)
+            {
+                tracked.before = Before::of(file, tracked.settled).ok().flatten();
+            }
             checkpoints.files.push(FileCheckpoint {
                 path: tracked.path.clone(),
                 identity: tracked.identity.clone(),
@@ -575,6 +603,7 @@ impl FileSource {
                 read: tracked.framer.position(),
                 lines: tracked.numbered.then_some(tracked.settled_lines),
                 version: Some(tracked.version.to_string()),
+                before: tracked.before.clone(),
             });
         }
         checkpoints.store(&self.spec.checkpoint).map_err(|e| {
