@@ -27,6 +27,7 @@ mod nats;
 mod nats_boundaries;
 mod nats_example;
 mod nats_ids;
+mod nats_starts;
 mod observability;
 mod other_languages;
 mod otlp;
