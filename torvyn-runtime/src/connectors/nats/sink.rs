@@ -1,8 +1,8 @@
 //! The `nats` sink: each element is published to JetStream, and counts delivered only once
 //! the server has acknowledged it (stored in a stream).
 //!
-//! At its start, a sink with a fixed subject looks up the stream that stores it: none (or
-//! another than the manifest's `stream`) refuses the start, naming the subject.
+//! At its start, a sink that names its stream and a fixed subject checks that the stream
+//! captures the subject, and refuses the start, naming both, when it does not.
 //!
 //! A batch is published in one go, every message before the first acknowledgement is
 //! awaited, on the client's thread; the flow's call waits for the answers (the sink runs
@@ -29,15 +29,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream;
-use async_nats::jetstream::context::{GetStreamByNameErrorKind, Publish};
+use async_nats::jetstream::{self, context::Publish};
 use bytes::Bytes;
 use bytesize::ByteSize;
 use tokio::sync::mpsc;
 
 use super::{
     ATTRIBUTE_HEADER, Connection, Counters, FIRST_BACKOFF, FLUSH_TIMEOUT, MOST_BACKOFF,
-    NatsSinkSpec, SinkSubject, StreamSpec, connect, ensure_stream, join, spawn,
+    NatsSinkSpec, SinkSubject, connect, ensure_stream, join, spawn,
 };
 use crate::attributes::Attributes;
 use crate::config::{MAX_SUBJECT_BYTES, valid_subject};
@@ -51,40 +50,38 @@ use crate::resources::BufferTable;
 /// restart.
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
 
-/// Whether a stream stores what is published to `subject`, and it is `named`'s when the
-/// manifest names one. Without one the server answers each publish that no one stores
-/// it, which the sink would retry for [`PUBLISH_RETRY_FOR`] before failing every element:
-/// a misnamed subject is found at the start instead. A subject set by an attribute is
-/// known only per element.
-async fn stored(
-    context: &jetstream::Context,
-    subject: &str,
-    named: Option<&StreamSpec>,
-) -> Result<(), String> {
-    let named = named.map(|stream| stream.name.as_str());
-    let nowhere = || match named {
-        Some(name) => format!(
-            "JetStream stream `{name}` does not capture subject `{subject}`, nor does any \
-             other: what the sink publishes would not be stored"
-        ),
-        None => format!(
-            "no JetStream stream captures subject `{subject}`: what the sink publishes would \
-             not be stored; name one with `stream = \"NAME\"` (made when missing), or make \
-             one that captures it"
-        ),
-    };
-    match context.stream_by_subject(subject).await {
-        Ok(found) if named.is_none_or(|name| name == found) => Ok(()),
-        Ok(found) => Err(format!(
-            "subject `{subject}` is stored by JetStream stream `{found}`, not by `{}` as the \
-             manifest says",
-            named.unwrap_or_default()
-        )),
-        Err(error) if error.kind() == GetStreamByNameErrorKind::NotFound => Err(nowhere()),
-        Err(error) => Err(format!(
-            "cannot look up the JetStream stream of subject `{subject}`: {error}"
+/// Whether `stream`, the one the manifest names, stores what is published to `subject`:
+/// one of its subjects captures it. Without that the server answers each publish that no
+/// one stores it (or stores it in another stream), which the sink would retry for
+/// [`PUBLISH_RETRY_FOR`] before failing every element: the start says so instead. A sink
+/// that names no stream is not looked at, since the subject may be stored by a stream
+/// its account imports or through a subject mapping, which no lookup of its own shows.
+fn captured(stream: &jetstream::stream::Stream, subject: &str) -> Result<(), String> {
+    let config = &stream.cached_info().config;
+    match (config.subjects.iter()).any(|pattern| captures(pattern, subject)) {
+        true => Ok(()),
+        false => Err(format!(
+            "JetStream stream `{}` does not capture subject `{subject}` (it captures {:?}): \
+             what the sink publishes would not be stored there",
+            config.name, config.subjects
         )),
     }
+}
+
+/// Whether the subject `pattern` (with `*` for one token and a last `>` for one or more)
+/// matches the literal `subject`, as the server matches a stream's subjects (NATS
+/// subject-based messaging: tokens separated by `.`).
+fn captures(pattern: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for wanted in pattern.split('.') {
+        match (wanted, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (wanted, Some(token)) if wanted == token => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
 }
 
 /// A message to publish.
@@ -160,17 +157,18 @@ impl NatsSink {
                 }
             };
             let context = jetstream::new(client.clone());
-            if let Some(stream) = &spec.stream
-                && let Err(why) = ensure_stream(&context, stream).await
-            {
-                let _ = ready.send(Err(why));
-                return;
-            }
-            if let SinkSubject::Fixed(subject) = &spec.subject
-                && let Err(why) = stored(&context, subject, spec.stream.as_ref()).await
-            {
-                let _ = ready.send(Err(why));
-                return;
+            if let Some(stream) = &spec.stream {
+                let stored =
+                    ensure_stream(&context, stream)
+                        .await
+                        .and_then(|stream| match &spec.subject {
+                            SinkSubject::Fixed(subject) => captured(&stream, subject),
+                            SinkSubject::Attribute(_) => Ok(()),
+                        });
+                if let Err(why) = stored {
+                    let _ = ready.send(Err(why));
+                    return;
+                }
             }
             let _ = ready.send(Ok(()));
             while let Some(request) = incoming.recv().await {
@@ -425,4 +423,28 @@ fn message_id(attributes: &Attributes, subject: &str) -> Option<String> {
     }
     let (version, offset) = (get("file-version")?, get("offset")?);
     Some(format!("{version}:{offset}:{subject}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::captures;
+
+    #[test]
+    fn a_stream_subject_captures_as_the_server_matches_it() {
+        for (pattern, subject, captured) in [
+            ("results.all", "results.all", true),
+            ("results.>", "results.all", true),
+            ("results.>", "results.a.b", true),
+            ("results.>", "results", false),
+            ("results.*", "results.all", true),
+            ("results.*", "results.a.b", false),
+            ("*.all", "results.all", true),
+            ("results", "results.all", false),
+            ("results.all", "results", false),
+            (">", "any.thing", true),
+            ("other.>", "results.all", false),
+        ] {
+            assert_eq!(captures(pattern, subject), captured, "{pattern} {subject}");
+        }
+    }
 }
