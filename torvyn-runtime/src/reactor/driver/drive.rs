@@ -22,13 +22,16 @@ pub(super) async fn drive(
     // after a yield, a wait or a pause, then every `CLOCK_EVERY` turns, or on each once an
     // epoch tick shows a millisecond went by since the last yield (a slow call).
     // `CancellationToken::is_cancelled` takes a lock (tokio-util 0.7), which on every turn
-    // was 8 % of a native flow's time. So a stop is seen at most `CLOCK_EVERY - 1` turns
-    // late: a turn is one call (one batch, up to `MAX_CONNECTOR_BATCH` elements for a
+    // was 8 % of a native flow's time. So at most `CLOCK_EVERY` turns start after a stop
+    // before it is seen: a turn is one call (one batch, up to `MAX_CONNECTOR_BATCH` elements for a
     // connector), and the turns after a slow one are looked at each, while epoch ticks
     // run (any host in the process with `epoch_interruption`, the default).
     let mut look = true;
+    // Once a stop is seen, a pause (which a stop does not end) holds nothing back: the
+    // flow drains and yields as it does unpaused.
+    let mut stopping = false;
     loop {
-        if control.is_paused() {
+        if control.is_paused() && !stopping {
             driver.publish_due(Instant::now());
             driver.emit(|_| EventKind::Paused);
             // The connectors tick on while the flow is paused: a NATS source reports what
@@ -48,6 +51,7 @@ pub(super) async fn drive(
             look = true;
         }
         if look && control.cancel.is_cancelled() {
+            stopping = true;
             driver.stop_sources(Outcome::Cancelled);
         }
         if (driver.limit).is_some_and(|limit| driver.total_emitted() >= limit) {
