@@ -28,10 +28,10 @@ impl ProjectManifest {
                 None,
             )));
         } else {
-            keep(self.check_name("project", project.get_ref(), project.span()));
+            keep(self.check_file_name("project", project.get_ref(), project.span()));
         }
         for (name, decl) in &manifest.components {
-            keep(self.check_name("component", name, decl.path.span()));
+            keep(self.check_file_name("component", name, decl.path.span()));
             if decl.path.get_ref().trim().is_empty() {
                 keep(Err(self.error_at(
                     decl.path.span(),
@@ -97,7 +97,7 @@ impl ProjectManifest {
             ))
         };
         let flow_span = decl.nodes.first().map_or(0..0, Spanned::span);
-        keep(self.check_name("flow", flow, flow_span));
+        keep(self.check_file_name("flow", flow, flow_span));
         for (i, node) in decl.nodes.iter().enumerate() {
             if !manifest.declares_node(node.get_ref()) {
                 keep(Err(self.error_at(
@@ -369,12 +369,7 @@ impl ProjectManifest {
     }
 
     /// A name a flow uses (of a component, flow, test or port) can be shown on one line and
-    /// used as a metric label: not empty, and without control characters. It also names a
-    /// folder or file (a file source's checkpoint is `STATE/FLOW/NODE.json`, `bench` writes
-    /// its report in a folder named after the flow, `pack` its layouts after the
-    /// components and the project), so it holds no `/` or `\\` and is not `.` or `..`:
-    /// one would put the file elsewhere, where another could be (`a/b` + `c` and `a` +
-    /// `b/c` are one checkpoint).
+    /// used as a metric label: not empty, and without control characters.
     pub(super) fn check_name(
         &self,
         what: &str,
@@ -388,17 +383,38 @@ impl ProjectManifest {
                 "the {what} name \"{}\" holds control characters",
                 name.escape_debug()
             )
-        } else if name.contains(['/', '\\']) || name == "." || name == ".." {
-            format!(
-                "the {what} name `{name}` is not one folder or file name, which Torvyn makes \
-                 of it"
-            )
         } else {
             return Ok(());
         };
         Err(self.error_at(
             span,
             problem,
+            Some("use letters, digits, `-` and `_`".into()),
+        ))
+    }
+
+    /// A name that also names a folder or file, as [`check_name`](Self::check_name) asks,
+    /// and one folder or file name: no `/` or `\\`, not `.` or `..`. A file source's
+    /// checkpoint is `STATE/FLOW/NODE.json`, `bench` writes its report in a folder named
+    /// after the flow, `pack` its layouts after the components and the project: a `/`
+    /// would put the file elsewhere, where another could be (`a/b` + `c` and `a` + `b/c`
+    /// are one checkpoint).
+    pub(super) fn check_file_name(
+        &self,
+        what: &str,
+        name: &str,
+        span: Range<usize>,
+    ) -> Result<(), ManifestError> {
+        self.check_name(what, name, span.clone())?;
+        if !(name.contains(['/', '\\']) || name == "." || name == "..") {
+            return Ok(());
+        }
+        Err(self.error_at(
+            span,
+            format!(
+                "the {what} name `{name}` is not one folder or file name, which Torvyn makes of \
+                 it"
+            ),
             Some("use letters, digits, `-` and `_`".into()),
         ))
     }

@@ -358,7 +358,7 @@ impl ProjectManifest {
 
     /// A connector's name is a usable name, and no component or other connector has it.
     fn check_connector_name(&self, name: &str, span: Range<usize>) -> Result<(), ManifestError> {
-        self.check_name("connector", name, span.clone())?;
+        self.check_file_name("connector", name, span.clone())?;
         let manifest = &self.manifest;
         let taken = [
             manifest.components.contains_key(name),
