@@ -341,6 +341,36 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
 }
 
 #[test]
+fn a_followed_file_written_over_in_place_with_the_same_start_is_read_from_its_start() {
+    let flow = file_to_file("follow = true");
+    let log = flow.dir().join("logs/a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let header = format!("{}\n", "h".repeat(1100));
+    let lines =
+        |word: &str, n: usize| -> String { (0..n).map(|i| format!("{word} {i}\n")).collect() };
+    let old = format!("{header}{}", lines("old", 5));
+    std::fs::write(&log, &old).unwrap();
+    let mut child = Running::start(&flow, true);
+    wait_for_output(flow.dir(), &old.to_uppercase());
+    // Once its checkpoint is stored past the header, the bytes before it are what a look
+    // compares the file with.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoint(flow.dir(), "logs")["files"][0]["offset"] != old.len() {
+        assert!(Instant::now() < deadline, "no checkpoint at the file's end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Written over from its start, never shorter: the same first KiB, a longer file.
+    let new = format!("{header}{}", lines("new", 10));
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, new.as_bytes(), 0).unwrap();
+    wait_for_output(flow.dir(), &(old.to_uppercase() + &new.to_uppercase()));
+    let pid = child.child().id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let report = Run::from(child.wait_with_output()).success().report();
+    assert_eq!(count(&report, "delivered"), 17);
+}
+
+#[test]
 fn a_sinks_file_deleted_under_it_is_made_again_and_loses_nothing() {
     let flow = file_to_file("follow = true");
     let log = flow.dir().join("logs/a.log");

@@ -214,7 +214,7 @@ impl Checkpoints {
     }
 
     /// The checkpoint of `file`, if one is this file: the same device, inode and first
-    /// bytes, and the same bytes before the checkpoint's offset.
+    /// bytes, and the same bytes before the position its [`Before`] names.
     pub(crate) fn find(&self, file: &File) -> io::Result<Option<&FileCheckpoint>> {
         for checkpoint in &self.files {
             if checkpoint.identity.matches(file)?

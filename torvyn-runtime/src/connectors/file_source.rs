@@ -125,8 +125,9 @@ struct Tracked {
     head: Vec<u8>,
     /// Everything up to here has its fate known.
     settled: u64,
-    /// The bytes before `settled` when it was last stored (or resumed from), or before
-    /// `fed` once the file was read to its end and closed: what a restart finds there if
+    /// The bytes before a position of the file: `settled` when it was last stored, the
+    /// checkpoint's own position when resumed from one, or `fed` once the file was read
+    /// to its end and closed. What a restart (or a look, while followed) finds there if
     /// the file is still this one.
     before: Option<Before>,
     /// The lines that end at or before `settled`.
@@ -308,12 +309,14 @@ impl FileSource {
             let Ok(open) = file.metadata() else {
                 continue;
             };
-            // Shorter than what was read, or other first bytes: cut and written again
-            // (`> file`, `copytruncate`) between two looks.
+            // Shorter than what was read, or other first bytes, or other bytes before the
+            // last stored checkpoint: cut and written again (`> file`, `copytruncate`)
+            // between two looks.
             let rewritten = match tracked.head.is_empty() {
                 true => !tracked.identity.matches(file).unwrap_or(true),
                 false => !checkpoint::starts_with(file, &tracked.head).unwrap_or(true),
-            };
+            } || (tracked.before.as_ref())
+                .is_some_and(|b| !b.matches(file).unwrap_or(true));
             if open.len() < tracked.fed || rewritten {
                 // Truncated: a new entry reads it from its start.
                 let path = tracked.path.clone();
@@ -363,8 +366,10 @@ impl FileSource {
     /// to kept first for its checkpoints, which can no longer read them.
     fn retire(&mut self, i: usize, how: Retired) {
         let tracked = &mut self.files[i];
-        if let (Retired::Done, Some(file)) = (how, &tracked.file) {
-            tracked.before = Before::of(file, tracked.fed).ok().flatten();
+        if let (Retired::Done, Some(file)) = (how, &tracked.file)
+            && let Ok(Some(before)) = Before::of(file, tracked.fed)
+        {
+            tracked.before = Some(before);
         }
         tracked.retired = Some(how);
         tracked.file = None;
@@ -587,14 +592,13 @@ impl FileSource {
                 tracked.identity = Identity::of_head(device, inode, &tracked.head);
             }
             // The bytes before the offset, read again when it moved (a closed file's
-            // offset no longer moves).
+            // offset no longer moves); one that cannot be read keeps the one before, of
+            // an earlier offset.
             if let Some(file) = &tracked.file
-                && tracked
-                    .before
-                    .as_ref()
-                    .is_none_or(|b| b.offset != tracked.settled)
+                && (tracked.before.as_ref()).is_none_or(|b| b.offset != tracked.settled)
+                && let Ok(Some(before)) = Before::of(file, tracked.settled)
             {
-                tracked.before = Before::of(file, tracked.settled).ok().flatten();
+                tracked.before = Some(before);
             }
             checkpoints.files.push(FileCheckpoint {
                 path: tracked.path.clone(),
