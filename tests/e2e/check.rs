@@ -172,7 +172,7 @@ name = "r"
 [components.a]
 path = "a.wasm"
 [components.a.limits]
-invocation-time = "0s"
+invocation-time = "0ms"
 memory = "1 KiB"
 [components.b]
 path = "b.wasm"
@@ -188,11 +188,14 @@ edges = [{ from = "a", to = "b" }, { from = "a", to = "b" }]
 [flows.round]
 nodes = ["a", "b"]
 edges = [{ from = "a", to = "b" }, { from = "b", to = "a" }]
+[flows.none]
+nodes = ["a", "b"]
+edges = [{ from = "a", to = "b", capacity = 0 }]
 "#;
     write(dir.path(), "Torvyn.toml", manifest);
     let run = check(dir.path(), false).failure();
     for expected in [
-        "`0s` is too short: the least is 1ms",
+        "`0ms` is too short: the least is 1ms",
         "Torvyn.toml:6:19]",
         "`memory` of 1.0 KiB (1024 B) is too small: the least is 64.0 KiB (65536 B)",
         r#"the component name "bell\u{7}" holds control characters"#,
@@ -202,10 +205,13 @@ edges = [{ from = "a", to = "b" }, { from = "b", to = "a" }]
         "edge from `a` to `b` is declared twice",
         "Torvyn.toml:18:36]",
         "the edges of flow `round` form a cycle through `a`, `b`",
-        "7 problems found",
+        "a queue capacity of 0 is too small: the least is 1",
+        // A capacity refused is not refused again through the watermarks made from it.
+        "8 problems found",
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }
+    assert!(!run.stderr.contains("watermark"), "{}", run.stderr);
     assert!(!run.stderr.contains('\u{7}'), "{}", run.stderr);
 }
 

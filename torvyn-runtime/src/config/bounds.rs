@@ -154,17 +154,25 @@ pub const RUN_TIMEOUT: Bounds<Duration> = Bounds {
 impl Bounds<Duration> {
     /// `duration` if it is within bounds; otherwise what is wrong, to show the user.
     pub fn check(&self, duration: Duration) -> Result<Duration, String> {
+        self.check_written(duration, &humantime::format_duration(duration).to_string())
+    }
+
+    /// [`check`](Self::check) of a duration written as `written`, which a refusal shows
+    /// as it was written (`0ms`, not `0s`).
+    pub(crate) fn check_written(
+        &self,
+        duration: Duration,
+        written: &str,
+    ) -> Result<Duration, String> {
         let show = |d: Duration| humantime::format_duration(d).to_string();
         if duration < self.min {
             Err(format!(
-                "`{}` is too short: the least is {}",
-                show(duration),
+                "`{written}` is too short: the least is {}",
                 show(self.min)
             ))
         } else if duration > self.max {
             Err(format!(
-                "`{}` is too long: the most is {}",
-                show(duration),
+                "`{written}` is too long: the most is {}",
                 show(self.max)
             ))
         } else {
@@ -175,7 +183,7 @@ impl Bounds<Duration> {
     /// Parses a duration such as `10ms` and checks it: for clap's `value_parser`.
     pub fn parse(&self, text: &str) -> Result<Duration, String> {
         let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-        self.check(duration)
+        self.check_written(duration, text.trim())
     }
 }
 

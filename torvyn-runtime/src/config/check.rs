@@ -242,7 +242,7 @@ impl ProjectManifest {
                 Some("write a number and a unit, such as `10ms`, `2s` or `1m`".into()),
             )
         })?;
-        range.check(duration).map_err(|why| {
+        range.check_written(duration, text.trim()).map_err(|why| {
             let (min, max) = (
                 humantime::format_duration(range.min),
                 humantime::format_duration(range.max),
@@ -422,6 +422,10 @@ impl ProjectManifest {
     fn check_watermarks(&self, decl: &FlowDecl, edge: &EdgeDecl) -> Result<(), ManifestError> {
         let default = self.defaults().queue_capacity;
         let capacity = edge.capacity(decl, default);
+        if bounds::QUEUE_CAPACITY.check_count(capacity).is_err() {
+            // Refused as a capacity already: watermarks made from it say nothing more.
+            return Ok(());
+        }
         let (high, low) = edge.watermarks(decl, default);
         let problem = if high > capacity {
             Some(format!(
