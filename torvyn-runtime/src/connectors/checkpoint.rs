@@ -82,10 +82,15 @@ fn fingerprint(file: &File, length: u64) -> io::Result<Option<String>> {
 
 /// The first `length` bytes of `file`, or `None` when it is shorter.
 fn read_head(file: &File, length: u64) -> io::Result<Option<Vec<u8>>> {
+    read_range(file, 0, length)
+}
+
+/// `length` bytes of `file` from `start`, or `None` when it ends before them.
+fn read_range(file: &File, start: u64, length: u64) -> io::Result<Option<Vec<u8>>> {
     let mut bytes = vec![0; length as usize];
     let mut read = 0;
     while read < bytes.len() {
-        match file.read_at(&mut bytes[read..], read as u64)? {
+        match file.read_at(&mut bytes[read..], start + read as u64)? {
             0 => return Ok(None),
             n => read += n,
         }
@@ -120,18 +125,12 @@ impl Before {
     /// shorter.
     pub(crate) fn of(file: &File, offset: u64) -> io::Result<Option<Before>> {
         let start = offset.saturating_sub(FINGERPRINT_BYTES);
-        let mut bytes = vec![0; (offset - start) as usize];
-        let mut read = 0;
-        while read < bytes.len() {
-            match file.read_at(&mut bytes[read..], start + read as u64)? {
-                0 => return Ok(None),
-                n => read += n,
-            }
-        }
-        Ok(Some(Before {
-            offset,
-            digest: digest(&bytes),
-        }))
+        Ok(
+            read_range(file, start, offset - start)?.map(|bytes| Before {
+                offset,
+                digest: digest(&bytes),
+            }),
+        )
     }
 
     /// Whether `file` still holds these bytes before `offset`.
