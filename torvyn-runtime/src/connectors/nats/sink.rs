@@ -51,9 +51,10 @@ use crate::resources::BufferTable;
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
 
 /// Whether `stream`, the one the manifest names, stores what is published to `subject`:
-/// one of its subjects captures it. Without that the server answers each publish that no
-/// one stores it (or stores it in another stream), which the sink would retry for
-/// [`PUBLISH_RETRY_FOR`] before failing every element: the start says so instead. A sink
+/// one of its subjects captures it. Without that, a publish is stored in another stream
+/// than the manifest names, or in none, which the server answers as no one there and the
+/// sink would retry for [`PUBLISH_RETRY_FOR`] before failing every element: the start
+/// says so instead. A sink
 /// that names no stream is not looked at, since the subject may be stored by a stream
 /// its account imports or through a subject mapping, which no lookup of its own shows.
 fn captured(stream: &jetstream::stream::Stream, subject: &str) -> Result<(), String> {
