@@ -10,9 +10,9 @@
 //!
 //! A file's first bytes alone miss a file written again in place with the same start (a
 //! header longer than the fingerprint, a file generated again): so a checkpoint also
-//! keeps a digest of the bytes just before its offset, or before the end it was read to
-//! ([`Before`]), and a file whose bytes there changed is read from its start too. A file
-//! only appended to keeps them.
+//! keeps a digest of the last bytes read before it was stored (up to where the file had
+//! been read, [`Before`]), and a file whose bytes there changed is read from its start too.
+//! A file only appended to keeps them.
 //!
 //! Each reading of a file from its start has a version (random, [`new_version`]), kept in
 //! its checkpoint, so that what names an element downstream (a NATS message id) is the
@@ -111,7 +111,7 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 /// The digest of the bytes just before a position of a file (up to [`FINGERPRINT_BYTES`]
-/// of them): its checkpoint's offset, or the end it was read to.
+/// of them): where a run had read it to when it stored a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Before {
     /// The offset the bytes end at.
@@ -131,6 +131,15 @@ impl Before {
                 digest: digest(&bytes),
             }),
         )
+    }
+
+    /// The bytes that end at `offset`, as read: all of them up to [`FINGERPRINT_BYTES`]
+    /// (fewer only when `offset` is smaller).
+    pub(crate) fn of_bytes(offset: u64, bytes: &[u8]) -> Before {
+        Before {
+            offset,
+            digest: digest(bytes),
+        }
     }
 
     /// Whether `file` still holds these bytes before `offset`.
@@ -163,10 +172,9 @@ pub(crate) struct FileCheckpoint {
     /// written before versions were kept: the file then takes a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) version: Option<String>,
-    /// The bytes before a position of the file as this run read it: its `offset` when the
-    /// checkpoint was stored, or the end it was read to once closed. Absent in a checkpoint
-    /// written before they were kept: the first bytes alone then say whether it is the
-    /// same file.
+    /// The last bytes read before the checkpoint was stored, as read, ending where the file
+    /// had been read to (at or past `offset`). Absent in a checkpoint written before they
+    /// were kept: the first bytes alone then say whether it is the same file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) before: Option<Before>,
 }

@@ -125,10 +125,12 @@ struct Tracked {
     head: Vec<u8>,
     /// Everything up to here has its fate known.
     settled: u64,
-    /// The bytes before a position of the file: `settled` when it was last stored, the
-    /// checkpoint's own position when resumed from one, or `fed` once the file was read
-    /// to its end and closed. What a restart (or a look, while followed) finds there if
-    /// the file is still this one.
+    /// The last bytes read, up to [`FINGERPRINT_BYTES`], ending at `fed`.
+    tail: Vec<u8>,
+    /// The bytes before a position of the file, as read: where it had been read to when
+    /// a checkpoint was last stored, or the checkpoint's own position when resumed from
+    /// one (until this run has read a KiB). What a restart (or a look, while followed)
+    /// finds there if the file is still this one.
     before: Option<Before>,
     /// The lines that end at or before `settled`.
     settled_lines: u64,
@@ -255,6 +257,7 @@ impl FileSource {
             fed: offset,
             head: Vec::new(),
             settled: offset,
+            tail: Vec::new(),
             before,
             replay_until,
             at_end: false,
@@ -309,8 +312,8 @@ impl FileSource {
             let Ok(open) = file.metadata() else {
                 continue;
             };
-            // Shorter than what was read, or other first bytes, or other bytes before the
-            // last stored checkpoint: cut and written again (`> file`, `copytruncate`)
+            // Shorter than what was read, or other first bytes, or other last bytes read
+            // before the latest stored checkpoint: cut and written again (`> file`, `copytruncate`)
             // between two looks.
             let rewritten = match tracked.head.is_empty() {
                 true => !tracked.identity.matches(file).unwrap_or(true),
@@ -362,15 +365,9 @@ impl FileSource {
         }
     }
 
-    /// File `i` is read no more: its handle is closed, the bytes before where it was read
-    /// to kept first for its checkpoints, which can no longer read them.
+    /// File `i` is read no more: its handle is closed.
     fn retire(&mut self, i: usize, how: Retired) {
         let tracked = &mut self.files[i];
-        if let (Retired::Done, Some(file)) = (how, &tracked.file)
-            && let Ok(Some(before)) = Before::of(file, tracked.fed)
-        {
-            tracked.before = Some(before);
-        }
         tracked.retired = Some(how);
         tracked.file = None;
     }
@@ -454,6 +451,12 @@ impl FileSource {
                     let take = read.min(FINGERPRINT_BYTES as usize - tracked.head.len());
                     tracked.head.extend_from_slice(&spare[..take]);
                 }
+                let keep = FINGERPRINT_BYTES as usize;
+                tracked
+                    .tail
+                    .extend_from_slice(&spare[read.saturating_sub(keep)..read]);
+                let excess = tracked.tail.len().saturating_sub(keep);
+                tracked.tail.drain(..excess);
                 tracked.framer.filled(read, READ_SIZE);
                 tracked.fed += read as u64;
                 self.report.bytes += read as u64;
@@ -591,14 +594,13 @@ impl FileSource {
                 let (device, inode) = (tracked.identity.device, tracked.identity.inode);
                 tracked.identity = Identity::of_head(device, inode, &tracked.head);
             }
-            // The bytes before the offset, read again when it moved (a closed file's
-            // offset no longer moves); one that cannot be read keeps the one before, of
-            // an earlier offset.
-            if let Some(file) = &tracked.file
-                && (tracked.before.as_ref()).is_none_or(|b| b.offset != tracked.settled)
-                && let Ok(Some(before)) = Before::of(file, tracked.settled)
+            // The bytes before where it had been read to, as read: a whole window of
+            // them (a run that resumed keeps its checkpoint's until it has read a KiB).
+            let window = tracked.fed.min(FINGERPRINT_BYTES);
+            if tracked.tail.len() as u64 == window
+                && (tracked.before.as_ref()).is_none_or(|b| b.offset != tracked.fed)
             {
-                tracked.before = Some(before);
+                tracked.before = Some(Before::of_bytes(tracked.fed, &tracked.tail));
             }
             checkpoints.files.push(FileCheckpoint {
                 path: tracked.path.clone(),

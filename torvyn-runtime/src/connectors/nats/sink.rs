@@ -54,9 +54,11 @@ const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
 /// one of its subjects captures it. Without that, a publish is stored in another stream
 /// than the manifest names, or in none, which the server answers as no one there and the
 /// sink would retry for [`PUBLISH_RETRY_FOR`] before failing every element: the start
-/// says so instead. A sink
-/// that names no stream is not looked at, since the subject may be stored by a stream
-/// its account imports or through a subject mapping, which no lookup of its own shows.
+/// says so instead. A sink that names no stream is not looked at, since the subject may
+/// be stored by a stream its account imports or through a subject mapping, which no
+/// lookup of its own shows. (A mapping into the named stream's subjects is refused: a
+/// manifest that names its stream names the subjects it publishes to, or leaves them to
+/// be made from its `subject`.)
 fn captured(stream: &jetstream::stream::Stream, subject: &str) -> Result<(), String> {
     let config = &stream.cached_info().config;
     match (config.subjects.iter()).any(|pattern| captures(pattern, subject)) {
