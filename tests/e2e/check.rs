@@ -345,6 +345,8 @@ edges = [{ from = "..", to = "out" }]
 [flows."v1.2"]
 nodes = ["plain", "out"]
 edges = [{ from = "plain", to = "out" }]
+[components."a/b"]
+path = "a.wasm"
 "#;
     write(dir.path(), "Torvyn.toml", manifest);
     write(dir.path(), "a.log", "line\n");
@@ -354,10 +356,12 @@ edges = [{ from = "plain", to = "out" }]
         "the connector name `b/c` is not one folder or file name",
         "the connector name `..` is not one folder or file name",
         "the project name `my/project` is not one folder or file name",
-        "4 problems found",
+        "the component name `a/b` is not one folder or file name",
+        "5 problems found",
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }
+    // A flow named with a dot is fine.
     assert!(!run.stderr.contains("v1.2"), "{}", run.stderr);
 }
 

@@ -363,11 +363,24 @@ fn a_followed_file_written_over_in_place_with_the_same_start_is_read_from_its_st
     let new = format!("{header}{}", lines("new", 10));
     let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, new.as_bytes(), 0).unwrap();
-    wait_for_output(flow.dir(), &(old.to_uppercase() + &new.to_uppercase()));
+    let both = old.to_uppercase() + &new.to_uppercase();
+    wait_for_output(flow.dir(), &both);
+    // Appended to once its new checkpoint is stored: read on, not from its start again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoint(flow.dir(), "logs")["files"][0]["offset"] != new.len() {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint at the new file's end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    appending.write_all(b"appended\n").unwrap();
+    wait_for_output(flow.dir(), &(both + "APPENDED\n"));
     let pid = child.child().id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let report = Run::from(child.wait_with_output()).success().report();
-    assert_eq!(count(&report, "delivered"), 17);
+    assert_eq!(count(&report, "delivered"), 18);
 }
 
 #[test]

@@ -266,6 +266,9 @@ fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
     assert_eq!(served.post("/flows/nope/pause"), 404);
     assert_eq!(served.post("/flows/main/explode"), 404);
 
+    // Cancelled while paused: the pause ends once, and the flow drains and ends.
+    assert_eq!(served.post("/flows/main/pause"), 200);
+    served.wait_for("the second pause", |flow| flow["paused"] == true);
     assert_eq!(served.post("/flows/main/cancel"), 200);
     let status = served.child.wait().unwrap();
     let stderr = served.stderr.lock().unwrap().clone();
@@ -278,9 +281,12 @@ fn the_inspection_api_lists_pauses_resumes_and_cancels_a_flow() {
     assert!(stderr.contains("Resumed flow `main`"), "{stderr}");
     // The same events, and the flow's start and end, in the events file.
     let (events, kinds) = crate::support::events(&events);
-    assert_eq!(kinds, ["started", "paused", "resumed", "ended"]);
-    assert_eq!(events[3]["outcome"], "cancelled");
-    assert_eq!(events[3]["error"], Value::Null);
+    assert_eq!(
+        kinds,
+        ["started", "paused", "resumed", "paused", "resumed", "ended"]
+    );
+    assert_eq!(events[5]["outcome"], "cancelled");
+    assert_eq!(events[5]["error"], Value::Null);
 }
 
 #[test]

@@ -46,7 +46,7 @@ const ELEMENTS: (u64, u64) = (10_000, 1_000);
 /// The options of criterion 0.8 and of cargo's test harness that take no value (`cargo
 /// bench -- OPTIONS` hands them to every bench of the package); any other option takes
 /// the argument after it.
-const FLAGS: [&str; 17] = [
+const FLAGS: [&str; 15] = [
     "--bench",
     "--test",
     "--list",
@@ -60,10 +60,8 @@ const FLAGS: [&str; 17] = [
     "--ignored",
     "--include-ignored",
     "--show-output",
-    "--version",
     "-v",
     "-n",
-    "-V",
 ];
 
 fn main() {
@@ -72,8 +70,9 @@ fn main() {
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
             "--bench" => benching = true,
-            // Listing or testing the benches (`cargo test --benches`) measures nothing.
-            "--list" | "--test" => return,
+            // Listing or testing the benches (`cargo test --benches`), or asking what
+            // the bench is, measures nothing.
+            "--list" | "--test" | "--help" | "-h" | "--version" | "-V" => return,
             flag if FLAGS.contains(&flag) || flag.contains('=') => {}
             option if option.starts_with('-') => {
                 arguments.next();
