@@ -110,6 +110,13 @@ impl Running {
     pub(crate) fn wait_with_output(mut self) -> std::process::Output {
         self.0.take().expect("running").wait_with_output().unwrap()
     }
+
+    /// Sends SIGTERM (a graceful stop: it drains) and waits for the process to end.
+    pub(crate) fn terminate(mut self) -> Run {
+        let pid = self.child().id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        Run::from(self.wait_with_output())
+    }
 }
 
 impl Drop for Running {
@@ -144,6 +151,15 @@ fn connector<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 pub(crate) fn checkpoint(dir: &Path, node: &str) -> serde_json::Value {
     let path = dir.join(format!(".torvyn/state/main/{node}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Waits (up to a minute) until the checkpoint of file source `logs` stands at `offset`.
+fn wait_for_checkpoint(dir: &Path, offset: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoint(dir, "logs")["files"][0]["offset"] != offset {
+        assert!(Instant::now() < deadline, "no checkpoint at {offset}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// How many lines of `0..` end at or before byte `offset` of the test input.
@@ -305,7 +321,7 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
     let log = flow.dir().join("logs/a.log");
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::fs::write(&log, "one\ntwo\n").unwrap();
-    let mut child = Running::start(&flow, true);
+    let child = Running::start(&flow, true);
     let wait_for = |text: &str| wait_for_output(flow.dir(), text);
     wait_for("ONE\nTWO\n");
     let append = |text: &str| {
@@ -331,10 +347,7 @@ fn follow_reads_appends_a_rotated_file_and_a_truncated_file() {
     // A second run of the same source at the same time is refused, before reading.
     let second = flow.run(&[]).failure();
     assert!(second.stderr.contains("is locked"), "{}", second.stderr);
-    let pid = child.child().id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let output = child.wait_with_output();
-    let run = Run::from(output).success();
+    let run = child.terminate().success();
     let report = run.report();
     assert_eq!(report["outcome"], "cancelled");
     assert_eq!(count(&report, "delivered"), 7);
@@ -350,15 +363,11 @@ fn a_followed_file_written_over_in_place_with_the_same_start_is_read_from_its_st
         |word: &str, n: usize| -> String { (0..n).map(|i| format!("{word} {i}\n")).collect() };
     let old = format!("{header}{}", lines("old", 5));
     std::fs::write(&log, &old).unwrap();
-    let mut child = Running::start(&flow, true);
+    let child = Running::start(&flow, true);
     wait_for_output(flow.dir(), &old.to_uppercase());
     // Once its checkpoint is stored past the header, the bytes before it are what a look
     // compares the file with.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while checkpoint(flow.dir(), "logs")["files"][0]["offset"] != old.len() {
-        assert!(Instant::now() < deadline, "no checkpoint at the file's end");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_checkpoint(flow.dir(), old.len());
     // Written over from its start, never shorter: the same first KiB, a longer file.
     let new = format!("{header}{}", lines("new", 10));
     let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
@@ -366,20 +375,11 @@ fn a_followed_file_written_over_in_place_with_the_same_start_is_read_from_its_st
     let both = old.to_uppercase() + &new.to_uppercase();
     wait_for_output(flow.dir(), &both);
     // Appended to once its new checkpoint is stored: read on, not from its start again.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while checkpoint(flow.dir(), "logs")["files"][0]["offset"] != new.len() {
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint at the new file's end"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_checkpoint(flow.dir(), new.len());
     let mut appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     appending.write_all(b"appended\n").unwrap();
     wait_for_output(flow.dir(), &(both + "APPENDED\n"));
-    let pid = child.child().id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let report = Run::from(child.wait_with_output()).success().report();
+    let report = child.terminate().success().report();
     assert_eq!(count(&report, "delivered"), 18);
 }
 
@@ -389,7 +389,7 @@ fn a_sinks_file_deleted_under_it_is_made_again_and_loses_nothing() {
     let log = flow.dir().join("logs/a.log");
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::fs::write(&log, "one\ntwo\n").unwrap();
-    let mut child = Running::start(&flow, true);
+    let child = Running::start(&flow, true);
     wait_for_output(flow.dir(), "ONE\nTWO\n");
     // Its folder removed, file and all: what comes next would go into a file no one can
     // open, each line counted delivered and its checkpoint moved over it.
@@ -401,9 +401,7 @@ fn a_sinks_file_deleted_under_it_is_made_again_and_loses_nothing() {
     std::fs::remove_file(flow.dir().join("out/out.txt")).unwrap();
     file.write_all(b"four\n").unwrap();
     wait_for_output(flow.dir(), "FOUR\n");
-    let pid = child.child().id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let report = Run::from(child.wait_with_output()).success().report();
+    let report = child.terminate().success().report();
     assert_eq!(count(&report, "delivered"), 4);
     assert_eq!(connector(&report, "out")["files-made-again"], 2);
 }
@@ -635,7 +633,7 @@ edges = [{ from = "logs", to = "sum" }, { from = "sum", to = "out" }]
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     // Lines of 2 bytes: the 4 absorbed by the first output end at byte 8.
     std::fs::write(&log, "a\nb\nc\nd\ne\n").unwrap();
-    let mut running = Running::start(&flow, true);
+    let running = Running::start(&flow, true);
     wait_for_output(flow.dir(), "count=4 bytes=4\n");
     let out = flow.dir().join("out/out.txt");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -652,9 +650,7 @@ edges = [{ from = "logs", to = "sum" }, { from = "sum", to = "out" }]
         "a line held by the aggregator was acknowledged"
     );
     // Stopped, the aggregator flushes: the fifth line settles with its output.
-    let pid = running.child().id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let report = Run::from(running.wait_with_output()).success().report();
+    let report = running.terminate().success().report();
     assert_eq!(count(&report, "produced"), 2);
     assert_eq!(offset(), 10);
     assert_eq!(

@@ -296,12 +296,6 @@ pub(crate) fn wait_until_held(nats: &Nats, running: &mut [Running], name: &str, 
 }
 
 /// Stops a host with SIGTERM and returns what it printed, with its exit code.
-pub(crate) fn terminate(mut host: Running) -> Run {
-    let pid = host.child().id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    Run::from(host.wait_with_output())
-}
-
 /// Every number of `0..n` appears in `messages` (`N 17`, as `upper` makes them) at least
 /// once; how many appear more than once.
 fn check_numbers(messages: &[String], n: u32) -> usize {
@@ -337,10 +331,10 @@ fn three_hosts_share_a_work_queue_and_a_graceful_stop_redelivers_nothing() {
     nats.publish("work.items", numbered(0..10_000));
     wait_until_held(&nats, &mut hosts, "RESULTS", 3_000);
     // One host stops in the middle; the two others take the rest.
-    let stopped = terminate(hosts.remove(0)).success();
+    let stopped = hosts.remove(0).terminate().success();
     wait_until_held(&nats, &mut hosts, "RESULTS", 10_000);
     let mut runs = vec![stopped];
-    runs.extend(hosts.into_iter().map(|host| terminate(host).success()));
+    runs.extend(hosts.into_iter().map(|host| host.terminate().success()));
     let reports: Vec<serde_json::Value> = runs.iter().map(Run::report).collect();
 
     assert_eq!(check_numbers(&nats.messages("RESULTS"), 10_000), 0);
@@ -389,7 +383,7 @@ fn a_host_killed_in_the_middle_loses_nothing_and_its_redeliveries_are_bounded_an
     wait_until_done(&nats);
     let runs: Vec<Run> = hosts
         .into_iter()
-        .map(|host| terminate(host).success())
+        .map(|host| host.terminate().success())
         .collect();
     let reports: Vec<serde_json::Value> = runs.iter().map(Run::report).collect();
 
@@ -454,7 +448,7 @@ fn run_until(nats: &Nats, flow: &TestProject, results: u64, dead: u64) -> serde_
     if dead > 0 {
         wait_until_held(nats, &mut running, "DEAD", dead);
     }
-    terminate(running.remove(0)).success().report()
+    running.remove(0).terminate().success().report()
 }
 
 /// The headers of every message stream `name` holds, in order.
@@ -616,7 +610,7 @@ fn messages_held_longer_than_half_the_ack_wait_are_reported_in_progress_and_not_
     let mut running = hosts(&flow, 1);
     wait_until_held(&nats, &mut running, "RESULTS", 30);
     wait_until_done(&nats);
-    let run = terminate(running.remove(0)).success();
+    let run = running.remove(0).terminate().success();
     let work = connector(&run.report(), "work").clone();
     assert_eq!(work["redelivered"], 0, "{work:#}");
     assert!(work["progress-acks"].as_u64().unwrap() > 0, "{work:#}");
@@ -644,7 +638,7 @@ fn a_host_killed_after_one_branch_delivered_and_before_the_other_did_gets_the_me
 
     let mut second = hosts(&flow, 1);
     wait_until_done(&nats);
-    let run = terminate(second.remove(0)).success();
+    let run = second.remove(0).terminate().success();
     let report = run.report();
     let after = slow_numbers(&run);
     let missed: Vec<u32> = (0..20).filter(|n| !before.contains(n)).collect();
@@ -677,7 +671,7 @@ fn a_server_that_restarts_under_a_running_host_costs_retries_not_messages() {
     nats.publish("work.items", numbered(2_000..3_000));
     wait_until_held(&nats, &mut running, "RESULTS", 3_000);
     wait_until_done(&nats);
-    let run = terminate(running.remove(0)).success();
+    let run = running.remove(0).terminate().success();
     let report = run.report();
     assert_eq!(check_numbers(&nats.messages("RESULTS"), 3_000), 0);
     let work = connector(&report, "work");

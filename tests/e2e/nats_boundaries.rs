@@ -8,7 +8,7 @@ use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::stream;
 
 use crate::connectors::project;
-use crate::nats::{Nats, connector, hosts, numbered, terminate, wait_until_held, work_queue};
+use crate::nats::{Nats, connector, hosts, numbered, wait_until_held, work_queue};
 use crate::nats_ids::file_to_nats;
 use crate::support::{Run, count};
 
@@ -95,7 +95,7 @@ on-error = {{ results = "skip" }}
     ));
     let mut running = hosts(&flow, 1);
     wait_until_held(&nats, &mut running, "RESULTS", 2);
-    let run = terminate(running.remove(0)).success();
+    let run = running.remove(0).terminate().success();
     // The server's protocol lines are at most 4 KiB: sent, it would have closed the
     // connection, and the messages beside it would have failed too.
     let reasons =

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::nats::{Nats, connector, host, sum, terminate, wait_until_consumed, wait_until_held};
+use crate::nats::{Nats, connector, host, sum, wait_until_consumed, wait_until_held};
 use crate::support::{Run, torvyn, workspace};
 
 #[test]
@@ -49,7 +49,7 @@ fn the_nats_work_queue_example_shares_its_queue_between_two_hosts_and_keeps_line
     wait_until_held(&nats, &mut hosts, "REDACTED", 3000);
     wait_until_consumed(&nats, "WORK", "torvyn-work-work");
     let reports: Vec<serde_json::Value> = (hosts.into_iter())
-        .map(|h| terminate(h).success().report())
+        .map(|h| h.terminate().success().report())
         .collect();
     assert_eq!(sum(&reports, "work", "acks"), 3000);
     assert_eq!(sum(&reports, "work", "redelivered"), 0);
